@@ -1,0 +1,3 @@
+from recviz.cli import main
+
+raise SystemExit(main())
