@@ -1,0 +1,45 @@
+"""One serialisable config describes one run. The CLI, the app, the worker and sweeps all build
+this same object, so a run can be repeated from its stored JSON alone."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+
+from recviz.errors import RecvizError
+
+
+@dataclass
+class RunConfig:
+    # data
+    dataset: str = "synthetic"
+    min_user: int = 0  # k-core: drop users with fewer interactions (0 = off)
+    min_item: int = 0
+    min_rating: float | None = None  # ratings below this are not positives
+    # protocol
+    protocol: str = "loo"  # "loo" | "ratio"
+    candidates: int = 100  # sampled candidates per held-out item (loo)
+    target: str | None = None  # behaviour that counts as the held-out interaction
+    seed: int = 0
+    # model
+    model: str = "itempop"
+    neighbors: int = 100  # ItemKNN neighbourhood size
+    shrink: float = 0.0  # ItemKNN similarity shrinkage
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> RunConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise RecvizError(f"unknown config keys {unknown}", fix=f"valid keys: {sorted(known)}")
+        return cls(**d)
+
+    @classmethod
+    def from_json(cls, text: str) -> RunConfig:
+        return cls.from_dict(json.loads(text))

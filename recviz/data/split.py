@@ -1,0 +1,236 @@
+"""The two evaluation protocols: train / valid / test splits plus their evaluation candidates.
+
+Both work on (user, item) *pairs*: when a pair occurs in several rows (several behaviours, repeated
+views), holding it out removes every one of its rows from train — otherwise a click on the very item
+the user later bought would leak the answer.
+
+Leave-one-out (`loo`; NCF, DMF, multi-behaviour papers)
+    Per user, the latest pair is test and the one before it validation; the rest train. "Latest"
+    is by timestamp; equal timestamps (or no timestamps) fall back to file order, the later row
+    being later. With a `target` behaviour only pairs that have that behaviour can be held out.
+    Rule for small users: a user needs at least 3 distinct (target) items — one to learn from and
+    two to hold out. Smaller users keep all their rows in train and are not evaluated.
+    Each held-out item is ranked among N items (default 100) drawn uniformly, without
+    replacement, from the items the user never touched in any split; drawn once with the seed and
+    stored with the split.
+    NCF-format data ships its own test item and negatives per user: those are used as given, and
+    validation is the latest remaining pair.
+
+Ratio (`ratio`; EINMF)
+    A seeded random 80/10/10 split of the pairs. Evaluation ranks every item the user has not
+    interacted with in train (and, for test, not in validation either). Rule: users with held-out
+    items but nothing in train (cold users) are not evaluated; their number is in `info`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from recviz import paths
+from recviz.data.interactions import Interactions
+from recviz.data.sampling import SeenItems, sample_candidates
+from recviz.errors import ProtocolError
+
+PROTOCOLS = ("loo", "ratio")
+MIN_LOO_ITEMS = 3
+RATIO = (0.8, 0.1, 0.1)
+
+
+@dataclass(eq=False)
+class Split:
+    protocol: str
+    data: Interactions  # everything, in one id space
+    train_rows: np.ndarray  # row indices into `data`
+    valid_rows: np.ndarray  # one row per held-out pair
+    test_rows: np.ndarray
+    valid_candidates: np.ndarray | None = None  # loo: [len(valid_rows), N] item ids
+    test_candidates: np.ndarray | None = None
+    seed: int = 0
+    n_candidates: int = 0
+    target: str | None = None
+    info: dict = field(default_factory=dict)
+
+    # ---- views --------------------------------------------------------------------------------
+    @property
+    def train(self) -> Interactions:
+        return self.data.subset(self.train_rows)
+
+    def held_out(self, part: str) -> tuple[np.ndarray, np.ndarray]:
+        rows = self._rows(part)
+        return self.data.user[rows], self.data.item[rows]
+
+    def candidates(self, part: str) -> np.ndarray | None:
+        return {"valid": self.valid_candidates, "test": self.test_candidates}[part]
+
+    def known_before(self, part: str) -> SeenItems:
+        """Items excluded from full ranking for `part`: train, plus validation when testing."""
+        rows = self.train_rows if part == "valid" else np.concatenate([self.train_rows, self.valid_rows])
+        d = self.data
+        return SeenItems(d.user[rows], d.item[rows], d.n_users, d.n_items)
+
+    def describe(self) -> str:
+        if self.protocol == "loo":
+            return f"leave-one-out, {self.n_candidates} candidates"
+        return "80/10/10 ratio split, full ranking"
+
+    def _rows(self, part: str) -> np.ndarray:
+        if part not in ("valid", "test"):
+            raise ValueError(f"part must be 'valid' or 'test', not {part!r}")
+        return self.valid_rows if part == "valid" else self.test_rows
+
+    # ---- persistence --------------------------------------------------------------------------
+    def save(self, path: Path) -> Path:
+        header = {"protocol": self.protocol, "seed": self.seed, "n_candidates": self.n_candidates,
+                  "target": self.target, "info": self.info, "fingerprint": self.data.fingerprint()}
+        arrays = {"train_rows": self.train_rows, "valid_rows": self.valid_rows,
+                  "test_rows": self.test_rows, "header": np.array(json.dumps(header))}
+        if self.valid_candidates is not None:
+            arrays.update(valid_candidates=self.valid_candidates, test_candidates=self.test_candidates)
+        tmp = path.with_name(path.name + ".tmp")
+        with open(tmp, "wb") as fh:
+            np.savez_compressed(fh, **arrays)
+        tmp.replace(path)
+        return path
+
+    @classmethod
+    def load(cls, path: Path, data: Interactions) -> Split:
+        with np.load(path, allow_pickle=False) as z:
+            h = json.loads(str(z["header"]))
+            if h["fingerprint"] != data.fingerprint():
+                raise ProtocolError(f"stored split {path} was drawn on different data",
+                                    fix="delete the file; it is redrawn on the next run")
+            cands = {k: z[k] for k in ("valid_candidates", "test_candidates") if k in z.files}
+            return cls(h["protocol"], data, z["train_rows"], z["valid_rows"], z["test_rows"],
+                       seed=h["seed"], n_candidates=h["n_candidates"], target=h["target"],
+                       info=h["info"], **cands)
+
+
+# ---- entry point ----------------------------------------------------------------------------------
+def make_split(data: Interactions, protocol: str = "loo", *, seed: int = 0, n_candidates: int = 100,
+               target: str | None = None, cache: bool = True) -> Split:
+    """Draw (or reload) the split for this data, protocol, seed and candidate count.
+
+    With `cache`, the split is stored under `paths.splits_dir()` keyed by the data's fingerprint,
+    so every model and every epoch is judged on the very same held-out items and candidates.
+    """
+    if protocol not in PROTOCOLS:
+        raise ProtocolError(f"unknown protocol {protocol!r}", fix=f"use one of {', '.join(PROTOCOLS)}")
+    if target is not None:
+        data.behavior_code(target)  # raises a readable error when the behaviour is unknown
+    key = f"{data.fingerprint()}-{protocol}-{n_candidates if protocol == 'loo' else 0}-{target or 'all'}-{seed}.npz"
+    path = paths.splits_dir() / key
+    if cache and path.exists():
+        return Split.load(path, data)
+    split = (_leave_one_out if protocol == "loo" else _ratio)(data, seed, n_candidates, target)
+    if cache:
+        split.save(path)
+    return split
+
+
+# ---- protocols -------------------------------------------------------------------------------------
+def _pairs(data: Interactions, target: str | None) -> tuple[np.ndarray, np.ndarray]:
+    """One representative row per eligible (user, item) pair — its latest eligible row — ordered by
+    (user, time, row). Returns (rows, pair keys of all rows of `data`)."""
+    keys = data.user.astype(np.int64) * data.n_items + data.item
+    eligible = np.ones(len(data), bool) if target is None else data.behavior == data.behavior_code(target)
+    rows = np.flatnonzero(eligible)
+    time = data.timestamp[rows] if data.timestamp is not None else np.zeros(len(rows), np.int64)
+    order = rows[np.lexsort((rows, time, keys[rows]))]  # by pair, then time, then file order
+    last_of_pair = np.r_[keys[order][1:] != keys[order][:-1], True]
+    rep = order[last_of_pair]
+    rep_time = data.timestamp[rep] if data.timestamp is not None else np.zeros(len(rep), np.int64)
+    rep = rep[np.lexsort((rep, rep_time, data.user[rep]))]
+    return rep, keys
+
+
+def _train_without(keys: np.ndarray, held: np.ndarray) -> np.ndarray:
+    return np.flatnonzero(~np.isin(keys, keys[held]))
+
+
+def _leave_one_out(data: Interactions, seed: int, n: int, target: str | None) -> Split:
+    rep, keys = _pairs(data, target)
+    users = data.user[rep]
+    counts = np.bincount(users, minlength=data.n_users)
+    # position of each pair counted from the user's end: 0 = latest
+    from_end = np.repeat(np.cumsum(counts), counts)[: len(rep)] - np.arange(len(rep)) - 1
+    given = data.given_test
+    if given is not None:
+        test_rows = _rows_of_pairs(data, keys, given.user, given.item)
+        rest = ~np.isin(keys[rep], keys[test_rows])
+        counts_rest = np.bincount(users[rest], minlength=data.n_users)
+        rep_rest = rep[rest]
+        end_rest = np.repeat(np.cumsum(counts_rest), counts_rest) - np.arange(rest.sum()) - 1
+        valid_rows = rep_rest[(end_rest == 0) & (counts_rest[data.user[rep_rest]] >= 2)]
+        n = given.negatives.shape[1]
+        skipped = 0
+    else:
+        ok = counts[users] >= MIN_LOO_ITEMS
+        test_rows, valid_rows = rep[ok & (from_end == 0)], rep[ok & (from_end == 1)]
+        skipped = int(((counts > 0) & (counts < MIN_LOO_ITEMS)).sum())
+    if len(test_rows) == 0:
+        raise ProtocolError(
+            f"no user has the {MIN_LOO_ITEMS} distinct {target + ' ' if target else ''}items leave-one-out "
+            f"needs (the most any user has is {int(counts.max(initial=0))})",
+            file=data.source,
+            fix="use a dataset with more interactions per user, or the ratio protocol",
+        )
+    train_rows = _train_without(keys, np.concatenate([test_rows, valid_rows]))
+    seen = SeenItems(data.user, data.item, data.n_users, data.n_items)  # all splits, all behaviours
+    rng = np.random.default_rng(seed)
+    valid_c = sample_candidates(data.user[valid_rows], seen, n, rng)
+    if given is not None:
+        test_c = given.negatives[_order_like(given.user, data.user[test_rows])]
+    else:
+        test_c = sample_candidates(data.user[test_rows], seen, n, rng)
+    info = {"users_evaluated": int(len(test_rows)), "users_too_small": skipped,
+            "rule": f"users with fewer than {MIN_LOO_ITEMS} distinct items stay in train, not evaluated",
+            "given_test": given is not None}
+    return Split("loo", data, train_rows, valid_rows, test_rows, valid_c, test_c, seed=seed,
+                 n_candidates=n, target=target, info=info)
+
+
+def _ratio(data: Interactions, seed: int, n: int, target: str | None) -> Split:
+    rep, keys = _pairs(data, target)
+    rng = np.random.default_rng(seed)
+    perm = rep[rng.permutation(len(rep))]
+    n_train = int(round(RATIO[0] * len(rep)))
+    n_valid = int(round(RATIO[1] * len(rep)))
+    valid_rows, test_rows = perm[n_train:n_train + n_valid], perm[n_train + n_valid:]
+    if len(test_rows) == 0 or len(valid_rows) == 0:
+        raise ProtocolError(f"only {len(rep)} distinct pairs: too few for an 80/10/10 split",
+                            file=data.source, fix="use a larger dataset")
+    train_rows = _train_without(keys, np.concatenate([valid_rows, test_rows]))
+    has_train = np.bincount(data.user[train_rows], minlength=data.n_users) > 0
+    cold = {p: int(len(np.unique(data.user[r][~has_train[data.user[r]]]))) for p, r in
+            (("valid", valid_rows), ("test", test_rows))}
+    valid_rows = valid_rows[has_train[data.user[valid_rows]]]
+    test_rows = test_rows[has_train[data.user[test_rows]]]
+    if len(test_rows) == 0:
+        raise ProtocolError("no test user has any training interaction (every user has one item?)",
+                            file=data.source, fix="use a dataset with several interactions per user")
+    info = {"users_evaluated_valid": int(len(np.unique(data.user[valid_rows]))),
+            "users_evaluated_test": int(len(np.unique(data.user[test_rows]))),
+            "cold_users_skipped": cold,
+            "rule": "users with held-out items but no train interactions are not evaluated"}
+    return Split("ratio", data, train_rows, np.sort(valid_rows), np.sort(test_rows), seed=seed,
+                 target=target, info=info)
+
+
+def _rows_of_pairs(data: Interactions, keys: np.ndarray, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+    """Last row index of each given (user, item) pair."""
+    want = users.astype(np.int64) * data.n_items + items
+    order = np.lexsort((np.arange(len(keys)), keys))
+    pos = np.searchsorted(keys[order], want, side="right") - 1
+    if (pos < 0).any() or (keys[order][pos] != want).any():
+        raise ProtocolError("a given test pair is not among the interactions", file=data.source)
+    return order[pos]
+
+
+def _order_like(given_users: np.ndarray, users: np.ndarray) -> np.ndarray:
+    """Indices into the given arrays that line them up with `users`."""
+    idx = np.argsort(given_users, kind="stable")
+    return idx[np.searchsorted(given_users[idx], users)]

@@ -1,0 +1,22 @@
+"""ItemPop: rank items by how many users interacted with them in train — the non-personalised
+yardstick of the NCF and DMF papers."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from recviz.data.split import Split
+from recviz.models.base import Recommender
+
+
+class ItemPop(Recommender):
+    name = "itempop"
+
+    def fit(self, split: Split) -> None:
+        train = split.train
+        pairs = np.unique(train.user.astype(np.int64) * train.n_items + train.item)
+        # distinct users per item: a user viewing an item ten times counts once
+        self.popularity = np.bincount(pairs % train.n_items, minlength=train.n_items).astype(np.float32)
+
+    def score_all(self, users: np.ndarray) -> np.ndarray:
+        return np.broadcast_to(self.popularity, (len(users), len(self.popularity))).copy()

@@ -1,0 +1,62 @@
+"""Which models exist, what each needs from a dataset, and how to build one.
+
+The registry imports no model code (and so no torch) until a model is built: the app's pages read
+it to grey out models a dataset cannot feed, and must stay fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+from recviz.data.interactions import Interactions
+from recviz.errors import ModelError
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    title: str
+    paper: str
+    target: str  # "module:Class"
+    options: tuple[str, ...] = ()  # RunConfig fields this model reads
+    needs: tuple[str, ...] = ()  # data columns it cannot do without: "rating", "behavior"
+    iterative: bool = False  # trained in epochs (learning curves) or fitted in one pass
+
+    def unavailable_reason(self, data: Interactions) -> str | None:
+        """Why this dataset cannot feed the model, or None when it can."""
+        missing = [col for col in self.needs if getattr(data, col) is None]
+        if missing:
+            return f"{self.title} needs a {' and a '.join(missing)} column; {data.name or 'this dataset'} has none"
+        return None
+
+
+MODELS: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in [
+        ModelSpec("itempop", "ItemPop", "He et al. 2017 (NCF), baseline", "recviz.models.itempop:ItemPop"),
+        ModelSpec("itemknn", "ItemKNN", "Sarwar et al. 2001; NCF baseline", "recviz.models.itemknn:ItemKNN",
+                  options=("neighbors", "shrink")),
+    ]
+}
+
+
+def get(name: str) -> ModelSpec:
+    try:
+        return MODELS[name]
+    except KeyError:
+        raise ModelError(f"unknown model {name!r}", fix=f"choose one of: {', '.join(MODELS)}") from None
+
+
+def build(name: str, **options):
+    """Instantiate a model with the options its spec lists (others are ignored)."""
+    spec = get(name)
+    module, cls = spec.target.split(":")
+    model_cls = getattr(importlib.import_module(module), cls)
+    return model_cls(**{k: v for k, v in options.items() if k in spec.options})
+
+
+def check_can_feed(name: str, data: Interactions) -> None:
+    reason = get(name).unavailable_reason(data)
+    if reason:
+        raise ModelError(reason, file=data.source, fix="choose another model or dataset")
