@@ -25,6 +25,18 @@ class RunConfig:
     model: str = "itempop"
     neighbors: int = 100  # ItemKNN neighbourhood size
     shrink: float = 0.0  # ItemKNN similarity shrinkage
+    emb_dim: int = 32  # embedding size (predictive factors of GMF/MF/BPR)
+    layers: str = "64,32,16"  # MLP tower widths, comma-separated
+    pretrain: bool = False  # NeuMF: initialise from trained GMF and MLP (paper §3.4.1)
+    # training
+    neg_ratio: int = 4  # sampled negatives per positive, re-drawn every epoch
+    lr: float = 0.001
+    batch_size: int = 256
+    epochs: int = 20
+    patience: int = 3  # early stopping on validation NDCG@10; 0 = never stop early
+    weight_decay: float = 0.0
+    device: str = "auto"  # "auto" (CUDA when present) | "cpu" | "cuda" | "cuda:1"
+    threads: int = 0  # torch CPU threads; 0 = torch's default
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -1,20 +1,31 @@
 """What every model and baseline is to the rest of RecViz: something that learns from a split's
-train part and scores (user, item) pairs."""
+train part, scores (user, item) pairs, and can be saved and restored as plain arrays."""
 
 from __future__ import annotations
+
+from typing import Callable
 
 import numpy as np
 
 from recviz.data.split import Split
 
+# Called after each epoch with that epoch's report (a dict: epoch, train_loss, valid metrics,
+# seconds, samples_per_second, ...). Returns nothing.
+EpochCallback = Callable[[dict], None]
+# Polled between batches/epochs; True means "stop now" (a cancelled run).
+StopCheck = Callable[[], bool]
+
 
 class Recommender:
-    """Subclasses implement `fit` and either `score_all` or `score` (the other is derived)."""
+    """Subclasses implement `fit`, `score_all` (or `score`), `get_state` and `set_state`."""
 
     name = "base"
+    iterative = False  # trained in epochs (has learning curves) or fitted in one pass
 
-    def fit(self, split: Split) -> None:
-        """Learn from `split.train` only: nothing held out may reach a model."""
+    def fit(self, split: Split, on_epoch: EpochCallback | None = None,
+            should_stop: StopCheck | None = None) -> list[dict]:
+        """Learn from `split.train` only (nothing held out may reach a model); validation may be
+        used for early stopping. Returns the per-epoch history (empty for one-pass baselines)."""
         raise NotImplementedError
 
     def score_all(self, users: np.ndarray) -> np.ndarray:
@@ -24,3 +35,11 @@ class Recommender:
     def score(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         """Scores of items [B, M] for users [B]."""
         return np.take_along_axis(self.score_all(users), items, axis=1)
+
+    def get_state(self) -> dict[str, np.ndarray]:
+        """Everything needed to score again, as named arrays (saved without pickle)."""
+        raise NotImplementedError
+
+    def set_state(self, state: dict[str, np.ndarray], n_users: int, n_items: int) -> None:
+        """Restore from `get_state()`'s arrays; the model was built with the same options."""
+        raise NotImplementedError

@@ -26,7 +26,7 @@ class ItemKNN(Recommender):
             raise ModelError(f"neighbors must be ≥ 1, not {neighbors}")
         self.neighbors, self.shrink = neighbors, shrink
 
-    def fit(self, split: Split) -> None:
+    def fit(self, split: Split, on_epoch=None, should_stop=None) -> list[dict]:
         train = split.train
         n_users, n_items = train.n_users, train.n_items
         if n_items > MAX_ITEMS:
@@ -45,6 +45,16 @@ class ItemKNN(Recommender):
             np.put_along_axis(sim, cut, 0.0, axis=1)
         self.sim = sim  # sim[j, i]
         self.x = x
+        return []
 
     def score_all(self, users: np.ndarray) -> np.ndarray:
         return self.x[users] @ self.sim.T
+
+    def get_state(self) -> dict[str, np.ndarray]:
+        user, item = np.nonzero(self.x)  # the train matrix as pairs: far smaller than dense
+        return {"sim": self.sim, "train_user": user, "train_item": item}
+
+    def set_state(self, state: dict[str, np.ndarray], n_users: int, n_items: int) -> None:
+        self.sim = np.asarray(state["sim"], dtype=np.float32)
+        self.x = np.zeros((n_users, n_items), dtype=np.float32)
+        self.x[state["train_user"], state["train_item"]] = 1.0

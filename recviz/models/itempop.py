@@ -12,11 +12,18 @@ from recviz.models.base import Recommender
 class ItemPop(Recommender):
     name = "itempop"
 
-    def fit(self, split: Split) -> None:
+    def fit(self, split: Split, on_epoch=None, should_stop=None) -> list[dict]:
         train = split.train
         pairs = np.unique(train.user.astype(np.int64) * train.n_items + train.item)
         # distinct users per item: a user viewing an item ten times counts once
         self.popularity = np.bincount(pairs % train.n_items, minlength=train.n_items).astype(np.float32)
+        return []
 
     def score_all(self, users: np.ndarray) -> np.ndarray:
         return np.broadcast_to(self.popularity, (len(users), len(self.popularity))).copy()
+
+    def get_state(self) -> dict[str, np.ndarray]:
+        return {"popularity": self.popularity}
+
+    def set_state(self, state: dict[str, np.ndarray], n_users: int, n_items: int) -> None:
+        self.popularity = np.asarray(state["popularity"], dtype=np.float32)

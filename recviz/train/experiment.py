@@ -1,0 +1,82 @@
+"""One run, start to end: data → preparation → split → model → fit → evaluation.
+
+The CLI, the app's worker and the benchmark all call `run`, so a number means the same thing
+wherever it is shown.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from recviz.config import RunConfig
+from recviz.data.interactions import Interactions
+from recviz.data.split import Split, make_split
+from recviz.eval.protocols import Evaluation, evaluate
+from recviz.models import registry
+from recviz.models.base import EpochCallback, StopCheck
+
+
+@dataclass
+class RunResult:
+    config: RunConfig
+    data: Interactions
+    split: Split
+    model: object
+    valid: Evaluation
+    test: Evaluation
+    train_seconds: float
+    epochs_run: int
+    best_epoch: int
+    history: list[dict] = field(default_factory=list)
+
+    def summary(self) -> dict:
+        """The `--json` contract of `recviz train` (test metrics at the best validation epoch)."""
+        return {
+            "model": self.config.model,
+            "dataset": self.config.dataset,
+            "protocol": self.config.protocol,
+            "protocol_detail": self.split.describe(),
+            "seed": self.config.seed,
+            "train_seconds": round(self.train_seconds, 3),
+            "epochs_run": self.epochs_run,
+            "best_epoch": self.best_epoch,
+            "metrics": self.test.metrics,
+            "valid_metrics": self.valid.metrics,
+            "users_evaluated": len(self.test.users),
+            "config": self.config.to_dict(),
+        }
+
+
+def prepare_data(config: RunConfig, progress=None) -> Interactions:
+    """Load the dataset and apply the config's preparation steps (threshold, then k-core)."""
+    from recviz.data import prepare
+    from recviz.data.load import load
+
+    data = load(config.dataset, progress=progress)
+    if config.min_rating is not None:
+        data = prepare.threshold(data, config.min_rating)
+    if config.min_user > 1 or config.min_item > 1:
+        data = prepare.kcore(data, min_user=config.min_user, min_item=config.min_item)
+    return data
+
+
+def run(config: RunConfig, data: Interactions | None = None, progress=None,
+        on_epoch: EpochCallback | None = None, should_stop: StopCheck | None = None) -> RunResult:
+    """Train `config.model` and evaluate it; `on_epoch(report)` is called after every epoch
+    (the worker stores it, the CLI prints it) and `should_stop()` is polled to cancel."""
+    registry.get(config.model)  # fail on a bad name before loading anything
+    data = data if data is not None else prepare_data(config, progress=progress)
+    registry.check_can_feed(config.model, data)
+    split = make_split(data, config.protocol, seed=config.seed, n_candidates=config.candidates,
+                       target=config.target)
+    model = registry.build(config.model, **config.to_dict())
+    start = time.perf_counter()
+    history = model.fit(split, on_epoch=on_epoch, should_stop=should_stop) or []
+    train_seconds = time.perf_counter() - start
+    # Iterative models restore their best-validation weights before returning; one-pass
+    # baselines count as a single epoch that is also the best one.
+    best_epoch = getattr(model, "best_epoch", None) or (len(history) or 1)
+    return RunResult(config, data, split, model, evaluate(model, split, "valid"),
+                     evaluate(model, split, "test"), train_seconds, epochs_run=len(history) or 1,
+                     best_epoch=best_epoch, history=history)
