@@ -177,7 +177,7 @@ class Interactions:
                 arrays[col] = getattr(self, col)
         if self.items is not None:
             for col in self.items.columns:
-                arrays[f"items.{col}"] = self.items[col].fillna("").astype(str).to_numpy()
+                arrays[f"items.{col}"] = self.items[col].fillna("").astype(str).to_numpy(dtype=str)
         if self.given_test is not None:
             g = self.given_test
             arrays.update({"given.user": g.user, "given.item": g.item, "given.negatives": g.negatives})
@@ -213,8 +213,15 @@ def _encode(raw: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     numeric = pd.to_numeric(as_str, errors="coerce")
     if numeric.notna().all():
         uniq_num, codes = np.unique(numeric.to_numpy(), return_inverse=True)
-        first = pd.Series(as_str.to_numpy()).groupby(codes).first()
-        return first.to_numpy().astype(str), codes.astype(np.int64)
+        if as_str.nunique() == len(uniq_num):  # each number is written one way
+            first = pd.Series(as_str.to_numpy()).groupby(codes).first()
+            return first.to_numpy().astype(str), codes.astype(np.int64)
+        # "0042" and "42" are different ids: numeric order, then text order among equal numbers
+        uniq, inv = np.unique(as_str.to_numpy().astype(str), return_inverse=True)
+        order = np.lexsort((uniq, pd.to_numeric(pd.Series(uniq)).to_numpy()))
+        rank = np.empty(len(order), dtype=np.int64)
+        rank[order] = np.arange(len(order))
+        return uniq[order], rank[inv.ravel()]
     uniq, codes = np.unique(as_str.to_numpy(), return_inverse=True)
     return uniq.astype(str), codes.astype(np.int64)
 

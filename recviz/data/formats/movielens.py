@@ -1,0 +1,170 @@
+"""GroupLens MovieLens files: 100K (`u.data` + `u.item`), 1M (`ratings.dat` + `movies.dat`) and
+the "latest" CSV layout (`ratings.csv` + `movies.csv`, also ml-20m / ml-25m / ml-32m)."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from recviz.data.interactions import Interactions
+from recviz.data.formats.textfile import Source, as_source, read_delimited
+from recviz.data.validate import check_dedup, default_name, validate_frame
+from recviz.errors import DataError
+
+ML100K_GENRES = ("unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime",
+                 "Documentary", "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery",
+                 "Romance", "Sci-Fi", "Thriller", "War", "Western")
+_GENERIC_STEMS = ("u", "ratings", "rating", "data")
+_ROLES4 = {0: "user", 1: "item", 2: "rating", 3: "timestamp"}
+
+
+def _finish(df: pd.DataFrame, src: Source, *, fmt: str, items: pd.DataFrame | None, name: str | None,
+            source: str | Path | None, extra_meta: dict | None = None) -> Interactions:
+    meta = {"format": fmt, "files": [src.label]}
+    meta.update(extra_meta or {})
+    if df.attrs.get("duplicates_dropped"):
+        meta["duplicates_dropped"] = int(df.attrs["duplicates_dropped"])
+    return Interactions.from_frame(df, name=name or default_name(src, _GENERIC_STEMS),
+                                   source=str(source if source is not None else src.label),
+                                   items=items, meta=meta)
+
+
+def _items_table(ids: pd.Series, titles: pd.Series, genres: pd.Series) -> pd.DataFrame:
+    """Index = raw item id (str); a later line for the same id wins."""
+    table = pd.DataFrame({"title": titles.to_numpy(dtype=object), "genres": genres.to_numpy(dtype=object)},
+                         index=pd.Index(ids.astype(str).str.strip().to_numpy(dtype=object)))
+    table = table[~table.index.duplicated(keep="last")]
+    return table
+
+
+def _blank_to_nan(s: pd.Series) -> pd.Series:
+    s = s.astype(object)
+    return s.where(s.notna() & (s.astype(str).str.strip() != ""), np.nan)
+
+
+# ---- 100K ---------------------------------------------------------------------------------------
+def read_ml100k(
+    data: str | Path | Source,
+    items: str | Path | Source | None = None,
+    *,
+    dedup: str | None = None,
+    name: str | None = None,
+    source: str | Path | None = None,
+) -> Interactions:
+    """MovieLens-100K: `u.data` (tab-separated user, item, rating 1–5, timestamp; no header) and
+    `u.item` (pipe-separated, latin-1; id | title | release date | video date | IMDb URL | 19 genre
+    flags). `items=None` picks up `u.item` beside `data` if there is one."""
+    src = as_source(data)
+    dedup = check_dedup(dedup, "error")
+    raw, line_of = read_delimited(src, sep="\t", encoding="latin-1", min_columns=4,
+                                  str_columns=[0, 1], what="MovieLens-100K u.data (user, item, rating, timestamp)")
+    raw = raw.iloc[:, :4].rename(columns=_ROLES4)
+    df = validate_frame(raw, file=src.label, line_of=line_of, int_ids=True, rating_range=(1, 5),
+                        rating_step=1, dedup=dedup)
+    item_src = as_source(items) if items is not None else src.sibling("u.item")
+    table = read_ml100k_items(item_src) if item_src is not None else None
+    extra = {"item_file": item_src.label} if item_src is not None else {}
+    return _finish(df, src, fmt="ml-100k", items=table, name=name, source=source, extra_meta=extra)
+
+
+def read_ml100k_items(path: str | Path | Source) -> pd.DataFrame:
+    src = as_source(path)
+    raw, _ = read_delimited(src, sep="|", encoding="latin-1", min_columns=2,
+                            what="MovieLens-100K u.item (id|title|...|19 genre flags)")
+    genres = pd.Series(np.nan, index=raw.index, dtype=object)
+    if raw.shape[1] >= 5 + len(ML100K_GENRES):
+        flags = raw.iloc[:, 5:5 + len(ML100K_GENRES)].apply(pd.to_numeric, errors="coerce")
+        flags = flags.fillna(0).to_numpy() > 0
+        names = np.array(ML100K_GENRES, dtype=object)
+        joined = ["|".join(names[row]) for row in flags]  # 1,682 rows: fine
+        genres = _blank_to_nan(pd.Series(joined, index=raw.index, dtype=object))
+    return _items_table(raw.iloc[:, 0], _blank_to_nan(raw.iloc[:, 1]), genres)
+
+
+# ---- 1M -----------------------------------------------------------------------------------------
+def read_ml1m(
+    ratings: str | Path | Source,
+    movies: str | Path | Source | None = None,
+    *,
+    dedup: str | None = None,
+    name: str | None = None,
+    source: str | Path | None = None,
+) -> Interactions:
+    """MovieLens-1M (and 10M): `ratings.dat` (`UserID::MovieID::Rating::Timestamp`) and
+    `movies.dat` (`MovieID::Title::Genres`, genres `A|B`, latin-1). Ratings are whole stars 1–5
+    (10M: half stars 0.5–5, accepted too)."""
+    src = as_source(ratings)
+    dedup = check_dedup(dedup, "error")
+    raw, line_of = read_delimited(src, sep="::", encoding="latin-1", min_columns=4, str_columns=[0, 1],
+                                  what="MovieLens-1M ratings.dat (UserID::MovieID::Rating::Timestamp)")
+    raw = raw.iloc[:, :4].rename(columns=_ROLES4)
+    # ml-1m uses whole stars; ml-10m (same layout) half stars: allow the finer scale only if used
+    r = pd.to_numeric(raw["rating"], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    half = bool(np.any(np.mod(r, 1) == 0.5))
+    df = validate_frame(raw, file=src.label, line_of=line_of, int_ids=True,
+                        rating_range=(0.5, 5) if half else (1, 5), rating_step=0.5 if half else 1,
+                        dedup=dedup)
+    movie_src = as_source(movies) if movies is not None else src.sibling("movies.dat")
+    table = read_ml1m_movies(movie_src) if movie_src is not None else None
+    extra = {"item_file": movie_src.label} if movie_src is not None else {}
+    return _finish(df, src, fmt="ml-1m", items=table, name=name, source=source, extra_meta=extra)
+
+
+def read_ml1m_movies(path: str | Path | Source) -> pd.DataFrame:
+    src = as_source(path)
+    raw, _ = read_delimited(src, sep="::", encoding="latin-1", min_columns=2,
+                            what="MovieLens-1M movies.dat (MovieID::Title::Genres)")
+    genres = _blank_to_nan(raw.iloc[:, 2]) if raw.shape[1] >= 3 else pd.Series(np.nan, index=raw.index)
+    genres = genres.where(genres != "(no genres listed)", np.nan)
+    return _items_table(raw.iloc[:, 0], _blank_to_nan(raw.iloc[:, 1]), genres)
+
+
+# ---- latest (csv) ------------------------------------------------------------------------------
+LATEST_RATING_COLUMNS = {"userId": "user", "movieId": "item", "rating": "rating", "timestamp": "timestamp"}
+
+
+def read_ml_latest(
+    ratings: str | Path | Source,
+    movies: str | Path | Source | None = None,
+    *,
+    dedup: str | None = None,
+    name: str | None = None,
+    source: str | Path | None = None,
+) -> Interactions:
+    """MovieLens "latest" layout (ml-latest, ml-latest-small, ml-20m, ml-25m, ml-32m):
+    `ratings.csv` with header userId,movieId,rating,timestamp (half stars 0.5–5) and `movies.csv`
+    with header movieId,title,genres (UTF-8, quoted titles)."""
+    src = as_source(ratings)
+    dedup = check_dedup(dedup, "error")
+    raw, line_of = read_delimited(src, sep=",", header=True, encoding="utf-8", min_columns=2,
+                                  str_columns=[0, 1], quoting=csv.QUOTE_MINIMAL,
+                                  what="MovieLens ratings.csv (userId,movieId,rating,timestamp)")
+    missing = [c for c in ("userId", "movieId", "rating") if c not in raw.columns]
+    if missing:
+        raise DataError(f"the header has no {', '.join(repr(m) for m in missing)} column "
+                        f"(it has {list(raw.columns)})", file=src.label, row=1, column=missing[0],
+                        fix="MovieLens ratings.csv starts with 'userId,movieId,rating,timestamp'; for a "
+                            "different layout read the file as a generic table with a column mapping")
+    cols = {c: role for c, role in LATEST_RATING_COLUMNS.items() if c in raw.columns}
+    raw = raw[list(cols)].rename(columns=cols)
+    df = validate_frame(raw, file=src.label, line_of=line_of, int_ids=True, rating_range=(0.5, 5),
+                        rating_step=0.5, dedup=dedup, columns={v: k for k, v in cols.items()})
+    movie_src = as_source(movies) if movies is not None else src.sibling("movies.csv")
+    table = read_ml_latest_movies(movie_src) if movie_src is not None else None
+    extra = {"item_file": movie_src.label} if movie_src is not None else {}
+    return _finish(df, src, fmt="ml-latest", items=table, name=name, source=source, extra_meta=extra)
+
+
+def read_ml_latest_movies(path: str | Path | Source) -> pd.DataFrame:
+    src = as_source(path)
+    raw, _ = read_delimited(src, sep=",", header=True, encoding="utf-8", min_columns=2,
+                            quoting=csv.QUOTE_MINIMAL, what="MovieLens movies.csv (movieId,title,genres)")
+    if "movieId" not in raw.columns or "title" not in raw.columns:
+        raise DataError(f"the header should be movieId,title,genres (it is {list(raw.columns)})",
+                        file=src.label, row=1, fix="check that this is the MovieLens movies.csv")
+    genres = _blank_to_nan(raw["genres"]) if "genres" in raw.columns else pd.Series(np.nan, index=raw.index)
+    genres = genres.where(genres != "(no genres listed)", np.nan)
+    return _items_table(raw["movieId"], _blank_to_nan(raw["title"]), genres)

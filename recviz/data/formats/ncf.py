@@ -1,0 +1,151 @@
+"""The NCF paper's files (He et al., 2017): `NAME.train.rating`, `NAME.test.rating` (tab-separated
+user, item, rating, timestamp; 0-based integer ids; one test row per user) and
+`NAME.test.negative` (`(user,item)<TAB>neg1<TAB>neg2...`, usually 99 negatives a line).
+
+The result is one `Interactions` holding every train and test row (train rows first; `meta`
+records how many of each) plus `given_test`: the held-out (user, item) of each line of
+`.test.negative` and its negatives, all in internal ids. The item id space is the union of the
+items in the train rows, the test rows and the negatives, so that a negative nobody interacted
+with still has an id."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from recviz.data.interactions import GivenTest, Interactions
+from recviz.data.formats.textfile import Source, as_source, read_delimited
+from recviz.data.validate import DEDUP_FIX, check_dedup, validate_with_lines
+from recviz.errors import DataError
+
+_ROLES = {0: "user", 1: "item", 2: "rating", 3: "timestamp"}
+SUFFIXES = (".train.rating", ".test.rating", ".test.negative")
+
+
+def ncf_stem(filename: str) -> str | None:
+    for suffix in SUFFIXES:
+        if filename.endswith(suffix):
+            return filename[: -len(suffix)]
+    return None
+
+
+def _read_rating_file(src: Source, dedup: str) -> tuple[pd.DataFrame, np.ndarray]:
+    raw, line_of = read_delimited(src, sep="\t", min_columns=2, str_columns=[0, 1],
+                                  what="an NCF .rating file (user, item, rating, timestamp)")
+    raw = raw.iloc[:, :4].rename(columns=_ROLES)
+    return validate_with_lines(raw, file=src.label, line_of=line_of, int_ids=True, dedup=dedup)
+
+
+def read_negatives(path: str | Path | Source) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(users, items, negatives [n, N], line numbers) as raw integer ids, in file order."""
+    src = as_source(path)
+    fix = "each line must be '(user,item)' followed by the same number of tab-separated negative item ids"
+    raw, line_of = read_delimited(src, sep="\t", min_columns=2, what="an NCF .test.negative file",
+                                  fix_hint=fix)
+    # a trailing tab on every line gives an all-empty last column: drop it
+    raw = raw.loc[:, raw.notna().any(axis=0)]
+    if raw.shape[1] < 2:
+        raise DataError("no negative items after the '(user,item)' field", file=src.label,
+                        row=int(line_of[0]), fix=fix)
+    pair = raw.iloc[:, 0].astype(str).str.strip().str.extract(r"^\(\s*(\d+)\s*,\s*(\d+)\s*\)$")
+    bad = pair[0].isna().to_numpy()
+    if bad.any():
+        k = int(np.flatnonzero(bad)[0])
+        raise DataError(f"the first field {str(raw.iat[k, 0])[:40]!r} is not '(user,item)'",
+                        file=src.label, row=int(line_of[k]), column="1", fix=fix)
+    neg = raw.iloc[:, 1:]
+    empty = neg.isna().to_numpy()
+    if empty.any():
+        k = int(np.flatnonzero(empty.any(axis=1))[0])
+        have = int((~empty[k]).sum())
+        raise DataError(f"this line has {have} negatives, the first line has {neg.shape[1]}",
+                        file=src.label, row=int(line_of[k]), fix=fix)
+    arr = neg.to_numpy(dtype=str)
+    arr = np.char.strip(arr)
+    ok = np.char.isdigit(arr)
+    if not ok.all():
+        k, j = (int(x[0]) for x in np.nonzero(~ok))
+        raise DataError(f"negative item {arr[k, j][:40]!r} is not a non-negative integer id",
+                        file=src.label, row=int(line_of[k]), column=str(j + 2), fix=fix)
+    users = pair[0].astype(np.int64).to_numpy()
+    items = pair[1].astype(np.int64).to_numpy()
+    return users, items, arr.astype(np.int64), line_of
+
+
+def read_ncf(
+    train: str | Path | Source,
+    test: str | Path | Source | None = None,
+    negative: str | Path | Source | None = None,
+    *,
+    dedup: str | None = None,
+    name: str | None = None,
+    source: str | Path | None = None,
+) -> Interactions:
+    """Read the three NCF files. `test` / `negative` default to the files with the same stem
+    beside `train` (e.g. `ml-1m.train.rating` → `ml-1m.test.rating`, `ml-1m.test.negative`)."""
+    src = as_source(train)
+    dedup = check_dedup(dedup, "error")
+    stem = ncf_stem(src.name) or Path(src.name).stem
+    test_src = as_source(test) if test is not None else src.sibling(stem + ".test.rating")
+    neg_src = as_source(negative) if negative is not None else src.sibling(stem + ".test.negative")
+    missing = [s for s, f in ((".test.rating", test_src), (".test.negative", neg_src)) if f is None]
+    if missing:
+        raise DataError(f"the NCF files {', '.join(stem + m for m in missing)} are missing beside this file",
+                        file=src.label,
+                        fix="put NAME.train.rating, NAME.test.rating and NAME.test.negative in one folder "
+                            "and load that folder; or read the train file alone as a generic table")
+
+    tr, tr_lines = _read_rating_file(src, dedup)
+    te, te_lines = _read_rating_file(test_src, dedup)
+    common = [c for c in tr.columns if c in te.columns]
+    tr, te = tr[common], te[common]
+
+    def ints(frame: pd.DataFrame, col: str) -> np.ndarray:
+        return pd.to_numeric(frame[col]).to_numpy(np.int64)
+
+    nu, ni, negs, neg_lines = read_negatives(neg_src)
+    tu, ti, eu, ei = ints(tr, "user"), ints(tr, "item"), ints(te, "user"), ints(te, "item")
+    width = int(max(ti.max(initial=0), ei.max(initial=0), ni.max(initial=0))) + 1
+    tr_key, te_key, neg_key = tu * width + ti, eu * width + ei, nu * width + ni
+
+    # a test pair that is also a train pair
+    clash = np.isin(tr_key, te_key)
+    if clash.any():
+        if dedup == "error":
+            k = int(np.flatnonzero(clash)[0])
+            j = int(np.flatnonzero(te_key == tr_key[k])[0])
+            raise DataError(
+                f"duplicate row: user {tr['user'].iat[k]!r}, item {tr['item'].iat[k]!r} is both in the "
+                f"train file (line {int(tr_lines[k])}) and in {test_src.label} (line {int(te_lines[j])})",
+                file=src.label, row=int(tr_lines[k]),
+                fix=DEDUP_FIX + " (the test row is kept, the train row dropped)")
+        if dedup in ("last", "first"):
+            tr = tr.loc[~clash].reset_index(drop=True)
+
+    # every given test pair must be one of the test rows
+    found = np.isin(neg_key, te_key)
+    if not found.all():
+        k = int(np.flatnonzero(~found)[0])
+        raise DataError(f"the pair ({nu[k]},{ni[k]}) is not a row of {test_src.label}",
+                        file=neg_src.label, row=int(neg_lines[k]),
+                        fix="use the .test.rating and .test.negative files that were made together")
+
+    rows = pd.concat([tr, te], ignore_index=True)
+    u_raw, i_raw = ints(rows, "user"), ints(rows, "item")
+    user_space = np.unique(np.concatenate([u_raw, nu]))
+    item_space = np.unique(np.concatenate([i_raw, ni, negs.ravel()]))
+    enc_u = lambda a: np.searchsorted(user_space, a).astype(np.int64)  # noqa: E731
+    enc_i = lambda a: np.searchsorted(item_space, a).astype(np.int64)  # noqa: E731
+    given = GivenTest(user=enc_u(nu), item=enc_i(ni), negatives=enc_i(negs).reshape(negs.shape))
+    meta = {"format": "ncf", "files": [src.label, test_src.label, neg_src.label],
+            "train_rows": int(len(tr)), "test_rows": int(len(te)),
+            "negatives_per_user": int(negs.shape[1])}
+    return Interactions(
+        user=enc_u(u_raw), item=enc_i(i_raw),
+        user_ids=user_space.astype(str), item_ids=item_space.astype(str),
+        rating=rows["rating"].to_numpy(np.float32) if "rating" in rows else None,
+        timestamp=rows["timestamp"].to_numpy(np.int64) if "timestamp" in rows else None,
+        name=name or stem, source=str(source if source is not None else src.label),
+        given_test=given, meta=meta)

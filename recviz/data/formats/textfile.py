@@ -1,0 +1,374 @@
+"""Reading text files for every reader: size and binary checks, delimiter sniffing, parsing.
+
+Every problem is raised as a `DataError` that names the file, the 1-based line of the file (header
+lines counted) or the column, and a concrete fix. No bare pandas / numpy / codec exception escapes
+from here.
+
+The pieces, in the order a reader uses them:
+
+- `Source` / `as_source`: a file on disk or a zip member held in memory, plus the label that
+  messages use for it (``ml-100k.zip:ml-100k/u.data``);
+- `check_file`: exists, not larger than `max_file_bytes()`, and text rather than binary;
+- `sniff_delimiter`: which of ``, \\t ; |`` or ``::`` a text uses;
+- `read_delimited`: `pd.read_csv` (C engine) with parser errors turned into `DataError`, blank lines
+  dropped, and `line_of[k]` = the file line of row k;
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from recviz.errors import DataError
+
+MAX_FILE_BYTES = 1 << 30  # 1 GiB; the environment variable RECVIZ_MAX_FILE_BYTES overrides it
+MAX_FILE_BYTES_ENV = "RECVIZ_MAX_FILE_BYTES"
+SNIFF_BYTES = 64 * 1024
+SNIFF_LINES = 50
+
+DELIMITER_CANDIDATES = (",", "\t", ";", "|")
+_DELIM_NAMES = {",": "comma (',')", "\t": "tab ('\\t')", ";": "semicolon (';')", "|": "pipe ('|')",
+                "::": "double colon ('::')", " ": "space (' ')"}
+_DELIM_ALIASES = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|",
+                  "space": " ", "colon": ":", "doublecolon": "::"}
+_SUB = "\x1f"  # what '::' becomes before the C parser sees it (ASCII unit separator)
+_MAGIC = ((b"\x1f\x8b", "gzip"), (b"PK\x03\x04", "zip / xlsx"), (b"PAR1", "parquet"),
+          (b"BZh", "bzip2"), (b"\xfd7zXZ", "xz"), (b"7z\xbc\xaf", "7z"), (b"\x93NUMPY", "npy"),
+          (b"SQLite format 3", "SQLite"), (b"\xd0\xcf\x11\xe0", "xls"), (b"%PDF", "pdf"),
+          (b"\x89HDF", "HDF5"), (b"\x28\xb5\x2f\xfd", "zstd"), (b"Rar!", "rar"))
+
+
+def max_file_bytes() -> int:
+    """The size limit: `RECVIZ_MAX_FILE_BYTES` if set (an integer), else `MAX_FILE_BYTES`."""
+    raw = os.environ.get(MAX_FILE_BYTES_ENV, "").strip()
+    if raw:
+        try:
+            return int(float(raw))
+        except ValueError:
+            raise DataError(f"{MAX_FILE_BYTES_ENV}={raw!r} is not a number of bytes",
+                            fix=f"set {MAX_FILE_BYTES_ENV} to an integer such as 2000000000, or unset it") from None
+    return MAX_FILE_BYTES
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:,.0f} {unit}" if unit == "bytes" else f"{n:,.1f} {unit}"
+        n /= 1024
+    return f"{n:,.1f} GiB"  # pragma: no cover
+
+
+def delimiter_name(sep: str) -> str:
+    return _DELIM_NAMES.get(sep, repr(sep))
+
+
+def normalize_delimiter(sep: str | None) -> str | None:
+    """Accept the delimiter itself or a word for it ('tab', '\\t', 'comma', ...)."""
+    if sep is None or sep == "":
+        return None
+    return _DELIM_ALIASES.get(sep.strip().lower() if sep.strip() else sep, sep)
+
+
+# ---- sources -----------------------------------------------------------------------------------
+class Source:
+    """One file to read: a path on disk, or bytes in memory (a zip member). `label` is the name
+    every message uses; `size` may be given up front (a zip member's declared size) so that an
+    oversize member is refused before it is decompressed."""
+
+    def __init__(self, path: str | Path | None = None, *, data: bytes | None = None,
+                 label: str | None = None, size: int | None = None, loader=None) -> None:
+        if path is None and data is None and loader is None:
+            raise ValueError("Source needs a path, data or a loader")
+        self.path = None if path is None else Path(path)
+        self._data = data
+        self._loader = loader  # callable returning bytes (lazy zip member)
+        self.label = label or str(path)
+        self._size = size
+
+    def __str__(self) -> str:
+        return self.label
+
+    def __repr__(self) -> str:
+        return f"Source({self.label!r})"
+
+    @property
+    def name(self) -> str:
+        """The base file name (no directories)."""
+        return re.split(r"[/\\:]", self.label)[-1] if self.path is None else self.path.name
+
+    @property
+    def in_memory(self) -> bool:
+        return self.path is None
+
+    def exists(self) -> bool:
+        return self.path is None or self.path.is_file()
+
+    def size(self) -> int:
+        if self._size is not None:
+            return self._size
+        if self.path is not None:
+            return self.path.stat().st_size
+        return len(self._bytes())
+
+    def _bytes(self) -> bytes:
+        if self._data is None:
+            self._data = self._loader()
+        return self._data
+
+    def head(self, n: int = SNIFF_BYTES) -> bytes:
+        if self.path is None:
+            return self._bytes()[:n]
+        with open(self.path, "rb") as fh:
+            return fh.read(n)
+
+    def read_bytes(self) -> bytes:
+        return self._bytes() if self.path is None else self.path.read_bytes()
+
+    def handle(self):
+        """What pandas reads from: the path, or a fresh BytesIO."""
+        return str(self.path) if self.path is not None else io.BytesIO(self._bytes())
+
+    def sibling(self, name: str) -> Source | None:
+        """A file with this name in the same directory (disk files only)."""
+        if self.path is None:
+            return None
+        p = self.path.parent / name
+        return Source(p) if p.is_file() else None
+
+
+def as_source(x: str | Path | Source) -> Source:
+    return x if isinstance(x, Source) else Source(Path(x).expanduser())
+
+
+def missing_path_error(path: str | Path) -> DataError:
+    return DataError("no such file or directory", file=str(path),
+                     fix="check the path (spelling, current directory), or run `recviz datasets` to "
+                         "list the datasets RecViz can fetch by name")
+
+
+# ---- file-level checks ---------------------------------------------------------------------------
+def check_size(src: Source) -> None:
+    limit = max_file_bytes()
+    size = src.size()
+    if size > limit:
+        raise DataError(
+            f"the file is {human_bytes(size)}{f' ({size:,} bytes)' if size >= 1024 else ''}, over RecViz's limit of "
+            f"{human_bytes(limit)}; it was not read",
+            file=src.label,
+            fix="shrink it first: k-core filter it (drop users/items with few interactions) or sample "
+                f"users with a script, then load the smaller file; or raise the limit with "
+                f"{MAX_FILE_BYTES_ENV}=<bytes> if this machine has the memory")
+
+
+def check_file(src: Source, *, encoding: str = "utf-8") -> str:
+    """Exists, not too large, and text. Returns the encoding to read with: `encoding`, or
+    'latin-1' for a text file whose first 64 KiB are not valid UTF-8 (an old 8-bit export)."""
+    if not src.exists():
+        raise missing_path_error(src.label)
+    if src.path is not None and not os.access(src.path, os.R_OK):
+        raise DataError("the file cannot be read (permission denied)", file=src.label,
+                        fix="check the file's permissions")
+    check_size(src)
+    head = src.head(SNIFF_BYTES)
+    kind = binary_kind(head)
+    if kind is None and encoding.replace("_", "-").lower() in ("utf-8", "utf8"):
+        try:
+            head.decode("utf-8")
+        except UnicodeDecodeError as e:
+            if e.start < len(head) - 4:  # not just a character cut at the 64 KiB boundary
+                if _control_ratio(head) > 0.05:
+                    kind = "undecodable bytes"
+                else:
+                    encoding = "latin-1"
+    if kind is not None:
+        raise DataError(
+            f"this looks like a binary file ({kind}), not a text table",
+            file=src.label,
+            fix="give RecViz the plain-text data file: unpack a .gz/.bz2/.xz first (a .zip can be "
+                "given as it is), or export a spreadsheet / parquet file as CSV")
+    return encoding
+
+
+def binary_kind(head: bytes) -> str | None:
+    """None for text; otherwise a guess at what the bytes are."""
+    for magic, kind in _MAGIC:
+        if head.startswith(magic):
+            return kind
+    if b"\x00" in head:
+        if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+            return "UTF-16 text; save it as UTF-8"
+        return "it contains NUL bytes: gzip? xlsx? parquet?"
+    return None
+
+
+def _control_ratio(head: bytes) -> float:
+    if not head:
+        return 0.0
+    arr = np.frombuffer(head, dtype=np.uint8)
+    ctrl = (arr < 32) & (arr != 9) & (arr != 10) & (arr != 13)
+    return float(ctrl.mean())
+
+
+def head_text(src: Source, encoding: str = "utf-8", lines: int = SNIFF_LINES) -> list[str]:
+    """The first non-blank lines (decoded leniently) for sniffing."""
+    text = src.head(SNIFF_BYTES).decode(encoding, errors="replace").lstrip("\ufeff")
+    out = [ln for ln in text.splitlines()[: lines + 1] if ln.strip()]
+    if len(text) >= SNIFF_BYTES - 4 and len(out) > 1:
+        out = out[:-1]  # the last line may be cut
+    return out[:lines]
+
+
+def sniff_delimiter(lines: list[str] | str, default: str | None = None) -> str | None:
+    """Guess the delimiter of some lines: '::' when every line has it, else csv.Sniffer over
+    `, \\t ; |`, checked by a consistency count (the same number per line, > 0)."""
+    if isinstance(lines, str):
+        lines = [ln for ln in lines.splitlines() if ln.strip()][:SNIFF_LINES]
+    if not lines:
+        return default
+    if all("::" in ln for ln in lines) and len({ln.count("::") for ln in lines}) == 1:
+        return "::"
+    counts = {d: [ln.count(d) for ln in lines] for d in DELIMITER_CANDIDATES}
+    consistent = [d for d, c in counts.items() if min(c) > 0 and len(set(c)) == 1]
+    try:
+        sniffed = csv.Sniffer().sniff("\n".join(lines), delimiters="".join(DELIMITER_CANDIDATES)).delimiter
+    except csv.Error:
+        sniffed = None
+    if sniffed in consistent or (sniffed and not consistent and min(counts[sniffed]) > 0):
+        return sniffed
+    if consistent:
+        # several consistent candidates: the one that splits into the most columns, tab first on ties
+        return max(consistent, key=lambda d: (counts[d][0], d == "\t", d == ","))
+    present = [d for d in DELIMITER_CANDIDATES if min(counts[d]) > 0]
+    if present:
+        return max(present, key=lambda d: sum(counts[d]))
+    return default
+
+
+# ---- reading ----------------------------------------------------------------------------------
+def read_delimited(
+    src: Source,
+    *,
+    sep: str,
+    header: bool = False,
+    encoding: str = "utf-8",
+    min_columns: int = 1,
+    str_columns: list[int] | None = None,
+    quoting: int = csv.QUOTE_NONE,
+    skipinitialspace: bool = False,
+    what: str = "",
+    fix_hint: str | None = None,
+    fixed_delimiter: bool = True,
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """Read a delimited text file with the C parser. Returns the frame (header names as columns,
+    else 0..k-1) and `line_of` (1-based file line of each row). Columns in `str_columns` (by
+    position; None = all) are read as strings verbatim; empty cells are NaN, nothing else is.
+    Blank lines are dropped. Parser / codec errors become `DataError`s naming the line.
+    `fixed_delimiter`: the format prescribes `sep` (the fix then does not suggest another one)."""
+    encoding = check_file(src, encoding=encoding)
+    if sep == "::":
+        raw = src.read_bytes().replace(b"::", _SUB.encode())
+        handle, pd_sep = io.BytesIO(raw), _SUB
+    else:
+        handle, pd_sep = src.handle(), sep
+    if str_columns is None:
+        dtype = str
+    else:
+        dtype = {c: str for c in str_columns}
+    try:
+        df = pd.read_csv(handle, sep=pd_sep, header=0 if header else None, dtype=dtype,
+                         keep_default_na=False, na_values=[""], skip_blank_lines=False,
+                         quoting=quoting, encoding=encoding, engine="c", low_memory=False,
+                         skipinitialspace=skipinitialspace, index_col=False)
+    except pd.errors.EmptyDataError:
+        raise empty_error(src, header) from None
+    except pd.errors.ParserError as e:
+        raise _parser_error(src, e, sep, encoding, fix_hint) from None
+    except UnicodeDecodeError:
+        raise _decode_error(src, encoding) from None
+    except (ValueError, OverflowError) as e:  # dtype/low-level conversion problems
+        raise DataError(f"could not be parsed as a {delimiter_name(sep)}-separated table: {e}",
+                        file=src.label, fix=fix_hint or "check the delimiter and the file's layout") from None
+    except MemoryError:
+        raise DataError("not enough memory to read this file", file=src.label,
+                        fix="k-core filter or sample it first, then load the smaller file") from None
+    # blank lines are all-empty rows: drop them, keep the physical line numbers of the rest
+    blank = df.isna().all(axis=1).to_numpy()
+    line_of = np.arange(len(df), dtype=np.int64) + (2 if header else 1)
+    if blank.any():
+        df = df.loc[~blank].reset_index(drop=True)
+        line_of = line_of[~blank]
+    if len(df) == 0:
+        raise empty_error(src, header)
+    if header:
+        df.columns = [str(c).strip().lstrip("\ufeff") for c in df.columns]
+    if df.shape[1] < min_columns:
+        raise delimiter_error(src, sep, df.shape[1], min_columns, encoding, what=what, fix_hint=fix_hint,
+                              fixed=fixed_delimiter)
+    return df, line_of
+
+
+def _decode_error(src: Source, encoding: str) -> DataError:
+    """Where the first undecodable byte is (line and byte value)."""
+    data = src.read_bytes()
+    try:
+        data.decode(encoding)
+        line, detail = None, ""
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        detail = f": byte 0x{data[e.start]:02x} is not valid there"
+    return DataError(f"the file is not valid {encoding.upper()} text{detail}", file=src.label, row=line,
+                     fix=f"re-save the file as {encoding.upper()} (in a text editor or spreadsheet: Save As > "
+                         "Encoding: UTF-8), or fix that line")
+
+
+def empty_error(src: Source, header: bool = False) -> DataError:
+    if header:
+        problem = "the file has no data rows (at most a header line)"
+    else:
+        problem = "the file is empty (no data rows)"
+    return DataError(problem, file=src.label,
+                     fix="check that this is the right file and that it was fully downloaded / exported")
+
+
+def delimiter_error(src: Source, sep: str, found: int, need: int, encoding: str = "utf-8", *,
+                    what: str = "", fix_hint: str | None = None, fixed: bool = True) -> DataError:
+    """Too few columns after splitting: name the delimiter tried and, if the text suggests one,
+    the delimiter the file seems to use."""
+    guess = sniff_delimiter(head_text(src, encoding))
+    cols = "column" if found == 1 else "columns"
+    problem = (f"splitting on {delimiter_name(sep)} gave {found} {cols}, but "
+               f"{what or 'this format'} needs at least {need}")
+    if guess and guess != sep:
+        problem += f"; the file looks like it uses {delimiter_name(guess)} instead"
+        if fixed:
+            fix = fix_hint or (f"this format is always {delimiter_name(sep)}-separated: check that this is the "
+                               f"right file, or load it as a generic table with delimiter={guess!r} and a "
+                               "column mapping")
+        else:
+            fix = fix_hint or f"pass delimiter={guess!r} (or let RecViz sniff it by not passing one)"
+    else:
+        fix = fix_hint or "check that this is the right file; every line needs the columns listed above"
+    return DataError(problem, file=src.label, fix=fix)
+
+
+def _parser_error(src: Source, e: Exception, sep: str, encoding: str, fix_hint: str | None) -> DataError:
+    msg = str(e)
+    m_line = re.search(r"line (\d+)", msg)
+    m_fields = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", msg)
+    line = int(m_line.group(1)) if m_line else None
+    if m_fields:
+        expected, line, saw = int(m_fields.group(1)), int(m_fields.group(2)), int(m_fields.group(3))
+        problem = (f"this line has {saw} fields when split on {delimiter_name(sep)}, but the first "
+                   f"line has {expected}")
+        fix = (fix_hint or f"make every line have the same number of fields: quote values that contain "
+               f"{delimiter_name(sep)}, or pass the right delimiter")
+    else:
+        problem = f"the file could not be parsed as a {delimiter_name(sep)}-separated table ({msg.strip()})"
+        fix = fix_hint or "check the delimiter and look for unbalanced quotes around this line"
+    return DataError(problem, file=src.label, row=line, fix=fix)

@@ -1,0 +1,345 @@
+"""Validation shared by every reader: check and convert the role columns of a parsed frame.
+
+`validate_frame` checks user, item, rating, timestamp and behavior columns (ids, ranges, NaNs, date
+parsing) and applies the duplicate rule; every problem is a `DataError` naming the file, the
+1-based file line or the column, and a concrete fix. Parsing the file itself lives in
+`recviz.data.formats.textfile`.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from recviz.data.formats.textfile import Source
+from recviz.errors import DataError
+
+ROLES = ("user", "item", "rating", "timestamp", "behavior")
+DEDUP_RULES = ("error", "last", "first", "keep")
+DEDUP_FIX = ("pass dedup='last' (CLI: --dedup last) to keep the latest row, or 'first' to keep the "
+             "earliest")
+
+# ---- frame validation -------------------------------------------------------------------------
+_ID_FIX = ("check that this is the right file for this format and that its columns are in the expected "
+           "order; a file with other ids can be read as a generic table")
+
+
+def _first(mask: np.ndarray) -> int:
+    return int(np.flatnonzero(mask)[0])
+
+
+def _line(line_of: np.ndarray, k: int) -> int:
+    return int(line_of[k])
+
+
+def _show(v) -> str:
+    s = str(v)
+    return repr(s[:40] + ("…" if len(s) > 40 else ""))
+
+
+def validate_with_lines(df: pd.DataFrame, **kwargs) -> tuple[pd.DataFrame, np.ndarray]:
+    """`validate_frame`, also returning the file line of each kept row (after `dedup`)."""
+    return _validate(df, **kwargs)
+
+
+def validate_frame(
+    df: pd.DataFrame,
+    *,
+    file: str,
+    line_of: np.ndarray | None = None,
+    int_ids: bool = False,
+    rating_range: tuple[float, float] | None = None,
+    rating_step: float | None = None,
+    behaviors: tuple[str, ...] | None = None,
+    timestamps: str = "seconds",
+    dedup: str = "error",
+    dup_keys: tuple[str, ...] | None = None,
+    columns: dict[str, str] | None = None,
+) -> pd.DataFrame:
+    """Check and convert the role columns of a raw frame; return a new frame with only
+    user, item (str), rating (float64), timestamp (int64 seconds), behavior (str), whichever are
+    present, in file order, with duplicates handled by `dedup`.
+
+    `line_of[k]` is the file line of row k (default k + 1). `int_ids`: ids must be integers >= 0
+    (kept as the strings written). `rating_range` / `rating_step`: the format's scale, e.g.
+    (1, 5) / 1. `behaviors`: the allowed behaviour values. `columns` maps roles to the names the
+    file uses, for messages. `timestamps='seconds'` needs numbers (floored to whole seconds);
+    `'auto'` also takes dates (ISO 8601 or other parseable text, naive = UTC) and epoch
+    milliseconds / microseconds (values above 1e11 / 1e14). `dedup` is one of 'error' (raise on a
+    repeated `dup_keys` tuple, naming both lines), 'last' / 'first' (keep the latest / earliest by
+    timestamp, file order on ties or without timestamps) or 'keep' (keep every row). `dup_keys`
+    defaults to (user, item), plus behavior when there is a behaviour column.
+    `frame.attrs['duplicates_dropped']` counts the rows `dedup` dropped."""
+    return _validate(df, file=file, line_of=line_of, int_ids=int_ids, rating_range=rating_range,
+                     rating_step=rating_step, behaviors=behaviors, timestamps=timestamps, dedup=dedup,
+                     dup_keys=dup_keys, columns=columns)[0]
+
+
+def _validate(
+    df: pd.DataFrame,
+    *,
+    file: str,
+    line_of: np.ndarray | None = None,
+    int_ids: bool = False,
+    rating_range: tuple[float, float] | None = None,
+    rating_step: float | None = None,
+    behaviors: tuple[str, ...] | None = None,
+    timestamps: str = "seconds",
+    dedup: str = "error",
+    dup_keys: tuple[str, ...] | None = None,
+    columns: dict[str, str] | None = None,
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """See `validate_frame`."""
+    file = str(file)
+    names = {r: r for r in ROLES}
+    names.update(columns or {})
+    if dedup not in DEDUP_RULES:
+        raise DataError(f"unknown duplicate rule dedup={dedup!r}", file=file,
+                        fix=f"use one of {list(DEDUP_RULES)}")
+    for role in ("user", "item"):
+        if role not in df.columns:
+            raise DataError(f"there is no {role} column (columns: {list(map(str, df.columns))})",
+                            file=file, fix=f"map a column to the '{role}' role")
+    n = len(df)
+    if n == 0:
+        raise DataError("the file has no data rows", file=file,
+                        fix="check that this is the right file and that it was fully written")
+    if line_of is None:
+        line_of = np.arange(1, n + 1, dtype=np.int64)
+    line_of = np.asarray(line_of)
+    present = [r for r in ROLES if r in df.columns]
+    out: dict[str, object] = {}
+
+    # empty cells
+    for role in present:
+        na = df[role].isna().to_numpy()
+        if na.any():
+            k = _first(na)
+            raise DataError(
+                f"empty {role} value ({int(na.sum()):,} row{'s' if na.sum() > 1 else ''} in all, this is the first)",
+                file=file, row=_line(line_of, k), column=names[role],
+                fix=f"fill in or delete rows without a {role}; check that the line has every field")
+
+    # ids: kept as the strings the file has ("0042" stays "0042")
+    for role in ("user", "item"):
+        col = df[role]
+        if pd.api.types.is_float_dtype(col.dtype):
+            frac = np.mod(col.to_numpy(dtype=np.float64), 1) != 0
+            if frac.any():
+                k = _first(frac)
+                raise DataError(f"{role} id {_show(col.iat[k])} is not an integer", file=file,
+                                row=_line(line_of, k), column=names[role],
+                                fix=f"{role} ids must be whole numbers or text labels")
+            col = col.astype(np.int64)
+        if pd.api.types.is_integer_dtype(col.dtype):
+            neg = (col.to_numpy() < 0) if int_ids else np.zeros(n, dtype=bool)
+            if neg.any():
+                k = _first(neg)
+                raise DataError(f"{role} id {_show(col.iat[k])} is negative; this format's ids are "
+                                "integers >= 0", file=file, row=_line(line_of, k), column=names[role],
+                                fix=_ID_FIX)
+            s = col.astype(str)
+        else:
+            s = col.astype(str).str.strip()
+            blank = (s == "").to_numpy(dtype=bool)
+            if blank.any():
+                k = _first(blank)
+                raise DataError(f"empty {role} value", file=file, row=_line(line_of, k),
+                                column=names[role], fix=f"fill in or delete rows without a {role}")
+            if int_ids:
+                plain = s.str.fullmatch(r"\d+").to_numpy(dtype=bool, na_value=False)
+                if not plain.all():
+                    k = _first(~plain)
+                    v = s.iat[k]
+                    kind = "negative" if re.fullmatch(r"-\d+", v) else "not a whole number"
+                    raise DataError(f"{role} id {_show(v)} is {kind}; this format's ids are integers >= 0",
+                                    file=file, row=_line(line_of, k), column=names[role], fix=_ID_FIX)
+        out[role] = s.reset_index(drop=True)
+
+    # ratings
+    if "rating" in present:
+        col = df["rating"]
+        if pd.api.types.is_numeric_dtype(col.dtype) and not pd.api.types.is_bool_dtype(col.dtype):
+            r = col.to_numpy(dtype=np.float64)
+        else:
+            text = col.astype(str).str.strip()
+            r = pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+            bad = np.isnan(r)
+            if bad.any():
+                k = _first(bad)
+                raise DataError(f"rating {_show(text.iat[k])} is not a number", file=file,
+                                row=_line(line_of, k), column=names["rating"],
+                                fix="ratings must be numbers; check the column order / mapping and "
+                                    "the delimiter, or fix that line")
+        if not np.isfinite(r).all():
+            k = _first(~np.isfinite(r))
+            raise DataError(f"rating {_show(r[k])} is not a finite number", file=file,
+                            row=_line(line_of, k), column=names["rating"], fix="fix or delete that line")
+        if rating_range is not None:
+            lo, hi = rating_range
+            bad = (r < lo) | (r > hi)
+            if rating_step:
+                steps = (r - lo) / rating_step
+                bad |= np.abs(steps - np.round(steps)) > 1e-6
+            if bad.any():
+                k = _first(bad)
+                allowed = f"{_num(lo)}–{_num(hi)}"
+                if rating_step:
+                    allowed += " in steps of " + _num(rating_step)
+                raise DataError(
+                    f"rating {_show(_num(r[k]))} is outside this format's scale ({allowed}); "
+                    f"{int(bad.sum()):,} row(s) in all",
+                    file=file, row=_line(line_of, k), column=names["rating"],
+                    fix="check that this is the right file for this format; to load a file with another "
+                        "scale, read it as a generic table with a column mapping")
+        out["rating"] = r
+
+    # timestamps
+    if "timestamp" in present:
+        out["timestamp"] = _timestamps(df["timestamp"], file=file, line_of=line_of,
+                                       column=names["timestamp"], auto=(timestamps == "auto"))
+
+    # behaviours
+    if "behavior" in present:
+        b = df["behavior"].astype(str).str.strip()
+        if behaviors:
+            ok = b.isin(list(behaviors)).to_numpy()
+            if not ok.all():
+                k = _first(~ok)
+                raise DataError(f"unknown behaviour {_show(b.iat[k])}; this format has {list(behaviors)}",
+                                file=file, row=_line(line_of, k), column=names["behavior"],
+                                fix=f"keep only rows whose behaviour is one of {list(behaviors)}")
+        out["behavior"] = b.reset_index(drop=True)
+
+    result = pd.DataFrame(out)
+    if dup_keys is None:
+        dup_keys = ("user", "item", "behavior") if "behavior" in result else ("user", "item")
+    result, kept = apply_dedup(result, line_of, file=file, dedup=dedup, keys=tuple(dup_keys))
+    result.attrs["duplicates_dropped"] = int(n - len(result))
+    return result, line_of[kept]
+
+
+def _num(v: float) -> str:
+    v = float(v)
+    return str(int(v)) if v.is_integer() else f"{v:g}"
+
+
+def _timestamps(col: pd.Series, *, file: str, line_of: np.ndarray, column: str, auto: bool) -> np.ndarray:
+    if pd.api.types.is_datetime64_any_dtype(col.dtype):
+        return _datetime_seconds(col)
+    if pd.api.types.is_numeric_dtype(col.dtype) and not pd.api.types.is_bool_dtype(col.dtype):
+        num = col.to_numpy(dtype=np.float64)
+        text = None
+    else:
+        text = col.astype(str).str.strip()
+        num = pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    bad = np.isnan(num)
+    if bad.any():
+        if not auto or not bad.all():
+            k = _first(bad)
+            extra = "" if auto else " (Unix seconds)"
+            raise DataError(f"timestamp {_show(text.iat[k] if text is not None else num[k])} is not a number{extra}",
+                            file=file, row=_line(line_of, k), column=column,
+                            fix="timestamps must be Unix seconds" + (" or dates, not a mix of both"
+                                                                     if auto else "; fix or delete that line"))
+        return _parse_dates(text, file=file, line_of=line_of, column=column)
+    if not np.isfinite(num).all():
+        k = _first(~np.isfinite(num))
+        raise DataError(f"timestamp {_show(num[k])} is not a finite number", file=file,
+                        row=_line(line_of, k), column=column, fix="fix or delete that line")
+    if auto and len(num):
+        top = np.abs(num).max()
+        if top > 1e14:  # microseconds since the epoch
+            num = num / 1e6
+        elif top > 1e11:  # milliseconds since the epoch
+            num = num / 1e3
+    if np.abs(num).max(initial=0) > 2**62:
+        k = _first(np.abs(num) > 2**62)
+        raise DataError(f"timestamp {_show(num[k])} is out of range", file=file, row=_line(line_of, k),
+                        column=column, fix="timestamps must be Unix seconds")
+    return np.floor(num).astype(np.int64)
+
+
+def _parse_dates(text: pd.Series, *, file: str, line_of: np.ndarray, column: str) -> np.ndarray:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        dt = pd.to_datetime(text, errors="coerce", utc=True, format="ISO8601")
+        if dt.isna().any():
+            dt = pd.to_datetime(text, errors="coerce", utc=True, format="mixed")
+    bad = dt.isna().to_numpy()
+    if bad.any():
+        k = _first(bad)
+        raise DataError(f"timestamp {_show(text.iat[k])} is neither a number nor a date", file=file,
+                        row=_line(line_of, k), column=column,
+                        fix="write timestamps as Unix seconds or as dates like 2017-11-25 14:03:00")
+    return _datetime_seconds(dt)
+
+
+def _datetime_seconds(dt: pd.Series) -> np.ndarray:
+    if getattr(dt.dt, "tz", None) is None:
+        dt = dt.dt.tz_localize("UTC")
+    delta = dt - pd.Timestamp(0, tz="UTC")
+    return (delta // pd.Timedelta(seconds=1)).to_numpy(dtype=np.int64)
+
+
+def apply_dedup(df: pd.DataFrame, line_of: np.ndarray, *, file: str, dedup: str,
+                keys: tuple[str, ...]) -> tuple[pd.DataFrame, np.ndarray]:
+    """Apply a duplicate rule to a validated frame; returns (frame, positions of the kept rows)."""
+    keys = tuple(k for k in keys if k in df.columns)
+    everything = np.arange(len(df))
+    if dedup == "keep" or len(df) < 2:
+        return df.reset_index(drop=True), everything
+    if dedup == "error":
+        dup = df.duplicated(list(keys), keep="first").to_numpy()
+        if not dup.any():
+            return df.reset_index(drop=True), everything
+        k2 = _first(dup)
+        same = np.ones(len(df), dtype=bool)
+        for key in keys:
+            same &= (df[key].to_numpy() == df[key].iat[k2])
+        k1 = _first(same)
+        what = ", ".join(f"{key} {df[key].iat[k2]!r}" for key in keys)
+        raise DataError(
+            f"duplicate row: lines {_line(line_of, k1)} and {_line(line_of, k2)} have the same "
+            f"{'/'.join(keys)} ({what}); {int(dup.sum()):,} repeated row(s) in all",
+            file=file, row=_line(line_of, k2), fix=DEDUP_FIX)
+    n = len(df)
+    pos = np.arange(n)
+    if "timestamp" in df.columns:
+        order = np.lexsort((pos, df["timestamp"].to_numpy()))
+    else:
+        order = pos
+    ordered = df.iloc[order]
+    drop = ordered.duplicated(list(keys), keep="last" if dedup == "last" else "first").to_numpy()
+    if not drop.any():
+        return df.reset_index(drop=True), everything
+    kept = np.sort(order[~drop])
+    return df.iloc[kept].reset_index(drop=True), kept
+
+
+# ---- small helpers for readers ------------------------------------------------------------------
+def check_dedup(dedup: str | None, default: str) -> str:
+    dedup = default if dedup is None else str(dedup).strip().lower()
+    if dedup not in DEDUP_RULES:
+        raise DataError(f"unknown duplicate rule {dedup!r}", fix=f"use one of {list(DEDUP_RULES)}")
+    return dedup
+
+
+def default_name(src: Source, generic_stems: tuple[str, ...] = ()) -> str:
+    """A dataset name from a file: its stem, or its directory's name when the stem is generic
+    (u.data → the directory name, e.g. 'ml-100k')."""
+    stem = src.name.split(".")[0] if src.name.count(".") > 1 else Path(src.name).stem
+    if stem.lower() in {g.lower() for g in generic_stems}:
+        if src.path is not None:
+            parent = src.path.resolve().parent.name
+            if parent:
+                return parent
+        parts = re.split(r"[/\\]", src.label.split(":", 1)[-1] if ":" in src.label else src.label)
+        if len(parts) >= 2 and parts[-2]:
+            return parts[-2]
+    return stem
