@@ -1,0 +1,136 @@
+"""`recviz` — everything the app does, headless.
+
+Contract other tools rely on: with `--json`, the LAST line of stdout is one JSON object. Errors a
+person can fix print as one readable message on stderr (exit 2), never as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from recviz.config import RunConfig
+from recviz.errors import RecvizError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 1
+    try:
+        return args.func(args) or 0
+    except RecvizError as err:
+        print(f"recviz: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("recviz: interrupted", file=sys.stderr)
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="recviz", description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(title="commands")
+
+    s = sub.add_parser("datasets", help="list the catalog, what is cached and saved uploads")
+    s.add_argument("--json", action="store_true", help="print one JSON object")
+    s.set_defaults(func=cmd_datasets)
+
+    s = sub.add_parser("inspect", help="users, items, interactions, density, rating and behaviour counts")
+    _data_args(s)
+    s.add_argument("--json", action="store_true", help="print one JSON object")
+    s.set_defaults(func=cmd_inspect)
+
+    s = sub.add_parser("train", help="train/fit a model and evaluate it")
+    _data_args(s)
+    s.add_argument("--model", required=True, help="model name (see the README's model table)")
+    s.add_argument("--protocol", choices=["loo", "ratio"], default="loo",
+                   help="loo: leave-one-out + sampled candidates; ratio: 80/10/10 + full ranking")
+    s.add_argument("--candidates", type=int, default=100, help="sampled candidates per held-out item (loo)")
+    s.add_argument("--target", help="behaviour whose latest interaction is held out (multi-behaviour data)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--neighbors", type=int, default=100, help="ItemKNN neighbourhood size")
+    s.add_argument("--shrink", type=float, default=0.0, help="ItemKNN similarity shrinkage")
+    s.add_argument("--json", action="store_true", help="last line of stdout: one JSON object")
+    s.set_defaults(func=cmd_train)
+    return p
+
+
+def _data_args(s: argparse.ArgumentParser) -> None:
+    s.add_argument("--dataset", required=True,
+                   help="catalog name (e.g. ml-100k, synthetic), saved name, or a file/dir/zip path")
+    s.add_argument("--min-user", type=int, default=0, help="k-core: keep users with ≥ this many interactions")
+    s.add_argument("--min-item", type=int, default=0, help="k-core: keep items with ≥ this many interactions")
+    s.add_argument("--min-rating", type=float, help="only ratings ≥ this count as positives")
+
+
+def _config(args: argparse.Namespace) -> RunConfig:
+    keys = RunConfig.__dataclass_fields__
+    return RunConfig.from_dict({k: v for k, v in vars(args).items() if k in keys})
+
+
+def _download_bar(done: int, total: int | None) -> None:
+    if total:
+        filled = int(30 * done / total)
+        sys.stderr.write(f"\r  downloading [{'#' * filled}{'.' * (30 - filled)}] {done / 1e6:6.1f}/{total / 1e6:.1f} MB")
+    else:
+        sys.stderr.write(f"\r  downloading {done / 1e6:6.1f} MB")
+    sys.stderr.flush()
+
+
+# ---- commands ---------------------------------------------------------------------------------------
+def cmd_datasets(args) -> int:
+    from recviz.data import catalog
+    from recviz.data.load import saved_names
+
+    rows = catalog.describe()
+    saved = saved_names()
+    if args.json:
+        print(json.dumps({"catalog": rows, "saved": saved}, default=str))
+        return 0
+    print(f"{'name':22} {'kind':16} {'cached':7} description")
+    for r in rows:
+        print(f"{r['name']:22} {r['kind']:16} {'yes' if r['cached'] else 'no':7} {r['description']}")
+    if saved:
+        print("\nsaved uploads: " + ", ".join(saved))
+    return 0
+
+
+def cmd_inspect(args) -> int:
+    from recviz.train.experiment import prepare_data
+
+    data = prepare_data(_config(args), progress=_download_bar)
+    stats = data.stats()
+    if args.json:
+        print(json.dumps(stats))
+        return 0
+    print(f"{stats['name'] or args.dataset}: {stats['users']:,} users × {stats['items']:,} items, "
+          f"{stats['interactions']:,} interactions, density {stats['density']:.4%}")
+    for key in ("ratings", "behaviors"):
+        if key in stats:
+            print(f"  {key}: " + ", ".join(f"{k}: {v:,}" for k, v in stats[key].items()))
+    if "given_test" in stats:
+        g = stats["given_test"]
+        print(f"  given test set: {g['users']:,} users, {g['negatives_per_user']} negatives each")
+    return 0
+
+
+def cmd_train(args) -> int:
+    from recviz.train.experiment import run
+
+    config = _config(args)
+    result = run(config, progress=_download_bar)
+    summary = result.summary()
+    if not args.json:
+        print(f"{config.model} on {config.dataset} · {summary['protocol_detail']} · seed {config.seed}")
+        print(f"  fitted in {summary['train_seconds']:.2f} s; {summary['users_evaluated']:,} test users")
+        print("  " + "  ".join(f"{k} {v:.4f}" for k, v in summary["metrics"].items()))
+    else:
+        print(json.dumps(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
