@@ -38,6 +38,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="print one JSON object")
     s.set_defaults(func=cmd_datasets)
 
+    s = sub.add_parser("import", help="read a file/dir/zip, validate it and save it under a name")
+    s.add_argument("path", help="file, directory or zip in any supported format")
+    s.add_argument("--name", required=True, help="name to use as --dataset afterwards")
+    s.add_argument("--delimiter", help="for generic tables: ',', 'tab', ';', '|' or '::' (default: sniffed)")
+    s.add_argument("--map", dest="mapping", metavar="ROLE=COLUMN,...",
+                   help="for generic tables: e.g. user=userId,item=movieId,rating=stars,timestamp=ts")
+    s.add_argument("--dedup", choices=["error", "last", "first", "keep"],
+                   help="duplicate (user, item) rows: refuse (default), keep the latest, the earliest, or all")
+    s.add_argument("--json", action="store_true", help="print one JSON object")
+    s.set_defaults(func=cmd_import)
+
     s = sub.add_parser("inspect", help="users, items, interactions, density, rating and behaviour counts")
     _data_args(s)
     s.add_argument("--json", action="store_true", help="print one JSON object")
@@ -95,6 +106,33 @@ def cmd_datasets(args) -> int:
         print(f"{r['name']:22} {r['kind']:16} {'yes' if r['cached'] else 'no':7} {r['description']}")
     if saved:
         print("\nsaved uploads: " + ", ".join(saved))
+    return 0
+
+
+def _parse_mapping(text: str | None) -> dict | None:
+    if not text:
+        return None
+    mapping = {}
+    for part in text.split(","):
+        role, sep, column = part.partition("=")
+        if not sep or not role.strip() or not column.strip():
+            raise RecvizError(f"cannot read mapping entry {part!r}", fix="write it as role=column, e.g. user=userId")
+        column = column.strip()
+        mapping[role.strip()] = int(column) if column.isdigit() else column
+    return mapping
+
+
+def cmd_import(args) -> int:
+    from recviz.data.load import save_named, saved_path
+
+    data = save_named(args.name, args.path, mapping=_parse_mapping(args.mapping),
+                      delimiter=args.delimiter, dedup=args.dedup)
+    stats = data.stats()
+    if args.json:
+        print(json.dumps({**stats, "saved_as": str(saved_path(args.name))}))
+    else:
+        print(f"saved '{args.name}': {stats['users']:,} users × {stats['items']:,} items, "
+              f"{stats['interactions']:,} interactions → use --dataset {args.name}")
     return 0
 
 

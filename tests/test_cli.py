@@ -76,3 +76,20 @@ def test_ml100k_baselines_match_the_dmf_paper():
     assert pop["metrics"]["NDCG@10"] == pytest.approx(0.231, abs=0.03)
     knn = last_json(recviz("train", "--dataset", ref, "--model", "itemknn", "--protocol", "loo", "--seed", "0", "--json"))
     assert knn["metrics"]["HR@10"] >= 0.57
+
+
+def test_import_saves_a_named_dataset_and_a_bad_import_damages_nothing(tmp_path):
+    good = tmp_path / "good.csv"
+    good.write_text("userId,movieId,stars,ts\n" + "".join(
+        f"{u},{i},{1 + (u + i) % 5},{100 * i + u}\n" for u in range(8) for i in range(6)))
+    out = last_json(recviz("import", str(good), "--name", "mine", "--map",
+                           "user=userId,item=movieId,rating=stars,timestamp=ts", "--json"))
+    assert (out["users"], out["items"], out["interactions"]) == (8, 6, 48)
+    before = last_json(recviz("inspect", "--dataset", "mine", "--json"))
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text("userId,movieId,stars,ts\n1,2,3,4\n1,3,five,5\n")
+    proc = recviz("import", str(bad), "--name", "mine", "--json", check=False)
+    assert proc.returncode == 2
+    assert "bad.csv" in proc.stderr and "line 3" in proc.stderr and "Traceback" not in proc.stderr
+    assert last_json(recviz("inspect", "--dataset", "mine", "--json")) == before

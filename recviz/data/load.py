@@ -31,6 +31,19 @@ def load(ref: str, *, mapping: dict | None = None, delimiter: str | None = None,
     )
 
 
+def save_named(name: str, ref: str, **read_options) -> Interactions:
+    """Read `ref` (validating everything) and store it as a named dataset. The file is written
+    only after reading succeeded, and atomically, so a bad upload never damages what was saved
+    under that name before."""
+    if not name or not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
+        raise DataError(f"'{name}' is not a usable dataset name",
+                        fix="use letters, digits, '-', '_' or '.' (e.g. my-ratings)")
+    data = load(ref, **read_options)
+    data.name = name
+    data.save(saved_path(name))
+    return data
+
+
 def saved_path(name: str) -> Path:
     return paths.uploads_dir() / f"{name}.npz"
 
