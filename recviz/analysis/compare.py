@@ -1,0 +1,234 @@
+"""Comparing runs: their numbers (results table, grouped metrics, sweeps, learning curves) and
+their recommendation lists (overlap, where they disagree, side by side).
+
+A top-N list is an int array [n_users, N] of internal item ids, row u for user u, best first;
+a negative id pads a list shorter than N. Every metric shown comes with its protocol label:
+HR@10 under leave-one-out with 100 sampled candidates and HR@10 under full ranking are different
+quantities (the first is often 5–10× larger), so `mixed_protocols` lets a page warn before
+putting both on one axis.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+
+from recviz.analysis.estimate import format_duration
+
+RUN_COLUMNS = ["id", "model", "dataset", "protocol", "protocol_key", "status", "created_at"]
+SWEEP_PARAMS = ("eta", "neg_ratio", "emb_dim", "layers")
+_METRIC = re.compile(r"^([A-Za-z]+)@(\d+)$")
+
+
+# ---- protocol labels --------------------------------------------------------------------------
+def protocol_label(protocol: str, n_candidates: int | None = None) -> str:
+    """The words shown next to every metric; the same text as `Split.describe()` so labels from
+    stored runs and from a fresh evaluation compare equal. Unknown text (already a label) passes
+    through unchanged."""
+    if protocol == "loo":
+        return "leave-one-out" if n_candidates is None else f"leave-one-out, {int(n_candidates)} candidates"
+    if protocol == "ratio":
+        return "80/10/10 ratio split, full ranking"
+    return str(protocol)
+
+
+def metric_label(metric: str, protocol: str) -> str:
+    """'HR@10 · leave-one-out, 100 candidates'."""
+    return f"{metric} · {protocol}" if protocol else metric
+
+
+def mixed_protocols(runs_df: pd.DataFrame) -> bool:
+    """True when the runs were judged under more than one protocol (their numbers do not share
+    a scale)."""
+    return "protocol" in runs_df and runs_df["protocol"].dropna().nunique() > 1
+
+
+# ---- top-N lists ------------------------------------------------------------------------------
+def overlap(top_a: np.ndarray, top_b: np.ndarray, k: int = 10) -> np.ndarray:
+    """Jaccard |A∩B| / |A∪B| of the two top-k sets, per user (1.0 when both lists are empty).
+
+    Vectorised by sorting each user's 2k ids: with no repeats inside a list, a shared item is
+    exactly two equal neighbours in the sorted row."""
+    a, b = np.asarray(top_a)[:, :k], np.asarray(top_b)[:, :k]
+    if a.shape[0] != b.shape[0]:
+        raise ValueError(f"the lists cover {a.shape[0]} and {b.shape[0]} users")
+    both = np.sort(np.concatenate([a, b], axis=1), axis=1)
+    shared = ((both[:, 1:] == both[:, :-1]) & (both[:, 1:] >= 0)).sum(axis=1)
+    union = (a >= 0).sum(axis=1) + (b >= 0).sum(axis=1) - shared
+    return np.where(union > 0, shared / np.maximum(union, 1), 1.0)
+
+
+def disagreement_users(top_a: np.ndarray, top_b: np.ndarray, k: int = 10, n: int = 20) -> np.ndarray:
+    """The `n` users whose two top-k lists overlap least, lowest first (ties: lower user id
+    first, so the pick is stable across reruns)."""
+    ov = overlap(top_a, top_b, k)
+    return np.lexsort((np.arange(len(ov)), ov))[:n]
+
+
+def rank_of(top: np.ndarray, user: int, item: int) -> int | None:
+    """1-based rank of `item` in `user`'s list, or None when it is not there."""
+    hits = np.flatnonzero(np.asarray(top)[user] == item)
+    return int(hits[0]) + 1 if len(hits) else None
+
+
+def side_by_side(top_a: np.ndarray, top_b: np.ndarray, user: int, item_titles, k: int = 10) -> pd.DataFrame:
+    """Both runs' top-k for one user, rank by rank. `in_both`: the A item is also in B's top-k;
+    `b_in_a`: the B item is also in A's top-k (so each side can be highlighted)."""
+    titles = np.asarray(item_titles, dtype=object)
+    a, b = np.asarray(top_a)[user, :k], np.asarray(top_b)[user, :k]
+    width = max(len(a), len(b))
+    a, b = _pad(a, width), _pad(b, width)
+    title = lambda ids: np.where(ids >= 0, titles[np.maximum(ids, 0)], "")  # noqa: E731
+    return pd.DataFrame({
+        "rank": np.arange(1, width + 1), "a_item": a, "a_title": title(a),
+        "b_item": b, "b_title": title(b),
+        "in_both": np.isin(a, b[b >= 0]) & (a >= 0), "b_in_a": np.isin(b, a[a >= 0]) & (b >= 0)})
+
+
+def _pad(ids: np.ndarray, width: int) -> np.ndarray:
+    return np.concatenate([ids, np.full(width - len(ids), -1, dtype=ids.dtype)]).astype(np.int64)
+
+
+# ---- runs -------------------------------------------------------------------------------------
+def runs_table(runs: list[dict]) -> pd.DataFrame:
+    """One row per run: id, model, dataset, protocol (label), protocol_key ("loo"/"ratio"),
+    status, created_at (datetime), one column per metric ("HR@5", "HR@10", … ordered by metric
+    then K) and `config` (the dict, for sweeps; drop it before showing the table).
+
+    The protocol label is the run's `protocol_detail` when stored (the split's own description,
+    right even for data that ships its own negatives), else built from protocol + candidates."""
+    rows = []
+    for r in runs:
+        config = dict(r.get("config") or {})
+        key = r.get("protocol", config.get("protocol"))
+        detail = r.get("protocol_detail") or protocol_label(key, config.get("candidates") if key == "loo" else None)
+        rows.append({"id": r.get("id"), "model": r.get("model", config.get("model")),
+                     "dataset": r.get("dataset", config.get("dataset")), "protocol": detail,
+                     "protocol_key": key, "status": r.get("status"), "created_at": r.get("created_at"),
+                     **(r.get("metrics") or {}), "config": config})
+    df = pd.DataFrame(rows, columns=None if rows else RUN_COLUMNS + ["config"])
+    metrics = sorted((c for c in df.columns if _METRIC.match(str(c))), key=_metric_key)
+    df = df[RUN_COLUMNS + metrics + ["config"]]
+    df["created_at"] = pd.to_datetime(pd.to_numeric(df["created_at"], errors="coerce"), unit="s")
+    return df
+
+
+def filter_runs(df: pd.DataFrame, dataset=None, model=None, status=None) -> pd.DataFrame:
+    """Keep runs matching every given filter; each is one value or a list of values, None = any."""
+    keep = np.ones(len(df), dtype=bool)
+    for col, want in (("dataset", dataset), ("model", model), ("status", status)):
+        if want is not None:
+            keep &= df[col].isin([want] if isinstance(want, str) else list(want)).to_numpy()
+    return df[keep].reset_index(drop=True)
+
+
+def metric_long(runs_df: pd.DataFrame, ks=(5, 10, 20), metrics=("HR", "NDCG")) -> pd.DataFrame:
+    """Long form [run, model, protocol, metric, K, value] for grouped bars; `run` is "#<id>".
+    Metrics a run lacks (or a run without results yet) give no row."""
+    cols = [f"{m}@{k}" for m in metrics for k in ks if f"{m}@{k}" in runs_df]
+    base = runs_df.assign(run="#" + runs_df["id"].astype(str))[["run", "model", "protocol"] + cols]
+    long = base.melt(id_vars=["run", "model", "protocol"], value_vars=cols, var_name="name")
+    long = long.dropna(subset=["value"])
+    parts = long["name"].str.extract(_METRIC)
+    long = long.assign(metric=parts[0], K=parts[1].astype(int), value=long["value"].astype(float))
+    return long[["run", "model", "protocol", "metric", "K", "value"]].reset_index(drop=True)
+
+
+def sweep_table(runs_df: pd.DataFrame, param: str, metrics=("HR@10", "NDCG@10")) -> pd.DataFrame:
+    """Metric against one hyper-parameter, one line per model (and protocol), like the papers'
+    figures: [model, protocol, <param>, HR@10, NDCG@10, runs], sorted by model then value.
+
+    The value comes from each run's config (layers "64,32,16" stays text, ordered by depth then
+    widths). Runs at the same value (several seeds) are averaged; `runs` says how many."""
+    if runs_df.empty:
+        return pd.DataFrame(columns=["model", "protocol", param, *metrics, "runs"])
+    values = [_param_value(cfg, param) for cfg in runs_df["config"]]
+    df = runs_df.assign(**{param: values}).dropna(subset=[param])
+    df = df.dropna(subset=[m for m in metrics if m in df], how="all")
+    for m in metrics:
+        df[m] = df[m].astype(float) if m in df else np.nan
+    out = (df.groupby(["model", "protocol", param], sort=False)
+             .agg(**{m: (m, "mean") for m in metrics}, runs=("id", "size")).reset_index())
+    out = out.assign(_order=_rank(out[param])).sort_values(["model", "protocol", "_order"], kind="stable")
+    return out.drop(columns="_order").reset_index(drop=True)
+
+
+def _param_value(config: dict, param: str):
+    value = (config or {}).get(param)
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(int(w)) for w in value)
+    return value
+
+
+def _sort_key(value):
+    """Numbers by value; layer lists ("64,32,16") by depth, then widths."""
+    if isinstance(value, str):
+        widths = tuple(int(w) for w in re.findall(r"\d+", value))
+        return (len(widths), widths)
+    return (0, (float(value),))
+
+
+def _rank(values: pd.Series) -> np.ndarray:
+    """Integer rank of each value under `_sort_key` (sort_values needs plain sortable values)."""
+    keys = values.map(_sort_key).tolist()
+    order = sorted(set(keys))
+    return np.array([order.index(k) for k in keys])
+
+
+def _metric_key(name: str):
+    m = _METRIC.match(name)
+    return (m.group(1), int(m.group(2)))
+
+
+# ---- learning curves and progress ---------------------------------------------------------------
+CURVE_COLUMNS = ["run", "epoch", "phase", "train_loss", "metric", "value"]
+
+
+def curves_long(epochs_by_run: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """All runs' epochs in long form [run, epoch, phase, train_loss, metric, value]: one row per
+    epoch and validation metric (an epoch without validation gives one row with metric None, so
+    its training loss still plots). A run with no epochs yet contributes nothing."""
+    frames = []
+    for run, ep in epochs_by_run.items():
+        if ep is None or len(ep) == 0:
+            continue
+        base = pd.DataFrame({"run": str(run), "epoch": ep["epoch"].astype(int).to_numpy(),
+                             "phase": ep["phase"].fillna("train").astype(str).to_numpy() if "phase" in ep
+                             else "train",
+                             "train_loss": pd.to_numeric(ep.get("train_loss"), errors="coerce")})
+        valid = [v if isinstance(v, dict) else {} for v in ep.get("valid", [None] * len(ep))]
+        wide = pd.DataFrame(valid, index=base.index)
+        if wide.columns.empty:
+            frames.append(base.assign(metric=None, value=np.nan))
+            continue
+        long = pd.concat([base, wide], axis=1).melt(id_vars=list(base.columns), var_name="metric")
+        frames.append(long)
+    if not frames:
+        return pd.DataFrame(columns=CURVE_COLUMNS)
+    out = pd.concat(frames, ignore_index=True)[CURVE_COLUMNS]
+    out["value"] = pd.to_numeric(out["value"], errors="coerce")
+    return out.sort_values(["run", "metric", "epoch"], kind="stable", na_position="first").reset_index(drop=True)
+
+
+def eta(epochs_done: int, epochs_total: int, seconds_per_epoch: list[float], recent: int = 5) -> float | None:
+    """Seconds left: median of the last `recent` epoch times × epochs remaining (the median
+    shrugs off a first epoch slowed by warm-up). None before any epoch has a time. An upper
+    bound when early stopping is on."""
+    remaining = max(0, int(epochs_total) - int(epochs_done))
+    if remaining == 0:
+        return 0.0
+    times = [float(s) for s in seconds_per_epoch if s is not None and np.isfinite(s)][-recent:]
+    if not times:
+        return None
+    return float(np.median(times)) * remaining
+
+
+def progress_text(epochs_done: int, epochs_total: int, seconds_per_epoch: list[float]) -> str:
+    """'epoch 3/20 · ~41 s left' (just 'epoch 3/20' while the time is unknown)."""
+    text = f"epoch {int(epochs_done)}/{int(epochs_total)}"
+    left = eta(epochs_done, epochs_total, seconds_per_epoch)
+    if left is None or left == 0:
+        return text
+    return f"{text} · ~{format_duration(left)} left"

@@ -1,0 +1,181 @@
+"""Plotly figures for the frames `recviz.analysis` computes. Each builder returns a `go.Figure`
+and draws nothing itself, so pages stay one-liners (`st.plotly_chart(charts.sweep(df, ...))`)
+and tests can count traces and read axis types.
+
+Wherever a metric is drawn, its protocol is in the title or the facet label: a number without
+its protocol ("HR@10" with 100 sampled candidates vs. full ranking) is not comparable.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.colors import qualitative
+from plotly.subplots import make_subplots
+
+from recviz.analysis.compare import metric_label
+
+PALETTE = qualitative.Plotly
+DASHES = ("dot", "dash", "dashdot", "longdash")  # earlier training phases; the last is solid
+ROLE_STYLE = {  # role: (colour, symbol, size)
+    "other": ("#c8c8c8", "circle", 4),
+    "history": ("#1f77b4", "circle", 10),
+    "recommended": ("#ff7f0e", "diamond", 11),
+    "held-out": ("#d62728", "star", 15),
+}
+
+
+def _empty(title: str, note: str) -> go.Figure:
+    fig = go.Figure(layout={"title": title})
+    fig.add_annotation(text=note, showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5)
+    return fig
+
+
+def _single_protocol(df: pd.DataFrame) -> str:
+    """The protocol label when the frame has exactly one, else ''."""
+    if "protocol" not in df:
+        return ""
+    labels = df["protocol"].dropna().unique()
+    return str(labels[0]) if len(labels) == 1 else ""
+
+
+# ---- data ---------------------------------------------------------------------------------------
+def rating_histogram(df: pd.DataFrame | None) -> go.Figure:
+    if df is None or df.empty:
+        return _empty("Ratings", "this dataset has no ratings (implicit feedback)")
+    fig = go.Figure(go.Bar(x=df["rating"], y=df["count"], name="ratings"))
+    fig.update_layout(title="Rating distribution", xaxis_title="rating", yaxis_title="interactions",
+                      xaxis={"type": "category"})
+    return fig
+
+
+def long_tail(user_df: pd.DataFrame, item_df: pd.DataFrame) -> go.Figure:
+    """Interactions by activity rank, users and items on one log-scale axis: a straight-ish
+    falling line is the long tail every recommender fights."""
+    fig = go.Figure()
+    for name, df in (("users", user_df), ("items", item_df)):
+        fig.add_trace(go.Scatter(x=df["rank"], y=df["interactions"].where(df["interactions"] > 0),
+                                 mode="lines", name=name))
+    fig.update_layout(title="Long tail: interactions by rank", xaxis_title="rank (1 = most active)",
+                      yaxis_title="interactions (log scale)")
+    fig.update_yaxes(type="log")
+    return fig
+
+
+def behaviour_mix(df: pd.DataFrame | None) -> go.Figure:
+    if df is None or df.empty:
+        return _empty("Behaviours", "this dataset has a single kind of interaction")
+    fig = go.Figure(go.Bar(x=df["behavior"], y=df["count"], text=[f"{s:.1%}" for s in df["share"]],
+                           textposition="outside", name="behaviours"))
+    fig.update_layout(title="Behaviour mix", xaxis_title="behaviour", yaxis_title="interactions")
+    return fig
+
+
+# ---- training -----------------------------------------------------------------------------------
+def learning_curves(curves: pd.DataFrame, metric: str = "NDCG@10", protocol: str = "") -> go.Figure:
+    """Training loss (left) and validation `metric` (right) against epoch; one colour per run,
+    pre-training phases (NeuMF's GMF and MLP) dotted/dashed, each run's final phase solid."""
+    label = metric_label(f"validation {metric}", protocol)
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("training loss", label))
+    if curves.empty:
+        fig.update_layout(title="Learning curves (no epochs yet)")
+        return fig
+    for i, (run, r) in enumerate(curves.groupby("run", sort=False)):
+        colour = PALETTE[i % len(PALETTE)]
+        phases = r.groupby("phase", sort=False)["epoch"].min().sort_values().index.tolist()
+        for phase in phases:
+            p = r[r["phase"] == phase]
+            dash = "solid" if phase == phases[-1] else DASHES[phases.index(phase) % len(DASHES)]
+            name = str(run) if len(phases) == 1 else f"{run} · {phase}"
+            style = dict(mode="lines+markers", line={"color": colour, "dash": dash}, name=name,
+                         legendgroup=str(run))
+            loss = p.drop_duplicates("epoch").sort_values("epoch")
+            fig.add_trace(go.Scatter(x=loss["epoch"], y=loss["train_loss"], **style), row=1, col=1)
+            m = p[p["metric"] == metric].sort_values("epoch")
+            fig.add_trace(go.Scatter(x=m["epoch"], y=m["value"], showlegend=False, **style), row=1, col=2)
+    fig.update_xaxes(title_text="epoch")
+    fig.update_yaxes(title_text="loss", row=1, col=1)
+    fig.update_yaxes(title_text=metric, row=1, col=2)
+    fig.update_layout(title="Learning curves")
+    return fig
+
+
+# ---- results ------------------------------------------------------------------------------------
+def metric_bars(long: pd.DataFrame) -> go.Figure:
+    """Grouped bars: runs on x, one bar per metric@K. Runs under different protocols go into
+    separate panels (one per protocol) so no bar is read against the wrong scale."""
+    if long.empty:
+        return _empty("Test metrics", "no finished runs to show")
+    protocols = list(dict.fromkeys(long["protocol"].fillna("")))
+    fig = make_subplots(rows=1, cols=len(protocols), subplot_titles=protocols if len(protocols) > 1 else None)
+    names = long.sort_values(["metric", "K"], key=_metric_sort)[["metric", "K"]].drop_duplicates()
+    for col, proto in enumerate(protocols, start=1):
+        part = long[long["protocol"].fillna("") == proto]
+        for i, (metric, k) in enumerate(names.itertuples(index=False)):
+            sel = part[(part["metric"] == metric) & (part["K"] == k)]
+            fig.add_trace(go.Bar(x=sel["run"], y=sel["value"], name=f"{metric}@{k}",
+                                 marker_color=PALETTE[i % len(PALETTE)], legendgroup=f"{metric}@{k}",
+                                 showlegend=col == 1, hovertext=sel["model"]), row=1, col=col)
+    single = protocols[0] if len(protocols) == 1 else ""
+    fig.update_layout(barmode="group", title=metric_label("Test metrics", single))
+    fig.update_yaxes(title_text="value", row=1, col=1)
+    return fig
+
+
+def _metric_sort(col: pd.Series) -> pd.Series:
+    return col if col.name == "K" else col.map({"HR": 0, "NDCG": 1}).fillna(2)
+
+
+def sweep(sweep_df: pd.DataFrame, param: str, metric: str = "NDCG@10") -> go.Figure:
+    """`metric` against `param`, one line per model (dashed per protocol when there are
+    several). Text values ("64,32,16") keep the table's order on a category axis."""
+    proto = _single_protocol(sweep_df)
+    fig = go.Figure()
+    if sweep_df.empty:
+        return _empty(metric_label(f"{metric} vs {param}", proto), "no finished runs vary this parameter")
+    protocols = list(dict.fromkeys(sweep_df["protocol"]))
+    for i, (model, m) in enumerate(sweep_df.groupby("model", sort=False)):
+        for p, d in m.groupby("protocol", sort=False):
+            name = model if len(protocols) == 1 else f"{model} · {p}"
+            at = protocols.index(p)
+            dash = "solid" if at == 0 else DASHES[(at - 1) % len(DASHES)]
+            fig.add_trace(go.Scatter(x=d[param], y=d[metric], mode="lines+markers", name=name,
+                                     line={"color": PALETTE[i % len(PALETTE)], "dash": dash}))
+    if sweep_df[param].map(lambda v: isinstance(v, str)).any():
+        fig.update_xaxes(type="category", categoryorder="array",
+                         categoryarray=list(dict.fromkeys(sweep_df[param])))
+    fig.update_layout(title=metric_label(f"{metric} vs {param}", proto), xaxis_title=param,
+                      yaxis_title=metric_label(metric, proto))
+    return fig
+
+
+# ---- recommendations ----------------------------------------------------------------------------
+def embedding_map(map_df: pd.DataFrame, explained: tuple[float, float] | None = None) -> go.Figure:
+    """Items on the PCA plane: everything else small and grey, the user's history, the
+    recommendations and the held-out item(s) on top with their own symbols."""
+    fig = go.Figure()
+    for role, (colour, symbol, size) in ROLE_STYLE.items():
+        d = map_df[map_df["role"] == role]
+        if d.empty:
+            continue
+        fig.add_trace(go.Scattergl(x=d["x"], y=d["y"], mode="markers", name=role, text=d["title"],
+                                   hovertemplate="%{text}<extra>" + role + "</extra>",
+                                   marker={"color": colour, "symbol": symbol, "size": size,
+                                           "opacity": 0.5 if role == "other" else 0.95}))
+    axes = ("PC 1", "PC 2")
+    if explained is not None:
+        axes = tuple(f"{a} ({r:.0%} of variance)" for a, r in zip(axes, explained))
+    fig.update_layout(title="Item embeddings (PCA)", xaxis_title=axes[0], yaxis_title=axes[1])
+    return fig
+
+
+def overlap_hist(overlaps: np.ndarray, k: int | None = None) -> go.Figure:
+    """Distribution over users of the Jaccard overlap of two runs' top-k lists."""
+    at = f"top-{k} " if k else "top-k "
+    fig = go.Figure(go.Histogram(x=np.asarray(overlaps, dtype=float), xbins={"start": 0, "end": 1.0001,
+                                                                             "size": 0.05}, name="users"))
+    fig.update_layout(title=f"Overlap of the two runs' {at}lists per user",
+                      xaxis_title="Jaccard overlap (0 = disjoint, 1 = same items)", yaxis_title="users",
+                      xaxis={"range": [0, 1.0001]})
+    return fig

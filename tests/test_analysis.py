@@ -1,0 +1,277 @@
+"""recviz.analysis: tiny hand-made cases whose answers are worked out in the comments."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from recviz.analysis import compare, dataset, embeddings, estimate
+from recviz.data.split import make_split
+from tests.helpers import frame
+
+LOO100 = "leave-one-out, 100 candidates"
+FULL = "80/10/10 ratio split, full ranking"
+
+
+# ---- dataset ----------------------------------------------------------------------------------------
+def rated():
+    return frame([("a", "x", 5, 30), ("a", "y", 3, 10), ("a", "z", 5, 20), ("b", "x", 4, 5)],
+                 columns=("user", "item", "rating", "timestamp"))
+
+
+def test_rating_histogram_and_implicit_data():
+    h = dataset.rating_histogram(rated())
+    assert h.to_dict("list") == {"rating": [3.0, 4.0, 5.0], "count": [1, 1, 2]}
+    assert dataset.rating_histogram(frame([("a", "x", 1)])) is None
+
+
+def test_activity_is_descending_with_ranks():
+    users = dataset.activity(rated(), by="user")  # a: 3, b: 1
+    assert users.to_dict("list") == {"rank": [1, 2], "interactions": [3, 1]}
+    items = dataset.activity(rated(), by="item")  # x: 2, y: 1, z: 1
+    assert items["interactions"].tolist() == [2, 1, 1]
+    with pytest.raises(ValueError):
+        dataset.activity(rated(), by="genre")
+
+
+def test_behaviour_mix_and_summary():
+    data = frame([("a", "x", "click"), ("a", "x", "buy"), ("b", "y", "click"), ("b", "z", "click")],
+                 columns=("user", "item", "behavior"))
+    mix = dataset.behaviour_mix(data)
+    assert dict(zip(mix["behavior"], mix["count"])) == {"buy": 1, "click": 3}
+    assert mix["share"].sum() == pytest.approx(1.0)
+    assert dataset.behaviour_mix(rated()) is None
+    table = dict(dataset.summary_table(rated()).itertuples(index=False))
+    assert table["users"] == "2" and table["interactions"] == "4"
+    assert table["density"] == "66.7%"  # 4 distinct pairs of 2 × 3
+    assert table["median interactions per user"] == "2"  # median of (3, 1)
+    assert table["time span"].startswith("1970-01-01 → 1970-01-01")
+
+
+def test_user_history_parts_with_a_split():
+    # user a: items in file order p(t=40) q(t=10) r(t=30) s(t=20) → time order q s r p
+    # leave-one-out: test = latest (p), valid = the one before (r), train = q, s
+    data = frame([("a", "p", 40), ("a", "q", 10), ("a", "r", 30), ("a", "s", 20),
+                  ("b", "p", 1), ("b", "q", 2), ("b", "r", 3)])
+    split = make_split(data, "loo", n_candidates=0, cache=False)
+    h = dataset.user_history(data, 0, split)
+    assert h["item"].tolist() == ["q", "s", "r", "p"]
+    assert h["part"].tolist() == ["train", "train", "valid", "test"]
+    assert h["title"].tolist() == ["item q", "item s", "item r", "item p"]
+    assert list(h.columns) == ["item", "title", "genres", "date", "part"]
+    assert h["date"].is_monotonic_increasing
+    assert "part" not in dataset.user_history(data, 0).columns
+    with pytest.raises(ValueError):
+        dataset.user_history(data, 7)
+
+
+def test_user_history_marks_rows_in_no_part_unused():
+    # a's click on p (t=1) precedes the buy that is held out: holding out the pair removes both rows
+    data = frame([("a", "p", 1), ("a", "q", 2), ("a", "r", 3), ("a", "p", 9)])
+    split = make_split(data, "loo", n_candidates=0, cache=False)
+    assert dataset.user_history(data, 0, split)["part"].tolist() == ["unused", "train", "valid", "test"]
+
+
+# ---- top-N lists ------------------------------------------------------------------------------------
+TOP_A = np.array([[1, 2, 3], [4, 5, 6], [7, 8, 9]])
+TOP_B = np.array([[3, 2, 1], [4, 10, 11], [12, 13, 14]])
+
+
+def test_overlap_is_jaccard_of_top_k_sets():
+    # same set → 1; one shared of 5 distinct → 1/5; disjoint → 0
+    assert compare.overlap(TOP_A, TOP_B, k=3) == pytest.approx([1.0, 0.2, 0.0])
+    # k=2: {1,2} vs {3,2} share 1 of 3; {4,5} vs {4,10} share 1 of 3
+    assert compare.overlap(TOP_A, TOP_B, k=2) == pytest.approx([1 / 3, 1 / 3, 0.0])
+
+
+def test_overlap_ignores_padding():
+    a = np.array([[1, -1, -1], [-1, -1, -1]])
+    b = np.array([[1, 2, -1], [-1, -1, -1]])
+    assert compare.overlap(a, b, k=3) == pytest.approx([0.5, 1.0])  # {1} vs {1,2}; both empty
+
+
+def test_disagreement_users_lowest_overlap_first_ties_by_id():
+    a = np.array([[1, 2], [1, 2], [1, 2], [1, 2]])
+    b = np.array([[1, 9], [8, 9], [1, 2], [7, 6]])  # overlaps 1/3, 0, 1, 0
+    assert compare.disagreement_users(a, b, k=2, n=3).tolist() == [1, 3, 0]
+
+
+def test_rank_of():
+    top = np.array([[5, 3, 9], [1, 2, 3]])
+    assert compare.rank_of(top, 0, 9) == 3
+    assert compare.rank_of(top, 1, 1) == 1
+    assert compare.rank_of(top, 0, 7) is None
+
+
+def test_side_by_side():
+    titles = [f"t{i}" for i in range(15)]
+    df = compare.side_by_side(TOP_A, TOP_B, 1, titles, k=3)
+    assert df["rank"].tolist() == [1, 2, 3]
+    assert df["a_title"].tolist() == ["t4", "t5", "t6"] and df["b_item"].tolist() == [4, 10, 11]
+    assert df["in_both"].tolist() == [True, False, False]
+    assert df["b_in_a"].tolist() == [True, False, False]
+
+
+# ---- runs -------------------------------------------------------------------------------------------
+def _run(id, model, protocol="loo", status="done", metrics=None, **config):
+    return {"id": id, "model": model, "dataset": "ml-1m", "protocol": protocol, "status": status,
+            "created_at": 1_700_000_000 + id, "metrics": metrics or {},
+            "config": {"protocol": protocol, "candidates": 100, **config}}
+
+
+def _m(hr, ndcg):
+    return {f"{n}@{k}": v * k / 10 for n, v in (("HR", hr), ("NDCG", ndcg)) for k in (20, 5, 10)}
+
+
+RUNS = [_run(1, "gmf", metrics=_m(0.6, 0.3), emb_dim=16), _run(2, "mlp", metrics=_m(0.7, 0.4), emb_dim=8),
+        _run(3, "neumf", protocol="ratio", metrics=_m(0.2, 0.1) | {"Recall@10": 0.05}, emb_dim=8),
+        _run(4, "gmf", status="queued")]
+
+
+def test_runs_table_flattens_metrics_in_order():
+    df = compare.runs_table(RUNS)
+    assert len(df) == 4
+    metric_cols = [c for c in df.columns if "@" in c]
+    assert metric_cols == ["HR@5", "HR@10", "HR@20", "NDCG@5", "NDCG@10", "NDCG@20", "Recall@10"]
+    assert df.loc[0, "HR@10"] == pytest.approx(0.6) and np.isnan(df.loc[3, "HR@10"])
+    assert df["protocol"].tolist() == [LOO100, LOO100, FULL, LOO100]
+    assert df["created_at"].dt.year.tolist() == [2023] * 4
+    assert df.loc[0, "config"]["emb_dim"] == 16
+    empty = compare.runs_table([])
+    assert empty.empty and {"id", "model", "protocol", "config"} <= set(empty.columns)
+
+
+def test_runs_table_prefers_the_stored_protocol_detail():
+    run = _run(5, "gmf") | {"protocol_detail": "leave-one-out, 99 candidates"}
+    assert compare.runs_table([run])["protocol"].tolist() == ["leave-one-out, 99 candidates"]
+
+
+def test_filter_runs():
+    df = compare.runs_table(RUNS)
+    assert compare.filter_runs(df, model="gmf")["id"].tolist() == [1, 4]
+    assert compare.filter_runs(df, model="gmf", status="done")["id"].tolist() == [1]
+    assert compare.filter_runs(df, model=["mlp", "neumf"], dataset="ml-1m")["id"].tolist() == [2, 3]
+    assert len(compare.filter_runs(df)) == 4
+
+
+def test_metric_long_shape_and_protocol_column():
+    long = compare.metric_long(compare.runs_table(RUNS))
+    assert list(long.columns) == ["run", "model", "protocol", "metric", "K", "value"]
+    assert len(long) == 3 * 2 * 3  # 3 runs with results × HR/NDCG × K; the queued run gives none
+    row = long[(long["run"] == "#2") & (long["metric"] == "NDCG") & (long["K"] == 5)]
+    assert row["value"].item() == pytest.approx(0.2) and row["protocol"].item() == LOO100
+    assert set(long["protocol"]) == {LOO100, FULL}
+
+
+def test_protocol_label_and_mixed():
+    assert compare.protocol_label("loo", 100) == LOO100
+    assert compare.protocol_label("ratio", None) == FULL
+    assert compare.protocol_label("leave-one-out, 99 candidates", None) == "leave-one-out, 99 candidates"
+    assert compare.metric_label("HR@10", LOO100) == "HR@10 · leave-one-out, 100 candidates"
+    df = compare.runs_table(RUNS)
+    assert compare.mixed_protocols(df)
+    assert not compare.mixed_protocols(compare.filter_runs(df, model="gmf"))
+
+
+def test_sweep_table_sorted_and_averaged():
+    runs = [_run(1, "gmf", metrics=_m(0.5, 0.3), emb_dim=64), _run(2, "gmf", metrics=_m(0.3, 0.1), emb_dim=8),
+            _run(3, "gmf", metrics=_m(0.4, 0.2), emb_dim=16), _run(4, "gmf", metrics=_m(0.6, 0.4), emb_dim=16),
+            _run(5, "mlp", metrics=_m(0.45, 0.25), emb_dim=8), _run(6, "gmf", status="running", emb_dim=32)]
+    s = compare.sweep_table(compare.runs_table(runs), "emb_dim")
+    assert s["model"].tolist() == ["gmf", "gmf", "gmf", "mlp"]
+    assert s["emb_dim"].tolist() == [8, 16, 64, 8]  # the run without results is left out
+    assert s.loc[1, "HR@10"] == pytest.approx(0.5) and s.loc[1, "runs"] == 2  # mean of 0.4, 0.6
+
+
+def test_sweep_table_orders_layers_by_depth():
+    runs = [_run(i, "mlp", metrics=_m(0.1 * i, 0.1), layers=layers)
+            for i, layers in enumerate(["64,32,16", "32,16", "128,64,32,16", "16,8"], start=1)]
+    s = compare.sweep_table(compare.runs_table(runs), "layers")
+    assert s["layers"].tolist() == ["16,8", "32,16", "64,32,16", "128,64,32,16"]
+
+
+def _epochs(rows):
+    return pd.DataFrame(rows, columns=["epoch", "phase", "train_loss", "seconds", "valid"])
+
+
+def test_curves_long_two_runs_and_an_empty_one():
+    a = _epochs([(1, "gmf", 0.7, 1.0, {"HR@10": 0.4, "NDCG@10": 0.2}),
+                 (2, "neumf", 0.5, 1.0, {"HR@10": 0.5, "NDCG@10": 0.3})])
+    b = _epochs([(1, "mlp", 0.9, 2.0, {})])  # no validation users
+    c = _epochs([])  # queued: nothing yet
+    long = compare.curves_long({"#1": a, "#2": b, "#3": c})
+    assert list(long.columns) == compare.CURVE_COLUMNS
+    assert len(long) == 2 * 2 + 1
+    nd = long[(long["run"] == "#1") & (long["metric"] == "NDCG@10")]
+    assert nd["epoch"].tolist() == [1, 2] and nd["value"].tolist() == [0.2, 0.3]
+    assert nd["phase"].tolist() == ["gmf", "neumf"]
+    only_loss = long[long["run"] == "#2"]
+    assert only_loss["train_loss"].tolist() == [0.9] and only_loss["value"].isna().all()
+    assert compare.curves_long({"#3": c}).empty
+
+
+def test_eta_and_progress_text():
+    # median of the last 5 epoch times (10 is warm-up, outvoted) × 17 epochs left
+    assert compare.eta(3, 20, [10, 2, 2, 2]) == pytest.approx(34)
+    assert compare.eta(3, 20, [10, 2, 2, 2, 3, 3, 3], recent=3) == pytest.approx(51)
+    assert compare.eta(0, 20, []) is None
+    assert compare.eta(20, 20, [1.0]) == 0.0
+    assert compare.progress_text(3, 20, [10, 2, 2, 2]) == "epoch 3/20 · ~34 s left"
+    assert compare.progress_text(3, 20, [300]) == "epoch 3/20 · ~85 min left"
+    assert compare.progress_text(0, 20, []) == "epoch 0/20"
+
+
+# ---- embeddings -------------------------------------------------------------------------------------
+def test_pca_on_a_line():
+    t = np.array([0.0, 1.0, 2.0, 10.0])
+    x = np.outer(t, [1.0, 2.0, 3.0]) + 5.0
+    coords = embeddings.pca_2d(x)
+    assert coords.shape == (4, 2)
+    assert np.abs(coords[:, 1]).max() < 1e-9
+    # centred t is (-3.25, -2.25, -1.25, 6.75); the largest |value| is made positive
+    assert coords[:, 0] == pytest.approx((t - 3.25) * np.sqrt(14))
+    assert embeddings.pca_2d(-x) == pytest.approx(coords)  # mirrored input, same map
+    assert embeddings.explained_variance(x) == pytest.approx((1.0, 0.0))
+
+
+def test_pca_degenerate_inputs():
+    assert embeddings.pca_2d(np.zeros((0, 4))).shape == (0, 2)
+    one_dim = embeddings.pca_2d(np.array([[1.0], [4.0], [2.0]]))  # centred: -4/3, 5/3, -1/3
+    assert one_dim == pytest.approx(np.array([[-4 / 3, 0], [5 / 3, 0], [-1 / 3, 0]]))
+    assert embeddings.explained_variance(np.ones((3, 2))) == (0.0, 0.0)
+
+
+def test_embedding_map_roles():
+    coords = np.arange(12, dtype=float).reshape(6, 2)
+    df = embeddings.embedding_map(coords, [f"t{i}" for i in range(6)], history_items=[0, 1],
+                                  recommended_items=[2, 3], held_out_items=[3])
+    roles = dict(zip(df["item"], df["role"]))
+    assert roles == {0: "history", 1: "history", 2: "recommended", 3: "held-out", 4: "other", 5: "other"}
+    assert df["role"].iloc[0] == "other"  # drawn first, beneath the highlights
+    assert df.set_index("item").loc[3, ["x", "y", "title"]].tolist() == [6.0, 7.0, "t3"]
+
+
+# ---- estimate ---------------------------------------------------------------------------------------
+def test_full_ranking_cost_mlp_by_hand():
+    # 2 users × 3 items = 6 pairs; tower 8 (=2·4) → 8 → 2 → 1: 2·(64 + 16 + 2) = 164 FLOPs a pair
+    c = estimate.full_ranking_cost(2, 3, emb_dim=4, layers=[8, 2], scored_by_mlp=True, flops_per_second=1e3)
+    assert c["widths"] == [8, 8, 2, 1]
+    assert c["flops"] == 6 * 164 and c["seconds"] == pytest.approx(0.984)
+    assert c["score_matrix_bytes"] == 6 * 4
+    assert c["peak_activation_bytes"] == 2 * 3 * (8 + 8 + 2 + 1) * 4  # one batch of all users
+    one = estimate.full_ranking_cost(2, 3, emb_dim=4, layers=[8, 2], scored_by_mlp=True, batch_users=1)
+    assert one["peak_activation_bytes"] == 1 * 3 * 19 * 4
+    ncf = estimate.full_ranking_cost(2, 3, emb_dim=4, layers="8,2", scored_by_mlp=True, layers_include_input=True)
+    assert ncf["widths"] == [8, 2, 1] and ncf["flops"] == 6 * 2 * (16 + 2)
+
+
+def test_full_ranking_cost_dot_product_by_hand():
+    c = estimate.full_ranking_cost(2, 3, emb_dim=4, layers=[], scored_by_mlp=False)
+    assert c["flops"] == 2 * 3 * 4 * 2
+    assert c["peak_activation_bytes"] == (2 * 4 + 3 * 4 + 2 * 3) * 4  # users, items, scores
+
+
+def test_human_summary():
+    assert estimate.human({"peak_activation_bytes": 1.2e9, "seconds": 40}) == "≈ 1.2 GB peak, ≈ 40 s on this CPU"
+    assert estimate.human({"peak_activation_bytes": 2.5e7, "seconds": 0.2}) == "≈ 25 MB peak, < 1 s on this CPU"
+    assert estimate.format_bytes(512) == "512 B"
+    assert estimate.format_duration(3 * 3600) == "3.0 h"

@@ -1,0 +1,99 @@
+"""recviz.charts: every builder returns a Figure with the traces and axes the page relies on."""
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from recviz import charts
+from recviz.analysis import compare, dataset, embeddings
+from tests.helpers import frame
+
+LOO100 = "leave-one-out, 100 candidates"
+FULL = "80/10/10 ratio split, full ranking"
+
+
+def rated():
+    return frame([("a", "x", 5, 30), ("a", "y", 3, 10), ("b", "x", 4, 5)],
+                 columns=("user", "item", "rating", "timestamp"))
+
+
+def long_metrics(protocols):
+    rows = [(f"#{i}", "gmf", p, m, k, 0.1 * k / 10) for i, p in enumerate(protocols, 1)
+            for m in ("HR", "NDCG") for k in (5, 10, 20)]
+    return pd.DataFrame(rows, columns=["run", "model", "protocol", "metric", "K", "value"])
+
+
+def test_rating_histogram_and_no_ratings():
+    fig = charts.rating_histogram(dataset.rating_histogram(rated()))
+    assert isinstance(fig, go.Figure) and len(fig.data) == 1 and list(fig.data[0].y) == [1, 1, 1]
+    empty = charts.rating_histogram(None)
+    assert len(empty.data) == 0 and "no ratings" in empty.layout.annotations[0].text
+
+
+def test_long_tail_is_log_scale_with_users_and_items():
+    data = rated()
+    fig = charts.long_tail(dataset.activity(data, "user"), dataset.activity(data, "item"))
+    assert [t.name for t in fig.data] == ["users", "items"]
+    assert fig.layout.yaxis.type == "log"
+
+
+def test_behaviour_mix():
+    data = frame([("a", "x", "click"), ("a", "x", "buy")], columns=("user", "item", "behavior"))
+    fig = charts.behaviour_mix(dataset.behaviour_mix(data))
+    assert len(fig.data) == 1 and list(fig.data[0].text) == ["50.0%", "50.0%"]
+    assert len(charts.behaviour_mix(None).data) == 0
+
+
+def test_learning_curves_one_line_per_run_and_phase():
+    ep = lambda rows: pd.DataFrame(rows, columns=["epoch", "phase", "train_loss", "valid"])  # noqa: E731
+    curves = compare.curves_long({
+        "#1": ep([(1, "gmf", 0.7, {"NDCG@10": 0.2}), (2, "neumf", 0.5, {"NDCG@10": 0.3}),
+                  (3, "neumf", 0.4, {"NDCG@10": 0.35})]),
+        "#2": ep([(1, "mlp", 0.9, {"NDCG@10": 0.1})]),
+        "#3": ep([])})
+    fig = charts.learning_curves(curves, "NDCG@10", protocol=LOO100)
+    assert len(fig.data) == 2 * 3  # (loss, metric) × (run 1 gmf, run 1 neumf, run 2)
+    dashes = {t.name: t.line.dash for t in fig.data if t.showlegend is not False}
+    assert dashes == {"#1 · gmf": "dot", "#1 · neumf": "solid", "#2": "solid"}
+    assert LOO100 in fig.layout.annotations[1].text  # the metric panel's title
+    assert len(charts.learning_curves(compare.curves_long({}), "NDCG@10").data) == 0
+
+
+def test_metric_bars_grouped_and_faceted_when_mixed():
+    one = charts.metric_bars(long_metrics([LOO100, LOO100]))
+    assert len(one.data) == 6 and one.layout.barmode == "group"  # HR/NDCG × K=5,10,20
+    assert [t.name for t in one.data][:3] == ["HR@5", "HR@10", "HR@20"]
+    assert LOO100 in one.layout.title.text
+    mixed = charts.metric_bars(long_metrics([LOO100, FULL]))
+    assert len(mixed.data) == 12  # the same six bars in each protocol's panel
+    assert {a.text for a in mixed.layout.annotations} == {LOO100, FULL}
+
+
+def test_sweep_one_line_per_model():
+    df = pd.DataFrame({"model": ["gmf", "gmf", "mlp"], "protocol": [LOO100] * 3,
+                       "emb_dim": [8, 16, 8], "HR@10": [0.5, 0.6, 0.4], "NDCG@10": [0.3, 0.35, 0.2],
+                       "runs": [1, 1, 1]})
+    fig = charts.sweep(df, "emb_dim", "NDCG@10")
+    assert [t.name for t in fig.data] == ["gmf", "mlp"]
+    assert list(fig.data[0].y) == [0.3, 0.35]
+    assert LOO100 in fig.layout.yaxis.title.text
+    layers = df.assign(layers=["16,8", "32,16", "16,8"])
+    assert charts.sweep(layers, "layers").layout.xaxis.type == "category"
+
+
+def test_embedding_map_highlights_roles():
+    coords = embeddings.pca_2d(np.random.default_rng(0).normal(size=(20, 4)))
+    df = embeddings.embedding_map(coords, [f"t{i}" for i in range(20)], [0, 1], [2, 3], [4])
+    fig = charts.embedding_map(df, explained=(0.3, 0.2))
+    assert [t.name for t in fig.data] == ["other", "history", "recommended", "held-out"]
+    assert fig.data[0].marker.color == "#c8c8c8" and fig.data[0].marker.size < fig.data[1].marker.size
+    assert len({t.marker.symbol for t in fig.data[1:]}) == 3
+    assert "30% of variance" in fig.layout.xaxis.title.text
+    no_held = embeddings.embedding_map(coords, [f"t{i}" for i in range(20)], [0], [2], [])
+    assert len(charts.embedding_map(no_held).data) == 3
+
+
+def test_overlap_hist():
+    fig = charts.overlap_hist(np.array([0.0, 0.5, 1.0]), k=10)
+    assert len(fig.data) == 1 and "top-10" in fig.layout.title.text
+    assert list(fig.layout.xaxis.range) == [0, 1.0001]
