@@ -31,14 +31,18 @@ def load(ref: str, *, mapping: dict | None = None, delimiter: str | None = None,
     )
 
 
-def save_named(name: str, ref: str, **read_options) -> Interactions:
-    """Read `ref` (validating everything) and store it as a named dataset. The file is written
-    only after reading succeeded, and atomically, so a bad upload never damages what was saved
-    under that name before."""
+def save_named(name: str, ref: str, *, min_user: int = 0, min_item: int = 0, **read_options) -> Interactions:
+    """Read `ref` (validating everything), optionally k-core filter it, and store it as a named
+    dataset. The file is written only after all that succeeded, and atomically, so a bad upload
+    never damages what was saved under that name before."""
     if not name or not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
         raise DataError(f"'{name}' is not a usable dataset name",
                         fix="use letters, digits, '-', '_' or '.' (e.g. my-ratings)")
     data = load(ref, **read_options)
+    if min_user > 1 or min_item > 1:
+        from recviz.data.prepare import kcore
+
+        data = kcore(data, min_user=min_user, min_item=min_item)
     data.name = name
     data.save(saved_path(name))
     return data

@@ -61,6 +61,14 @@ def prepare_data(config: RunConfig, progress=None) -> Interactions:
     return data
 
 
+def prepare_split(config: RunConfig, data: Interactions | None = None) -> Split:
+    """The run's split, drawn once and then reloaded from the store of splits: the pages use this
+    to show a run's held-out items and a user's train history exactly as the run saw them."""
+    data = data if data is not None else prepare_data(config)
+    return make_split(data, config.protocol, seed=config.seed, n_candidates=config.candidates,
+                      target=config.target)
+
+
 def run(config: RunConfig, data: Interactions | None = None, progress=None,
         on_epoch: EpochCallback | None = None, should_stop: StopCheck | None = None) -> RunResult:
     """Train `config.model` and evaluate it; `on_epoch(report)` is called after every epoch
@@ -68,8 +76,7 @@ def run(config: RunConfig, data: Interactions | None = None, progress=None,
     registry.get(config.model)  # fail on a bad name before loading anything
     data = data if data is not None else prepare_data(config, progress=progress)
     registry.check_can_feed(config.model, data)
-    split = make_split(data, config.protocol, seed=config.seed, n_candidates=config.candidates,
-                       target=config.target)
+    split = prepare_split(config, data)
     model = registry.build(config.model, **config.to_dict())
     start = time.perf_counter()
     history = model.fit(split, on_epoch=on_epoch, should_stop=should_stop) or []

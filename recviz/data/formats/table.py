@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import csv
 import re
+from dataclasses import dataclass
 from pathlib import Path
+
+import pandas as pd
 
 from recviz.data.interactions import Interactions
 from recviz.data.formats.textfile import Source, as_source, check_file, empty_error, head_text, normalize_delimiter, read_delimited, sniff_delimiter
@@ -128,6 +131,45 @@ def read_table(
     stem = src.name.split(".")[0] if src.name else "table"
     return Interactions.from_frame(df, name=name or stem, source=str(source if source is not None else src.label),
                                    meta=meta)
+
+
+@dataclass
+class Preview:
+    """What the upload form shows before anything is read for real."""
+
+    rows: pd.DataFrame  # the first lines, split by the delimiter, as text
+    delimiter: str
+    header: bool
+    roles: dict  # guessed {role: column}
+
+
+def preview(path: str | Path | Source, delimiter: str | None = None, header: bool | None = None) -> Preview:
+    """The first lines of a text file split the way `read_table` would split them, with the
+    guessed delimiter, header and column roles, so a person can check the mapping first."""
+    src = as_source(path)
+    encoding = check_file(src)
+    lines = head_text(src, encoding)
+    if not lines:
+        raise empty_error(src)
+    sep = normalize_delimiter(delimiter) or sniff_delimiter(lines, default=",")
+    sample = _split(lines, sep)
+    if header is None:
+        header = looks_like_header(sample)
+    width = max(len(r) for r in sample)
+    rows = [r + [""] * (width - len(r)) for r in sample]
+    columns = [c.strip() for c in rows[0]] if header else [str(k) for k in range(width)]
+    body = rows[1:] if header else rows
+    roles = guess_roles(columns) if header else {r: str(k) for k, r in enumerate(ROLES[:min(width, 4)])}
+    return Preview(pd.DataFrame(body, columns=_unique(columns)), sep, bool(header), roles)
+
+
+def _unique(columns: list[str]) -> list[str]:
+    seen: dict[str, int] = {}
+    out = []
+    for c in columns:
+        seen[c] = seen.get(c, 0) + 1
+        out.append(c if seen[c] == 1 else f"{c}.{seen[c] - 1}")
+    return out
 
 
 def _check_mapping_keys(mapping: dict | None, src: Source) -> dict | None:
