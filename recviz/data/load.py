@@ -42,7 +42,7 @@ def save_named(name: str, ref: str, *, min_user: int = 0, min_item: int = 0, **r
     if min_user > 1 or min_item > 1:
         from recviz.data.prepare import kcore
 
-        data = kcore(data, min_user=min_user, min_item=min_item)
+        data = kcore(data, min_user=max(1, min_user), min_item=max(1, min_item))
     data.name = name
     data.save(saved_path(name))
     return data

@@ -57,7 +57,7 @@ def prepare_data(config: RunConfig, progress=None) -> Interactions:
     if config.min_rating is not None:
         data = prepare.threshold(data, config.min_rating)
     if config.min_user > 1 or config.min_item > 1:
-        data = prepare.kcore(data, min_user=config.min_user, min_item=config.min_item)
+        data = prepare.kcore(data, min_user=max(1, config.min_user), min_item=max(1, config.min_item))
     return data
 
 

@@ -1,0 +1,134 @@
+"""What a finished run leaves on disk beside the store, in `runs/<id>/`:
+
+- `model.pt`     the model's `get_state()` arrays as a plain {name: tensor} dict, so loading uses
+                 `torch.load(weights_only=True)` and never unpickles arbitrary objects;
+- `ids.npz`      raw user / item ids (and item titles, genres when the data has them);
+- `topn.npz`     every user's top-N items with scores, excluding what the user had in train and
+                 validation — what the app shows, without loading data or model;
+- `history.json` the per-epoch reports;
+- `meta.json`    config, sizes, model name, metrics. Written last: its presence means the set is
+                 complete.
+
+Each file is written under a temporary name and renamed, so a crash never leaves a half file.
+torch is imported only inside the functions that need it (it takes seconds to import).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from recviz.errors import RecvizError
+
+FORMAT = 1
+FILES = ("model.pt", "ids.npz", "topn.npz", "history.json", "meta.json")
+
+
+def save(run_dir: str | Path, result, top_n: int = 20) -> Path:
+    """Write the artifacts of a `RunResult` into `run_dir`."""
+    import torch
+
+    from recviz.eval.protocols import recommend
+    from recviz.runs.store import _dumps
+
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    data, split, model, config = result.data, result.split, result.model, result.config
+    state = model.get_state()
+    _atomic(run_dir / "model.pt", lambda fh: torch.save(
+        {k: torch.from_numpy(np.require(v, requirements=["C", "W"])) for k, v in state.items()}, fh))
+
+    ids = {"user_ids": np.asarray(data.user_ids).astype(str), "item_ids": np.asarray(data.item_ids).astype(str)}
+    for col in ("title", "genres"):
+        if data.items is not None and col in data.items:
+            ids[f"item_{col}"] = data.items[col].fillna("").astype(str).to_numpy().astype(str)
+    _atomic(run_dir / "ids.npz", lambda fh: np.savez(fh, **ids))
+
+    users = np.arange(data.n_users)
+    k = min(top_n, data.n_items)
+    items, scores = recommend(model, users, split.known_before("test"), k, seed=config.seed,
+                              with_scores=True)
+    _atomic(run_dir / "topn.npz", lambda fh: np.savez(fh, items=items.astype(np.int64),
+                                                      scores=scores.astype(np.float32)))
+    _atomic(run_dir / "history.json", lambda fh: fh.write(_dumps(result.history).encode()))
+
+    meta = {"format": FORMAT, "model": config.model, "config": config.to_dict(),
+            "n_users": data.n_users, "n_items": data.n_items, "top_n": k,
+            "state_keys": sorted(state), "summary": result.summary()}
+    _atomic(run_dir / "meta.json", lambda fh: fh.write(_dumps(meta).encode()))
+    return run_dir
+
+
+def load_meta(run_dir: str | Path) -> dict:
+    path = Path(run_dir) / "meta.json"
+    if not path.exists():
+        raise RecvizError(f"{run_dir} holds no saved model (no meta.json)",
+                          fix="only runs that finished ('done') have artifacts; train it again")
+    return json.loads(path.read_text())
+
+
+def load_ids(run_dir: str | Path) -> dict[str, np.ndarray]:
+    with np.load(Path(run_dir) / "ids.npz", allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
+
+
+def load_model(run_dir: str | Path):
+    """(model, meta, ids): the trained model rebuilt from its config and stored weights."""
+    import torch
+
+    from recviz.models import registry
+
+    meta = load_meta(run_dir)
+    tensors = torch.load(Path(run_dir) / "model.pt", map_location="cpu", weights_only=True)
+    state = {k: t.numpy() for k, t in tensors.items()}
+    config = meta["config"]
+    model = registry.build(config["model"], **config)
+    model.set_state(state, meta["n_users"], meta["n_items"])
+    return model, meta, load_ids(run_dir)
+
+
+def load_topn(run_dir: str | Path) -> dict[str, np.ndarray]:
+    """{"items": int64 [n_users, N] internal item ids, "scores": float32 [n_users, N]}; a score
+    of -inf pads users that have fewer than N unseen items."""
+    load_meta(run_dir)  # a readable error when the run has no artifacts
+    with np.load(Path(run_dir) / "topn.npz", allow_pickle=False) as z:
+        return {"items": z["items"], "scores": z["scores"]}
+
+
+def recommend_for(run_dir: str | Path, raw_user_id, k: int = 10) -> pd.DataFrame:
+    """The stored top-k (at most the saved top-N) for one user by raw id: columns rank, item
+    (raw id), title, score (+ genres when known)."""
+    topn, ids = load_topn(run_dir), load_ids(run_dir)
+    user_ids = ids["user_ids"]
+    hit = np.flatnonzero(user_ids == str(raw_user_id))
+    if len(hit) == 0:
+        examples = ", ".join(repr(str(u)) for u in user_ids[:3])
+        raise RecvizError(f"user {str(raw_user_id)!r} is not in this run's data ({len(user_ids)} users, "
+                          f"e.g. {examples})",
+                          fix="use a raw user id from the dataset the run was trained on")
+    u = hit[0]
+    items, scores = topn["items"][u, :k], topn["scores"][u, :k]
+    keep = np.isfinite(scores)
+    items, scores = items[keep], scores[keep]
+    raw = ids["item_ids"][items]
+    titles = ids.get("item_title")
+    title = [t if titles is not None and (t := titles[i]) else f"item {r}" for i, r in zip(items, raw)]
+    out = pd.DataFrame({"rank": np.arange(1, len(items) + 1), "item": raw, "title": title,
+                        "score": scores})
+    if "item_genres" in ids:
+        out["genres"] = ids["item_genres"][items]
+    return out
+
+
+def _atomic(path: Path, write) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            write(fh)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

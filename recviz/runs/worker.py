@@ -1,0 +1,375 @@
+"""Training in a background OS process, owned by the run store rather than by whoever started it.
+
+    python -m recviz.runs.worker RUN_ID [--threads N]   train one run
+    python -m recviz.runs.worker --drain [--threads N]  train queued runs one after another
+
+Why a separate process started with `subprocess.Popen(start_new_session=True)`: the Streamlit
+server must stay responsive and must be able to restart without killing training, so nothing ties
+the worker to its parent. The worker therefore owns its lifecycle through the store: it claims the
+run, beats a heartbeat every ~2 s, polls the cancel flag, and writes done / failed / cancelled
+itself. If it dies anyway (SIGKILL, out of memory), `RunStore.reap()` marks the run failed.
+
+The queue (`submit`): runs are created `queued` and one *drain* worker per data directory trains
+them in order, so by default one run uses the machine at a time. The drain holds an exclusive
+`flock` on `home()/drain.lock` (its pid written inside) for as long as it lives; the kernel drops
+the lock when the process dies, even on SIGKILL, so a stale lock file can never block the queue.
+`submit` starts a drain only when that lock is free. A drain that finds the queue empty releases
+the lock and looks once more before exiting, so a run submitted at that very moment is never
+stranded. `launch(run_id)` bypasses the queue (a run that must start now); the atomic claim in the
+store still guarantees one worker per run.
+
+Test hook: `RECVIZ_TEST_SLEEP_BEFORE_FIT=<seconds>` makes the worker wait (cancellable) after it
+has marked the run running and before training, so tests can kill or cancel a run mid-way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from dataclasses import replace
+from pathlib import Path
+
+from recviz import paths
+from recviz.config import RunConfig
+from recviz.errors import RecvizError
+from recviz.runs.store import Run, RunStore, pid_alive
+
+TEST_SLEEP_ENV = "RECVIZ_TEST_SLEEP_BEFORE_FIT"
+HEARTBEAT_S = 2.0  # how often the worker writes its heartbeat
+POLL_S = 0.25  # how often it reads the cancel flag (cancel answers within about this)
+_children: list[subprocess.Popen] = []
+_children_lock = threading.Lock()
+_terminated = threading.Event()  # SIGTERM / Ctrl-C received: finish the current run as cancelled, then exit
+
+
+class _Stop(Exception):
+    """Raised by the worker itself when a cancel arrives outside the training loop."""
+
+
+# ---- starting workers (called by the app and the CLI) --------------------------------------------
+def submit(config: RunConfig, threads: int | None = None, sweep_id=None) -> int:
+    """Queue a run and make sure a drain worker will train it. Returns the run id."""
+    if threads:
+        config = replace(config, threads=threads)
+    run_id = RunStore().create(config, sweep_id=sweep_id)
+    ensure_drain(threads)
+    return run_id
+
+
+def launch(run_id: int, threads: int | None = None) -> subprocess.Popen:
+    """Start a worker for this one run now (outside the queue), logging to the run's log file."""
+    args = [str(run_id)] + (["--threads", str(threads)] if threads else [])
+    return _spawn(args, RunStore().run_dir(run_id) / "worker.log", threads)
+
+
+def ensure_drain(threads: int | None = None) -> subprocess.Popen | None:
+    """Start a drain worker unless one is alive; the app may call this at start to pick up runs
+    queued before a restart. Returns the new process, or None when one was already running."""
+    reap_children()
+    if drain_pid() is not None:
+        return None
+    args = ["--drain"] + (["--threads", str(threads)] if threads else [])
+    return _spawn(args, paths.home() / "runs" / "drain.log", threads)
+
+
+def _spawn(args: list[str], log_path: Path, threads: int | None) -> subprocess.Popen:
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, RECVIZ_HOME=str(paths.home()), PYTHONUNBUFFERED="1")
+    # The child imports the very recviz this process runs, even from an uninstalled checkout.
+    root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
+    if threads:  # numpy's BLAS reads these at import
+        env.update(OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "recviz.runs.worker", *args],
+                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                env=env, start_new_session=True, close_fds=True)
+    with _children_lock:
+        _children.append(proc)
+    return proc
+
+
+def children() -> list[subprocess.Popen]:
+    """Workers this process started and has not reaped yet (tests stop them in teardown)."""
+    return list(_children)
+
+
+def reap_children() -> None:
+    """Collect exited workers so they do not linger as zombies (call from the page poller)."""
+    with _children_lock:  # the Streamlit server calls this from several threads
+        _children[:] = [proc for proc in _children if proc.poll() is None]
+
+
+def wait(run_id: int, timeout: float = 60.0, poll: float = 0.1) -> Run:
+    """Poll the store until the run is finished; a worker found dead is reaped on the way.
+    Raises TimeoutError with the run's state when `timeout` seconds pass."""
+    store = RunStore()
+    deadline = time.monotonic() + timeout
+    while True:
+        reap_children()
+        run = store.get(run_id)
+        if run.finished:
+            return run
+        if run.status == "running" and run.pid and not pid_alive(run.pid):
+            store.reap()  # status reads "failed" on the next pass
+        elif time.monotonic() > deadline:
+            raise TimeoutError(f"run {run_id} is still {run.status} after {timeout:g} s")
+        time.sleep(poll)
+
+
+# ---- the drain lock ------------------------------------------------------------------------------
+def _try_lock(patience: float = 0.0) -> int | None:
+    """The locked file descriptor, or None when another process holds the lock. A drain waits
+    `patience` seconds, so that a `drain_pid()` probe holding the lock for an instant cannot make
+    it give up with runs still queued."""
+    fd = os.open(paths.home() / "drain.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                os.close(fd)
+                return None
+            time.sleep(0.02)
+
+
+def _unlock(fd: int) -> None:
+    os.ftruncate(fd, 0)
+    fcntl.flock(fd, fcntl.LOCK_UN)
+    os.close(fd)
+
+
+def drain_pid() -> int | None:
+    """Pid of the live drain worker, or None when none holds the lock."""
+    fd = _try_lock()
+    if fd is not None:
+        _unlock(fd)
+        return None
+    try:
+        return int((paths.home() / "drain.lock").read_text().strip() or 0) or -1
+    except (OSError, ValueError):
+        return -1  # held, pid not written yet
+
+
+# ---- inside the worker process ---------------------------------------------------------------------
+def drain(threads: int | None = None, redirect: bool = False) -> int:
+    """Train queued runs until none is left; returns how many ran (0 when another drain is
+    active). With `redirect`, each run's output goes to its own log file."""
+    fd = _try_lock(patience=0.5)
+    if fd is None:
+        print("another drain worker is active; exiting", flush=True)
+        return 0
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    store, done = RunStore(), 0
+    store.reap()
+    drain_log = paths.home() / "runs" / "drain.log"
+    while not _terminated.is_set():
+        run = store.next_queued()
+        if run is not None:
+            print(f"drain {os.getpid()}: run {run.id}", flush=True)
+            execute(run.id, threads, store, redirect=redirect)
+            if redirect:
+                _redirect_output(drain_log)
+            done += 1
+            continue
+        _unlock(fd)  # then look once more: a submit may have seen our lock just before this
+        if not store.has_queued() or (fd := _try_lock(patience=0.5)) is None:
+            return done
+        os.write(fd, f"{os.getpid()}\n".encode())
+    _unlock(fd)
+    return done
+
+
+def execute(run_id: int, threads: int | None = None, store: RunStore | None = None,
+            redirect: bool = False) -> str:
+    """Train one run and record its outcome in the store; returns the final status."""
+    store = store or RunStore()
+    if not store.mark_running(run_id, os.getpid()):
+        status = store.get(run_id).status  # a RecvizError when there is no such run
+        print(f"run {run_id} is {status}, not queued: nothing to do", flush=True)
+        return status
+    run_dir = store.run_dir(run_id)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if redirect:
+        _redirect_output(run_dir / "worker.log")
+    print(f"worker {os.getpid()}: run {run_id} started", flush=True)
+    watch = _Watch(store, run_id)
+    watch.start()
+    try:
+        _train(store, run_id, run_dir, threads, watch)
+        status = "done"
+    except BaseException as exc:  # noqa: BLE001 — every outcome must reach the store
+        status = _record(store, run_id, exc, watch, run_dir)
+    finally:
+        watch.stop()
+    print(f"worker {os.getpid()}: run {run_id} {status}", flush=True)
+    return status
+
+
+def _train(store: RunStore, run_id: int, run_dir: Path, threads: int | None, watch: _Watch) -> None:
+    config = store.get(run_id).config
+    if threads:
+        config.threads = threads
+    device = _device(config)
+    store.mark_running(run_id, os.getpid(), device)
+    _test_pause(watch.should_stop)
+    watch.check()
+    from recviz.train import experiment
+
+    def on_epoch(report: dict) -> None:
+        store.add_epoch(run_id, report)
+
+    result = experiment.run(config, on_epoch=on_epoch, should_stop=watch.should_stop)
+    watch.check()
+    from recviz.runs import artifacts
+
+    artifacts.save(run_dir, result)
+    speeds = [h["samples_per_second"] for h in result.history if h.get("samples_per_second")]
+    summary = result.summary() | {
+        "device": device, "best_epoch": result.best_epoch, "artifacts": str(run_dir),
+        "samples_per_second": sum(speeds) / len(speeds) if speeds else None}
+    store.finish(run_id, summary)
+
+
+def _record(store: RunStore, run_id: int, exc: BaseException, watch: _Watch, run_dir: Path) -> str:
+    """Turn how training ended into a status (and an error text people can read)."""
+    if watch.lost.is_set():  # reaped or deleted meanwhile: the store has already decided
+        return "lost"
+    if _is_cancel(exc):
+        store.mark_cancelled(run_id)
+        return "cancelled"
+    traceback.print_exception(exc)  # the full story goes to worker.log
+    sys.stderr.flush()
+    store.fail(run_id, describe(exc, run_dir / "worker.log"))
+    return "failed"
+
+
+def describe(exc: BaseException, log_path: Path | None = None) -> str:
+    """The error text stored with a failed run: a RecvizError's own message; otherwise the
+    exception and the last few frames, pointing to the full traceback in the log."""
+    if isinstance(exc, RecvizError):
+        return str(exc)
+    frames = traceback.extract_tb(exc.__traceback__)[-3:]
+    where = [f"  at {Path(f.filename).name}:{f.lineno} in {f.name}: {f.line or ''}".rstrip() for f in frames]
+    tail = [f"  (full traceback in {log_path})"] if log_path else []
+    return "\n".join([f"{type(exc).__name__}: {exc}", *where, *tail])
+
+
+def _is_cancel(exc: BaseException) -> bool:
+    if isinstance(exc, (_Stop, KeyboardInterrupt)):
+        return True
+    loop = sys.modules.get("recviz.train.loop")  # only loaded if the training loop ran
+    cancelled = getattr(loop, "Cancelled", None)
+    return isinstance(cancelled, type) and isinstance(exc, cancelled)
+
+
+def _device(config: RunConfig) -> str:
+    """What the run trains on, for the store and the summary. Baselines are numpy (no torch
+    import, which costs seconds); iterative models resolve it as their training will, so a GPU
+    asked for on a machine without one fails here with the training code's own message."""
+    from recviz.models import registry
+
+    if not registry.get(config.model).iterative:
+        return "cpu"
+    import torch
+
+    from recviz.train.device import pick_device, set_threads
+
+    set_threads(config.threads)
+    device = pick_device(config.device)
+    if device.type == "cuda":
+        return f"{device} ({torch.cuda.get_device_name(device)})"
+    return str(device)
+
+
+def _test_pause(should_stop) -> None:
+    end = time.monotonic() + float(os.environ.get(TEST_SLEEP_ENV) or 0)
+    while time.monotonic() < end and not should_stop():
+        time.sleep(0.05)
+
+
+class _Watch(threading.Thread):
+    """Heartbeat + cancel flag, in a daemon thread so a long epoch cannot delay either."""
+
+    def __init__(self, store: RunStore, run_id: int):
+        super().__init__(daemon=True, name=f"recviz-heartbeat-{run_id}")
+        self.store, self.run_id = store, run_id
+        self.cancel, self.lost, self._done = threading.Event(), threading.Event(), threading.Event()
+
+    def run(self) -> None:
+        last_beat = time.monotonic()
+        while not self._done.wait(POLL_S):
+            try:
+                if time.monotonic() - last_beat >= HEARTBEAT_S:
+                    if not self.store.heartbeat(self.run_id):
+                        self.lost.set()
+                    last_beat = time.monotonic()
+                if self.store.cancel_requested(self.run_id):
+                    self.cancel.set()
+            except Exception as exc:  # noqa: BLE001 — a busy database must not end the heartbeat
+                print(f"heartbeat of run {self.run_id}: {exc!r}", file=sys.stderr, flush=True)
+
+    def should_stop(self) -> bool:
+        return self.cancel.is_set() or self.lost.is_set() or _terminated.is_set()
+
+    def check(self) -> None:
+        if self.should_stop():
+            raise _Stop()
+
+    def stop(self) -> None:
+        self._done.set()
+        self.join(timeout=5)
+
+
+def _redirect_output(path: Path) -> None:
+    """Point fds 1 and 2 at `path` (append), so prints, tracebacks and C-level output land there."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+
+
+def _on_terminate(signum, frame) -> None:
+    _terminated.set()
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m recviz.runs.worker",
+                                     description="Train a stored run (or drain the queue) in this process.")
+    parser.add_argument("run_id", nargs="?", type=int, help="the run to train")
+    parser.add_argument("--drain", action="store_true", help="train queued runs one after another")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: config)")
+    args = parser.parse_args(argv)
+    if (args.run_id is None) != args.drain:
+        parser.error("give either a RUN_ID or --drain")
+    sys.stdout.reconfigure(line_buffering=True)
+    signal.signal(signal.SIGTERM, _on_terminate)
+    signal.signal(signal.SIGINT, _on_terminate)
+    try:
+        if args.drain:
+            drain(args.threads, redirect=True)
+        else:
+            execute(args.run_id, args.threads)
+    except KeyboardInterrupt:
+        return 130
+    except RecvizError as err:
+        print(err, file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,197 @@
+"""Real worker processes against a real store: a run that finishes and whose artifacts reload, a
+worker killed mid-run, cancel, a bad config, and the one-at-a-time queue. Plus the worker's
+bookkeeping in-process (epochs reach the store, errors become readable text)."""
+
+import os
+import signal
+import time
+
+import numpy as np
+import pytest
+
+from recviz.config import RunConfig
+from recviz.data.interactions import Interactions
+from recviz.errors import RecvizError
+from recviz.eval.protocols import recommend
+from recviz.models import registry
+from recviz.runs import artifacts, worker
+from recviz.runs.store import RunStore
+from recviz.train import experiment
+from tests.helpers import random_interactions
+
+KNN = RunConfig(dataset="synthetic", model="itemknn", neighbors=50)
+
+
+@pytest.fixture(autouse=True)
+def stop_workers():
+    """Kill every worker this test started (they run in their own sessions: nothing else would)."""
+    yield
+    for proc in worker.children():
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    worker.reap_children()
+
+
+def wait_until_running(run_id, timeout=20.0):
+    store, deadline = RunStore(), time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run = store.get(run_id)
+        if run.status == "running" and run.pid:
+            return run
+        assert not run.finished, f"run ended early: {run.status} {run.error}"
+        time.sleep(0.05)
+    raise AssertionError(f"run {run_id} never started")
+
+
+def test_submitted_run_finishes_and_its_artifacts_reload():
+    run_id = worker.submit(KNN)
+    run = worker.wait(run_id, timeout=60)
+    assert run.status == "done", run.error
+    assert run.device == "cpu" and run.summary["device"] == "cpu"
+    assert set(run.summary["metrics"]) >= {"HR@10", "NDCG@10"} and run.summary["best_epoch"] == 1
+
+    run_dir = RunStore().run_dir(run_id)
+    topn = artifacts.load_topn(run_dir)
+    model, meta, ids = artifacts.load_model(run_dir)
+    assert topn["items"].shape == (meta["n_users"], 20) and len(ids["user_ids"]) == meta["n_users"]
+    users = np.array([0, 7, 123, meta["n_users"] - 1])
+    reloaded = np.take_along_axis(model.score_all(users), topn["items"][users], axis=1)
+    np.testing.assert_allclose(reloaded, topn["scores"][users], rtol=1e-6)
+    # the same run in this process ranks the same items, train and valid items excluded
+    fresh = experiment.run(KNN)
+    top, _ = recommend(fresh.model, users, fresh.split.known_before("test"), 20, seed=0, with_scores=True)
+    np.testing.assert_array_equal(top, topn["items"][users])
+
+    user = str(ids["user_ids"][7])
+    table = artifacts.recommend_for(run_dir, user, k=5)
+    assert list(table.columns[:4]) == ["rank", "item", "title", "score"] and list(table["rank"]) == [1, 2, 3, 4, 5]
+    assert table["title"].str.startswith("Item ").all()  # synthetic items have titles
+    assert table["score"].is_monotonic_decreasing
+    with pytest.raises(RecvizError, match="'nobody' is not in this run's data"):
+        artifacts.recommend_for(run_dir, "nobody")
+
+
+def test_a_killed_worker_leaves_a_failed_run_with_its_reason(monkeypatch):
+    monkeypatch.setenv(worker.TEST_SLEEP_ENV, "30")
+    run_id = worker.submit(KNN)
+    pid = wait_until_running(run_id).pid
+    os.kill(pid, signal.SIGKILL)  # no wait(): a zombie child must count as dead too
+    store, deadline = RunStore(), time.monotonic() + 5
+    while store.reap() != [run_id]:
+        assert time.monotonic() < deadline, "never reaped"
+        time.sleep(0.05)
+    run = store.get(run_id)
+    assert run.status == "failed"
+    assert run.error.startswith(f"worker process {pid} exited without finishing (killed or crashed) during epoch 1")
+    assert [r.id for r in store.list()] == [run_id] and store.epochs(run_id).empty  # still readable
+
+
+def test_cancel_stops_a_running_run_within_5_seconds(monkeypatch):
+    monkeypatch.setenv(worker.TEST_SLEEP_ENV, "60")
+    run_id = worker.submit(KNN)
+    wait_until_running(run_id)
+    start = time.monotonic()
+    assert RunStore().request_cancel(run_id) == "running"
+    run = worker.wait(run_id, timeout=5)
+    assert run.status == "cancelled" and time.monotonic() - start < 5
+    assert not (RunStore().run_dir(run_id) / "meta.json").exists()
+
+
+def test_sigterm_counts_as_cancel(monkeypatch):
+    monkeypatch.setenv(worker.TEST_SLEEP_ENV, "60")
+    run_id = worker.submit(KNN)
+    os.kill(wait_until_running(run_id).pid, signal.SIGTERM)
+    assert worker.wait(run_id, timeout=5).status == "cancelled"
+
+
+@pytest.mark.skipif("gmf" not in registry.MODELS, reason="no neural models yet")
+def test_a_neural_run_streams_epochs_and_cancels_between_batches():
+    run_id = worker.submit(RunConfig(dataset="synthetic", model="gmf", epochs=500, batch_size=64), threads=1)
+    store, deadline = RunStore(), time.monotonic() + 30
+    while store.epochs(run_id).empty:  # epochs arrive while the run is still running
+        assert time.monotonic() < deadline and not store.get(run_id).finished, store.get(run_id).error
+        time.sleep(0.1)
+    assert store.get(run_id).status == "running" and store.get(run_id).config.threads == 1
+    store.request_cancel(run_id)
+    run = worker.wait(run_id, timeout=5)
+    assert run.status == "cancelled" and run.device == "cpu"
+    frame = store.epochs(run_id)
+    assert len(frame) < 500 and frame["valid_NDCG@10"].notna().all()
+
+
+def test_a_bad_config_fails_with_a_readable_message():
+    bad_data = worker.submit(RunConfig(dataset="no-such-dataset", model="itempop"))
+    bad_model = worker.submit(RunConfig(dataset="synthetic", model="no-such-model"))
+    for run_id, words in ((bad_data, "'no-such-dataset' is neither"), (bad_model, "unknown model 'no-such-model'")):
+        run = worker.wait(run_id, timeout=30)
+        assert run.status == "failed" and words in run.error and "Fix:" in run.error
+        assert "Traceback" not in run.error
+    log = (RunStore().run_dir(bad_data) / "worker.log").read_text()
+    assert "Traceback" in log and "no-such-dataset" in log
+
+
+def test_the_queue_trains_one_run_at_a_time():
+    ids = [worker.submit(RunConfig(dataset="synthetic", model="itempop", seed=s)) for s in (1, 2)]
+    runs = [worker.wait(i, timeout=60) for i in ids]
+    assert [r.status for r in runs] == ["done", "done"], [r.error for r in runs]
+    assert runs[0].pid == runs[1].pid  # one drain worker took both
+    assert runs[1].started_at >= runs[0].finished_at
+    deadline = time.monotonic() + 10
+    while worker.drain_pid() is not None:  # and it leaves once the queue is empty
+        assert time.monotonic() < deadline, "the drain worker never exited"
+        time.sleep(0.05)
+
+
+def test_a_second_drain_steps_aside_while_one_holds_the_lock():
+    fd = worker._try_lock()  # stands in for a live drain worker
+    try:
+        assert worker.drain_pid() is not None
+        assert worker.drain() == 0 and worker.ensure_drain() is None
+    finally:
+        worker._unlock(fd)
+    assert worker.drain_pid() is None
+
+
+def test_epochs_reach_the_store_and_errors_become_readable_text(monkeypatch, recviz_home):
+    """In-process: a fake iterative training that reports epochs, then one that crashes."""
+    real_run = experiment.run
+
+    def with_epochs(config, on_epoch=None, should_stop=None, **kw):
+        for e in (1, 2):
+            on_epoch({"epoch": e, "train_loss": 1.0 / e, "valid": {"NDCG@10": 0.1 * e},
+                      "seconds": 0.1, "samples_per_second": 500.0 * e})
+        result = real_run(config)
+        result.history = [{"epoch": 1, "samples_per_second": 500.0}, {"epoch": 2, "samples_per_second": 1000.0}]
+        return result
+
+    store = RunStore()
+    monkeypatch.setattr(experiment, "run", with_epochs)
+    ok = store.create(RunConfig(dataset="synthetic", model="itempop"))
+    assert worker.execute(ok, store=store) == "done"
+    assert store.epochs(ok)["valid_NDCG@10"].tolist() == pytest.approx([0.1, 0.2])
+    assert store.get(ok).summary["samples_per_second"] == 750.0
+
+    def crash(config, **kw):
+        return {}["missing"]
+
+    monkeypatch.setattr(experiment, "run", crash)
+    bad = store.create(RunConfig(dataset="synthetic", model="itempop"))
+    assert worker.execute(bad, store=store) == "failed"
+    error = store.get(bad).error
+    assert error.startswith("KeyError: 'missing'\n") and "in crash" in error and "worker.log" in error
+
+
+def test_artifacts_without_titles_exclude_seen_items(recviz_home):
+    data = random_interactions(n_users=30, n_items=60)
+    Interactions.save(data, recviz_home / "uploads" / "tiny.npz")
+    result = experiment.run(RunConfig(dataset="tiny", model="itempop", protocol="ratio"))
+    run_dir = artifacts.save(recviz_home / "runs" / "x", result, top_n=10)
+    topn = artifacts.load_topn(run_dir)
+    seen = result.split.known_before("test")
+    for u in range(data.n_users):
+        row, item = seen.rows(np.array([u]))
+        assert not set(item) & set(topn["items"][u][np.isfinite(topn["scores"][u])])
+    table = artifacts.recommend_for(run_dir, data.user_ids[3], k=3)
+    assert table["title"].tolist() == [f"item {i}" for i in table["item"]]
+    assert sorted(p.name for p in run_dir.iterdir()) == sorted(artifacts.FILES)  # no temp files left
