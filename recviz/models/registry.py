@@ -37,6 +37,24 @@ MODELS: dict[str, ModelSpec] = {
         ModelSpec("itempop", "ItemPop", "He et al. 2017 (NCF), baseline", "recviz.models.itempop:ItemPop"),
         ModelSpec("itemknn", "ItemKNN", "Sarwar et al. 2001; NCF baseline", "recviz.models.itemknn:ItemKNN",
                   options=("neighbors", "shrink")),
+        # neural models: the RunConfig fields their constructors take (recviz.train.loop reads them)
+        ModelSpec("gmf", "GMF", "He et al. 2017 (NCF), §3.2", "recviz.models.ncf:GMF", iterative=True,
+                  options=("emb_dim", "neg_ratio", "lr", "batch_size", "epochs", "patience",
+                           "weight_decay", "device", "threads", "seed")),
+        ModelSpec("mlp", "MLP", "He et al. 2017 (NCF), §3.3", "recviz.models.ncf:MLP", iterative=True,
+                  options=("layers", "neg_ratio", "lr", "batch_size", "epochs", "patience",
+                           "weight_decay", "device", "threads", "seed")),
+        ModelSpec("neumf", "NeuMF", "He et al. 2017 (NCF), §3.4", "recviz.models.ncf:NeuMF", iterative=True,
+                  options=("emb_dim", "layers", "pretrain", "neg_ratio", "lr", "batch_size", "epochs",
+                           "patience", "weight_decay", "device", "threads", "seed")),
+        ModelSpec("mf", "MF (biased, log loss)", "Rendle et al. 2020 (NCF vs. MF revisited)",
+                  "recviz.models.mf:MF", iterative=True,
+                  options=("emb_dim", "neg_ratio", "lr", "batch_size", "epochs", "patience",
+                           "weight_decay", "device", "threads", "seed")),
+        ModelSpec("bpr", "BPR-MF", "Rendle et al. 2009 (BPR); NCF baseline", "recviz.models.mf:BPRMF",
+                  iterative=True,  # one sampled negative per positive: no neg_ratio
+                  options=("emb_dim", "lr", "batch_size", "epochs", "patience", "weight_decay", "device",
+                           "threads", "seed")),
     ]
 }
 

@@ -1,0 +1,172 @@
+"""GMF, MLP, NeuMF, MF and BPR on tiny data: they learn, they save and load, NeuMF pre-trains."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from recviz.config import RunConfig
+from recviz.data.sampling import SeenItems
+from recviz.data.split import make_split
+from recviz.errors import ModelError
+from recviz.models import registry
+from recviz.models.ncf import NeuMF, init_from_pretrained, parse_layers
+from recviz.train import experiment, loop
+from tests.helpers import random_interactions
+
+NEURAL = ["gmf", "mlp", "neumf", "mf", "bpr"]
+# small but roomy enough to fit 10 users' train items exactly; many epochs, no early stopping
+OVERFIT = dict(emb_dim=16, layers="32,16", lr=0.05, batch_size=64, epochs=80, patience=0, seed=0)
+
+
+def tiny_split():
+    """10 users × 30 items, 6 items each: leave-one-out keeps 4 train items per user."""
+    data = random_interactions(n_users=10, n_items=30, per_user=(6, 7), seed=4)
+    return make_split(data, "loo", n_candidates=20, cache=False)
+
+
+def build(name, **options):
+    return registry.build(name, **RunConfig(model=name, **options).to_dict())
+
+
+@pytest.mark.parametrize("name", NEURAL)
+def test_overfits_tiny_data_and_loss_decreases(name):
+    """Every train item of every user scores above every item that user never touched (in any
+    split) — train HR@1 = 1 against all untouched items, not just against sampled candidates."""
+    split = tiny_split()
+    # Without validation users the loop keeps the last epoch's weights; with them it would put
+    # back the best-validation epoch, which on 10 users is an early, barely trained one.
+    split = dataclasses.replace(split, valid_rows=split.valid_rows[:0],
+                                valid_candidates=split.valid_candidates[:0])
+    model = build(name, **OVERFIT)
+    history = model.fit(split)
+    assert model.best_epoch == len(history) == OVERFIT["epochs"] and history[0]["valid"] == {}
+    assert history[-1]["train_loss"] < 0.5 * history[0]["train_loss"]
+
+    d, train = split.data, split.train
+    scores = model.score_all(np.arange(d.n_users))
+    assert scores.shape == (d.n_users, d.n_items) and scores.dtype == np.float32
+    touched = np.zeros((d.n_users, d.n_items), bool)
+    touched[d.user, d.item] = True
+    in_train = np.zeros_like(touched)
+    in_train[train.user, train.item] = True
+    worst_train = np.where(in_train, scores, np.inf).min(axis=1)
+    best_untouched = np.where(touched, -np.inf, scores).max(axis=1)
+    assert (worst_train > best_untouched).all(), f"{name}: margins {worst_train - best_untouched}"
+
+
+@pytest.mark.parametrize("name", NEURAL)
+def test_state_round_trip_gives_identical_scores(name):
+    split = tiny_split()
+    d = split.data
+    model = build(name, emb_dim=8, layers="16,8", epochs=2, patience=0)
+    model.fit(split)
+    state = model.get_state()
+    assert all(isinstance(v, np.ndarray) for v in state.values())
+
+    again = build(name, emb_dim=8, layers="16,8", seed=99)  # another seed: weights come from state
+    again.set_state(state, d.n_users, d.n_items)
+    users = np.arange(d.n_users)
+    np.testing.assert_array_equal(again.score_all(users), model.score_all(users))
+    items = np.stack([np.arange(5)] * d.n_users)
+    np.testing.assert_array_equal(again.score(users, items), model.score(users, items))
+
+    with pytest.raises(ModelError, match="do not fit"):
+        build(name, emb_dim=4, layers="8,4").set_state(state, d.n_users, d.n_items)
+
+
+def test_pretrained_neumf_reports_phases_and_starts_from_its_parts(monkeypatch):
+    split = tiny_split()
+    start = {}
+    real_train = loop.train
+
+    def spy(model, split, opts, *args, phase=None, **kw):
+        if phase == "neumf":  # NeuMF's weights and optimiser as the NeuMF phase begins
+            start["state"] = {k: v.clone() for k, v in model.module.state_dict().items()}
+            start["optimizer"] = opts.optimizer
+        return real_train(model, split, opts, *args, phase=phase, **kw)
+
+    monkeypatch.setattr(loop, "train", spy)
+    model = NeuMF(emb_dim=8, layers="16,8", pretrain=True, lr=0.01, epochs=3, patience=0)
+    seen = []
+    history = model.fit(split, on_epoch=seen.append)
+
+    assert seen == history
+    assert [r["phase"] for r in history] == ["gmf"] * 3 + ["mlp"] * 3 + ["neumf"] * 3
+    assert [r["epoch"] for r in history] == list(range(1, 10))
+    assert 7 <= model.best_epoch <= 9 and start["optimizer"] == "sgd"
+
+    gmf, mlp = model.parts["gmf"].module, model.parts["mlp"].module
+    s = start["state"]
+    h = torch.cat([0.5 * gmf.out.weight, 0.5 * mlp.out.weight], dim=1)
+    assert torch.equal(s["out.weight"], h)
+    assert torch.equal(s["out.bias"], 0.5 * gmf.out.bias + 0.5 * mlp.out.bias)
+    assert torch.equal(s["bodies.gmf.user.weight"], gmf.bodies["gmf"].user.weight)
+    assert torch.equal(s["bodies.mlp.tower.0.weight"], mlp.bodies["mlp"].tower[0].weight)
+
+
+def test_cancelled_pretraining_reports_every_finished_epoch():
+    done = []
+    model = NeuMF(emb_dim=8, layers="16,8", pretrain=True, epochs=3, patience=0)
+    with pytest.raises(loop.Cancelled) as info:
+        model.fit(tiny_split(), on_epoch=done.append, should_stop=lambda: len(done) >= 4)
+    assert info.value.history == done
+    assert [r["phase"] for r in done] == ["gmf"] * 3 + ["mlp"]
+
+
+def test_neumf_from_pretrained_averages_the_two_logits():
+    torch.manual_seed(0)
+    gmf, mlp, neumf = (build(n, emb_dim=8, layers="16,8") for n in ("gmf", "mlp", "neumf"))
+    for m in (gmf, mlp, neumf):
+        m.prepare(7, 11)
+    init_from_pretrained(neumf.module, gmf.module, mlp.module)
+    u, i = torch.arange(7).repeat(11), torch.arange(11).repeat_interleave(7)
+    expected = 0.5 * gmf.module(u, i) + 0.5 * mlp.module(u, i)
+    torch.testing.assert_close(neumf.module(u, i), expected)
+
+
+def test_neumf_without_pretraining_is_one_phase():
+    history = NeuMF(emb_dim=8, layers="16,8", epochs=2, patience=0).fit(tiny_split())
+    assert [r["phase"] for r in history] == ["neumf", "neumf"]
+
+
+def test_experiment_runs_a_neural_model_end_to_end():
+    data = random_interactions(n_users=30, n_items=50, seed=6)
+    config = RunConfig(model="mlp", layers="16,8", epochs=3, patience=0, candidates=20)
+    result = experiment.run(config, data=data)
+    assert result.epochs_run == 3 and result.best_epoch == result.model.best_epoch
+    assert result.valid.metrics == result.history[result.best_epoch - 1]["valid"]
+    assert 0.0 <= result.test.metrics["HR@10"] <= 1.0
+
+
+def test_registry_lists_the_options_each_constructor_takes():
+    for name in NEURAL:
+        spec = registry.get(name)
+        assert spec.iterative and set(spec.options) <= set(RunConfig().to_dict())
+        build(name)  # every listed option is accepted
+    assert "neg_ratio" not in registry.get("bpr").options  # one negative per positive
+    assert {"emb_dim", "layers", "pretrain"} <= set(registry.get("neumf").options)
+
+
+def test_layers_are_validated():
+    assert parse_layers("64, 32,16") == (64, 32, 16)
+    for bad in ("63,32", "a,b", "", "64,0"):
+        with pytest.raises(ModelError):
+            parse_layers(bad)
+
+
+def test_scores_are_logits_of_the_held_out_candidates():
+    split = tiny_split()
+    model = build("gmf", emb_dim=8, epochs=1, patience=0)
+    model.fit(split)
+    users, held = split.held_out("test")
+    items = np.concatenate([held[:, None], split.candidates("test")], axis=1)
+    scores = model.score(users, items)
+    assert scores.shape == items.shape and scores.dtype == np.float32
+    np.testing.assert_allclose(scores, np.take_along_axis(model.score_all(users), items, axis=1),
+                               rtol=1e-5, atol=1e-6)
+    assert model.score(users[:0], items[:0]).shape == (0, items.shape[1])
+    # candidates never include anything the user touched
+    seen = SeenItems(split.data.user, split.data.item, split.data.n_users, split.data.n_items)
+    assert not seen.contains(np.repeat(users, items.shape[1] - 1), split.candidates("test").ravel()).any()

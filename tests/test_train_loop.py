@@ -1,0 +1,217 @@
+"""The shared training loop: samples, losses, early stopping, determinism, cancelling, devices."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from recviz.data.interactions import Interactions
+from recviz.data.split import make_split
+from recviz.errors import ModelError
+from recviz.eval.protocols import evaluate
+from recviz.models.mf import BPRMF
+from recviz.models.ncf import GMF
+from recviz.train import device as dev
+from recviz.train.loop import Cancelled, epoch_samples, train_positives
+from recviz.train.losses import bpr_loss, log_loss
+from tests.helpers import random_interactions
+
+TIMING = ("seconds", "eval_seconds", "samples_per_second")
+
+
+def small_split(seed=0, **kw):
+    return make_split(random_interactions(seed=seed, **kw), "loo", n_candidates=20, cache=False)
+
+
+def clustered_split(n_users=80, n_items=60, groups=4, per_user=10, noise=0.2, seed=0):
+    """Users of group g mostly take items of group g: a signal validation can see improve, peak
+    and decay (random data has none, so its best epoch is a coin flip)."""
+    rng = np.random.default_rng(seed)
+    group_items = np.array_split(rng.permutation(n_items), groups)
+    rows = []
+    for u in range(n_users):
+        own = group_items[u % groups]
+        k = rng.binomial(per_user, noise)
+        others = np.setdiff1d(np.arange(n_items), own)
+        items = np.r_[rng.choice(own, per_user - k, replace=False), rng.choice(others, k, replace=False)]
+        rows += [(u, i, t) for t, i in enumerate(rng.permutation(items))]
+    data = Interactions.from_frame(pd.DataFrame(rows, columns=["user", "item", "timestamp"]))
+    return make_split(data, "loo", n_candidates=20, cache=False)
+
+
+def without_timing(history):
+    return [{k: v for k, v in r.items() if k not in TIMING} for r in history]
+
+
+# ---- samples ----------------------------------------------------------------------------------------
+def test_epoch_samples_are_unique_positives_plus_unseen_negatives():
+    split = make_split(random_interactions(seed=3, behaviors=True), "loo", n_candidates=20, cache=False)
+    users, items, seen = train_positives(split)
+    train = split.train
+    keys = set((train.user * train.n_items + train.item).tolist())
+    assert len(keys) < len(train)  # the data repeats pairs (several behaviours) ...
+    assert sorted((users * train.n_items + items).tolist()) == sorted(keys)  # ... positives do not
+
+    s = epoch_samples(users, items, seen, np.random.default_rng(0), neg_ratio=4)
+    p = len(users)
+    assert {k: len(v) for k, v in s.items()} == {"user": 5 * p, "item": 5 * p, "label": 5 * p}
+    assert s["label"].dtype == np.float32 and s["label"][:p].all() and not s["label"][p:].any()
+    np.testing.assert_array_equal(s["user"][:p], users)
+    np.testing.assert_array_equal(s["user"][p:], np.repeat(users, 4))  # 4 negatives per positive
+    neg_keys = s["user"][p:] * train.n_items + s["item"][p:]
+    assert not np.isin(neg_keys, list(keys)).any()  # never a train positive of that user
+    assert len(np.unique(s["item"][p:])) > train.n_items // 2  # drawn across the catalogue
+
+    pairs = epoch_samples(users, items, seen, np.random.default_rng(0), pairwise=True)
+    assert set(pairs) == {"user", "item", "neg"} and len(pairs["neg"]) == p
+    assert not np.isin(pairs["user"] * train.n_items + pairs["neg"], list(keys)).any()
+
+
+def test_negatives_are_redrawn_each_epoch_and_seeded():
+    users, items, seen = train_positives(small_split())
+    rng = np.random.default_rng(7)
+    first, second = (epoch_samples(users, items, seen, rng)["item"] for _ in range(2))
+    assert (first != second).any()
+    again = epoch_samples(users, items, seen, np.random.default_rng(7))["item"]
+    np.testing.assert_array_equal(first, again)
+
+
+# ---- losses -----------------------------------------------------------------------------------------
+def test_log_loss_is_binary_cross_entropy_and_stable():
+    logits, labels = torch.tensor([2.0, -1.0, 0.0]), torch.tensor([1.0, 0.0, 1.0])
+    p = torch.sigmoid(logits)
+    manual = -(labels * p.log() + (1 - labels) * (1 - p).log()).mean()
+    assert log_loss(logits, labels).item() == pytest.approx(manual.item(), rel=1e-6)
+    extreme = log_loss(torch.tensor([-200.0, 200.0]), torch.tensor([1.0, 0.0]))
+    assert math.isfinite(extreme.item()) and extreme.item() == pytest.approx(200.0)
+
+
+def test_bpr_loss_is_minus_log_sigmoid_of_the_margin():
+    pos, neg = torch.tensor([3.0, 0.5]), torch.tensor([1.0, 0.5])
+    manual = -torch.log(torch.sigmoid(pos - neg)).mean()
+    assert bpr_loss(pos, neg).item() == pytest.approx(manual.item(), rel=1e-6)
+    assert bpr_loss(torch.tensor([-100.0]), torch.tensor([100.0])).item() == pytest.approx(200.0)
+
+
+# ---- the loop ---------------------------------------------------------------------------------------
+def test_early_stopping_restores_the_best_epoch():
+    split = clustered_split()
+    model = GMF(emb_dim=16, lr=0.01, batch_size=64, epochs=40, patience=2, seed=0)
+    history = model.fit(split)
+    ndcg = [r["valid"]["NDCG@10"] for r in history]
+    best = int(np.argmax(ndcg))  # first of equal maxima: only a strictly better epoch replaces it
+    assert 0 < best < len(history) - 1  # a real peak: the weights kept are neither first nor last
+    assert len(history) < 40  # it did stop early ...
+    assert len(history) == best + 1 + 2  # ... exactly `patience` epochs after the best one
+    assert model.best_epoch == best + 1 == history[-1]["best_epoch_so_far"]
+    assert evaluate(model, split, "valid").metrics == history[best]["valid"]
+
+
+def test_reports_have_the_documented_fields():
+    split = small_split()
+    seen = []
+    history = GMF(emb_dim=8, epochs=2, patience=0).fit(split, on_epoch=seen.append)
+    assert seen == history and [r["epoch"] for r in history] == [1, 2]
+    r = history[0]
+    assert set(r) == {"epoch", "phase", "train_loss", "valid", "seconds", "eval_seconds", "samples",
+                      "samples_per_second", "best_epoch_so_far"}
+    users, _, _ = train_positives(split)
+    assert r["phase"] == "gmf" and r["samples"] == 5 * len(users)
+    assert {"HR@10", "NDCG@10"} <= set(r["valid"]) and r["train_loss"] > 0
+
+
+@pytest.mark.parametrize("cls", [GMF, BPRMF])
+def test_same_seed_same_numbers_other_seed_other_numbers(cls):
+    split = small_split()
+
+    def fit(seed):
+        model = cls(emb_dim=8, lr=0.01, batch_size=32, epochs=3, patience=0, seed=seed)
+        return model, without_timing(model.fit(split))
+
+    (a, ha), (b, hb), (_, hc) = fit(1), fit(1), fit(2)
+    assert ha == hb
+    for k, v in a.get_state().items():
+        np.testing.assert_array_equal(v, b.get_state()[k])
+    assert [r["train_loss"] for r in ha] != [r["train_loss"] for r in hc]
+
+
+def test_should_stop_cancels_within_poll_interval():
+    split = small_split()  # ~1000 positives → ~5000 samples: ~600 batches of 8 per epoch
+    polls = []
+
+    def should_stop():
+        polls.append(1)
+        return len(polls) >= 3  # before epoch 1, after 50 batches, after 100 batches
+
+    model = GMF(emb_dim=8, batch_size=8, epochs=5, patience=0)
+    with pytest.raises(Cancelled) as info:
+        model.fit(split, on_epoch=lambda r: pytest.fail("no epoch should finish"), should_stop=should_stop)
+    assert info.value.history == [] and len(polls) == 3
+
+
+def test_cancel_between_epochs_keeps_finished_epochs_and_best_weights():
+    split = small_split()
+    done = []
+    model = GMF(emb_dim=8, lr=0.01, epochs=10, patience=0)
+    with pytest.raises(Cancelled) as info:
+        model.fit(split, on_epoch=done.append, should_stop=lambda: len(done) >= 2)
+    assert info.value.history == done and len(done) == 2
+    best = max(done, key=lambda r: r["valid"]["NDCG@10"])
+    assert model.best_epoch == best["epoch"]
+    assert evaluate(model, split, "valid").metrics == best["valid"]
+
+
+def test_bad_options_are_model_errors():
+    with pytest.raises(ModelError, match="batch_size"):
+        GMF(batch_size=0)
+    with pytest.raises(ModelError, match="lr"):
+        GMF(lr=-1.0)
+
+
+# ---- devices and seeds ------------------------------------------------------------------------------
+def test_cuda_without_cuda_is_an_error_not_a_cpu_fallback(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    for name in ("cuda", "cuda:0", "CUDA"):
+        with pytest.raises(ModelError, match="no CUDA"):
+            dev.pick_device(name)
+    assert dev.pick_device("auto") == torch.device("cpu")
+    assert dev.pick_device("cpu") == torch.device("cpu")
+    with pytest.raises(ModelError, match="no CUDA"):
+        GMF(device="cuda", epochs=1).fit(small_split())
+
+
+def test_auto_picks_cuda_when_present(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert dev.pick_device("auto").type == "cuda"
+
+
+def test_unknown_device_is_an_error():
+    for name in ("banana", "tpu"):
+        with pytest.raises(ModelError):
+            dev.pick_device(name)
+
+
+def test_seed_everything_and_threads():
+    rng = dev.seed_everything(3)
+    a, x = torch.rand(3), rng.random()
+    rng = dev.seed_everything(3)
+    assert torch.equal(a, torch.rand(3)) and x == rng.random()
+    before = torch.get_num_threads()
+    try:
+        dev.set_threads(1)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    with pytest.raises(ModelError):
+        dev.set_threads(-1)
+
+
+def test_cpu_training_flushes_subnormal_floats():
+    """Adam's v drifts into subnormals under weight decay; x86 computes those ~100× slower."""
+    try:
+        GMF(emb_dim=4, epochs=1, device="cpu").fit(small_split())
+        assert (torch.tensor([1e-39]) * 1.0).item() == 0.0
+    finally:
+        torch.set_flush_denormal(False)
