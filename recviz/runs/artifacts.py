@@ -25,7 +25,8 @@ import pandas as pd
 from recviz.errors import RecvizError
 
 FORMAT = 1
-FILES = ("model.pt", "ids.npz", "topn.npz", "history.json", "meta.json")
+FILES = ("model.pt", "ids.npz", "topn.npz", "eval.npz", "history.json", "meta.json")
+OPTIONAL_FILES = ("item_coords.npz",)  # only models with item embeddings
 
 
 def save(run_dir: str | Path, result, top_n: int = 20) -> Path:
@@ -55,12 +56,48 @@ def save(run_dir: str | Path, result, top_n: int = 20) -> Path:
     _atomic(run_dir / "topn.npz", lambda fh: np.savez(fh, items=items.astype(np.int64),
                                                       scores=scores.astype(np.float32)))
     _atomic(run_dir / "history.json", lambda fh: fh.write(_dumps(result.history).encode()))
+    # Per-user test results (the held-out item's rank, HR/NDCG), for the recommendations page.
+    per_user = {k: np.asarray(v, dtype=np.float64) for k, v in result.test.per_user.items()}
+    _atomic(run_dir / "eval.npz", lambda fh: np.savez(fh, users=result.test.users.astype(np.int64), **per_user))
+    _save_item_coords(run_dir, model)
 
     meta = {"format": FORMAT, "model": config.model, "config": config.to_dict(),
             "n_users": data.n_users, "n_items": data.n_items, "top_n": k,
             "state_keys": sorted(state), "summary": result.summary()}
     _atomic(run_dir / "meta.json", lambda fh: fh.write(_dumps(meta).encode()))
     return run_dir
+
+
+def _save_item_coords(run_dir: Path, model) -> None:
+    """2-D PCA of the model's item embeddings, when it has any, so pages draw the map without
+    loading torch or the model."""
+    get = getattr(model, "item_embeddings", None)
+    vectors = get() if get is not None else None
+    if vectors is None:
+        return
+    from recviz.analysis.embeddings import explained_variance, pca_2d
+
+    vectors = np.asarray(vectors, dtype=np.float64)
+    _atomic(run_dir / "item_coords.npz", lambda fh: np.savez(
+        fh, xy=pca_2d(vectors).astype(np.float32), explained=np.array(explained_variance(vectors))))
+
+
+def load_eval(run_dir: str | Path) -> dict[str, np.ndarray] | None:
+    """{"users": evaluated users, "<metric>"/"rank": per-user values}, or None for older runs."""
+    path = Path(run_dir) / "eval.npz"
+    if not path.exists():
+        return None
+    with np.load(path, allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
+
+
+def load_item_coords(run_dir: str | Path) -> dict[str, np.ndarray] | None:
+    """{"xy": [n_items, 2], "explained": [2]} or None when the model has no item embeddings."""
+    path = Path(run_dir) / "item_coords.npz"
+    if not path.exists():
+        return None
+    with np.load(path, allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
 
 
 def load_meta(run_dir: str | Path) -> dict:

@@ -93,6 +93,16 @@ class Run:
     def finished(self) -> bool:
         return self.status not in ACTIVE
 
+    def to_row(self) -> dict:
+        """Plain dict for tables and export: ids, status, config and the final test metrics."""
+        summary = self.summary or {}
+        return {"id": self.id, "model": self.model, "dataset": self.dataset, "protocol": self.protocol,
+                "protocol_detail": summary.get("protocol_detail"), "status": self.status,
+                "seed": self.seed, "created_at": self.created_at, "sweep_id": self.sweep_id,
+                "device": self.device, "error": self.error, "metrics": summary.get("metrics", {}),
+                "best_epoch": summary.get("best_epoch"), "epochs_run": summary.get("epochs_run"),
+                "train_seconds": summary.get("train_seconds"), "config": self.config.to_dict()}
+
 
 class RunStore:
     def __init__(self, path: str | Path | None = None):
