@@ -1,0 +1,52 @@
+"""RecViz — the Streamlit app: navigation and the home page.
+
+Run with `streamlit run app.py`. Training never happens in this process: pages submit runs to a
+background worker (`recviz.runs.worker`) and read what it stores.
+"""
+
+import streamlit as st
+
+from pages import common
+
+
+def home() -> None:
+    st.image("assets/logo.svg", width=180)
+    st.markdown(
+        "Train neural collaborative-filtering recommenders — **GMF, MLP, NeuMF, DMF, EINMF**, a "
+        "multi-behaviour NeuMF — next to the baselines **ItemPop, ItemKNN, BPR-MF, eALS**, watch "
+        "them learn, and see *why* they recommend what they do."
+    )
+    left, right = st.columns([3, 2])
+    with left:
+        st.subheader("Start here")
+        model = common.quick_start_model()
+        label = f"Train {model.upper()} on the built-in dataset"
+        if st.button(label, type="primary", key="quick_start", help="synthetic ratings, leave-one-out, a few epochs"):
+            run_id = common.submit(common.quick_start_config(model))
+            st.session_state["active_run"] = run_id
+            st.switch_page("pages/train.py")
+        st.caption("Or pick your own data on **Data**, set every knob on **Train**, compare on **Results** "
+                   "and look inside a model on **Recommendations**.")
+        st.markdown(f"**Training device:** {common.device_label()}")
+    with right:
+        st.subheader("Recent runs")
+        runs = common.store().list(limit=8)
+        if not runs:
+            st.info("No runs yet. The button on the left trains one in under a minute.")
+        for run in runs:
+            metric = (run.summary or {}).get("metrics", {}).get("HR@10")
+            score = f" · HR@10 {metric:.3f}" if metric is not None else ""
+            st.markdown(f"{common.status_badge(run.status)} **#{run.id}** {run.model} on {run.dataset}{score}")
+
+
+if __name__ == "__main__":
+    st.set_page_config(page_title="RecViz", page_icon=":material/hub:", layout="wide")
+    common.on_app_start()
+    navigation = st.navigation([
+        st.Page(home, title="Home", icon=":material/home:", default=True),
+        st.Page("pages/data.py", title="Data", icon=":material/table:"),
+        st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
+        st.Page("pages/results.py", title="Results", icon=":material/leaderboard:"),
+        st.Page("pages/recommendations.py", title="Recommendations", icon=":material/recommend:"),
+    ])
+    navigation.run()

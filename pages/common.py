@@ -1,0 +1,136 @@
+"""Widgets and cached handles shared by the pages. Only Streamlit glue lives here: anything worth
+testing is computed in `recviz`."""
+
+from __future__ import annotations
+
+import os
+
+import streamlit as st
+
+from recviz.config import RunConfig
+from recviz.errors import RecvizError
+
+DEFAULT_DATASET = "synthetic"
+STATUS_BADGE = {"queued": ":grey[● queued]", "running": ":blue[● running]", "done": ":green[● done]",
+                "failed": ":red[● failed]", "cancelled": ":orange[● cancelled]"}
+
+
+def status_badge(status: str) -> str:
+    return STATUS_BADGE.get(status, status)
+
+
+def store():
+    """The run store of the current data directory (cached per directory: RECVIZ_HOME may change
+    between app sessions in one process, as it does between tests)."""
+    from recviz import paths
+
+    return _store(str(paths.home()))
+
+
+@st.cache_resource
+def _store(home: str):
+    from pathlib import Path
+
+    from recviz.runs.store import RunStore
+
+    return RunStore(Path(home) / "runs.db")
+
+
+def on_app_start() -> None:
+    """Once per browser session: mark runs whose worker died as failed, so nothing shows
+    'running' forever after a crash or a server restart."""
+    if not st.session_state.get("_reaped"):
+        store().reap()
+        st.session_state["_reaped"] = True
+
+
+@st.cache_resource
+def device_label() -> str:
+    from recviz.train.device import describe
+
+    return describe()
+
+
+def worker_threads() -> int | None:
+    """torch threads for workers started from the app: on a small machine leave a core for the
+    server and the browser (RECVIZ_WORKER_THREADS overrides)."""
+    if os.environ.get("RECVIZ_WORKER_THREADS"):
+        return int(os.environ["RECVIZ_WORKER_THREADS"])
+    return 1 if (os.cpu_count() or 1) <= 2 else None
+
+
+def submit(config: RunConfig, sweep_id=None) -> int:
+    from recviz.runs.worker import submit as submit_run
+
+    return submit_run(config, threads=worker_threads(), sweep_id=sweep_id)
+
+
+def quick_start_model() -> str:
+    from recviz.models import registry
+
+    return "neumf" if "neumf" in registry.MODELS else "itemknn"
+
+
+def quick_start_config(model: str) -> RunConfig:
+    """Small enough to finish in well under a minute on a 2-core CPU."""
+    return RunConfig(dataset=DEFAULT_DATASET, model=model, protocol="loo", emb_dim=16, layers="32,16,8",
+                     epochs=8, patience=3, batch_size=512, lr=0.002, seed=0)
+
+
+# ---- datasets ---------------------------------------------------------------------------------------
+def dataset_options() -> list[str]:
+    """Datasets usable right now: saved uploads, generated and already-downloaded catalog entries."""
+    from recviz.data import catalog
+    from recviz.data.load import saved_names
+
+    ready = [row["name"] for row in catalog.describe() if row["cached"]]
+    return saved_names() + [n for n in ready if n not in saved_names()]
+
+
+def current_dataset() -> str:
+    return st.session_state.get("dataset", DEFAULT_DATASET)
+
+
+def choose_dataset(label: str = "Dataset", key: str = "dataset_choice") -> str:
+    """A dataset picker bound to session_state["dataset"], the one choice all pages share: a
+    dataset chosen or saved elsewhere shows up here, and a change here is seen everywhere."""
+    options = dataset_options()
+    current = current_dataset()
+    if current not in options:
+        options = [current] + options
+    if st.session_state.get(key) != current:
+        st.session_state[key] = current  # before the widget exists, so this run already shows it
+
+    def changed() -> None:
+        st.session_state["dataset"] = st.session_state[key]
+
+    st.selectbox(label, options, key=key, on_change=changed)
+    return current_dataset()
+
+
+def load_data(ref: str, min_user: int = 0, min_item: int = 0, min_rating: float | None = None):
+    """The prepared dataset, cached per data directory and preparation."""
+    from recviz import paths
+
+    return _load_data(str(paths.home()), ref, min_user, min_item, min_rating)
+
+
+@st.cache_resource(max_entries=8, show_spinner="Loading the dataset…")
+def _load_data(home: str, ref: str, min_user: int, min_item: int, min_rating: float | None):
+    from recviz.train.experiment import prepare_data
+
+    return prepare_data(RunConfig(dataset=ref, min_user=min_user, min_item=min_item, min_rating=min_rating))
+
+
+def clear_data_cache() -> None:
+    """After saving a dataset under an existing name, the cached copy is stale."""
+    _load_data.clear()
+
+
+def load_data_or_error(ref: str, **kw):
+    """The dataset, or None after showing the readable error on the page."""
+    try:
+        return load_data(ref, **kw)
+    except RecvizError as err:
+        st.error(str(err))
+        return None

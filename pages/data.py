@@ -1,0 +1,118 @@
+"""Data: pick a catalog dataset or upload one, then look at it."""
+
+from pathlib import Path
+
+import streamlit as st
+
+from pages import common
+from recviz import charts, paths
+from recviz.analysis import dataset as ds
+from recviz.data import catalog
+from recviz.errors import RecvizError
+
+st.title("Data")
+catalog_tab, upload_tab = st.tabs(["Catalog", "Upload a file"])
+
+# ---- catalog ----------------------------------------------------------------------------------------
+with catalog_tab:
+    rows = catalog.describe()
+    st.dataframe([{k: r[k] for k in ("name", "kind", "cached", "description")} for r in rows],
+                 hide_index=True)
+    names = [r["name"] for r in rows]
+    name = st.selectbox("Catalog dataset", names, index=names.index(common.DEFAULT_DATASET), key="catalog_name")
+    entry = catalog.get(name)
+    if catalog.cached_path(name) is not None or entry.generated:
+        if st.button(f"Use {name}", key="use_catalog", type="primary"):
+            st.session_state["dataset"] = name
+    elif entry.downloadable:
+        if st.button(f"Download {name}", key="download"):
+            bar = st.progress(0.0, text=f"Downloading {name}…")
+
+            def progress(done: int, total: int | None) -> None:
+                bar.progress(min(1.0, done / total) if total else 0.0, text=f"{done / 1e6:.1f} MB")
+
+            try:
+                catalog.download(name, progress=progress)
+                st.session_state["dataset"] = name
+                st.success(f"{name} is ready.")
+            except RecvizError as err:
+                st.error(str(err))
+    else:
+        st.info(entry.instructions)
+
+# ---- upload -----------------------------------------------------------------------------------------
+with upload_tab:
+    upload = st.file_uploader("Ratings, implicit feedback or behaviour log",
+                              type=["csv", "tsv", "txt", "dat", "data", "inter", "zip"], key="upload")
+    if upload is not None:
+        # One file per upload (reruns reuse it); read from disk like any other path.
+        incoming = paths.home() / "incoming" / f"{upload.file_id}-{Path(upload.name).name}"
+        if not incoming.exists():
+            incoming.parent.mkdir(parents=True, exist_ok=True)
+            incoming.write_bytes(upload.getvalue())
+        is_zip = incoming.suffix.lower() == ".zip"
+        mapping, delimiter = None, None
+        if not is_zip:
+            from recviz.data.formats.table import preview
+
+            delim_choice = st.selectbox("Delimiter", ["auto", ",", "tab", ";", "|", "::"], key="delimiter")
+            try:
+                pv = preview(incoming, None if delim_choice == "auto" else delim_choice)
+            except RecvizError as err:
+                st.error(str(err))
+                pv = None
+            if pv is not None:
+                st.caption(f"First lines · delimiter {pv.delimiter!r} · "
+                           f"{'header found' if pv.header else 'no header'}")
+                st.dataframe(pv.rows.head(10), hide_index=True)
+                columns = ["—"] + list(pv.rows.columns)
+                cols = st.columns(5)
+                mapping = {}
+                for col, role in zip(cols, ("user", "item", "rating", "timestamp", "behavior")):
+                    guess = pv.roles.get(role)
+                    pick = col.selectbox(role, columns, index=columns.index(guess) if guess in columns else 0,
+                                         key=f"map_{role}")
+                    if pick != "—":
+                        mapping[role] = pick if pv.header else int(pick)
+                delimiter = pv.delimiter
+        left, mid, right = st.columns(3)
+        min_user = left.number_input("k-core: min interactions per user", 0, 1000, 0, key="kcore_user")
+        min_item = mid.number_input("k-core: min interactions per item", 0, 1000, 0, key="kcore_item")
+        dedup = right.selectbox("Duplicate (user, item) rows", ["error", "last", "first", "keep"], key="dedup",
+                                help="error: refuse the file; last/first: keep the latest/earliest row")
+        save_as = st.text_input("Save as", value=Path(upload.name).stem.split(".")[0], key="save_as")
+        if st.button("Validate and save", type="primary", key="save_upload"):
+            from recviz.data.load import save_named
+
+            try:
+                options = {} if is_zip else {"mapping": mapping or None, "delimiter": delimiter}
+                data = save_named(save_as, str(incoming), min_user=int(min_user), min_item=int(min_item),
+                                  dedup=None if is_zip and dedup == "error" else dedup, **options)
+                st.session_state["dataset"] = save_as
+                common.clear_data_cache()
+                st.success(f"Saved '{save_as}': {data.n_users:,} users, {data.n_items:,} items, "
+                           f"{len(data):,} interactions.")
+            except RecvizError as err:
+                st.error(str(err))
+
+# ---- the current dataset ------------------------------------------------------------------------------
+st.divider()
+ref = common.choose_dataset("Look at", key="data_page_dataset")
+data = common.load_data_or_error(ref)
+if data is not None:
+    stats = data.stats()
+    a, b, c, d = st.columns(4)
+    a.metric("Users", f"{stats['users']:,}")
+    b.metric("Items", f"{stats['items']:,}")
+    c.metric("Interactions", f"{stats['interactions']:,}")
+    d.metric("Density", f"{stats['density']:.2%}")
+    left, right = st.columns(2)
+    hist = ds.rating_histogram(data)
+    if hist is not None:
+        left.plotly_chart(charts.rating_histogram(hist), key="rating_hist")
+    mix = ds.behaviour_mix(data)
+    if mix is not None:
+        left.plotly_chart(charts.behaviour_mix(mix), key="behaviour_mix")
+    right.plotly_chart(charts.long_tail(ds.activity(data, "user"), ds.activity(data, "item")), key="long_tail")
+    with st.expander("Summary"):
+        st.dataframe(ds.summary_table(data), hide_index=True)

@@ -1,0 +1,111 @@
+"""Recommendations: one user, one or two runs — what the user did, what was held out, what the
+model recommends, and where those items sit in the model's embedding space."""
+
+import numpy as np
+import streamlit as st
+
+from pages import common
+from recviz import charts
+from recviz.analysis import compare, embeddings
+from recviz.analysis import dataset as ds
+from recviz.runs import artifacts
+
+st.title("Recommendations")
+store = common.store()
+done = store.list(status="done", limit=500)
+if not done:
+    st.info("No finished runs yet — train one on the Train page first.")
+    st.stop()
+
+labels = {f"#{r.id} · {r.model} on {r.dataset}": r for r in done}
+default = next((i for i, r in enumerate(done) if r.id == st.session_state.get("active_run")), 0)
+run = labels[st.selectbox("Run", list(labels), index=default, key="rec_run")]
+
+
+@st.cache_resource(max_entries=16, show_spinner="Loading the run…")
+def load_run(db: str, run_id: int):
+    """Split, top-N lists, per-user test results and item map of a run (cached per store)."""
+    from recviz.train.experiment import prepare_split
+
+    run_dir = store.run_dir(run_id)
+    run = store.get(run_id)
+    c = run.config
+    split = prepare_split(c, common.load_data(c.dataset, c.min_user, c.min_item, c.min_rating))
+    return split, artifacts.load_topn(run_dir), artifacts.load_eval(run_dir), artifacts.load_item_coords(run_dir)
+
+
+split, topn, test_eval, coords = load_run(str(store.path), run.id)
+data = split.data
+titles = ds.item_titles(data)
+protocol = compare.protocol_label(run.protocol, run.config.candidates)
+
+# ---- pick a user -----------------------------------------------------------------------------------
+others = {k: r for k, r in labels.items() if r.id != run.id and r.dataset == run.dataset}
+mode = st.radio("User", ["search by id", "random", "where two runs disagree most"], horizontal=True, key="user_mode")
+other = None
+if others:
+    other = others[st.selectbox("Compare with", list(others), key="other_run")]
+    other_top = load_run(str(store.path), other.id)[1]["items"]
+test_users = np.unique(split.held_out("test")[0])
+if mode == "search by id":
+    raw = st.text_input("Raw user id", value=str(data.user_ids[test_users[0]]), key="user_raw")
+    hit = np.flatnonzero(data.user_ids == raw.strip())
+    if not len(hit):
+        st.error(f"No user {raw!r} in {run.dataset}.")
+        st.stop()
+    user = int(hit[0])
+elif mode == "random":
+    if st.button("Another user", key="random_user") or "random_user_pick" not in st.session_state:
+        st.session_state["random_user_pick"] = int(np.random.default_rng().choice(test_users))
+    user = st.session_state["random_user_pick"]
+else:
+    if other is None:
+        st.info("Train a second model on this dataset to compare.")
+        st.stop()
+    worst = compare.disagreement_users(topn["items"], other_top, k=10, n=20)
+    user = int(st.selectbox("Users where the runs disagree most", worst, key="disagree_user",
+                            format_func=lambda u: f"{data.user_ids[u]} (overlap "
+                            f"{compare.overlap(topn['items'][[u]], other_top[[u]])[0]:.0%})"))
+
+# ---- what the user did, what was held out --------------------------------------------------------------
+history = ds.user_history(data, user, split)
+held = history[history["part"] == "test"] if "part" in history else history.iloc[0:0]
+st.subheader(f"User {data.user_ids[user]}")
+left, right = st.columns(2)
+with left:
+    st.markdown(f"**History** ({len(history)} interactions)")
+    st.dataframe(history, hide_index=True, height=320, key="history")
+with right:
+    st.markdown("**Held out for test**")
+    st.dataframe(held, hide_index=True, key="held_out")
+    if test_eval is not None and user in test_eval["users"]:
+        k = int(np.flatnonzero(test_eval["users"] == user)[0])
+        if "rank" in test_eval:
+            st.metric(f"Rank of the held-out item · {protocol}", f"{test_eval['rank'][k]:.0f}")
+        st.caption(" · ".join(f"{m} {test_eval[m][k]:.3f}" for m in ("HR@10", "NDCG@10") if m in test_eval))
+
+# ---- the list -----------------------------------------------------------------------------------------
+held_items = set(split.held_out("test")[1][split.held_out("test")[0] == user])
+top = topn["items"][user]
+scores = topn["scores"][user]
+ok = np.isfinite(scores)
+table = {"rank": np.arange(1, ok.sum() + 1), "item": data.item_ids[top[ok]], "title": titles[top[ok]],
+         "score": scores[ok], "held out": [i in held_items for i in top[ok]]}
+st.subheader(f"Top {ok.sum()} for this user (train and validation items excluded)")
+if other is None:
+    st.dataframe(table, hide_index=True, key="top_list")
+else:
+    st.dataframe(compare.side_by_side(topn["items"], other_top, user, titles, k=min(20, top.shape[0])),
+                 hide_index=True, key="side_by_side")
+    st.caption(f"Left #{run.id} {run.model}, right #{other.id} {other.model}; in_both marks the overlap; "
+               f"held-out items: {', '.join(titles[i] for i in held_items) or 'none'}")
+
+# ---- embedding map ---------------------------------------------------------------------------------------
+st.subheader("Item embeddings (PCA)")
+if coords is None:
+    st.caption(f"{run.model} has no item embeddings to map.")
+else:
+    train_items = data.item[split.train_rows][data.user[split.train_rows] == user]
+    points = embeddings.embedding_map(coords["xy"], titles, history_items=train_items,
+                                      recommended_items=top[ok][:10], held_out_items=list(held_items))
+    st.plotly_chart(charts.embedding_map(points, tuple(coords["explained"])), key="embedding_map")

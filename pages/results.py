@@ -1,0 +1,64 @@
+"""Results: every stored run, compared — metric bars, learning curves, sweep plots, export."""
+
+import json
+
+import streamlit as st
+
+from pages import common
+from recviz import charts
+from recviz.analysis import compare
+
+st.title("Results")
+store = common.store()
+runs = store.list(limit=1000)
+if not runs:
+    st.info("No runs yet — launch one on the Train page.")
+    st.stop()
+
+table = compare.runs_table([r.to_row() for r in runs])
+f1, f2, f3 = st.columns(3)
+pick_data = f1.multiselect("Dataset", sorted(table["dataset"].unique()), key="filter_dataset")
+pick_model = f2.multiselect("Model", sorted(table["model"].unique()), key="filter_model")
+pick_status = f3.multiselect("Status", sorted(table["status"].unique()), key="filter_status")
+shown = compare.filter_runs(table, dataset=pick_data or None, model=pick_model or None,
+                            status=pick_status or None)
+st.dataframe(shown.drop(columns=["config", "protocol_key"]), hide_index=True, key="runs_table")
+
+done = shown[shown["status"] == "done"]
+if done.empty:
+    st.info("No finished runs among these yet.")
+    st.stop()
+if compare.mixed_protocols(done):
+    st.warning("These runs use different protocols: their numbers are not comparable, so the charts "
+               "keep them in separate panels.")
+
+st.subheader("HR@K and NDCG@K on test")
+st.plotly_chart(charts.metric_bars(compare.metric_long(done)), key="metric_bars")
+
+st.subheader("Learning curves")
+labels = {f"#{rid} {model}": rid for rid, model in zip(done["id"], done["model"])}
+chosen = st.multiselect("Runs", list(labels), default=list(labels)[:3], key="curve_runs")
+metric = st.selectbox("Validation metric", ["NDCG@10", "HR@10", "NDCG@5", "HR@5", "NDCG@20", "HR@20"],
+                      key="curve_metric")
+curves = compare.curves_long({label: store.epochs(labels[label]) for label in chosen})
+protocols = done.set_index("id").loc[[labels[c] for c in chosen], "protocol"].unique() if chosen else []
+st.plotly_chart(charts.learning_curves(curves, metric, " / ".join(protocols)), key="curves")
+
+st.subheader("Sweeps")
+param = st.selectbox("Parameter", ["eta", "neg_ratio", "emb_dim", "layers", "lr", "neighbors"], key="sweep_param")
+sweep_metric = st.selectbox("Metric", ["HR@10", "NDCG@10"], key="sweep_metric")
+sweeps = compare.sweep_table(done, param)
+varied = sweeps.groupby(["model", "protocol"])[param].nunique() if not sweeps.empty else []
+if len(varied) and (varied > 1).any():
+    st.plotly_chart(charts.sweep(sweeps, param, sweep_metric), key="sweep_plot")
+else:
+    st.caption(f"No model has runs at more than one {param} value yet (launch a sweep on Train).")
+
+st.subheader("Export")
+run_id = st.selectbox("Run", list(done["id"]), key="export_run", format_func=lambda i: f"#{i}")
+run = store.get(int(run_id))
+e1, e2 = st.columns(2)
+e1.download_button("Config and metrics (JSON)", json.dumps(run.to_row(), indent=2, default=str),
+                   file_name=f"recviz-run-{run.id}.json", mime="application/json", key="export_json")
+e2.download_button("Per-epoch metrics (CSV)", store.epochs(run.id).drop(columns=["valid"]).to_csv(index=False),
+                   file_name=f"recviz-run-{run.id}-epochs.csv", mime="text/csv", key="export_csv")
