@@ -128,8 +128,8 @@ def live() -> None:
                                            protocol_label), key="live_curves")
     if run.status == "done" and run.summary:
         metrics = run.summary.get("metrics", {})
-        cols = st.columns(4)
-        for col, name in zip(cols, ("HR@10", "NDCG@10", "HR@20", "NDCG@20")):
+        cols = st.columns(2)  # two wide columns: the protocol in each label stays readable
+        for col, name in zip(cols * 2, ("HR@10", "NDCG@10", "HR@20", "NDCG@20")):
             if name in metrics:
                 col.metric(compare.metric_label(name, protocol_label), f"{metrics[name]:.4f}")
         st.page_link("pages/recommendations.py", label="See its recommendations", icon=":material/recommend:")
