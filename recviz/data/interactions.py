@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from recviz.data.npz import save_atomic
 from recviz.errors import DataError
 
 OPTIONAL_COLUMNS = ("rating", "timestamp", "behavior")
@@ -184,11 +185,7 @@ class Interactions:
         header = {"name": self.name, "source": self.source, "behaviors": list(self.behaviors),
                   "meta": self.meta}
         arrays["header"] = np.array(json.dumps(header))
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as fh:
-            np.savez_compressed(fh, **arrays)
-        tmp.replace(path)
-        return path
+        return save_atomic(path, arrays)
 
     @classmethod
     def load(cls, path: str | Path) -> Interactions:

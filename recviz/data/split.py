@@ -32,6 +32,7 @@ import numpy as np
 
 from recviz import paths
 from recviz.data.interactions import Interactions
+from recviz.data.npz import save_atomic
 from recviz.data.sampling import SeenItems, sample_candidates
 from recviz.errors import ProtocolError
 
@@ -90,11 +91,7 @@ class Split:
                   "test_rows": self.test_rows, "header": np.array(json.dumps(header))}
         if self.valid_candidates is not None:
             arrays.update(valid_candidates=self.valid_candidates, test_candidates=self.test_candidates)
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as fh:
-            np.savez_compressed(fh, **arrays)
-        tmp.replace(path)
-        return path
+        return save_atomic(path, arrays)
 
     @classmethod
     def load(cls, path: Path, data: Interactions) -> Split:

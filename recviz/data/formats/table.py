@@ -73,6 +73,16 @@ def looks_like_header(rows: list[list[str]]) -> bool:
     return any(not _is_number(a) and _is_number(b) for a, b in zip(first, second) if a)
 
 
+def _sniff(src: Source, delimiter: str | None) -> tuple[str, str, list[list[str]]]:
+    """(encoding, delimiter, first lines split by it) — the delimiter given, or sniffed."""
+    encoding = check_file(src)
+    lines = head_text(src, encoding)
+    if not lines:
+        raise empty_error(src)
+    sep = normalize_delimiter(delimiter) or sniff_delimiter(lines, default=",")
+    return encoding, sep, _split(lines, sep)
+
+
 def _split(lines: list[str], sep: str) -> list[list[str]]:
     if sep == "::":
         return [ln.split("::") for ln in lines]
@@ -101,12 +111,7 @@ def read_table(
     Timestamps may be Unix seconds (or milliseconds) or dates."""
     src = as_source(path)
     dedup = check_dedup(dedup, "error")
-    encoding = check_file(src)
-    lines = head_text(src, encoding)
-    if not lines:
-        raise empty_error(src)
-    sep = normalize_delimiter(delimiter) or sniff_delimiter(lines, default=",")
-    sample = _split(lines, sep)
+    encoding, sep, sample = _sniff(src, delimiter)
     mapping = _check_mapping_keys(mapping, src)
     if header is None:
         named = [c for c in (mapping or {}).values() if isinstance(c, str)]
@@ -147,12 +152,7 @@ def preview(path: str | Path | Source, delimiter: str | None = None, header: boo
     """The first lines of a text file split the way `read_table` would split them, with the
     guessed delimiter, header and column roles, so a person can check the mapping first."""
     src = as_source(path)
-    encoding = check_file(src)
-    lines = head_text(src, encoding)
-    if not lines:
-        raise empty_error(src)
-    sep = normalize_delimiter(delimiter) or sniff_delimiter(lines, default=",")
-    sample = _split(lines, sep)
+    _, sep, sample = _sniff(src, delimiter)
     if header is None:
         header = looks_like_header(sample)
     width = max(len(r) for r in sample)
