@@ -34,7 +34,7 @@ class RunConfig:
     neg_source: str = "uniform"  # mbnmf negatives: "uniform" | "supportive" (items touched only supportively)
     eals_c0: float = 512.0  # eALS: total weight of missing entries (He et al. 2016)
     eals_alpha: float = 0.4  # eALS: popularity exponent of the missing-entry weights
-    reg: float = 0.01  # eALS: L2 regularisation
+    reg: float = 10.0  # eALS: L2 regularisation (chosen on ml-100k validation; 0.01 overfits in 4 sweeps)
     # training
     neg_ratio: int = 4  # sampled negatives per positive, re-drawn every epoch
     lr: float = 0.001

@@ -128,6 +128,18 @@ def make_split(data: Interactions, protocol: str = "loo", *, seed: int = 0, n_ca
     return split
 
 
+def target_train(split: Split) -> Interactions:
+    """The train rows a single-behaviour model learns from. With a target behaviour (`--target`)
+    on data with behaviours, only that behaviour's rows — as the multi-behaviour paper's baselines
+    (BPR, WMF, NCF) learn from purchases alone — so that every model is judged on the same held-out
+    target items and only multi-behaviour models (mbnmf) see the supportive rows. Otherwise all of
+    train. Every single-behaviour model (neural ones, ItemPop, ItemKNN, eALS) goes through here."""
+    train = split.train
+    if split.target is None or train.behavior is None:
+        return train
+    return train.subset(train.behavior == train.behavior_code(split.target))
+
+
 # ---- protocols -------------------------------------------------------------------------------------
 def _pairs(data: Interactions, target: str | None) -> tuple[np.ndarray, np.ndarray]:
     """One representative row per eligible (user, item) pair — its latest eligible row — ordered by

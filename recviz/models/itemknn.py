@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from recviz.data.split import Split
+from recviz.data.split import Split, target_train
 from recviz.errors import ModelError
 from recviz.models.base import Recommender
 
@@ -27,7 +27,7 @@ class ItemKNN(Recommender):
         self.neighbors, self.shrink = neighbors, shrink
 
     def fit(self, split: Split, on_epoch=None, should_stop=None) -> list[dict]:
-        train = split.train
+        train = target_train(split)  # the target behaviour's rows when there is one
         n_users, n_items = train.n_users, train.n_items
         if n_items > MAX_ITEMS:
             raise ModelError(f"ItemKNN keeps a dense {n_items}×{n_items} similarity matrix; "

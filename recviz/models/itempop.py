@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from recviz.data.split import Split
+from recviz.data.split import Split, target_train
 from recviz.models.base import Recommender
 
 
@@ -13,7 +13,7 @@ class ItemPop(Recommender):
     name = "itempop"
 
     def fit(self, split: Split, on_epoch=None, should_stop=None) -> list[dict]:
-        train = split.train
+        train = target_train(split)  # the target behaviour's rows when there is one
         pairs = np.unique(train.user.astype(np.int64) * train.n_items + train.item)
         # distinct users per item: a user viewing an item ten times counts once
         self.popularity = np.bincount(pairs % train.n_items, minlength=train.n_items).astype(np.float32)

@@ -55,6 +55,25 @@ MODELS: dict[str, ModelSpec] = {
                   iterative=True,  # one sampled negative per positive: no neg_ratio
                   options=("emb_dim", "lr", "batch_size", "epochs", "patience", "weight_decay", "device",
                            "threads", "seed")),
+        # ratings are DMF's input (rows/columns of Y) and EINMF's explicit loss target
+        ModelSpec("dmf", "DMF", "Xue et al. 2017 (Deep Matrix Factorization), §3", "recviz.models.dmf:DMF",
+                  iterative=True, needs=("rating",),
+                  options=("layers", "dmf_loss", "neg_ratio", "lr", "batch_size", "epochs", "patience",
+                           "weight_decay", "device", "threads", "seed")),
+        ModelSpec("einmf", "EINMF", "EINMF (Comput. Intell. Neurosci.), §3.2–3.3", "recviz.models.einmf:EINMF",
+                  iterative=True, needs=("rating",),
+                  options=("emb_dim", "layers", "eta", "dropout", "neg_ratio", "lr", "batch_size", "epochs",
+                           "patience", "weight_decay", "device", "threads", "seed")),
+        # one target behaviour (--target, default buy) learned with the help of the supportive ones
+        ModelSpec("mbnmf", "Multi-behaviour NeuMF", "Multiple implicit feedback NMF, §3.1–3.4",
+                  "recviz.models.multibehavior:MultiBehaviorNeuMF", iterative=True, needs=("behavior",),
+                  options=("emb_dim", "layers", "neg_source", "target", "neg_ratio", "lr", "batch_size",
+                           "epochs", "patience", "weight_decay", "device", "threads", "seed")),
+        # epochs are ALS sweeps (no learning rate or sampled negatives)
+        ModelSpec("eals", "eALS", "He et al. 2016 (fast MF for implicit feedback); NCF baseline",
+                  "recviz.models.eals:EALS", iterative=True,
+                  options=("emb_dim", "eals_c0", "eals_alpha", "reg", "epochs", "patience", "device",
+                           "threads", "seed")),
     ]
 }
 

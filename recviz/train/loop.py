@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from recviz.data.sampling import SeenItems, sample_negatives
-from recviz.data.split import Split
+from recviz.data.split import Split, target_train  # noqa: F401  (target_train: re-exported)
 from recviz.errors import ModelError
 from recviz.eval.protocols import evaluate
 
@@ -79,8 +79,9 @@ class TrainOptions:
 def train_positives(split: Split) -> tuple[np.ndarray, np.ndarray, SeenItems]:
     """The distinct (user, item) pairs of train — a pair seen under several behaviours or ratings is
     one positive — and the index used to reject negatives. Negatives are "not in train": validation
-    and test items may be drawn as negatives, exactly as for a real user whose future is unknown."""
-    train = split.train
+    and test items may be drawn as negatives, exactly as for a real user whose future is unknown.
+    With a target behaviour, only its pairs (`target_train`)."""
+    train = target_train(split)
     seen = SeenItems(train.user, train.item, train.n_users, train.n_items)
     full = np.flatnonzero(seen.count(np.arange(train.n_users)) >= train.n_items)
     if len(full):

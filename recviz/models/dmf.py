@@ -1,0 +1,246 @@
+"""DMF — Deep Matrix Factorization (Xue et al. 2017, IJCAI), and the rating samples EINMF shares.
+
+Input (eq. 2): Y_ij = R_ij when user i rated item j in *train*, 0 otherwise. Validation and test
+ratings never enter Y (it is built in `fit` from `split.train` only), so the model cannot see a
+held-out rating through its input. A pair rated several times in train counts once, with its
+latest rating (by timestamp, then file order).
+
+Towers (eq. 5–7): user i is the row Y_i*, item j the column Y_*j; each goes through its own tower.
+`layers` = "256,64" lists each tower's output widths (two layers per tower: the paper's DMF-2):
+    l1 = Y_i* · W_U1                 [n_items → 256], linear, no bias (eq. 5: l1 = W1·x)
+    p_i = ReLU(W_U2 · l1 + b_U2)     [256 → 64]       (eq. 5–6; more widths, more ReLU layers)
+and likewise q_j with W_V1 [n_users → 256]. Eq. 7 also writes an f around Y·W_U1; we follow
+eq. 5, which makes the first layer a plain projection. It is never a dense product:
+Y_i*·W_U1 = Σ_j R_ij · W_U1[j], a rating-weighted sum of embedding rows — `nn.EmbeddingBag(mode="sum", per_sample_weights=ratings)` over the CSR row.
+The train matrix is stored on the device in CSR both ways (indptr / ids / ratings per user and per
+item) as module *buffers*: `get_state` holds them, so a saved model scores again without the split.
+With one width ("64") a tower is that linear projection alone (DMF-1).
+
+Prediction (eq. 8, 13): Ŷ_ij = cos(p_i, q_j), clipped to Ŷᵒ = max(µ, Ŷ), µ = 1e-6. Scores (for
+ranking) are the raw cosine: the clip is monotone, it only turns every score below µ into a tie.
+
+Loss (eq. 11–12) on the clipped cosine itself, not on logits: BCE(Ŷᵒ, t) with 1 − Ŷᵒ clamped to
+≥ µ. `dmf_loss="nce"` (the paper's normalised cross entropy): t = R_ij / max(R) for positives,
+max(R) the largest *train* rating; `"ce"`: t = 1. Sampled negatives have t = 0 in both. Negatives
+are re-drawn every epoch, `neg_ratio` per positive. As in the paper (Algorithm 1, line 10), a
+positive's own rating is part of its user row and item column.
+
+Paper settings: 7 negatives, Adam lr 0.0001, batch 256, 2 layers with 64 factors on top, every
+weight N(0, 0.01²) (§4, "Detailed Implementation"; used here too, biases 0). Ratings must be
+positive: 0 means "unknown" in Y, and t must lie in [0, 1].
+ml-100k, leave-one-out, 100 candidates, these settings, seed 0: best valid NDCG@10 0.392 at epoch
+3, test HR@10 0.621 / NDCG@10 0.345 (paper: 0.687 / 0.409). Removing a positive's own rating
+from its inputs during training (exact, since l1 is linear) did worse: test HR@10 0.596.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from recviz.data.sampling import SeenItems
+from recviz.data.split import Split
+from recviz.errors import ModelError
+from recviz.models.torch_base import SCORE_PAIRS, TorchRecommender
+from recviz.train import loop
+
+MU = 1e-6  # eq. 13
+DMF_LOSSES = ("nce", "ce")
+INPUTS = ("user_ptr", "user_idx", "user_val", "item_ptr", "item_idx", "item_val")
+BAG_ROWS = 4096  # users (or items) pushed through a tower at once when scoring
+
+
+def parse_widths(layers: str | tuple | list) -> tuple[int, ...]:
+    """"256,64" → (256, 64): the output width of each layer of a tower."""
+    try:
+        parts = layers.split(",") if isinstance(layers, str) else layers
+        widths = tuple(int(w) for w in parts if str(w).strip())
+    except ValueError:
+        raise ModelError(f"layers must be comma-separated integers like 256,64, not {layers!r}") from None
+    if not widths or min(widths) < 1:
+        raise ModelError(f"layers must be positive widths like 256,64, not {layers!r}")
+    return widths
+
+
+# ---- ratings of the train pairs (DMF and EINMF) ------------------------------------------------
+def train_ratings(split: Split, model: str) -> tuple[np.ndarray, np.ndarray, SeenItems, np.ndarray]:
+    """`loop.train_positives` plus each positive pair's rating (its latest train row's), float32."""
+    users, items, seen = loop.train_positives(split)
+    train = split.train
+    if train.rating is None:
+        raise ModelError(f"{model} needs ratings, and {train.name or 'this dataset'} has no rating column",
+                         fix="choose a dataset with ratings, or an implicit-feedback model (neumf, bpr)")
+    r = np.asarray(train.rating, dtype=np.float32)
+    if len(r) and not (np.isfinite(r).all() and r.min() > 0):
+        raise ModelError(f"{model} needs positive ratings (0 means 'unknown' in its rating matrix); "
+                         f"train has ratings from {float(np.nanmin(r))} to {float(np.nanmax(r))}",
+                         fix="shift the ratings to be positive, or choose an implicit-feedback model")
+    keys = train.user.astype(np.int64) * train.n_items + train.item
+    rows = np.flatnonzero(np.isin(keys, seen.keys))  # the rows of the positives (target behaviour)
+    time = train.timestamp[rows] if train.timestamp is not None else np.zeros(len(rows), np.int64)
+    order = rows[np.lexsort((rows, time, keys[rows]))]  # by pair, then time, then file order
+    last = np.r_[keys[order][1:] != keys[order][:-1], True] if len(order) else np.zeros(0, bool)
+    assert np.array_equal(keys[order][last], seen.keys)  # the same distinct pairs, same order
+    return users, items, seen, r[order][last]
+
+
+def rating_sampler(split: Split, neg_ratio: int, model: str):
+    """Per epoch: positives + `neg_ratio` fresh negatives (`loop.epoch_samples`) and "target", the
+    explicit target R_ui / max(train R) for positives and 0 for negatives."""
+    users, items, seen, ratings = train_ratings(split, model)
+    scaled = ratings / ratings.max() if len(ratings) else ratings
+
+    def draw(rng: np.random.Generator) -> dict[str, np.ndarray]:
+        sample = loop.epoch_samples(users, items, seen, rng, neg_ratio=neg_ratio)
+        target = np.zeros_like(sample["label"])
+        target[:len(users)] = scaled  # epoch_samples puts the positives first, in this order
+        sample["target"] = target
+        return sample
+    return draw
+
+
+def rating_matrix(split: Split) -> dict[str, np.ndarray]:
+    """Train's Y in CSR by user and by item: {user,item}_{ptr,idx,val} (the `INPUTS` buffers)."""
+    users, items, _, ratings = train_ratings(split, "DMF")
+    n_users, n_items = split.data.n_users, split.data.n_items
+    by_item = np.lexsort((users, items))
+    return {"user_ptr": np.searchsorted(users, np.arange(n_users + 1)), "user_idx": items,
+            "user_val": ratings,
+            "item_ptr": np.searchsorted(items[by_item], np.arange(n_items + 1)),
+            "item_idx": users[by_item], "item_val": ratings[by_item]}
+
+
+# ---- the network -------------------------------------------------------------------------------
+class Tower(nn.Module):
+    """eq. 5/7: a rating-weighted sum of W1's rows, then Linear + ReLU per further width."""
+
+    def __init__(self, n_inputs: int, widths: tuple[int, ...]):
+        super().__init__()
+        self.first = nn.EmbeddingBag(n_inputs, widths[0], mode="sum")
+        layers: list[nn.Module] = []
+        for w_in, w_out in zip(widths[:-1], widths[1:]):
+            layers += [nn.Linear(w_in, w_out), nn.ReLU()]
+        self.rest = nn.Sequential(*layers)
+        for p in self.parameters():  # §4: every weight N(0, 0.01²); biases 0
+            nn.init.normal_(p, 0.0, 0.01) if p.dim() > 1 else nn.init.zeros_(p)
+
+    def forward(self, ids: torch.Tensor, weights: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
+        return self.rest(self.first(ids, offsets, per_sample_weights=weights))
+
+
+class DMFNet(nn.Module):
+    def __init__(self, n_users: int, n_items: int, widths: tuple[int, ...], inputs: dict[str, np.ndarray]):
+        super().__init__()
+        for name in INPUTS:
+            dtype = torch.float32 if name.endswith("_val") else torch.int64
+            self.register_buffer(name, torch.as_tensor(np.asarray(inputs[name]), dtype=dtype))
+        self.user_tower = Tower(n_items, widths)  # reads a user's row: ratings over items
+        self.item_tower = Tower(n_users, widths)
+
+    def _side(self, side: str, rows: torch.Tensor) -> torch.Tensor:
+        """Unit-length tower outputs of these users/items (zero vectors stay zero)."""
+        ptr, idx, val = (getattr(self, f"{side}_{k}") for k in ("ptr", "idx", "val"))
+        start = ptr[rows]
+        length = ptr[rows + 1] - start
+        offsets = torch.cumsum(length, 0) - length
+        total = int(length.sum())  # one sync per call: the size of the gathered bags
+        pos = torch.arange(total, device=rows.device) + torch.repeat_interleave(
+            start - offsets, length, output_size=total)
+        tower = self.user_tower if side == "user" else self.item_tower
+        return F.normalize(tower(idx[pos], val[pos], offsets), dim=-1)
+
+    def users(self, rows: torch.Tensor) -> torch.Tensor:
+        return self._side("user", rows)
+
+    def items(self, rows: torch.Tensor) -> torch.Tensor:
+        return self._side("item", rows)
+
+    def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """Raw cosine (eq. 8) of each (user, item) pair."""
+        return (self.users(users) * self.items(items)).sum(-1)
+
+
+class DMF(TorchRecommender):
+    """Deep Matrix Factorization: two towers over train's rating matrix, cosine, (normalised)
+    cross entropy — see the module docstring for the equations and the choices made."""
+
+    name = "dmf"
+
+    def __init__(self, layers: str = "256,64", dmf_loss: str = "nce", **train_options):
+        super().__init__(**train_options)
+        if dmf_loss not in DMF_LOSSES:
+            raise ModelError(f"dmf_loss must be one of {DMF_LOSSES}, not {dmf_loss!r}",
+                             fix="nce: rating / max rating targets (the paper's best); ce: binary")
+        self.layers, self.dmf_loss = parse_widths(layers), dmf_loss
+        self._inputs: dict[str, np.ndarray] | None = None  # train's Y, from fit or from a state
+
+    def build_module(self, n_users: int, n_items: int) -> DMFNet:
+        empty = {f"{side}_{k}": np.zeros(n + 1 if k == "ptr" else 0, np.float32 if k == "val" else np.int64)
+                 for side, n in (("user", n_users), ("item", n_items)) for k in ("ptr", "idx", "val")}
+        inputs = self._inputs or empty  # before fit or set_state: an empty Y of the right shape
+        if len(inputs["user_ptr"]) != n_users + 1 or len(inputs["item_ptr"]) != n_items + 1:
+            raise ModelError(f"DMF's rating matrix is {len(inputs['user_ptr']) - 1} × "
+                             f"{len(inputs['item_ptr']) - 1}, not {n_users} × {n_items}",
+                             fix="load the state with the data it was trained on")
+        return DMFNet(n_users, n_items, self.layers, inputs)
+
+    def fit(self, split: Split, on_epoch=None, should_stop=None) -> list[dict]:
+        self._inputs = rating_matrix(split)  # train only: no held-out rating can reach the input
+        return super().fit(split, on_epoch, should_stop)
+
+    def set_state(self, state: dict[str, np.ndarray], n_users: int, n_items: int) -> None:
+        self._inputs = {k: np.asarray(state[k]) for k in INPUTS if k in state}
+        if len(self._inputs) < len(INPUTS):
+            self._inputs = None  # the key check in super() names what is missing
+        super().set_state(state, n_users, n_items)
+
+    def epoch_sampler(self, split: Split):
+        return rating_sampler(split, self.options.neg_ratio, "DMF")
+
+    def batch_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """eq. 11/12 on Ŷᵒ = max(µ, cos) (eq. 13): −[t·log Ŷᵒ + (1−t)·log(1−Ŷᵒ)], batch mean."""
+        y = self.module(batch["user"], batch["item"]).clamp(min=MU)  # Ŷᵒ
+        t = batch["target"] if self.dmf_loss == "nce" else batch["label"]
+        return -(t * torch.log(y) + (1 - t) * torch.log((1 - y).clamp(min=MU))).mean()
+
+    # ---- scoring: each tower once per user / item, then dot products of unit vectors ----------
+    def _vectors(self, side: str, ids: np.ndarray) -> torch.Tensor:
+        module, ids = self._module(), self._tensor(ids)
+        return torch.cat([module._side(side, ids[s:s + BAG_ROWS]) for s in range(0, len(ids), BAG_ROWS)]) \
+            if len(ids) else torch.zeros(0, self.layers[-1], device=self.device)
+
+    def _scores(self, users: np.ndarray, cols: np.ndarray, pick: np.ndarray | None) -> np.ndarray:
+        """cos(p_u, q_c) for c in `cols`; with `pick` [B, M], only the columns pick[b] of row b."""
+        module = self._module()
+        was_training = module.training
+        module.eval()
+        with torch.no_grad():
+            p, q = self._vectors("user", users), self._vectors("item", cols)
+            rows = max(1, SCORE_PAIRS // max(1, len(cols)))
+            idx = None if pick is None else self._tensor(pick)
+            out = torch.cat([p[s:s + rows] @ q.T if idx is None else
+                             (p[s:s + rows] @ q.T).gather(1, idx[s:s + rows])
+                             for s in range(0, len(p), rows)])
+        module.train(was_training)
+        return out.float().cpu().numpy()
+
+    def score(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        items = np.asarray(items)
+        if items.shape[0] == 0 or items.shape[1] == 0:
+            return np.zeros(items.shape, np.float32)
+        cols, pick = np.unique(items, return_inverse=True)
+        return self._scores(np.asarray(users), cols, pick.reshape(items.shape))
+
+    def score_all(self, users: np.ndarray) -> np.ndarray:
+        self._module()
+        users = np.asarray(users)
+        if len(users) == 0:
+            return np.zeros((0, self.n_items), np.float32)
+        return self._scores(users, np.arange(self.n_items), None)
+
+    def item_embeddings(self) -> np.ndarray:
+        """Every item's tower output q_j, unit length (what the cosine compares)."""
+        with torch.no_grad():
+            return self._vectors("item", np.arange(self.n_items)).cpu().numpy()

@@ -1,0 +1,105 @@
+"""EINMF: explicit targets are rating / max train rating, η = 1 and η = 0 are exactly the implicit-
+and explicit-only losses, it learns planted data, and it saves and loads."""
+
+import numpy as np
+import pytest
+import torch
+
+from recviz.config import RunConfig
+from recviz.errors import ModelError
+from recviz.eval.protocols import evaluate
+from recviz.models import registry
+from recviz.models.einmf import EINMF
+from recviz.train.losses import log_loss
+from tests.helpers import random_interactions
+from tests.test_dmf import TRAIN, planted_split, rated_split
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def build(**options):
+    return registry.build("einmf", **RunConfig(model="einmf", **options).to_dict())
+
+
+def sample_batch(model, split):
+    sample = model.epoch_sampler(split)(np.random.default_rng(0))
+    return sample, {k: torch.as_tensor(v, device=model.device) for k, v in sample.items()}
+
+
+def test_explicit_target_is_rating_over_max_train_rating():
+    split = rated_split()  # train ratings 1..4 (the 5s are held out), u1-i1 re-rated 1 → 2
+    d = split.data
+    sample, _ = sample_batch(build(neg_ratio=2), split)
+    users, items = d.user_ids[sample["user"]], d.item_ids[sample["item"]]
+    n = len(TRAIN)
+    np.testing.assert_array_equal(sample["label"], np.r_[np.ones(n), np.zeros(2 * n)].astype(np.float32))
+    expected = np.array([TRAIN[(u, i)] / 4.0 for u, i in zip(users[:n], items[:n])] + [0.0] * (2 * n), np.float32)
+    np.testing.assert_array_equal(sample["target"], expected)
+    assert sorted(zip(users[:n], items[:n])) == sorted(TRAIN)
+    np.testing.assert_array_equal(np.sort(sample["target"][:n]), np.float32([0.25, 0.5, 0.5, 0.75, 0.75, 1.0]))
+
+
+@pytest.mark.parametrize("eta", [1.0, 0.0, 0.6])
+def test_eta_weighs_implicit_against_explicit_loss(eta):
+    split = rated_split()
+    model = build(eta=eta, emb_dim=8, layers="8,4")
+    model.prepare(split.data.n_users, split.data.n_items)
+    _, batch = sample_batch(model, split)
+    logits = model.module(batch["user"], batch["item"])
+    implicit, explicit = log_loss(logits, batch["label"]), log_loss(logits, batch["target"])
+    loss = model.batch_loss(batch)
+    if eta == 1.0:
+        assert torch.equal(loss, implicit)  # exactly L_I
+    elif eta == 0.0:
+        assert torch.equal(loss, explicit)  # exactly L_E
+    else:
+        torch.testing.assert_close(loss, eta * implicit + (1 - eta) * explicit, rtol=1e-6, atol=0)
+    assert not torch.equal(implicit, explicit)
+
+
+def test_learns_a_tiny_planted_dataset():
+    split = planted_split()
+    untrained = build(emb_dim=16, layers="32,16")
+    untrained.prepare(split.data.n_users, split.data.n_items)
+    before = evaluate(untrained, split, "test").metrics["HR@10"]
+    model = build(emb_dim=16, layers="32,16", lr=0.01, epochs=8, patience=0, dropout=0.2)
+    history = model.fit(split)
+    after = evaluate(model, split, "test").metrics["HR@10"]
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+    assert after > 0.45 and after > before + 0.2, (before, after)  # chance: 10/51 ≈ 0.2
+
+
+def test_state_round_trip_and_embeddings():
+    split = rated_split()
+    d = split.data
+    model = build(emb_dim=8, layers="8,4", dropout=0.2, epochs=2, patience=0)
+    model.fit(split)
+    assert any(isinstance(m, torch.nn.Dropout) for m in model.module.modules())
+    again = build(emb_dim=8, layers="8,4", dropout=0.2, seed=5)
+    again.set_state(model.get_state(), d.n_users, d.n_items)
+    users = np.arange(d.n_users)
+    np.testing.assert_array_equal(again.score_all(users), model.score_all(users))  # eval: no dropout
+    m = model.module
+    q = (m.item.weight + m.item_explicit.weight).detach().cpu().numpy()
+    np.testing.assert_array_equal(model.item_embeddings(), q)
+    assert model.item_embeddings().shape == (d.n_items, 8)
+    with pytest.raises(ModelError, match="do not fit"):
+        build(emb_dim=8, layers="16").set_state(model.get_state(), d.n_users, d.n_items)
+
+
+def test_options_and_registry():
+    spec = registry.get("einmf")
+    assert spec.needs == ("rating",) and spec.iterative
+    assert {"emb_dim", "layers", "eta", "dropout"} <= set(spec.options) <= set(RunConfig().to_dict())
+    assert build().eta == 0.6  # the paper's best, RunConfig's default
+    implicit = random_interactions(n_users=5, n_items=9, per_user=(3, 6), seed=0)
+    assert "needs a rating column" in spec.unavailable_reason(implicit)
+    for bad in (dict(eta=1.5), dict(eta=-0.1), dict(dropout=1.0), dict(emb_dim=0), dict(layers="8,x")):
+        with pytest.raises(ModelError):
+            EINMF(**bad)
