@@ -56,7 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("train", help="train/fit a model and evaluate it")
     _data_args(s)
-    s.add_argument("--model", required=True, help="model name (see the README's model table)")
+    s.add_argument("--model", required=True,
+                   help="itempop | itemknn | gmf | mlp | neumf | mf | bpr (see the README's model table)")
     s.add_argument("--protocol", choices=["loo", "ratio"], default="loo",
                    help="loo: leave-one-out + sampled candidates; ratio: 80/10/10 + full ranking")
     s.add_argument("--candidates", type=int, default=100, help="sampled candidates per held-out item (loo)")
@@ -64,9 +65,66 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--neighbors", type=int, default=100, help="ItemKNN neighbourhood size")
     s.add_argument("--shrink", type=float, default=0.0, help="ItemKNN similarity shrinkage")
+    _neural_args(s)
     s.add_argument("--json", action="store_true", help="last line of stdout: one JSON object")
-    s.set_defaults(func=cmd_train)
+    s.set_defaults(func=_lazy("train", "cmd_train"))
+
+    s = sub.add_parser("runs", help="list stored runs (newest first)")
+    s.add_argument("--status", choices=["queued", "running", "done", "failed", "cancelled"])
+    s.add_argument("--model", help="only runs of this model")
+    s.add_argument("--limit", type=int, default=50, help="at most this many runs (default 50)")
+    s.add_argument("--json", action="store_true", help="print one JSON object")
+    s.set_defaults(func=_lazy("runs", "cmd_runs"))
+
+    s = sub.add_parser("recommend", help="a user's top-K items from a finished run")
+    s.add_argument("--run", type=int, required=True, help="run id (see `recviz runs`)")
+    s.add_argument("--user", required=True, help="the user's raw id as in the dataset")
+    s.add_argument("-k", type=int, default=10, help="how many items (default 10, at most the stored 20)")
+    s.add_argument("--json", action="store_true", help="print one JSON object")
+    s.set_defaults(func=_lazy("runs", "cmd_recommend"))
+
+    from recviz.bench import DEFAULT_MODELS
+
+    s = sub.add_parser("bench", help="the NCF paper's comparison on one dataset: table + JSON")
+    s.add_argument("--dataset", required=True, help="catalog name, saved name, or a file/dir/zip path")
+    s.add_argument("--models", default=",".join(DEFAULT_MODELS), help="comma-separated (default: all)")
+    s.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (default 0,1,2)")
+    s.add_argument("--batch-sizes", default="256", help="comma-separated batch sizes (default 256)")
+    s.add_argument("--epochs", type=int, help="maximum epochs (default 20, the paper's setting)")
+    s.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    s.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
+    s.add_argument("--out", default="bench.json", help="where to write rows and means as JSON")
+    s.add_argument("--store", action="store_true", help="also store every run in the run store")
+    s.add_argument("--json", action="store_true", help="last line of stdout: the means as one JSON object")
+    s.set_defaults(func=_lazy("bench", "cmd_bench"))
     return p
+
+
+def _lazy(module: str, name: str):
+    """A command implemented in recviz.commands.<module>, imported only when it runs."""
+    def call(args):
+        import importlib
+
+        return getattr(importlib.import_module(f"recviz.commands.{module}"), name)(args)
+    return call
+
+
+def _neural_args(s: argparse.ArgumentParser) -> None:
+    d = RunConfig()
+    g = s.add_argument_group("neural models (gmf, mlp, neumf, mf, bpr)")
+    g.add_argument("--emb-dim", type=int, default=d.emb_dim, help=f"embedding size / GMF factors (default {d.emb_dim})")
+    g.add_argument("--layers", default=d.layers,
+                   help=f"MLP tower widths from the concatenated input (default {d.layers}; paper: 256,128,64)")
+    g.add_argument("--neg-ratio", type=int, default=d.neg_ratio, help=f"negatives per positive (default {d.neg_ratio})")
+    g.add_argument("--lr", type=float, default=d.lr, help=f"learning rate (default {d.lr})")
+    g.add_argument("--batch-size", type=int, default=d.batch_size, help=f"default {d.batch_size}")
+    g.add_argument("--epochs", type=int, default=d.epochs, help=f"maximum epochs (default {d.epochs})")
+    g.add_argument("--patience", type=int, default=d.patience,
+                   help=f"stop after this many epochs without better validation NDCG@10; 0 = never (default {d.patience})")
+    g.add_argument("--weight-decay", type=float, default=d.weight_decay, help=f"default {d.weight_decay}")
+    g.add_argument("--pretrain", action="store_true", help="NeuMF: initialise from trained GMF and MLP")
+    g.add_argument("--device", default=d.device, help="auto (CUDA when present) | cpu | cuda | cuda:N")
+    g.add_argument("--threads", type=int, default=d.threads, help="torch CPU threads (0 = torch's default)")
 
 
 def _data_args(s: argparse.ArgumentParser) -> None:
@@ -152,21 +210,6 @@ def cmd_inspect(args) -> int:
     if "given_test" in stats:
         g = stats["given_test"]
         print(f"  given test set: {g['users']:,} users, {g['negatives_per_user']} negatives each")
-    return 0
-
-
-def cmd_train(args) -> int:
-    from recviz.train.experiment import run
-
-    config = _config(args)
-    result = run(config, progress=_download_bar)
-    summary = result.summary()
-    if not args.json:
-        print(f"{config.model} on {config.dataset} · {summary['protocol_detail']} · seed {config.seed}")
-        print(f"  fitted in {summary['train_seconds']:.2f} s; {summary['users_evaluated']:,} test users")
-        print("  " + "  ".join(f"{k} {v:.4f}" for k, v in summary["metrics"].items()))
-    else:
-        print(json.dumps(summary))
     return 0
 
 

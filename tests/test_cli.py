@@ -93,3 +93,92 @@ def test_import_saves_a_named_dataset_and_a_bad_import_damages_nothing(tmp_path)
     assert proc.returncode == 2
     assert "bad.csv" in proc.stderr and "line 3" in proc.stderr and "Traceback" not in proc.stderr
     assert last_json(recviz("inspect", "--dataset", "mine", "--json")) == before
+
+
+# ---- neural training, the run store, recommendations ---------------------------------------------
+TINY = "synthetic:users=60,items=300,interactions=1500"
+
+
+def test_train_neural_model_reports_progress_and_is_stored():
+    proc = recviz("train", "--dataset", TINY, "--model", "gmf", "--emb-dim", "8", "--epochs", "2",
+                  "--patience", "0", "--batch-size", "128", "--lr", "0.01", "--json")
+    out = last_json(proc)
+    assert isinstance(out["run_id"], int) and out["device"] == "cpu"
+    assert out["epochs_run"] == 2 and out["best_epoch"] in (1, 2)
+    assert out["samples_per_second"] > 0
+    assert out["config"]["emb_dim"] == 8 and out["config"]["batch_size"] == 128 and out["config"]["lr"] == 0.01
+    # progress: one line per epoch on stderr, so stdout's last line stays the JSON
+    epoch_lines = [line for line in proc.stderr.splitlines() if line.startswith("epoch ")]
+    assert len(epoch_lines) == 2 and epoch_lines[0].startswith("epoch 1/2  loss ")
+    assert "HR@10" in epoch_lines[0] and "NDCG@10" in epoch_lines[0]
+
+    runs = last_json(recviz("runs", "--json"))["runs"]
+    assert [(r["id"], r["status"], r["model"]) for r in runs] == [(out["run_id"], "done", "gmf")]
+    assert runs[0]["HR@10"] == out["metrics"]["HR@10"] and runs[0]["epochs_run"] == 2
+    assert last_json(recviz("runs", "--status", "failed", "--json"))["runs"] == []
+
+
+def test_recommend_prints_a_users_top_k_with_titles(recviz_home):
+    from recviz.config import RunConfig
+    from recviz.runs import record
+
+    run_id, _, _ = record.train_here(RunConfig(dataset=TINY, model="itemknn"))  # stored as `train` stores it
+    rec = last_json(recviz("recommend", "--run", str(run_id), "--user", "u0003", "-k", "5", "--json"))
+    assert rec["user"] == "u0003" and len(rec["items"]) == 5
+    assert [r["rank"] for r in rec["items"]] == [1, 2, 3, 4, 5]
+    assert all(r["title"].startswith("Item ") for r in rec["items"])  # titles, not bare ids
+    scores = [r["score"] for r in rec["items"]]
+    assert scores == sorted(scores, reverse=True)
+
+    text = recviz("recommend", "--run", str(run_id), "--user", "u0003", "-k", "3").stdout
+    assert text.splitlines()[1].startswith("  1. Item ") and len(text.splitlines()) == 4
+    bad = recviz("recommend", "--run", str(run_id), "--user", "nobody", check=False)
+    assert bad.returncode == 2 and "'nobody'" in bad.stderr and "Traceback" not in bad.stderr
+    missing = recviz("recommend", "--run", "999", "--user", "u0003", check=False)
+    assert missing.returncode == 2 and "no run 999" in missing.stderr
+
+
+def test_cuda_on_a_cpu_machine_is_a_readable_error_and_a_failed_run():
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    proc = recviz("train", "--dataset", TINY, "--model", "gmf", "--epochs", "1", "--device", "cuda",
+                  "--json", check=False)
+    assert proc.returncode == 2, proc.stderr
+    assert "cuda" in proc.stderr and "no CUDA GPU" in proc.stderr and "Traceback" not in proc.stderr
+    assert not any(line.startswith("epoch ") for line in proc.stderr.splitlines())  # no silent CPU run
+    runs = last_json(recviz("runs", "--json"))["runs"]
+    assert [r["status"] for r in runs] == ["failed"] and "no CUDA GPU" in runs[0]["error"]
+
+
+def test_baseline_train_is_stored_with_no_speed():
+    out = last_json(recviz("train", "--dataset", TINY, "--model", "itempop", "--json"))
+    assert out["samples_per_second"] is None and out["best_epoch"] == 1 and out["device"] == "cpu"
+    assert last_json(recviz("runs", "--model", "itempop", "--json"))["runs"][0]["status"] == "done"
+
+
+def test_interrupted_training_is_stored_as_cancelled(recviz_home):
+    """Ctrl-C during `recviz train` (in-process: the same code path, KeyboardInterrupt raised
+    from the epoch callback) leaves the run cancelled with its finished epoch stored."""
+    from recviz.config import RunConfig
+    from recviz.runs import record
+    from recviz.runs.store import RunStore
+
+    def interrupt(report):
+        raise KeyboardInterrupt
+
+    config = RunConfig(dataset=TINY, model="gmf", emb_dim=8, epochs=3)
+    with pytest.raises(KeyboardInterrupt):
+        record.train_here(config, on_epoch=interrupt)
+    store = RunStore()
+    (run,) = store.list()
+    assert run.status == "cancelled" and run.summary is None
+    assert store.epochs(run.id)["epoch"].tolist() == [1]
+
+
+def test_train_help_lists_the_neural_options():
+    text = recviz("train", "--help").stdout
+    for option in ("--emb-dim", "--layers", "--neg-ratio", "--lr", "--batch-size", "--epochs", "--patience",
+                   "--pretrain", "--device", "--weight-decay", "--threads"):
+        assert option in text

@@ -39,18 +39,13 @@ from pathlib import Path
 from recviz import paths
 from recviz.config import RunConfig
 from recviz.errors import RecvizError
+from recviz.runs import record
 from recviz.runs.store import Run, RunStore, pid_alive
 
 TEST_SLEEP_ENV = "RECVIZ_TEST_SLEEP_BEFORE_FIT"
-HEARTBEAT_S = 2.0  # how often the worker writes its heartbeat
-POLL_S = 0.25  # how often it reads the cancel flag (cancel answers within about this)
 _children: list[subprocess.Popen] = []
 _children_lock = threading.Lock()
 _terminated = threading.Event()  # SIGTERM / Ctrl-C received: finish the current run as cancelled, then exit
-
-
-class _Stop(Exception):
-    """Raised by the worker itself when a cancel arrives outside the training loop."""
 
 
 # ---- starting workers (called by the app and the CLI) --------------------------------------------
@@ -170,8 +165,19 @@ def drain(threads: int | None = None, redirect: bool = False) -> int:
         return 0
     os.ftruncate(fd, 0)
     os.write(fd, f"{os.getpid()}\n".encode())
-    store, done = RunStore(), 0
+    store = RunStore()
     store.reap()
+    try:
+        return _drain_loop(store, fd, threads, redirect)
+    except KeyboardInterrupt:  # SIGTERM between claiming a run and execute's own handler
+        for run in store.list(status="running"):
+            if run.pid == os.getpid():
+                store.mark_cancelled(run.id)
+        raise
+
+
+def _drain_loop(store: RunStore, fd: int, threads: int | None, redirect: bool) -> int:
+    done = 0
     drain_log = paths.home() / "runs" / "drain.log"
     while not _terminated.is_set():
         run = store.next_queued()
@@ -203,7 +209,7 @@ def execute(run_id: int, threads: int | None = None, store: RunStore | None = No
     if redirect:
         _redirect_output(run_dir / "worker.log")
     print(f"worker {os.getpid()}: run {run_id} started", flush=True)
-    watch = _Watch(store, run_id)
+    watch = record.Watch(store, run_id, _terminated)
     watch.start()
     try:
         _train(store, run_id, run_dir, threads, watch)
@@ -216,119 +222,29 @@ def execute(run_id: int, threads: int | None = None, store: RunStore | None = No
     return status
 
 
-def _train(store: RunStore, run_id: int, run_dir: Path, threads: int | None, watch: _Watch) -> None:
+def _train(store: RunStore, run_id: int, run_dir: Path, threads: int | None, watch: record.Watch) -> None:
     config = store.get(run_id).config
     if threads:
         config.threads = threads
-    device = _device(config)
-    store.mark_running(run_id, os.getpid(), device)
-    _test_pause(watch.should_stop)
-    watch.check()
-    from recviz.train import experiment
-
-    def on_epoch(report: dict) -> None:
-        store.add_epoch(run_id, report)
-
-    result = experiment.run(config, on_epoch=on_epoch, should_stop=watch.should_stop)
-    watch.check()
-    from recviz.runs import artifacts
-
-    artifacts.save(run_dir, result)
-    speeds = [h["samples_per_second"] for h in result.history if h.get("samples_per_second")]
-    summary = result.summary() | {
-        "device": device, "best_epoch": result.best_epoch, "artifacts": str(run_dir),
-        "samples_per_second": sum(speeds) / len(speeds) if speeds else None}
-    store.finish(run_id, summary)
+    record.train_and_record(store, run_id, config, run_dir, watch,
+                            before_fit=lambda: _test_pause(watch.should_stop))
 
 
-def _record(store: RunStore, run_id: int, exc: BaseException, watch: _Watch, run_dir: Path) -> str:
-    """Turn how training ended into a status (and an error text people can read)."""
-    if watch.lost.is_set():  # reaped or deleted meanwhile: the store has already decided
-        return "lost"
-    if _is_cancel(exc):
-        store.mark_cancelled(run_id)
-        return "cancelled"
-    traceback.print_exception(exc)  # the full story goes to worker.log
-    sys.stderr.flush()
-    store.fail(run_id, describe(exc, run_dir / "worker.log"))
-    return "failed"
+def _record(store: RunStore, run_id: int, exc: BaseException, watch: record.Watch, run_dir: Path) -> str:
+    """Turn how training ended into a status; a failure's full traceback goes to worker.log."""
+    if not watch.lost.is_set() and not record.is_cancel(exc):
+        traceback.print_exception(exc)
+        sys.stderr.flush()
+    return record.record_outcome(store, run_id, exc, watch, run_dir / "worker.log")
 
 
-def describe(exc: BaseException, log_path: Path | None = None) -> str:
-    """The error text stored with a failed run: a RecvizError's own message; otherwise the
-    exception and the last few frames, pointing to the full traceback in the log."""
-    if isinstance(exc, RecvizError):
-        return str(exc)
-    frames = traceback.extract_tb(exc.__traceback__)[-3:]
-    where = [f"  at {Path(f.filename).name}:{f.lineno} in {f.name}: {f.line or ''}".rstrip() for f in frames]
-    tail = [f"  (full traceback in {log_path})"] if log_path else []
-    return "\n".join([f"{type(exc).__name__}: {exc}", *where, *tail])
-
-
-def _is_cancel(exc: BaseException) -> bool:
-    if isinstance(exc, (_Stop, KeyboardInterrupt)):
-        return True
-    loop = sys.modules.get("recviz.train.loop")  # only loaded if the training loop ran
-    cancelled = getattr(loop, "Cancelled", None)
-    return isinstance(cancelled, type) and isinstance(exc, cancelled)
-
-
-def _device(config: RunConfig) -> str:
-    """What the run trains on, for the store and the summary. Baselines are numpy (no torch
-    import, which costs seconds); iterative models resolve it as their training will, so a GPU
-    asked for on a machine without one fails here with the training code's own message."""
-    from recviz.models import registry
-
-    if not registry.get(config.model).iterative:
-        return "cpu"
-    import torch
-
-    from recviz.train.device import pick_device, set_threads
-
-    set_threads(config.threads)
-    device = pick_device(config.device)
-    if device.type == "cuda":
-        return f"{device} ({torch.cuda.get_device_name(device)})"
-    return str(device)
+describe = record.describe  # the stored error text (kept importable from here)
 
 
 def _test_pause(should_stop) -> None:
     end = time.monotonic() + float(os.environ.get(TEST_SLEEP_ENV) or 0)
     while time.monotonic() < end and not should_stop():
         time.sleep(0.05)
-
-
-class _Watch(threading.Thread):
-    """Heartbeat + cancel flag, in a daemon thread so a long epoch cannot delay either."""
-
-    def __init__(self, store: RunStore, run_id: int):
-        super().__init__(daemon=True, name=f"recviz-heartbeat-{run_id}")
-        self.store, self.run_id = store, run_id
-        self.cancel, self.lost, self._done = threading.Event(), threading.Event(), threading.Event()
-
-    def run(self) -> None:
-        last_beat = time.monotonic()
-        while not self._done.wait(POLL_S):
-            try:
-                if time.monotonic() - last_beat >= HEARTBEAT_S:
-                    if not self.store.heartbeat(self.run_id):
-                        self.lost.set()
-                    last_beat = time.monotonic()
-                if self.store.cancel_requested(self.run_id):
-                    self.cancel.set()
-            except Exception as exc:  # noqa: BLE001 — a busy database must not end the heartbeat
-                print(f"heartbeat of run {self.run_id}: {exc!r}", file=sys.stderr, flush=True)
-
-    def should_stop(self) -> bool:
-        return self.cancel.is_set() or self.lost.is_set() or _terminated.is_set()
-
-    def check(self) -> None:
-        if self.should_stop():
-            raise _Stop()
-
-    def stop(self) -> None:
-        self._done.set()
-        self.join(timeout=5)
 
 
 def _redirect_output(path: Path) -> None:

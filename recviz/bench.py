@@ -1,0 +1,187 @@
+"""`recviz bench`: the NCF paper's comparison, re-run on one dataset.
+
+Every model × seed (× batch size) is trained with the paper's settings (He et al. 2017 §4.1):
+leave-one-out with 100 sampled candidates, 64 predictive factors (emb_dim 64; MLP/NeuMF layers
+"256,128,64", so the MLP's last layer has 64), 4 negatives per positive, Adam lr 0.001, batch 256,
+up to 20 epochs with early stopping on validation NDCG@10 (patience 3). Where a model's docstring
+records a better setting chosen on ml-100k *validation* data, that setting is used (CHOSEN below).
+Test HR/NDCG@{5,10,20} are taken at the best validation epoch.
+
+Runs go through `experiment.run` directly and are not stored in the run store unless `store=True`.
+The JSON holds every row and the means over seeds; it is rewritten after each run, so a bench that
+is interrupted keeps what it finished.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from recviz.config import RunConfig
+from recviz.errors import RecvizError
+
+DEFAULT_MODELS = ("itempop", "itemknn", "gmf", "mlp", "neumf", "neumf-pretrain", "mf", "bpr")
+PAPER = dict(protocol="loo", candidates=100, emb_dim=64, layers="256,128,64", neg_ratio=4, lr=0.001,
+             batch_size=256, epochs=20, patience=3, weight_decay=0.0)
+# Departures from PAPER, from the models' docstrings (chosen on ml-100k validation NDCG@10).
+CHOSEN: dict[str, dict] = {
+    "itempop": {},
+    "itemknn": {"neighbors": 100, "shrink": 0.0},
+    "gmf": {"weight_decay": 1e-6},
+    "mlp": {},
+    "neumf": {"lr": 0.0005, "weight_decay": 1e-6},
+    # GMF and MLP are pre-trained with these same options (GMF's chosen decay; for MLP 1e-6 was
+    # "no better"), then NeuMF continues with SGD at lr 0.001.
+    "neumf-pretrain": {"model": "neumf", "pretrain": True, "weight_decay": 1e-6},
+    "mf": {"weight_decay": 1e-6},
+    "bpr": {"weight_decay": 1e-6},
+}
+KS = (5, 10, 20)
+METRICS = [f"{m}@{k}" for k in KS for m in ("HR", "NDCG")]
+
+
+def bench_config(name: str, dataset: str, seed: int, batch_size: int | None = None,
+                 epochs: int | None = None, device: str = "auto", threads: int = 0) -> RunConfig:
+    if name not in CHOSEN:
+        raise RecvizError(f"unknown bench model {name!r}", fix=f"choose from: {', '.join(CHOSEN)}")
+    options = {**PAPER, "model": name, **CHOSEN[name]}
+    if batch_size:
+        options["batch_size"] = batch_size
+    if epochs:
+        options["epochs"] = epochs
+    return RunConfig.from_dict({**options, "dataset": dataset, "seed": seed, "device": device,
+                                "threads": threads})
+
+
+def settings() -> dict:
+    """What the bench used, for the JSON (and the README)."""
+    return {"paper": PAPER, "chosen": CHOSEN}
+
+
+def _median(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def row_of(name: str, config: RunConfig, result, seconds: float) -> dict:
+    """One bench row from a RunResult. Speeds are medians over the epochs of the model's own
+    phase (NeuMF's, after pre-training); one-pass baselines have none."""
+    from recviz.runs.record import main_phase
+
+    epochs = main_phase(result.history)
+    train_metrics = result.test.metrics
+    return {
+        "model": name, "seed": config.seed, "batch_size": config.batch_size,
+        **{m: train_metrics.get(m) for m in METRICS},
+        "epochs_run": result.epochs_run, "best_epoch": result.best_epoch,
+        "seconds_per_epoch": _median([h.get("seconds") for h in epochs]),
+        "eval_seconds": _median([h.get("eval_seconds") for h in epochs]),
+        "samples_per_second": _median([h.get("samples_per_second") for h in epochs]),
+        "train_seconds": round(result.train_seconds, 3),
+        "total_seconds": round(seconds, 3),
+        "config": config.to_dict(),
+    }
+
+
+def means(rows: list[dict]) -> list[dict]:
+    """Mean over seeds per (model, batch size), plus the std of HR@10."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["model"], r["batch_size"]), []).append(r)
+    out = []
+    for (name, batch), rs in groups.items():
+        mean = {"model": name, "batch_size": batch, "seeds": len(rs)}
+        for key in (*METRICS, "epochs_run", "best_epoch", "seconds_per_epoch", "eval_seconds",
+                    "samples_per_second", "train_seconds"):
+            vals = [r[key] for r in rs if r[key] is not None]
+            mean[key] = statistics.fmean(vals) if vals else None
+        hr = [r["HR@10"] for r in rs]
+        mean["HR@10_std"] = statistics.stdev(hr) if len(hr) > 1 else 0.0
+        out.append(mean)
+    return out
+
+
+def _fmt(v, spec: str) -> str:
+    if v is None:
+        width = "".join(ch for ch in spec.split(".")[0].split(",")[0] if ch.isdigit())
+        return "—".rjust(int(width or 1))
+    return format(v, spec)
+
+
+def table(mean_rows: list[dict]) -> str:
+    head = (f"{'model':15} {'batch':>5} {'seeds':>5}  {'HR@5':>6} {'HR@10':>14} {'HR@20':>6}  "
+            f"{'NDCG@5':>6} {'NDCG@10':>7} {'NDCG@20':>7}  {'epochs':>6} {'best':>5} "
+            f"{'s/epoch':>7} {'samples/s':>9} {'train s':>8}")
+    lines = [head, "-" * len(head)]
+    for m in mean_rows:
+        hr10 = f"{m['HR@10']:.4f} ± {m['HR@10_std']:.4f}"
+        lines.append(
+            f"{m['model']:15} {m['batch_size'] or '—':>5} "
+            f"{m['seeds']:>5}  {m['HR@5']:6.4f} {hr10:>14} {m['HR@20']:6.4f}  "
+            f"{m['NDCG@5']:6.4f} {m['NDCG@10']:7.4f} {m['NDCG@20']:7.4f}  {m['epochs_run']:6.1f} "
+            f"{m['best_epoch']:5.1f} {_fmt(m['seconds_per_epoch'], '7.2f')} "
+            f"{_fmt(m['samples_per_second'], '9,.0f')} {m['train_seconds']:8.1f}")
+    return "\n".join(lines)
+
+
+def run_bench(dataset: str, models=DEFAULT_MODELS, seeds=(0, 1, 2), batch_sizes=(256,),
+              epochs: int | None = None, out: str | Path | None = None, store: bool = False,
+              device: str = "auto", threads: int = 0, log=None) -> dict:
+    """Train everything, write `out` after each run, return {"rows", "means", ...}."""
+    from recviz.train import experiment
+
+    log = log or (lambda text: print(text, file=sys.stderr, flush=True))
+    for name in models:
+        if name not in CHOSEN:
+            raise RecvizError(f"unknown bench model {name!r}", fix=f"choose from: {', '.join(CHOSEN)}")
+    base = bench_config(models[0], dataset, seeds[0])
+    data = experiment.prepare_data(base)
+    stats = data.stats()
+    log(f"bench on {dataset}: {stats['users']:,} users × {stats['items']:,} items, "
+        f"{stats['interactions']:,} interactions")
+    report = {"dataset": dataset, "data": {k: stats[k] for k in ("users", "items", "interactions")},
+              "settings": settings(), "rows": [], "means": [], "started_at": time.time()}
+    for name in models:
+        iterative = _iterative(name)
+        for batch in (batch_sizes if iterative else batch_sizes[:1]):
+            for seed in seeds:
+                config = bench_config(name, dataset, seed, batch, epochs, device, threads)
+                start = time.perf_counter()
+                if store:
+                    from recviz.runs import record
+
+                    _, result, _ = record.train_here(config, data=data)
+                else:
+                    result = experiment.run(config, data=data)
+                row = row_of(name, config, result, time.perf_counter() - start)
+                if not iterative:
+                    row["batch_size"] = None
+                report["rows"].append(row)
+                report["means"] = means(report["rows"])
+                log(f"  {name:15} batch {batch if iterative else '—':<5} seed {seed}: HR@10 {row['HR@10']:.4f} "
+                    f"NDCG@10 {row['NDCG@10']:.4f}  {row['epochs_run']} epochs (best {row['best_epoch']})"
+                    f"  {row['total_seconds']:.1f} s")
+                if out:
+                    _write(out, report)
+    report["finished_at"] = time.time()
+    if out:
+        _write(out, report)
+    return report
+
+
+def _iterative(name: str) -> bool:
+    from recviz.models import registry
+
+    return registry.get(CHOSEN[name].get("model", name)).iterative
+
+
+def _write(path, report: dict) -> None:
+    from recviz.runs.store import _dumps
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(_dumps(report))
+    tmp.replace(path)

@@ -1,0 +1,1 @@
+"""Command implementations of `recviz` (the parser lives in `recviz.cli`), one module per family."""

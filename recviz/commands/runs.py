@@ -1,0 +1,77 @@
+"""`recviz runs` and `recviz recommend`: what the run store holds, and a finished run's top-K."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from recviz.errors import RecvizError
+
+
+def run_row(run) -> dict:
+    """One run for `recviz runs --json`: identity, status, headline numbers."""
+    s = run.summary or {}
+    metrics = s.get("metrics") or {}
+    return {"id": run.id, "status": run.status, "model": run.model, "dataset": run.dataset,
+            "protocol": run.protocol, "seed": run.seed, "device": run.device,
+            "created_at": run.created_at, "finished_at": run.finished_at,
+            "HR@10": metrics.get("HR@10"), "NDCG@10": metrics.get("NDCG@10"),
+            "epochs_run": s.get("epochs_run"), "best_epoch": s.get("best_epoch"),
+            "train_seconds": s.get("train_seconds"), "samples_per_second": s.get("samples_per_second"),
+            "error": run.error}
+
+
+def cmd_runs(args) -> int:
+    from recviz.runs.store import RunStore
+
+    store = RunStore()
+    runs = store.list(status=args.status, model=args.model, limit=args.limit)
+    rows = [run_row(r) for r in runs]
+    if args.json:
+        print(json.dumps({"store": str(store.path), "runs": rows}, default=str))
+        return 0
+    if not rows:
+        print("no runs stored yet" + (" that match" if args.status or args.model else "")
+              + " — train one with `recviz train`")
+        return 0
+    print(f"{'id':>5} {'status':9} {'model':8} {'dataset':28} {'seed':>4} {'HR@10':>6} {'NDCG@10':>7} "
+          f"{'epochs':>6} {'created':16}")
+    for r in rows:
+        hr, ndcg = (f"{r[k]:.4f}" if r[k] is not None else "—" for k in ("HR@10", "NDCG@10"))
+        created = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["created_at"]))
+        print(f"{r['id']:>5} {r['status']:9} {r['model']:8} {_short(r['dataset'], 28):28} {r['seed']:>4} "
+              f"{hr:>6} {ndcg:>7} {r['epochs_run'] if r['epochs_run'] is not None else '—':>6} {created:16}")
+        if r["status"] == "failed" and r["error"]:
+            print(f"{'':6}{r['error'].splitlines()[0]}")
+    return 0
+
+
+def cmd_recommend(args) -> int:
+    from recviz.runs import artifacts
+    from recviz.runs.store import RunStore
+
+    if args.k < 1:
+        raise RecvizError(f"-k must be ≥ 1, not {args.k}")
+    store = RunStore()
+    run = store.get(args.run)
+    if run.status != "done":
+        raise RecvizError(f"run {run.id} is {run.status}, so it has no recommendations",
+                          fix="pick a finished run from `recviz runs --status done`")
+    table = artifacts.recommend_for(store.run_dir(run.id), args.user, k=args.k)
+    if args.json:
+        print(json.dumps({"run": run.id, "model": run.model, "dataset": run.dataset, "user": args.user,
+                          "k": args.k, "items": table.to_dict(orient="records")}, default=_plain))
+        return 0
+    print(f"top {len(table)} for user {args.user} · run {run.id} ({run.model} on {run.dataset})")
+    for row in table.itertuples():
+        genres = f"  [{row.genres}]" if "genres" in table and row.genres else ""
+        print(f"{row.rank:>3}. {row.title}{genres}  (item {row.item}, score {row.score:.3f})")
+    return 0
+
+
+def _short(text: str, width: int) -> str:
+    return text if len(text) <= width else "…" + text[-(width - 1):]
+
+
+def _plain(o):
+    return o.item() if hasattr(o, "item") else str(o)

@@ -1,0 +1,62 @@
+"""`recviz train`: train in this process, recorded in the run store as the worker records a run."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from recviz.errors import RecvizError
+
+
+def epoch_line(report: dict, epochs: int, show_phase: bool = False) -> str:
+    """`epoch 3/20  loss 0.3121  HR@10 0.6412  NDCG@10 0.3801  1.2 s` (+ the phase when pre-training)."""
+    valid = report.get("valid") or {}
+    parts = [f"epoch {report['epoch']}/{epochs}"]
+    if show_phase and report.get("phase"):
+        parts[0] += f" [{report['phase']}]"
+    if report.get("train_loss") is not None:
+        parts.append(f"loss {report['train_loss']:.4f}")
+    parts += [f"{k} {valid[k]:.4f}" for k in ("HR@10", "NDCG@10") if k in valid]
+    parts.append(f"{report.get('seconds', 0) + report.get('eval_seconds', 0):.1f} s")
+    return "  ".join(parts)
+
+
+def cmd_train(args) -> int:
+    from recviz.cli import _config
+    from recviz.runs import record
+
+    config = _config(args)
+    pretrain = config.pretrain and config.model == "neumf"
+    epochs = config.epochs * (3 if pretrain else 1)  # GMF, MLP, then NeuMF: one epoch numbering
+
+    def on_start(run_id: int) -> None:
+        print(f"run {run_id}: {config.model} on {config.dataset}", file=sys.stderr, flush=True)
+
+    def on_epoch(report: dict) -> None:
+        print(epoch_line(report, epochs, pretrain), file=sys.stderr, flush=True)
+
+    try:
+        run_id, result, summary = record.train_here(config, on_epoch=on_epoch, on_start=on_start,
+                                                    data=_load(config))
+    except Exception as exc:
+        if record.is_cancel(exc):  # the cancel flag, set from the app or `RunStore.request_cancel`
+            raise RecvizError("the run was cancelled (its finished epochs are stored)") from None
+        raise
+    summary.pop("artifacts", None)
+    if args.json:
+        print(json.dumps(summary, default=str))
+        return 0
+    print(f"run {run_id}: {config.model} on {config.dataset} · {summary['protocol_detail']} · seed {config.seed}"
+          f" · {summary['device']}")
+    speed = summary["samples_per_second"]
+    print(f"  trained in {summary['train_seconds']:.2f} s, {summary['epochs_run']} epoch(s), best {summary['best_epoch']}"
+          + (f", {speed:,.0f} samples/s" if speed else "") + f"; {summary['users_evaluated']:,} test users")
+    print("  " + "  ".join(f"{k} {v:.4f}" for k, v in summary["metrics"].items()))
+    return 0
+
+
+def _load(config):
+    from recviz.cli import _download_bar
+    from recviz.train.experiment import prepare_data
+
+    return prepare_data(config, progress=_download_bar)
