@@ -56,18 +56,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("train", help="train/fit a model and evaluate it")
     _data_args(s)
-    s.add_argument("--model", required=True,
-                   help="itempop | itemknn | gmf | mlp | neumf | mf | bpr (see the README's model table)")
-    s.add_argument("--protocol", choices=["loo", "ratio"], default="loo",
-                   help="loo: leave-one-out + sampled candidates; ratio: 80/10/10 + full ranking")
-    s.add_argument("--candidates", type=int, default=100, help="sampled candidates per held-out item (loo)")
-    s.add_argument("--target", help="behaviour whose latest interaction is held out (multi-behaviour data)")
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--neighbors", type=int, default=100, help="ItemKNN neighbourhood size")
-    s.add_argument("--shrink", type=float, default=0.0, help="ItemKNN similarity shrinkage")
-    _neural_args(s)
+    _run_args(s)
     s.add_argument("--json", action="store_true", help="last line of stdout: one JSON object")
     s.set_defaults(func=_lazy("train", "cmd_train"))
+
+    s = sub.add_parser("sweep", help="one stored run per value of one parameter (the papers' figures)")
+    _data_args(s)
+    _run_args(s)
+    s.add_argument("--param", required=True, help="eta | neg_ratio | emb_dim | layers | lr | neighbors")
+    s.add_argument("--values", required=True, help="comma-separated (layers: separated by ';')")
+    s.add_argument("--out", help="also write the table as JSON here")
+    s.add_argument("--json", action="store_true", help="last line of stdout: the table as one JSON object")
+    s.set_defaults(func=_lazy("sweep", "cmd_sweep"))
 
     s = sub.add_parser("runs", help="list stored runs (newest first)")
     s.add_argument("--status", choices=["queued", "running", "done", "failed", "cancelled"])
@@ -109,9 +109,23 @@ def _lazy(module: str, name: str):
     return call
 
 
+def _run_args(s: argparse.ArgumentParser) -> None:
+    from recviz.models.registry import MODELS
+
+    s.add_argument("--model", required=True, help=" | ".join(MODELS) + " (see the README's model table)")
+    s.add_argument("--protocol", choices=["loo", "ratio"], default="loo",
+                   help="loo: leave-one-out + sampled candidates; ratio: 80/10/10 + full ranking")
+    s.add_argument("--candidates", type=int, default=100, help="sampled candidates per held-out item (loo)")
+    s.add_argument("--target", help="behaviour whose latest interaction is held out (multi-behaviour data)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--neighbors", type=int, default=100, help="ItemKNN neighbourhood size")
+    s.add_argument("--shrink", type=float, default=0.0, help="ItemKNN similarity shrinkage")
+    _neural_args(s)
+
+
 def _neural_args(s: argparse.ArgumentParser) -> None:
     d = RunConfig()
-    g = s.add_argument_group("neural models (gmf, mlp, neumf, mf, bpr)")
+    g = s.add_argument_group("trained models (all but itempop and itemknn)")
     g.add_argument("--emb-dim", type=int, default=d.emb_dim, help=f"embedding size / GMF factors (default {d.emb_dim})")
     g.add_argument("--layers", default=d.layers,
                    help=f"MLP tower widths from the concatenated input (default {d.layers}; paper: 256,128,64)")
@@ -125,6 +139,15 @@ def _neural_args(s: argparse.ArgumentParser) -> None:
     g.add_argument("--pretrain", action="store_true", help="NeuMF: initialise from trained GMF and MLP")
     g.add_argument("--device", default=d.device, help="auto (CUDA when present) | cpu | cuda | cuda:N")
     g.add_argument("--threads", type=int, default=d.threads, help="torch CPU threads (0 = torch's default)")
+    g.add_argument("--eta", type=float, default=d.eta, help=f"EINMF: weight of the implicit loss (default {d.eta})")
+    g.add_argument("--dropout", type=float, default=d.dropout, help="EINMF: MLP dropout (paper: 0.2)")
+    g.add_argument("--dmf-loss", choices=["nce", "ce"], default=d.dmf_loss,
+                   help="DMF: normalized cross-entropy (rating / max rating) or binary")
+    g.add_argument("--neg-source", choices=["uniform", "supportive"], default=d.neg_source,
+                   help="mbnmf: negatives uniform, or from items touched only through supportive behaviours")
+    g.add_argument("--eals-c0", type=float, default=d.eals_c0, help=f"eALS: weight of missing entries (default {d.eals_c0:g})")
+    g.add_argument("--eals-alpha", type=float, default=d.eals_alpha, help=f"eALS: popularity exponent (default {d.eals_alpha})")
+    g.add_argument("--reg", type=float, default=d.reg, help=f"eALS: L2 regularisation (default {d.reg:g})")
 
 
 def _data_args(s: argparse.ArgumentParser) -> None:

@@ -182,3 +182,21 @@ def test_train_help_lists_the_neural_options():
     for option in ("--emb-dim", "--layers", "--neg-ratio", "--lr", "--batch-size", "--epochs", "--patience",
                    "--pretrain", "--device", "--weight-decay", "--threads"):
         assert option in text
+
+
+def test_sweep_stores_one_run_per_value_and_prints_the_table(tmp_path):
+    out = tmp_path / "sweep.json"
+    table = last_json(recviz("sweep", "--dataset", "synthetic:users=60,items=300,interactions=1500", "--model", "einmf",
+                             "--param", "eta", "--values", "0,1", "--epochs", "2", "--emb-dim", "8",
+                             "--out", str(out), "--json"))
+    assert [r["eta"] for r in table["rows"]] == [0.0, 1.0]
+    assert all(0 <= r["HR@10"] <= 1 for r in table["rows"])
+    assert json.loads(out.read_text())["rows"] == table["rows"]
+    runs = last_json(recviz("runs", "--json"))
+    stored = [r for r in runs["runs"] if r["id"] in {row["run_id"] for row in table["rows"]}]
+    assert len(stored) == 2 and {r["status"] for r in stored} == {"done"}
+
+
+def test_a_model_the_data_cannot_feed_is_a_readable_error():
+    proc = recviz("train", "--dataset", "synthetic-implicit", "--model", "dmf", check=False)
+    assert proc.returncode == 2 and "rating" in proc.stderr and "Traceback" not in proc.stderr

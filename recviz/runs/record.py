@@ -167,7 +167,7 @@ def record_outcome(store: RunStore, run_id: int, exc: BaseException, watch: Watc
 
 
 def train_here(config: RunConfig, store: RunStore | None = None, *, data=None, on_epoch=None,
-               on_start=None):
+               on_start=None, sweep_id=None):
     """Create a run and train it in this process, recorded exactly as the worker records one
     (`recviz train`, `recviz bench --store`). Returns (run_id, RunResult, summary); re-raises
     what ended a run that did not finish, after recording it as cancelled or failed."""
@@ -175,7 +175,7 @@ def train_here(config: RunConfig, store: RunStore | None = None, *, data=None, o
 
     registry.get(config.model)  # a typo is not worth a failed run in the store
     store = store or RunStore()
-    run_id = store.create(config)
+    run_id = store.create(config, sweep_id=sweep_id)
     if not store.mark_running(run_id, os.getpid()):  # a drain worker took it in that instant
         raise RecvizError(f"run {run_id} was claimed by a background worker",
                           fix="follow it with `recviz runs`, or train again")
