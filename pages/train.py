@@ -67,6 +67,15 @@ with st.expander("Model and training settings", expanded=True):
 config = RunConfig(dataset=ref, protocol=protocol, candidates=int(candidates), target=target, model=model,
                    **knobs)
 
+if protocol == "ratio" and data is not None:
+    from recviz.analysis.estimate import evaluation_cost, human
+
+    cost = evaluation_cost(model, data.n_users, data.n_items, emb_dim=config.emb_dim, layers=config.layers)
+    if cost is not None:
+        say = st.warning if cost["seconds"] > 60 else st.caption
+        say(f"Full ranking runs {spec.title}'s MLP on all {data.n_users * data.n_items:,} user–item pairs "
+            f"each evaluation (every epoch on validation, once on test): {human(cost)}.")
+
 sweep_on = st.toggle("Sweep: one run per value", key="sweep_on")
 sweep_param, sweep_values = None, []
 if sweep_on:

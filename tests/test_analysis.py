@@ -275,3 +275,13 @@ def test_human_summary():
     assert estimate.human({"peak_activation_bytes": 2.5e7, "seconds": 0.2}) == "≈ 25 MB peak, < 1 s on this CPU"
     assert estimate.format_bytes(512) == "512 B"
     assert estimate.format_duration(3 * 3600) == "3.0 h"
+
+
+def test_evaluation_cost_only_for_mlp_scored_models():
+    from recviz.analysis.estimate import evaluation_cost
+
+    assert evaluation_cost("gmf", 100, 50, emb_dim=8, layers="16,8") is None
+    cost = evaluation_cost("neumf", 6040, 3706, emb_dim=64, layers="256,128,64")
+    assert cost["batch_users"] == (1 << 23) // 3706
+    # 6040·3706 pairs × 2·(256·128 + 128·64 + 64·1) FLOPs
+    assert cost["flops"] == pytest.approx(6040 * 3706 * 2 * (256 * 128 + 128 * 64 + 64), rel=1e-6)

@@ -137,3 +137,11 @@ def test_cancel_from_the_page_is_cancelled_within_5_seconds(monkeypatch):
     while RunStore().get(run_id).status != "cancelled" and time.time() - start < 5:
         time.sleep(0.1)
     assert RunStore().get(run_id).status == "cancelled"
+
+
+def test_full_ranking_of_an_mlp_model_shows_its_cost_first():
+    at = app().switch_page("pages/train.py").run()
+    at.selectbox(key="model").set_value("neumf").run()
+    at.radio(key="protocol").set_value("ratio").run()
+    assert_clean(at)
+    assert any("Full ranking runs NeuMF" in c.value for c in [*at.caption, *at.warning])

@@ -94,3 +94,20 @@ def format_duration(seconds: float) -> str:
 
 def _sig2(x: float) -> str:
     return f"{x:.1f}" if x < 10 else f"{x:.0f}"
+
+
+# Models that run an MLP per (user, item) pair when scoring, and whether their `layers` list the
+# tower's input width first (NCF convention) or only the hidden widths (EINMF).
+MLP_SCORED = {"mlp": True, "neumf": True, "mbnmf": True, "einmf": False}
+
+
+def evaluation_cost(model: str, n_users: int, n_items: int, *, emb_dim: int, layers,
+                    score_cells: int = 1 << 23) -> dict | None:
+    """The cost of one full-ranking evaluation of `model` as recviz runs it (users scored in
+    chunks of `score_cells` pairs, see `recviz.eval.protocols`); None for models that do not run
+    an MLP per pair (their full ranking is a matrix product and never the bottleneck)."""
+    if model not in MLP_SCORED:
+        return None
+    return full_ranking_cost(n_users, n_items, emb_dim=emb_dim, layers=layers, scored_by_mlp=True,
+                             batch_users=max(1, score_cells // max(1, n_items)),
+                             layers_include_input=MLP_SCORED[model])
