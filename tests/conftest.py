@@ -7,3 +7,15 @@ def recviz_home(tmp_path, monkeypatch):
     home = tmp_path / "recviz-home"
     monkeypatch.setenv("RECVIZ_HOME", str(home))
     return home
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Tiny tensors train as fast on one torch thread, and one thread is immune to a busy 2-core
+    machine; the setting is process-wide, so it is restored after the test."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -77,7 +77,7 @@ def test_train_form_launches_a_run_and_its_results_and_recommendations_show():
 
     at.switch_page("pages/results.py").run()
     assert_clean(at)
-    assert f"itemknn" in at.dataframe[0].value["model"].tolist()
+    assert "itemknn" in at.dataframe[0].value["model"].tolist()
 
     at.switch_page("pages/recommendations.py").run()
     assert_clean(at)

@@ -6,7 +6,6 @@ to the test's tmp dir, or to assets/screenshots/ with RECVIZ_SCREENSHOTS=1 (the 
 """
 
 import os
-import shutil
 import signal
 import socket
 import subprocess

@@ -27,13 +27,7 @@ TRAIN = {("u1", "i1"): 2.0, ("u1", "i2"): 4.0, ("u2", "i1"): 3.0, ("u2", "i2"): 
          ("u3", "i5"): 3.0}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: faster than contending for a loaded 2-core machine; restored after."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def rated_split():

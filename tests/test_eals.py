@@ -20,13 +20,7 @@ from recviz.models.itempop import ItemPop
 from recviz.train.loop import Cancelled
 from tests.helpers import SHARED_DATA, random_interactions
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small tensors: one torch thread is as fast and immune to a busy machine; restored after."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 REPORT_KEYS = {"epoch", "train_loss", "valid", "seconds", "samples", "samples_per_second", "best_epoch_so_far"}

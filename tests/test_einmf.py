@@ -15,12 +15,7 @@ from tests.helpers import random_interactions
 from tests.test_dmf import TRAIN, planted_split, rated_split
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def build(**options):
