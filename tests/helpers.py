@@ -2,10 +2,13 @@
 
 from pathlib import Path
 
+import pytest
+
 import numpy as np
 import pandas as pd
 
 from recviz.data.interactions import Interactions
+from recviz.errors import DataError, RecvizError
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -29,3 +32,52 @@ def random_interactions(n_users=60, n_items=200, per_user=(4, 30), seed=0, behav
         df = pd.concat([df, again], ignore_index=True)
         return Interactions.from_frame(df, name="random-mb", behaviors=("click", "buy"))
     return Interactions.from_frame(df, name="random")
+
+
+# ---- files for the reader tests ----------------------------------------------------------------
+GENRE_FLAGS = "|".join(["0"] * 19)
+# the NCF paper's three files, tiny: train, test (one per user), test negatives
+NCF_TRAIN = "0\t1\t5\t100\n0\t2\t3\t101\n1\t1\t4\t102\n1\t3\t2\t103\n"
+NCF_TEST = "0\t3\t4\t200\n1\t2\t5\t201\n"
+NCF_NEG = "(0,3)\t7\t1000\t4\n(1,2)\t4\t12\t7\n"
+
+
+def write(path: Path, text: str | bytes, encoding: str = "utf-8") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_bytes(text.encode(encoding))
+    return path
+
+
+def flags(*on: int) -> str:
+    f = ["0"] * 19
+    for i in on:
+        f[i] = "1"
+    return "|".join(f)
+
+
+def raises(fn, *args, file: str, line: int | None = None, column: str | None = None,
+           contains: tuple[str, ...] = (), **kwargs) -> DataError:
+    """Run fn, expect a DataError naming `file`, the line or column, with a Fix; return it."""
+    with pytest.raises(DataError) as info:
+        fn(*args, **kwargs)
+    err = info.value
+    msg = str(err)
+    assert isinstance(err, RecvizError)
+    assert file in msg, msg
+    assert "Fix:" in msg, msg
+    if line is not None:
+        assert err.row == line, msg
+        assert f"line {line}" in msg, msg
+    if column is not None:
+        assert column in msg, msg
+    for text in contains:
+        assert text.lower() in msg.lower(), f"{text!r} not in {msg!r}"
+    return err
+
+
+def raw(d, col: str = "item") -> list[str]:
+    ids = d.item_ids if col == "item" else d.user_ids
+    return [str(x) for x in ids[getattr(d, col)]]

@@ -1,9 +1,8 @@
-"""Readers: every supported format on tiny hand-made files, every bad-input case as a DataError
-for people, and the real data in ../shared/data when it is there."""
+"""Readers: every supported format on tiny hand-made files, detection of folders and zips, and the
+real data in ../shared/data when it is there. Bad input: tests/test_bad_input.py."""
 
 from __future__ import annotations
 
-import gzip
 import zipfile
 from pathlib import Path
 
@@ -12,61 +11,18 @@ import pandas as pd
 import pytest
 
 from recviz.data.formats.detect import read_path
-from recviz.data.formats.movielens import read_ml1m, read_ml100k, read_ml_latest
-from recviz.data.formats.ncf import read_ncf
+from recviz.data.formats.movielens import read_ml100k
 from recviz.data.formats.recbole import read_recbole
 from recviz.data.formats.table import read_table
 from recviz.data.formats.taobao import BEHAVIORS, read_taobao
-from recviz.data.formats.textfile import MAX_FILE_BYTES_ENV, sniff_delimiter
+from recviz.data.formats.textfile import sniff_delimiter
 from recviz.data.validate import validate_frame
-from recviz.errors import DataError, RecvizError
+from tests.helpers import NCF_NEG, NCF_TEST, NCF_TRAIN, flags, raises, raw, write
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 ML100K = SHARED / "ml-100k"
 TAOBAO = SHARED / "taobao-sample" / "UserBehavior.csv"
 
-GENRE_FLAGS = "|".join(["0"] * 19)
-
-
-def write(path: Path, text: str | bytes, encoding: str = "utf-8") -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(text, bytes):
-        path.write_bytes(text)
-    else:
-        path.write_bytes(text.encode(encoding))
-    return path
-
-
-def flags(*on: int) -> str:
-    f = ["0"] * 19
-    for i in on:
-        f[i] = "1"
-    return "|".join(f)
-
-
-def raises(fn, *args, file: str, line: int | None = None, column: str | None = None,
-           contains: tuple[str, ...] = (), **kwargs) -> DataError:
-    """Run fn, expect a DataError naming `file`, the line or column, with a Fix; return it."""
-    with pytest.raises(DataError) as info:
-        fn(*args, **kwargs)
-    err = info.value
-    msg = str(err)
-    assert isinstance(err, RecvizError)
-    assert file in msg, msg
-    assert "Fix:" in msg, msg
-    if line is not None:
-        assert err.row == line, msg
-        assert f"line {line}" in msg, msg
-    if column is not None:
-        assert column in msg, msg
-    for text in contains:
-        assert text.lower() in msg.lower(), f"{text!r} not in {msg!r}"
-    return err
-
-
-def raw(d, col: str = "item") -> list[str]:
-    ids = d.item_ids if col == "item" else d.user_ids
-    return [str(x) for x in ids[getattr(d, col)]]
 
 
 # ---- formats on tiny files ----------------------------------------------------------------------
@@ -145,9 +101,6 @@ def test_recbole_behaviour_field(tmp_path):
     assert d.behaviors == ("buy", "click") and d.to_frame()["behavior"].tolist() == ["click", "buy"]
 
 
-NCF_TRAIN = "0\t1\t5\t100\n0\t2\t3\t101\n1\t1\t4\t102\n1\t3\t2\t103\n"
-NCF_TEST = "0\t3\t4\t200\n1\t2\t5\t201\n"
-NCF_NEG = "(0,3)\t7\t1000\t4\n(1,2)\t4\t12\t7\n"
 
 
 def test_ncf_tiny_keeps_given_negatives(tmp_path):
@@ -298,179 +251,6 @@ def test_folder_with_two_datasets_is_ambiguous(tmp_path):
     _ml100k_files(tmp_path / "a")
     _ml100k_files(tmp_path / "b")
     raises(read_path, tmp_path, file=str(tmp_path), contains=("a/u.data", "b/u.data"))
-
-
-# ---- bad input: one test per case ------------------------------------------------------------------
-def test_missing_path(tmp_path):
-    raises(read_path, tmp_path / "nope.csv", file="nope.csv", contains=("recviz datasets",))
-
-
-def test_empty_file(tmp_path):
-    raises(read_ml100k, write(tmp_path / "u.data", ""), file="u.data", contains=("empty",))
-    raises(read_path, write(tmp_path / "blank.csv", "\n\n"), file="blank.csv", contains=("empty",))
-
-
-def test_header_but_no_rows(tmp_path):
-    raises(read_path, write(tmp_path / "t.csv", "user,item,rating\n"), file="t.csv", contains=("no data rows",))
-
-
-def test_wrong_delimiter_explicit_format(tmp_path):
-    p = write(tmp_path / "u.data", "1,10,5,881250949\n2,10,3,881250950\n")
-    raises(read_ml100k, p, file="u.data", contains=("tab", "1 column", "looks like it uses comma"))
-
-
-def test_wrong_delimiter_given_for_table(tmp_path):
-    p = write(tmp_path / "t.csv", "user,item\na,b\nc,d\n")
-    raises(read_path, p, delimiter=";", file="t.csv", contains=("semicolon", "comma"))
-
-
-def test_too_few_columns(tmp_path):
-    p = write(tmp_path / "u.data", "1\t10\t5\n2\t10\t3\n")
-    raises(read_ml100k, p, file="u.data", contains=("3 columns", "at least 4"))
-
-
-def test_ragged_line(tmp_path):
-    p = write(tmp_path / "ratings.dat", "1::10::5::881250949\n\n2::10::3::881250950::9\n")
-    raises(read_ml1m, p, file="ratings.dat", line=3, contains=("5 fields",))
-
-
-def test_headerless_mapping_names_missing_column(tmp_path):
-    p = write(tmp_path / "r.csv", "1,10,5\n2,11,3\n")
-    raises(read_table, p, {"user": "userId", "item": 1}, None, None, "error", file="r.csv", column="userId",
-           contains=("no header", "0–2"))
-
-
-def test_mapping_position_out_of_range(tmp_path):
-    p = write(tmp_path / "r.csv", "1,10,5\n2,11,3\n")
-    raises(read_table, p, {"user": 0, "item": 1, "rating": 5}, None, None, "error", file="r.csv",
-           column="5", contains=("only 3 columns",))
-
-
-def test_header_mapping_names_missing_column(tmp_path):
-    p = write(tmp_path / "r.csv", "uid,iid,stars\n1,10,5\n")
-    raises(read_table, p, {"user": "uid", "item": "product"}, None, None, "error", file="r.csv",
-           column="product", contains=("'uid', 'iid', 'stars'",))
-
-
-def test_unguessable_header(tmp_path):
-    p = write(tmp_path / "r.csv", "who,what,when\nx,y,5\n")  # a header (text over a number) naming no role
-    raises(read_path, p, file="r.csv", line=1, contains=("mapping", "'who', 'what', 'when'"))
-
-
-def test_non_numeric_rating(tmp_path):
-    p = write(tmp_path / "u.data", "1\t10\t5\t1\n2\t10\tfive\t2\n")
-    raises(read_ml100k, p, file="u.data", line=2, column="rating", contains=("'five'",))
-
-
-def test_rating_out_of_range_ml100k(tmp_path):
-    p = write(tmp_path / "u.data", "1\t10\t5\t1\n2\t10\t7\t2\n")
-    raises(read_ml100k, p, file="u.data", line=2, column="rating", contains=("'7'", "1–5"))
-    q = write(tmp_path / "x" / "u.data", "1\t10\t3.5\t1\n")
-    raises(read_ml100k, q, file="u.data", line=1, contains=("3.5",))
-
-
-def test_rating_out_of_range_ml_latest(tmp_path):
-    p = write(tmp_path / "ratings.csv", "userId,movieId,rating,timestamp\n1,1,4.5,1\n1,2,0.25,2\n")
-    raises(read_ml_latest, p, file="ratings.csv", line=3, column="rating", contains=("0.25", "0.5–5"))
-
-
-def test_negative_id(tmp_path):
-    p = write(tmp_path / "UserBehavior.csv", "1,2,3,pv,4\n-5,2,3,pv,4\n")
-    raises(read_taobao, p, file="UserBehavior.csv", line=2, column="user_id", contains=("negative",))
-
-
-def test_non_integer_id(tmp_path):
-    p = write(tmp_path / "u.data", "1\t10\t5\t1\n2\tabc\t5\t1\n")
-    raises(read_ml100k, p, file="u.data", line=2, column="item", contains=("'abc'",))
-    q = write(tmp_path / "ratings.dat", "1::2.5::5::1\n")
-    raises(read_ml1m, q, file="ratings.dat", line=1, column="item", contains=("2.5",))
-
-
-@pytest.mark.parametrize("line,col", [("\t10\t5\t1", "user"), ("2\t10\t\t1", "rating"), ("2\t10\t5\t", "timestamp")])
-def test_empty_cells(tmp_path, line, col):
-    p = write(tmp_path / "u.data", f"1\t10\t5\t1\n{line}\n")
-    raises(read_ml100k, p, file="u.data", line=2, column=col, contains=("empty",))
-
-
-def test_non_numeric_timestamp(tmp_path):
-    p = write(tmp_path / "u.data", "1\t10\t5\t1\n1\t11\t5\tyesterday\n")
-    raises(read_ml100k, p, file="u.data", line=2, column="timestamp", contains=("'yesterday'",))
-
-
-def test_duplicates_error_names_both_lines(tmp_path):
-    p = write(tmp_path / "u.data", "1\t10\t5\t1\n2\t10\t5\t1\n1\t10\t3\t2\n")
-    raises(read_ml100k, p, file="u.data", line=3, contains=("lines 1 and 3", "dedup='last'", "--dedup last"))
-    d = read_ml100k(p, dedup="last")
-    assert d.rating.tolist() == [5.0, 3.0] and d.meta["duplicates_dropped"] == 1  # file order kept
-    t = write(tmp_path / "t.csv", "user,item\na,b\nc,d\na,b\n")
-    raises(read_path, t, file="t.csv", line=4, contains=("lines 2 and 4",))
-    assert len(read_path(t, dedup="first")) == 2
-
-
-def test_ncf_duplicate_between_train_and_test(tmp_path):
-    write(tmp_path / "toy.train.rating", NCF_TRAIN)
-    write(tmp_path / "toy.test.rating", "0\t1\t4\t200\n1\t2\t5\t201\n")  # (0,1) is also a train row
-    write(tmp_path / "toy.test.negative", "(0,1)\t7\n(1,2)\t4\n")
-    raises(read_ncf, tmp_path / "toy.train.rating", file="toy.train.rating", line=1,
-           contains=("toy.test.rating (line 1)",))
-
-
-def test_ncf_bad_negatives(tmp_path):
-    write(tmp_path / "toy.train.rating", NCF_TRAIN)
-    write(tmp_path / "toy.test.rating", NCF_TEST)
-    write(tmp_path / "toy.test.negative", "(0,3)\t7\t9\n(1,2)\t4\n")
-    raises(read_path, tmp_path, file="toy.test.negative", line=2, contains=("1 negatives",))
-    write(tmp_path / "toy.test.negative", "(0,3)\t7\t9\n1,2\t4\t5\n")
-    raises(read_path, tmp_path, file="toy.test.negative", line=2, contains=("(user,item)",))
-
-
-def test_unknown_taobao_behaviour(tmp_path):
-    p = write(tmp_path / "UserBehavior.csv", "1,2,3,pv,4\n1,2,3,like,5\n")
-    raises(read_taobao, p, file="UserBehavior.csv", line=2, column="behavior_type", contains=("'like'",))
-
-
-def test_recbole_header_without_types(tmp_path):
-    p = write(tmp_path / "x.inter", "user_id\titem_id\n1\t2\n")
-    raises(read_recbole, p, file="x.inter", line=1, contains=("typed header",))
-
-
-def test_binary_file(tmp_path):
-    p = write(tmp_path / "ratings.csv", b"user,item\n\x00\x01\x02binary")
-    raises(read_path, p, file="ratings.csv", contains=("binary",))
-    g = write(tmp_path / "u.data", gzip.compress(b"1\t2\t3\t4\n"))
-    raises(read_path, g, file="u.data", contains=("binary", "gzip"))
-    x = tmp_path / "book.xlsx"
-    with zipfile.ZipFile(x, "w") as zf:
-        zf.writestr("xl/workbook.xml", "<x/>")
-    raises(read_path, x, file="book.xlsx", contains=("no data file", "xl/workbook.xml", "MovieLens"))
-
-
-def test_invalid_utf8_after_the_sniffed_block(tmp_path):
-    # the first 64 KiB decide the encoding; a bad byte past them is an error naming its line
-    p = write(tmp_path / "ratings.csv", b"userId,movieId,rating\n" + b"1,2,3\n" * 20000 + b"1,\xff\xfe,3\n")
-    raises(read_ml_latest, p, file="ratings.csv", line=20002, contains=("UTF-8", "0xff"))
-
-
-def test_oversize_zip_member_refused_before_unpacking(tmp_path, monkeypatch):
-    z = tmp_path / "ml-1m.zip"
-    with zipfile.ZipFile(z, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr("ml-1m/ratings.dat", "1::2::3::4\n" * 5000)
-    monkeypatch.setenv(MAX_FILE_BYTES_ENV, "20000")
-    raises(read_path, z, file="ml-1m/ratings.dat", contains=("55,000 bytes", "k-core"))
-
-
-def test_oversize_file_refused_before_reading(tmp_path, monkeypatch):
-    p = write(tmp_path / "big.csv", "user,item\n" + "a,b\n" * 100)
-    monkeypatch.setenv(MAX_FILE_BYTES_ENV, "100")
-    raises(read_path, p, file="big.csv", contains=("410 bytes", "k-core"))
-
-
-def test_zip_without_known_files(tmp_path):
-    z = tmp_path / "stuff.zip"
-    with zipfile.ZipFile(z, "w") as zf:
-        zf.writestr("notes.md", "hi")
-        zf.writestr("data/a.json", "{}")
-    raises(read_path, z, file="stuff.zip", contains=("notes.md", "data/a.json", "u.data", "UserBehavior.csv"))
 
 
 # ---- real data (../shared/data) ------------------------------------------------------------------
