@@ -41,7 +41,7 @@ from torch import nn
 from recviz.data.split import Split
 from recviz.errors import ModelError
 from recviz.models.dmf import parse_widths, rating_sampler
-from recviz.models.ncf import gaussian_embedding, output_layer
+from recviz.models.ncf import gaussian_embedding, output_layer, relu_tower
 from recviz.models.torch_base import TorchRecommender
 from recviz.train.losses import log_loss
 
@@ -52,13 +52,7 @@ class EINMFNet(nn.Module):
         self.user, self.item = gaussian_embedding(n_users, dim), gaussian_embedding(n_items, dim)  # implicit
         self.user_explicit = gaussian_embedding(n_users, dim)
         self.item_explicit = gaussian_embedding(n_items, dim)
-        tower: list[nn.Module] = []
-        for w_in, w_out in zip((2 * dim,) + widths[:-1], widths):
-            linear = nn.Linear(w_in, w_out)
-            nn.init.xavier_uniform_(linear.weight)
-            nn.init.zeros_(linear.bias)
-            tower += [linear, nn.ReLU()] + ([nn.Dropout(dropout)] if dropout > 0 else [])
-        self.tower = nn.Sequential(*tower)
+        self.tower = relu_tower((2 * dim,) + widths, dropout)
         self.out = output_layer(dim + widths[-1])
 
     def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:

@@ -60,7 +60,7 @@ from recviz.data.interactions import Interactions
 from recviz.data.sampling import SeenItems, sample_negatives
 from recviz.data.split import Split
 from recviz.errors import ModelError
-from recviz.models.ncf import GMFBody, gaussian_embedding, output_layer, parse_layers
+from recviz.models.ncf import GMFBody, gaussian_embedding, output_layer, parse_layers, relu_tower
 from recviz.models.torch_base import TorchRecommender
 from recviz.train import loop
 from recviz.train.losses import log_loss
@@ -100,17 +100,6 @@ def supportive_negatives(users: np.ndarray, only: SeenItems, target_seen: SeenIt
     return out
 
 
-def _tower(layers: tuple[int, ...]) -> nn.Sequential:
-    """A ReLU tower as NCF's MLP body: Glorot-uniform weights, zero biases."""
-    mods: list[nn.Module] = []
-    for w_in, w_out in zip(layers[:-1], layers[1:]):
-        linear = nn.Linear(w_in, w_out)
-        nn.init.xavier_uniform_(linear.weight)
-        nn.init.zeros_(linear.bias)
-        mods += [linear, nn.ReLU()]
-    return nn.Sequential(*mods)
-
-
 class SharedEmbeddings(nn.Module):
     """p_u^MLP and q_i^MLP (eq. 6), shared by every branch."""
 
@@ -130,7 +119,7 @@ class MBNMFNet(nn.Module):
         super().__init__()
         self.gmf = GMFBody(n_users, n_items, emb_dim)
         self.mlp = SharedEmbeddings(n_users, n_items, layers[0] // 2)
-        self.towers = nn.ModuleList(_tower(layers) for _ in branch_codes)
+        self.towers = nn.ModuleList(relu_tower(layers) for _ in branch_codes)
         self.heads = nn.ModuleList(output_layer(layers[-1]) for _ in branch_codes)  # y_L^{t}: one number
         self.out = output_layer(emb_dim + len(branch_codes))
         # the behaviour code of each branch: saved with the weights, so set_state rebuilds the shape

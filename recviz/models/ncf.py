@@ -76,6 +76,19 @@ def output_layer(width: int) -> nn.Linear:
     return out
 
 
+def relu_tower(widths: tuple[int, ...], dropout: float = 0.0) -> nn.Sequential:
+    """Linear → ReLU (→ Dropout) from widths[0] through widths[-1]: NCF's MLP tower, also used by
+    EINMF and the multi-behaviour branches. Glorot-uniform weights, zero biases (Keras' defaults,
+    as in the authors' code)."""
+    mods: list[nn.Module] = []
+    for w_in, w_out in zip(widths[:-1], widths[1:]):
+        linear = nn.Linear(w_in, w_out)
+        nn.init.xavier_uniform_(linear.weight)
+        nn.init.zeros_(linear.bias)
+        mods += [linear, nn.ReLU()] + ([nn.Dropout(dropout)] if dropout > 0 else [])
+    return nn.Sequential(*mods)
+
+
 class GMFBody(nn.Module):
     def __init__(self, n_users: int, n_items: int, dim: int):
         super().__init__()
@@ -91,13 +104,7 @@ class MLPBody(nn.Module):
         super().__init__()
         half = layers[0] // 2
         self.user, self.item = gaussian_embedding(n_users, half), gaussian_embedding(n_items, half)
-        tower: list[nn.Module] = []
-        for w_in, w_out in zip(layers[:-1], layers[1:]):
-            linear = nn.Linear(w_in, w_out)
-            nn.init.xavier_uniform_(linear.weight)
-            nn.init.zeros_(linear.bias)
-            tower += [linear, nn.ReLU()]
-        self.tower = nn.Sequential(*tower)
+        self.tower = relu_tower(layers)
         self.width = layers[-1]
 
     def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
