@@ -81,3 +81,22 @@ def raises(fn, *args, file: str, line: int | None = None, column: str | None = N
 def raw(d, col: str = "item") -> list[str]:
     ids = d.item_ids if col == "item" else d.user_ids
     return [str(x) for x in ids[getattr(d, col)]]
+
+
+def assert_train_items_rank_first(model, split, positives=None) -> None:
+    """Overfitting check: for every user, each train positive scores above every item the user never
+    touched. `positives` is a boolean [users, items] mask (default: every train pair)."""
+    import numpy as np
+
+    d, train = split.data, split.train
+    scores = model.score_all(np.arange(d.n_users))
+    assert scores.shape == (d.n_users, d.n_items) and scores.dtype == np.float32
+    touched = np.zeros((d.n_users, d.n_items), bool)
+    touched[d.user, d.item] = True
+    if positives is None:
+        positives = np.zeros_like(touched)
+        positives[train.user, train.item] = True
+    worst = np.where(positives, scores, np.inf).min(axis=1)
+    best_untouched = np.where(touched, -np.inf, scores).max(axis=1)
+    users = positives.any(axis=1)
+    assert (worst[users] > best_untouched[users]).all(), f"margins {worst[users] - best_untouched[users]}"

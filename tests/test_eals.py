@@ -18,7 +18,7 @@ from recviz.models import registry
 from recviz.models.eals import EALS, missing_weights
 from recviz.models.itempop import ItemPop
 from recviz.train.loop import Cancelled
-from tests.helpers import SHARED_DATA, random_interactions
+from tests.helpers import assert_train_items_rank_first, SHARED_DATA, random_interactions
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -87,16 +87,7 @@ def test_overfits_tiny_data_and_loss_decreases():
     history = model.fit(split)
     assert model.best_epoch == len(history) == 30 and history[0]["valid"] == {}
     assert history[-1]["train_loss"] < 0.5 * history[0]["train_loss"]
-    d, train = split.data, split.train
-    scores = model.score_all(np.arange(d.n_users))
-    assert scores.shape == (d.n_users, d.n_items) and scores.dtype == np.float32
-    touched = np.zeros((d.n_users, d.n_items), bool)
-    touched[d.user, d.item] = True
-    in_train = np.zeros_like(touched)
-    in_train[train.user, train.item] = True
-    worst_train = np.where(in_train, scores, np.inf).min(axis=1)
-    best_untouched = np.where(touched, -np.inf, scores).max(axis=1)
-    assert (worst_train > best_untouched).all()
+    assert_train_items_rank_first(model, split)
 
 
 def test_learns_planted_factors_better_than_popularity():

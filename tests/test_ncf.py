@@ -13,7 +13,7 @@ from recviz.errors import ModelError
 from recviz.models import registry
 from recviz.models.ncf import NeuMF, init_from_pretrained, parse_layers
 from recviz.train import experiment, loop
-from tests.helpers import random_interactions
+from tests.helpers import assert_train_items_rank_first, random_interactions
 
 NEURAL = ["gmf", "mlp", "neumf", "mf", "bpr"]
 # small but roomy enough to fit 10 users' train items exactly; many epochs, no early stopping
@@ -44,16 +44,7 @@ def test_overfits_tiny_data_and_loss_decreases(name):
     assert model.best_epoch == len(history) == OVERFIT["epochs"] and history[0]["valid"] == {}
     assert history[-1]["train_loss"] < 0.5 * history[0]["train_loss"]
 
-    d, train = split.data, split.train
-    scores = model.score_all(np.arange(d.n_users))
-    assert scores.shape == (d.n_users, d.n_items) and scores.dtype == np.float32
-    touched = np.zeros((d.n_users, d.n_items), bool)
-    touched[d.user, d.item] = True
-    in_train = np.zeros_like(touched)
-    in_train[train.user, train.item] = True
-    worst_train = np.where(in_train, scores, np.inf).min(axis=1)
-    best_untouched = np.where(touched, -np.inf, scores).max(axis=1)
-    assert (worst_train > best_untouched).all(), f"{name}: margins {worst_train - best_untouched}"
+    assert_train_items_rank_first(model, split)
 
 
 @pytest.mark.parametrize("name", NEURAL)
