@@ -37,7 +37,7 @@ def load_run(db: str, run_id: int):
 split, topn, test_eval, coords = load_run(str(store.path), run.id)
 data = split.data
 titles = ds.item_titles(data)
-protocol = compare.protocol_label(run.protocol, run.config.candidates)
+protocol = compare.protocol_label(run.protocol, run.config.candidates, run.config.valid)
 
 # ---- pick a user -----------------------------------------------------------------------------------
 others = {k: r for k, r in labels.items() if r.id != run.id and r.dataset == run.dataset}

@@ -21,9 +21,12 @@ with left:
     protocol = st.radio("Protocol", ["loo", "ratio"], horizontal=True, key="protocol",
                         format_func={"loo": "leave-one-out + sampled candidates",
                                      "ratio": "80/10/10 split + full ranking"}.get)
-    candidates = 100
+    candidates, valid = 100, "latest"
     if protocol == "loo":
         candidates = st.select_slider("Candidates per held-out item", [99, 100], value=100, key="candidates")
+        valid = st.radio("Validation item", ["latest", "random"], horizontal=True, key="valid",
+                         format_func={"latest": "the one before test",
+                                      "random": "a random earlier one (NCF/DMF papers)"}.get)
     target = None
     if data is not None and data.behaviors:
         target = st.selectbox("Target behaviour (held out)", list(data.behaviors),
@@ -64,8 +67,8 @@ with st.expander("Model and training settings", expanded=True):
                                        help=f"auto = {common.device_label()}")
     knobs["seed"] = c2.number_input("Seed", 0, 10**6, 0, key="seed")
 
-config = RunConfig(dataset=ref, protocol=protocol, candidates=int(candidates), target=target, model=model,
-                   **knobs)
+config = RunConfig(dataset=ref, protocol=protocol, candidates=int(candidates), valid=valid, target=target,
+                   model=model, **knobs)
 
 if protocol == "ratio" and data is not None:
     from recviz.analysis.estimate import evaluation_cost, human
@@ -132,7 +135,7 @@ def live() -> None:
     st.progress(min(1.0, done / max(1, total)) if run.status != "done" else 1.0)
     if run.status == "failed":
         st.error(run.error or "the run failed")
-    protocol_label = compare.protocol_label(run.protocol, run.config.candidates)
+    protocol_label = compare.protocol_label(run.protocol, run.config.candidates, run.config.valid)
     st.plotly_chart(charts.learning_curves(compare.curves_long({f"#{run.id}": epochs}), "NDCG@10",
                                            protocol_label), key="live_curves")
     if run.status == "done" and run.summary:

@@ -1,7 +1,9 @@
 """`recviz bench`: the NCF paper's comparison, re-run on one dataset.
 
 Every model × seed (× batch size) is trained with the paper's settings (He et al. 2017 §4.1):
-leave-one-out with 100 sampled candidates, 64 predictive factors (emb_dim 64; MLP/NeuMF layers
+leave-one-out with 100 sampled candidates and, as both papers tuned, one *random* earlier
+interaction per user as validation (`valid="random"`; `--valid latest` for the app's default), 64
+predictive factors (emb_dim 64; MLP/NeuMF layers
 "256,128,64", so the MLP's last layer has 64), 4 negatives per positive, Adam lr 0.001, batch 256,
 up to 20 epochs with early stopping on validation NDCG@10 (patience 3). Where a model's docstring
 records a better setting chosen on ml-100k *validation* data, that setting is used (CHOSEN below).
@@ -23,7 +25,7 @@ from recviz.config import RunConfig
 from recviz.errors import RecvizError
 
 DEFAULT_MODELS = ("itempop", "itemknn", "gmf", "mlp", "neumf", "neumf-pretrain", "mf", "bpr")
-PAPER = dict(protocol="loo", candidates=100, emb_dim=64, layers="256,128,64", neg_ratio=4, lr=0.001,
+PAPER = dict(protocol="loo", candidates=100, valid="random", emb_dim=64, layers="256,128,64", neg_ratio=4, lr=0.001,
              batch_size=256, epochs=20, patience=3, weight_decay=0.0)
 # Departures from PAPER, from the models' docstrings (chosen on ml-100k validation NDCG@10).
 CHOSEN: dict[str, dict] = {
@@ -47,7 +49,8 @@ METRICS = [f"{m}@{k}" for k in KS for m in ("HR", "NDCG")]
 
 
 def bench_config(name: str, dataset: str, seed: int, batch_size: int | None = None,
-                 epochs: int | None = None, device: str = "auto", threads: int = 0) -> RunConfig:
+                 epochs: int | None = None, device: str = "auto", threads: int = 0,
+                 valid: str | None = None) -> RunConfig:
     if name not in CHOSEN:
         raise RecvizError(f"unknown bench model {name!r}", fix=f"choose from: {', '.join(CHOSEN)}")
     options = {**PAPER, "model": name, **CHOSEN[name]}
@@ -55,6 +58,8 @@ def bench_config(name: str, dataset: str, seed: int, batch_size: int | None = No
         options["batch_size"] = batch_size
     if epochs:
         options["epochs"] = epochs
+    if valid:
+        options["valid"] = valid
     return RunConfig.from_dict({**options, "dataset": dataset, "seed": seed, "device": device,
                                 "threads": threads})
 
@@ -132,7 +137,7 @@ def table(mean_rows: list[dict]) -> str:
 
 def run_bench(dataset: str, models=DEFAULT_MODELS, seeds=(0, 1, 2), batch_sizes=(256,),
               epochs: int | None = None, out: str | Path | None = None, store: bool = False,
-              device: str = "auto", threads: int = 0, log=None) -> dict:
+              device: str = "auto", threads: int = 0, valid: str | None = None, log=None) -> dict:
     """Train everything, write `out` after each run, return {"rows", "means", ...}."""
     from recviz.train import experiment
 
@@ -145,13 +150,16 @@ def run_bench(dataset: str, models=DEFAULT_MODELS, seeds=(0, 1, 2), batch_sizes=
     stats = data.stats()
     log(f"bench on {dataset}: {stats['users']:,} users × {stats['items']:,} items, "
         f"{stats['interactions']:,} interactions")
+    from recviz.analysis.compare import protocol_label
+
     report = {"dataset": dataset, "data": {k: stats[k] for k in ("users", "items", "interactions")},
+              "protocol": protocol_label(base.protocol, base.candidates, valid or base.valid),
               "settings": settings(), "rows": [], "means": [], "started_at": time.time()}
     for name in models:
         iterative = _iterative(name)
         for batch in (batch_sizes if iterative else batch_sizes[:1]):
             for seed in seeds:
-                config = bench_config(name, dataset, seed, batch, epochs, device, threads)
+                config = bench_config(name, dataset, seed, batch, epochs, device, threads, valid)
                 start = time.perf_counter()
                 if store:
                     from recviz.runs import record

@@ -93,6 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--epochs", type=int, help="maximum epochs (default 20, the paper's setting)")
     s.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     s.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
+    s.add_argument("--valid", choices=["latest", "random"], default="random",
+                   help="validation item: random earlier one as the papers tuned (default), or the one before test")
     s.add_argument("--out", default="bench.json", help="where to write rows and means as JSON")
     s.add_argument("--store", action="store_true", help="also store every run in the run store")
     s.add_argument("--json", action="store_true", help="last line of stdout: the means as one JSON object")
@@ -116,6 +118,9 @@ def _run_args(s: argparse.ArgumentParser) -> None:
     s.add_argument("--protocol", choices=["loo", "ratio"], default="loo",
                    help="loo: leave-one-out + sampled candidates; ratio: 80/10/10 + full ranking")
     s.add_argument("--candidates", type=int, default=100, help="sampled candidates per held-out item (loo)")
+    s.add_argument("--valid", choices=["latest", "random"], default="latest",
+                   help="loo validation item: the one just before test (default) or a random earlier one "
+                        "(as the NCF and DMF papers tuned)")
     s.add_argument("--target", help="behaviour whose latest interaction is held out (multi-behaviour data)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--neighbors", type=int, default=100, help="ItemKNN neighbourhood size")

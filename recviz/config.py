@@ -20,6 +20,7 @@ class RunConfig:
     protocol: str = "loo"  # "loo" | "ratio"
     candidates: int = 100  # sampled candidates per held-out item (loo)
     target: str | None = None  # behaviour that counts as the held-out interaction
+    valid: str = "latest"  # loo validation pair: "latest" before test | "random" (NCF/DMF papers)
     seed: int = 0
     # model
     model: str = "itempop"

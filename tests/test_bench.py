@@ -23,6 +23,9 @@ def test_bench_writes_rows_and_means(tmp_path):
     gmf = [r for r in rows if r["model"] == "gmf"]
     assert all(r["epochs_run"] <= 2 and r["samples_per_second"] > 0 and r["batch_size"] == 256 for r in gmf)
     assert all(r["config"]["emb_dim"] == 64 and r["config"]["protocol"] == "loo" for r in gmf)
+    assert all(r["config"]["valid"] == "random" for r in rows)  # the papers' validation rule
+    assert report["protocol"] == "leave-one-out, 100 candidates, random validation item"
+    assert "random validation item" in proc.stdout
     pop = [r for r in rows if r["model"] == "itempop"]
     assert all(r["samples_per_second"] is None and r["seconds_per_epoch"] is None for r in pop)
 
@@ -54,6 +57,7 @@ def test_bench_settings_follow_the_paper_and_the_docstrings():
     pre = bench.bench_config("neumf-pretrain", "ml-100k", seed=0, batch_size=1024, epochs=5)
     assert (pre.model, pre.pretrain, pre.lr, pre.batch_size, pre.epochs) == ("neumf", True, 0.001, 1024, 5)
     assert bench.bench_config("mlp", "x", 0).weight_decay == 0.0
+    assert neumf.valid == "random" and bench.bench_config("mlp", "x", 0, valid="latest").valid == "latest"
     with pytest.raises(Exception, match="unknown bench model"):
         bench.bench_config("nope", "x", 0)
 

@@ -37,6 +37,36 @@ def test_loo_without_timestamps_uses_file_order():
     assert raw_pairs(s, "test") == [("a", "z")] and raw_pairs(s, "valid") == [("a", "y")]
 
 
+def test_random_validation_is_a_seeded_earlier_pair_and_test_stays_the_latest():
+    # one user, items 0..9 in time order: test is always item 9, validation any of 0..8
+    data = frame([("a", f"i{t}", t) for t in range(10)])
+    picks = set()
+    for seed in range(40):
+        s = make_split(data, "loo", seed=seed, n_candidates=0, valid="random", cache=False)
+        assert raw_pairs(s, "test") == [("a", "i9")]
+        (pair,) = raw_pairs(s, "valid")
+        picks.add(pair[1])
+        assert len(s.train_rows) == 8 and s.valid_rule == "random"
+        again = make_split(data, "loo", seed=seed, n_candidates=0, valid="random", cache=False)
+        assert raw_pairs(again, "valid") == [pair]
+    assert picks <= {f"i{t}" for t in range(9)} and len(picks) >= 6  # not stuck on one item
+
+
+def test_random_validation_keeps_the_candidates_and_is_stored_apart():
+    data = random_interactions(seed=6)
+    latest = make_split(data, "loo", seed=1, n_candidates=30)
+    rand = make_split(data, "loo", seed=1, n_candidates=30, valid="random")
+    assert np.array_equal(latest.test_rows, rand.test_rows)
+    assert np.array_equal(latest.test_candidates, rand.test_candidates)
+    assert not np.array_equal(latest.valid_rows, rand.valid_rows)
+    assert np.array_equal(make_split(data, "loo", seed=1, n_candidates=30, valid="random").valid_rows,
+                          rand.valid_rows)  # reloaded from the store, with its rule
+    assert make_split(data, "loo", seed=1, n_candidates=30, valid="random").valid_rule == "random"
+    assert "random validation" in rand.describe() and "random" not in latest.describe()
+    with pytest.raises(ProtocolError):
+        make_split(data, "loo", valid="earliest", cache=False)
+
+
 @pytest.mark.parametrize("protocol", ["loo", "ratio"])
 def test_every_user_with_one_interaction_is_a_readable_error(protocol):
     data = frame([(u, f"i{u}", u) for u in range(30)])
@@ -45,11 +75,11 @@ def test_every_user_with_one_interaction_is_a_readable_error(protocol):
     assert "Fix:" in str(err.value)
 
 
-@pytest.mark.parametrize("protocol", ["loo", "ratio"])
+@pytest.mark.parametrize("protocol,valid", [("loo", "latest"), ("loo", "random"), ("ratio", "latest")])
 @pytest.mark.parametrize("behaviors", [False, True])
-def test_no_training_row_contains_a_held_out_pair(protocol, behaviors):
+def test_no_training_row_contains_a_held_out_pair(protocol, valid, behaviors):
     data = random_interactions(seed=3, behaviors=behaviors)
-    s = make_split(data, protocol, n_candidates=20, cache=False)
+    s = make_split(data, protocol, n_candidates=20, valid=valid, cache=False)
     train_keys = set(zip(data.user[s.train_rows], data.item[s.train_rows]))
     for part in ("valid", "test"):
         u, i = s.held_out(part)

@@ -23,12 +23,13 @@ _METRIC = re.compile(r"^([A-Za-z]+)@(\d+)$")
 
 
 # ---- protocol labels --------------------------------------------------------------------------
-def protocol_label(protocol: str, n_candidates: int | None = None) -> str:
+def protocol_label(protocol: str, n_candidates: int | None = None, valid: str | None = None) -> str:
     """The words shown next to every metric; the same text as `Split.describe()` so labels from
     stored runs and from a fresh evaluation compare equal. Unknown text (already a label) passes
     through unchanged."""
     if protocol == "loo":
-        return "leave-one-out" if n_candidates is None else f"leave-one-out, {int(n_candidates)} candidates"
+        label = "leave-one-out" if n_candidates is None else f"leave-one-out, {int(n_candidates)} candidates"
+        return label + (", random validation item" if valid == "random" else "")
     if protocol == "ratio":
         return "80/10/10 ratio split, full ranking"
     return str(protocol)
@@ -103,7 +104,8 @@ def runs_table(runs: list[dict]) -> pd.DataFrame:
     for r in runs:
         config = dict(r.get("config") or {})
         key = r.get("protocol", config.get("protocol"))
-        detail = r.get("protocol_detail") or protocol_label(key, config.get("candidates") if key == "loo" else None)
+        detail = r.get("protocol_detail") or protocol_label(key, config.get("candidates") if key == "loo" else None,
+                                                               config.get("valid"))
         rows.append({"id": r.get("id"), "model": r.get("model", config.get("model")),
                      "dataset": r.get("dataset", config.get("dataset")), "protocol": detail,
                      "protocol_key": key, "status": r.get("status"), "created_at": r.get("created_at"),

@@ -24,9 +24,10 @@ def cmd_bench(args) -> int:
     models = tuple(m.strip() for m in args.models.split(",") if m.strip())
     report = bench.run_bench(args.dataset, models=models, seeds=_ints(args.seeds, "--seeds"),
                              batch_sizes=_ints(args.batch_sizes, "--batch-sizes"), epochs=args.epochs,
-                             out=args.out, store=args.store, device=args.device, threads=args.threads)
+                             out=args.out, store=args.store, device=args.device, threads=args.threads,
+                             valid=args.valid)
     print(f"\n{args.dataset}: {report['data']['users']:,} users × {report['data']['items']:,} items, "
-          f"{report['data']['interactions']:,} interactions · leave-one-out, 100 candidates · "
+          f"{report['data']['interactions']:,} interactions · {report['protocol']} · "
           f"test metrics at the best validation epoch, mean over seeds {args.seeds}")
     print(bench.table(report["means"]))
     print(f"rows and means written to {args.out}", file=sys.stderr)

@@ -7,7 +7,11 @@ the user later bought would leak the answer.
 Leave-one-out (`loo`; NCF, DMF, multi-behaviour papers)
     Per user, the latest pair is test and the one before it validation; the rest train. "Latest"
     is by timestamp; equal timestamps (or no timestamps) fall back to file order, the later row
-    being later. With a `target` behaviour only pairs that have that behaviour can be held out.
+    being later. `valid="random"` instead holds out one of the user's earlier pairs drawn at
+    random (seeded) as validation — what the NCF and DMF papers did (§4.1 of both: "randomly
+    sampled one interaction for each user as the validation data"). Test is the latest pair either
+    way; the choice matters because the pair just before test is the best clue to it, and the
+    "latest" rule takes it away from training. With a `target` behaviour only pairs that have that behaviour can be held out.
     Rule for small users: a user needs at least 3 distinct (target) items — one to learn from and
     two to hold out. Smaller users keep all their rows in train and are not evaluated.
     Each held-out item is ranked among N items (default 100) drawn uniformly, without
@@ -37,6 +41,7 @@ from recviz.data.sampling import SeenItems, sample_candidates
 from recviz.errors import ProtocolError
 
 PROTOCOLS = ("loo", "ratio")
+VALID_RULES = ("latest", "random")  # loo: which earlier pair is validation
 MIN_LOO_ITEMS = 3
 RATIO = (0.8, 0.1, 0.1)
 
@@ -54,6 +59,7 @@ class Split:
     n_candidates: int = 0
     target: str | None = None
     info: dict = field(default_factory=dict)
+    valid_rule: str = "latest"  # loo only; see VALID_RULES
 
     # ---- views --------------------------------------------------------------------------------
     @property
@@ -75,7 +81,8 @@ class Split:
 
     def describe(self) -> str:
         if self.protocol == "loo":
-            return f"leave-one-out, {self.n_candidates} candidates"
+            rule = ", random validation item" if self.valid_rule == "random" else ""
+            return f"leave-one-out, {self.n_candidates} candidates{rule}"
         return "80/10/10 ratio split, full ranking"
 
     def _rows(self, part: str) -> np.ndarray:
@@ -86,7 +93,8 @@ class Split:
     # ---- persistence --------------------------------------------------------------------------
     def save(self, path: Path) -> Path:
         header = {"protocol": self.protocol, "seed": self.seed, "n_candidates": self.n_candidates,
-                  "target": self.target, "info": self.info, "fingerprint": self.data.fingerprint()}
+                  "target": self.target, "info": self.info, "fingerprint": self.data.fingerprint(),
+                  "valid_rule": self.valid_rule}
         arrays = {"train_rows": self.train_rows, "valid_rows": self.valid_rows,
                   "test_rows": self.test_rows, "header": np.array(json.dumps(header))}
         if self.valid_candidates is not None:
@@ -103,26 +111,33 @@ class Split:
             cands = {k: z[k] for k in ("valid_candidates", "test_candidates") if k in z.files}
             return cls(h["protocol"], data, z["train_rows"], z["valid_rows"], z["test_rows"],
                        seed=h["seed"], n_candidates=h["n_candidates"], target=h["target"],
-                       info=h["info"], **cands)
+                       info=h["info"], valid_rule=h.get("valid_rule", "latest"), **cands)
 
 
 # ---- entry point ----------------------------------------------------------------------------------
 def make_split(data: Interactions, protocol: str = "loo", *, seed: int = 0, n_candidates: int = 100,
-               target: str | None = None, cache: bool = True) -> Split:
-    """Draw (or reload) the split for this data, protocol, seed and candidate count.
+               target: str | None = None, valid: str = "latest", cache: bool = True) -> Split:
+    """Draw (or reload) the split for this data, protocol, seed, candidate count and (loo)
+    validation rule.
 
     With `cache`, the split is stored under `paths.splits_dir()` keyed by the data's fingerprint,
     so every model and every epoch is judged on the very same held-out items and candidates.
     """
     if protocol not in PROTOCOLS:
         raise ProtocolError(f"unknown protocol {protocol!r}", fix=f"use one of {', '.join(PROTOCOLS)}")
+    if valid not in VALID_RULES:
+        raise ProtocolError(f"unknown validation rule {valid!r}", fix=f"use one of {', '.join(VALID_RULES)}")
     if target is not None:
         data.behavior_code(target)  # raises a readable error when the behaviour is unknown
-    key = f"{data.fingerprint()}-{protocol}-{n_candidates if protocol == 'loo' else 0}-{target or 'all'}-{seed}.npz"
+    rule = "-vrandom" if protocol == "loo" and valid == "random" else ""  # "latest" keeps the old names
+    key = f"{data.fingerprint()}-{protocol}-{n_candidates if protocol == 'loo' else 0}-{target or 'all'}-{seed}{rule}.npz"
     path = paths.splits_dir() / key
     if cache and path.exists():
         return Split.load(path, data)
-    split = (_leave_one_out if protocol == "loo" else _ratio)(data, seed, n_candidates, target)
+    if protocol == "loo":
+        split = _leave_one_out(data, seed, n_candidates, target, valid)
+    else:
+        split = _ratio(data, seed, n_candidates, target)
     if cache:
         split.save(path)
     return split
@@ -160,25 +175,44 @@ def _train_without(keys: np.ndarray, held: np.ndarray) -> np.ndarray:
     return np.flatnonzero(~np.isin(keys, keys[held]))
 
 
-def _leave_one_out(data: Interactions, seed: int, n: int, target: str | None) -> Split:
+def _pick_valid(users: np.ndarray, eligible: np.ndarray, from_end: np.ndarray, rule: str,
+                rng: np.random.Generator) -> np.ndarray:
+    """Positions (into the user-sorted pairs) of each user's validation pair among `eligible`
+    ones: the latest (`from_end` smallest) or one drawn uniformly (a random key per pair, the
+    largest key per user wins — one sort, no loop over users)."""
+    pos = np.flatnonzero(eligible)
+    if len(pos) == 0:
+        return pos
+    key = -from_end[pos] if rule == "latest" else rng.random(len(pos))
+    order = pos[np.lexsort((key, users[pos]))]
+    last = np.r_[users[order][1:] != users[order][:-1], True]
+    return order[last]
+
+
+def _leave_one_out(data: Interactions, seed: int, n: int, target: str | None,
+                   valid: str = "latest") -> Split:
     rep, keys = _pairs(data, target)
     users = data.user[rep]
     counts = np.bincount(users, minlength=data.n_users)
     # position of each pair counted from the user's end: 0 = latest
     from_end = np.repeat(np.cumsum(counts), counts)[: len(rep)] - np.arange(len(rep)) - 1
     given = data.given_test
+    # its own stream, so that the candidates below are the same whichever rule picks validation
+    valid_rng = np.random.default_rng([seed, 1])
     if given is not None:
         test_rows = _rows_of_pairs(data, keys, given.user, given.item)
         rest = ~np.isin(keys[rep], keys[test_rows])
         counts_rest = np.bincount(users[rest], minlength=data.n_users)
         rep_rest = rep[rest]
         end_rest = np.repeat(np.cumsum(counts_rest), counts_rest) - np.arange(rest.sum()) - 1
-        valid_rows = rep_rest[(end_rest == 0) & (counts_rest[data.user[rep_rest]] >= 2)]
+        valid_rows = rep_rest[_pick_valid(data.user[rep_rest], counts_rest[data.user[rep_rest]] >= 2,
+                                          end_rest, valid, valid_rng)]
         n = given.negatives.shape[1]
         skipped = 0
     else:
         ok = counts[users] >= MIN_LOO_ITEMS
-        test_rows, valid_rows = rep[ok & (from_end == 0)], rep[ok & (from_end == 1)]
+        test_rows = rep[ok & (from_end == 0)]
+        valid_rows = rep[_pick_valid(users, ok & (from_end >= 1), from_end, valid, valid_rng)]
         skipped = int(((counts > 0) & (counts < MIN_LOO_ITEMS)).sum())
     if len(test_rows) == 0:
         raise ProtocolError(
@@ -197,9 +231,9 @@ def _leave_one_out(data: Interactions, seed: int, n: int, target: str | None) ->
         test_c = sample_candidates(data.user[test_rows], seen, n, rng)
     info = {"users_evaluated": int(len(test_rows)), "users_too_small": skipped,
             "rule": f"users with fewer than {MIN_LOO_ITEMS} distinct items stay in train, not evaluated",
-            "given_test": given is not None}
+            "given_test": given is not None, "valid": valid}
     return Split("loo", data, train_rows, valid_rows, test_rows, valid_c, test_c, seed=seed,
-                 n_candidates=n, target=target, info=info)
+                 n_candidates=n, target=target, info=info, valid_rule=valid)
 
 
 def _ratio(data: Interactions, seed: int, n: int, target: str | None) -> Split:

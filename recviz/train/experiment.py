@@ -66,7 +66,7 @@ def prepare_split(config: RunConfig, data: Interactions | None = None) -> Split:
     to show a run's held-out items and a user's train history exactly as the run saw them."""
     data = data if data is not None else prepare_data(config)
     return make_split(data, config.protocol, seed=config.seed, n_candidates=config.candidates,
-                      target=config.target)
+                      target=config.target, valid=config.valid)
 
 
 def run(config: RunConfig, data: Interactions | None = None, progress=None,
