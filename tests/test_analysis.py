@@ -157,7 +157,8 @@ def test_metric_long_shape_and_protocol_column():
     long = compare.metric_long(compare.runs_table(RUNS))
     assert list(long.columns) == ["run", "model", "protocol", "metric", "K", "value"]
     assert len(long) == 3 * 2 * 3  # 3 runs with results × HR/NDCG × K; the queued run gives none
-    row = long[(long["run"] == "#2") & (long["metric"] == "NDCG") & (long["K"] == 5)]
+    assert all(r.startswith("#") and r.endswith(f" {m}") for r, m in zip(long["run"], long["model"]))
+    row = long[long["run"].str.startswith("#2 ") & (long["metric"] == "NDCG") & (long["K"] == 5)]
     assert row["value"].item() == pytest.approx(0.2) and row["protocol"].item() == LOO100
     assert set(long["protocol"]) == {LOO100, FULL}
 

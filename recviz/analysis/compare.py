@@ -127,10 +127,12 @@ def filter_runs(df: pd.DataFrame, dataset=None, model=None, status=None) -> pd.D
 
 
 def metric_long(runs_df: pd.DataFrame, ks=(5, 10, 20), metrics=("HR", "NDCG")) -> pd.DataFrame:
-    """Long form [run, model, protocol, metric, K, value] for grouped bars; `run` is "#<id>".
+    """Long form [run, model, protocol, metric, K, value] for grouped bars; `run` is "#<id> <model>"
+    (the bar chart's x axis: an id alone says nothing about what was trained).
     Metrics a run lacks (or a run without results yet) give no row."""
     cols = [f"{m}@{k}" for m in metrics for k in ks if f"{m}@{k}" in runs_df]
-    base = runs_df.assign(run="#" + runs_df["id"].astype(str))[["run", "model", "protocol"] + cols]
+    base = runs_df.assign(run="#" + runs_df["id"].astype(str) + " " + runs_df["model"].astype(str))
+    base = base[["run", "model", "protocol"] + cols]
     long = base.melt(id_vars=["run", "model", "protocol"], value_vars=cols, var_name="name")
     long = long.dropna(subset=["value"])
     parts = long["name"].str.extract(_METRIC)

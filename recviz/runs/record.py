@@ -62,7 +62,8 @@ class Watch(threading.Thread):
 
     def stop(self) -> None:
         self._done.set()
-        self.join(timeout=5)
+        if self.ident is not None:  # started (a signal may land before `start`)
+            self.join(timeout=5)
 
 
 # ---- pieces ----------------------------------------------------------------------------------------

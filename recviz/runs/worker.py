@@ -205,13 +205,15 @@ def execute(run_id: int, threads: int | None = None, store: RunStore | None = No
         print(f"run {run_id} is {status}, not queued: nothing to do", flush=True)
         return status
     run_dir = store.run_dir(run_id)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    if redirect:
-        _redirect_output(run_dir / "worker.log")
-    print(f"worker {os.getpid()}: run {run_id} started", flush=True)
     watch = record.Watch(store, run_id, _terminated)
-    watch.start()
+    # From here on the run is "running" in the store: everything, even the log redirection, sits
+    # inside the try, so that a SIGTERM landing at any point still ends as a recorded outcome.
     try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if redirect:
+            _redirect_output(run_dir / "worker.log")
+        print(f"worker {os.getpid()}: run {run_id} started", flush=True)
+        watch.start()
         _train(store, run_id, run_dir, threads, watch)
         status = "done"
     except BaseException as exc:  # noqa: BLE001 — every outcome must reach the store
