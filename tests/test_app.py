@@ -67,10 +67,12 @@ def test_train_form_launches_a_run_and_its_results_and_recommendations_show():
     at = app().switch_page("pages/train.py").run()
     at.selectbox(key="train_dataset").set_value("synthetic").run()
     at.selectbox(key="model").set_value("itemknn").run()
+    at.radio(key="valid").set_value("random").run()
     at.button(key="launch").click().run()
     assert_clean(at)
     run_id = at.session_state["active_run"]
     assert worker.wait(run_id, timeout=90).status == "done"
+    assert RunStore().get(run_id).config.valid == "random"
     at.run()  # the live fragment does not tick in AppTest: rerun to refresh
     assert_clean(at)
     assert any("HR@10" in m.label for m in at.metric)
