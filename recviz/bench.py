@@ -41,7 +41,9 @@ CHOSEN: dict[str, dict] = {
     "bpr": {"weight_decay": 1e-6},
     # The second model family, with each paper's own settings (not part of the default list).
     "dmf": {"layers": "256,64", "neg_ratio": 7, "lr": 0.0001, "dmf_loss": "nce"},  # Xue et al. 2017 §4.1
-    "einmf": {"layers": "128,64", "eta": 0.6, "dropout": 0.2},  # EINMF §4: emb 64, η 0.6
+    # EINMF §4: emb 64, η 0.6, dropout 0.2; lr 0.0005 and decay 1e-6 as NeuMF (valid NDCG@10 over 3
+    # seeds 0.554 against 0.544 at lr 0.001 without decay)
+    "einmf": {"layers": "128,64", "eta": 0.6, "dropout": 0.2, "lr": 0.0005, "weight_decay": 1e-6},
     "eals": {"reg": 10.0, "eals_c0": 512.0, "eals_alpha": 0.4},  # He et al. 2016; reg chosen on validation
 }
 KS = (5, 10, 20)

@@ -30,6 +30,9 @@ Paper settings: lr 0.0001, batch 1024, 4–6 negatives, dropout 0.2.
 ml-100k, leave-one-out, 100 candidates, emb_dim 32, layers 64,32,16, dropout 0.2, lr 0.001, batch
 256, 4 negatives, 10 epochs, seed 0 (still improving at epoch 10): test HR@10 / NDCG@10 0.647 /
 0.380 with η = 0.6 and 0.641 / 0.382 with η = 1 — on this budget the explicit term is no clear gain.
+Bench (emb 64, layers 128,64, η 0.6, dropout 0.2, random validation item, 3 seeds): lr 0.0005 with
+decay 1e-6 gives valid NDCG@10 0.554 and test HR@10 / NDCG@10 0.645 / 0.382; lr 0.001 without decay
+0.544 and 0.639 / 0.373. NeuMF at emb 64 gets 0.658 / 0.386 on the same splits.
 """
 
 from __future__ import annotations
