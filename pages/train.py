@@ -52,6 +52,8 @@ with st.expander("Model and training settings", expanded=True):
         knobs["emb_dim"] = c1.select_slider("Embedding size", [8, 16, 32, 64, 128], value=32, key="emb_dim")
     if "layers" in opts:
         knobs["layers"] = c2.text_input("MLP layers", "64,32,16", key="layers")
+    if "dropout" in opts:
+        knobs["dropout"] = c2.slider("Dropout after hidden layers", 0.0, 0.5, 0.0, 0.05, key="dropout")
     if "pretrain" in opts:
         knobs["pretrain"] = c2.checkbox("Pre-train from GMF + MLP", key="pretrain")
     if "neighbors" in opts:

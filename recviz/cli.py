@@ -145,7 +145,7 @@ def _neural_args(s: argparse.ArgumentParser) -> None:
     g.add_argument("--device", default=d.device, help="auto (CUDA when present) | cpu | cuda | cuda:N")
     g.add_argument("--threads", type=int, default=d.threads, help="torch CPU threads (0 = torch's default)")
     g.add_argument("--eta", type=float, default=d.eta, help=f"EINMF: weight of the implicit loss (default {d.eta})")
-    g.add_argument("--dropout", type=float, default=d.dropout, help="EINMF: MLP dropout (paper: 0.2)")
+    g.add_argument("--dropout", type=float, default=d.dropout, help="dropout after each hidden layer of MLP, NeuMF, EINMF (EINMF paper: 0.2)")
     g.add_argument("--dmf-loss", choices=["nce", "ce"], default=d.dmf_loss,
                    help="DMF: normalized cross-entropy (rating / max rating) or binary")
     g.add_argument("--neg-source", choices=["uniform", "supportive"], default=d.neg_source,

@@ -30,7 +30,7 @@ class RunConfig:
     layers: str = "64,32,16"  # MLP tower widths, comma-separated
     pretrain: bool = False  # NeuMF: initialise from trained GMF and MLP (paper §3.4.1)
     eta: float = 0.6  # EINMF: L = η·L_implicit + (1−η)·L_explicit (paper's best: 0.6)
-    dropout: float = 0.0  # EINMF MLP dropout (the paper uses 0.2)
+    dropout: float = 0.0  # dropout after each hidden ReLU of MLP, NeuMF and EINMF (EINMF paper: 0.2)
     dmf_loss: str = "nce"  # DMF: "nce" (rating / max rating targets) | "ce" (binary)
     neg_source: str = "uniform"  # mbnmf negatives: "uniform" | "supportive" (items touched only supportively)
     eals_c0: float = 512.0  # eALS: total weight of missing entries (He et al. 2016)

@@ -140,6 +140,27 @@ def test_registry_lists_the_options_each_constructor_takes():
     assert {"emb_dim", "layers", "pretrain"} <= set(registry.get("neumf").options)
 
 
+@pytest.mark.parametrize("name", ["mlp", "neumf"])
+def test_dropout_acts_in_training_only(name):
+    split = tiny_split()
+    model = build(name, emb_dim=8, layers="16,8", dropout=0.5, epochs=1, patience=0)
+    model.fit(split)
+    assert sum(isinstance(m, torch.nn.Dropout) and m.p == 0.5 for m in model.module.modules()) == 1
+    users = np.arange(split.data.n_users)
+    np.testing.assert_array_equal(model.score_all(users), model.score_all(users))  # eval: no dropout
+    model.module.train()
+    u, i = torch.zeros(64, dtype=torch.long), torch.arange(64) % split.data.n_items
+    assert not torch.equal(model.module(u, i), model.module(u, i))  # train: dropout on
+    with pytest.raises(ModelError, match="dropout"):
+        build(name, dropout=1.0)
+
+
+def test_pretrained_neumf_parts_share_its_dropout():
+    model = build("neumf", emb_dim=8, layers="16,8", dropout=0.3, pretrain=True, epochs=1, patience=0)
+    model.fit(tiny_split())
+    assert [m.p for m in model.parts["mlp"].module.modules() if isinstance(m, torch.nn.Dropout)] == [0.3]
+
+
 def test_layers_are_validated():
     assert parse_layers("64, 32,16") == (64, 32, 16)
     for bad in ("63,32", "a,b", "", "64,0"):
