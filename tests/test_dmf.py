@@ -2,6 +2,7 @@
 loss is BCE on the clipped cosine, it learns planted data, and it saves and loads."""
 
 import dataclasses
+import math
 
 import numpy as np
 import pytest
@@ -177,3 +178,37 @@ def test_rated_multi_behaviour_data_with_a_target_behaviour():
     np.testing.assert_array_equal(idx, items)
     held = set(zip(*(a.tolist() for a in split.held_out("test"))))
     assert not held & set(zip(owner.tolist(), idx.tolist()))
+
+
+def test_samples_travel_as_blocks_of_a_positive_and_its_negatives():
+    split = planted_split()
+    model = build(neg_ratio=3, batch_size=16, epochs=1, patience=0)
+    assert model.shuffle_block == 4
+    seen_batches = []
+    original = model.batch_loss
+
+    def record(batch):
+        seen_batches.append({k: v.clone() for k, v in batch.items()})
+        return original(batch)
+    model.batch_loss = record
+    model.fit(split)
+    samples = sum(len(b["user"]) for b in seen_batches)
+    assert samples % 4 == 0 and len(seen_batches) == math.ceil(samples / 16)
+    for b in seen_batches:
+        labels, users = b["label"].view(-1, 4), b["user"].view(-1, 4)
+        assert (labels[:, 0] == 1).all() and (labels[:, 1:] == 0).all()  # positive, then its negatives
+        assert (users == users[:, :1]).all()  # one user per block
+        assert (b["target"].view(-1, 4)[:, 0] > 0).all()
+    firsts = torch.cat([b["user"].view(-1, 4)[:, 0] for b in seen_batches])
+    assert not torch.equal(firsts, torch.sort(firsts).values)  # the blocks are shuffled
+
+
+def test_forward_runs_each_distinct_user_and_item_once_with_the_same_result():
+    split = planted_split()
+    model = build(epochs=1, patience=0)
+    model.fit(split)
+    net = model.module
+    users = torch.tensor([3, 3, 7, 3, 7, 1])
+    items = torch.tensor([5, 9, 5, 5, 2, 9])
+    expected = (net.users(users) * net.items(items)).sum(-1)  # every pair on its own
+    torch.testing.assert_close(net(users, items), expected)

@@ -31,6 +31,13 @@ positive: 0 means "unknown" in Y, and t must lie in [0, 1].
 ml-100k, leave-one-out, 100 candidates, these settings, seed 0: best valid NDCG@10 0.392 at epoch
 3, test HR@10 0.621 / NDCG@10 0.345 (paper: 0.687 / 0.409). Removing a positive's own rating
 from its inputs during training (exact, since l1 is linear) did worse: test HR@10 0.596.
+
+Speed: a tower reads whole rating rows (~106 per user, ~59 per item on ml-100k), and 60 % of a step
+was `EmbeddingBag`'s backward over them. Two things cut it: `forward` runs each distinct user and
+item once per batch (exact), and samples are shuffled in blocks of a positive with its negatives
+(`shuffle_block`), so a batch of 256 holds 32 users. ml-100k, paper settings, random validation
+item, 3 seeds: 31.0 → 15.5 s per epoch; best epoch 5.7 → 8.0 and total training 272 → 173 s; test
+HR@10 0.613 both ways, NDCG@10 0.353 → 0.356.
 """
 
 from __future__ import annotations
@@ -158,8 +165,12 @@ class DMFNet(nn.Module):
         return self._side("item", rows)
 
     def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        """Raw cosine (eq. 8) of each (user, item) pair."""
-        return (self.users(users) * self.items(items)).sum(-1)
+        """Raw cosine (eq. 8) of each (user, item) pair. Each distinct user and item goes through
+        its tower once: a tower reads a whole rating row, so a user repeated in the batch (a
+        positive and its negatives) would otherwise be summed over again and again."""
+        u, u_at = torch.unique(users, return_inverse=True)
+        i, i_at = torch.unique(items, return_inverse=True)
+        return (self.users(u)[u_at] * self.items(i)[i_at]).sum(-1)
 
 
 class DMF(TorchRecommender):
@@ -196,8 +207,24 @@ class DMF(TorchRecommender):
             self._inputs = None  # the key check in super() names what is missing
         super().set_state(state, n_users, n_items)
 
+    @property
+    def shuffle_block(self) -> int:
+        """Samples move through the epoch in blocks of a positive and its negatives (see
+        `epoch_sampler`): a batch of 256 then holds 32 users instead of ~220, so the user tower —
+        the costlier one, users having rated more items than items have raters — runs 8× less."""
+        return 1 + self.options.neg_ratio
+
     def epoch_sampler(self, split: Split):
-        return rating_sampler(split, self.options.neg_ratio, "DMF")
+        """`rating_sampler`'s samples, re-laid as [positive, its negatives] blocks."""
+        draw, ratio = rating_sampler(split, self.options.neg_ratio, "DMF"), self.options.neg_ratio
+
+        def blocks(rng: np.random.Generator) -> dict[str, np.ndarray]:
+            sample = draw(rng)
+            n_pos = len(sample["user"]) // (1 + ratio)  # positives first, then ratio negatives each
+            at = np.concatenate([np.arange(n_pos)[:, None],
+                                 n_pos + np.arange(n_pos)[:, None] * ratio + np.arange(ratio)], axis=1).ravel()
+            return {k: v[at] for k, v in sample.items()}
+        return blocks
 
     def batch_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """eq. 11/12 on Ŷᵒ = max(µ, cos) (eq. 13): −[t·log Ŷᵒ + (1−t)·log(1−Ŷᵒ)], batch mean."""

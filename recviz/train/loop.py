@@ -182,7 +182,13 @@ def _run_epoch(model, optimizer, arrays: dict[str, np.ndarray], shuffle: torch.G
     n = len(next(iter(arrays.values())))
     if n == 0:
         raise ModelError("there are no training samples (is the train part empty?)")
-    order = torch.randperm(n, generator=shuffle).to(device)
+    # A model may ask for its samples to move in blocks (`shuffle_block`: DMF keeps a positive and
+    # its negatives together, so a batch holds few distinct users); the default is one sample.
+    block = getattr(model, "shuffle_block", 1)
+    if n % block:
+        raise ModelError(f"{n} samples do not split into blocks of {block}")
+    order = (torch.randperm(n // block, generator=shuffle)[:, None] * block + torch.arange(block)).reshape(-1)
+    order = order.to(device)
     # one host→device copy per array per epoch; the shuffled copies make every batch a plain view
     data = {k: torch.from_numpy(np.ascontiguousarray(v)).to(device)[order] for k, v in arrays.items()}
     model.module.train()
