@@ -97,6 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="validation item: random earlier one as the papers tuned (default), or the one before test")
     s.add_argument("--out", default="bench.json", help="where to write rows and means as JSON")
     s.add_argument("--store", action="store_true", help="also store every run in the run store")
+    s.add_argument("--peak-test", action="store_true",
+                   help="also evaluate test after every epoch and show the epoch best on test, as the "
+                        "papers' code reports (optimistic; never used to choose; not with --store)")
     s.add_argument("--json", action="store_true", help="last line of stdout: the means as one JSON object")
     s.set_defaults(func=_lazy("bench", "cmd_bench"))
     return p

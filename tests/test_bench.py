@@ -65,3 +65,52 @@ def test_bench_settings_follow_the_paper_and_the_docstrings():
 def test_bench_unknown_model_is_a_readable_error(tmp_path):
     proc = recviz("bench", "--dataset", TINY, "--models", "gmf,nope", "--out", str(tmp_path / "x.json"), check=False)
     assert proc.returncode == 2 and "unknown bench model 'nope'" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_observed_test_is_a_diagnostic_that_changes_nothing():
+    from recviz.train import experiment
+
+    config = bench.bench_config("gmf", TINY, seed=0, epochs=4)
+    plain = experiment.run(config)
+    seen = experiment.run(config, observe_test=True)
+    # selection, weights and the reported result are those of a run that never looked at test
+    assert seen.best_epoch == plain.best_epoch and seen.test.metrics == plain.test.metrics
+    assert [h["valid"] for h in seen.history] == [h["valid"] for h in plain.history]
+    assert all("test_observed" not in h for h in plain.history)
+    # what was observed at the chosen epoch is the result: the kept weights are that epoch's
+    at_best = next(h for h in seen.history if h["epoch"] == seen.best_epoch)
+    assert at_best["test_observed"] == pytest.approx(seen.test.metrics)
+    peak = bench.test_peak(seen.history)
+    curve = [h["test_observed"]["HR@10"] for h in seen.history]
+    assert peak["peak_test_HR@10"] == max(curve) >= seen.test.metrics["HR@10"]
+    assert peak["peak_test_epoch"] == seen.history[curve.index(max(curve))]["epoch"]
+    assert bench.test_peak(plain.history) == {}
+
+
+def test_observed_test_skips_pretraining_phases():
+    from recviz.train import experiment
+
+    result = experiment.run(bench.bench_config("neumf-pretrain", TINY, seed=0, epochs=2), observe_test=True)
+    phases = {h["phase"]: "test_observed" in h for h in result.history}
+    assert phases == {"gmf": False, "mlp": False, "neumf": True}
+
+
+def test_bench_peak_test_table_and_its_guard(tmp_path):
+    out = tmp_path / "peak.json"
+    proc = recviz("bench", "--dataset", TINY, "--models", "itempop,gmf", "--seeds", "0,1", "--epochs", "3",
+                  "--peak-test", "--out", str(out))
+    report = json.loads(out.read_text())
+    assert report["peak_test"] is True
+    gmf = [r for r in report["rows"] if r["model"] == "gmf"]
+    assert all(r["peak_test_HR@10"] >= r["HR@10"] and 1 <= r["peak_test_epoch"] <= 3 for r in gmf)
+    assert all("peak_test_HR@10" not in r for r in report["rows"] if r["model"] == "itempop")
+    means = {m["model"]: m for m in report["means"]}
+    assert means["gmf"]["peak_test_HR@10"] == pytest.approx(statistics.fmean(r["peak_test_HR@10"] for r in gmf))
+    assert "peak_test_HR@10" not in means["itempop"]
+    table = proc.stdout.split("as the papers' code reports")[1]
+    assert [line.split()[0] for line in table.splitlines()[3:] if line.strip()] == ["gmf"]
+
+    both = recviz("bench", "--dataset", TINY, "--models", "gmf", "--peak-test", "--store",
+                  "--out", str(tmp_path / "x.json"), check=False)
+    assert both.returncode == 2 and "--peak-test cannot be combined with --store" in both.stderr
+    assert RunStore().list() == []

@@ -25,11 +25,13 @@ def cmd_bench(args) -> int:
     report = bench.run_bench(args.dataset, models=models, seeds=_ints(args.seeds, "--seeds"),
                              batch_sizes=_ints(args.batch_sizes, "--batch-sizes"), epochs=args.epochs,
                              out=args.out, store=args.store, device=args.device, threads=args.threads,
-                             valid=args.valid)
+                             valid=args.valid, peak_test=args.peak_test)
     print(f"\n{args.dataset}: {report['data']['users']:,} users × {report['data']['items']:,} items, "
           f"{report['data']['interactions']:,} interactions · {report['protocol']} · "
           f"test metrics at the best validation epoch, mean over seeds {args.seeds}")
     print(bench.table(report["means"]))
+    if args.peak_test:
+        print("\n" + bench.peak_table(report["means"]))
     print(f"rows and means written to {args.out}", file=sys.stderr)
     if args.json:
         print(json.dumps({"out": str(args.out), "means": report["means"]}, default=str))

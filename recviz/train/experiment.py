@@ -70,14 +70,18 @@ def prepare_split(config: RunConfig, data: Interactions | None = None) -> Split:
 
 
 def run(config: RunConfig, data: Interactions | None = None, progress=None,
-        on_epoch: EpochCallback | None = None, should_stop: StopCheck | None = None) -> RunResult:
+        on_epoch: EpochCallback | None = None, should_stop: StopCheck | None = None, *,
+        observe_test: bool = False) -> RunResult:
     """Train `config.model` and evaluate it; `on_epoch(report)` is called after every epoch
-    (the worker stores it, the CLI prints it) and `should_stop()` is polled to cancel."""
+    (the worker stores it, the CLI prints it) and `should_stop()` is polled to cancel.
+    `observe_test` is for `recviz bench --peak-test` only (see `_observing_test`)."""
     registry.get(config.model)  # fail on a bad name before loading anything
     data = data if data is not None else prepare_data(config, progress=progress)
     registry.check_can_feed(config.model, data)
     split = prepare_split(config, data)
     model = registry.build(config.model, **config.to_dict())
+    if observe_test:
+        on_epoch = _observing_test(model, split, on_epoch)
     start = time.perf_counter()
     history = model.fit(split, on_epoch=on_epoch, should_stop=should_stop) or []
     train_seconds = time.perf_counter() - start
@@ -87,3 +91,17 @@ def run(config: RunConfig, data: Interactions | None = None, progress=None,
     return RunResult(config, data, split, model, evaluate(model, split, "valid"),
                      evaluate(model, split, "test"), train_seconds, epochs_run=len(history) or 1,
                      best_epoch=best_epoch, history=history)
+
+
+def _observing_test(model, split: Split, on_epoch: EpochCallback | None) -> EpochCallback:
+    """After each epoch of the model's own phase, put the test metrics into the epoch's report as
+    "test_observed". A diagnostic: the NCF and DMF authors' code evaluates test after every epoch
+    and reports the best one, and this measures how much that adds. Nothing reads these numbers
+    to choose anything — early stopping and the kept weights follow "valid" — so training and the
+    run's result are exactly those of a run without it (a test checks this)."""
+    def observed(report: dict) -> None:
+        if report.get("phase") == model.name:  # not NeuMF's GMF/MLP pre-training epochs
+            report["test_observed"] = evaluate(model, split, "test").metrics
+        if on_epoch is not None:
+            on_epoch(report)
+    return observed
