@@ -131,7 +131,9 @@ def test_overfits_tiny_multi_behaviour_data():
     """Every train buy of every user scores above every item the user never touched."""
     split = tiny_split()
     split = dataclasses.replace(split, valid_rows=split.valid_rows[:0], valid_candidates=split.valid_candidates[:0])
-    model = MultiBehaviorNeuMF(emb_dim=16, layers="32,16", lr=0.05, batch_size=64, epochs=60, patience=0)
+    # lr 0.02: at 0.05 the last epochs still bounce; that passed in an earlier CI and fails here
+    # with the same code and torch (two users of 20 left with negative margins)
+    model = MultiBehaviorNeuMF(emb_dim=16, layers="32,16", lr=0.02, batch_size=64, epochs=100, patience=0)
     history = model.fit(split)
     assert history[-1]["train_loss"] < 0.5 * history[0]["train_loss"]
     train = split.train
