@@ -99,11 +99,11 @@ def row_of(name: str, config: RunConfig, result, seconds: float) -> dict:
         "train_seconds": round(result.train_seconds, 3),
         "total_seconds": round(seconds, 3),
         "config": config.to_dict(),
-        **test_peak(epochs),
+        **peak_on_test(epochs),
     }
 
 
-def test_peak(epochs: list[dict]) -> dict:
+def peak_on_test(epochs: list[dict]) -> dict:
     """The epoch with the highest observed test HR@10 (ties: the earlier one) and its HR@10 and
     NDCG@10, as the authors' code prints "Best Iteration"; {} when test was not observed."""
     seen = [h for h in epochs if h.get("test_observed")]
@@ -112,7 +112,6 @@ def test_peak(epochs: list[dict]) -> dict:
     best = max(seen, key=lambda h: h["test_observed"]["HR@10"])  # max keeps the first of ties
     return {"peak_test_HR@10": best["test_observed"]["HR@10"],
             "peak_test_NDCG@10": best["test_observed"]["NDCG@10"], "peak_test_epoch": best["epoch"]}
-
 
 
 def means(rows: list[dict]) -> list[dict]:

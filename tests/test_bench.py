@@ -80,11 +80,11 @@ def test_observed_test_is_a_diagnostic_that_changes_nothing():
     # what was observed at the chosen epoch is the result: the kept weights are that epoch's
     at_best = next(h for h in seen.history if h["epoch"] == seen.best_epoch)
     assert at_best["test_observed"] == pytest.approx(seen.test.metrics)
-    peak = bench.test_peak(seen.history)
+    peak = bench.peak_on_test(seen.history)
     curve = [h["test_observed"]["HR@10"] for h in seen.history]
     assert peak["peak_test_HR@10"] == max(curve) >= seen.test.metrics["HR@10"]
     assert peak["peak_test_epoch"] == seen.history[curve.index(max(curve))]["epoch"]
-    assert bench.test_peak(plain.history) == {}
+    assert bench.peak_on_test(plain.history) == {}
 
 
 def test_observed_test_skips_pretraining_phases():
