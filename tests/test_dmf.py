@@ -14,7 +14,8 @@ from recviz.data.synthetic import generate
 from recviz.errors import ModelError
 from recviz.eval.protocols import evaluate
 from recviz.models import registry
-from recviz.models.dmf import DMF, INPUTS, MU, rating_matrix
+from recviz.models.dmf import DMF, MU
+from recviz.models.rating_matrix import INPUTS, rating_matrix
 from recviz.train import experiment, loop
 from tests.helpers import frame, random_interactions
 

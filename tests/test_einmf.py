@@ -1,5 +1,8 @@
 """EINMF: explicit targets are rating / max train rating, η = 1 and η = 0 are exactly the implicit-
-and explicit-only losses, it learns planted data, and it saves and loads."""
+and explicit-only losses, explicit vectors sum train ratings only, it learns planted data, and it
+saves and loads."""
+
+import math
 
 import numpy as np
 import pytest
@@ -10,9 +13,10 @@ from recviz.errors import ModelError
 from recviz.eval.protocols import evaluate
 from recviz.models import registry
 from recviz.models.einmf import EINMF
+from recviz.models.rating_matrix import INPUTS
 from recviz.train.losses import log_loss
 from tests.helpers import random_interactions
-from tests.test_dmf import TRAIN, planted_split, rated_split
+from tests.test_dmf import TRAIN, csr_pairs, planted_split, rated_split
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -70,22 +74,61 @@ def test_learns_a_tiny_planted_dataset():
     assert after > 0.45 and after > before + 0.2, (before, after)  # chance: 10/51 ≈ 0.2
 
 
-def test_state_round_trip_and_embeddings():
-    split = rated_split()
+def test_explicit_vectors_sum_train_ratings_only():
+    """p_u^E = Σ_j (r_uj / Max R) · E[j] / √|R_u| over the user's *train* ratings, by hand."""
+    split = rated_split()  # train: u1 rated i1 (2, its latest) and i2 (4); u3 rated i4 (2), i5 (3)
+    d = split.data
+    model = build(emb_dim=4, layers="4", epochs=1, patience=0)
+    model.fit(split)
+    m = model.module
+    inputs = {k: v.cpu().numpy() for k, v in m.state_dict().items() if k in INPUTS}
+    users, items, ratings = csr_pairs(inputs, "user")
+    keys = set(zip(users.tolist(), items.tolist()))
+    assert keys == set(zip(split.train.user.tolist(), split.train.item.tolist()))
+    for part in ("valid", "test"):
+        held = set(zip(*(a.tolist() for a in split.held_out(part))))
+        assert held and not held & keys, f"{part} pairs leaked into EINMF's explicit input"
+    uid, iid = ({x: k for k, x in enumerate(ids)} for ids in (d.user_ids, d.item_ids))
+    with torch.no_grad():
+        e_items, e_users = m.user_explicit.weight, m.item_explicit.weight
+        want_u1 = m.user.weight[uid["u1"]] + (2 / 4 * e_items[iid["i1"]] + 4 / 4 * e_items[iid["i2"]]) / math.sqrt(2)
+        raters = [(u, r) for (u, i), r in TRAIN.items() if i == "i1"]  # u1 (2) and u2 (3)
+        want_i1 = m.item.weight[iid["i1"]] + sum(r / 4 * e_users[uid[u]] for u, r in raters) / math.sqrt(len(raters))
+        got_u = m.users(torch.as_tensor([uid["u1"]], device=model.device))[0]
+        got_i = m.items(torch.as_tensor([iid["i1"]], device=model.device))[0]
+    torch.testing.assert_close(got_u, want_u1)
+    torch.testing.assert_close(got_i, want_i1)
+
+
+def test_state_round_trip_scores_identically_without_the_split():
+    split = planted_split()
     d = split.data
     model = build(emb_dim=8, layers="8,4", dropout=0.2, epochs=2, patience=0)
     model.fit(split)
     assert any(isinstance(m, torch.nn.Dropout) for m in model.module.modules())
+    state = model.get_state()
+    assert set(INPUTS) <= set(state)
     again = build(emb_dim=8, layers="8,4", dropout=0.2, seed=5)
-    again.set_state(model.get_state(), d.n_users, d.n_items)
+    again.set_state(state, d.n_users, d.n_items)  # no split: R comes from the state
     users = np.arange(d.n_users)
     np.testing.assert_array_equal(again.score_all(users), model.score_all(users))  # eval: no dropout
-    m = model.module
-    q = (m.item.weight + m.item_explicit.weight).detach().cpu().numpy()
-    np.testing.assert_array_equal(model.item_embeddings(), q)
+    items = np.stack([np.arange(0, 10, 2)] * d.n_users)
+    # score, score_all and the module's own forward agree
+    np.testing.assert_allclose(model.score(users, items), np.take_along_axis(model.score_all(users), items, 1),
+                               rtol=1e-5, atol=1e-6)
+    model.module.eval()
+    u, i = (torch.as_tensor(a, device=model.device) for a in (np.repeat(users, 5), items.ravel()))
+    with torch.no_grad():
+        forward = model.module(u, i).cpu().numpy().reshape(items.shape)
+        q = model.module.items(torch.arange(d.n_items, device=model.device)).cpu().numpy()
+    np.testing.assert_allclose(forward, model.score(users, items), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(model.item_embeddings(), q, rtol=1e-6, atol=1e-7)  # Q_i = q^I + q^E
     assert model.item_embeddings().shape == (d.n_items, 8)
     with pytest.raises(ModelError, match="do not fit"):
-        build(emb_dim=8, layers="16").set_state(model.get_state(), d.n_users, d.n_items)
+        build(emb_dim=8, layers="16").set_state(state, d.n_users, d.n_items)
+    with pytest.raises(ModelError, match="missing"):  # e.g. a state saved before R was an input
+        build(emb_dim=8, layers="8,4").set_state({k: v for k, v in state.items() if k not in INPUTS},
+                                                 d.n_users, d.n_items)
 
 
 def test_options_and_registry():

@@ -55,7 +55,7 @@ MODELS: dict[str, ModelSpec] = {
                   iterative=True,  # one sampled negative per positive: no neg_ratio
                   options=("emb_dim", "lr", "batch_size", "epochs", "patience", "weight_decay", "device",
                            "threads", "seed")),
-        # ratings are DMF's input (rows/columns of Y) and EINMF's explicit loss target
+        # ratings are DMF's input (rows/columns of Y), EINMF's explicit input and loss target
         ModelSpec("dmf", "DMF", "Xue et al. 2017 (Deep Matrix Factorization), §3", "recviz.models.dmf:DMF",
                   iterative=True, needs=("rating",),
                   options=("layers", "dmf_loss", "neg_ratio", "lr", "batch_size", "epochs", "patience",
