@@ -37,8 +37,10 @@ without them, so the app greys it out on implicit data (use NeuMF there).
 Paper settings: lr 0.0001, batch 1024, 4–6 negatives, dropout 0.2.
 Measured (ml-100k, leave-one-out, 100 candidates, emb 64, layers 128,64, η 0.6, dropout 0.2, lr
 0.0005, decay 1e-6, random validation item; test HR@10 / NDCG@10 at the best validation epoch),
-seeds 0, 1, 2: explicit embeddings as a second id table 0.642 / 0.377 (valid NDCG@10 0.549),
-from rating rows MEASURED_ROWS. NeuMF on the same splits: 0.663 / 0.388.
+seeds 0, 1, 2: explicit embeddings as a second id table 0.642 / 0.377; from rating rows
+0.666 / 0.398 (`recviz bench --models einmf`). NeuMF on the same splits: 0.663 / 0.388. The rows
+cost time: 13.7 s per epoch at batch 256 against 4.0 s with two id tables (each batch sums ~220
+users' ~106 ratings and the items' raters).
 """
 
 from __future__ import annotations
