@@ -126,9 +126,13 @@ def test_state_round_trip_scores_identically_without_the_split():
     assert model.item_embeddings().shape == (d.n_items, 8)
     with pytest.raises(ModelError, match="do not fit"):
         build(emb_dim=8, layers="16").set_state(state, d.n_users, d.n_items)
-    with pytest.raises(ModelError, match="missing"):  # e.g. a state saved before R was an input
+    with pytest.raises(ModelError, match="missing"):
+        build(emb_dim=8, layers="8,4").set_state({k: v for k, v in state.items() if k != "item_val"},
+                                                 d.n_users, d.n_items)
+    with pytest.raises(ModelError, match="hold no rating matrix") as err:  # saved before R was an input
         build(emb_dim=8, layers="8,4").set_state({k: v for k, v in state.items() if k not in INPUTS},
                                                  d.n_users, d.n_items)
+    assert "train the run again" in err.value.fix
 
 
 def test_options_and_registry():

@@ -128,6 +128,10 @@ class RatingMatrixInput:
         return super().fit(split, on_epoch, should_stop)
 
     def set_state(self, state: dict[str, np.ndarray], n_users: int, n_items: int) -> None:
+        if not any(k in state for k in INPUTS):  # EINMF runs saved before it read rating rows
+            raise ModelError(f"these saved {self.name} weights hold no rating matrix: they were saved by "
+                             f"a version of {self.name} that did not read one, and cannot be rebuilt",
+                             fix="train the run again; its stored metrics and top-20 lists are still there")
         self._inputs = {k: np.asarray(state[k]) for k in INPUTS if k in state}
         if len(self._inputs) < len(INPUTS):
             self._inputs = None  # the key check in super() names what is missing
