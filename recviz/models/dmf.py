@@ -51,7 +51,8 @@ from torch import nn
 
 from recviz.data.split import Split
 from recviz.errors import ModelError
-from recviz.models.rating_matrix import RatingMatrixInput, parse_widths, rating_sampler, register_inputs, row_bags
+from recviz.models.ncf import parse_widths
+from recviz.models.rating_matrix import RatingMatrixInput, rating_sampler, register_inputs, row_bags
 from recviz.models.torch_base import SCORE_PAIRS, TorchRecommender
 
 MU = 1e-6  # eq. 13

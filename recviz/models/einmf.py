@@ -51,9 +51,8 @@ from torch import nn
 
 from recviz.data.split import Split
 from recviz.errors import ModelError
-from recviz.models.ncf import gaussian_embedding, output_layer, relu_tower
-from recviz.models.rating_matrix import (RatingMatrixInput, parse_widths, rating_sampler, register_inputs,
-                                         row_bags)
+from recviz.models.ncf import gaussian_embedding, output_layer, parse_widths, relu_tower
+from recviz.models.rating_matrix import RatingMatrixInput, rating_sampler, register_inputs, row_bags
 from recviz.models.torch_base import SCORE_PAIRS, TorchRecommender
 from recviz.train.losses import log_loss
 

@@ -53,15 +53,21 @@ from recviz.train.loop import Cancelled
 ALPHA = 0.5  # eq. 13: how much of NeuMF's initial output layer comes from GMF
 
 
-def parse_layers(layers: str | tuple | list) -> tuple[int, ...]:
-    """"64,32,16" → (64, 32, 16): the concatenated input width, then each hidden layer's width."""
+def parse_widths(layers: str | tuple | list, example: str = "256,64") -> tuple[int, ...]:
+    """"256,64" → (256, 64): a tower's widths, each a positive integer."""
     try:
         parts = layers.split(",") if isinstance(layers, str) else layers
         widths = tuple(int(w) for w in parts if str(w).strip())
     except ValueError:
-        raise ModelError(f"layers must be comma-separated integers like 64,32,16, not {layers!r}") from None
+        raise ModelError(f"layers must be comma-separated integers like {example}, not {layers!r}") from None
     if not widths or min(widths) < 1:
-        raise ModelError(f"layers must be positive widths like 64,32,16, not {layers!r}")
+        raise ModelError(f"layers must be positive widths like {example}, not {layers!r}")
+    return widths
+
+
+def parse_layers(layers: str | tuple | list) -> tuple[int, ...]:
+    """"64,32,16" → (64, 32, 16): the concatenated input width, then each hidden layer's width."""
+    widths = parse_widths(layers, example="64,32,16")
     if widths[0] % 2:
         raise ModelError(f"the first width of layers ({widths[0]}) is the user and item embeddings "
                          "side by side, so it must be even", fix=f"use {widths[0] + 1}")

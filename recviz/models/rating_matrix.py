@@ -24,18 +24,6 @@ from recviz.train import loop
 INPUTS = ("user_ptr", "user_idx", "user_val", "item_ptr", "item_idx", "item_val")
 
 
-def parse_widths(layers: str | tuple | list) -> tuple[int, ...]:
-    """"256,64" → (256, 64): the output width of each layer of a tower."""
-    try:
-        parts = layers.split(",") if isinstance(layers, str) else layers
-        widths = tuple(int(w) for w in parts if str(w).strip())
-    except ValueError:
-        raise ModelError(f"layers must be comma-separated integers like 256,64, not {layers!r}") from None
-    if not widths or min(widths) < 1:
-        raise ModelError(f"layers must be positive widths like 256,64, not {layers!r}")
-    return widths
-
-
 # ---- ratings of the train pairs ----------------------------------------------------------------
 def train_ratings(split: Split, model: str) -> tuple[np.ndarray, np.ndarray, SeenItems, np.ndarray]:
     """`loop.train_positives` plus each positive pair's rating (its latest train row's), float32."""
