@@ -28,10 +28,10 @@ from recviz.data.sampling import SeenItems, sample_negatives
 from recviz.data.split import Split, target_train  # noqa: F401  (target_train: re-exported)
 from recviz.errors import ModelError
 from recviz.eval.protocols import evaluate
+from recviz.train.optim import OPTIMIZERS, make_optimizer
 
 EARLY_STOP_METRIC = "NDCG@10"
 POLL_EVERY = 50  # batches between two should_stop() polls: a few ms of work on a CPU
-OPTIMIZERS = ("adam", "sgd")
 
 
 class Cancelled(Exception):
@@ -111,19 +111,6 @@ def epoch_samples(users: np.ndarray, items: np.ndarray, seen: SeenItems, rng: np
 
 
 # ---- the loop --------------------------------------------------------------------------------------
-def make_optimizer(params, opts: TrainOptions, device: torch.device) -> torch.optim.Optimizer:
-    """Adam (or SGD) over dense gradients — the exact optimiser of the paper's Keras code.
-
-    Adam is the costliest part of a CPU step: it reads and writes every embedding row, every batch.
-    The fused kernel (one pass per tensor for m, v and the update) is ~3× faster than the
-    per-parameter or foreach versions on a CPU, and the fastest on CUDA too."""
-    params = [p for p in params if p.requires_grad]
-    fused = {"fused": True} if device.type in ("cpu", "cuda") else {}
-    if opts.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=opts.lr, weight_decay=opts.weight_decay, **fused)
-    return torch.optim.Adam(params, lr=opts.lr, weight_decay=opts.weight_decay, **fused)
-
-
 def train(model, split: Split, opts: TrainOptions, on_epoch=None, should_stop=None, *,
           phase: str | None = None, first_epoch: int = 1) -> list[dict]:
     """Train `model.module` in place; return the per-epoch reports and set `model.best_epoch`.
@@ -134,7 +121,7 @@ def train(model, split: Split, opts: TrainOptions, on_epoch=None, should_stop=No
     """
     opts.check()
     module = model.module
-    optimizer = make_optimizer(module.parameters(), opts, model.device)
+    optimizer = make_optimizer(module.parameters(), opts.optimizer, opts.lr, opts.weight_decay, model.device)
     draw = model.epoch_sampler(split)
     rng = np.random.default_rng(opts.seed)  # negatives
     shuffle = torch.Generator().manual_seed(opts.seed)  # on the CPU: same order on every device
