@@ -65,3 +65,6 @@ def test_make_optimizer_picks_by_name_and_device():
     assert isinstance(make_optimizer(p, "sgd", 0.1, 0.0, torch.device("cpu")), torch.optim.SGD)
     # a device without the fused kernel gets torch's own Adam
     assert isinstance(make_optimizer(p, "adam", 0.1, 0.0, torch.device("meta")), torch.optim.Adam)
+    # so do weights of two dtypes, which one fused call cannot take
+    mixed = p + [nn.Parameter(torch.zeros(2, dtype=torch.float64))]
+    assert type(make_optimizer(mixed, "adam", 0.1, 0.0, torch.device("cpu"))) is torch.optim.Adam

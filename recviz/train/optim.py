@@ -65,6 +65,7 @@ def make_optimizer(params, name: str, lr: float, weight_decay: float, device: to
     if name == "sgd":
         fused = {"fused": True} if device.type in ("cpu", "cuda") else {}
         return torch.optim.SGD(params, lr=lr, weight_decay=weight_decay, **fused)
-    if has_fused_adam(device):
+    # one kernel call takes one device and dtype (torch's Adam groups them; every model here has one)
+    if has_fused_adam(device) and len({(p.device, p.dtype) for p in params}) <= 1:
         return Adam(params, lr=lr, weight_decay=weight_decay)
     return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
