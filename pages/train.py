@@ -61,8 +61,11 @@ with st.expander("Model and training settings", expanded=True):
     if spec.iterative:
         knobs["neg_ratio"] = c3.number_input("Negatives per positive", 1, 20, 4, key="neg_ratio")
         knobs["lr"] = c3.number_input("Learning rate", 1e-5, 1.0, 0.001, format="%.4f", key="lr")
-        knobs["batch_size"] = c4.select_slider("Batch size", [128, 256, 512, 1024, 2048, 4096], value=256,
-                                               key="batch_size")
+        knobs["batch_size"] = c4.select_slider(
+            "Batch size", [128, 256, 512, 1024, 2048, 4096], value=256, key="batch_size",
+            help="Larger batches train faster (NeuMF on a 2-core CPU: 2.6 s per ml-100k epoch at 256, "
+                 "1.3 s at 1024). Scale the learning rate with the batch: 4× batch with 4× lr kept "
+                 "NeuMF's HR@10 on ml-100k (README, Benchmarks).")
         knobs["epochs"] = c4.number_input("Epochs", 1, 500, 20, key="epochs")
         knobs["patience"] = c4.number_input("Patience (0 = off)", 0, 100, 3, key="patience")
         knobs["device"] = c3.selectbox("Device", ["auto", "cpu", "cuda"], key="device",
