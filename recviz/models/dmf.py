@@ -40,6 +40,11 @@ Also tried on seed 0 (test HR@10 / NDCG@10 at the best validation epoch; best on
 the towers of a public Keras re-implementation (user 512,64, item 1024,64, ReLU and bias on the
 first layer) 0.635 / 0.363 (0.644); lr 0.001 0.617 / 0.361 (0.645); rows scaled by 1/√(their
 length) 0.617 / 0.354 (0.641). None comes near the paper's 0.687, so the paper's settings stay.
+DMF-1 (`layers="64"`, the linear projection alone; lr 0.0005, patience 5), seeds 0, 1, 2: 0.636 /
+0.379 (best on test 0.652) — *above* DMF-2 here, which starts to overfit after epoch ~8 while DMF-1
+still improves at epoch 20; the paper has DMF-1-nce at 0.670 / 0.386, below its DMF-2. Adam's L2
+1e-5 on DMF-2 (seed 0, 25 epochs): test HR@10 flat at 0.61–0.64, no better. Others who implemented
+the paper report the same shortfall (github.com/RuidongZ/Deep_Matrix_Factorization_Models, issue 3).
 """
 
 from __future__ import annotations
