@@ -83,11 +83,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="print one JSON object")
     s.set_defaults(func=_lazy("runs", "cmd_recommend"))
 
-    from recviz.bench import DEFAULT_MODELS
+    from recviz.bench import CHOSEN, DEFAULT_MODELS
 
     s = sub.add_parser("bench", help="the NCF paper's comparison on one dataset: table + JSON")
     s.add_argument("--dataset", required=True, help="catalog name, saved name, or a file/dir/zip path")
-    s.add_argument("--models", default=",".join(DEFAULT_MODELS), help="comma-separated (default: all)")
+    s.add_argument("--models", default=",".join(DEFAULT_MODELS),
+                   help=f"comma-separated (default: {','.join(DEFAULT_MODELS)}; "
+                        f"also {', '.join(m for m in CHOSEN if m not in DEFAULT_MODELS)})")
     s.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (default 0,1,2)")
     s.add_argument("--batch-sizes", default="256", help="comma-separated batch sizes (default 256)")
     s.add_argument("--epochs", type=int, help="maximum epochs (default 20, the paper's setting)")
