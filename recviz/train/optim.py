@@ -37,18 +37,16 @@ class Adam:
                 p.grad.zero_()
 
     def step(self) -> None:
+        # a weight without a gradient (e.g. a behaviour branch with no pair in this batch) is skipped
         live = [k for k, p in enumerate(self.params) if p.grad is not None]
-        if len(live) != len(self.params):  # e.g. a behaviour branch with no pair in this batch
-            pick = lambda xs: [xs[k] for k in live]  # noqa: E731
-        else:
-            pick = lambda xs: xs  # noqa: E731
-        params, steps = pick(self.params), pick(self.steps)
-        if not params:
+        if not live:
             return
+        params, steps = [self.params[k] for k in live], [self.steps[k] for k in live]
         torch._foreach_add_(steps, 1)
-        torch._fused_adam_(params, [p.grad for p in params], pick(self.exp_avg), pick(self.exp_avg_sq), [],
-                           steps, amsgrad=False, lr=self.lr, beta1=self.betas[0], beta2=self.betas[1],
-                           weight_decay=self.weight_decay, eps=self.eps, maximize=False)
+        torch._fused_adam_(params, [p.grad for p in params], [self.exp_avg[k] for k in live],
+                           [self.exp_avg_sq[k] for k in live], [], steps, amsgrad=False, lr=self.lr,
+                           beta1=self.betas[0], beta2=self.betas[1], weight_decay=self.weight_decay,
+                           eps=self.eps, maximize=False)
 
 
 def has_fused_adam(device: torch.device) -> bool:
