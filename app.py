@@ -19,10 +19,11 @@ def home() -> None:
     left, right = st.columns([3, 2])
     with left:
         st.subheader("Start here")
-        model = common.quick_start_model()
-        label = f"Train {model.upper()} on the built-in dataset"
-        if st.button(label, type="primary", key="quick_start", help="synthetic ratings, leave-one-out, a few epochs"):
-            run_id = common.submit(common.quick_start_config(model))
+        quick = common.quick_start_config()
+        label = f"Train {quick.spec.title} on the built-in dataset"
+        if st.button(label, type="primary", key="quick_start",
+                     help=f"{quick.dataset} data, leave-one-out, {quick.spec.title} with its default settings"):
+            run_id = common.submit(quick)
             st.session_state["active_run"] = run_id
             st.switch_page("pages/train.py")
         st.caption("Or pick your own data on **Data**, set every knob on **Train**, compare on **Results** "

@@ -10,7 +10,7 @@ import streamlit as st
 from recviz.config import RunConfig
 from recviz.errors import RecvizError
 
-DEFAULT_DATASET = "synthetic"
+DEFAULT_DATASET = RunConfig().dataset  # the built-in dataset a fresh app opens on
 STATUS_BADGE = {"queued": ":grey[● queued]", "running": ":blue[● running]", "done": ":green[● done]",
                 "failed": ":red[● failed]", "cancelled": ":orange[● cancelled]"}
 
@@ -65,16 +65,41 @@ def submit(config: RunConfig, sweep_id=None) -> int:
     return submit_run(config, threads=worker_threads(), sweep_id=sweep_id)
 
 
-def quick_start_model() -> str:
-    from recviz.models import registry
+def quick_start_config() -> RunConfig:
+    """The one-click run on Home: the default model with its defaults on the built-in dataset —
+    exactly what `recviz train --dataset synthetic --model neumf` trains."""
+    return RunConfig()
 
-    return "neumf" if "neumf" in registry.MODELS else "itemknn"
 
+# ---- a form generated from declarations -------------------------------------------------------------
+def option_input(option, key: str, container=None, value=None):
+    """One widget for one declared option; returns (value, error). Numbers with a range get a
+    stepper bounded by it; lists, texts and values spanning orders of magnitude get a text field
+    checked as the option declares (the message goes under the field)."""
+    from recviz.errors import RecvizError
+    from recviz.options import format_value
 
-def quick_start_config(model: str) -> RunConfig:
-    """Small enough to finish in well under a minute on a 2-core CPU."""
-    return RunConfig(dataset=DEFAULT_DATASET, model=model, protocol="loo", emb_dim=16, layers="32,16,8",
-                     epochs=8, patience=3, batch_size=512, lr=0.002, seed=0)
+    box = container or st
+    value = option.default if value is None else value
+    help_text = option.describe()
+    if option.kind == "bool":
+        return box.checkbox(option.title, value=bool(value), key=key, help=help_text), None
+    if option.choices:
+        choices = list(option.choices)
+        return box.selectbox(option.title, choices, index=choices.index(value), key=key, help=help_text), None
+    if option.kind == "int" and option.low is not None and option.high is not None:
+        return int(box.number_input(option.title, int(option.low), int(option.high), int(value), step=1,
+                                    key=key, help=help_text)), None
+    if option.kind == "float" and not option.log and option.low is not None and option.high is not None \
+            and option.high - option.low <= 10:
+        return float(box.number_input(option.title, float(option.low), float(option.high), float(value),
+                                      step=0.05, key=key, help=help_text)), None
+    text = box.text_input(option.title, "" if value is None else format_value(value), key=key, help=help_text)
+    try:
+        return option.parse(text), None
+    except RecvizError as err:
+        box.error(err.problem)
+        return value, err.problem
 
 
 # ---- datasets ---------------------------------------------------------------------------------------
@@ -117,7 +142,7 @@ def load_data(ref: str, min_user: int = 0, min_item: int = 0, min_rating: float 
 
 @st.cache_resource(max_entries=8, show_spinner="Loading the dataset…")
 def _load_data(home: str, ref: str, min_user: int, min_item: int, min_rating: float | None):
-    from recviz.train.experiment import prepare_data
+    from recviz.runs.experiment import prepare_data
 
     return prepare_data(RunConfig(dataset=ref, min_user=min_user, min_item=min_item, min_rating=min_rating))
 

@@ -25,7 +25,7 @@ run = labels[st.selectbox("Run", list(labels), index=default, key="rec_run")]
 @st.cache_resource(max_entries=16, show_spinner="Loading the run…")
 def load_run(db: str, run_id: int):
     """Split, top-N lists, per-user test results and item map of a run (cached per store)."""
-    from recviz.train.experiment import prepare_split
+    from recviz.runs.experiment import prepare_split
 
     run_dir = store.run_dir(run_id)
     run = store.get(run_id)

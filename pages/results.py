@@ -45,7 +45,7 @@ protocols = done.set_index("id").loc[[labels[c] for c in chosen], "protocol"].un
 st.plotly_chart(charts.learning_curves(curves, metric, " / ".join(protocols)), key="curves")
 
 st.subheader("Sweeps")
-param = st.selectbox("Parameter", ["eta", "neg_ratio", "emb_dim", "layers", "lr", "neighbors"], key="sweep_param")
+param = st.selectbox("Parameter", compare.sweep_params(), key="sweep_param")
 sweep_metric = st.selectbox("Metric", ["HR@10", "NDCG@10"], key="sweep_metric")
 sweeps = compare.sweep_table(done, param)
 varied = sweeps.groupby(["model", "protocol"])[param].nunique() if not sweeps.empty else []

@@ -1,50 +1,87 @@
-"""One serialisable config describes one run. The CLI, the app, the worker and sweeps all build
-this same object, so a run can be repeated from its stored JSON alone."""
+"""One serialisable config describes one run. The CLI, the app, the worker, sweeps and the bench all
+build this same object, so a run can be repeated from its stored JSON alone.
+
+A config is the settings every run has (declared here, on the fields, as `recviz.options.Option`s)
+plus the chosen model's own options (declared beside the model; `RunConfig.options`), complete and
+checked: `RunConfig(model="neumf")` holds every NeuMF option at its declared default.
+"""
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any, Mapping
 
 from recviz.errors import RecvizError
+from recviz.models import registry
+from recviz.options import DEVICE, SEED, THREADS, Option
+
+PROTOCOLS = {"loo": "leave-one-out + sampled candidates", "ratio": "80/10/10 split + full ranking"}
+VALID_RULES = {"latest": "the one before test", "random": "a random earlier one (NCF/DMF papers)"}
+
+
+def setting(option: Option | None = None, **declare) -> Any:
+    """A RunConfig field declared by its Option (the field's name is the option's)."""
+    option = option or Option(name="", **declare)
+    return field(default=option.default, metadata={"option": option})
 
 
 @dataclass
 class RunConfig:
     # data
-    dataset: str = "synthetic"
-    min_user: int = 0  # k-core: drop users with fewer interactions (0 = off)
-    min_item: int = 0
-    min_rating: float | None = None  # ratings below this are not positives
+    dataset: str = setting(kind="str", default="synthetic",
+                           help="catalog name (e.g. ml-100k, synthetic), saved name, or a file/dir/zip path")
+    min_user: int = setting(kind="int", default=0, low=0, high=1_000_000,
+                            help="k-core: keep users with at least this many interactions (0 = off)")
+    min_item: int = setting(kind="int", default=0, low=0, high=1_000_000,
+                            help="k-core: keep items with at least this many interactions (0 = off)")
+    min_rating: float | None = setting(kind="float", default=None, optional=True,
+                                       help="only ratings at least this high count as positives")
     # protocol
-    protocol: str = "loo"  # "loo" | "ratio"
-    candidates: int = 100  # sampled candidates per held-out item (loo)
-    target: str | None = None  # behaviour that counts as the held-out interaction
-    valid: str = "latest"  # loo validation pair: "latest" before test | "random" (NCF/DMF papers)
-    seed: int = 0
+    protocol: str = setting(kind="str", default="loo", choices=tuple(PROTOCOLS), label="Protocol",
+                            help="; ".join(f"{k}: {v}" for k, v in PROTOCOLS.items()))
+    candidates: int = setting(kind="int", default=100, low=1, high=100_000, label="Candidates per held-out item",
+                              help="sampled candidates each held-out item is ranked among (loo)")
+    target: str | None = setting(kind="str", default=None, optional=True, label="Target behaviour (held out)",
+                                 help="behaviour whose latest interaction is held out (multi-behaviour data)")
+    valid: str = setting(kind="str", default="latest", choices=tuple(VALID_RULES), label="Validation item",
+                         help="loo validation item: " + "; ".join(f"{k}: {v}" for k, v in VALID_RULES.items()))
+    seed: int = setting(SEED)
+    device: str = setting(DEVICE)
+    threads: int = setting(THREADS)
     # model
-    model: str = "itempop"
-    neighbors: int = 100  # ItemKNN neighbourhood size
-    shrink: float = 0.0  # ItemKNN similarity shrinkage
-    emb_dim: int = 32  # embedding size (predictive factors of GMF/MF/BPR)
-    layers: str = "64,32,16"  # MLP tower widths, comma-separated
-    pretrain: bool = False  # NeuMF: initialise from trained GMF and MLP (paper §3.4.1)
-    eta: float = 0.6  # EINMF: L = η·L_implicit + (1−η)·L_explicit (paper's best: 0.6)
-    dropout: float = 0.0  # dropout after each hidden ReLU of MLP, NeuMF and EINMF (EINMF paper: 0.2)
-    dmf_loss: str = "nce"  # DMF: "nce" (rating / max rating targets) | "ce" (binary)
-    neg_source: str = "uniform"  # mbnmf negatives: "uniform" | "supportive" (items touched only supportively)
-    eals_c0: float = 512.0  # eALS: total weight of missing entries (He et al. 2016)
-    eals_alpha: float = 0.4  # eALS: popularity exponent of the missing-entry weights
-    reg: float = 10.0  # eALS: L2 regularisation (chosen on ml-100k validation; 0.01 overfits in 4 sweeps)
-    # training
-    neg_ratio: int = 4  # sampled negatives per positive, re-drawn every epoch
-    lr: float = 0.001
-    batch_size: int = 256
-    epochs: int = 20
-    patience: int = 3  # early stopping on validation NDCG@10; 0 = never stop early
-    weight_decay: float = 0.0
-    device: str = "auto"  # "auto" (CUDA when present) | "cpu" | "cuda" | "cuda:1"
-    threads: int = 0  # torch CPU threads; 0 = torch's default
+    model: str = setting(kind="str", default=registry.DEFAULT_MODEL, help="the model to train")
+    preset: str | None = setting(kind="str", default=None, optional=True,
+                                 help="a named set of the model's options, e.g. paper (its paper's settings)")
+    options: dict = field(default_factory=dict)  # the model's options, completed and checked
+
+    def __post_init__(self):
+        for opt in RUN_OPTIONS:
+            setattr(self, opt.name, opt.parse(getattr(self, opt.name)))
+        self.options = registry.get(self.model).resolve(self.options, self.preset)
+
+    @property
+    def spec(self):
+        return registry.get(self.model)
+
+    def option(self, name: str, default: Any = None) -> Any:
+        """The model option `name`, or `default` when this model has no such option."""
+        return self.options.get(name, default)
+
+    def replace(self, **changes) -> RunConfig:
+        """A copy with run settings and/or model options changed (either kind, by name)."""
+        run, opts = split_names(self.model if "model" not in changes else changes["model"], changes)
+        if "model" in changes and changes["model"] != self.model:
+            return replace(self, **run, options=opts)
+        return replace(self, **run, options={**self.options, **opts})
+
+    # ---- construction -------------------------------------------------------------------------
+    @classmethod
+    def build(cls, **values) -> RunConfig:
+        """From flat names, as the CLI, the Train form and sweeps give them: run settings by their
+        field names, model options by their declared names."""
+        run, opts = split_names(values.get("model", registry.DEFAULT_MODEL), values)
+        return cls(**run, options=opts)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -53,13 +90,57 @@ class RunConfig:
         return json.dumps(self.to_dict(), sort_keys=True)
 
     @classmethod
-    def from_dict(cls, d: dict) -> RunConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise RecvizError(f"unknown config keys {unknown}", fix=f"valid keys: {sorted(known)}")
-        return cls(**d)
+    def from_dict(cls, d: Mapping) -> RunConfig:
+        """Strict: `{run settings…, "model": …, "options": {…}}`, or flat names (`build`)."""
+        d = dict(d)
+        if "options" in d:
+            unknown = sorted(set(d) - RUN_NAMES - {"model", "preset", "options"})
+            if unknown:
+                raise RecvizError(f"unknown config keys {unknown}", fix=f"run settings: {sorted(RUN_NAMES)}")
+            return cls(**d)
+        return cls.build(**d)
 
     @classmethod
     def from_json(cls, text: str) -> RunConfig:
         return cls.from_dict(json.loads(text))
+
+    @classmethod
+    def from_stored(cls, d: Mapping) -> RunConfig:
+        """A config as an earlier version may have stored it — every model's options flat beside
+        the run settings, under older names — so every stored run still opens. Keys nobody reads
+        any more are ignored; a model that no longer exists is an error."""
+        d = dict(d)
+        if "options" in d:
+            return cls(**{k: v for k, v in d.items() if k in RUN_NAMES | {"model", "preset", "options"}})
+        model = d.get("model", registry.DEFAULT_MODEL)
+        run = {k: d[k] for k in RUN_NAMES if k in d}
+        return cls(**run, model=model, options=registry.get(model).from_stored(d))
+
+
+# every run setting, declared once on the fields above (model and preset are not form options)
+RUN_OPTIONS: tuple[Option, ...] = tuple(
+    replace(f.metadata["option"], name=f.name) for f in fields(RunConfig)
+    if "option" in f.metadata and f.name not in ("model", "preset"))
+RUN_NAMES = frozenset(o.name for o in RUN_OPTIONS)
+
+
+def run_option(name: str) -> Option:
+    for o in RUN_OPTIONS:
+        if o.name == name:
+            return o
+    raise KeyError(name)
+
+
+def split_names(model: str, values: Mapping) -> tuple[dict, dict]:
+    """Flat names → (run settings incl. model/preset, model options); an unknown name is an error
+    naming the model and what it takes."""
+    spec = registry.get(model)
+    run, opts = {}, {}
+    for k, v in values.items():
+        if k in RUN_NAMES or k in ("model", "preset"):
+            run[k] = v
+        elif spec.has(k):
+            opts[k] = v
+        else:
+            spec.resolve({k: v})  # raises: renamed, or not an option of this model
+    return run, opts

@@ -54,3 +54,13 @@ class ProtocolError(RecvizError):
 
 class ModelError(RecvizError):
     """A model that cannot be trained on this data or with these options."""
+
+
+class Cancelled(Exception):
+    """Training was asked to stop (`should_stop()` turned true). The best weights seen so far are
+    back in the model; `history` holds the epochs that finished, so whoever records the run can
+    store them and mark it cancelled. Not a RecvizError: nothing went wrong."""
+
+    def __init__(self, history: list[dict]):
+        super().__init__(f"training cancelled after {len(history)} finished epoch(s)")
+        self.history = history

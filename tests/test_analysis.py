@@ -184,10 +184,10 @@ def test_sweep_table_sorted_and_averaged():
 
 
 def test_sweep_table_orders_layers_by_depth():
-    runs = [_run(i, "mlp", metrics=_m(0.1 * i, 0.1), layers=layers)
+    runs = [_run(i, "mlp", metrics=_m(0.1 * i, 0.1), options={"mlp_layers": layers})
             for i, layers in enumerate(["64,32,16", "32,16", "128,64,32,16", "16,8"], start=1)]
-    s = compare.sweep_table(compare.runs_table(runs), "layers")
-    assert s["layers"].tolist() == ["16,8", "32,16", "64,32,16", "128,64,32,16"]
+    s = compare.sweep_table(compare.runs_table(runs), "mlp_layers")
+    assert s["mlp_layers"].tolist() == ["16,8", "32,16", "64,32,16", "128,64,32,16"]
 
 
 def _epochs(rows):
@@ -281,8 +281,8 @@ def test_human_summary():
 def test_evaluation_cost_only_for_mlp_scored_models():
     from recviz.analysis.estimate import evaluation_cost
 
-    assert evaluation_cost("gmf", 100, 50, emb_dim=8, layers="16,8") is None
-    cost = evaluation_cost("neumf", 6040, 3706, emb_dim=64, layers="256,128,64")
+    assert evaluation_cost("gmf", {"emb_dim": 8}, 100, 50) is None
+    cost = evaluation_cost("neumf", {"emb_dim": 64, "mlp_layers": "256,128,64"}, 6040, 3706)
     assert cost["batch_users"] == (1 << 23) // 3706
     # 6040·3706 pairs × 2·(256·128 + 128·64 + 64·1) FLOPs
     assert cost["flops"] == pytest.approx(6040 * 3706 * 2 * (256 * 128 + 128 * 64 + 64), rel=1e-6)

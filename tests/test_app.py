@@ -10,6 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from recviz.config import RunConfig
+from recviz.models import registry
 from recviz.runs import worker
 from recviz.runs.store import RunStore
 
@@ -47,12 +48,12 @@ def test_home_and_every_page_render_on_an_empty_store():
 
 
 def test_every_page_renders_with_runs_of_every_status():
-    done = worker.submit(RunConfig(dataset=TINY, model="itemknn"))
+    done = worker.submit(RunConfig.build(dataset=TINY, model="itemknn"))
     assert worker.wait(done, timeout=60).status == "done"
     store = RunStore()
-    failed = store.create(RunConfig(dataset=TINY, model="itempop"))
+    failed = store.create(RunConfig.build(dataset=TINY, model="itempop"))
     store.fail(failed, "worker process 123 exited without finishing")
-    queued = store.create(RunConfig(dataset=TINY, model="itempop"))
+    queued = store.create(RunConfig.build(dataset=TINY, model="itempop"))
     store.request_cancel(queued)  # a queued run is cancelled at once
     at = app()
     assert_clean(at)
@@ -111,7 +112,7 @@ def test_a_good_upload_is_saved_and_becomes_the_current_dataset():
 
 def _slow_run(monkeypatch) -> int:
     monkeypatch.setenv("RECVIZ_TEST_SLEEP_BEFORE_FIT", "30")  # test hook: the worker waits, cancellably
-    run_id = worker.submit(RunConfig(dataset=TINY, model="itempop"))
+    run_id = worker.submit(RunConfig.build(dataset=TINY, model="itempop"))
     store = RunStore()
     deadline = time.time() + 30
     while store.get(run_id).status != "running" and time.time() < deadline:
@@ -147,3 +148,66 @@ def test_full_ranking_of_an_mlp_model_shows_its_cost_first():
     at.radio(key="protocol").set_value("ratio").run()
     assert_clean(at)
     assert any("Full ranking runs NeuMF" in c.value for c in [*at.caption, *at.warning])
+
+
+def test_one_click_and_the_untouched_form_train_what_the_cli_trains():
+    """Home's button, the Train page's Launch with nothing changed, and `recviz train --dataset
+    synthetic --model neumf` describe the very same run."""
+    from recviz.cli import build_parser
+    from recviz.commands.common import config_from_args
+
+    cli = config_from_args(build_parser("neumf").parse_args(["train", "--dataset", "synthetic", "--model", "neumf"]))
+    at = app()
+    at.button(key="quick_start").click().run()
+    home_run = at.session_state["active_run"]
+    at = app().switch_page("pages/train.py").run()
+    at.button(key="launch").click().run()
+    assert_clean(at)
+    form_run = at.session_state["active_run"]
+    store = RunStore()
+    for run_id in (home_run, form_run):
+        store.request_cancel(run_id)  # the configs are what this test is about, not the training
+    assert store.get(home_run).config == cli
+    assert store.get(form_run).config == cli
+    assert cli.options == registry.get("neumf").defaults()
+
+
+LEGACY = ROOT / "tests" / "fixtures" / "store-7c9db7b"
+
+
+def test_runs_stored_before_per_model_declarations_still_open(recviz_home):
+    """A store written by the code before this change (tests/fixtures/store-7c9db7b/MAKE.py ran at
+    7c9db7b): flat configs with old option names. Every run loads with its own options, its saved
+    weights score exactly as stored, and Results and Recommendations open on it."""
+    import shutil
+
+    import numpy as np
+
+    from recviz.runs import artifacts
+
+    shutil.copytree(LEGACY, recviz_home, dirs_exist_ok=True)
+    store = RunStore()
+    runs = {r.model: r for r in store.list()}
+    assert set(runs) == {"itemknn", "gmf", "neumf", "dmf", "einmf", "eals", "mbnmf"}
+    assert runs["neumf"].config.options["mlp_layers"] == "16,8" and runs["neumf"].config.options["lr"] == 0.01
+    assert runs["dmf"].config.options["tower_layers"] == "16,8" and runs["dmf"].config.options["loss"] == "ce"
+    assert runs["einmf"].config.options["hidden_layers"] == "8,4" and runs["einmf"].config.options["eta"] == 0.3
+    assert runs["eals"].config.options["l2"] == 2.0 and runs["eals"].config.options["c0"] == 64.0
+    assert runs["gmf"].config.options["l2"] == 1e-6 and runs["itemknn"].config.options["neighbors"] == 20
+    for run in runs.values():
+        run_dir = store.run_dir(run.id)
+        model, _, _ = artifacts.load_model(run_dir)
+        top = artifacts.load_topn(run_dir)
+        users = np.arange(len(top["items"]))
+        scores = np.take_along_axis(model.score_all(users), top["items"], axis=1)
+        keep = np.isfinite(top["scores"])
+        np.testing.assert_allclose(scores[keep], top["scores"][keep], rtol=1e-5, atol=1e-6, err_msg=run.model)
+
+    at = app().switch_page("pages/results.py").run()
+    assert_clean(at)
+    assert set(at.dataframe[0].value["model"]) == set(runs)
+    at.switch_page("pages/recommendations.py").run()
+    for label in at.selectbox(key="rec_run").options:
+        at.selectbox(key="rec_run").set_value(label).run()
+        assert_clean(at)
+        assert len(at.dataframe) >= 3, label

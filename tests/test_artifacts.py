@@ -6,11 +6,11 @@ import pytest
 from recviz.config import RunConfig
 from recviz.models import registry
 from recviz.runs import artifacts
-from recviz.train.experiment import run
+from recviz.runs.experiment import run
 
 
 def test_eval_and_coords_of_a_baseline(tmp_path):
-    result = run(RunConfig(dataset="synthetic:users=80,items=300,interactions=1500", model="itemknn"))
+    result = run(RunConfig.build(dataset="synthetic:users=80,items=300,interactions=1500", model="itemknn"))
     artifacts.save(tmp_path, result)
     ev = artifacts.load_eval(tmp_path)
     assert np.array_equal(ev["users"], result.test.users)
@@ -21,7 +21,7 @@ def test_eval_and_coords_of_a_baseline(tmp_path):
 
 @pytest.mark.skipif("gmf" not in registry.MODELS, reason="neural models not registered")
 def test_item_coords_of_an_embedding_model(tmp_path):
-    result = run(RunConfig(dataset="synthetic:users=80,items=300,interactions=1500", model="gmf",
+    result = run(RunConfig.build(dataset="synthetic:users=80,items=300,interactions=1500", model="gmf",
                            emb_dim=8, epochs=2, patience=0))
     artifacts.save(tmp_path, result)
     coords = artifacts.load_item_coords(tmp_path)

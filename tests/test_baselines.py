@@ -59,7 +59,7 @@ def test_itemknn_keeps_only_k_neighbours():
 def test_baselines_never_see_held_out_pairs(name):
     data = random_interactions(seed=2)
     s = make_split(data, "loo", n_candidates=10, cache=False)
-    model = registry.build(name, neighbors=20)
+    model = registry.build(name, {"neighbors": 20} if name == "itemknn" else {})
     model.fit(s)
     u, i = s.held_out("test")
     if name == "itemknn":

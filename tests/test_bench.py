@@ -5,7 +5,10 @@ import statistics
 
 import pytest
 
-from recviz import bench
+from recviz.config import RunConfig
+from recviz.errors import RecvizError
+from recviz.models import registry
+from recviz.runs import bench
 from recviz.runs.store import RunStore
 from tests.test_cli import TINY, last_json, recviz
 
@@ -21,11 +24,12 @@ def test_bench_writes_rows_and_means(tmp_path):
         assert {"HR@5", "HR@10", "HR@20", "NDCG@5", "NDCG@10", "NDCG@20", "epochs_run", "best_epoch",
                 "seconds_per_epoch", "samples_per_second", "train_seconds"} <= set(r)
     gmf = [r for r in rows if r["model"] == "gmf"]
-    assert all(r["epochs_run"] <= 2 and r["samples_per_second"] > 0 and r["batch_size"] == 256 for r in gmf)
-    assert all(r["config"]["emb_dim"] == 64 and r["config"]["protocol"] == "loo" for r in gmf)
-    assert all(r["config"]["valid"] == "random" for r in rows)  # the papers' validation rule
-    assert report["protocol"] == "leave-one-out, 100 candidates, random validation item"
-    assert "random validation item" in proc.stdout
+    defaults = registry.get("gmf").defaults()  # what `recviz train --model gmf` trains with
+    assert all(r["epochs_run"] <= 2 and r["samples_per_second"] > 0 and r["batch_size"] == defaults["batch_size"]
+               for r in gmf)
+    assert all(r["config"]["options"] == {**defaults, "epochs": 2} and r["config"]["protocol"] == "loo" for r in gmf)
+    assert all(r["config"]["valid"] == "latest" for r in rows)  # the default validation rule
+    assert "random validation item" not in report["protocol"] and "each model's defaults" in proc.stdout
     pop = [r for r in rows if r["model"] == "itempop"]
     assert all(r["samples_per_second"] is None and r["seconds_per_epoch"] is None for r in pop)
 
@@ -50,25 +54,30 @@ def test_bench_store_and_batch_sizes(tmp_path):
     assert len(runs) == 3 and {r.status for r in runs} == {"done"}
 
 
-def test_bench_settings_follow_the_paper_and_the_docstrings():
-    neumf = bench.bench_config("neumf", "ml-100k", seed=1)
-    assert (neumf.emb_dim, neumf.layers, neumf.neg_ratio, neumf.batch_size, neumf.patience) == (64, "256,128,64", 4, 256, 3)
-    assert (neumf.lr, neumf.weight_decay, neumf.pretrain) == (0.0005, 1e-6, False)
-    pre = bench.bench_config("neumf-pretrain", "ml-100k", seed=0, batch_size=1024, epochs=5)
-    assert (pre.model, pre.pretrain, pre.lr, pre.batch_size, pre.epochs) == ("neumf", True, 0.001, 1024, 5)
-    assert bench.bench_config("mlp", "x", 0).weight_decay == 0.0
-    assert neumf.valid == "random" and bench.bench_config("mlp", "x", 0, valid="latest").valid == "latest"
-    with pytest.raises(Exception, match="unknown bench model"):
+def test_bench_trains_what_train_trains_or_a_preset():
+    assert bench.bench_config("neumf", "ml-100k", seed=1) == RunConfig.build(dataset="ml-100k", model="neumf", seed=1)
+    pre = bench.bench_config("neumf:paper", "ml-100k", seed=0, batch_size=1024, epochs=5)
+    paper = registry.get("neumf").presets["paper"]
+    assert pre.preset == "paper" and pre.options == {**registry.get("neumf").defaults(), **paper,
+                                                      "batch_size": 1024, "epochs": 5}
+    assert pre.options["pretrain"] is True and pre.options["lr"] == 0.001
+    # a bench-wide preset applies where a model declares it; ItemPop declares none
+    assert bench.bench_config("neumf", "x", 0, preset="paper").preset == "paper"
+    assert bench.bench_config("itempop", "x", 0, preset="paper").preset is None
+    assert bench.bench_config("mlp", "x", 0, valid="random").valid == "random"
+    with pytest.raises(RecvizError, match="unknown model 'nope'"):
         bench.bench_config("nope", "x", 0)
+    with pytest.raises(RecvizError, match="no preset 'fast'"):
+        bench.bench_config("gmf:fast", "x", 0)
 
 
 def test_bench_unknown_model_is_a_readable_error(tmp_path):
     proc = recviz("bench", "--dataset", TINY, "--models", "gmf,nope", "--out", str(tmp_path / "x.json"), check=False)
-    assert proc.returncode == 2 and "unknown bench model 'nope'" in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.returncode == 2 and "unknown model 'nope'" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_observed_test_is_a_diagnostic_that_changes_nothing():
-    from recviz.train import experiment
+    from recviz.runs import experiment
 
     config = bench.bench_config("gmf", TINY, seed=0, epochs=4)
     plain = experiment.run(config)
@@ -88,9 +97,9 @@ def test_observed_test_is_a_diagnostic_that_changes_nothing():
 
 
 def test_observed_test_skips_pretraining_phases():
-    from recviz.train import experiment
+    from recviz.runs import experiment
 
-    result = experiment.run(bench.bench_config("neumf-pretrain", TINY, seed=0, epochs=2), observe_test=True)
+    result = experiment.run(bench.bench_config("neumf:paper", TINY, seed=0, epochs=2), observe_test=True)
     phases = {h["phase"]: "test_observed" in h for h in result.history}
     assert phases == {"gmf": False, "mlp": False, "neumf": True}
 

@@ -106,7 +106,8 @@ def test_train_neural_model_reports_progress_and_is_stored():
     assert isinstance(out["run_id"], int) and out["device"] == "cpu"
     assert out["epochs_run"] == 2 and out["best_epoch"] in (1, 2)
     assert out["samples_per_second"] > 0
-    assert out["config"]["emb_dim"] == 8 and out["config"]["batch_size"] == 128 and out["config"]["lr"] == 0.01
+    opts = out["config"]["options"]
+    assert opts["emb_dim"] == 8 and opts["batch_size"] == 128 and opts["lr"] == 0.01
     # progress: one line per epoch on stderr, so stdout's last line stays the JSON
     epoch_lines = [line for line in proc.stderr.splitlines() if line.startswith("epoch ")]
     assert len(epoch_lines) == 2 and epoch_lines[0].startswith("epoch 1/2  loss ")
@@ -122,7 +123,7 @@ def test_recommend_prints_a_users_top_k_with_titles(recviz_home):
     from recviz.config import RunConfig
     from recviz.runs import record
 
-    run_id, _, _ = record.train_here(RunConfig(dataset=TINY, model="itemknn"))  # stored as `train` stores it
+    run_id, _, _ = record.train_here(RunConfig.build(dataset=TINY, model="itemknn"))  # stored as `train` stores it
     rec = last_json(recviz("recommend", "--run", str(run_id), "--user", "u0003", "-k", "5", "--json"))
     assert rec["user"] == "u0003" and len(rec["items"]) == 5
     assert [r["rank"] for r in rec["items"]] == [1, 2, 3, 4, 5]
@@ -168,7 +169,7 @@ def test_interrupted_training_is_stored_as_cancelled(recviz_home):
     def interrupt(report):
         raise KeyboardInterrupt
 
-    config = RunConfig(dataset=TINY, model="gmf", emb_dim=8, epochs=3)
+    config = RunConfig.build(dataset=TINY, model="gmf", emb_dim=8, epochs=3)
     with pytest.raises(KeyboardInterrupt):
         record.train_here(config, on_epoch=interrupt)
     store = RunStore()
@@ -177,11 +178,19 @@ def test_interrupted_training_is_stored_as_cancelled(recviz_home):
     assert store.epochs(run.id)["epoch"].tolist() == [1]
 
 
-def test_train_help_lists_the_neural_options():
+def test_train_help_lists_the_run_settings_and_how_to_see_a_models_options():
     text = recviz("train", "--help").stdout
-    for option in ("--emb-dim", "--layers", "--neg-ratio", "--lr", "--batch-size", "--epochs", "--patience",
-                   "--pretrain", "--device", "--weight-decay", "--threads"):
+    for option in ("--dataset", "--protocol", "--candidates", "--valid", "--seed", "--device", "--threads",
+                   "--model", "--preset"):
         assert option in text
+    assert "--model M --help" in text
+
+
+def test_an_option_the_model_does_not_take_is_refused():
+    proc = recviz("train", "--dataset", TINY, "--model", "eals", "--lr", "0.1", check=False)
+    assert proc.returncode == 2 and "--lr" in proc.stderr and "Traceback" not in proc.stderr
+    proc = recviz("train", "--dataset", TINY, "--model", "neumf", "--emb-dim", "0", check=False)
+    assert proc.returncode == 2 and "emb_dim must be an integer from 1 to 1024" in proc.stderr
 
 
 def test_sweep_stores_one_run_per_value_and_prints_the_table(tmp_path):

@@ -16,7 +16,8 @@ from recviz.eval.protocols import evaluate
 from recviz.models import registry
 from recviz.models.dmf import DMF, MU
 from recviz.models.rating_matrix import INPUTS, rating_matrix
-from recviz.train import experiment, loop
+from recviz.runs import experiment
+from recviz.data.training_samples import train_positives
 from tests.helpers import frame, random_interactions
 
 # u1 rated i1 twice (1, then 2): the latest counts. The 5-star ratings are all held out, so the
@@ -43,7 +44,7 @@ def planted_split():
 
 
 def build(**options):
-    return registry.build("dmf", **RunConfig(model="dmf", **options).to_dict())
+    return experiment.build_model(RunConfig.build(model="dmf", **options))
 
 
 def csr_pairs(inputs, side):
@@ -59,7 +60,7 @@ def test_input_holds_train_ratings_and_no_held_out_pair(protocol):
     else:
         split = make_split(generate(n_users=40, n_items=60, n_interactions=600, seed=1), "ratio", cache=False)
     d = split.data
-    model = build(layers="8,4", epochs=1, patience=0)
+    model = build(tower_layers="8,4", epochs=1, patience=0)
     model.fit(split)
     inputs = {k: v.cpu().numpy() for k, v in model.module.state_dict().items() if k in INPUTS}
     users, items, ratings = csr_pairs(inputs, "user")
@@ -81,7 +82,7 @@ def test_nce_target_is_rating_over_max_train_rating_and_zero_for_negatives():
     split = rated_split()
     d = split.data
     for loss, expected in (("nce", {k: r / 4.0 for k, r in TRAIN.items()}), ("ce", dict.fromkeys(TRAIN, 1.0))):
-        model = build(dmf_loss=loss, neg_ratio=2)
+        model = build(loss=loss, neg_ratio=2)
         sample = model.epoch_sampler(split)(np.random.default_rng(0))
         pos = sample["label"] == 1
         assert pos.sum() == len(TRAIN) and (~pos).sum() == 2 * len(TRAIN)
@@ -100,7 +101,7 @@ def test_nce_target_is_rating_over_max_train_rating_and_zero_for_negatives():
 
 
 def test_loss_clips_the_cosine_at_mu():
-    model = build(layers="4")
+    model = build(tower_layers="4")
     model.prepare(2, 2)
     # u0's vector opposes every item's: cosine −1, clipped to µ
     model.module._side = lambda side, rows: torch.nn.functional.normalize(
@@ -113,11 +114,11 @@ def test_loss_clips_the_cosine_at_mu():
 
 def test_learns_a_tiny_planted_dataset():
     split = planted_split()
-    untrained = DMF(layers="64,32", lr=0.003)
+    untrained = DMF(tower_layers="64,32", lr=0.003)
     untrained._inputs = rating_matrix(split)
     untrained.prepare(split.data.n_users, split.data.n_items)
     before = evaluate(untrained, split, "test").metrics["HR@10"]
-    model = build(layers="64,32", lr=0.003, epochs=8, patience=0, neg_ratio=4)
+    model = build(tower_layers="64,32", lr=0.003, epochs=8, patience=0, neg_ratio=4)
     history = model.fit(split)
     after = evaluate(model, split, "test").metrics["HR@10"]
     assert history[-1]["train_loss"] < history[0]["train_loss"]
@@ -127,11 +128,11 @@ def test_learns_a_tiny_planted_dataset():
 def test_state_round_trip_scores_identically_without_the_split():
     split = planted_split()
     d = split.data
-    model = build(layers="16,8", epochs=1, patience=0)
+    model = build(tower_layers="16,8", epochs=1, patience=0)
     model.fit(split)
     state = model.get_state()
     assert set(INPUTS) <= set(state) and all(isinstance(v, np.ndarray) for v in state.values())
-    again = build(layers="16,8", seed=7)
+    again = build(tower_layers="16,8", seed=7)
     again.set_state(state, d.n_users, d.n_items)  # no split: Y comes from the state
     users = np.arange(d.n_users)
     np.testing.assert_array_equal(again.score_all(users), model.score_all(users))
@@ -145,26 +146,26 @@ def test_state_round_trip_scores_identically_without_the_split():
                                model.score(users, items), rtol=1e-5, atol=1e-6)
     assert model.item_embeddings().shape == (d.n_items, 8)
     with pytest.raises(ModelError, match="do not fit"):
-        build(layers="8,4").set_state(state, d.n_users, d.n_items)
+        build(tower_layers="8,4").set_state(state, d.n_users, d.n_items)
     with pytest.raises(ModelError, match="missing"):
-        build(layers="16,8").set_state({k: v for k, v in state.items() if k != "user_val"}, d.n_users, d.n_items)
+        build(tower_layers="16,8").set_state({k: v for k, v in state.items() if k != "user_val"}, d.n_users, d.n_items)
 
 
 def test_needs_ratings_and_says_so():
     implicit = random_interactions(n_users=20, n_items=30, per_user=(4, 10), seed=1)
     spec = registry.get("dmf")
     assert spec.needs == ("rating",) and spec.iterative
-    assert set(spec.options) <= set(RunConfig().to_dict()) and {"layers", "dmf_loss"} <= set(spec.options)
+    assert {"tower_layers", "loss"} <= set(spec.option_names)
     assert "needs a rating column" in spec.unavailable_reason(implicit)
     with pytest.raises(ModelError, match="rating"):
-        experiment.run(RunConfig(model="dmf", epochs=1, candidates=5), data=implicit)
+        experiment.run(RunConfig.build(model="dmf", epochs=1, candidates=5), data=implicit)
     with pytest.raises(ModelError, match="needs ratings"):  # also when fitted directly
         DMF().fit(make_split(implicit, "loo", n_candidates=5, cache=False))
     bad = frame([(r[0], r[1], r[2] - 3.0, r[3]) for r in ROWS], columns=("user", "item", "rating", "timestamp"))
     with pytest.raises(ModelError, match="positive ratings"):
         DMF().fit(make_split(bad, "loo", n_candidates=1, cache=False))
-    with pytest.raises(ModelError, match="dmf_loss"):
-        DMF(dmf_loss="mse")
+    with pytest.raises(ModelError, match="loss must be one of nce, ce"):
+        DMF(loss="mse")
 
 
 def test_rated_multi_behaviour_data_with_a_target_behaviour():
@@ -173,7 +174,7 @@ def test_rated_multi_behaviour_data_with_a_target_behaviour():
     data = dataclasses.replace(data, rating=np.random.default_rng(0).integers(1, 6, len(data)).astype(np.float32))
     split = make_split(data, "loo", n_candidates=5, target="buy", cache=False)
     inputs = rating_matrix(split)
-    users, items, _ = loop.train_positives(split)
+    users, items, _ = train_positives(split)
     owner, idx, _ = csr_pairs(inputs, "user")
     np.testing.assert_array_equal(owner, users)
     np.testing.assert_array_equal(idx, items)

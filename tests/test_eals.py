@@ -17,7 +17,8 @@ from recviz.eval.protocols import evaluate
 from recviz.models import registry
 from recviz.models.eals import EALS, missing_weights
 from recviz.models.itempop import ItemPop
-from recviz.train.loop import Cancelled
+from recviz.errors import Cancelled
+from recviz.runs import experiment
 from tests.helpers import assert_train_items_rank_first, SHARED_DATA, random_interactions
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -63,7 +64,7 @@ def test_vectorised_sweep_equals_the_element_wise_formula():
     u, i = np.nonzero(R)
     c = missing_weights(R.sum(0), c0=4.0, alpha=0.4)
     P0, Q0 = rng.normal(0, 0.3, (n, K)), rng.normal(0, 0.3, (m, K))
-    model = EALS(emb_dim=K, reg=0.1)
+    model = EALS(emb_dim=K, l2=0.1)
     model.P, model.Q = torch.tensor(P0), torch.tensor(Q0)
     ut, it, ct = torch.tensor(u), torch.tensor(i), torch.tensor(c)
     pred = (model.P[ut] * model.Q[it]).sum(1)
@@ -83,7 +84,7 @@ def test_overfits_tiny_data_and_loss_decreases():
     above every item the user never touched."""
     split = tiny_split()
     split = dataclasses.replace(split, valid_rows=split.valid_rows[:0], valid_candidates=split.valid_candidates[:0])
-    model = EALS(emb_dim=16, eals_c0=8.0, reg=0.001, epochs=30, patience=0)
+    model = EALS(emb_dim=16, c0=8.0, l2=0.001, epochs=30, patience=0)
     history = model.fit(split)
     assert model.best_epoch == len(history) == 30 and history[0]["valid"] == {}
     assert history[-1]["train_loss"] < 0.5 * history[0]["train_loss"]
@@ -95,7 +96,7 @@ def test_learns_planted_factors_better_than_popularity():
                     popularity_skew=0.5, temperature=0.3)  # HR@10 0.73 vs ItemPop's 0.31
     split = make_split(data, "loo", n_candidates=50, cache=False)
     reports = []
-    model = EALS(emb_dim=16, reg=1.0, epochs=10, patience=3)
+    model = EALS(emb_dim=16, l2=1.0, epochs=10, patience=3)
     history = model.fit(split, on_epoch=reports.append)
     assert reports == history and REPORT_KEYS <= set(history[0])
     assert model.best_epoch == max(history, key=lambda r: r["valid"]["NDCG@10"])["epoch"]
@@ -138,15 +139,15 @@ def test_state_round_trip_and_errors():
         EALS(emb_dim=4).set_state(state, d.n_users, d.n_items)
     with pytest.raises(ModelError, match="no factors"):
         EALS().score_all(users)
-    with pytest.raises(ModelError, match="reg"):
-        EALS(reg=-1)
+    with pytest.raises(ModelError, match="l2"):
+        EALS(l2=-1)
 
 
 def test_registry_entry():
     spec = registry.get("eals")
-    assert spec.iterative and set(spec.options) <= set(RunConfig().to_dict())
-    model = registry.build("eals", **RunConfig(model="eals", emb_dim=8, reg=2.0).to_dict())
-    assert isinstance(model, EALS) and model.emb_dim == 8 and model.reg == 2.0 and model.c0 == 512.0
+    assert spec.iterative and set(spec.option_names) == {"emb_dim", "c0", "alpha", "l2", "epochs", "patience"}
+    model = experiment.build_model(RunConfig.build(model="eals", emb_dim=8, l2=2.0))
+    assert isinstance(model, EALS) and model.emb_dim == 8 and model.l2 == 2.0 and model.c0 == 512.0
 
 
 @pytest.mark.slow
@@ -157,6 +158,6 @@ def test_ml100k_hr10_reaches_the_paper():
     ml-100k, 100 candidates, c0 = 512, α = 0.4, and reg = 10 (chosen on validation NDCG@10;
     reg = 0.01 overfits: test HR@10 0.556). ~3 s."""
     split = make_split(load(str(SHARED_DATA / "ml-100k")), "loo", n_candidates=100, cache=False)
-    model = EALS(emb_dim=64, reg=10.0, epochs=20, patience=3)
+    model = EALS(emb_dim=64, l2=10.0, epochs=20, patience=3)
     model.fit(split)
     assert evaluate(model, split, "test").metrics["HR@10"] >= 0.60

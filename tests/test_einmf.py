@@ -12,6 +12,7 @@ from recviz.config import RunConfig
 from recviz.errors import ModelError
 from recviz.eval.protocols import evaluate
 from recviz.models import registry
+from recviz.runs import experiment
 from recviz.models.einmf import EINMF
 from recviz.models.rating_matrix import INPUTS
 from recviz.train.losses import log_loss
@@ -23,7 +24,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def build(**options):
-    return registry.build("einmf", **RunConfig(model="einmf", **options).to_dict())
+    return experiment.build_model(RunConfig.build(model="einmf", **options))
 
 
 def sample_batch(model, split):
@@ -47,7 +48,7 @@ def test_explicit_target_is_rating_over_max_train_rating():
 @pytest.mark.parametrize("eta", [1.0, 0.0, 0.6])
 def test_eta_weighs_implicit_against_explicit_loss(eta):
     split = rated_split()
-    model = build(eta=eta, emb_dim=8, layers="8,4")
+    model = build(eta=eta, emb_dim=8, hidden_layers="8,4", dropout=0.0)  # two forward passes must agree
     model.prepare(split.data.n_users, split.data.n_items)
     _, batch = sample_batch(model, split)
     logits = model.module(batch["user"], batch["item"])
@@ -64,10 +65,10 @@ def test_eta_weighs_implicit_against_explicit_loss(eta):
 
 def test_learns_a_tiny_planted_dataset():
     split = planted_split()
-    untrained = build(emb_dim=16, layers="32,16")
+    untrained = build(emb_dim=16, hidden_layers="32,16")
     untrained.prepare(split.data.n_users, split.data.n_items)
     before = evaluate(untrained, split, "test").metrics["HR@10"]
-    model = build(emb_dim=16, layers="32,16", lr=0.01, epochs=8, patience=0, dropout=0.2)
+    model = build(emb_dim=16, hidden_layers="32,16", lr=0.01, epochs=8, patience=0, dropout=0.2)
     history = model.fit(split)
     after = evaluate(model, split, "test").metrics["HR@10"]
     assert history[-1]["train_loss"] < history[0]["train_loss"]
@@ -78,7 +79,7 @@ def test_explicit_vectors_sum_train_ratings_only():
     """p_u^E = Σ_j (r_uj / Max R) · E[j] / √|R_u| over the user's *train* ratings, by hand."""
     split = rated_split()  # train: u1 rated i1 (2, its latest) and i2 (4); u3 rated i4 (2), i5 (3)
     d = split.data
-    model = build(emb_dim=4, layers="4", epochs=1, patience=0)
+    model = build(emb_dim=4, hidden_layers="4", epochs=1, patience=0)
     model.fit(split)
     m = model.module
     inputs = {k: v.cpu().numpy() for k, v in m.state_dict().items() if k in INPUTS}
@@ -103,12 +104,12 @@ def test_explicit_vectors_sum_train_ratings_only():
 def test_state_round_trip_scores_identically_without_the_split():
     split = planted_split()
     d = split.data
-    model = build(emb_dim=8, layers="8,4", dropout=0.2, epochs=2, patience=0)
+    model = build(emb_dim=8, hidden_layers="8,4", dropout=0.2, epochs=2, patience=0)
     model.fit(split)
     assert any(isinstance(m, torch.nn.Dropout) for m in model.module.modules())
     state = model.get_state()
     assert set(INPUTS) <= set(state)
-    again = build(emb_dim=8, layers="8,4", dropout=0.2, seed=5)
+    again = build(emb_dim=8, hidden_layers="8,4", dropout=0.2, seed=5)
     again.set_state(state, d.n_users, d.n_items)  # no split: R comes from the state
     users = np.arange(d.n_users)
     np.testing.assert_array_equal(again.score_all(users), model.score_all(users))  # eval: no dropout
@@ -125,12 +126,12 @@ def test_state_round_trip_scores_identically_without_the_split():
     np.testing.assert_allclose(model.item_embeddings(), q, rtol=1e-6, atol=1e-7)  # Q_i = q^I + q^E
     assert model.item_embeddings().shape == (d.n_items, 8)
     with pytest.raises(ModelError, match="do not fit"):
-        build(emb_dim=8, layers="16").set_state(state, d.n_users, d.n_items)
+        build(emb_dim=8, hidden_layers="16").set_state(state, d.n_users, d.n_items)
     with pytest.raises(ModelError, match="missing"):
-        build(emb_dim=8, layers="8,4").set_state({k: v for k, v in state.items() if k != "item_val"},
+        build(emb_dim=8, hidden_layers="8,4").set_state({k: v for k, v in state.items() if k != "item_val"},
                                                  d.n_users, d.n_items)
     with pytest.raises(ModelError, match="hold no rating matrix") as err:  # saved before R was an input
-        build(emb_dim=8, layers="8,4").set_state({k: v for k, v in state.items() if k not in INPUTS},
+        build(emb_dim=8, hidden_layers="8,4").set_state({k: v for k, v in state.items() if k not in INPUTS},
                                                  d.n_users, d.n_items)
     assert "train the run again" in err.value.fix
 
@@ -138,10 +139,10 @@ def test_state_round_trip_scores_identically_without_the_split():
 def test_options_and_registry():
     spec = registry.get("einmf")
     assert spec.needs == ("rating",) and spec.iterative
-    assert {"emb_dim", "layers", "eta", "dropout"} <= set(spec.options) <= set(RunConfig().to_dict())
+    assert {"emb_dim", "hidden_layers", "eta", "dropout"} <= set(spec.option_names)
     assert build().eta == 0.6  # the paper's best, RunConfig's default
     implicit = random_interactions(n_users=5, n_items=9, per_user=(3, 6), seed=0)
     assert "needs a rating column" in spec.unavailable_reason(implicit)
-    for bad in (dict(eta=1.5), dict(eta=-0.1), dict(dropout=1.0), dict(emb_dim=0), dict(layers="8,x")):
+    for bad in (dict(eta=1.5), dict(eta=-0.1), dict(dropout=1.0), dict(emb_dim=0), dict(hidden_layers="8,x")):
         with pytest.raises(ModelError):
             EINMF(**bad)

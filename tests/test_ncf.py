@@ -9,15 +9,16 @@ import torch
 from recviz.config import RunConfig
 from recviz.data.sampling import SeenItems
 from recviz.data.split import make_split
-from recviz.errors import ModelError
+from recviz.errors import Cancelled, ModelError
 from recviz.models import registry
-from recviz.models.ncf import NeuMF, init_from_pretrained, parse_layers
-from recviz.train import experiment, loop
+from recviz.models.ncf import NeuMF, init_from_pretrained
+from recviz.runs import experiment
+from recviz.train import loop
 from tests.helpers import assert_train_items_rank_first, random_interactions
 
 NEURAL = ["gmf", "mlp", "neumf", "mf", "bpr"]
 # small but roomy enough to fit 10 users' train items exactly; many epochs, no early stopping
-OVERFIT = dict(emb_dim=16, layers="32,16", lr=0.05, batch_size=64, epochs=80, patience=0, seed=0)
+OVERFIT = dict(emb_dim=16, mlp_layers="32,16", lr=0.05, batch_size=64, epochs=80, patience=0, seed=0)
 
 
 def tiny_split():
@@ -27,7 +28,9 @@ def tiny_split():
 
 
 def build(name, **options):
-    return registry.build(name, **RunConfig(model=name, **options).to_dict())
+    spec = registry.get(name)  # options the model does not take are left out (GMF has no layers)
+    return experiment.build_model(RunConfig.build(model=name, **{k: v for k, v in options.items()
+                                                                 if spec.has(k) or k == "seed"}))
 
 
 @pytest.mark.parametrize("name", NEURAL)
@@ -51,12 +54,12 @@ def test_overfits_tiny_data_and_loss_decreases(name):
 def test_state_round_trip_gives_identical_scores(name):
     split = tiny_split()
     d = split.data
-    model = build(name, emb_dim=8, layers="16,8", epochs=2, patience=0)
+    model = build(name, emb_dim=8, mlp_layers="16,8", epochs=2, patience=0)
     model.fit(split)
     state = model.get_state()
     assert all(isinstance(v, np.ndarray) for v in state.values())
 
-    again = build(name, emb_dim=8, layers="16,8", seed=99)  # another seed: weights come from state
+    again = build(name, emb_dim=8, mlp_layers="16,8", seed=99)  # another seed: weights come from state
     again.set_state(state, d.n_users, d.n_items)
     users = np.arange(d.n_users)
     np.testing.assert_array_equal(again.score_all(users), model.score_all(users))
@@ -64,7 +67,7 @@ def test_state_round_trip_gives_identical_scores(name):
     np.testing.assert_array_equal(again.score(users, items), model.score(users, items))
 
     with pytest.raises(ModelError, match="do not fit"):
-        build(name, emb_dim=4, layers="8,4").set_state(state, d.n_users, d.n_items)
+        build(name, emb_dim=4, mlp_layers="8,4").set_state(state, d.n_users, d.n_items)
 
 
 def test_pretrained_neumf_reports_phases_and_starts_from_its_parts(monkeypatch):
@@ -79,7 +82,7 @@ def test_pretrained_neumf_reports_phases_and_starts_from_its_parts(monkeypatch):
         return real_train(model, split, opts, *args, phase=phase, **kw)
 
     monkeypatch.setattr(loop, "train", spy)
-    model = NeuMF(emb_dim=8, layers="16,8", pretrain=True, lr=0.01, epochs=3, patience=0)
+    model = NeuMF(emb_dim=8, mlp_layers="16,8", pretrain=True, lr=0.01, epochs=3, patience=0)
     seen = []
     history = model.fit(split, on_epoch=seen.append)
 
@@ -99,8 +102,8 @@ def test_pretrained_neumf_reports_phases_and_starts_from_its_parts(monkeypatch):
 
 def test_cancelled_pretraining_reports_every_finished_epoch():
     done = []
-    model = NeuMF(emb_dim=8, layers="16,8", pretrain=True, epochs=3, patience=0)
-    with pytest.raises(loop.Cancelled) as info:
+    model = NeuMF(emb_dim=8, mlp_layers="16,8", pretrain=True, epochs=3, patience=0)
+    with pytest.raises(Cancelled) as info:
         model.fit(tiny_split(), on_epoch=done.append, should_stop=lambda: len(done) >= 4)
     assert info.value.history == done
     assert [r["phase"] for r in done] == ["gmf"] * 3 + ["mlp"]
@@ -108,7 +111,7 @@ def test_cancelled_pretraining_reports_every_finished_epoch():
 
 def test_neumf_from_pretrained_averages_the_two_logits():
     torch.manual_seed(0)
-    gmf, mlp, neumf = (build(n, emb_dim=8, layers="16,8") for n in ("gmf", "mlp", "neumf"))
+    gmf, mlp, neumf = (build(n, emb_dim=8, mlp_layers="16,8") for n in ("gmf", "mlp", "neumf"))
     for m in (gmf, mlp, neumf):
         m.prepare(7, 11)
     init_from_pretrained(neumf.module, gmf.module, mlp.module)
@@ -118,13 +121,13 @@ def test_neumf_from_pretrained_averages_the_two_logits():
 
 
 def test_neumf_without_pretraining_is_one_phase():
-    history = NeuMF(emb_dim=8, layers="16,8", epochs=2, patience=0).fit(tiny_split())
+    history = NeuMF(emb_dim=8, mlp_layers="16,8", epochs=2, patience=0).fit(tiny_split())
     assert [r["phase"] for r in history] == ["neumf", "neumf"]
 
 
 def test_experiment_runs_a_neural_model_end_to_end():
     data = random_interactions(n_users=30, n_items=50, seed=6)
-    config = RunConfig(model="mlp", layers="16,8", epochs=3, patience=0, candidates=20)
+    config = RunConfig.build(model="mlp", mlp_layers="16,8", epochs=3, patience=0, candidates=20)
     result = experiment.run(config, data=data)
     assert result.epochs_run == 3 and result.best_epoch == result.model.best_epoch
     assert result.valid.metrics == result.history[result.best_epoch - 1]["valid"]
@@ -134,16 +137,16 @@ def test_experiment_runs_a_neural_model_end_to_end():
 def test_registry_lists_the_options_each_constructor_takes():
     for name in NEURAL:
         spec = registry.get(name)
-        assert spec.iterative and set(spec.options) <= set(RunConfig().to_dict())
-        build(name)  # every listed option is accepted
-    assert "neg_ratio" not in registry.get("bpr").options  # one negative per positive
-    assert {"emb_dim", "layers", "pretrain"} <= set(registry.get("neumf").options)
+        assert spec.iterative and spec.uses_device
+        build(name)  # every declared option is accepted
+    assert not registry.get("bpr").has("neg_ratio")  # one negative per positive
+    assert {"emb_dim", "mlp_layers", "pretrain"} <= set(registry.get("neumf").option_names)
 
 
 @pytest.mark.parametrize("name", ["mlp", "neumf"])
 def test_dropout_acts_in_training_only(name):
     split = tiny_split()
-    model = build(name, emb_dim=8, layers="16,8", dropout=0.5, epochs=1, patience=0)
+    model = build(name, emb_dim=8, mlp_layers="16,8", dropout=0.5, epochs=1, patience=0)
     model.fit(split)
     assert sum(isinstance(m, torch.nn.Dropout) and m.p == 0.5 for m in model.module.modules()) == 1
     users = np.arange(split.data.n_users)
@@ -156,16 +159,16 @@ def test_dropout_acts_in_training_only(name):
 
 
 def test_pretrained_neumf_parts_share_its_dropout():
-    model = build("neumf", emb_dim=8, layers="16,8", dropout=0.3, pretrain=True, epochs=1, patience=0)
+    model = build("neumf", emb_dim=8, mlp_layers="16,8", dropout=0.3, pretrain=True, epochs=1, patience=0)
     model.fit(tiny_split())
     assert [m.p for m in model.parts["mlp"].module.modules() if isinstance(m, torch.nn.Dropout)] == [0.3]
 
 
 def test_layers_are_validated():
-    assert parse_layers("64, 32,16") == (64, 32, 16)
-    for bad in ("63,32", "a,b", "", "64,0"):
-        with pytest.raises(ModelError):
-            parse_layers(bad)
+    assert RunConfig.build(model="mlp", mlp_layers="64, 32,16").options["mlp_layers"] == "64,32,16"
+    for bad in ("63,32", "a,b", "", "64,0", "2000000000,8"):
+        with pytest.raises(ModelError, match="mlp_layers"):
+            RunConfig.build(model="mlp", mlp_layers=bad)
 
 
 def test_scores_are_logits_of_the_held_out_candidates():

@@ -28,11 +28,11 @@ def report(epoch, loss=0.5):
 
 def test_lifecycle_create_list_get_epochs_finish(store, recviz_home):
     assert store.path == recviz_home / "runs.db"
-    a = store.create(RunConfig(model="itempop", dataset="synthetic"))
-    b = store.create(RunConfig(model="itemknn", dataset="other", seed=3), sweep_id=7)
+    a = store.create(RunConfig.build(model="itempop", dataset="synthetic"))
+    b = store.create(RunConfig.build(model="itemknn", dataset="other", seed=3), sweep_id=7)
     run = store.get(a)
     assert (run.status, run.model, run.dataset, run.protocol, run.seed) == ("queued", "itempop", "synthetic", "loo", 0)
-    assert run.config == RunConfig(model="itempop", dataset="synthetic")
+    assert run.config == RunConfig.build(model="itempop", dataset="synthetic")
     assert run.log_path == str(recviz_home / "runs" / str(a) / "worker.log")
     assert [r.id for r in store.list()] == [b, a]  # newest first
     assert [r.id for r in store.list(model="itemknn")] == [b]
@@ -130,7 +130,7 @@ def test_reap_marks_a_run_without_heartbeat_failed(store):
 
 
 def test_next_queued_never_hands_the_same_run_twice(store):
-    ids = [store.create(RunConfig(seed=i)) for i in range(40)]
+    ids = [store.create(RunConfig.build(seed=i)) for i in range(40)]
     claimed, lock = [], threading.Lock()
 
     def claim(pid):
@@ -150,7 +150,7 @@ def test_next_queued_never_hands_the_same_run_twice(store):
 
 
 def test_a_crash_mid_transaction_leaves_earlier_runs_intact(store):
-    first = store.create(RunConfig(model="itempop"))
+    first = store.create(RunConfig.build(model="itempop"))
     with pytest.raises(RuntimeError):
         with store.transaction() as conn:
             conn.execute("UPDATE runs SET status = 'failed' WHERE id = ?", (first,))
@@ -199,7 +199,7 @@ def test_schema_is_versioned_and_old_configs_stay_readable(store):
     with sqlite3.connect(store.path) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        run_id = store.create(RunConfig(model="itemknn"))
+        run_id = store.create(RunConfig.build(model="itemknn"))
         conn.execute("UPDATE runs SET config = ? WHERE id = ?",
                      ('{"model": "itemknn", "a_key_from_an_old_version": 1}', run_id))
     assert store.get(run_id).config.model == "itemknn"

@@ -14,7 +14,8 @@ from recviz.eval.protocols import evaluate
 from recviz.models.mf import BPRMF
 from recviz.models.ncf import GMF
 from recviz.train import device as dev
-from recviz.train.loop import Cancelled, epoch_samples, train_positives
+from recviz.data.training_samples import epoch_samples, train_positives
+from recviz.errors import Cancelled
 from recviz.train.losses import bpr_loss, log_loss
 from tests.helpers import random_interactions
 

@@ -11,15 +11,15 @@ import pytest
 
 from recviz.config import RunConfig
 from recviz.data.interactions import Interactions
-from recviz.errors import RecvizError
+from recviz.errors import ModelError, RecvizError
 from recviz.eval.protocols import recommend
 from recviz.models import registry
 from recviz.runs import artifacts, worker
 from recviz.runs.store import RunStore
-from recviz.train import experiment
+from recviz.runs import experiment
 from tests.helpers import random_interactions
 
-KNN = RunConfig(dataset="synthetic", model="itemknn", neighbors=50)
+KNN = RunConfig.build(dataset="synthetic", model="itemknn", neighbors=50)
 
 
 @pytest.fixture(autouse=True)
@@ -107,12 +107,14 @@ def test_sigterm_counts_as_cancel(monkeypatch):
 
 @pytest.mark.skipif("gmf" not in registry.MODELS, reason="no neural models yet")
 def test_a_neural_run_streams_epochs_and_cancels_between_batches():
-    run_id = worker.submit(RunConfig(dataset="synthetic", model="gmf", epochs=500, batch_size=64), threads=1)
+    config = RunConfig.build(dataset="synthetic", model="gmf", epochs=500, batch_size=64)
+    run_id = worker.submit(config, threads=1)
     store, deadline = RunStore(), time.monotonic() + 30
     while store.epochs(run_id).empty:  # epochs arrive while the run is still running
         assert time.monotonic() < deadline and not store.get(run_id).finished, store.get(run_id).error
         time.sleep(0.1)
-    assert store.get(run_id).status == "running" and store.get(run_id).config.threads == 1
+    # the worker's thread count is this machine's business: the stored config is the one submitted
+    assert store.get(run_id).status == "running" and store.get(run_id).config == config
     store.request_cancel(run_id)
     run = worker.wait(run_id, timeout=5)
     assert run.status == "cancelled" and run.device == "cpu"
@@ -121,18 +123,18 @@ def test_a_neural_run_streams_epochs_and_cancels_between_batches():
 
 
 def test_a_bad_config_fails_with_a_readable_message():
-    bad_data = worker.submit(RunConfig(dataset="no-such-dataset", model="itempop"))
-    bad_model = worker.submit(RunConfig(dataset="synthetic", model="no-such-model"))
-    for run_id, words in ((bad_data, "'no-such-dataset' is neither"), (bad_model, "unknown model 'no-such-model'")):
-        run = worker.wait(run_id, timeout=30)
-        assert run.status == "failed" and words in run.error and "Fix:" in run.error
-        assert "Traceback" not in run.error
+    bad_data = worker.submit(RunConfig.build(dataset="no-such-dataset", model="itempop"))
+    run = worker.wait(bad_data, timeout=30)
+    assert run.status == "failed" and "'no-such-dataset' is neither" in run.error and "Fix:" in run.error
+    assert "Traceback" not in run.error
+    with pytest.raises(ModelError, match="unknown model 'no-such-model'"):  # never reaches the queue
+        RunConfig.build(dataset="synthetic", model="no-such-model")
     log = (RunStore().run_dir(bad_data) / "worker.log").read_text()
     assert "Traceback" in log and "no-such-dataset" in log
 
 
 def test_the_queue_trains_one_run_at_a_time():
-    ids = [worker.submit(RunConfig(dataset="synthetic", model="itempop", seed=s)) for s in (1, 2)]
+    ids = [worker.submit(RunConfig.build(dataset="synthetic", model="itempop", seed=s)) for s in (1, 2)]
     runs = [worker.wait(i, timeout=60) for i in ids]
     assert [r.status for r in runs] == ["done", "done"], [r.error for r in runs]
     assert runs[0].pid == runs[1].pid  # one drain worker took both
@@ -167,7 +169,7 @@ def test_epochs_reach_the_store_and_errors_become_readable_text(monkeypatch, rec
 
     store = RunStore()
     monkeypatch.setattr(experiment, "run", with_epochs)
-    ok = store.create(RunConfig(dataset="synthetic", model="itempop"))
+    ok = store.create(RunConfig.build(dataset="synthetic", model="itempop"))
     assert worker.execute(ok, store=store) == "done"
     assert store.epochs(ok)["valid_NDCG@10"].tolist() == pytest.approx([0.1, 0.2])
     assert store.get(ok).summary["samples_per_second"] == 750.0
@@ -176,7 +178,7 @@ def test_epochs_reach_the_store_and_errors_become_readable_text(monkeypatch, rec
         return {}["missing"]
 
     monkeypatch.setattr(experiment, "run", crash)
-    bad = store.create(RunConfig(dataset="synthetic", model="itempop"))
+    bad = store.create(RunConfig.build(dataset="synthetic", model="itempop"))
     assert worker.execute(bad, store=store) == "failed"
     error = store.get(bad).error
     assert error.startswith("KeyError: 'missing'\n") and "in crash" in error and "worker.log" in error
@@ -185,7 +187,7 @@ def test_epochs_reach_the_store_and_errors_become_readable_text(monkeypatch, rec
 def test_artifacts_without_titles_exclude_seen_items(recviz_home):
     data = random_interactions(n_users=30, n_items=60)
     Interactions.save(data, recviz_home / "uploads" / "tiny.npz")
-    result = experiment.run(RunConfig(dataset="tiny", model="itempop", protocol="ratio"))
+    result = experiment.run(RunConfig.build(dataset="tiny", model="itempop", protocol="ratio"))
     run_dir = artifacts.save(recviz_home / "runs" / "x", result, top_n=10)
     topn = artifacts.load_topn(run_dir)
     seen = result.split.known_before("test")

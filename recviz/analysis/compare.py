@@ -18,7 +18,15 @@ import pandas as pd
 from recviz.analysis.estimate import format_duration
 
 RUN_COLUMNS = ["id", "model", "dataset", "protocol", "protocol_key", "status", "created_at"]
-SWEEP_PARAMS = ("eta", "neg_ratio", "emb_dim", "layers")
+
+
+def sweep_params() -> list[str]:
+    """Every option some registered model declares sweepable, in declaration order."""
+    from recviz.models import registry
+
+    return list(dict.fromkeys(o.name for spec in registry.MODELS.values() for o in spec.sweepable()))
+
+
 _METRIC = re.compile(r"^([A-Za-z]+)@(\d+)$")
 
 
@@ -160,7 +168,9 @@ def sweep_table(runs_df: pd.DataFrame, param: str, metrics=("HR@10", "NDCG@10"))
 
 
 def _param_value(config: dict, param: str):
-    value = (config or {}).get(param)
+    """A model option (`config["options"]`), or a flat key of a config stored by an earlier version."""
+    config = config or {}
+    value = (config.get("options") or {}).get(param, config.get(param))
     if isinstance(value, (list, tuple)):
         return ",".join(str(int(w)) for w in value)
     return value

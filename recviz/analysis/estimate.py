@@ -10,8 +10,9 @@ Assumptions (deliberately simple; good to a factor of ~2):
 - A multiply-add counts as 2 FLOPs; biases, activations, embedding look-ups and the top-K
   selection are ignored (they are O(width) per pair, not O(width²)).
 - MLP tower: input width 2·emb_dim (user and item embeddings concatenated), then `layers`, then
-  one output unit. recviz's NCF configs list the input width first ("64,32,16" = 64→32→16):
-  pass `layers_include_input=True` for those. NeuMF's GMF branch adds ~2·emb_dim per pair:
+  one output unit. Which option holds the tower, and whether it lists the input width first (NCF's
+  `mlp_layers`, "64,32,16" = 64→32→16) or only the hidden widths (EINMF's `hidden_layers`), is
+  declared with each model (`ModelSpec.tower`). NeuMF's GMF branch adds ~2·emb_dim per pair:
   negligible next to the tower, so left out.
 - Memory is for one batch of `batch_users` users × all items (default: all users in one batch,
   the worst case). For the MLP it is an upper bound that keeps every layer's output of every pair
@@ -96,18 +97,17 @@ def _sig2(x: float) -> str:
     return f"{x:.1f}" if x < 10 else f"{x:.0f}"
 
 
-# Models that run an MLP per (user, item) pair when scoring, and whether their `layers` list the
-# tower's input width first (NCF convention) or only the hidden widths (EINMF).
-MLP_SCORED = {"mlp": True, "neumf": True, "mbnmf": True, "einmf": False}
-
-
-def evaluation_cost(model: str, n_users: int, n_items: int, *, emb_dim: int, layers,
+def evaluation_cost(model: str, options: dict, n_users: int, n_items: int, *,
                     score_cells: int = 1 << 23) -> dict | None:
-    """The cost of one full-ranking evaluation of `model` as recviz runs it (users scored in
-    chunks of `score_cells` pairs, see `recviz.eval.protocols`); None for models that do not run
-    an MLP per pair (their full ranking is a matrix product and never the bottleneck)."""
-    if model not in MLP_SCORED:
+    """The cost of one full-ranking evaluation of `model` with these options, as recviz runs it
+    (users scored in chunks of `score_cells` pairs, see `recviz.eval.protocols`); None for models
+    whose declaration names no per-pair MLP (`ModelSpec.tower`: their full ranking is a matrix
+    product and never the bottleneck)."""
+    from recviz.models import registry
+
+    tower = registry.get(model).tower
+    if tower is None:
         return None
-    return full_ranking_cost(n_users, n_items, emb_dim=emb_dim, layers=layers, scored_by_mlp=True,
-                             batch_users=max(1, score_cells // max(1, n_items)),
-                             layers_include_input=MLP_SCORED[model])
+    return full_ranking_cost(n_users, n_items, emb_dim=options.get("emb_dim", 0), layers=options[tower.option],
+                             scored_by_mlp=True, batch_users=max(1, score_cells // max(1, n_items)),
+                             layers_include_input=tower.includes_input)

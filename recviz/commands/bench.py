@@ -19,16 +19,18 @@ def _ints(text: str, what: str) -> tuple[int, ...]:
 
 
 def cmd_bench(args) -> int:
-    from recviz import bench
+    from recviz.runs import bench
 
     models = tuple(m.strip() for m in args.models.split(",") if m.strip())
+    batch_sizes = _ints(args.batch_sizes, "--batch-sizes") if args.batch_sizes else (None,)
     report = bench.run_bench(args.dataset, models=models, seeds=_ints(args.seeds, "--seeds"),
-                             batch_sizes=_ints(args.batch_sizes, "--batch-sizes"), epochs=args.epochs,
-                             out=args.out, store=args.store, device=args.device, threads=args.threads,
-                             valid=args.valid, peak_test=args.peak_test)
+                             batch_sizes=batch_sizes, epochs=args.epochs, out=args.out, store=args.store,
+                             device=args.device, threads=args.threads, valid=args.valid, preset=args.preset,
+                             peak_test=args.peak_test)
     print(f"\n{args.dataset}: {report['data']['users']:,} users × {report['data']['items']:,} items, "
           f"{report['data']['interactions']:,} interactions · {report['protocol']} · "
-          f"test metrics at the best validation epoch, mean over seeds {args.seeds}")
+          f"test metrics at the best validation epoch, mean over seeds {args.seeds}"
+          + (f" · preset {args.preset}" if args.preset else " · each model's defaults"))
     print(bench.table(report["means"]))
     if args.peak_test:
         print("\n" + bench.peak_table(report["means"]))

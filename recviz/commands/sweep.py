@@ -7,25 +7,25 @@ import json
 import sys
 from pathlib import Path
 
+from recviz.commands.common import config_from_args, load_data
 from recviz.commands.train import epoch_line
 
 
 def cmd_sweep(args) -> int:
-    from recviz.cli import _config
-    from recviz.commands.train import _load
     from recviz.runs import record, sweep
 
-    base = _config(args)
-    values = sweep.parse_values(args.param, args.values)
+    base = config_from_args(args)
+    values = sweep.parse_values(base.spec, args.param, args.values)
     sweep_id = sweep.new_sweep_id(args.param)
-    data = _load(base)  # read and prepared once for every value
+    data = load_data(base)  # read and prepared once for every value
     rows = []
     for config in sweep.plan(base, args.param, values):
-        value = getattr(config, args.param)
+        value = config.options[args.param]
+        epochs = config.option("epochs", 1)
         print(f"{args.param} = {value}", file=sys.stderr, flush=True)
         run_id, _, summary = record.train_here(
             config, data=data, sweep_id=sweep_id,
-            on_epoch=lambda report, c=config: print("  " + epoch_line(report, c.epochs), file=sys.stderr, flush=True))
+            on_epoch=lambda report: print("  " + epoch_line(report, epochs), file=sys.stderr, flush=True))
         m = summary["metrics"]
         rows.append({args.param: value, "run_id": run_id, "HR@10": m.get("HR@10"), "NDCG@10": m.get("NDCG@10"),
                      "best_epoch": summary["best_epoch"], "train_seconds": summary["train_seconds"]})

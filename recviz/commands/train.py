@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
+from recviz.commands.common import config_from_args, load_data
 from recviz.errors import RecvizError
 
 
@@ -22,12 +23,11 @@ def epoch_line(report: dict, epochs: int, show_phase: bool = False) -> str:
 
 
 def cmd_train(args) -> int:
-    from recviz.cli import _config
     from recviz.runs import record
 
-    config = _config(args)
-    pretrain = config.pretrain and config.model == "neumf"
-    epochs = config.epochs * (3 if pretrain else 1)  # GMF, MLP, then NeuMF: one epoch numbering
+    config = config_from_args(args)
+    pretrain = bool(config.option("pretrain"))
+    epochs = config.option("epochs", 1) * (3 if pretrain else 1)  # GMF, MLP, then NeuMF: one epoch numbering
 
     def on_start(run_id: int) -> None:
         print(f"run {run_id}: {config.model} on {config.dataset}", file=sys.stderr, flush=True)
@@ -37,7 +37,7 @@ def cmd_train(args) -> int:
 
     try:
         run_id, result, summary = record.train_here(config, on_epoch=on_epoch, on_start=on_start,
-                                                    data=_load(config))
+                                                    data=load_data(config))
     except Exception as exc:
         if record.is_cancel(exc):  # the cancel flag, set from the app or `RunStore.request_cancel`
             raise RecvizError("the run was cancelled (its finished epochs are stored)") from None
@@ -53,10 +53,3 @@ def cmd_train(args) -> int:
           + (f", {speed:,.0f} samples/s" if speed else "") + f"; {summary['users_evaluated']:,} test users")
     print("  " + "  ".join(f"{k} {v:.4f}" for k, v in summary["metrics"].items()))
     return 0
-
-
-def _load(config):
-    from recviz.cli import _download_bar
-    from recviz.train.experiment import prepare_data
-
-    return prepare_data(config, progress=_download_bar)

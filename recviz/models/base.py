@@ -1,13 +1,16 @@
-"""What every model and baseline is to the rest of RecViz: something that learns from a split's
-train part, scores (user, item) pairs, and can be saved and restored as plain arrays."""
+"""What every model and baseline is to the rest of RecViz: something built from its declared
+options, that learns from a split's train part, scores (user, item) pairs, and can be saved and
+restored as plain arrays."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Callable
 
 import numpy as np
 
 from recviz.data.split import Split
+from recviz.options import DEVICE, SEED, THREADS
 
 # Called after each epoch with that epoch's report (a dict: epoch, train_loss, valid metrics,
 # seconds, samples_per_second, ...). Returns nothing.
@@ -17,10 +20,24 @@ StopCheck = Callable[[], bool]
 
 
 class Recommender:
-    """Subclasses implement `fit`, `score_all` (or `score`), `get_state` and `set_state`."""
+    """Subclasses set `name` (the registry's) and implement `fit`, `score_all` (or `score`),
+    `get_state` and `set_state`; the rest has working defaults."""
 
     name = "base"
     iterative = False  # trained in epochs (has learning curves) or fitted in one pass
+    best_epoch: int | None = None  # set by fit: the epoch whose weights were kept
+
+    def __init__(self, *, seed: int = SEED.default, device: str = DEVICE.default,
+                 threads: int = THREADS.default, **options):
+        """`options` are this model's declared options (`recviz.models.registry`): missing ones take
+        their declared defaults; an unknown name or a value out of range is a ModelError naming it."""
+        from recviz.errors import ModelError
+        from recviz.models import registry
+
+        self.opts = SimpleNamespace(**registry.get(self.name).resolve(options))
+        self.seed = SEED.parse(seed, self.name, ModelError)
+        self.device_name = DEVICE.parse(device, self.name, ModelError)
+        self.threads = THREADS.parse(threads, self.name, ModelError)
 
     def fit(self, split: Split, on_epoch: EpochCallback | None = None,
             should_stop: StopCheck | None = None) -> list[dict]:
@@ -35,6 +52,11 @@ class Recommender:
     def score(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         """Scores of items [B, M] for users [B]."""
         return np.take_along_axis(self.score_all(users), items, axis=1)
+
+    def item_embeddings(self) -> np.ndarray | None:
+        """One vector per item ([n_items, d]) for the embedding map, or None for models that
+        learn none (ItemPop, ItemKNN)."""
+        return None
 
     def get_state(self) -> dict[str, np.ndarray]:
         """Everything needed to score again, as named arrays (saved without pickle)."""

@@ -4,7 +4,7 @@ Input (eq. 2): Y_ij = R_ij when user i rated item j in *train*, 0 otherwise — 
 matrix, built and stored as `recviz.models.rating_matrix` describes (no held-out rating can reach it).
 
 Towers (eq. 5–7): user i is the row Y_i*, item j the column Y_*j; each goes through its own tower.
-`layers` = "256,64" lists each tower's output widths (two layers per tower: the paper's DMF-2):
+`tower_layers` = "256,64" lists each tower's output widths (two layers per tower: the paper's DMF-2):
     l1 = Y_i* · W_U1                 [n_items → 256], linear, no bias (eq. 5: l1 = W1·x)
     p_i = ReLU(W_U2 · l1 + b_U2)     [256 → 64]       (eq. 5–6; more widths, more ReLU layers)
 and likewise q_j with W_V1 [n_users → 256]. Eq. 7 also writes an f around Y·W_U1; we follow
@@ -16,7 +16,7 @@ Prediction (eq. 8, 13): Ŷ_ij = cos(p_i, q_j), clipped to Ŷᵒ = max(µ, Ŷ), �
 ranking) are the raw cosine: the clip is monotone, it only turns every score below µ into a tie.
 
 Loss (eq. 11–12) on the clipped cosine itself, not on logits: BCE(Ŷᵒ, t) with 1 − Ŷᵒ clamped to
-≥ µ. `dmf_loss="nce"` (the paper's normalised cross entropy): t = R_ij / max(R) for positives,
+≥ µ. `loss="nce"` (the paper's normalised cross entropy): t = R_ij / max(R) for positives,
 max(R) the largest *train* rating; `"ce"`: t = 1. Sampled negatives have t = 0 in both. Negatives
 are re-drawn every epoch, `neg_ratio` per positive. As in the paper (Algorithm 1, line 10), a
 positive's own rating is part of its user row and item column.
@@ -24,27 +24,12 @@ positive's own rating is part of its user row and item column.
 Paper settings: 7 negatives, Adam lr 0.0001, batch 256, 2 layers with 64 factors on top, every
 weight N(0, 0.01²) (§4, "Detailed Implementation"; used here too, biases 0). Ratings must be
 positive: 0 means "unknown" in Y, and t must lie in [0, 1].
-ml-100k, leave-one-out, 100 candidates, these settings, seed 0: best valid NDCG@10 0.392 at epoch
-3, test HR@10 0.621 / NDCG@10 0.345 (paper: 0.687 / 0.409). Removing a positive's own rating
-from its inputs during training (exact, since l1 is linear) did worse: test HR@10 0.596.
+The defaults and the `paper` preset are declared in `recviz.models.dmf_spec`.
 
-Speed: a tower reads whole rating rows (~106 per user, ~59 per item on ml-100k), and 60 % of a step
-was `EmbeddingBag`'s backward over them. Two things cut it: `forward` runs each distinct user and
-item once per batch (exact), and samples are shuffled in blocks of a positive with its negatives
-(`shuffle_block`), so a batch of 256 holds 32 users. ml-100k, paper settings, random validation
-item, 3 seeds: 31.0 → 15.5 s per epoch; best epoch 5.7 → 8.0 and total training 272 → 173 s; test
-HR@10 0.613 both ways, NDCG@10 0.353 → 0.356. With eq. 7's ReLU on the first layer as well: HR@10
-0.619 / NDCG@10 0.356 over the same 3 seeds, valid NDCG@10 equal on seed 0 (0.5626 vs 0.5623) —
-within noise, so eq. 5 stays.
-Also tried on seed 0 (test HR@10 / NDCG@10 at the best validation epoch; best on test in brackets):
-the towers of a public Keras re-implementation (user 512,64, item 1024,64, ReLU and bias on the
-first layer) 0.635 / 0.363 (0.644); lr 0.001 0.617 / 0.361 (0.645); rows scaled by 1/√(their
-length) 0.617 / 0.354 (0.641). None comes near the paper's 0.687, so the paper's settings stay.
-DMF-1 (`layers="64"`, the linear projection alone; lr 0.0005, patience 5), seeds 0, 1, 2: 0.636 /
-0.379 (best on test 0.652) — *above* DMF-2 here, which starts to overfit after epoch ~8 while DMF-1
-still improves at epoch 20; the paper has DMF-1-nce at 0.670 / 0.386, below its DMF-2. Adam's L2
-1e-5 on DMF-2 (seed 0, 25 epochs): test HR@10 flat at 0.61–0.64, no better. Others who implemented
-the paper report the same shortfall (github.com/RuidongZ/Deep_Matrix_Factorization_Models, issue 3).
+Speed: a tower reads whole rating rows (~106 per user, ~59 per item on ml-100k), so `forward` runs
+each distinct user and item once per batch (exact), and samples are shuffled in blocks of a positive
+with its negatives (`shuffle_block`), so a batch of 256 holds 32 users. What this bought, and every
+variant tried against the paper's numbers, is in docs/experiments.md.
 """
 
 from __future__ import annotations
@@ -55,14 +40,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from recviz.data.split import Split
-from recviz.errors import ModelError
-from recviz.models.ncf import parse_widths
 from recviz.models.rating_matrix import RatingMatrixInput, rating_sampler, register_inputs, row_bags
-from recviz.models.torch_base import SCORE_PAIRS, TorchRecommender
+from recviz.models.torch_base import TorchRecommender
+from recviz.options import widths
 
 MU = 1e-6  # eq. 13
-DMF_LOSSES = ("nce", "ce")
-BAG_ROWS = 4096  # users (or items) pushed through a tower at once when scoring
 
 
 # ---- the network -------------------------------------------------------------------------------
@@ -102,13 +84,18 @@ class DMFNet(nn.Module):
     def items(self, rows: torch.Tensor) -> torch.Tensor:
         return self._side("item", rows)
 
+    @staticmethod
+    def head(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+        """cos(p, q) of unit vectors (eq. 8)."""
+        return (p * q).sum(-1)
+
     def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """Raw cosine (eq. 8) of each (user, item) pair. Each distinct user and item goes through
         its tower once: a tower reads a whole rating row, so a user repeated in the batch (a
         positive and its negatives) would otherwise be summed over again and again."""
         u, u_at = torch.unique(users, return_inverse=True)
         i, i_at = torch.unique(items, return_inverse=True)
-        return (self.users(u)[u_at] * self.items(i)[i_at]).sum(-1)
+        return self.head(self.users(u)[u_at], self.items(i)[i_at])
 
 
 class DMF(RatingMatrixInput, TorchRecommender):
@@ -117,12 +104,9 @@ class DMF(RatingMatrixInput, TorchRecommender):
 
     name = "dmf"
 
-    def __init__(self, layers: str = "256,64", dmf_loss: str = "nce", **train_options):
-        super().__init__(**train_options)
-        if dmf_loss not in DMF_LOSSES:
-            raise ModelError(f"dmf_loss must be one of {DMF_LOSSES}, not {dmf_loss!r}",
-                             fix="nce: rating / max rating targets (the paper's best); ce: binary")
-        self.layers, self.dmf_loss = parse_widths(layers), dmf_loss
+    def __init__(self, **options):
+        super().__init__(**options)
+        self.layers, self.loss = widths(self.opts.tower_layers), self.opts.loss
 
     def build_module(self, n_users: int, n_items: int) -> DMFNet:
         # train's Y from fit or a saved state (`RatingMatrixInput`); before either, an empty one
@@ -133,11 +117,11 @@ class DMF(RatingMatrixInput, TorchRecommender):
         """Samples move through the epoch in blocks of a positive and its negatives (see
         `epoch_sampler`): a batch of 256 then holds 32 users instead of ~220, so the user tower —
         the costlier one, users having rated more items than items have raters — runs 8× less."""
-        return 1 + self.options.neg_ratio
+        return 1 + self.opts.neg_ratio
 
     def epoch_sampler(self, split: Split):
         """`rating_sampler`'s samples, re-laid as [positive, its negatives] blocks."""
-        draw, ratio = rating_sampler(split, self.options.neg_ratio, "DMF"), self.options.neg_ratio
+        draw, ratio = rating_sampler(split, self.opts.neg_ratio, "DMF"), self.opts.neg_ratio
 
         def blocks(rng: np.random.Generator) -> dict[str, np.ndarray]:
             sample = draw(rng)
@@ -150,45 +134,5 @@ class DMF(RatingMatrixInput, TorchRecommender):
     def batch_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """eq. 11/12 on Ŷᵒ = max(µ, cos) (eq. 13): −[t·log Ŷᵒ + (1−t)·log(1−Ŷᵒ)], batch mean."""
         y = self.module(batch["user"], batch["item"]).clamp(min=MU)  # Ŷᵒ
-        t = batch["target"] if self.dmf_loss == "nce" else batch["label"]
+        t = batch["target"] if self.loss == "nce" else batch["label"]
         return -(t * torch.log(y) + (1 - t) * torch.log((1 - y).clamp(min=MU))).mean()
-
-    # ---- scoring: each tower once per user / item, then dot products of unit vectors ----------
-    def _vectors(self, side: str, ids: np.ndarray) -> torch.Tensor:
-        module, ids = self._module(), self._tensor(ids)
-        return torch.cat([module._side(side, ids[s:s + BAG_ROWS]) for s in range(0, len(ids), BAG_ROWS)]) \
-            if len(ids) else torch.zeros(0, self.layers[-1], device=self.device)
-
-    def _scores(self, users: np.ndarray, cols: np.ndarray, pick: np.ndarray | None) -> np.ndarray:
-        """cos(p_u, q_c) for c in `cols`; with `pick` [B, M], only the columns pick[b] of row b."""
-        module = self._module()
-        was_training = module.training
-        module.eval()
-        with torch.no_grad():
-            p, q = self._vectors("user", users), self._vectors("item", cols)
-            rows = max(1, SCORE_PAIRS // max(1, len(cols)))
-            idx = None if pick is None else self._tensor(pick)
-            out = torch.cat([p[s:s + rows] @ q.T if idx is None else
-                             (p[s:s + rows] @ q.T).gather(1, idx[s:s + rows])
-                             for s in range(0, len(p), rows)])
-        module.train(was_training)
-        return out.float().cpu().numpy()
-
-    def score(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-        items = np.asarray(items)
-        if items.shape[0] == 0 or items.shape[1] == 0:
-            return np.zeros(items.shape, np.float32)
-        cols, pick = np.unique(items, return_inverse=True)
-        return self._scores(np.asarray(users), cols, pick.reshape(items.shape))
-
-    def score_all(self, users: np.ndarray) -> np.ndarray:
-        self._module()
-        users = np.asarray(users)
-        if len(users) == 0:
-            return np.zeros((0, self.n_items), np.float32)
-        return self._scores(users, np.arange(self.n_items), None)
-
-    def item_embeddings(self) -> np.ndarray:
-        """Every item's tower output q_j, unit length (what the cosine compares)."""
-        with torch.no_grad():
-            return self._vectors("item", np.arange(self.n_items)).cpu().numpy()

@@ -27,29 +27,26 @@ Tensors live on the run's device (CUDA when there is one) in float64, the precis
 authors' Java code (a choice, not measured against float32; a sweep on ml-100k takes ~0.3 s on
 one CPU core either way). Each sweep is reported like a neural epoch and judged on validation;
 early stopping on NDCG@10 with `patience`, and the best sweep's factors are kept (the same
-contract as the training loop). train_loss is L without the λ terms, per observed pair.
+contract as the training loop, through the same `recviz.train.early_stop`). train_loss is L
+without the λ terms, per observed pair.
 
-Settings (ml-100k, leave-one-out, 100 candidates, K = 64, c0 = 512, α = 0.4, seed 0; test HR@10 /
-NDCG@10 at the best validation sweep): reg 0.01 → 0.556 / 0.338 (overfits after 4 sweeps);
-reg 1 → 0.569; reg 5 → 0.610; **reg 10 → 0.646 / 0.383** (best validation NDCG@10, 0.432, at
-sweep 8; the paper reports HR@10 0.621 on ML-1M); reg 20 → 0.614. With reg 10: c0 256 → 0.648,
-c0 1024 → 0.628, α 0 → 0.657, α 0.8 → 0.604 (validation prefers c0 512–1024, α 0.4).
+The defaults and the `paper` preset are declared in `recviz.models.eals_spec`; how λ was chosen
+is in docs/experiments.md.
 """
 
 from __future__ import annotations
 
-import math
 import time
 
 import numpy as np
 import torch
 
 from recviz.data.split import Split
-from recviz.errors import ModelError
-from recviz.eval.protocols import evaluate
+from recviz.data.training_samples import train_positives
+from recviz.errors import Cancelled, ModelError
 from recviz.models.base import Recommender
 from recviz.train.device import pick_device, seed_everything, set_threads
-from recviz.train.loop import EARLY_STOP_METRIC, Cancelled, train_positives
+from recviz.train.early_stop import EarlyStopping
 
 INIT_STD = 0.01  # N(0, 0.01²) as in the authors' Java code (MF_fastALS)
 
@@ -67,22 +64,13 @@ class EALS(Recommender):
     name = "eals"
     iterative = True
 
-    def __init__(self, emb_dim: int = 64, eals_c0: float = 512.0, eals_alpha: float = 0.4,
-                 reg: float = 0.01, epochs: int = 20, patience: int = 3, seed: int = 0,
-                 device: str = "auto", threads: int = 0):
-        problems = [f"{n} must be {rule}, not {v!r}" for n, v, ok, rule in (
-            ("emb_dim", emb_dim, emb_dim >= 1, "≥ 1"), ("eals_c0", eals_c0, eals_c0 >= 0, "≥ 0"),
-            ("eals_alpha", eals_alpha, eals_alpha >= 0, "≥ 0"), ("reg", reg, reg >= 0, "≥ 0"),
-            ("epochs", epochs, epochs >= 1, "≥ 1"), ("patience", patience, patience >= 0, "≥ 0")) if not ok]
-        if problems:
-            raise ModelError("; ".join(problems))
-        self.emb_dim, self.c0, self.alpha, self.reg = emb_dim, float(eals_c0), float(eals_alpha), float(reg)
-        self.epochs, self.patience, self.seed = epochs, patience, seed
-        self.device_name, self.threads = device, threads
+    def __init__(self, **options):
+        super().__init__(**options)
+        o = self.opts
+        self.emb_dim, self.c0, self.alpha, self.l2 = o.emb_dim, o.c0, o.alpha, o.l2
         self.device: torch.device | None = None
         self.P: torch.Tensor | None = None  # [n_users, K]
         self.Q: torch.Tensor | None = None  # [n_items, K]
-        self.best_epoch: int | None = None
 
     # ---- training -----------------------------------------------------------------------------
     def fit(self, split: Split, on_epoch=None, should_stop=None) -> list[dict]:
@@ -102,13 +90,12 @@ class EALS(Recommender):
         c = torch.as_tensor(missing_weights(np.bincount(items, minlength=n_items), self.c0, self.alpha),
                             dtype=dt, device=dev)
         pred = (self.P[u] * self.Q[i]).sum(1)  # ŷ cache over the observed pairs
-        has_valid = len(split.valid_rows) > 0
         stop = should_stop or (lambda: False)
+        judge = EarlyStopping(self, split, self.opts.patience, lambda: (self.P.clone(), self.Q.clone()), self.name)
         history: list[dict] = []
-        best, best_value, stale = None, -math.inf, 0
-        for epoch in range(1, self.epochs + 1):
+        for epoch in range(1, self.opts.epochs + 1):
             if stop():
-                self._finish(best)
+                self._finish(judge)
                 raise Cancelled(history)
             start = time.perf_counter()
             pred = self._sweep_users(u, i, c, pred)
@@ -116,25 +103,13 @@ class EALS(Recommender):
             loss = self._loss(i, c, pred) / len(users)
             if self.device.type == "cuda":
                 torch.cuda.synchronize(self.device)
-            seconds = time.perf_counter() - start
-            valid = evaluate(self, split, "valid").metrics if has_valid else {}
-            value = valid.get(EARLY_STOP_METRIC, math.nan) if has_valid else math.inf
-            if value > best_value or not has_valid:
-                best, best_value, stale = (self.P.clone(), self.Q.clone(), epoch), value, 0
-            else:
-                stale += 1
-            report = {"epoch": epoch, "phase": self.name, "train_loss": loss, "valid": valid,
-                      "seconds": round(seconds, 4),
-                      "eval_seconds": round(time.perf_counter() - start - seconds, 4),
-                      "samples": int(len(users)),
-                      "samples_per_second": round(len(users) / max(seconds, 1e-9), 1),
-                      "best_epoch_so_far": best[2]}
+            report = judge.judge(epoch, loss, len(users), time.perf_counter() - start)
             history.append(report)
             if on_epoch is not None:
                 on_epoch(report)
-            if self.patience and stale >= self.patience:
+            if judge.stop:
                 break
-        self._finish(best)
+        self._finish(judge)
         return history
 
     def _sweep_users(self, u, i, c, pred):
@@ -148,7 +123,7 @@ class EALS(Recommender):
             num = torch.zeros(n, dtype=P.dtype, device=P.device).index_add_(0, u, (1.0 - (1.0 - ci) * r_hat) * qf)
             num -= P @ S[:, f] - P[:, f] * S[f, f]
             den = torch.zeros(n, dtype=P.dtype, device=P.device).index_add_(0, u, (1.0 - ci) * qf * qf)
-            den += S[f, f] + self.reg
+            den += S[f, f] + self.l2
             new = num / den
             pred = r_hat + new[u] * qf
             P[:, f] = new
@@ -165,7 +140,7 @@ class EALS(Recommender):
             num = torch.zeros(m, dtype=Q.dtype, device=Q.device).index_add_(0, i, (1.0 - (1.0 - ci) * r_hat) * pf)
             num -= c * (Q @ S[:, f] - Q[:, f] * S[f, f])
             den = torch.zeros(m, dtype=Q.dtype, device=Q.device).index_add_(0, i, (1.0 - ci) * pf * pf)
-            den += c * S[f, f] + self.reg
+            den += c * S[f, f] + self.l2
             new = num / den
             pred = r_hat + new[i] * pf
             Q[:, f] = new
@@ -177,11 +152,10 @@ class EALS(Recommender):
         all_missing = ((self.P.T @ self.P) * ((self.Q * c[:, None]).T @ self.Q)).sum()
         return float(((1.0 - pred) ** 2).sum() + all_missing - (c[i] * pred ** 2).sum())
 
-    def _finish(self, best) -> None:
-        if best is not None:
-            self.P, self.Q, self.best_epoch = best
-        else:
-            self.best_epoch = None
+    def _finish(self, judge: EarlyStopping) -> None:
+        if judge.best is not None:
+            self.P, self.Q = judge.best
+        self.best_epoch = judge.best_epoch
 
     # ---- scoring ------------------------------------------------------------------------------
     def _factors(self) -> tuple[torch.Tensor, torch.Tensor]:

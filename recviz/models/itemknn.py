@@ -12,6 +12,16 @@ import numpy as np
 from recviz.data.split import Split, target_train
 from recviz.errors import ModelError
 from recviz.models.base import Recommender
+from recviz.models.spec import ModelSpec
+from recviz.options import Option
+
+NEIGHBORS = Option("neighbors", "int", 100, "similar items kept per item", label="Neighbours", low=1,
+                   high=100_000, sweep=True)
+SHRINK = Option("shrink", "float", 0.0, "added to the similarity's denominator: damps pairs with few co-occurrences",
+                label="Shrinkage", low=0.0, high=1e6, sweep=True)
+SPEC = ModelSpec("itemknn", "ItemKNN", "Sarwar et al. 2001; baseline of He et al. 2017", "recviz.models.itemknn:ItemKNN",
+                 options=(NEIGHBORS, SHRINK),
+                 summary="item–item cosine on the binary train matrix, the most similar `neighbors` per item")
 
 # Dense item × item similarity: fine up to ~20k items (1.6 GB float32). Larger catalogues want a
 # k-core filter first; saying so beats an out-of-memory kill.
@@ -21,10 +31,9 @@ MAX_ITEMS = 20_000
 class ItemKNN(Recommender):
     name = "itemknn"
 
-    def __init__(self, neighbors: int = 100, shrink: float = 0.0):
-        if neighbors < 1:
-            raise ModelError(f"neighbors must be ≥ 1, not {neighbors}")
-        self.neighbors, self.shrink = neighbors, shrink
+    def __init__(self, **options):
+        super().__init__(**options)
+        self.neighbors, self.shrink = self.opts.neighbors, self.opts.shrink
 
     def fit(self, split: Split, on_epoch=None, should_stop=None) -> list[dict]:
         train = target_train(split)  # the target behaviour's rows when there is one

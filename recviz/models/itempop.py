@@ -7,6 +7,10 @@ import numpy as np
 
 from recviz.data.split import Split, target_train
 from recviz.models.base import Recommender
+from recviz.models.spec import ModelSpec
+
+SPEC = ModelSpec("itempop", "ItemPop", "baseline of He et al. 2017 (NCF) and Xue et al. 2017 (DMF)",
+                 "recviz.models.itempop:ItemPop", summary="items ranked by how many distinct users have them in train")
 
 
 class ItemPop(Recommender):

@@ -9,9 +9,7 @@
   of the NCF paper.
 
 Embeddings start at N(0, 0.01²) like NCF's, biases at zero.
-Settings chosen on ml-100k validation NDCG@10 (leave-one-out, emb_dim 64, batch 256, Adam lr 0.001):
-weight_decay 1e-6 for both (MF valid 0.427 vs 0.421 without; BPR 0.395 vs 0.394); 1e-4 is far too
-strong (MF valid 0.27). With dense Adam every row decays every step, so useful values are tiny.
+The defaults are declared in `recviz.models.mf_spec`; how they were chosen is in docs/experiments.md.
 """
 
 from __future__ import annotations
@@ -19,7 +17,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from recviz.errors import ModelError
 from recviz.models.ncf import gaussian_embedding
 from recviz.models.torch_base import TorchRecommender
 
@@ -50,14 +47,8 @@ class MF(TorchRecommender):
     name = "mf"
     loss_kind = "pointwise"
 
-    def __init__(self, emb_dim: int = 64, **train_options):
-        super().__init__(**train_options)
-        if emb_dim < 1:
-            raise ModelError(f"emb_dim must be ≥ 1, not {emb_dim}")
-        self.emb_dim = emb_dim
-
     def build_module(self, n_users: int, n_items: int) -> DotNet:
-        return DotNet(n_users, n_items, self.emb_dim, biases=True)
+        return DotNet(n_users, n_items, self.opts.emb_dim, biases=True)
 
 
 class BPRMF(MF):
@@ -67,4 +58,4 @@ class BPRMF(MF):
     loss_kind = "pairwise"
 
     def build_module(self, n_users: int, n_items: int) -> DotNet:
-        return DotNet(n_users, n_items, self.emb_dim, biases=False)
+        return DotNet(n_users, n_items, self.opts.emb_dim, biases=False)

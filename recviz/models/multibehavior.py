@@ -1,12 +1,12 @@
 """Multi-behaviour NeuMF (`mbnmf`) — "Neural collaborative filtering with multiple implicit
-feedback" (the multi-implicit NMF paper in shared/papers/multi_implicit_nmf.txt): one *target*
+feedback" (the multi-implicit NMF paper): one *target*
 behaviour (e.g. buy) is predicted, the others (click, cart, fav, …) are *supportive*.
 
 Network (paper §3.2–3.4, Fig. 1–2):
 - MF part: p_u^MF ⊙ q_i^MF (eq. 5; width emb_dim), as NeuMF's GMF body.
 - M-MLP part: user and item MLP embeddings p_u^MLP, q_i^MLP (eq. 6: one pair, shared by the
   branches) feed one ReLU tower per behaviour — the target's first, then one per supportive
-  behaviour found in train (eq. 2–3; `layers` as in NCF: the concatenated input width, then each
+  behaviour found in train (eq. 2–3; `mlp_layers` as in NCF: the concatenated input width, then each
   hidden width), each ending in a one-unit layer: y_t, the branch's own prediction (logit).
 - Fusion: one dense layer over [MF; y_Target; y_A; y_B; …] gives the target logit (eq. 4 and 7;
   σ lives in the log loss). Scores are this logit.
@@ -31,23 +31,10 @@ Target: `split.target` (`--target`, which also picks the held-out items). With b
 target, fit raises ModelError suggesting `--target buy` (or the last behaviour when there is no
 "buy") instead of silently choosing: the split was already drawn over all behaviours and the
 numbers would not be comparable with the single-behaviour models.
-Single-behaviour models on the same split learn from target rows only (`loop.target_train`).
+Single-behaviour models on the same split learn from target rows only (`recviz.data.split.target_train`).
 
-Settings and numbers (synthetic multi-behaviour data, 150 users × 300 items × 4000 clicked pairs,
-target buy, leave-one-out with 100 untouched candidates, 92–99 users evaluated; emb_dim 16,
-layers "32,16", Adam lr 0.01, 30 epochs keeping the best validation epoch; test HR@10 for data
-seeds 0/1/2, model seed 0):
-- mbnmf, uniform, weight_decay 1e-4: 0.455 / 0.543 / 0.521 (mean 0.506, NDCG@10 0.291), against
-  NeuMF on buys alone 0.343 / 0.380 / 0.362 (mean 0.362, NDCG@10 0.183; 0.334 with 1e-4).
-  NeuMF trained on *all* behaviours as positives gets 0.58–0.69: the supportive rows carry most
-  of the signal, and mbnmf recovers part of it through the shared MLP embeddings.
-- weight_decay 1e-4 matters for mbnmf (without: 0.465 / 0.293 / 0.457): the MF part otherwise
-  memorises the ~3 train buys per user and the fused layer leans on it.
-- patience: validation can peak spuriously at epoch 2 (popularity is learned first), so
-  patience 5 sometimes stops there; patience 0 (all epochs, best one kept) or ≥ 10 is safer.
-- neg_source supportive is worse than uniform here: 0.364 / 0.326 / 0.426 (mean 0.372). The
-  candidates are items the user never touched, so "clicked but not bought" is never tested, and
-  the supportive negatives replace the random negatives that are.
+The defaults are declared in `recviz.models.multibehavior_spec`; the measurements behind them are
+in docs/experiments.md.
 """
 
 from __future__ import annotations
@@ -60,12 +47,11 @@ from recviz.data.interactions import Interactions
 from recviz.data.sampling import SeenItems, sample_negatives
 from recviz.data.split import Split
 from recviz.errors import ModelError
-from recviz.models.ncf import GMFBody, gaussian_embedding, output_layer, parse_layers, relu_tower
+from recviz.data.training_samples import train_positives
+from recviz.models.ncf import GMFBody, gaussian_embedding, output_layer, relu_tower
 from recviz.models.torch_base import TorchRecommender
-from recviz.train import loop
+from recviz.options import widths
 from recviz.train.losses import log_loss
-
-NEG_SOURCES = ("uniform", "supportive")
 DEFAULT_TARGET = "buy"
 
 
@@ -147,15 +133,10 @@ class MultiBehaviorNeuMF(TorchRecommender):
     name = "mbnmf"
     loss_kind = "pointwise"
 
-    def __init__(self, emb_dim: int = 64, layers: str = "64,32,16", neg_source: str = "uniform",
-                 target: str | None = None, **train_options):
-        super().__init__(**train_options)
-        if emb_dim < 1:
-            raise ModelError(f"emb_dim must be ≥ 1, not {emb_dim}")
-        if neg_source not in NEG_SOURCES:
-            raise ModelError(f"neg_source must be one of {NEG_SOURCES}, not {neg_source!r}",
-                             fix="use --neg-source uniform or --neg-source supportive")
-        self.emb_dim, self.layers, self.neg_source, self.target = emb_dim, parse_layers(layers), neg_source, target
+    def __init__(self, **options):
+        super().__init__(**options)
+        o = self.opts
+        self.emb_dim, self.layers, self.neg_source = o.emb_dim, widths(o.mlp_layers), o.neg_source
         self.branch_codes: tuple[int, ...] = ()
         self.branch_names: tuple[str, ...] = ()
 
@@ -169,9 +150,6 @@ class MultiBehaviorNeuMF(TorchRecommender):
             raise ModelError("mbnmf needs a target behaviour, and this split was made without one "
                              f"(behaviours: {list(data.behaviors)})",
                              fix=f"pass --target {suggested_target(data.behaviors)}")
-        if self.target is not None and self.target != split.target:
-            raise ModelError(f"mbnmf was built for target {self.target!r} but the split holds out "
-                             f"{split.target!r} items", fix="use the same --target for both")
         target = data.behavior_code(split.target)
         present = np.unique(split.train.behavior)
         supportive = tuple(int(c) for c in present if c != target)
@@ -198,8 +176,8 @@ class MultiBehaviorNeuMF(TorchRecommender):
     def epoch_sampler(self, split: Split):
         """Prepared once per fit: the target stream (stream 0) and one stream per supportive
         branch k, each with its `has` bits; `draw(rng)` re-samples the negatives every epoch."""
-        train, ratio = split.train, self.options.neg_ratio
-        t_users, t_items, t_seen = loop.train_positives(split)  # target pairs (target_train)
+        train, ratio = split.train, self.opts.neg_ratio
+        t_users, t_items, t_seen = train_positives(split)  # target pairs (target_train)
         seen = [t_seen] + [behaviour_pairs(train, c) for c in self.branch_codes[1:]]
         only = supportive_only(train, self.branch_codes[0]) if self.neg_source == "supportive" else None
 

@@ -18,16 +18,19 @@ import torch
 
 from recviz.data.sampling import SeenItems
 from recviz.data.split import Split
+from recviz.data.training_samples import epoch_samples, train_positives
 from recviz.errors import ModelError
-from recviz.train import loop
+
+BAG_ROWS = 4096  # users (or items) pushed through their rating rows at once when scoring
+SCORE_PAIRS = 1 << 17  # (user, item) pairs through the head per step when scoring
 
 INPUTS = ("user_ptr", "user_idx", "user_val", "item_ptr", "item_idx", "item_val")
 
 
 # ---- ratings of the train pairs ----------------------------------------------------------------
 def train_ratings(split: Split, model: str) -> tuple[np.ndarray, np.ndarray, SeenItems, np.ndarray]:
-    """`loop.train_positives` plus each positive pair's rating (its latest train row's), float32."""
-    users, items, seen = loop.train_positives(split)
+    """`train_positives` plus each positive pair's rating (its latest train row's), float32."""
+    users, items, seen = train_positives(split)
     train = split.train
     if train.rating is None:
         raise ModelError(f"{model} needs ratings, and {train.name or 'this dataset'} has no rating column",
@@ -47,13 +50,13 @@ def train_ratings(split: Split, model: str) -> tuple[np.ndarray, np.ndarray, See
 
 
 def rating_sampler(split: Split, neg_ratio: int, model: str):
-    """Per epoch: positives + `neg_ratio` fresh negatives (`loop.epoch_samples`) and "target", the
+    """Per epoch: positives + `neg_ratio` fresh negatives (`epoch_samples`) and "target", the
     explicit target R_ui / max(train R) for positives and 0 for negatives."""
     users, items, seen, ratings = train_ratings(split, model)
     scaled = ratings / ratings.max() if len(ratings) else ratings
 
     def draw(rng: np.random.Generator) -> dict[str, np.ndarray]:
-        sample = loop.epoch_samples(users, items, seen, rng, neg_ratio=neg_ratio)
+        sample = epoch_samples(users, items, seen, rng, neg_ratio=neg_ratio)
         target = np.zeros_like(sample["label"])
         target[:len(users)] = scaled  # epoch_samples puts the positives first, in this order
         sample["target"] = target
@@ -96,7 +99,12 @@ def row_bags(module: torch.nn.Module, side: str, rows: torch.Tensor
 class RatingMatrixInput:
     """Mixin for a `TorchRecommender` whose module holds train's rating matrix: `fit` builds it
     from the split, `set_state` takes it from the saved state, `inputs_for` hands it (or, before
-    either, an empty matrix of the right shape) to `build_module`."""
+    either, an empty matrix of the right shape) to `build_module`.
+
+    Scoring: the module's `users(rows)` / `items(rows)` turn ids into vectors by reading whole
+    rating rows, and `head(p, q)` turns pairs of vectors into logits. A vector costs a row's worth
+    of work, so each distinct user and item is computed once per scoring call and the head runs
+    on the pairs."""
 
     _inputs: dict[str, np.ndarray] | None = None
 
@@ -124,3 +132,29 @@ class RatingMatrixInput:
         if len(self._inputs) < len(INPUTS):
             self._inputs = None  # the key check in super() names what is missing
         super().set_state(state, n_users, n_items)
+
+    # ---- scoring: each user's and item's vector once, then the head per pair ------------------
+    def _vectors(self, side: str, ids: torch.Tensor) -> torch.Tensor:
+        part = self._module().users if side == "user" else self._module().items
+        return torch.cat([part(ids[s:s + BAG_ROWS]) for s in range(0, len(ids), BAG_ROWS)])
+
+    def _forward_rows(self, u: torch.Tensor, i: torch.Tensor) -> np.ndarray:
+        """Logits of [B, M] pairs whose row b is all user u[b, 0] (how `score`/`score_all` call it)."""
+        module = self._module()
+        was_training = module.training
+        module.eval()
+        with torch.no_grad():
+            p = self._vectors("user", u[:, 0])
+            cols, at = torch.unique(i, return_inverse=True)
+            q = self._vectors("item", cols)
+            rows, m = max(1, SCORE_PAIRS // i.shape[1]), i.shape[1]
+            out = torch.cat([module.head(p[s:s + rows, None].expand(-1, m, -1).reshape(-1, p.shape[1]),
+                                         q[at[s:s + rows].reshape(-1)]).view(-1, m)
+                             for s in range(0, len(p), rows)])
+        module.train(was_training)
+        return out.float().cpu().numpy()
+
+    def item_embeddings(self) -> np.ndarray:
+        """Every item's vector, as the head reads it."""
+        with torch.no_grad():
+            return self._vectors("item", torch.arange(self.n_items, device=self.device)).cpu().numpy()

@@ -1,10 +1,12 @@
-"""What every neural model has in common: options from the run config, a torch module built when
+"""What every neural model has in common: options from its declaration, a torch module built when
 the data's size is known, batched scoring on the device, and weights as plain arrays.
 
-A subclass sets `name`, `loss_kind` ("pointwise" log loss or "pairwise" BPR) and implements
-`build_module(n_users, n_items)` returning an `nn.Module` with `forward(users, items) -> logits`.
-Models with other samples or losses (DMF's rating labels, EINMF's hybrid loss, multi-behaviour
-negatives) override `epoch_sampler` and/or `batch_loss`; the loop itself stays the same.
+A subclass sets `name` (its declaration in the registry), `loss_kind` ("pointwise" log loss or
+"pairwise" BPR) and implements `build_module(n_users, n_items)` returning an `nn.Module` with
+`forward(users, items) -> logits`. Models with other samples or losses (DMF's rating labels, EINMF's
+hybrid loss, multi-behaviour negatives) override `epoch_sampler`, `batch_loss` and/or
+`shuffle_block`; the loop itself stays the same. Models that read rating rows score through
+`TwoSidedScoring` (below), which computes each user's and item's vector once.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import numpy as np
 import torch
 
 from recviz.data.split import Split
+from recviz.data.training_samples import epoch_samples, train_positives
 from recviz.errors import ModelError
 from recviz.models.base import Recommender
 from recviz.train import loop
@@ -32,14 +35,16 @@ class TorchRecommender(Recommender):
     iterative = True
     loss_kind = "pointwise"
 
-    def __init__(self, *, neg_ratio: int = 4, lr: float = 0.001, batch_size: int = 256, epochs: int = 20,
-                 patience: int = 3, weight_decay: float = 0.0, device: str = "auto", threads: int = 0,
-                 seed: int = 0):
+    shuffle_block = 1  # samples that move together when an epoch is shuffled (see the loop)
+
+    def __init__(self, **options):
+        super().__init__(**options)
         if self.loss_kind not in LOSS_KINDS:
             raise ModelError(f"{type(self).__name__}.loss_kind must be one of {LOSS_KINDS}")
-        self.options = loop.TrainOptions(lr=lr, batch_size=batch_size, epochs=epochs, patience=patience,
-                                         weight_decay=weight_decay, neg_ratio=neg_ratio, seed=seed).check()
-        self.device_name, self.threads = device, threads
+        o = self.opts
+        self.train_options = loop.TrainOptions(lr=o.lr, batch_size=o.batch_size, epochs=o.epochs,
+                                               patience=o.patience, weight_decay=o.l2,
+                                               neg_ratio=getattr(o, "neg_ratio", 1), seed=self.seed)
         self.device: torch.device | None = None
         self.module: torch.nn.Module | None = None
         self.n_users = self.n_items = 0
@@ -59,7 +64,7 @@ class TorchRecommender(Recommender):
         self.device = pick_device(self.device_name)
         set_threads(self.threads)
         flush_denormals(self.device)
-        seed_everything(self.options.seed)
+        seed_everything(self.seed)
         self.n_users, self.n_items = n_users, n_items
         self.module = self.build_module(n_users, n_items).to(self.device)
 
@@ -67,15 +72,15 @@ class TorchRecommender(Recommender):
                     phase: str | None = None, **overrides) -> list[dict]:
         """Run the shared loop on the current weights; `overrides` replace training options
         (NeuMF continues with optimizer="sgd")."""
-        opts = replace(self.options, **overrides) if overrides else self.options
+        opts = replace(self.train_options, **overrides) if overrides else self.train_options
         return loop.train(self, split, opts, on_epoch, should_stop, phase=phase or self.name,
                           first_epoch=first_epoch)
 
     def epoch_sampler(self, split: Split):
         """Prepared once per fit: returns `draw(rng)` → this epoch's sample arrays."""
-        users, items, seen = loop.train_positives(split)
-        pairwise, ratio = self.loss_kind == "pairwise", self.options.neg_ratio
-        return lambda rng: loop.epoch_samples(users, items, seen, rng, neg_ratio=ratio, pairwise=pairwise)
+        users, items, seen = train_positives(split)
+        pairwise, ratio = self.loss_kind == "pairwise", self.train_options.neg_ratio
+        return lambda rng: epoch_samples(users, items, seen, rng, neg_ratio=ratio, pairwise=pairwise)
 
     def batch_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         if self.loss_kind == "pairwise":

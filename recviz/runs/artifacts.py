@@ -71,8 +71,7 @@ def save(run_dir: str | Path, result, top_n: int = 20) -> Path:
 def _save_item_coords(run_dir: Path, model) -> None:
     """2-D PCA of the model's item embeddings, when it has any, so pages draw the map without
     loading torch or the model."""
-    get = getattr(model, "item_embeddings", None)
-    vectors = get() if get is not None else None
+    vectors = model.item_embeddings()
     if vectors is None:
         return
     from recviz.analysis.embeddings import explained_variance, pca_2d
@@ -117,13 +116,14 @@ def load_model(run_dir: str | Path):
     """(model, meta, ids): the trained model rebuilt from its config and stored weights."""
     import torch
 
-    from recviz.models import registry
+    from recviz.config import RunConfig
+    from recviz.runs.experiment import build_model
 
     meta = load_meta(run_dir)
     tensors = torch.load(Path(run_dir) / "model.pt", map_location="cpu", weights_only=True)
     state = {k: t.numpy() for k, t in tensors.items()}
-    config = meta["config"]
-    model = registry.build(config["model"], **config)
+    config = RunConfig.from_stored(meta["config"])
+    model = build_model(config)
     model.set_state(state, meta["n_users"], meta["n_items"])
     return model, meta, load_ids(run_dir)
 

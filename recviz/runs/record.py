@@ -19,7 +19,7 @@ import traceback
 from pathlib import Path
 
 from recviz.config import RunConfig
-from recviz.errors import RecvizError
+from recviz.errors import Cancelled, RecvizError
 from recviz.runs.store import RunStore
 
 HEARTBEAT_S = 2.0  # how often the heartbeat is written
@@ -73,7 +73,7 @@ def resolve_device(config: RunConfig) -> str:
     asked for on a machine without one fails here with the training code's own message."""
     from recviz.models import registry
 
-    if not registry.get(config.model).iterative:
+    if not registry.get(config.model).uses_device:
         return "cpu"
     import torch
 
@@ -121,11 +121,7 @@ def describe(exc: BaseException, log_path: Path | None = None) -> str:
 
 
 def is_cancel(exc: BaseException) -> bool:
-    if isinstance(exc, (Stop, KeyboardInterrupt)):
-        return True
-    loop = sys.modules.get("recviz.train.loop")  # only loaded if the training loop ran
-    cancelled = getattr(loop, "Cancelled", None)
-    return isinstance(cancelled, type) and isinstance(exc, cancelled)
+    return isinstance(exc, (Stop, KeyboardInterrupt, Cancelled))
 
 
 # ---- the whole thing -------------------------------------------------------------------------------
@@ -138,7 +134,7 @@ def train_and_record(store: RunStore, run_id: int, config: RunConfig, run_dir: P
     if before_fit is not None:
         before_fit()
     watch.check()
-    from recviz.train import experiment
+    from recviz.runs import experiment
 
     def report(epoch: dict) -> None:
         store.add_epoch(run_id, epoch)

@@ -361,7 +361,6 @@ def pid_alive(pid: int) -> bool:
 
 
 # ---- rows and JSON --------------------------------------------------------------------------------
-_CONFIG_FIELDS = {f.name for f in fields(RunConfig)}
 _RUN_FIELDS = {f.name for f in fields(Run)}
 
 
@@ -369,7 +368,7 @@ def _to_run(row: sqlite3.Row) -> Run:
     # Tolerant: runs stored by another RecViz version (other config keys, columns) stay readable.
     d = {k: v for k, v in dict(row).items() if k in _RUN_FIELDS}
     raw = _loads(d.pop("config")) or {}
-    d["config"] = RunConfig(**{k: v for k, v in raw.items() if k in _CONFIG_FIELDS})
+    d["config"] = RunConfig.from_stored(raw)
     d["summary"] = _loads(d["summary"])
     d["cancel_requested"] = bool(d["cancel_requested"])
     return Run(**d)

@@ -1,38 +1,59 @@
-"""Sweeps: one run per value of one parameter, everything else equal — the papers' figures
-(HR@10 vs η, vs negative ratio, vs embedding size). The app and `recviz sweep` share this."""
+"""Sweeps: one run per value of one option, everything else equal — the papers' figures (HR@10 vs
+η, vs negative ratio, vs embedding size). Which options can be swept is declared with each model
+(`Option.sweep`). The app and `recviz sweep` share this."""
 
 from __future__ import annotations
 
 import time
-from dataclasses import fields, replace
 
 from recviz.config import RunConfig
 from recviz.errors import RecvizError
+from recviz.models.spec import ModelSpec
 
-SWEEPABLE = ("eta", "neg_ratio", "emb_dim", "layers", "lr", "neighbors")
 
-
-def parse_values(param: str, text: str) -> list:
-    """'0,0.2,0.4' → [0.0, 0.2, 0.4] typed like the config field; layers use ';' between values
-    ('64,32,16;128,64,32') since a layer list has commas of its own."""
-    kinds = {f.name: f.type for f in fields(RunConfig)}
-    if param not in SWEEPABLE or param not in kinds:
-        available = [p for p in SWEEPABLE if p in kinds]
-        raise RecvizError(f"cannot sweep {param!r}", fix=f"sweep one of: {', '.join(available)}")
-    parts = [p.strip() for p in text.split(";" if param == "layers" else ",") if p.strip()]
+def parse_values(spec: ModelSpec, param: str, text: str) -> list:
+    """'0,0.2,0.4' → [0.0, 0.2, 0.4], each checked as the option declares; layer lists use ';'
+    between values ('64,32,16;128,64,32') since a list has commas of its own."""
+    sweepable = {o.name: o for o in spec.sweepable()}
+    if param not in sweepable:
+        raise RecvizError(f"cannot sweep {param!r} of {spec.name}",
+                          fix=f"sweep one of: {', '.join(sweepable) or 'none (this model has no such option)'}")
+    option = sweepable[param]
+    parts = [p.strip() for p in text.split(separator(option.name, spec)) if p.strip()]
     if not parts:
         raise RecvizError(f"no values given for {param}", fix="e.g. --values 0,0.2,0.4,0.6,0.8,1")
-    cast = {"int": int, "float": float, "str": str}[kinds[param]]
-    try:
-        values = [cast(p) for p in parts]
-    except ValueError:
-        raise RecvizError(f"{param} values must be {kinds[param]}s, got {text!r}") from None
+    values = [option.parse(p, spec.name) for p in parts]
     return list(dict.fromkeys(values))  # keep order, drop repeats
 
 
+def separator(param: str, spec: ModelSpec) -> str:
+    """How sweep values are separated: ';' for layer lists, ',' otherwise."""
+    return ";" if spec.option(param).kind == "widths" else ","
+
+
 def plan(base: RunConfig, param: str, values: list) -> list[RunConfig]:
-    return [replace(base, **{param: v}) for v in values]
+    return [base.replace(**{param: v}) for v in values]
 
 
 def new_sweep_id(param: str) -> str:
     return f"{param}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def suggested_values(spec: ModelSpec, param: str) -> str:
+    """A starting list of values for the sweep form, from the option's declaration: six even steps
+    across a range no wider than 1 (η, dropout), else half, the default and twice it."""
+    option = spec.option(param)
+    default = option.default
+    if option.kind == "widths" or option.choices or default is None:
+        return str(default)
+    if option.low is not None and option.high is not None and option.high - option.low <= 1:
+        return ",".join(f"{option.low + k * (option.high - option.low) / 5:g}" for k in range(6))
+    if option.kind == "int":
+        values = [max(int(option.low or 1), default // 2), default, default * 2]
+    elif option.log or default == 0:
+        values = [default / 10, default, default * 10] if default else [0, 1e-6, 1e-4]
+    else:
+        values = [default / 2, default, default * 2]
+    if option.high is not None:
+        values = [min(v, option.high) for v in values]
+    return ",".join(f"{v:g}" for v in dict.fromkeys(values))

@@ -33,7 +33,6 @@ import sys
 import threading
 import time
 import traceback
-from dataclasses import replace
 from pathlib import Path
 
 from recviz import paths
@@ -50,9 +49,9 @@ _terminated = threading.Event()  # SIGTERM / Ctrl-C received: finish the current
 
 # ---- starting workers (called by the app and the CLI) --------------------------------------------
 def submit(config: RunConfig, threads: int | None = None, sweep_id=None) -> int:
-    """Queue a run and make sure a drain worker will train it. Returns the run id."""
-    if threads:
-        config = replace(config, threads=threads)
+    """Queue a run and make sure a drain worker will train it. Returns the run id. `threads` is the
+    worker's (a resource of this machine, not part of the run's config: the stored config stays
+    exactly what the page or the CLI built)."""
     run_id = RunStore().create(config, sweep_id=sweep_id)
     ensure_drain(threads)
     return run_id

@@ -1,113 +1,60 @@
-"""The training loop every neural model shares (GMF, MLP, NeuMF, MF, BPR; later DMF, EINMF and the
-multi-behaviour models).
+"""The training loop every neural model shares (GMF, MLP, NeuMF, MF, BPR, DMF, EINMF, mbnmf).
 
-A model plugs in through three things (see `recviz.models.torch_base.TorchRecommender`):
+A model plugs in through four things (see `recviz.models.torch_base.TorchRecommender`):
 - `module`: an `nn.Module` whose `forward(users, items)` returns logits, already on `model.device`;
 - `epoch_sampler(split)`: prepared once, returns `draw(rng) -> {name: array}`, the epoch's training
-  samples as equally long numpy arrays (default: positives + sampled negatives, `epoch_samples`);
+  samples as equally long numpy arrays (default: positives + sampled negatives,
+  `recviz.data.training_samples.epoch_samples`);
+- `shuffle_block`: how many consecutive samples move together when the epoch is shuffled (1);
 - `batch_loss(batch)`: the mean loss of one batch, a dict of the same names holding tensor slices.
 
 Per epoch: draw the samples (vectorised, seeded), move them to the device once, shuffle them there
 with one seeded permutation, and walk through contiguous slices — no DataLoader and no Python work
 per sample, because with ~1000 batches an epoch the per-batch overhead is what costs time on a CPU.
-After each epoch the model is judged on validation with the split's own protocol; training stops
-early when validation NDCG@10 has not improved for `patience` epochs, and the best epoch's weights
-are put back at the end (also when cancelled).
+After each epoch the model is judged on validation (`recviz.train.early_stop`, shared with eALS);
+training stops early when validation NDCG@10 has not improved for `patience` epochs, and the best
+epoch's weights are put back at the end (also when cancelled).
+
+This module sits below the models: it knows a model only through the four things above.
 """
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from recviz.data.sampling import SeenItems, sample_negatives
-from recviz.data.split import Split, target_train  # noqa: F401  (target_train: re-exported)
-from recviz.errors import ModelError
-from recviz.eval.protocols import evaluate
+from recviz.data.split import Split
+from recviz.errors import Cancelled, ModelError
+from recviz.train.early_stop import EarlyStopping
 from recviz.train.optim import OPTIMIZERS, make_optimizer
 
-EARLY_STOP_METRIC = "NDCG@10"
 POLL_EVERY = 50  # batches between two should_stop() polls: a few ms of work on a CPU
-
-
-class Cancelled(Exception):
-    """`should_stop()` said stop. The best weights seen so far are back in the model; `history`
-    holds the epochs that finished, so the worker can store them and mark the run cancelled."""
-
-    def __init__(self, history: list[dict]):
-        super().__init__(f"training cancelled after {len(history)} finished epoch(s)")
-        self.history = history
 
 
 class _Stop(Exception):
     """Internal: unwinds from the batch loop to `train`, which restores weights and raises Cancelled."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrainOptions:
-    lr: float = 0.001
-    batch_size: int = 256
-    epochs: int = 20
-    # epochs without a better validation NDCG@10 before stopping; 0 = run all `epochs`. Either way
-    # the best-validation epoch's weights are the ones kept (the run's "final = best" contract).
-    patience: int = 3
-    weight_decay: float = 0.0
-    neg_ratio: int = 4  # sampled negatives per positive (pointwise losses)
-    seed: int = 0
+    """What the loop needs, taken from a model's checked options (its declaration holds the
+    defaults and ranges; nothing here repeats them)."""
+
+    lr: float
+    batch_size: int
+    epochs: int
+    patience: int  # epochs without a better validation NDCG@10 before stopping; 0 = run all
+    weight_decay: float  # the model's `l2`
+    neg_ratio: int  # sampled negatives per positive (pointwise losses)
+    seed: int
     optimizer: str = "adam"  # "adam" (from scratch) | "sgd" (NeuMF after pre-training, paper §3.4.1)
 
-    def check(self) -> TrainOptions:
-        problems = [f"{name} must be {rule}, not {value!r}" for name, value, ok, rule in (
-            ("lr", self.lr, self.lr > 0, "> 0"),
-            ("batch_size", self.batch_size, self.batch_size >= 1, "≥ 1"),
-            ("epochs", self.epochs, self.epochs >= 1, "≥ 1"),
-            ("patience", self.patience, self.patience >= 0, "≥ 0 (0 = no early stopping)"),
-            ("weight_decay", self.weight_decay, self.weight_decay >= 0, "≥ 0"),
-            ("neg_ratio", self.neg_ratio, self.neg_ratio >= 1, "≥ 1"),
-            ("optimizer", self.optimizer, self.optimizer in OPTIMIZERS, f"one of {OPTIMIZERS}"),
-        ) if not ok]
-        if problems:
-            raise ModelError("; ".join(problems))
-        return self
-
-
-# ---- samples ---------------------------------------------------------------------------------------
-def train_positives(split: Split) -> tuple[np.ndarray, np.ndarray, SeenItems]:
-    """The distinct (user, item) pairs of train — a pair seen under several behaviours or ratings is
-    one positive — and the index used to reject negatives. Negatives are "not in train": validation
-    and test items may be drawn as negatives, exactly as for a real user whose future is unknown.
-    With a target behaviour, only its pairs (`target_train`)."""
-    train = target_train(split)
-    seen = SeenItems(train.user, train.item, train.n_users, train.n_items)
-    full = np.flatnonzero(seen.count(np.arange(train.n_users)) >= train.n_items)
-    if len(full):
-        raise ModelError(f"user {train.user_ids[full[0]]} interacted with every item in train, so no "
-                         "negative item can be sampled for them",
-                         fix="filter such users out of the data, or add items")
-    return seen.keys // train.n_items, seen.items, seen
-
-
-def epoch_samples(users: np.ndarray, items: np.ndarray, seen: SeenItems, rng: np.random.Generator,
-                  neg_ratio: int = 4, pairwise: bool = False) -> dict[str, np.ndarray]:
-    """One epoch's training samples, re-drawn every epoch (He et al. 2017 §3.1.1).
-
-    pointwise: every positive (label 1) plus `neg_ratio` uniformly sampled unobserved items per
-      positive (label 0) → {"user", "item", "label"} of length P·(1 + neg_ratio);
-    pairwise (BPR): each positive paired with one unobserved item → {"user", "item", "neg"}, length P.
-    Negatives come from `sample_negatives` (rejection rounds over whole arrays, no per-sample loop).
-    """
-    if pairwise:
-        return {"user": users, "item": items, "neg": sample_negatives(users, seen, rng)}
-    neg_users = np.repeat(users, neg_ratio)
-    neg_items = sample_negatives(neg_users, seen, rng)
-    labels = np.zeros(len(users) + len(neg_users), np.float32)
-    labels[:len(users)] = 1.0
-    return {"user": np.concatenate([users, neg_users]), "item": np.concatenate([items, neg_items]),
-            "label": labels}
+    def __post_init__(self):
+        if self.optimizer not in OPTIMIZERS:
+            raise ModelError(f"optimizer must be one of {OPTIMIZERS}, not {self.optimizer!r}")
 
 
 # ---- the loop --------------------------------------------------------------------------------------
@@ -119,46 +66,30 @@ def train(model, split: Split, opts: TrainOptions, on_epoch=None, should_stop=No
     MLP pre-training, then NeuMF) share one numbering in one history. Raises `Cancelled` when
     `should_stop()` turns True (polled before each epoch and every POLL_EVERY batches).
     """
-    opts.check()
     module = model.module
     optimizer = make_optimizer(module.parameters(), opts.optimizer, opts.lr, opts.weight_decay, model.device)
     draw = model.epoch_sampler(split)
     rng = np.random.default_rng(opts.seed)  # negatives
     shuffle = torch.Generator().manual_seed(opts.seed)  # on the CPU: same order on every device
-    has_valid = len(split.valid_rows) > 0
     stop = should_stop or (lambda: False)
+    judge = EarlyStopping(model, split, opts.patience, lambda: _snapshot(module), phase or model.name)
     history: list[dict] = []
-    best_state, best_value, best_epoch, stale = None, -math.inf, None, 0
     try:
         for k in range(opts.epochs):
             if stop():
                 raise _Stop
-            epoch = first_epoch + k
             start = time.perf_counter()
             loss, samples = _run_epoch(model, optimizer, draw(rng), shuffle, opts.batch_size, stop)
-            seconds = time.perf_counter() - start
-            valid = evaluate(model, split, "valid").metrics if has_valid else {}
-            eval_seconds = time.perf_counter() - start - seconds
-            # without validation users (rare NCF-format data) the last epoch counts as the best
-            value = valid.get(EARLY_STOP_METRIC, math.nan) if has_valid else math.inf
-            if value > best_value or not has_valid:
-                best_state, best_value, best_epoch, stale = _snapshot(module), value, epoch, 0
-            else:
-                stale += 1
-            report = {"epoch": epoch, "phase": phase or getattr(model, "name", "model"),
-                      "train_loss": loss, "valid": valid, "seconds": round(seconds, 4),
-                      "eval_seconds": round(eval_seconds, 4), "samples": samples,
-                      "samples_per_second": round(samples / max(seconds, 1e-9), 1),
-                      "best_epoch_so_far": best_epoch}
+            report = judge.judge(first_epoch + k, loss, samples, time.perf_counter() - start)
             history.append(report)
             if on_epoch is not None:
                 on_epoch(report)
-            if opts.patience and stale >= opts.patience:
+            if judge.stop:
                 break
     except _Stop:
-        _finish(model, best_state, best_epoch)
+        _finish(model, judge)
         raise Cancelled(history) from None
-    _finish(model, best_state, best_epoch)
+    _finish(model, judge)
     return history
 
 
@@ -171,7 +102,7 @@ def _run_epoch(model, optimizer, arrays: dict[str, np.ndarray], shuffle: torch.G
         raise ModelError("there are no training samples (is the train part empty?)")
     # A model may ask for its samples to move in blocks (`shuffle_block`: DMF keeps a positive and
     # its negatives together, so a batch holds few distinct users); the default is one sample.
-    block = getattr(model, "shuffle_block", 1)
+    block = model.shuffle_block
     if n % block:
         raise ModelError(f"{n} samples do not split into blocks of {block}")
     order = (torch.randperm(n // block, generator=shuffle)[:, None] * block + torch.arange(block)).reshape(-1)
@@ -200,8 +131,8 @@ def _snapshot(module: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in module.state_dict().items()}
 
 
-def _finish(model, best_state, best_epoch) -> None:
-    if best_state is not None:
-        model.module.load_state_dict(best_state)
+def _finish(model, judge: EarlyStopping) -> None:
+    if judge.best is not None:
+        model.module.load_state_dict(judge.best)
     model.module.eval()
-    model.best_epoch = best_epoch
+    model.best_epoch = judge.best_epoch

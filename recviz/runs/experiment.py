@@ -1,7 +1,8 @@
 """One run, start to end: data → preparation → split → model → fit → evaluation.
 
 The CLI, the app's worker and the benchmark all call `run`, so a number means the same thing
-wherever it is shown.
+wherever it is shown. This orchestrator sits above the models (it builds them from the registry) and
+below the run store; the training loop it ends up calling lives in `recviz.train`, below the models.
 """
 
 from __future__ import annotations
@@ -69,6 +70,12 @@ def prepare_split(config: RunConfig, data: Interactions | None = None) -> Split:
                       target=config.target, valid=config.valid)
 
 
+def build_model(config: RunConfig):
+    """The untrained model a config describes: its options, seed, device and threads."""
+    return registry.build(config.model, config.options, seed=config.seed, device=config.device,
+                          threads=config.threads)
+
+
 def run(config: RunConfig, data: Interactions | None = None, progress=None,
         on_epoch: EpochCallback | None = None, should_stop: StopCheck | None = None, *,
         observe_test: bool = False) -> RunResult:
@@ -79,7 +86,7 @@ def run(config: RunConfig, data: Interactions | None = None, progress=None,
     data = data if data is not None else prepare_data(config, progress=progress)
     registry.check_can_feed(config.model, data)
     split = prepare_split(config, data)
-    model = registry.build(config.model, **config.to_dict())
+    model = build_model(config)
     if observe_test:
         on_epoch = _observing_test(model, split, on_epoch)
     start = time.perf_counter()
@@ -87,7 +94,7 @@ def run(config: RunConfig, data: Interactions | None = None, progress=None,
     train_seconds = time.perf_counter() - start
     # Iterative models restore their best-validation weights before returning; one-pass
     # baselines count as a single epoch that is also the best one.
-    best_epoch = getattr(model, "best_epoch", None) or (len(history) or 1)
+    best_epoch = model.best_epoch or (len(history) or 1)
     return RunResult(config, data, split, model, evaluate(model, split, "valid"),
                      evaluate(model, split, "test"), train_seconds, epochs_run=len(history) or 1,
                      best_epoch=best_epoch, history=history)

@@ -1,13 +1,11 @@
-"""`recviz bench`: the NCF paper's comparison, re-run on one dataset.
+"""`recviz bench`: every model with the settings a user gets, over several seeds, on one dataset.
 
-Every model × seed (× batch size) is trained with the paper's settings (He et al. 2017 §4.1):
-leave-one-out with 100 sampled candidates and, as both papers tuned, one *random* earlier
-interaction per user as validation (`valid="random"`; `--valid latest` for the app's default), 64
-predictive factors (emb_dim 64; MLP/NeuMF layers
-"256,128,64", so the MLP's last layer has 64), 4 negatives per positive, Adam lr 0.001, batch 256,
-up to 20 epochs with early stopping on validation NDCG@10 (patience 3). Where a model's docstring
-records a better setting chosen on ml-100k *validation* data, that setting is used (CHOSEN below).
-Test HR/NDCG@{5,10,20} are taken at the best validation epoch.
+Each model × seed (× batch size) is trained exactly as `recviz train --model M --seed S` trains it:
+the model's declared defaults (the best settings known, chosen on validation), or with `--preset
+paper` (or an entry `MODEL:PRESET`) its paper's settings. The run settings are RunConfig's
+defaults — leave-one-out, 100 sampled candidates, validation = the interaction before test — unless
+`valid="random"` (`--valid random`: one random earlier interaction per user, as the NCF and DMF
+papers tuned). Test HR/NDCG@{5,10,20} are taken at the best validation epoch.
 
 `peak_test=True` (`--peak-test`) also evaluates test after every epoch and reports the epoch where
 test HR@10 peaked — how the NCF and DMF authors' code reports ("best iteration"). It is optimistic
@@ -28,57 +26,43 @@ from pathlib import Path
 
 from recviz.config import RunConfig
 from recviz.errors import RecvizError
+from recviz.models import registry
 
-DEFAULT_MODELS = ("itempop", "itemknn", "gmf", "mlp", "neumf", "neumf-pretrain", "mf", "bpr")
-PAPER = dict(protocol="loo", candidates=100, valid="random", emb_dim=64, layers="256,128,64", neg_ratio=4, lr=0.001,
-             batch_size=256, epochs=20, patience=3, weight_decay=0.0)
-# Departures from PAPER, from the models' docstrings (chosen on ml-100k validation NDCG@10).
-CHOSEN: dict[str, dict] = {
-    "itempop": {},
-    "itemknn": {"neighbors": 100, "shrink": 0.0},
-    "gmf": {"weight_decay": 1e-6},
-    "mlp": {},
-    "neumf": {"lr": 0.0005, "weight_decay": 1e-6},
-    # GMF and MLP are pre-trained with these same options (GMF's chosen decay; for MLP 1e-6 was
-    # "no better"), then NeuMF continues with SGD at lr 0.001.
-    "neumf-pretrain": {"model": "neumf", "pretrain": True, "weight_decay": 1e-6},
-    "mf": {"weight_decay": 1e-6},
-    "bpr": {"weight_decay": 1e-6},
-    # The second model family, with each paper's own settings (not part of the default list).
-    "dmf": {"layers": "256,64", "neg_ratio": 7, "lr": 0.0001, "dmf_loss": "nce"},  # Xue et al. 2017 §4.1
-    # the paper's DMF-1-nce (Table 3: the linear projection of the rating row alone). At lr 0.0001
-    # it still improves at epoch 25 (seed 0: valid NDCG@10 0.585); lr 0.0005 gets there by epoch ~18.
-    "dmf-1": {"model": "dmf", "layers": "64", "neg_ratio": 7, "lr": 0.0005, "dmf_loss": "nce", "patience": 5,
-              "epochs": 30},
-    # EINMF §4: emb 64, η 0.6, dropout 0.2; lr 0.0005 and decay 1e-6 as NeuMF (valid NDCG@10 over 3
-    # seeds 0.554 against 0.544 at lr 0.001 without decay)
-    "einmf": {"layers": "128,64", "eta": 0.6, "dropout": 0.2, "lr": 0.0005, "weight_decay": 1e-6},
-    "eals": {"reg": 10.0, "eals_c0": 512.0, "eals_alpha": 0.4},  # He et al. 2016; reg chosen on validation
-}
+DEFAULT_MODELS = ("itempop", "itemknn", "gmf", "mlp", "neumf", "mf", "bpr", "eals", "dmf", "einmf")
 KS = (5, 10, 20)
 METRICS = [f"{m}@{k}" for k in KS for m in ("HR", "NDCG")]
 PEAK = ("peak_test_HR@10", "peak_test_NDCG@10", "peak_test_epoch")
 
 
-def bench_config(name: str, dataset: str, seed: int, batch_size: int | None = None,
-                 epochs: int | None = None, device: str = "auto", threads: int = 0,
-                 valid: str | None = None) -> RunConfig:
-    if name not in CHOSEN:
-        raise RecvizError(f"unknown bench model {name!r}", fix=f"choose from: {', '.join(CHOSEN)}")
-    options = {**PAPER, "model": name, **CHOSEN[name]}
-    if batch_size:
-        options["batch_size"] = batch_size
-    if epochs:
-        options["epochs"] = epochs
-    if valid:
-        options["valid"] = valid
-    return RunConfig.from_dict({**options, "dataset": dataset, "seed": seed, "device": device,
-                                "threads": threads})
+def parse_entry(entry: str, preset: str | None = None) -> tuple[str, str | None]:
+    """"dmf" or "dmf:paper" → (model, preset); a bench-wide `preset` applies to models that declare
+    it. Unknown models and presets are errors naming what exists."""
+    model, _, own = entry.partition(":")
+    spec = registry.get(model)
+    chosen = own or (preset if preset in spec.presets else None)
+    spec.preset(chosen)  # raises for a preset the model does not declare
+    return model, chosen
 
 
-def settings() -> dict:
-    """What the bench used, for the JSON (and the README)."""
-    return {"paper": PAPER, "chosen": CHOSEN}
+def bench_config(entry: str, dataset: str, seed: int, batch_size: int | None = None,
+                 epochs: int | None = None, device: str | None = None, threads: int | None = None,
+                 valid: str | None = None, preset: str | None = None) -> RunConfig:
+    """What `recviz train --dataset D --model M [--preset P] --seed S` would train, with the bench's
+    batch size / epochs where the model has them."""
+    model, chosen = parse_entry(entry, preset)
+    spec = registry.get(model)
+    run = {k: v for k, v in (("device", device), ("threads", threads), ("valid", valid)) if v is not None}
+    options = {k: v for k, v in (("batch_size", batch_size), ("epochs", epochs)) if v and spec.has(k)}
+    return RunConfig.build(dataset=dataset, seed=seed, model=model, preset=chosen, **run, **options)
+
+
+def settings(entries, preset: str | None = None) -> dict:
+    """What each bench entry trained with, for the JSON (and the README)."""
+    out = {}
+    for entry in entries:
+        model, chosen = parse_entry(entry, preset)
+        out[entry] = {"model": model, "preset": chosen, "options": registry.get(model).resolve({}, chosen)}
+    return out
 
 
 def _median(values):
@@ -94,7 +78,7 @@ def row_of(name: str, config: RunConfig, result, seconds: float) -> dict:
     epochs = main_phase(result.history)
     train_metrics = result.test.metrics
     return {
-        "model": name, "seed": config.seed, "batch_size": config.batch_size,
+        "model": name, "seed": config.seed, "batch_size": config.option("batch_size"),
         **{m: train_metrics.get(m) for m in METRICS},
         "epochs_run": result.epochs_run, "best_epoch": result.best_epoch,
         "seconds_per_epoch": _median([h.get("seconds") for h in epochs]),
@@ -178,36 +162,35 @@ def peak_table(mean_rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def run_bench(dataset: str, models=DEFAULT_MODELS, seeds=(0, 1, 2), batch_sizes=(256,),
+def run_bench(dataset: str, models=DEFAULT_MODELS, seeds=(0, 1, 2), batch_sizes=(None,),
               epochs: int | None = None, out: str | Path | None = None, store: bool = False,
-              device: str = "auto", threads: int = 0, valid: str | None = None, peak_test: bool = False,
-              log=None) -> dict:
-    """Train everything, write `out` after each run, return {"rows", "means", ...}."""
-    from recviz.train import experiment
+              device: str | None = None, threads: int | None = None, valid: str | None = None,
+              preset: str | None = None, peak_test: bool = False, log=None) -> dict:
+    """Train everything, write `out` after each run, return {"rows", "means", ...}. A batch size
+    of None is each model's own default."""
+    from recviz.runs import experiment
+    from recviz.analysis.compare import protocol_label
 
     if peak_test and store:  # a stored run's history is what the app shows: keep test out of it
         raise RecvizError("--peak-test cannot be combined with --store",
                           fix="run the bench twice: once with --store, once with --peak-test")
     log = log or (lambda text: print(text, file=sys.stderr, flush=True))
-    for name in models:
-        if name not in CHOSEN:
-            raise RecvizError(f"unknown bench model {name!r}", fix=f"choose from: {', '.join(CHOSEN)}")
-    base = bench_config(models[0], dataset, seeds[0])
+    for entry in models:
+        parse_entry(entry, preset)  # every name and preset checked before anything trains
+    base = bench_config(models[0], dataset, seeds[0], valid=valid)
     data = experiment.prepare_data(base)
     stats = data.stats()
     log(f"bench on {dataset}: {stats['users']:,} users × {stats['items']:,} items, "
         f"{stats['interactions']:,} interactions")
-    from recviz.analysis.compare import protocol_label
-
     report = {"dataset": dataset, "data": {k: stats[k] for k in ("users", "items", "interactions")},
-              "protocol": protocol_label(base.protocol, base.candidates, valid or base.valid),
-              "settings": settings(), "peak_test": peak_test, "rows": [], "means": [],
+              "protocol": protocol_label(base.protocol, base.candidates, base.valid),
+              "settings": settings(models, preset), "peak_test": peak_test, "rows": [], "means": [],
               "started_at": time.time()}
-    for name in models:
-        iterative = _iterative(name)
+    for entry in models:
+        iterative = registry.get(parse_entry(entry)[0]).iterative
         for batch in (batch_sizes if iterative else batch_sizes[:1]):
             for seed in seeds:
-                config = bench_config(name, dataset, seed, batch, epochs, device, threads, valid)
+                config = bench_config(entry, dataset, seed, batch, epochs, device, threads, valid, preset)
                 start = time.perf_counter()
                 if store:
                     from recviz.runs import record
@@ -215,12 +198,10 @@ def run_bench(dataset: str, models=DEFAULT_MODELS, seeds=(0, 1, 2), batch_sizes=
                     _, result, _ = record.train_here(config, data=data)
                 else:
                     result = experiment.run(config, data=data, observe_test=peak_test)
-                row = row_of(name, config, result, time.perf_counter() - start)
-                if not iterative:
-                    row["batch_size"] = None
+                row = row_of(entry, config, result, time.perf_counter() - start)
                 report["rows"].append(row)
                 report["means"] = means(report["rows"])
-                log(f"  {name:15} batch {batch if iterative else '—':<5} seed {seed}: HR@10 {row['HR@10']:.4f} "
+                log(f"  {entry:15} batch {row['batch_size'] or '—':<5} seed {seed}: HR@10 {row['HR@10']:.4f} "
                     f"NDCG@10 {row['NDCG@10']:.4f}  {row['epochs_run']} epochs (best {row['best_epoch']})"
                     f"  {row['total_seconds']:.1f} s")
                 if out:
@@ -229,12 +210,6 @@ def run_bench(dataset: str, models=DEFAULT_MODELS, seeds=(0, 1, 2), batch_sizes=
     if out:
         _write(out, report)
     return report
-
-
-def _iterative(name: str) -> bool:
-    from recviz.models import registry
-
-    return registry.get(CHOSEN[name].get("model", name)).iterative
 
 
 def _write(path, report: dict) -> None:
