@@ -35,6 +35,7 @@ def load_run(db: str, run_id: int):
 
 
 split, topn, test_eval, coords = load_run(str(store.path), run.id)
+top_n = topn["items"].shape[1]
 data = split.data
 titles = ds.item_titles(data)
 protocol = compare.protocol_label(run.protocol, run.config.candidates, run.config.valid)
@@ -45,15 +46,19 @@ mode = st.radio("User", ["search by id", "random", "where two runs disagree most
 other = None
 if others:
     other = others[st.selectbox("Compare with", list(others), key="other_run")]
-    other_top = load_run(str(store.path), other.id)[1]["items"]
+    other_lists = load_run(str(store.path), other.id)[1]
+    other_top = other_lists["items"]
 test_users = np.unique(split.held_out("test")[0])
 if mode == "search by id":
-    raw = st.text_input("Raw user id", value=str(data.user_ids[test_users[0]]), key="user_raw")
+    # one field per dataset: an id typed for another run's data never lingers here
+    raw = st.text_input("Raw user id", value=str(data.user_ids[test_users[0]]), key=f"user_raw.{run.dataset}")
     hit = np.flatnonzero(data.user_ids == raw.strip())
-    if not len(hit):
-        st.error(f"No user {raw!r} in {run.dataset}.")
-        st.stop()
-    user = int(hit[0])
+    if len(hit):
+        user = int(hit[0])
+    else:
+        st.warning(f"No user {raw.strip()!r} in {run.dataset}. Pick one of its evaluated users instead:")
+        user = int(st.selectbox("Users of this run's test set", test_users, key=f"user_pick.{run.dataset}",
+                                format_func=lambda u: str(data.user_ids[u])))
 elif mode == "random":
     if st.button("Another user", key="random_user") or "random_user_pick" not in st.session_state:
         st.session_state["random_user_pick"] = int(np.random.default_rng().choice(test_users))
@@ -81,7 +86,11 @@ with right:
     if test_eval is not None and user in test_eval["users"]:
         k = int(np.flatnonzero(test_eval["users"] == user)[0])
         if "rank" in test_eval:
-            st.metric(f"Rank of the held-out item · {protocol}", f"{test_eval['rank'][k]:.0f}")
+            rank = test_eval["rank"][k]
+            st.metric(f"Rank of the held-out item · {protocol}", f"{rank:.0f}",
+                      help="Where the held-out test item ranks among the items it was scored against (its "
+                           "sampled candidates, or every unseen item under full ranking). The list below shows "
+                           f"only the stored top {top_n}, so a rank beyond that is not in it.")
         st.caption(" · ".join(f"{m} {test_eval[m][k]:.3f}" for m in ("HR@10", "NDCG@10") if m in test_eval))
 
 # ---- the list -----------------------------------------------------------------------------------------
@@ -95,10 +104,14 @@ st.subheader(f"Top {ok.sum()} for this user (train and validation items excluded
 if other is None:
     st.dataframe(table, hide_index=True, key="top_list")
 else:
-    st.dataframe(compare.side_by_side(topn["items"], other_top, user, titles, k=min(20, top.shape[0])),
+    names = (f"#{run.id} {run.model}", f"#{other.id} {other.model}")
+    st.dataframe(compare.side_by_side(topn["items"], topn["scores"], other_top, other_lists["scores"], user,
+                                      data.item_ids, titles, held_out=held_items, names=names,
+                                      k=min(20, top.shape[0])),
                  hide_index=True, key="side_by_side")
-    st.caption(f"Left #{run.id} {run.model}, right #{other.id} {other.model}; in_both marks the overlap; "
-               f"held-out items: {', '.join(titles[i] for i in held_items) or 'none'}")
+    st.caption(f"Items by their ids in {run.dataset}. \"rank in\" is where the item sits in the other run's "
+               f"stored top {top_n} (empty: not in it); held-out items: "
+               f"{', '.join(titles[i] for i in held_items) or 'none'}")
 
 # ---- embedding map ---------------------------------------------------------------------------------------
 st.subheader("Item embeddings (PCA)")

@@ -48,11 +48,12 @@ st.subheader("Sweeps")
 param = st.selectbox("Parameter", compare.sweep_params(), key="sweep_param")
 sweep_metric = st.selectbox("Metric", ["HR@10", "NDCG@10"], key="sweep_metric")
 sweeps = compare.sweep_table(done, param)
-varied = sweeps.groupby(["model", "protocol"])[param].nunique() if not sweeps.empty else []
+varied = sweeps.groupby(["model", "dataset", "protocol"])[param].nunique() if not sweeps.empty else []
 if len(varied) and (varied > 1).any():
     st.plotly_chart(charts.sweep(sweeps, param, sweep_metric), key="sweep_plot")
 else:
-    st.caption(f"No model has runs at more than one {param} value yet (launch a sweep on Train).")
+    st.caption(f"No model that declares {param} has finished runs at more than one value of it on one "
+               "dataset yet (launch a sweep on Train).")
 
 st.subheader("Export")
 run_id = st.selectbox("Run", list(done["id"]), key="export_run", format_func=lambda i: f"#{i}")

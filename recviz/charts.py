@@ -128,16 +128,19 @@ def _metric_sort(col: pd.Series) -> pd.Series:
 
 
 def sweep(sweep_df: pd.DataFrame, param: str, metric: str = "NDCG@10") -> go.Figure:
-    """`metric` against `param`, one line per model (dashed per protocol when there are
-    several). Text values ("64,32,16") keep the table's order on a category axis."""
+    """`metric` against `param`, one line per model and dataset (dashed per protocol when there
+    are several). Text values ("64,32,16") keep the table's order on a category axis."""
     proto = _single_protocol(sweep_df)
     fig = go.Figure()
     if sweep_df.empty:
         return _empty(metric_label(f"{metric} vs {param}", proto), "no finished runs vary this parameter")
     protocols = list(dict.fromkeys(sweep_df["protocol"]))
-    for i, (model, m) in enumerate(sweep_df.groupby("model", sort=False)):
+    several_datasets = "dataset" in sweep_df and sweep_df["dataset"].nunique() > 1
+    keys = ["model", "dataset"] if "dataset" in sweep_df else ["model"]
+    for i, (key, m) in enumerate(sweep_df.groupby(keys, sort=False)):
+        model, dataset = (key[0], key[1]) if len(keys) == 2 else (key[0], None)
         for p, d in m.groupby("protocol", sort=False):
-            name = model if len(protocols) == 1 else f"{model} · {p}"
+            name = model + (f" on {dataset}" if several_datasets else "") + ("" if len(protocols) == 1 else f" · {p}")
             at = protocols.index(p)
             dash = "solid" if at == 0 else DASHES[(at - 1) % len(DASHES)]
             fig.add_trace(go.Scatter(x=d[param], y=d[metric], mode="lines+markers", name=name,

@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from recviz import charts
 from recviz.analysis import compare, dataset, embeddings, estimate
 from recviz.data.split import make_split
 from tests.helpers import frame
@@ -102,13 +103,23 @@ def test_rank_of():
     assert compare.rank_of(top, 0, 7) is None
 
 
-def test_side_by_side():
+def test_side_by_side_shows_raw_ids_titles_scores_ranks_and_the_held_out_item():
+    raw = [str(100 + 7 * i) for i in range(15)]  # raw ids differ from the internal indices
     titles = [f"t{i}" for i in range(15)]
-    df = compare.side_by_side(TOP_A, TOP_B, 1, titles, k=3)
+    scores_a = -np.arange(TOP_A.size, dtype=np.float32).reshape(TOP_A.shape)
+    scores_b = -np.arange(TOP_B.size, dtype=np.float32).reshape(TOP_B.shape) / 2
+    df = compare.side_by_side(TOP_A, scores_a, TOP_B, scores_b, 1, raw, titles, held_out=[10],
+                              names=("#1 gmf", "#2 mlp"), k=3)
     assert df["rank"].tolist() == [1, 2, 3]
-    assert df["a_title"].tolist() == ["t4", "t5", "t6"] and df["b_item"].tolist() == [4, 10, 11]
-    assert df["in_both"].tolist() == [True, False, False]
-    assert df["b_in_a"].tolist() == [True, False, False]
+    assert df["#1 gmf item"].tolist() == [raw[i] for i in TOP_A[1, :3]]
+    assert df["#1 gmf title"].tolist() == ["t4", "t5", "t6"] and df["#2 mlp item"].tolist() == ["128", "170", "177"]
+    assert df["#1 gmf score"].tolist() == scores_a[1, :3].tolist()
+    assert df["#2 mlp score"].tolist() == scores_b[1, :3].tolist()
+    # where each item sits in the other list (the whole stored list)
+    assert df["rank in #2 mlp"].tolist()[0] == compare.rank_of(TOP_B, 1, TOP_A[1, 0])
+    assert df["rank in #1 gmf"].fillna(0).tolist() == [1, 0, 0]  # 4 is first in A; 10 and 11 are not there
+    assert df["#2 mlp item held out"].tolist() == [False, True, False]
+    assert not any("a_" in c or "b_in" in c for c in df.columns)
 
 
 # ---- runs -------------------------------------------------------------------------------------------
@@ -176,11 +187,25 @@ def test_protocol_label_and_mixed():
 def test_sweep_table_sorted_and_averaged():
     runs = [_run(1, "gmf", metrics=_m(0.5, 0.3), emb_dim=64), _run(2, "gmf", metrics=_m(0.3, 0.1), emb_dim=8),
             _run(3, "gmf", metrics=_m(0.4, 0.2), emb_dim=16), _run(4, "gmf", metrics=_m(0.6, 0.4), emb_dim=16),
-            _run(5, "mlp", metrics=_m(0.45, 0.25), emb_dim=8), _run(6, "gmf", status="running", emb_dim=32)]
+            _run(5, "mf", metrics=_m(0.45, 0.25), emb_dim=8), _run(6, "gmf", status="running", emb_dim=32)]
     s = compare.sweep_table(compare.runs_table(runs), "emb_dim")
-    assert s["model"].tolist() == ["gmf", "gmf", "gmf", "mlp"]
+    assert s["model"].tolist() == ["gmf", "gmf", "gmf", "mf"]
     assert s["emb_dim"].tolist() == [8, 16, 64, 8]  # the run without results is left out
     assert s.loc[1, "HR@10"] == pytest.approx(0.5) and s.loc[1, "runs"] == 2  # mean of 0.4, 0.6
+
+
+def test_sweep_table_keeps_only_models_that_declare_the_option_and_splits_datasets():
+    """Configs stored by earlier versions carried every option: an ItemPop or GMF run "had" η 0.6.
+    Only EINMF declares η, and runs on another dataset are another line."""
+    runs = [_run(1, "einmf", metrics=_m(0.5, 0.3), options={"eta": 0.0}),
+            _run(2, "einmf", metrics=_m(0.6, 0.3), options={"eta": 0.6}),
+            _run(3, "gmf", metrics=_m(0.9, 0.3), eta=0.6), _run(4, "itempop", metrics=_m(0.4, 0.2), eta=0.6),
+            {**_run(5, "einmf", metrics=_m(0.7, 0.3), options={"eta": 0.6}), "dataset": "other"}]
+    s = compare.sweep_table(compare.runs_table(runs), "eta")
+    assert s[["model", "dataset", "eta", "runs"]].values.tolist() == [
+        ["einmf", "ml-1m", 0.0, 1], ["einmf", "ml-1m", 0.6, 1], ["einmf", "other", 0.6, 1]]
+    fig = charts.sweep(s, "eta", "HR@10")
+    assert sorted(t.name for t in fig.data) == ["einmf on ml-1m", "einmf on other"]
 
 
 def test_sweep_table_orders_layers_by_depth():

@@ -82,18 +82,27 @@ def rank_of(top: np.ndarray, user: int, item: int) -> int | None:
     return int(hits[0]) + 1 if len(hits) else None
 
 
-def side_by_side(top_a: np.ndarray, top_b: np.ndarray, user: int, item_titles, k: int = 10) -> pd.DataFrame:
-    """Both runs' top-k for one user, rank by rank. `in_both`: the A item is also in B's top-k;
-    `b_in_a`: the B item is also in A's top-k (so each side can be highlighted)."""
-    titles = np.asarray(item_titles, dtype=object)
-    a, b = np.asarray(top_a)[user, :k], np.asarray(top_b)[user, :k]
-    width = max(len(a), len(b))
-    a, b = _pad(a, width), _pad(b, width)
-    title = lambda ids: np.where(ids >= 0, titles[np.maximum(ids, 0)], "")  # noqa: E731
-    return pd.DataFrame({
-        "rank": np.arange(1, width + 1), "a_item": a, "a_title": title(a),
-        "b_item": b, "b_title": title(b),
-        "in_both": np.isin(a, b[b >= 0]) & (a >= 0), "b_in_a": np.isin(b, a[a >= 0]) & (b >= 0)})
+def side_by_side(top_a: np.ndarray, scores_a: np.ndarray, top_b: np.ndarray, scores_b: np.ndarray, user: int,
+                 item_ids, item_titles, held_out=(), names: tuple[str, str] = ("A", "B"), k: int = 10) -> pd.DataFrame:
+    """Both runs' top-k for one user, rank by rank, as a person reads it: each side's item by its
+    raw id (as in the data file), its title and score, where that item sits in the other run's list
+    (its full stored list, not only the top k; empty when it is not there), and whether it is the
+    user's held-out test item. `names` label the two sides (e.g. "#3 neumf")."""
+    ids, titles = np.asarray(item_ids, dtype=object), np.asarray(item_titles, dtype=object)
+    held = set(int(i) for i in held_out)
+    out = {"rank": np.arange(1, k + 1)}
+    for (name, top, scores), (other, other_top) in zip(((names[0], top_a, scores_a), (names[1], top_b, scores_b)),
+                                                      ((names[1], top_b), (names[0], top_a))):
+        items, sc = _pad(np.asarray(top)[user, :k], k), np.asarray(scores, dtype=np.float64)[user, :k]
+        sc = np.concatenate([sc, np.full(k - len(sc), np.nan)])
+        there = items >= 0
+        out[f"{name} item"] = np.where(there, ids[np.maximum(items, 0)], "")
+        out[f"{name} title"] = np.where(there, titles[np.maximum(items, 0)], "")
+        out[f"{name} score"] = np.where(there & np.isfinite(sc), sc, np.nan)
+        ranks = [rank_of(other_top, user, int(i)) if i >= 0 else None for i in items]
+        out[f"rank in {other}"] = pd.array(ranks, dtype="Int64")
+        out[f"{name} item held out"] = [int(i) in held for i in items]
+    return pd.DataFrame(out)
 
 
 def _pad(ids: np.ndarray, width: int) -> np.ndarray:
@@ -149,22 +158,35 @@ def metric_long(runs_df: pd.DataFrame, ks=(5, 10, 20), metrics=("HR", "NDCG")) -
 
 
 def sweep_table(runs_df: pd.DataFrame, param: str, metrics=("HR@10", "NDCG@10")) -> pd.DataFrame:
-    """Metric against one hyper-parameter, one line per model (and protocol), like the papers'
-    figures: [model, protocol, <param>, HR@10, NDCG@10, runs], sorted by model then value.
-
-    The value comes from each run's config (layers "64,32,16" stays text, ordered by depth then
-    widths). Runs at the same value (several seeds) are averaged; `runs` says how many."""
+    """Metric against one option, one line per model, dataset and protocol, like the papers'
+    figures: [model, dataset, protocol, <param>, HR@10, NDCG@10, runs], sorted by model, dataset,
+    then value. Only runs whose model declares `param` count: every stored config of an earlier
+    version carried every option (an ItemPop run "had" η 0.6), and a value a model never read is
+    no point on its curve. Runs at the same value (several seeds) are averaged; `runs` says how
+    many."""
+    columns = ["model", "dataset", "protocol", param, *metrics, "runs"]
     if runs_df.empty:
-        return pd.DataFrame(columns=["model", "protocol", param, *metrics, "runs"])
-    values = [_param_value(cfg, param) for cfg in runs_df["config"]]
-    df = runs_df.assign(**{param: values}).dropna(subset=[param])
+        return pd.DataFrame(columns=columns)
+    declares = runs_df["model"].map(lambda m: _declares(m, param))
+    df = runs_df[declares.to_numpy(bool)]
+    values = [_param_value(cfg, param) for cfg in df["config"]]
+    df = df.assign(**{param: values}).dropna(subset=[param])
     df = df.dropna(subset=[m for m in metrics if m in df], how="all")
+    if df.empty:
+        return pd.DataFrame(columns=columns)
     for m in metrics:
         df[m] = df[m].astype(float) if m in df else np.nan
-    out = (df.groupby(["model", "protocol", param], sort=False)
+    out = (df.groupby(["model", "dataset", "protocol", param], sort=False)
              .agg(**{m: (m, "mean") for m in metrics}, runs=("id", "size")).reset_index())
-    out = out.assign(_order=_rank(out[param])).sort_values(["model", "protocol", "_order"], kind="stable")
+    out = out.assign(_order=_rank(out[param])).sort_values(["model", "dataset", "protocol", "_order"], kind="stable")
     return out.drop(columns="_order").reset_index(drop=True)
+
+
+def _declares(model: str, param: str) -> bool:
+    from recviz.models import registry
+
+    spec = registry.MODELS.get(model)
+    return spec is not None and spec.has(param)
 
 
 def _param_value(config: dict, param: str):

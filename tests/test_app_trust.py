@@ -1,0 +1,66 @@
+"""What a page shows must be what the library knows: the two-run comparison names items by their
+real ids, an unknown user id offers valid ones, and a malformed option blocks the launch."""
+
+import numpy as np
+from streamlit.testing.v1 import AppTest
+
+from recviz.config import RunConfig
+from recviz.data.load import save_named
+from recviz.runs import artifacts, record
+from recviz.runs.store import RunStore
+from tests.test_app import ROOT, app, app_env, assert_clean  # noqa: F401  (app_env: the fixture)
+
+
+def _two_runs(tmp_path) -> tuple[int, int, str]:
+    """Two finished runs on a saved dataset whose raw item ids are nothing like the internal
+    indices (1000, 1007, 1014, …)."""
+    rng = np.random.default_rng(0)
+    rows = ["user,item,rating,timestamp"]
+    for u in range(40):
+        for k, i in enumerate(rng.choice(120, size=12, replace=False)):
+            rows.append(f"user{u},{1000 + 7 * int(i)},{1 + (u + k) % 5},{1000 * u + k}")
+    path = tmp_path / "ratings.csv"
+    path.write_text("\n".join(rows) + "\n")
+    save_named("oddids", str(path))
+    ids = [record.train_here(RunConfig.build(dataset="oddids", model=m, candidates=20))[0] for m in ("itemknn", "itempop")]
+    return ids[0], ids[1], "oddids"
+
+
+def test_the_compare_table_names_items_by_their_raw_ids(tmp_path):
+    knn, pop, _ = _two_runs(tmp_path)
+    at = app().switch_page("pages/recommendations.py").run()
+    at.selectbox(key="rec_run").set_value(next(o for o in at.selectbox(key="rec_run").options
+                                                if o.startswith(f"#{knn} "))).run()
+    assert_clean(at)
+    user = at.text_input(key="user_raw.oddids").value
+    table = next(d.value for d in at.dataframe if any(str(c).startswith("rank in") for c in d.value.columns))
+    store = RunStore()
+    expected = artifacts.recommend_for(store.run_dir(knn), user, k=len(table))
+    assert table[f"#{knn} itemknn item"].astype(str).tolist() == expected["item"].astype(str).tolist()
+    other = artifacts.recommend_for(store.run_dir(pop), user, k=len(table))
+    assert table[f"#{pop} itempop item"].astype(str).tolist() == other["item"].astype(str).tolist()
+    assert np.allclose(table[f"#{knn} itemknn score"], expected["score"])
+    assert all(int(i) >= 1000 for i in table[f"#{knn} itemknn item"])
+
+
+def test_an_unknown_user_id_offers_the_valid_ones(tmp_path):
+    _two_runs(tmp_path)
+    at = app().switch_page("pages/recommendations.py").run()
+    at.text_input(key="user_raw.oddids").set_value("u0001").run()  # an id from another dataset
+    assert_clean(at)
+    assert any("No user 'u0001' in oddids" in w.value for w in at.warning)
+    pick = at.selectbox(key="user_pick.oddids")
+    assert len(pick.options) > 10 and all(o.startswith("user") for o in pick.options)
+    assert any(h.value.startswith("User user") for h in at.subheader)
+
+
+def test_a_malformed_option_shows_under_its_field_and_blocks_launch():
+    at = AppTest.from_file(str(ROOT / "pages" / "train.py"), default_timeout=60).run()
+    at.selectbox(key="model").set_value("mlp").run()
+    at.radio(key="protocol").set_value("ratio").run()
+    at.text_input(key="opt.mlp.None.mlp_layers").set_value("abc").run()
+    assert_clean(at)
+    assert any("mlp_layers must be comma-separated layer widths" in e.value for e in at.error)
+    assert at.button(key="launch").disabled
+    at.text_input(key="opt.mlp.None.mlp_layers").set_value("64,32").run()
+    assert not at.error and not at.button(key="launch").disabled
