@@ -111,6 +111,19 @@ if st.button(label, type="primary", key="launch", disabled=bool(reasons[model]) 
 
 
 # ---- live view ----------------------------------------------------------------------------------------
+FOLLOW = None  # the picker's first choice: whatever is training now
+if "watch_run" not in st.session_state:  # a shared link (?run=12) opens that run
+    st.session_state["watch_run"] = compare.parse_run_param(st.query_params.get("run"))
+
+
+def watched_changed() -> None:
+    picked = st.session_state["watch_run"]
+    if picked is None:
+        st.query_params.pop("run", None)
+    else:
+        st.query_params["run"] = str(picked)
+
+
 @st.fragment(run_every=2)
 def live() -> None:
     store.reap()
@@ -119,30 +132,44 @@ def live() -> None:
         st.subheader("Queue")
         for run in active:
             a, b = st.columns([5, 1])
-            a.markdown(f"{common.status_badge(run.status)} **#{run.id}** {run.model} on {run.dataset}")
+            a.markdown(f"{common.status_badge(run.status)} **#{run.id}** {run.model} on {run.dataset}"
+                       + (f" · sweep {run.sweep_id}" if run.sweep_id else ""))
             if b.button("Cancel", key=f"cancel_{run.id}"):
                 store.request_cancel(run.id)
-    run_id = st.session_state.get("active_run")
-    if run_id is None:
+    recent = store.list(limit=30)
+    if not recent:
         st.info("Launch a run to watch it learn here.")
         return
-    try:
-        run = store.get(run_id)
-    except RecvizError:
-        st.session_state.pop("active_run", None)
-        return
-    st.subheader(f"Run #{run.id} · {run.model} on {run.dataset}")
-    epochs = store.epochs(run.id)
-    total = run.config.option("epochs", 1)
-    done = int((epochs["phase"] == epochs["phase"].iloc[-1]).sum()) if len(epochs) else 0
-    st.markdown(f"{common.status_badge(run.status)} · "
-                + compare.progress_text(done, total, list(epochs["seconds"].dropna())))
-    st.progress(min(1.0, done / max(1, total)) if run.status != "done" else 1.0)
+    by_id = {r.id: r for r in recent}
+    if st.session_state.get("watch_run") not in (FOLLOW, *by_id):
+        st.session_state["watch_run"] = FOLLOW  # a link to a run that is gone, or an old pick
+    st.selectbox("Watch", [FOLLOW, *by_id], key="watch_run", on_change=watched_changed,
+                 format_func=lambda i: "the run training now (or the latest)" if i is FOLLOW
+                 else f"#{i} {by_id[i].model} on {by_id[i].dataset} · {by_id[i].status}")
+    run_id = compare.run_to_watch(recent, st.session_state["watch_run"], st.session_state.get("active_run"))
+    run = by_id[run_id]
+    spec = registry.MODELS.get(run.model)
+    st.subheader(f"Run #{run.id} · {spec.title if spec else run.model} on {run.dataset}")
+    protocol_label = compare.protocol_label(run.protocol, run.config.candidates, run.config.valid)
     if run.status == "failed":
         st.error(run.error or "the run failed")
-    protocol_label = compare.protocol_label(run.protocol, run.config.candidates, run.config.valid)
-    st.plotly_chart(charts.learning_curves(compare.curves_long({f"#{run.id}": epochs}), "NDCG@10",
-                                           protocol_label), key="live_curves")
+    if spec is not None and not spec.iterative:  # fitted in one pass: no epochs to draw
+        seconds = (run.summary or {}).get("train_seconds")
+        st.markdown(f"{common.status_badge(run.status)}"
+                    + (f" · fitted in {seconds:.2f} s" if seconds is not None else ""))
+    else:
+        epochs = store.epochs(run.id)
+        total = run.config.option("epochs", 1)
+        done = int((epochs["phase"] == epochs["phase"].iloc[-1]).sum()) if len(epochs) else 0
+        st.markdown(f"{common.status_badge(run.status)} · "
+                    + compare.progress_text(done, total, list(epochs["seconds"].dropna())))
+        st.progress(min(1.0, done / max(1, total)) if run.status != "done" else 1.0)
+        # a sweep's runs draw together, so the curves of every value can be compared as they come
+        members = store.list(sweep_id=run.sweep_id, limit=200)[::-1] if run.sweep_id else [run]
+        swept = sweep.param_of(run.sweep_id)
+        curves = compare.curves_long({f"#{r.id}" + (f" {swept}={r.config.option(swept)}" if swept else ""):
+                                      store.epochs(r.id) for r in members})
+        st.plotly_chart(charts.learning_curves(curves, "NDCG@10", protocol_label), key="live_curves")
     if run.status == "done" and run.summary:
         metrics = run.summary.get("metrics", {})
         cols = st.columns(2)  # two wide columns: the protocol in each label stays readable

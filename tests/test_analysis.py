@@ -311,3 +311,17 @@ def test_evaluation_cost_only_for_mlp_scored_models():
     assert cost["batch_users"] == (1 << 23) // 3706
     # 6040·3706 pairs × 2·(256·128 + 128·64 + 64·1) FLOPs
     assert cost["flops"] == pytest.approx(6040 * 3706 * 2 * (256 * 128 + 128 * 64 + 64), rel=1e-6)
+
+
+def test_the_live_panel_follows_the_training_run_unless_asked():
+    from types import SimpleNamespace as R
+
+    runs = [R(id=5, status="queued"), R(id=4, status="queued"), R(id=3, status="running"), R(id=2, status="done")]
+    assert compare.run_to_watch(runs, requested=None, submitted=5) == 3  # not the newest submission
+    assert compare.run_to_watch(runs, requested=2, submitted=5) == 2  # the picker or ?run=2
+    assert compare.run_to_watch(runs, requested=99, submitted=5) == 3  # a run that is gone
+    idle = [R(id=5, status="done"), R(id=4, status="cancelled")]
+    assert compare.run_to_watch(idle, submitted=4) == 4 and compare.run_to_watch(idle) == 5
+    assert compare.run_to_watch([]) is None
+    assert [compare.parse_run_param(v) for v in ("12", " 7 ", "abc", "-3", "0", None, "1" * 40)] == \
+        [12, 7, None, None, None, None, None]

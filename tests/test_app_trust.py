@@ -64,3 +64,36 @@ def test_a_malformed_option_shows_under_its_field_and_blocks_launch():
     assert at.button(key="launch").disabled
     at.text_input(key="opt.mlp.None.mlp_layers").set_value("64,32").run()
     assert not at.error and not at.button(key="launch").disabled
+
+
+def test_with_two_runs_queued_the_live_panel_shows_the_running_one(monkeypatch):
+    from recviz.runs import worker
+
+    monkeypatch.setenv("RECVIZ_TEST_SLEEP_BEFORE_FIT", "30")  # the worker holds each run, cancellably
+    first = worker.submit(RunConfig.build(dataset="synthetic:users=60,items=400,interactions=1500", model="itempop"))
+    store = RunStore()
+    while store.get(first).status != "running":
+        pass
+    queued = [worker.submit(RunConfig.build(dataset="synthetic", model="itempop", seed=s)) for s in (1, 2)]
+    at = app().switch_page("pages/train.py")
+    at.session_state["active_run"] = queued[-1]  # this browser session launched the newest
+    at.run()
+    assert_clean(at)
+    assert any(h.value.startswith(f"Run #{first} ") for h in at.subheader), [h.value for h in at.subheader]
+    at.selectbox(key="watch_run").set_value(queued[0]).run()  # any run can be opened
+    assert any(h.value.startswith(f"Run #{queued[0]} ") for h in at.subheader)
+    assert at.query_params["run"] in (str(queued[0]), [str(queued[0])])  # the link to this run
+    for run_id in (first, *queued):
+        store.request_cancel(run_id)
+
+
+def test_a_run_link_opens_it_and_a_malformed_one_is_ignored(tmp_path):
+    knn, pop, _ = _two_runs(tmp_path)
+    for value, shown in ((str(knn), knn), ("abc", pop), ("99999", pop)):
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+        at.query_params["run"] = value
+        at.switch_page("pages/train.py").run()
+        assert_clean(at)
+        assert any(h.value.startswith(f"Run #{shown} ") for h in at.subheader), (value, [h.value for h in at.subheader])
+    assert any("fitted in" in m.value for m in at.markdown)  # ItemPop: no epoch chart
+    assert not at.get("plotly_chart")

@@ -218,6 +218,29 @@ def _metric_key(name: str):
     return (m.group(1), int(m.group(2)))
 
 
+# ---- the run being watched ----------------------------------------------------------------------
+def parse_run_param(value) -> int | None:
+    """A `?run=` query parameter as a run id, or None when it is missing or not a positive integer
+    (a hand-edited link must not break the page)."""
+    text = str(value if value is not None else "").strip()
+    return int(text) if text.isdigit() and 0 < int(text) < 2**63 else None
+
+
+def run_to_watch(runs: list, requested: int | None = None, submitted: int | None = None) -> int | None:
+    """Which run the live panel shows, among `runs` (newest first, with `.id` and `.status`): the
+    one asked for (the picker or a `?run=` link), else the one training now, else the one this
+    browser session submitted last, else the newest. None when there is none."""
+    ids = [r.id for r in runs]
+    if requested in ids:
+        return requested
+    running = [r.id for r in runs if r.status == "running"]
+    if running:
+        return running[0]
+    if submitted in ids:
+        return submitted
+    return ids[0] if ids else None
+
+
 # ---- learning curves and progress ---------------------------------------------------------------
 CURVE_COLUMNS = ["run", "epoch", "phase", "train_loss", "metric", "value"]
 

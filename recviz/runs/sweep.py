@@ -36,7 +36,13 @@ def plan(base: RunConfig, param: str, values: list) -> list[RunConfig]:
 
 
 def new_sweep_id(param: str) -> str:
+    """"<option>-<time>": which option a sweep varies can be read back from its id (`param_of`)."""
     return f"{param}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def param_of(sweep_id) -> str | None:
+    """The option a sweep varied, from its id; None outside sweeps."""
+    return str(sweep_id).split("-")[0] if sweep_id not in (None, "") else None
 
 
 def suggested_values(spec: ModelSpec, param: str) -> str:
