@@ -42,7 +42,8 @@ def home() -> None:
 
 if __name__ == "__main__":
     st.set_page_config(page_title="RecViz", page_icon=":material/hub:", layout="wide")
-    common.on_app_start()
+    with common.error_boundary("app start"):
+        common.on_app_start()
     navigation = st.navigation([
         st.Page(home, title="Home", icon=":material/home:", default=True),
         st.Page("pages/data.py", title="Data", icon=":material/table:"),
@@ -50,4 +51,5 @@ if __name__ == "__main__":
         st.Page("pages/results.py", title="Results", icon=":material/leaderboard:"),
         st.Page("pages/recommendations.py", title="Recommendations", icon=":material/recommend:"),
     ])
-    navigation.run()
+    with common.error_boundary(f"page {navigation.title}"):
+        navigation.run()

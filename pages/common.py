@@ -3,6 +3,7 @@ testing is computed in `recviz`."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 import streamlit as st
@@ -13,6 +14,19 @@ from recviz.errors import RecvizError
 DEFAULT_DATASET = RunConfig().dataset  # the built-in dataset a fresh app opens on
 STATUS_BADGE = {"queued": ":grey[● queued]", "running": ":blue[● running]", "done": ":green[● done]",
                 "failed": ":red[● failed]", "cancelled": ":orange[● cancelled]"}
+
+
+@contextlib.contextmanager
+def error_boundary(where: str):
+    """No traceback reaches the page: an unexpected error inside becomes one short message that
+    names the log file holding its traceback (`recviz.crashlog`). Streamlit's own control flow
+    (st.stop, st.rerun, st.switch_page) passes through: it is not an Exception."""
+    try:
+        yield
+    except Exception as exc:  # noqa: BLE001 — the boundary
+        from recviz import crashlog
+
+        st.error(crashlog.message(exc, crashlog.write(exc, where)))
 
 
 def status_badge(status: str) -> str:

@@ -126,6 +126,11 @@ def watched_changed() -> None:
 
 @st.fragment(run_every=2)
 def live() -> None:
+    with common.error_boundary("the Train page's live panel"):  # a fragment reruns on its own
+        _live()
+
+
+def _live() -> None:
     store.reap()
     active = store.list(status=("queued", "running"), limit=50)
     if active:

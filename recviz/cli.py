@@ -11,6 +11,7 @@ person can fix print as one readable message on stderr (exit 2), never as a trac
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from recviz.commands.common import OPTION_PREFIX
@@ -24,6 +25,9 @@ RUN_SETTINGS = ("protocol", "candidates", "valid", "target", "seed", "device", "
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. The one error boundary: a problem the user can fix prints its message
+    (exit 2); anything unexpected prints one sentence naming a log file that holds the traceback
+    (exit 1); a closed pipe (`recviz runs | head`) ends quietly."""
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         parser = build_parser(peek_model(argv))
@@ -31,13 +35,23 @@ def main(argv: list[str] | None = None) -> int:
         if not getattr(args, "func", None):
             parser.print_help()
             return 1
-        return args.func(args) or 0
+        code = args.func(args) or 0
+        sys.stdout.flush()
+        return code
     except RecvizError as err:
         print(f"recviz: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("recviz: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away: nothing left to say to it
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except Exception as exc:  # noqa: BLE001 — the boundary: no traceback reaches a person
+        from recviz import crashlog
+
+        print(f"recviz: {crashlog.message(exc, crashlog.write(exc, 'recviz ' + ' '.join(argv)))}", file=sys.stderr)
+        return 1
 
 
 def peek_model(argv: list[str]) -> str | None:
@@ -95,14 +109,14 @@ def build_parser(model: str | None = None) -> argparse.ArgumentParser:
     s = sub.add_parser("runs", help="list stored runs (newest first)")
     s.add_argument("--status", choices=["queued", "running", "done", "failed", "cancelled"])
     s.add_argument("--model", help="only runs of this model")
-    s.add_argument("--limit", type=int, default=50, help="at most this many runs (default 50)")
+    s.add_argument("--limit", type=bounded(1, 100_000), default=50, help="at most this many runs (default 50)")
     s.add_argument("--json", action="store_true", help="print one JSON object")
     s.set_defaults(func=_lazy("runs", "cmd_runs"))
 
     s = sub.add_parser("recommend", help="a user's top-K items from a finished run")
-    s.add_argument("--run", type=int, required=True, help="run id (see `recviz runs`)")
+    s.add_argument("--run", type=bounded(1, 2**62), required=True, help="run id (see `recviz runs`)")
     s.add_argument("--user", required=True, help="the user's raw id as in the dataset")
-    s.add_argument("-k", type=int, default=10, help="how many items (default 10, at most the stored 20)")
+    s.add_argument("-k", type=bounded(1, 10_000), default=10, help="how many items (default 10, at most the stored 20)")
     s.add_argument("--json", action="store_true", help="print one JSON object")
     s.set_defaults(func=_lazy("runs", "cmd_recommend"))
 
@@ -116,7 +130,7 @@ def build_parser(model: str | None = None) -> argparse.ArgumentParser:
     s.add_argument("--preset", help="a preset for every model that declares it, e.g. paper (the papers' settings)")
     s.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (default 0,1,2)")
     s.add_argument("--batch-sizes", help="comma-separated batch sizes (default: each model's own)")
-    s.add_argument("--epochs", type=int, help="maximum epochs (default: each model's own)")
+    s.add_argument("--epochs", type=bounded(1, 1000), help="maximum epochs (default: each model's own)")
     _settings(s, ("valid", "device", "threads"))
     s.add_argument("--out", default="bench.json", help="where to write rows and means as JSON")
     s.add_argument("--store", action="store_true", help="also store every run in the run store")
@@ -126,6 +140,19 @@ def build_parser(model: str | None = None) -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="last line of stdout: the means as one JSON object")
     s.set_defaults(func=_lazy("bench", "cmd_bench"))
     return p
+
+
+def bounded(low: int, high: int):
+    """An argparse type: an integer from `low` to `high`, or argparse's own readable error."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be from {low} to {high}, not {value}")
+        return value
+    return parse
 
 
 def _lazy(module: str, name: str):

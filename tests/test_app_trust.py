@@ -97,3 +97,30 @@ def test_a_run_link_opens_it_and_a_malformed_one_is_ignored(tmp_path):
         assert any(h.value.startswith(f"Run #{shown} ") for h in at.subheader), (value, [h.value for h in at.subheader])
     assert any("fitted in" in m.value for m in at.markdown)  # ItemPop: no epoch chart
     assert not at.get("plotly_chart")
+
+
+def test_every_page_with_runs_of_every_status_three_datasets_and_a_malformed_link(tmp_path):
+    import os
+
+    knn, _, _ = _two_runs(tmp_path)
+    store = RunStore()
+    for dataset in ("synthetic:users=60,items=400,interactions=1500", "synthetic-implicit:users=60,items=300,interactions=1500"):
+        record.train_here(RunConfig.build(dataset=dataset, model="itemknn", candidates=20))
+    failed = store.create(RunConfig.build(dataset="oddids", model="gmf"))
+    store.fail(failed, "worker process 123 exited without finishing")
+    cancelled = store.create(RunConfig.build(dataset="oddids", model="neumf"))
+    store.mark_running(cancelled, os.getpid())
+    store.mark_cancelled(cancelled)
+    running = store.create(RunConfig.build(dataset="oddids", model="mf"))
+    store.mark_running(running, os.getpid())  # alive: this very process
+    store.create(RunConfig.build(dataset="oddids", model="bpr"))  # queued
+    assert {r.status for r in store.list()} == {"done", "failed", "cancelled", "running", "queued"}
+    for value in ("abc", "-1", "99999999999999999999999", str(knn), ""):
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+        at.query_params["run"] = value
+        at.run()
+        for page in ("pages/data.py", "pages/train.py", "pages/results.py", "pages/recommendations.py"):
+            at.switch_page(page).run()
+            assert_clean(at)
+            assert not any("internal error" in e.value for e in at.error), (value, page, [e.value for e in at.error])
+    store.request_cancel(running)
