@@ -189,3 +189,30 @@ def test_zip_without_known_files(tmp_path):
         zf.writestr("notes.md", "hi")
         zf.writestr("data/a.json", "{}")
     raises(read_path, z, file="stuff.zip", contains=("notes.md", "data/a.json", "u.data", "UserBehavior.csv"))
+
+
+# ---- accepted but wrong, before: now refused or kept right -----------------------------------------
+def _rows(n=240, ts=lambda k: 1_500_000_000 + 60 * k):
+    return "user,item,rating,timestamp\n" + "".join(f"u{k % 20},i{k},{1 + k % 5},{ts(k)}\n" for k in range(n))
+
+
+def test_one_huge_timestamp_does_not_rescale_the_others(tmp_path):
+    text = _rows().replace("u3,i3,4,1500000180", "u3,i3,4,99999999999999999999999")
+    raises(read_path, write(tmp_path / "t.csv", text), file="t.csv", line=5, contains=("beyond any Unix time unit",))
+
+
+def test_seconds_and_milliseconds_mixed_is_an_error_naming_a_line(tmp_path):
+    text = _rows(ts=lambda k: 1_500_000_000 + 60 * k if k != 7 else 1_500_000_420_000)
+    raises(read_path, write(tmp_path / "t.csv", text), file="t.csv", line=9,
+           contains=("in milliseconds", "most of this column is in seconds"))
+
+
+def test_a_column_in_one_unit_is_read_in_seconds(tmp_path):
+    ms = read_path(write(tmp_path / "ms.csv", _rows(ts=lambda k: (1_500_000_000 + 60 * k) * 1000)))
+    s = read_path(write(tmp_path / "s.csv", _rows()))
+    assert (ms.timestamp == s.timestamp).all() and len(set(s.timestamp.tolist())) == 240
+
+
+def test_a_rating_too_large_for_float32_is_refused(tmp_path):
+    text = _rows().replace("u2,i2,3,", "u2,i2,1e308,")
+    raises(read_path, write(tmp_path / "t.csv", text), file="t.csv", line=4, contains=("too large",))

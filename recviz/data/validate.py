@@ -18,6 +18,7 @@ from recviz.data.formats.textfile import Source
 from recviz.errors import DataError
 
 ROLES = ("user", "item", "rating", "timestamp", "behavior")
+RATING_MAX = float(np.finfo(np.float32).max)
 DEDUP_RULES = ("error", "last", "first", "keep")
 DEDUP_FIX = ("pass dedup='last' (CLI: --dedup last) to keep the latest row, or 'first' to keep the "
              "earliest")
@@ -178,6 +179,12 @@ def _validate(
             k = _first(~np.isfinite(r))
             raise DataError(f"rating {_show(r[k])} is not a finite number", file=file,
                             row=_line(line_of, k), column=names["rating"], fix="fix or delete that line")
+        too_big = np.abs(r) > RATING_MAX  # ratings are kept as float32: larger ones would become inf
+        if too_big.any():
+            k = _first(too_big)
+            raise DataError(f"rating {_show(r[k])} is too large to store (ratings are 32-bit floats, at most "
+                            f"{RATING_MAX:.3g})", file=file, row=_line(line_of, k), column=names["rating"],
+                            fix="fix or delete that line")
         if rating_range is not None:
             lo, hi = rating_range
             bad = (r < lo) | (r > hi)
@@ -251,16 +258,35 @@ def _timestamps(col: pd.Series, *, file: str, line_of: np.ndarray, column: str, 
         raise DataError(f"timestamp {_show(num[k])} is not a finite number", file=file,
                         row=_line(line_of, k), column=column, fix="fix or delete that line")
     if auto and len(num):
-        top = np.abs(num).max()
-        if top > 1e14:  # microseconds since the epoch
-            num = num / 1e6
-        elif top > 1e11:  # milliseconds since the epoch
-            num = num / 1e3
+        num = num / _unit(num, file=file, line_of=line_of, column=column)
     if np.abs(num).max(initial=0) > 2**62:
         k = _first(np.abs(num) > 2**62)
         raise DataError(f"timestamp {_show(num[k])} is out of range", file=file, row=_line(line_of, k),
                         column=column, fix="timestamps must be Unix seconds")
     return np.floor(num).astype(np.int64)
+
+
+# Unix time in seconds, milliseconds or microseconds: for any date from 1973 to 5138 each unit has its
+# own magnitude band, so the unit of a value can be read off its size.
+TIME_UNITS = ((1e11, 1.0, "seconds"), (1e14, 1e3, "milliseconds"), (1e17, 1e6, "microseconds"))
+
+
+def _unit(num: np.ndarray, *, file: str, line_of: np.ndarray, column: str) -> float:
+    """The one unit of a whole timestamp column, decided from all its values (never from the
+    largest alone: one stray value must not rescale every other row). Values in different units,
+    or beyond microseconds, are an error naming the first line that disagrees with the majority."""
+    size = np.abs(num)
+    band = np.searchsorted([u[0] for u in TIME_UNITS], size, side="right")  # 3 = beyond every unit
+    counts = np.bincount(band, minlength=len(TIME_UNITS) + 1)
+    major = int(np.argmax(counts[:len(TIME_UNITS)]))
+    if counts[major] == len(num):
+        return TIME_UNITS[major][1]
+    k = _first(band != major)
+    this = "beyond any Unix time unit" if band[k] == len(TIME_UNITS) else f"in {TIME_UNITS[band[k]][2]}"
+    raise DataError(f"timestamp {_show(num[k])} is {this}, while most of this column is in "
+                    f"{TIME_UNITS[major][2]}", file=file, row=_line(line_of, k), column=column,
+                    fix="write every timestamp in one unit (Unix seconds, milliseconds or microseconds), "
+                        "or fix or delete that line")
 
 
 def _parse_dates(text: pd.Series, *, file: str, line_of: np.ndarray, column: str) -> np.ndarray:
