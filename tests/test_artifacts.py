@@ -27,3 +27,15 @@ def test_item_coords_of_an_embedding_model(tmp_path):
     coords = artifacts.load_item_coords(tmp_path)
     assert coords["xy"].shape == (result.data.n_items, 2)
     assert 0 < coords["explained"][0] <= 1
+
+
+def test_a_tampered_top_n_file_is_refused_not_shown(tmp_path):
+    from recviz.errors import RecvizError
+
+    result = run(RunConfig.build(dataset="synthetic:users=80,items=300,interactions=1500", model="itemknn"))
+    artifacts.save(tmp_path, result)
+    top = artifacts.load_topn(tmp_path)
+    for bad in (-top["items"] - 1, top["items"] + 10_000):
+        np.savez(tmp_path / "topn.npz", items=bad, scores=top["scores"])
+        with pytest.raises(RecvizError, match="does not hold this run's top-N lists"):
+            artifacts.load_topn(tmp_path)

@@ -207,3 +207,17 @@ def test_schema_is_versioned_and_old_configs_stay_readable(store):
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     with pytest.raises(RecvizError, match="newer RecViz"):
         RunStore()
+
+
+def test_a_store_created_anew_never_reuses_the_ids_of_run_directories_left_behind(recviz_home):
+    store = RunStore()
+    old = [store.create(RunConfig()) for _ in range(3)]
+    for run_id in old:
+        store.run_dir(run_id).mkdir(parents=True)
+        (store.run_dir(run_id) / "model.pt").write_bytes(b"a dead run's weights")
+    store.path.unlink()  # runs.db deleted; the run directories stay
+    for suffix in ("-wal", "-shm"):
+        store.path.with_name(store.path.name + suffix).unlink(missing_ok=True)
+    fresh = RunStore()
+    new = fresh.create(RunConfig())
+    assert new > max(old) and not fresh.run_dir(new).exists()

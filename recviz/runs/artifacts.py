@@ -131,9 +131,17 @@ def load_model(run_dir: str | Path):
 def load_topn(run_dir: str | Path) -> dict[str, np.ndarray]:
     """{"items": int64 [n_users, N] internal item ids, "scores": float32 [n_users, N]}; a score
     of -inf pads users that have fewer than N unseen items."""
-    load_meta(run_dir)  # a readable error when the run has no artifacts
+    meta = load_meta(run_dir)  # a readable error when the run has no artifacts
     with np.load(Path(run_dir) / "topn.npz", allow_pickle=False) as z:
-        return {"items": z["items"], "scores": z["scores"]}
+        items, scores = z["items"], z["scores"]
+    # a damaged or edited file must not show other items: every listed id must be an item
+    shown = np.isfinite(scores)
+    if items.shape != scores.shape or items.shape[0] != meta["n_users"] or \
+            (shown & ((items < 0) | (items >= meta["n_items"]))).any():
+        raise RecvizError(f"{Path(run_dir) / 'topn.npz'} does not hold this run's top-N lists "
+                          f"({meta['n_users']} users × items 0–{meta['n_items'] - 1})",
+                          fix="the file is damaged: train the run again from its stored config")
+    return {"items": items, "scores": scores}
 
 
 def recommend_for(run_dir: str | Path, raw_user_id, k: int = 10) -> pd.DataFrame:

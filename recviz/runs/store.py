@@ -152,6 +152,14 @@ class RunStore:
                     conn.execute(stmt)
                 conn.execute(f"PRAGMA user_version = {v}")
 
+    def _highest_run_dir(self) -> int:
+        """The largest id among the run directories on disk (0 when there are none)."""
+        root = self.path.parent / "runs"
+        try:
+            return max((int(p.name) for p in root.iterdir() if p.name.isdigit()), default=0)
+        except FileNotFoundError:
+            return 0
+
     def run_dir(self, run_id: int) -> Path:
         """Where a run's artifacts and log live (created on demand by the worker)."""
         return self.path.parent / "runs" / str(int(run_id))
@@ -166,7 +174,16 @@ class RunStore:
 
     # ---- create and read ----------------------------------------------------------------------
     def create(self, config: RunConfig, sweep_id: int | str | None = None) -> int:
+        """A new queued run. Its id is never one a run directory already has: a store created anew
+        beside the artifacts of a lost one (runs.db deleted) must not hand out their ids, or a new
+        run would inherit a dead run's weights and embedding map."""
+        taken = self._highest_run_dir()
         with self.transaction() as conn:
+            seq = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'runs'").fetchone()
+            if seq is None:
+                conn.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('runs', ?)", (taken,))
+            elif seq[0] < taken:
+                conn.execute("UPDATE sqlite_sequence SET seq = ? WHERE name = 'runs'", (taken,))
             cur = conn.execute(
                 "INSERT INTO runs (created_at, status, config, dataset, model, protocol, seed, sweep_id)"
                 " VALUES (?, 'queued', ?, ?, ?, ?, ?, ?)",
