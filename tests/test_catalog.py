@@ -243,3 +243,23 @@ def test_describe_rows():
     assert rows["taobao-userbehavior"]["source"] == "manual"
     for r in rows.values():
         assert {"name", "kind", "description", "cached", "location", "size_bytes"} <= set(r)
+
+
+def test_a_saved_name_never_hides_a_catalog_name_or_silently_loses_to_a_path(tmp_path, monkeypatch):
+    import pytest
+
+    from recviz.data.load import load, save_named
+    from recviz.errors import DataError
+
+    csv = tmp_path / "r.csv"
+    csv.write_text("user,item,rating\n" + "".join(f"u{k % 7},i{k},{1 + k % 5}\n" for k in range(60)))
+    with pytest.raises(DataError, match="catalog dataset's name"):
+        save_named("ml-100k", str(csv))
+    with pytest.raises(DataError, match="not a usable dataset name"):
+        save_named("x" * 300, str(csv))
+    save_named("assets", str(csv))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "assets").mkdir()  # a folder of the same name where the command runs
+    with pytest.raises(DataError, match="both a path here and a saved dataset") as info:
+        load("assets")
+    assert "./assets" in str(info.value)
