@@ -216,3 +216,15 @@ def test_a_column_in_one_unit_is_read_in_seconds(tmp_path):
 def test_a_rating_too_large_for_float32_is_refused(tmp_path):
     text = _rows().replace("u2,i2,3,", "u2,i2,1e308,")
     raises(read_path, write(tmp_path / "t.csv", text), file="t.csv", line=4, contains=("too large",))
+
+
+def test_a_fifo_or_a_device_is_refused_at_once(tmp_path):
+    import os
+    import time
+
+    fifo = tmp_path / "ratings.csv"
+    os.mkfifo(fifo)
+    start = time.monotonic()
+    raises(read_path, fifo, file="ratings.csv", contains=("not a regular file",))
+    raises(read_path, "/dev/zero", file="zero", contains=("not a regular file",))
+    assert time.monotonic() - start < 5

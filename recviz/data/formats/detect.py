@@ -58,6 +58,9 @@ def read_path(
     p = Path(path).expanduser()
     if not p.exists():
         raise missing_path_error(path)
+    if not (p.is_dir() or p.is_file()):  # a FIFO would block, a device never ends
+        raise DataError(f"{p.name} is not a regular file or a folder (a pipe, device or socket)",
+                        file=str(p), fix="save the data to a regular file first and give its path")
     generic = mapping is not None or delimiter is not None or header is not None
     if p.is_dir():
         return _read_container(p, _walk_dir(p), lambda rel: Source(p / rel), mapping=mapping,
@@ -145,8 +148,8 @@ def _walk_dir(root: Path) -> list[str]:
         rel = Path(dirpath).relative_to(root)
         depth = len(rel.parts)
         dirnames[:] = sorted(d for d in dirnames if not d.startswith((".", "__")) and depth < _MAX_DEPTH)
-        for f in sorted(filenames):
-            if not f.startswith("."):
+        for f in sorted(filenames):  # regular files only: a FIFO inside a folder would block too
+            if not f.startswith(".") and (Path(dirpath) / f).is_file():
                 out.append((rel / f).as_posix())
         if len(out) > _MAX_WALK:
             break
