@@ -52,10 +52,18 @@ def _store(home: str):
 
 def on_app_start() -> None:
     """Once per browser session: mark runs whose worker died as failed, so nothing shows
-    'running' forever after a crash or a server restart."""
+    'running' forever after a crash or a server restart, and give queued runs a worker if the
+    one they waited for is gone."""
     if not st.session_state.get("_reaped"):
-        store().reap()
+        recover()
         st.session_state["_reaped"] = True
+
+
+def recover() -> None:
+    """`recviz.runs.worker.recover` with this app's worker threads (the Train page's poll calls it)."""
+    from recviz.runs import worker
+
+    worker.recover(worker_threads())
 
 
 @st.cache_resource

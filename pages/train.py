@@ -131,7 +131,7 @@ def live() -> None:
 
 
 def _live() -> None:
-    store.reap()
+    common.recover()
     active = store.list(status=("queued", "running"), limit=50)
     if active:
         st.subheader("Queue")

@@ -197,3 +197,48 @@ def test_artifacts_without_titles_exclude_seen_items(recviz_home):
     table = artifacts.recommend_for(run_dir, data.user_ids[3], k=3)
     assert table["title"].tolist() == [f"item {i}" for i in table["item"]]
     assert sorted(p.name for p in run_dir.iterdir()) == sorted(artifacts.FILES)  # no temp files left
+
+
+def test_a_killed_queue_worker_strands_nothing_the_next_app_start_drains_the_queue(monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from tests.test_app import ROOT
+
+    store = RunStore()
+    ids = [store.create(RunConfig.build(dataset="synthetic", model="itempop", seed=s)) for s in (1, 2, 3)]
+    monkeypatch.setenv("RECVIZ_TEST_SLEEP_BEFORE_FIT", "60")  # the first run waits, cancellably
+    worker.ensure_drain()  # one queue worker, as `submit` starts it
+    first = wait_until_running(ids[0])
+    os.kill(first.pid, signal.SIGKILL)  # the drain worker itself, with two runs still queued
+    worker.reap_children()
+    monkeypatch.delenv("RECVIZ_TEST_SLEEP_BEFORE_FIT")
+    monkeypatch.chdir(ROOT)
+    AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()  # the app starts again
+    runs = [worker.wait(i, timeout=60) for i in ids]
+    assert runs[0].status == "failed" and "exited without finishing" in runs[0].error
+    assert [r.status for r in runs[1:]] == ["done", "done"]
+
+
+def test_recviz_runs_right_after_a_killed_cli_run_shows_it_failed():
+    import subprocess
+    import sys
+
+    from tests.test_cli import last_json, recviz
+
+    proc = subprocess.Popen([sys.executable, "-m", "recviz", "train", "--dataset", "synthetic", "--model", "gmf",
+                             "--epochs", "500", "--patience", "0"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    store, deadline = RunStore(), time.monotonic() + 60
+    while not store.list(status="running") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert store.list(status="running")[0].pid == proc.pid  # claimed as it was created: never queued
+    proc.kill()
+    proc.wait(10)
+    runs = last_json(recviz("runs", "--json"))["runs"]
+    assert runs[0]["status"] == "failed" and "exited without finishing" in runs[0]["error"]
+
+
+def test_a_run_trained_in_the_cli_is_never_queued():
+    store = RunStore()
+    run_id = store.create(RunConfig.build(dataset="synthetic", model="itempop"), claim=os.getpid())
+    run = store.get(run_id)
+    assert run.status == "running" and run.pid == os.getpid() and store.next_queued(pid=123) is None

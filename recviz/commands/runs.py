@@ -22,8 +22,10 @@ def run_row(run) -> dict:
 
 
 def cmd_runs(args) -> int:
+    from recviz.runs import worker
     from recviz.runs.store import RunStore
 
+    worker.recover()  # a dead run shows failed, and queued runs get a worker
     store = RunStore()
     runs = store.list(status=args.status, model=args.model, limit=args.limit)
     rows = [run_row(r) for r in runs]
@@ -47,11 +49,10 @@ def cmd_runs(args) -> int:
 
 
 def cmd_recommend(args) -> int:
-    from recviz.runs import artifacts
+    from recviz.runs import artifacts, worker
     from recviz.runs.store import RunStore
 
-    if args.k < 1:
-        raise RecvizError(f"-k must be ≥ 1, not {args.k}")
+    worker.recover()
     store = RunStore()
     run = store.get(args.run)
     if run.status != "done":

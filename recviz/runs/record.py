@@ -172,10 +172,7 @@ def train_here(config: RunConfig, store: RunStore | None = None, *, data=None, o
 
     registry.get(config.model)  # a typo is not worth a failed run in the store
     store = store or RunStore()
-    run_id = store.create(config, sweep_id=sweep_id)
-    if not store.mark_running(run_id, os.getpid()):  # a drain worker took it in that instant
-        raise RecvizError(f"run {run_id} was claimed by a background worker",
-                          fix="follow it with `recviz runs`, or train again")
+    run_id = store.create(config, sweep_id=sweep_id, claim=os.getpid())  # never queued: ours from the start
     run_dir = store.run_dir(run_id)
     run_dir.mkdir(parents=True, exist_ok=True)
     if on_start is not None:

@@ -173,10 +173,12 @@ class RunStore:
             return cur.rowcount == 1
 
     # ---- create and read ----------------------------------------------------------------------
-    def create(self, config: RunConfig, sweep_id: int | str | None = None) -> int:
-        """A new queued run. Its id is never one a run directory already has: a store created anew
-        beside the artifacts of a lost one (runs.db deleted) must not hand out their ids, or a new
-        run would inherit a dead run's weights and embedding map."""
+    def create(self, config: RunConfig, sweep_id: int | str | None = None, claim: int | None = None) -> int:
+        """A new run, queued — or, with `claim` (a pid), already running under that process, in the
+        same transaction, so no queue worker can take a run its creator trains itself (`recviz
+        train`). Its id is never one a run directory already has: a store created anew beside the
+        artifacts of a lost one (runs.db deleted) must not hand out their ids, or a new run would
+        inherit a dead run's weights and embedding map."""
         taken = self._highest_run_dir()
         with self.transaction() as conn:
             seq = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'runs'").fetchone()
@@ -192,6 +194,10 @@ class RunStore:
             run_id = cur.lastrowid
             conn.execute("UPDATE runs SET log_path = ? WHERE id = ?",
                          (str(self.run_dir(run_id) / "worker.log"), run_id))
+            if claim is not None:
+                now = time.time()
+                conn.execute("UPDATE runs SET status = 'running', pid = ?, started_at = ?, heartbeat_at = ?"
+                             " WHERE id = ?", (claim, now, now, run_id))
         return run_id
 
     def get(self, run_id: int) -> Run:

@@ -142,6 +142,17 @@ def _unlock(fd: int) -> None:
     os.close(fd)
 
 
+def recover(threads: int | None = None) -> list[int]:
+    """What every reader of the store does first: mark runs whose worker is gone as failed, and if
+    runs are queued while no worker owns the queue (it was killed, the machine restarted, a full
+    disk ended it), start one. Returns the ids of the runs found dead."""
+    store = RunStore()
+    reaped = store.reap()
+    if store.has_queued() and drain_pid() is None:
+        ensure_drain(threads)
+    return reaped
+
+
 def drain_pid() -> int | None:
     """Pid of the live drain worker, or None when none holds the lock."""
     fd = _try_lock()
