@@ -228,3 +228,23 @@ def test_a_fifo_or_a_device_is_refused_at_once(tmp_path):
     raises(read_path, fifo, file="ratings.csv", contains=("not a regular file",))
     raises(read_path, "/dev/zero", file="zero", contains=("not a regular file",))
     assert time.monotonic() - start < 5
+
+
+def _peak_child_memory(code: str) -> tuple[int, str]:
+    """Run `code` in a child Python; return (its peak RSS in bytes, its stderr)."""
+    import resource
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024, proc.stderr + proc.stdout
+
+
+@pytest.mark.parametrize("line", ["1," * 1_000_000 + "1\n", "1," * 10_000_000 + "1\n"])
+def test_a_line_of_a_million_columns_or_megabytes_is_refused_in_bounded_memory(tmp_path, line):
+    path = write(tmp_path / "bomb.csv", "user,item\n" + line)
+    peak, out = _peak_child_memory(
+        "from recviz.data.formats.detect import read_path\nfrom recviz.errors import DataError\n"
+        f"try:\n    read_path({str(path)!r})\nexcept DataError as e:\n    print('REFUSED', e)\n")
+    assert "REFUSED" in out and "bomb.csv" in out and ("columns" in out or "longer than" in out), out
+    assert peak < 1.5e9, peak

@@ -31,6 +31,12 @@ MAX_FILE_BYTES = 1 << 30  # 1 GiB; the environment variable RECVIZ_MAX_FILE_BYTE
 MAX_FILE_BYTES_ENV = "RECVIZ_MAX_FILE_BYTES"
 SNIFF_BYTES = 64 * 1024
 SNIFF_LINES = 50
+# A row of interaction data is a few fields and well under a kilobyte. A first line longer than the
+# sniffed 64 KiB, or with more delimiters than this, is no such table — and a parser asked for a
+# million columns allocates gigabytes before it can complain. RECVIZ_MAX_COLUMNS raises it.
+MAX_COLUMNS = 1000
+MAX_COLUMNS_ENV = "RECVIZ_MAX_COLUMNS"
+MAX_LINE_BYTES = 32 * 1024
 
 DELIMITER_CANDIDATES = (",", "\t", ";", "|")
 _DELIM_NAMES = {",": "comma (',')", "\t": "tab ('\\t')", ";": "semicolon (';')", "|": "pipe ('|')",
@@ -192,7 +198,35 @@ def check_file(src: Source, *, encoding: str = "utf-8") -> str:
             file=src.label,
             fix="give RecViz the plain-text data file: unpack a .gz/.bz2/.xz first (a .zip can be "
                 "given as it is), or export a spreadsheet / parquet file as CSV")
+    check_shape(src, head)
     return encoding
+
+
+def check_shape(src: Source, head: bytes) -> None:
+    """Refuse, before any parser allocates, a table whose first line is longer than the sniffed
+    prefix or has more than `MAX_COLUMNS` fields (in any candidate delimiter)."""
+    lines = head.split(b"\n")
+    for k, line in enumerate(lines, start=1):  # the last piece may be cut: it is still that long
+        if len(line) > MAX_LINE_BYTES:
+            raise DataError(f"line {k} is longer than {human_bytes(MAX_LINE_BYTES)}: this is not a table of "
+                            "interactions", file=src.label, row=k,
+                            fix="give RecViz a table with one interaction per line")
+    limit = _env_int(MAX_COLUMNS_ENV, MAX_COLUMNS)
+    for k, line in enumerate(lines[:SNIFF_LINES], start=1):
+        fields = 1 + max(line.count(d.encode()) for d in (*DELIMITER_CANDIDATES, " "))
+        if fields > limit:
+            raise DataError(f"line {k} has about {fields:,} columns, more than RecViz reads ({limit:,})",
+                            file=src.label, row=k,
+                            fix=f"check the delimiter and the file; a table with that many columns needs "
+                                f"{MAX_COLUMNS_ENV}=<columns>")
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    try:
+        return int(raw) if raw else default
+    except ValueError:
+        raise DataError(f"{name}={raw!r} is not an integer", fix=f"set {name} to an integer, or unset it") from None
 
 
 def binary_kind(head: bytes) -> str | None:
