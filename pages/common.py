@@ -29,6 +29,17 @@ def error_boundary(where: str):
         st.error(crashlog.message(exc, crashlog.write(exc, where)))
 
 
+def show_error(err, rename: dict[str, str] | None = None) -> None:
+    """A RecvizError on the page: the problem, then its fix on a line of its own; `rename` puts
+    the names a person knows in place of server paths (an upload's temporary copy)."""
+    problem, fix = str(err), None
+    if getattr(err, "fix", None):
+        problem, _, fix = str(err).partition("\n  Fix: ")
+    for path, name in (rename or {}).items():
+        problem = problem.replace(path, name)
+    st.error(problem + (f"  \n**Fix:** {fix}" if fix else ""))
+
+
 def status_badge(status: str) -> str:
     return STATUS_BADGE.get(status, status)
 

@@ -40,60 +40,70 @@ with catalog_tab:
     else:
         st.info(entry.instructions)
 
+def _upload_form(upload, incoming: Path) -> None:
+    """Preview, column mapping and save of one uploaded file; errors name the file as uploaded."""
+    is_zip = incoming.suffix.lower() == ".zip"
+    mapping, delimiter, previewed = None, None, True
+    if not is_zip:
+        from recviz.data.formats.table import preview
+
+        delim_choice = st.selectbox("Delimiter", ["auto", ",", "tab", ";", "|", "::"], key="delimiter")
+        try:
+            pv = preview(incoming, None if delim_choice == "auto" else delim_choice)
+        except RecvizError as err:
+            common.show_error(err, {str(incoming): upload.name})
+            pv, previewed = None, False
+        if pv is not None:
+            st.caption(f"First lines · delimiter {pv.delimiter!r} · "
+                       f"{'header found' if pv.header else 'no header'}")
+            st.dataframe(pv.rows.head(10), hide_index=True)
+            columns = ["—"] + list(pv.rows.columns)
+            cols = st.columns(5)
+            mapping = {}
+            for col, role in zip(cols, ("user", "item", "rating", "timestamp", "behavior")):
+                guess = pv.roles.get(role)
+                pick = col.selectbox(role, columns, index=columns.index(guess) if guess in columns else 0,
+                                     key=f"map_{role}")
+                if pick != "—":
+                    mapping[role] = pick if pv.header else int(pick)
+            delimiter = pv.delimiter
+    left, mid, right = st.columns(3)
+    min_user = left.number_input("k-core: min interactions per user", 0, 1000, 0, key="kcore_user")
+    min_item = mid.number_input("k-core: min interactions per item", 0, 1000, 0, key="kcore_item")
+    dedup = right.selectbox("Duplicate (user, item) rows", ["error", "last", "first", "keep"], key="dedup",
+                            help="error: refuse the file; last/first: keep the latest/earliest row")
+    save_as = st.text_input("Save as", value=Path(upload.name).stem.split(".")[0][:100], key="save_as")
+    if st.button("Validate and save", type="primary", key="save_upload", disabled=not previewed,
+                 help=None if previewed else "fix the problem above first"):
+        from recviz.data.load import save_named
+
+        try:
+            options = {} if is_zip else {"mapping": mapping or None, "delimiter": delimiter}
+            data = save_named(save_as, str(incoming), min_user=int(min_user), min_item=int(min_item),
+                              dedup=None if is_zip and dedup == "error" else dedup, **options)
+            st.session_state["dataset"] = save_as
+            common.clear_data_cache()
+            st.success(f"Saved '{save_as}': {data.n_users:,} users, {data.n_items:,} items, "
+                       f"{len(data):,} interactions.")
+        except RecvizError as err:
+            common.show_error(err, {str(incoming): upload.name})
+
+
 # ---- upload -----------------------------------------------------------------------------------------
 with upload_tab:
     upload = st.file_uploader("Ratings, implicit feedback or behaviour log",
                               type=["csv", "tsv", "txt", "dat", "data", "inter", "zip"], key="upload")
     if upload is not None:
-        # One file per upload (reruns reuse it); read from disk like any other path.
-        incoming = paths.home() / "incoming" / f"{upload.file_id}-{Path(upload.name).name}"
-        if not incoming.exists():
-            incoming.parent.mkdir(parents=True, exist_ok=True)
-            incoming.write_bytes(upload.getvalue())
-        is_zip = incoming.suffix.lower() == ".zip"
-        mapping, delimiter = None, None
-        if not is_zip:
-            from recviz.data.formats.table import preview
-
-            delim_choice = st.selectbox("Delimiter", ["auto", ",", "tab", ";", "|", "::"], key="delimiter")
-            try:
-                pv = preview(incoming, None if delim_choice == "auto" else delim_choice)
-            except RecvizError as err:
-                st.error(str(err))
-                pv = None
-            if pv is not None:
-                st.caption(f"First lines · delimiter {pv.delimiter!r} · "
-                           f"{'header found' if pv.header else 'no header'}")
-                st.dataframe(pv.rows.head(10), hide_index=True)
-                columns = ["—"] + list(pv.rows.columns)
-                cols = st.columns(5)
-                mapping = {}
-                for col, role in zip(cols, ("user", "item", "rating", "timestamp", "behavior")):
-                    guess = pv.roles.get(role)
-                    pick = col.selectbox(role, columns, index=columns.index(guess) if guess in columns else 0,
-                                         key=f"map_{role}")
-                    if pick != "—":
-                        mapping[role] = pick if pv.header else int(pick)
-                delimiter = pv.delimiter
-        left, mid, right = st.columns(3)
-        min_user = left.number_input("k-core: min interactions per user", 0, 1000, 0, key="kcore_user")
-        min_item = mid.number_input("k-core: min interactions per item", 0, 1000, 0, key="kcore_item")
-        dedup = right.selectbox("Duplicate (user, item) rows", ["error", "last", "first", "keep"], key="dedup",
-                                help="error: refuse the file; last/first: keep the latest/earliest row")
-        save_as = st.text_input("Save as", value=Path(upload.name).stem.split(".")[0], key="save_as")
-        if st.button("Validate and save", type="primary", key="save_upload"):
-            from recviz.data.load import save_named
-
-            try:
-                options = {} if is_zip else {"mapping": mapping or None, "delimiter": delimiter}
-                data = save_named(save_as, str(incoming), min_user=int(min_user), min_item=int(min_item),
-                                  dedup=None if is_zip and dedup == "error" else dedup, **options)
-                st.session_state["dataset"] = save_as
-                common.clear_data_cache()
-                st.success(f"Saved '{save_as}': {data.n_users:,} users, {data.n_items:,} items, "
-                           f"{len(data):,} interactions.")
-            except RecvizError as err:
-                st.error(str(err))
+        # Read from disk like any other path, under the name the person gave it; the copy lives only
+        # for this script run (removed below, whatever happens), so incoming/ never fills up.
+        incoming = paths.home() / "incoming" / upload.file_id / Path(upload.name).name
+        incoming.parent.mkdir(parents=True, exist_ok=True)
+        incoming.write_bytes(upload.getvalue())
+        try:
+            _upload_form(upload, incoming)
+        finally:
+            incoming.unlink(missing_ok=True)
+            incoming.parent.rmdir()
 
 # ---- the current dataset ------------------------------------------------------------------------------
 st.divider()

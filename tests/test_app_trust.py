@@ -124,3 +124,18 @@ def test_every_page_with_runs_of_every_status_three_datasets_and_a_malformed_lin
             assert_clean(at)
             assert not any("internal error" in e.value for e in at.error), (value, page, [e.value for e in at.error])
     store.request_cancel(running)
+
+
+def test_an_upload_error_names_the_file_once_and_leaves_nothing_behind(recviz_home):
+    at = app().switch_page("pages/data.py").run()
+    at.file_uploader(key="upload").set_value(("bad.csv", b"user,item,rating\n1,10,4\n2,11,five\n", "text/csv")).run()
+    at.text_input(key="save_as").set_value("bad").run()
+    at.button(key="save_upload").click().run()
+    assert_clean(at)
+    errors = [e.value for e in at.error]
+    assert len(errors) == 1 and errors[0].startswith("bad.csv, line 3") and "incoming" not in errors[0]
+    assert "  \n**Fix:**" in errors[0]  # the fix on a line of its own
+    assert not any((recviz_home / "incoming").rglob("*.csv"))
+
+    at.file_uploader(key="upload").set_value(("bin.csv", b"\x00\x01\x02" * 100, "text/csv")).run()
+    assert any("binary" in e.value for e in at.error) and at.button(key="save_upload").disabled

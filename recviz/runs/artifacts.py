@@ -170,10 +170,19 @@ def recommend_for(run_dir: str | Path, raw_user_id, k: int = 10) -> pd.DataFrame
 
 
 def _atomic(path: Path, write) -> None:
+    """Write to a temporary file, flush it to disk, rename it over `path`, and flush the folder:
+    after a crash or a power cut the file is either the old one or the whole new one."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with open(tmp, "wb") as fh:
             write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
         os.replace(tmp, path)
+        folder = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
     finally:
         tmp.unlink(missing_ok=True)
