@@ -7,6 +7,7 @@ background worker (`recviz.runs.worker`) and read what it stores.
 import streamlit as st
 
 from pages import common
+from recviz.analysis import compare
 
 
 def home() -> None:
@@ -36,7 +37,8 @@ def home() -> None:
             st.info("No runs yet. The button on the left trains one in under a minute.")
         for run in runs:
             metric = (run.summary or {}).get("metrics", {}).get("HR@10")
-            score = f" · HR@10 {metric:.3f}" if metric is not None else ""
+            protocol = compare.protocol_label(run.protocol, run.config.candidates, run.config.valid)
+            score = f" · HR@10 {metric:.3f} ({protocol})" if metric is not None else ""
             st.markdown(f"{common.status_badge(run.status)} **#{run.id}** {run.model} on {run.dataset}{score}")
 
 
