@@ -78,6 +78,16 @@ def recover() -> None:
 
 
 @st.cache_resource
+def devices() -> list[str]:
+    """The device choices this machine has: cuda only where torch sees a GPU."""
+    import torch
+
+    from recviz.options import DEVICES
+
+    return [d for d in DEVICES if d != "cuda" or torch.cuda.is_available()]
+
+
+@st.cache_resource
 def device_label() -> str:
     from recviz.train.device import describe
 

@@ -12,7 +12,7 @@ from recviz.analysis import compare
 from recviz.config import PROTOCOLS, VALID_RULES, RunConfig, run_option
 from recviz.errors import RecvizError
 from recviz.models import registry
-from recviz.options import DEVICE, DEVICES
+from recviz.options import DEVICE
 from recviz.runs import sweep
 
 st.title("Train")
@@ -61,7 +61,7 @@ with st.expander(f"{spec.title} options", expanded=True):
     c1, c2 = st.columns(2)
     run_settings["seed"], _ = common.option_input(run_option("seed"), "seed", c1)
     if spec.uses_device:
-        run_settings["device"] = c2.selectbox(DEVICE.title, DEVICES, key="device",
+        run_settings["device"] = c2.selectbox(DEVICE.title, common.devices(), key="device",
                                               help=f"auto = {common.device_label()}")
 
 config = None

@@ -94,7 +94,8 @@ def learning_curves(curves: pd.DataFrame, metric: str = "NDCG@10", protocol: str
             fig.add_trace(go.Scatter(x=loss["epoch"], y=loss["train_loss"], **style), row=1, col=1)
             m = p[p["metric"] == metric].sort_values("epoch")
             fig.add_trace(go.Scatter(x=m["epoch"], y=m["value"], showlegend=False, **style), row=1, col=2)
-    fig.update_xaxes(title_text="epoch")
+    last = int(curves["epoch"].max()) if len(curves) else 1
+    fig.update_xaxes(title_text="epoch", tickformat="d", dtick=max(1, -(-last // 10)))  # whole epochs only
     fig.update_yaxes(title_text="loss", row=1, col=1)
     fig.update_yaxes(title_text=metric, row=1, col=2)
     fig.update_layout(title="Learning curves")

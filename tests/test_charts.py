@@ -97,3 +97,12 @@ def test_overlap_hist():
     fig = charts.overlap_hist(np.array([0.0, 0.5, 1.0]), k=10)
     assert len(fig.data) == 1 and "top-10" in fig.layout.title.text
     assert list(fig.layout.xaxis.range) == [0, 1.0001]
+
+
+def test_learning_curves_tick_whole_epochs():
+    from recviz.analysis.compare import curves_long
+
+    ep = pd.DataFrame({"epoch": [1, 2, 3], "phase": "gmf", "train_loss": [0.5, 0.4, 0.3],
+                       "seconds": 1.0, "valid": [{"NDCG@10": 0.1}, {"NDCG@10": 0.2}, {"NDCG@10": 0.25}]})
+    fig = charts.learning_curves(curves_long({"#1": ep}))
+    assert fig.layout.xaxis.tickformat == "d" and fig.layout.xaxis.dtick == 1
