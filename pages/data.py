@@ -73,17 +73,26 @@ def _upload_form(upload, incoming: Path) -> None:
     dedup = right.selectbox("Duplicate (user, item) rows", ["error", "last", "first", "keep"], key="dedup",
                             help="error: refuse the file; last/first: keep the latest/earliest row")
     save_as = st.text_input("Save as", value=Path(upload.name).stem.split(".")[0][:100], key="save_as")
-    if st.button("Validate and save", type="primary", key="save_upload", disabled=not previewed,
+    from recviz.data import saved
+
+    taken = saved.versions(save_as.strip()) if save_as.strip() else []
+    replace = False
+    if taken:
+        last = taken[-1]
+        replace = st.checkbox(f"'{save_as}' exists (v{last['version']}, {last['interactions']:,} interactions): "
+                              f"save this as v{last['version'] + 1}", key="replace",
+                              help="Nothing is overwritten: runs trained on earlier versions keep reading them.")
+    if st.button("Validate and save", type="primary", key="save_upload", disabled=not previewed or (bool(taken) and not replace),
                  help=None if previewed else "fix the problem above first"):
         from recviz.data.load import save_named
 
         try:
             options = {} if is_zip else {"mapping": mapping or None, "delimiter": delimiter}
             data = save_named(save_as, str(incoming), min_user=int(min_user), min_item=int(min_item),
-                              dedup=None if is_zip and dedup == "error" else dedup, **options)
+                              dedup=None if is_zip and dedup == "error" else dedup, replace=replace, **options)
             st.session_state["dataset"] = save_as
             common.clear_data_cache()
-            st.success(f"Saved '{save_as}': {data.n_users:,} users, {data.n_items:,} items, "
+            st.success(f"Saved '{save_as}' v{data.meta['version']}: {data.n_users:,} users, {data.n_items:,} items, "
                        f"{len(data):,} interactions.")
         except RecvizError as err:
             common.show_error(err, {str(incoming): upload.name})
@@ -126,3 +135,11 @@ if data is not None:
     right.plotly_chart(charts.long_tail(ds.activity(data, "user"), ds.activity(data, "item")), key="long_tail")
     with st.expander("Summary"):
         st.dataframe(ds.summary_table(data), hide_index=True)
+    from recviz.data import saved
+
+    versions = saved.versions(saved.split_ref(ref)[0])
+    if versions:
+        runs = [r for r in common.store().list(limit=100_000) if saved.split_ref(r.dataset)[0] == saved.split_ref(ref)[0]]
+        st.markdown(f"**Versions of '{saved.split_ref(ref)[0]}'** — saving under this name again adds a "
+                    "version; each run keeps reading the one it was trained on.")
+        st.dataframe(ds.versions_table(versions, runs), hide_index=True, key="versions")

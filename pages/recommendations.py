@@ -30,7 +30,7 @@ def load_run(db: str, run_id: int):
     run_dir = store.run_dir(run_id)
     run = store.get(run_id)
     c = run.config
-    split = prepare_split(c, common.load_data(c.dataset, c.min_user, c.min_item, c.min_rating))
+    split = prepare_split(c, common.load_data(c.data_ref, c.min_user, c.min_item, c.min_rating))
     return split, artifacts.load_topn(run_dir), artifacts.load_eval(run_dir), artifacts.load_item_coords(run_dir)
 
 

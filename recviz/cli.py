@@ -77,6 +77,8 @@ def build_parser(model: str | None = None) -> argparse.ArgumentParser:
     s = sub.add_parser("import", help="read a file/dir/zip, validate it and save it under a name")
     s.add_argument("path", help="file, directory or zip in any supported format")
     s.add_argument("--name", required=True, help="name to use as --dataset afterwards")
+    s.add_argument("--replace", action="store_true",
+                   help="the name exists: save this as its next version (runs trained on earlier versions keep them)")
     s.add_argument("--delimiter", help="for generic tables: ',', 'tab', ';', '|' or '::' (default: sniffed)")
     s.add_argument("--map", dest="mapping", metavar="ROLE=COLUMN,...",
                    help="for generic tables: e.g. user=userId,item=movieId,rating=stars,timestamp=ts")

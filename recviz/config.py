@@ -37,6 +37,9 @@ class RunConfig:
                             help="k-core: keep items with at least this many interactions (0 = off)")
     min_rating: float | None = setting(kind="float", default=None, optional=True,
                                        help="only ratings at least this high count as positives")
+    data_version: str | None = setting(kind="str", default=None, optional=True,
+                                       help="the saved dataset's version a run was trained on (its content "
+                                            "fingerprint), pinned when the run is created")
     # protocol
     protocol: str = setting(kind="str", default="loo", choices=tuple(PROTOCOLS), label="Protocol",
                             help="; ".join(f"{k}: {v}" for k, v in PROTOCOLS.items()))
@@ -59,6 +62,23 @@ class RunConfig:
         for opt in RUN_OPTIONS:
             setattr(self, opt.name, opt.parse(getattr(self, opt.name)))
         self.options = registry.get(self.model).resolve(self.options, self.preset)
+
+    def pinned(self) -> RunConfig:
+        """This config with the saved dataset's version it will train on recorded (a run keeps
+        reading that version when the name gets a new one); unchanged for catalog data and paths."""
+        from recviz.data import saved
+
+        name, which = saved.split_ref(self.dataset)
+        if self.data_version is not None or not saved.exists(name):
+            return self
+        version = saved.find(name, which)
+        return replace(self, data_version=version["fingerprint"]) if version else self
+
+    @property
+    def data_ref(self) -> str:
+        """What to load: the dataset, at its pinned version when there is one."""
+        name, _ = self.dataset.partition("@")[::2]
+        return f"{name}@{self.data_version}" if self.data_version else self.dataset
 
     @property
     def spec(self):

@@ -139,3 +139,42 @@ def test_an_upload_error_names_the_file_once_and_leaves_nothing_behind(recviz_ho
 
     at.file_uploader(key="upload").set_value(("bin.csv", b"\x00\x01\x02" * 100, "text/csv")).run()
     assert any("binary" in e.value for e in at.error) and at.button(key="save_upload").disabled
+
+
+def test_an_old_run_keeps_its_items_after_its_dataset_name_gets_a_new_version(tmp_path):
+    """Defect 1 of issue 14: save, train, save again under the name, and the old run's list on
+    Recommendations must still be the one `recviz recommend` prints for it."""
+    knn, _, _ = _two_runs(tmp_path)
+    store = RunStore()
+    user = "user3"
+    before = artifacts.recommend_for(store.run_dir(knn), user, k=10)
+    rows = ["user,item,rating,timestamp"] + [f"user{u},{5000 + (u * 3 + k) % 90},{1 + k % 5},{k}"
+                                            for u in range(40) for k in range(15)]
+    (tmp_path / "other.csv").write_text("\n".join(rows) + "\n")
+    save_named("oddids", str(tmp_path / "other.csv"), replace=True)  # a new version, other items
+    at = app().switch_page("pages/recommendations.py").run()
+    label = next(o for o in at.selectbox(key="rec_run").options if o.startswith(f"#{knn} "))
+    at.selectbox(key="rec_run").set_value(label).run()
+    at.radio(key="user_mode").set_value("search by id").run()
+    at.text_input(key="user_raw.oddids").set_value(user).run()
+    assert_clean(at)
+    table = next(d.value for d in at.dataframe if f"#{knn} itemknn item" in d.value.columns)
+    shown = table[f"#{knn} itemknn item"].astype(str).tolist()[:10]
+    assert shown == before["item"].astype(str).tolist()
+    assert all(int(i) < 5000 for i in shown)  # the first version's items, not the new one's
+
+
+def test_the_data_page_asks_before_a_name_gets_a_new_version_and_lists_versions(tmp_path):
+    knn, pop, _ = _two_runs(tmp_path)
+    at = app().switch_page("pages/data.py").run()
+    at.file_uploader(key="upload").set_value(("again.csv", (tmp_path / "ratings.csv").read_bytes()[:4000].rsplit(b"\n", 1)[0] + b"\n", "text/csv")).run()
+    at.text_input(key="save_as").set_value("oddids").run()
+    assert at.button(key="save_upload").disabled  # the name is taken: confirm first
+    at.checkbox(key="replace").check().run()
+    at.button(key="save_upload").click().run()
+    assert_clean(at)
+    assert any("Saved 'oddids' v2" in s.value for s in at.success)
+    at.run()
+    table = next(d.value for d in at.dataframe if list(d.value.columns)[:2] == ["version", "saved"])
+    assert table["version"].tolist() == ["v1", "v2"]
+    assert set(table["runs"][0].split(", ")) == {f"#{knn}", f"#{pop}"} and table["runs"][1] == "—"

@@ -89,10 +89,37 @@ def test_import_saves_a_named_dataset_and_a_bad_import_damages_nothing(tmp_path)
 
     bad = tmp_path / "bad.csv"
     bad.write_text("userId,movieId,stars,ts\n1,2,3,4\n1,3,five,5\n")
-    proc = recviz("import", str(bad), "--name", "mine", "--json", check=False)
+    proc = recviz("import", str(bad), "--name", "mine", "--replace", "--json", check=False)
     assert proc.returncode == 2
     assert "bad.csv" in proc.stderr and "line 3" in proc.stderr and "Traceback" not in proc.stderr
     assert last_json(recviz("inspect", "--dataset", "mine", "--json")) == before
+
+
+def test_saving_under_a_taken_name_adds_a_version_and_old_runs_keep_theirs(tmp_path):
+    def csv(path, offset):
+        rows = "".join(f"{u},{1000 + 7 * ((u * 5 + k + offset) % 80)},{1 + (u + k) % 5},{100 * k + u}\n"
+                       for u in range(30) for k in range(12))
+        path.write_text("user,item,rating,ts\n" + rows)
+        return str(path)
+
+    first = csv(tmp_path / "a.csv", 0)
+    assert last_json(recviz("import", first, "--name", "mycopy", "--json"))["version"] == 1
+    run = last_json(recviz("train", "--dataset", "mycopy", "--model", "itemknn", "--candidates", "20", "--json"))
+    top_before = last_json(recviz("recommend", "--run", str(run["run_id"]), "--user", "3", "--json"))["items"]
+
+    second = csv(tmp_path / "b.csv", 40)  # other items: the same user ids mean other things now
+    refused = recviz("import", second, "--name", "mycopy", check=False)
+    assert refused.returncode == 2 and "already saved as 'mycopy' (v1" in refused.stderr and "--replace" in refused.stderr
+    assert last_json(recviz("import", second, "--name", "mycopy", "--replace", "--json"))["version"] == 2
+
+    from recviz.runs.experiment import prepare_data
+    from recviz.runs.store import RunStore
+
+    stored = RunStore().get(run["run_id"]).config
+    assert stored.data_version is not None and stored.dataset == "mycopy"
+    assert prepare_data(stored).meta["version"] == 1  # the run reads what it was trained on
+    assert last_json(recviz("recommend", "--run", str(run["run_id"]), "--user", "3", "--json"))["items"] == top_before
+    assert last_json(recviz("inspect", "--dataset", "mycopy@v1", "--json"))["interactions"] == 360
 
 
 # ---- neural training, the run store, recommendations ---------------------------------------------

@@ -119,3 +119,18 @@ def _parts(split, n_rows: int) -> np.ndarray:
     for name, rows in zip(PARTS, (split.train_rows, split.valid_rows, split.test_rows)):
         part[np.asarray(rows, dtype=np.int64)] = name
     return part
+
+
+def versions_table(versions: list[dict], runs: list) -> pd.DataFrame:
+    """A saved dataset's versions, oldest first, and the runs trained on each ([version, saved,
+    users, items, interactions, runs]); `runs` are store runs (with `.id` and `.config`). A run
+    stored before versions existed has no pinned version and is listed under none."""
+    import time as _time
+
+    rows = []
+    for v in versions:
+        used = [f"#{r.id}" for r in runs if r.config.data_version == v["fingerprint"]]
+        rows.append({"version": f"v{v['version']}", "saved": _time.strftime("%Y-%m-%d %H:%M", _time.localtime(v["saved_at"])),
+                     "users": v["users"], "items": v["items"], "interactions": v["interactions"],
+                     "runs": ", ".join(used) or "—"})
+    return pd.DataFrame(rows, columns=["version", "saved", "users", "items", "interactions", "runs"])

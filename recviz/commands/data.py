@@ -44,12 +44,14 @@ def cmd_import(args) -> int:
     from recviz.data.load import save_named, saved_path
 
     data = save_named(args.name, args.path, mapping=parse_mapping(args.mapping),
-                      delimiter=args.delimiter, dedup=args.dedup)
+                      delimiter=args.delimiter, dedup=args.dedup, replace=args.replace)
     stats = data.stats()
+    version = data.meta.get("version")
     if args.json:
-        print(json.dumps({**stats, "saved_as": str(saved_path(args.name))}))
+        print(json.dumps({**stats, "saved_as": str(saved_path(args.name)), "version": version,
+                          "fingerprint": data.meta.get("fingerprint")}))
     else:
-        print(f"saved '{args.name}': {stats['users']:,} users × {stats['items']:,} items, "
+        print(f"saved '{args.name}' v{version}: {stats['users']:,} users × {stats['items']:,} items, "
               f"{stats['interactions']:,} interactions → use --dataset {args.name}")
     return 0
 

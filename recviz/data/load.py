@@ -19,16 +19,19 @@ def load(ref: str, *, mapping: dict | None = None, delimiter: str | None = None,
     from recviz.data import catalog
     from recviz.data.formats.detect import read_path
 
+    from recviz.data import saved
+
     path = Path(str(ref)).expanduser()
-    saved = saved_path(str(ref)) if _usable_name(str(ref)) else None
-    if path.exists() and saved is not None and saved.exists():
+    name, which = saved.split_ref(str(ref))
+    is_saved = _usable_name(name) and saved.exists(name)
+    if path.exists() and is_saved:
         raise DataError(f"'{ref}' is both a path here and a saved dataset",
                         fix=f"write ./{ref} for the path, or save the dataset under another name "
                             f"(`recviz import ./{ref} --name ...`) and use that")
     if path.exists():
         return read_path(path, mapping=mapping, delimiter=delimiter, dedup=dedup)
-    if saved is not None and saved.exists():
-        return Interactions.load(saved)
+    if is_saved:
+        return saved.load(name, which)
     if str(ref).split(":", 1)[0] in {e.name for e in catalog.entries()}:
         return catalog.load_named(str(ref), progress=progress)
     raise DataError(
@@ -37,25 +40,30 @@ def load(ref: str, *, mapping: dict | None = None, delimiter: str | None = None,
     )
 
 
-def save_named(name: str, ref: str, *, min_user: int = 0, min_item: int = 0, **read_options) -> Interactions:
+def save_named(name: str, ref: str, *, min_user: int = 0, min_item: int = 0, replace: bool = False,
+               **read_options) -> Interactions:
     """Read `ref` (validating everything), optionally k-core filter it, and store it as a named
-    dataset. The file is written only after all that succeeded, and atomically, so a bad upload
-    never damages what was saved under that name before."""
+    dataset (`recviz.data.saved`): a new name, or with `replace` a new version of an existing
+    one — never an overwrite, so runs trained on an earlier version keep reading it. Written only
+    after all that succeeded, and atomically, so a bad upload never damages what was saved."""
     if not _usable_name(name):
         raise DataError(f"'{name}' is not a usable dataset name",
                         fix="use letters, digits, '-', '_' or '.', at most 100 of them (e.g. my-ratings)")
-    from recviz.data import catalog
+    from recviz.data import catalog, saved
 
     if name.split(":", 1)[0] in {e.name for e in catalog.entries()}:
         raise DataError(f"'{name}' is a catalog dataset's name; a saved dataset may not hide it",
                         fix=f"save it under another name, e.g. my-{name}")
+    if not replace:
+        saved.refuse_existing(name)  # before reading what may be a large file
     data = load(ref, **read_options)
     if min_user > 1 or min_item > 1:
         from recviz.data.prepare import kcore
 
         data = kcore(data, min_user=max(1, min_user), min_item=max(1, min_item))
     data.name = name
-    data.save(saved_path(name))
+    version = saved.save(name, data, replace=replace, source=str(ref))
+    data.meta = {**data.meta, "version": version["version"], "fingerprint": version["fingerprint"]}
     return data
 
 
@@ -65,8 +73,14 @@ def _usable_name(name: str) -> bool:
 
 
 def saved_path(name: str) -> Path:
-    return paths.uploads_dir() / f"{name}.npz"
+    """Where the newest version of a saved dataset lives."""
+    from recviz.data import saved
+
+    version = saved.find(name)
+    return saved._file(name, version) if version else paths.uploads_dir() / name / "v1.npz"
 
 
 def saved_names() -> list[str]:
-    return sorted(p.stem for p in paths.uploads_dir().glob("*.npz"))
+    from recviz.data import saved
+
+    return saved.names()

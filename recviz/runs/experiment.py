@@ -54,7 +54,7 @@ def prepare_data(config: RunConfig, progress=None) -> Interactions:
     from recviz.data import prepare
     from recviz.data.load import load
 
-    data = load(config.dataset, progress=progress)
+    data = load(config.data_ref, progress=progress)
     if config.min_rating is not None:
         data = prepare.threshold(data, config.min_rating)
     if config.min_user > 1 or config.min_item > 1:

@@ -179,6 +179,7 @@ class RunStore:
         train`). Its id is never one a run directory already has: a store created anew beside the
         artifacts of a lost one (runs.db deleted) must not hand out their ids, or a new run would
         inherit a dead run's weights and embedding map."""
+        config = config.pinned()  # the saved dataset's version this run will read, for good
         taken = self._highest_run_dir()
         with self.transaction() as conn:
             seq = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'runs'").fetchone()

@@ -1,0 +1,140 @@
+"""Datasets saved under a name, as immutable versions.
+
+Saving under a name that exists never overwrites: it adds a version (and only with `replace=True`,
+which the CLI spells `--replace` and the app asks to confirm). Every run records the version it was
+trained on (`RunConfig.data_version`, a content fingerprint), and keeps reading that version, so an
+old run's items, titles and histories stay what they were. Layout under `paths.uploads_dir()`:
+
+    <name>/v1.npz, v2.npz, …      one file per version, written once (atomically)
+    <name>/versions.json          [{"version", "fingerprint", "saved_at", "users", "items", "interactions"}]
+    <name>.npz                    a dataset saved before versions existed: read as its version 1
+
+A reference is `name` (the newest version), `name@v2` or `name@<fingerprint>`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from recviz import paths
+from recviz.data.interactions import Interactions
+from recviz.errors import DataError
+
+INDEX = "versions.json"
+
+
+def fingerprint(data: Interactions) -> str:
+    """What makes two saved versions the same data: every array and the raw ids."""
+    h = hashlib.sha1(data.fingerprint().encode())
+    for ids in (data.user_ids, data.item_ids):
+        h.update("\x1f".join(map(str, ids)).encode())
+    return h.hexdigest()[:16]
+
+
+def names() -> list[str]:
+    root = paths.uploads_dir()
+    found = {p.parent.name for p in root.glob(f"*/{INDEX}")} | {p.stem for p in root.glob("*.npz")}
+    return sorted(found)
+
+
+def versions(name: str) -> list[dict]:
+    """The versions saved under `name`, oldest first ([] when there are none)."""
+    index = paths.uploads_dir() / name / INDEX
+    if index.exists():
+        return json.loads(index.read_text())
+    legacy = paths.uploads_dir() / f"{name}.npz"
+    if legacy.exists():
+        data = Interactions.load(legacy)
+        return [{"version": 1, "fingerprint": fingerprint(data), "saved_at": legacy.stat().st_mtime,
+                 **_counts(data), "file": legacy.name}]
+    return []
+
+
+def exists(name: str) -> bool:
+    return bool(versions(name))
+
+
+def split_ref(ref: str) -> tuple[str, str | None]:
+    """"name@v2" → ("name", "v2"); "name" → ("name", None)."""
+    name, _, which = str(ref).partition("@")
+    return name, (which or None)
+
+
+def find(name: str, which: str | None = None) -> dict | None:
+    """The version `which` ("v2", a fingerprint, or None for the newest) of `name`, or None."""
+    all_ = versions(name)
+    if not all_:
+        return None
+    if which is None:
+        return all_[-1]
+    for v in all_:
+        if which in (f"v{v['version']}", str(v["version"]), v["fingerprint"]):
+            return v
+    return None
+
+
+def load(name: str, which: str | None = None) -> Interactions:
+    version = find(name, which)
+    if version is None:
+        if which is not None and exists(name):
+            raise DataError(f"'{name}' has no version {which!r} (it has "
+                            f"{', '.join('v%d' % v['version'] for v in versions(name))}); it was deleted",
+                            fix="the run that used it cannot be shown as it was; train it again on a version that exists")
+        raise DataError(f"no dataset is saved as '{name}'", fix="run `recviz datasets` to see the saved names")
+    data = Interactions.load(_file(name, version))
+    data.meta = {**data.meta, "version": version["version"], "fingerprint": version["fingerprint"]}
+    return data
+
+
+def save(name: str, data: Interactions, *, replace: bool = False, source: str = "") -> dict:
+    """Store `data` as the newest version of `name`; returns that version. Refused when `name`
+    exists and `replace` is false; the same content as the newest version adds nothing."""
+    existing = versions(name)
+    fp = fingerprint(data)
+    if existing and existing[-1]["fingerprint"] == fp:
+        return existing[-1]
+    if not replace:
+        refuse_existing(name)
+    folder = paths.uploads_dir() / name
+    folder.mkdir(parents=True, exist_ok=True)
+    if existing and "file" in existing[0] and not (folder / "v1.npz").exists():  # the pre-version file
+        os.replace(paths.uploads_dir() / existing[0]["file"], folder / "v1.npz")
+        existing[0].pop("file")
+    number = (existing[-1]["version"] + 1) if existing else 1
+    data.save(folder / f"v{number}.npz")
+    version = {"version": number, "fingerprint": fp, "saved_at": time.time(), "source": source, **_counts(data)}
+    _write_index(folder, [*existing, version])
+    return version
+
+
+def refuse_existing(name: str) -> None:
+    """DataError when `name` is taken: replacing needs saying so."""
+    existing = versions(name)
+    if existing:
+        last = existing[-1]
+        raise DataError(f"a dataset is already saved as '{name}' (v{last['version']}, "
+                        f"{last['interactions']:,} interactions)",
+                        fix=f"save it under another name, or replace it: that adds v{last['version'] + 1} "
+                            f"(`--replace`), and runs trained on earlier versions keep reading theirs")
+
+
+def _file(name: str, version: dict) -> Path:
+    if "file" in version:
+        return paths.uploads_dir() / version["file"]
+    return paths.uploads_dir() / name / f"v{version['version']}.npz"
+
+
+def _counts(data: Interactions) -> dict:
+    return {"users": int(data.n_users), "items": int(data.n_items), "interactions": int(len(data))}
+
+
+def _write_index(folder: Path, entries: list[dict]) -> None:
+    tmp = folder / f".{INDEX}.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps(entries, indent=1, default=lambda o: o.item() if isinstance(o, np.generic) else str(o)))
+    os.replace(tmp, folder / INDEX)
