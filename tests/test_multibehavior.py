@@ -157,7 +157,7 @@ def test_mbnmf_beats_neumf_on_target_alone():
     while those negatives replace the random ones that are."""
     split = multi_split()
     opts = dict(emb_dim=16, mlp_layers="32,16", lr=0.01, epochs=30, patience=0, l2=1e-4, threads=1)
-    for name, model in (("neumf", NeuMF(**opts)), ("uniform", MultiBehaviorNeuMF(neg_source="uniform", **opts)),
+    for name, model in (("neumf", NeuMF(pretrain=False, **opts)), ("uniform", MultiBehaviorNeuMF(neg_source="uniform", **opts)),
                         ("supportive", MultiBehaviorNeuMF(neg_source="supportive", **opts))):
         model.fit(split)
         RESULTS[name] = evaluate(model, split, "test").metrics["HR@10"]

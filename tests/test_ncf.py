@@ -18,7 +18,8 @@ from tests.helpers import assert_train_items_rank_first, random_interactions
 
 NEURAL = ["gmf", "mlp", "neumf", "mf", "bpr"]
 # small but roomy enough to fit 10 users' train items exactly; many epochs, no early stopping
-OVERFIT = dict(emb_dim=16, mlp_layers="32,16", lr=0.05, batch_size=64, epochs=80, patience=0, seed=0)
+OVERFIT = dict(emb_dim=16, mlp_layers="32,16", lr=0.05, batch_size=64, epochs=80, patience=0, seed=0,
+               pretrain=False)  # NeuMF from scratch; pre-training has its own tests
 
 
 def tiny_split():
@@ -121,7 +122,7 @@ def test_neumf_from_pretrained_averages_the_two_logits():
 
 
 def test_neumf_without_pretraining_is_one_phase():
-    history = NeuMF(emb_dim=8, mlp_layers="16,8", epochs=2, patience=0).fit(tiny_split())
+    history = NeuMF(emb_dim=8, mlp_layers="16,8", pretrain=False, epochs=2, patience=0).fit(tiny_split())
     assert [r["phase"] for r in history] == ["neumf", "neumf"]
 
 

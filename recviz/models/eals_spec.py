@@ -2,8 +2,9 @@
 Implicit Feedback*): what it is and which options it takes. The solver is in `recviz.models.eals`.
 
 An epoch is one ALS sweep (all users, then all items): no learning rate, batches or sampled
-negatives. The `paper` preset is the eALS paper's c0 512, α 0.4, λ 0.01; the default λ 10 is what
-validation chose on ml-100k (λ 0.01 overfits after 4 sweeps; docs/experiments.md)."""
+negatives. The `paper` preset is the eALS paper's c0 512, α 0.4, λ 0.01 (64 factors, as the NCF
+paper compares it); the defaults, 32 factors and λ 10, are what validation chose on ml-100k
+(λ 0.01 overfits after 4 sweeps; docs/experiments.md)."""
 
 from recviz.models.spec import EMB_DIM, EPOCHS, PATIENCE, ModelSpec, adjust
 from recviz.options import Option
@@ -19,4 +20,4 @@ EALS = ModelSpec(
     "eals", "eALS", "He et al. 2016, fast MF for implicit feedback; baseline of He et al. 2017",
     "recviz.models.eals:EALS", iterative=True, uses_device=True,
     summary="MF with squared loss over all missing entries weighted by item popularity, element-wise ALS",
-    options=(*adjust((EMB_DIM,), paper={"emb_dim": 64}), C0, ALPHA, L2, *adjust((EPOCHS, PATIENCE))))
+    options=(*adjust((EMB_DIM,), emb_dim=32, paper={"emb_dim": 64}), C0, ALPHA, L2, *adjust((EPOCHS, PATIENCE))))

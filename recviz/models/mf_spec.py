@@ -10,12 +10,12 @@ MF = ModelSpec(
     "recviz.models.mf:MF", iterative=True, uses_device=True,
     summary="biased dot product with log loss — the tuned-MF yardstick",
     options=(*adjust((EMB_DIM,), paper={"emb_dim": 64}),
-             *training(lr=0.004, batch_size=1024, l2=1e-6, paper=NCF_PAPER)))
+             *training(lr=0.001, batch_size=256, l2=1e-6, paper=NCF_PAPER)))
 
 BPR = ModelSpec(
     "bpr", "BPR-MF", "Rendle et al. 2009, BPR; baseline of He et al. 2017", "recviz.models.mf:BPRMF",
     iterative=True, uses_device=True,
     summary="dot product, pairwise BPR loss with one sampled negative per positive",
     options=(*adjust((EMB_DIM,), paper={"emb_dim": 64}),
-             *training(pairwise=True, lr=0.004, batch_size=1024, epochs=50, l2=1e-6,
+             *training(pairwise=True, lr=0.001, batch_size=256, epochs=50, l2=1e-6,
                        paper={k: v for k, v in NCF_PAPER.items() if k != "neg_ratio"})))
