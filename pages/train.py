@@ -111,14 +111,14 @@ if st.button(label, type="primary", key="launch", disabled=bool(reasons[model]) 
 
 
 # ---- live view ----------------------------------------------------------------------------------------
-FOLLOW = None  # the picker's first choice: whatever is training now
+FOLLOW = "follow"  # the picker's first choice: whatever is training now (None would show as unset)
 if "watch_run" not in st.session_state:  # a shared link (?run=12) opens that run
-    st.session_state["watch_run"] = compare.parse_run_param(st.query_params.get("run"))
+    st.session_state["watch_run"] = compare.parse_run_param(st.query_params.get("run")) or FOLLOW
 
 
 def watched_changed() -> None:
     picked = st.session_state["watch_run"]
-    if picked is None:
+    if picked == FOLLOW:
         st.query_params.pop("run", None)
     else:
         st.query_params["run"] = str(picked)
@@ -149,7 +149,7 @@ def _live() -> None:
     if st.session_state.get("watch_run") not in (FOLLOW, *by_id):
         st.session_state["watch_run"] = FOLLOW  # a link to a run that is gone, or an old pick
     st.selectbox("Watch", [FOLLOW, *by_id], key="watch_run", on_change=watched_changed,
-                 format_func=lambda i: "the run training now (or the latest)" if i is FOLLOW
+                 format_func=lambda i: "the run training now (or the latest)" if i == FOLLOW
                  else f"#{i} {by_id[i].model} on {by_id[i].dataset} · {by_id[i].status}")
     run_id = compare.run_to_watch(recent, st.session_state["watch_run"], st.session_state.get("active_run"))
     run = by_id[run_id]
@@ -167,7 +167,8 @@ def _live() -> None:
         total = run.config.option("epochs", 1)
         done = int((epochs["phase"] == epochs["phase"].iloc[-1]).sum()) if len(epochs) else 0
         st.markdown(f"{common.status_badge(run.status)} · "
-                    + compare.progress_text(done, total, list(epochs["seconds"].dropna())))
+                    + (f"{len(epochs)} epochs" + (f", best {run.summary['best_epoch']}" if run.summary else "")
+                       if run.finished else compare.progress_text(done, total, list(epochs["seconds"].dropna()))))
         st.progress(min(1.0, done / max(1, total)) if run.status != "done" else 1.0)
         # a sweep's runs draw together, so the curves of every value can be compared as they come
         members = store.list(sweep_id=run.sweep_id, limit=200)[::-1] if run.sweep_id else [run]
