@@ -77,8 +77,7 @@ class RunConfig:
     @property
     def data_ref(self) -> str:
         """What to load: the dataset, at its pinned version when there is one."""
-        name, _ = self.dataset.partition("@")[::2]
-        return f"{name}@{self.data_version}" if self.data_version else self.dataset
+        return f"{self.dataset.partition('@')[0]}@{self.data_version}" if self.data_version else self.dataset
 
     @property
     def spec(self):

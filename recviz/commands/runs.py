@@ -12,11 +12,13 @@ def run_row(run) -> dict:
     """One run for `recviz runs --json`: identity, status, headline numbers."""
     s = run.summary or {}
     metrics = s.get("metrics") or {}
+    from recviz.analysis.compare import protocol_label
+
     c = run.config
-    short = (f"loo, {c.candidates} cand." + (", rand. val." if c.valid == "random" else "")
-             if run.protocol == "loo" else "80/10/10 full rank")
     return {"id": run.id, "status": run.status, "model": run.model, "dataset": run.dataset,
-            "protocol": run.protocol, "protocol_short": short, "seed": run.seed, "device": run.device,
+            "protocol": run.protocol,
+            "protocol_detail": protocol_label(run.protocol, c.candidates if run.protocol == "loo" else None, c.valid),
+            "seed": run.seed, "device": run.device,
             "created_at": run.created_at, "finished_at": run.finished_at,
             "HR@10": metrics.get("HR@10"), "NDCG@10": metrics.get("NDCG@10"),
             "epochs_run": s.get("epochs_run"), "best_epoch": s.get("best_epoch"),
@@ -39,12 +41,12 @@ def cmd_runs(args) -> int:
         print("no runs stored yet" + (" that match" if args.status or args.model else "")
               + " — train one with `recviz train`")
         return 0
-    print(f"{'id':>5} {'status':9} {'model':8} {'dataset':28} {'protocol':18} {'seed':>4} {'HR@10':>6} "
+    print(f"{'id':>5} {'status':9} {'model':8} {'dataset':28} {'protocol':34} {'seed':>4} {'HR@10':>6} "
           f"{'NDCG@10':>7} {'epochs':>6} {'created':16}")
     for r in rows:
         hr, ndcg = (f"{r[k]:.4f}" if r[k] is not None else "—" for k in ("HR@10", "NDCG@10"))
         created = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["created_at"]))
-        print(f"{r['id']:>5} {r['status']:9} {r['model']:8} {_short(r['dataset'], 28):28} {r['protocol_short']:18} "
+        print(f"{r['id']:>5} {r['status']:9} {r['model']:8} {_short(r['dataset'], 28):28} {r['protocol_detail']:34} "
               f"{r['seed']:>4} {hr:>6} {ndcg:>7} {r['epochs_run'] if r['epochs_run'] is not None else '—':>6} "
               f"{created:16}")
         if r["status"] == "failed" and r["error"]:
