@@ -7,6 +7,7 @@ import streamlit as st
 from pages import common
 from recviz import charts
 from recviz.analysis import compare
+from recviz.runs.store import MAX_NAME
 
 st.title("Results")
 store = common.store()
@@ -24,6 +25,39 @@ shown = compare.filter_runs(table, dataset=pick_data or None, model=pick_model o
                             status=pick_status or None)
 st.dataframe(shown.drop(columns=["config", "protocol_key"]), hide_index=True, key="runs_table")
 
+with st.expander("Name, re-open or delete a run"):
+    by_id = {r.id: r for r in runs}
+    picked = st.selectbox("Run", list(shown["id"]), key="manage_run",
+                          format_func=lambda i: f"#{i} {by_id[i].name or by_id[i].model} on {by_id[i].dataset} "
+                                                f"· {by_id[i].status}")
+    if picked is not None:
+        run = by_id[int(picked)]
+        n1, n2 = st.columns([3, 1])
+        new_name = n1.text_input("Name", run.name, key=f"name_{run.id}", max_chars=MAX_NAME,
+                                 placeholder="e.g. baseline, big embeddings")
+        if n2.button("Save name", key="save_name", disabled=new_name == run.name):
+            store.rename(run.id, new_name)
+            st.rerun()
+        a, b = st.columns(2)
+        if a.button("Open its settings in the Train form", key="reopen_button"):
+            st.session_state["reopen"] = run.id
+            st.switch_page("pages/train.py")
+        if b.button(f"Delete run #{run.id}…", key="delete", disabled=run.status == "running",
+                    help="A running run must be cancelled first (Train page)." if run.status == "running" else None):
+            st.session_state["confirm_delete"] = run.id
+        if st.session_state.get("confirm_delete") == run.id:
+            st.warning(f"Delete run #{run.id} ({run.name or run.model} on {run.dataset}) with its epochs, weights "
+                       "and recommendation lists? This cannot be undone.")
+            yes, no = st.columns(2)
+            if yes.button(f"Yes, delete #{run.id}", type="primary", key="delete_yes"):
+                store.delete(run.id)
+                st.session_state.pop("confirm_delete")
+                st.toast(f"Deleted run #{run.id}")
+                st.rerun()
+            if no.button("Keep it", key="delete_no"):
+                st.session_state.pop("confirm_delete")
+                st.rerun()
+
 done = shown[shown["status"] == "done"]
 if done.empty:
     st.info("No finished runs among these yet.")
@@ -36,13 +70,18 @@ st.subheader("HR@K and NDCG@K on test")
 st.plotly_chart(charts.metric_bars(compare.metric_long(done)), key="metric_bars")
 
 st.subheader("Learning curves")
-labels = {f"#{rid} {model}": rid for rid, model in zip(done["id"], done["model"])}
-chosen = st.multiselect("Runs", list(labels), default=list(labels)[:3], key="curve_runs")
+labels = dict(zip(compare.run_labels(done), done["id"]))
+with_curves = [label for label, rid in labels.items() if compare.has_epochs(done.set_index("id").at[rid, "model"])]
+chosen = st.multiselect("Runs", list(labels), default=with_curves[:3], key="curve_runs",
+                        help="ItemPop, ItemKNN and other one-pass models have no epochs to draw.")
 metric = st.selectbox("Validation metric", ["NDCG@10", "HR@10", "NDCG@5", "HR@5", "NDCG@20", "HR@20"],
                       key="curve_metric")
 curves = compare.curves_long({label: store.epochs(labels[label]) for label in chosen})
-protocols = done.set_index("id").loc[[labels[c] for c in chosen], "protocol"].unique() if chosen else []
-st.plotly_chart(charts.learning_curves(curves, metric, " / ".join(protocols)), key="curves")
+best = {label: (by_id[labels[label]].summary or {}).get("best_epoch") for label in chosen}
+panels = done.set_index("id").loc[[labels[c] for c in chosen]] if chosen else done.iloc[:0]
+protocols = [compare.panel_label(d, p) for d, p in
+             dict.fromkeys(zip(panels["dataset"], panels["protocol"]))]
+st.plotly_chart(charts.learning_curves(curves, metric, " / ".join(protocols), best=best), key="curves")
 
 st.subheader("Sweeps")
 param = st.selectbox("Parameter", compare.sweep_params(), key="sweep_param")

@@ -19,49 +19,82 @@ st.title("Train")
 store = common.store()
 errors: list[str] = []
 
+# A run re-opened here (from Results or the live panel below) fills the form with its settings.
+# Its widgets get keys of their own (`form`), so they start from the run's values, not from what
+# the form showed before; "Start from the defaults" goes back.
+if "reopen" in st.session_state:
+    reopened = store.get(int(st.session_state.pop("reopen")))
+    st.session_state["train_form"] = {"suffix": f".r{reopened.id}", "run": reopened.id,
+                                      "config": reopened.config.to_dict()}
+    st.session_state["dataset"] = reopened.config.dataset
+form = st.session_state.get("train_form") or {"suffix": "", "run": None, "config": None}
+base = RunConfig.from_dict(form["config"]) if form["config"] else RunConfig()
+if form["run"] is not None:
+    note, reset = st.columns([4, 1])
+    note.info(f"The form holds run #{form['run']}'s settings: change any and launch.")
+    if reset.button("Start from the defaults", key="reset_form"):
+        st.session_state.pop("train_form")
+        st.rerun()
+
+
+def key(name: str) -> str:
+    return name + form["suffix"]
+
+
 # ---- what to train ----------------------------------------------------------------------------------
 left, right = st.columns(2)
 with left:
     ref = common.choose_dataset(key="train_dataset")
     data = common.load_data_or_error(ref)
-    protocol = st.radio(run_option("protocol").title, list(PROTOCOLS), horizontal=True, key="protocol",
-                        format_func=PROTOCOLS.get)
-    run_settings = {"dataset": ref, "protocol": protocol}
+    protocol = st.radio(run_option("protocol").title, list(PROTOCOLS), horizontal=True, key=key("protocol"),
+                        index=list(PROTOCOLS).index(base.protocol), format_func=PROTOCOLS.get)
+    # settings the form has no field for (k-core filters) stay as the re-opened run had them
+    run_settings = {"dataset": ref, "protocol": protocol,
+                    **{k: getattr(base, k) for k in ("min_user", "min_item", "min_rating")}}
     if protocol == "loo":
-        run_settings["candidates"], _ = common.option_input(run_option("candidates"), "candidates")
+        run_settings["candidates"], _ = common.option_input(run_option("candidates"), key("candidates"),
+                                                            value=base.candidates)
         run_settings["valid"] = st.radio(run_option("valid").title, list(VALID_RULES), horizontal=True,
-                                         key="valid", format_func=VALID_RULES.get)
+                                         key=key("valid"), index=list(VALID_RULES).index(base.valid),
+                                         format_func=VALID_RULES.get)
     if data is not None and data.behaviors:
-        run_settings["target"] = st.selectbox(run_option("target").title, list(data.behaviors),
-                                              index=len(data.behaviors) - 1, key="target")
+        behaviors = list(data.behaviors)
+        run_settings["target"] = st.selectbox(
+            run_option("target").title, behaviors, key=key("target"),
+            index=behaviors.index(base.target) if base.target in behaviors else len(behaviors) - 1)
 with right:
     names = list(registry.MODELS)
     reasons = {n: (registry.get(n).unavailable_reason(data) if data is not None else None) for n in names}
-    model = st.selectbox("Model", names, index=names.index(registry.DEFAULT_MODEL), key="model",
+    model = st.selectbox("Model", names, index=names.index(base.model if base.model in names else registry.DEFAULT_MODEL),
+                         key=key("model"),
                          format_func=lambda n: registry.get(n).title + (" — unavailable" if reasons[n] else ""))
     spec = registry.get(model)
     st.caption(f"{spec.summary} — {spec.paper}")
     if reasons[model]:
         st.warning(reasons[model])
     presets = [None, *spec.presets]
-    preset = st.selectbox("Settings", presets, key=f"preset.{model}",
+    preset = st.selectbox("Settings", presets, key=key(f"preset.{model}"),
+                          index=presets.index(base.preset) if model == base.model and base.preset in presets else 0,
                           format_func=lambda p: "defaults (best known)" if p is None else f"preset: {p}",
                           help="Defaults are the best settings known, chosen on validation; a preset such as "
                                "`paper` is the model's paper's settings.")
 
 with st.expander(f"{spec.title} options", expanded=True):
-    values = spec.resolve({}, preset)
+    same = model == base.model and preset == base.preset  # the re-opened run's own values apply
+    values = spec.resolve(base.options if same else {}, preset)
     options = {}
     columns = st.columns(4)
     for k, option in enumerate(spec.options):
-        options[option.name], error = common.option_input(option, f"opt.{model}.{preset}.{option.name}",
+        options[option.name], error = common.option_input(option, key(f"opt.{model}.{preset}.{option.name}"),
                                                           columns[k % 4], values[option.name])
         if error:
             errors.append(f"{option.name}: {error}")
     c1, c2 = st.columns(2)
-    run_settings["seed"], _ = common.option_input(run_option("seed"), "seed", c1)
+    run_settings["seed"], _ = common.option_input(run_option("seed"), key("seed"), c1, value=base.seed)
     if spec.uses_device:
-        run_settings["device"] = c2.selectbox(DEVICE.title, common.devices(), key="device",
+        choices = common.devices()
+        run_settings["device"] = c2.selectbox(DEVICE.title, choices, key=key("device"),
+                                              index=choices.index(base.device) if base.device in choices else 0,
                                               help=f"auto = {common.device_label()}")
 
 config = None
@@ -173,9 +206,10 @@ def _live() -> None:
         # a sweep's runs draw together, so the curves of every value can be compared as they come
         members = store.list(sweep_id=run.sweep_id, limit=200)[::-1] if run.sweep_id else [run]
         swept = sweep.param_of(run.sweep_id)
-        curves = compare.curves_long({f"#{r.id}" + (f" {swept}={r.config.option(swept)}" if swept else ""):
-                                      store.epochs(r.id) for r in members})
-        st.plotly_chart(charts.learning_curves(curves, "NDCG@10", protocol_label), key="live_curves")
+        named = {f"#{r.id}" + (f" {swept}={r.config.option(swept)}" if swept else ""): r for r in members}
+        curves = compare.curves_long({label: store.epochs(r.id) for label, r in named.items()})
+        best = {label: (r.summary or {}).get("best_epoch") for label, r in named.items()}
+        st.plotly_chart(charts.learning_curves(curves, "NDCG@10", protocol_label, best=best), key="live_curves")
     if run.status == "done" and run.summary:
         metrics = run.summary.get("metrics", {})
         cols = st.columns(2)  # two wide columns: the protocol in each label stays readable
@@ -183,6 +217,10 @@ def _live() -> None:
             if name in metrics:
                 col.metric(compare.metric_label(name, protocol_label), f"{metrics[name]:.4f}")
         st.page_link("pages/recommendations.py", label="See its recommendations", icon=":material/recommend:")
+    if st.button("Open its settings in the form", key=f"reopen_{run.id}",
+                 help="Fill the form above with this run's dataset, protocol, model and options."):
+        st.session_state["reopen"] = run.id
+        st.rerun()
 
 
 live()

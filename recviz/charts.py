@@ -26,6 +26,18 @@ ROLE_STYLE = {  # role: (colour, symbol, size)
 }
 
 
+# A log axis ticked only at powers of ten ("1e-4, 1e-3"): plotly's default also labels 2 and 5
+# between them, which reads as "2, 1000, 5, 2, 100".
+LOG_AXIS = {"type": "log", "dtick": 1, "tickformat": "~g"}
+
+
+def _log_option(name: str) -> bool:
+    """Whether some registered model declares option `name` on a log scale."""
+    from recviz.models import registry
+
+    return any(o.name == name and o.log for spec in registry.MODELS.values() for o in spec.options)
+
+
 def _empty(title: str, note: str) -> go.Figure:
     fig = go.Figure(layout={"title": title})
     fig.add_annotation(text=note, showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5)
@@ -59,7 +71,7 @@ def long_tail(user_df: pd.DataFrame, item_df: pd.DataFrame) -> go.Figure:
                                  mode="lines", name=name))
     fig.update_layout(title="Long tail: interactions by rank", xaxis_title="rank (1 = most active)",
                       yaxis_title="interactions (log scale)")
-    fig.update_yaxes(type="log")
+    fig.update_yaxes(**LOG_AXIS)
     return fig
 
 
@@ -73,9 +85,12 @@ def behaviour_mix(df: pd.DataFrame | None) -> go.Figure:
 
 
 # ---- training -----------------------------------------------------------------------------------
-def learning_curves(curves: pd.DataFrame, metric: str = "NDCG@10", protocol: str = "") -> go.Figure:
+def learning_curves(curves: pd.DataFrame, metric: str = "NDCG@10", protocol: str = "",
+                    best: dict[str, int] | None = None) -> go.Figure:
     """Training loss (left) and validation `metric` (right) against epoch; one colour per run,
-    pre-training phases (NeuMF's GMF and MLP) dotted/dashed, each run's final phase solid."""
+    pre-training phases (NeuMF's GMF and MLP) dotted/dashed, each run's final phase solid.
+    `best` maps a run to its best validation epoch (the one whose weights were kept and tested):
+    a star marks it on both panels."""
     label = metric_label(f"validation {metric}", protocol)
     fig = make_subplots(rows=1, cols=2, subplot_titles=("training loss", label))
     if curves.empty:
@@ -94,6 +109,17 @@ def learning_curves(curves: pd.DataFrame, metric: str = "NDCG@10", protocol: str
             fig.add_trace(go.Scatter(x=loss["epoch"], y=loss["train_loss"], **style), row=1, col=1)
             m = p[p["metric"] == metric].sort_values("epoch")
             fig.add_trace(go.Scatter(x=m["epoch"], y=m["value"], showlegend=False, **style), row=1, col=2)
+        at = (best or {}).get(run)
+        final = r[(r["phase"] == phases[-1]) & (r["epoch"] == at)] if at is not None else r.iloc[:0]
+        if len(final):
+            value = final.loc[final["metric"] == metric, "value"]
+            star = dict(mode="markers", marker={"symbol": "star", "size": 14, "color": colour,
+                                                "line": {"color": "black", "width": 1}},
+                        name="best epoch", legendgroup="best epoch", showlegend=i == 0,
+                        hovertemplate=f"{run}: best validation epoch %{{x}}<extra></extra>")
+            fig.add_trace(go.Scatter(x=[at], y=[final["train_loss"].iloc[0]], **star), row=1, col=1)
+            if len(value):
+                fig.add_trace(go.Scatter(x=[at], y=[value.iloc[0]], **{**star, "showlegend": False}), row=1, col=2)
     last = int(curves["epoch"].max()) if len(curves) else 1
     fig.update_xaxes(title_text="epoch", tickformat="d", dtick=max(1, -(-last // 10)))  # whole epochs only
     fig.update_yaxes(title_text="loss", row=1, col=1)
@@ -104,22 +130,23 @@ def learning_curves(curves: pd.DataFrame, metric: str = "NDCG@10", protocol: str
 
 # ---- results ------------------------------------------------------------------------------------
 def metric_bars(long: pd.DataFrame) -> go.Figure:
-    """Grouped bars: runs on x, one bar per metric@K. Runs under different protocols go into
-    separate panels (one per protocol) so no bar is read against the wrong scale."""
+    """Grouped bars: runs on x, one bar per metric@K. Each dataset-and-protocol pair gets its own
+    panel (`metric_long`'s `panel`), so no bar is read against another dataset's or protocol's
+    scale; with one panel, its dataset and protocol are in the title."""
     if long.empty:
         return _empty("Test metrics", "no finished runs to show")
-    protocols = list(dict.fromkeys(long["protocol"].fillna("")))
-    fig = make_subplots(rows=1, cols=len(protocols), subplot_titles=protocols if len(protocols) > 1 else None)
+    panels = list(dict.fromkeys(long["panel"]))
+    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=panels if len(panels) > 1 else None,
+                        shared_yaxes=False)
     names = long.sort_values(["metric", "K"], key=_metric_sort)[["metric", "K"]].drop_duplicates()
-    for col, proto in enumerate(protocols, start=1):
-        part = long[long["protocol"].fillna("") == proto]
+    for col, panel in enumerate(panels, start=1):
+        part = long[long["panel"] == panel]
         for i, (metric, k) in enumerate(names.itertuples(index=False)):
             sel = part[(part["metric"] == metric) & (part["K"] == k)]
             fig.add_trace(go.Bar(x=sel["run"], y=sel["value"], name=f"{metric}@{k}",
                                  marker_color=PALETTE[i % len(PALETTE)], legendgroup=f"{metric}@{k}",
-                                 showlegend=col == 1, hovertext=sel["model"]), row=1, col=col)
-    single = protocols[0] if len(protocols) == 1 else ""
-    fig.update_layout(barmode="group", title=metric_label("Test metrics", single))
+                                 showlegend=col == 1, hovertext=sel["panel"]), row=1, col=col)
+    fig.update_layout(barmode="group", title=metric_label("Test metrics", panels[0] if len(panels) == 1 else ""))
     fig.update_yaxes(title_text="value", row=1, col=1)
     return fig
 
@@ -130,7 +157,9 @@ def _metric_sort(col: pd.Series) -> pd.Series:
 
 def sweep(sweep_df: pd.DataFrame, param: str, metric: str = "NDCG@10") -> go.Figure:
     """`metric` against `param`, one line per model and dataset (dashed per protocol when there
-    are several). Text values ("64,32,16") keep the table's order on a category axis."""
+    are several). A point averaged over several runs (seeds) carries an error bar of their
+    standard deviation. Text values ("64,32,16") keep the table's order on a category axis;
+    options declared on a log scale (learning rate, L2) get a log axis ticked at powers of ten."""
     proto = _single_protocol(sweep_df)
     fig = go.Figure()
     if sweep_df.empty:
@@ -144,11 +173,21 @@ def sweep(sweep_df: pd.DataFrame, param: str, metric: str = "NDCG@10") -> go.Fig
             name = model + (f" on {dataset}" if several_datasets else "") + ("" if len(protocols) == 1 else f" · {p}")
             at = protocols.index(p)
             dash = "solid" if at == 0 else DASHES[(at - 1) % len(DASHES)]
-            fig.add_trace(go.Scatter(x=d[param], y=d[metric], mode="lines+markers", name=name,
-                                     line={"color": PALETTE[i % len(PALETTE)], "dash": dash}))
+            spread = d.get(f"{metric} std")
+            several = spread is not None and (d["runs"] > 1).any()
+            fig.add_trace(go.Scatter(
+                x=d[param], y=d[metric], mode="lines+markers", name=name,
+                line={"color": PALETTE[i % len(PALETTE)], "dash": dash},
+                error_y={"type": "data", "array": spread.fillna(0).tolist(), "visible": True} if several else None,
+                customdata=d["runs"] if "runs" in d else None,
+                hovertemplate=f"{param}=%{{x}}<br>{metric}=%{{y:.4f}}"
+                              + (" ± %{error_y.array:.4f} (std over %{customdata} runs)" if several else "")
+                              + "<extra>" + name + "</extra>"))
     if sweep_df[param].map(lambda v: isinstance(v, str)).any():
         fig.update_xaxes(type="category", categoryorder="array",
                          categoryarray=list(dict.fromkeys(sweep_df[param])))
+    elif _log_option(param) and (pd.to_numeric(sweep_df[param], errors="coerce") > 0).all():
+        fig.update_xaxes(**LOG_AXIS)
     fig.update_layout(title=metric_label(f"{metric} vs {param}", proto), xaxis_title=param,
                       yaxis_title=metric_label(metric, proto))
     return fig

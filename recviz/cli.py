@@ -115,6 +115,20 @@ def build_parser(model: str | None = None) -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="print one JSON object")
     s.set_defaults(func=_lazy("runs", "cmd_runs"))
 
+    s = sub.add_parser("rename", help="give a run a name (shown beside its id in the app and `recviz runs`)")
+    s.add_argument("run", type=bounded(1, 2**62), help="run id (see `recviz runs`)")
+    s.add_argument("name", help="the new name; '' removes it")
+    s.set_defaults(func=_lazy("runs", "cmd_rename"))
+
+    s = sub.add_parser("cancel", help="stop queued or running runs (a running one keeps its finished epochs)")
+    s.add_argument("runs", type=bounded(1, 2**62), nargs="+", metavar="RUN", help="run ids (see `recviz runs`)")
+    s.set_defaults(func=_lazy("runs", "cmd_cancel"))
+
+    s = sub.add_parser("delete", help="delete runs with their epochs and files (asks first)")
+    s.add_argument("runs", type=bounded(1, 2**62), nargs="+", metavar="RUN", help="run ids (see `recviz runs`)")
+    s.add_argument("--yes", action="store_true", help="do not ask (needed when not run from a terminal)")
+    s.set_defaults(func=_lazy("runs", "cmd_delete"))
+
     s = sub.add_parser("recommend", help="a user's top-K items from a finished run")
     s.add_argument("--run", type=bounded(1, 2**62), required=True, help="run id (see `recviz runs`)")
     s.add_argument("--user", required=True, help="the user's raw id as in the dataset")

@@ -166,12 +166,23 @@ def test_filter_runs():
 
 def test_metric_long_shape_and_protocol_column():
     long = compare.metric_long(compare.runs_table(RUNS))
-    assert list(long.columns) == ["run", "model", "protocol", "metric", "K", "value"]
+    assert list(long.columns) == ["run", "model", "dataset", "protocol", "panel", "metric", "K", "value"]
     assert len(long) == 3 * 2 * 3  # 3 runs with results × HR/NDCG × K; the queued run gives none
-    assert all(r.startswith("#") and r.endswith(f" {m}") for r, m in zip(long["run"], long["model"]))
+    assert all(r.startswith("#") and f" {m}" in r for r, m in zip(long["run"], long["model"]))
+    assert set(long["panel"]) == {f"ml-1m · {LOO100}", f"ml-1m · {FULL}"}
     row = long[long["run"].str.startswith("#2 ") & (long["metric"] == "NDCG") & (long["K"] == 5)]
     assert row["value"].item() == pytest.approx(0.2) and row["protocol"].item() == LOO100
     assert set(long["protocol"]) == {LOO100, FULL}
+
+
+def test_run_labels_name_the_settings_that_tell_runs_apart():
+    runs = [_run(1, "gmf", emb_dim=16, lr=0.001, seed=0), _run(2, "gmf", emb_dim=32, lr=0.001, seed=0),
+            _run(3, "mlp", emb_dim=8, seed=1), _run(4, "gmf", emb_dim=32, lr=0.001, seed=1) | {"name": "big"}]
+    labels = compare.run_labels(compare.runs_table(runs)).tolist()
+    assert labels == ["#1 gmf · emb_dim=16, seed=0", "#2 gmf · emb_dim=32, seed=0", "#3 mlp",
+                      "#4 big · emb_dim=32, seed=1"]  # lr is the same for every gmf run: not named
+    nested = [_run(5, "gmf", options={"emb_dim": 8}), _run(6, "gmf", options={"emb_dim": 64})]
+    assert compare.run_labels(compare.runs_table(nested)).tolist() == ["#5 gmf · emb_dim=8", "#6 gmf · emb_dim=64"]
 
 
 def test_protocol_label_and_mixed():
@@ -192,6 +203,8 @@ def test_sweep_table_sorted_and_averaged():
     assert s["model"].tolist() == ["gmf", "gmf", "gmf", "mf"]
     assert s["emb_dim"].tolist() == [8, 16, 64, 8]  # the run without results is left out
     assert s.loc[1, "HR@10"] == pytest.approx(0.5) and s.loc[1, "runs"] == 2  # mean of 0.4, 0.6
+    assert s.loc[1, "HR@10 std"] == pytest.approx(np.std([0.4, 0.6], ddof=1))  # sample std of the two
+    assert np.isnan(s.loc[0, "HR@10 std"])  # one run: no spread to show
 
 
 def test_sweep_table_keeps_only_models_that_declare_the_option_and_splits_datasets():

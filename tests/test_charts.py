@@ -17,10 +17,11 @@ def rated():
                  columns=("user", "item", "rating", "timestamp"))
 
 
-def long_metrics(protocols):
-    rows = [(f"#{i}", "gmf", p, m, k, 0.1 * k / 10) for i, p in enumerate(protocols, 1)
-            for m in ("HR", "NDCG") for k in (5, 10, 20)]
-    return pd.DataFrame(rows, columns=["run", "model", "protocol", "metric", "K", "value"])
+def long_metrics(protocols, datasets=None):
+    datasets = datasets or ["ml-1m"] * len(protocols)
+    rows = [(f"#{i}", "gmf", d, p, compare.panel_label(d, p), m, k, 0.1 * k / 10)
+            for i, (p, d) in enumerate(zip(protocols, datasets), 1) for m in ("HR", "NDCG") for k in (5, 10, 20)]
+    return pd.DataFrame(rows, columns=["run", "model", "dataset", "protocol", "panel", "metric", "K", "value"])
 
 
 def test_rating_histogram_and_no_ratings():
@@ -66,7 +67,43 @@ def test_metric_bars_grouped_and_faceted_when_mixed():
     assert LOO100 in one.layout.title.text
     mixed = charts.metric_bars(long_metrics([LOO100, FULL]))
     assert len(mixed.data) == 12  # the same six bars in each protocol's panel
-    assert {a.text for a in mixed.layout.annotations} == {LOO100, FULL}
+    assert {a.text for a in mixed.layout.annotations} == {f"ml-1m · {LOO100}", f"ml-1m · {FULL}"}
+
+
+def test_metric_bars_never_put_two_datasets_in_one_panel():
+    fig = charts.metric_bars(long_metrics([LOO100, LOO100], datasets=["synthetic", "ml-1m"]))
+    assert {a.text for a in fig.layout.annotations} == {f"synthetic · {LOO100}", f"ml-1m · {LOO100}"}
+    assert {tuple(t.x) for t in fig.data} == {("#1",), ("#2",)}  # each bar alone in its dataset's panel
+
+
+def test_learning_curves_star_the_best_epoch():
+    ep = pd.DataFrame({"epoch": [1, 2, 3], "phase": "train", "train_loss": [0.9, 0.5, 0.4],
+                       "valid": [{"NDCG@10": 0.2}, {"NDCG@10": 0.35}, {"NDCG@10": 0.3}]})
+    fig = charts.learning_curves(compare.curves_long({"#1": ep}), "NDCG@10", best={"#1": 2})
+    stars = [t for t in fig.data if t.name == "best epoch"]
+    assert len(stars) == 2 and all(list(t.x) == [2] for t in stars)
+    assert sorted(t.y[0] for t in stars) == [0.35, 0.5]  # the metric and the loss at epoch 2
+    assert not [t for t in charts.learning_curves(compare.curves_long({"#1": ep})).data if t.name == "best epoch"]
+
+
+def test_log_axes_tick_at_powers_of_ten_only():
+    df = pd.DataFrame({"model": ["gmf"] * 3, "dataset": "d", "protocol": [LOO100] * 3, "lr": [1e-4, 1e-3, 1e-2],
+                       "HR@10": [0.5, 0.6, 0.4], "NDCG@10": [0.3, 0.35, 0.2], "runs": [1, 1, 1]})
+    fig = charts.sweep(df, "lr", "NDCG@10")
+    assert fig.layout.xaxis.type == "log" and fig.layout.xaxis.dtick == 1
+    tail = charts.long_tail(pd.DataFrame({"rank": [1, 2], "interactions": [1000, 2]}),
+                            pd.DataFrame({"rank": [1, 2], "interactions": [100, 5]}))
+    assert tail.layout.yaxis.type == "log" and tail.layout.yaxis.dtick == 1
+
+
+def test_sweep_points_over_several_seeds_have_error_bars():
+    df = pd.DataFrame({"model": ["einmf"] * 2, "dataset": "d", "protocol": [LOO100] * 2, "eta": [0.2, 0.6],
+                       "HR@10": [0.5, 0.6], "NDCG@10": [0.3, 0.35], "HR@10 std": [0.01, 0.02],
+                       "NDCG@10 std": [0.005, float("nan")], "runs": [3, 1]})
+    fig = charts.sweep(df, "eta", "HR@10")
+    assert list(fig.data[0].error_y.array) == [0.01, 0.02]
+    one = charts.sweep(df.assign(runs=1), "eta", "HR@10")
+    assert one.data[0].error_y.array is None  # one run per point: no bar pretending to be a spread
 
 
 def test_sweep_one_line_per_model():

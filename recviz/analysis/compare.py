@@ -17,7 +17,8 @@ import pandas as pd
 
 from recviz.analysis.estimate import format_duration
 
-RUN_COLUMNS = ["id", "model", "dataset", "protocol", "protocol_key", "status", "created_at"]
+RUN_COLUMNS = ["id", "name", "model", "dataset", "protocol", "protocol_key", "status", "created_at"]
+MAX_SETTINGS_IN_LABEL = 3  # a run label names at most this many of its distinguishing settings
 
 
 def sweep_params() -> list[str]:
@@ -123,7 +124,7 @@ def runs_table(runs: list[dict]) -> pd.DataFrame:
         key = r.get("protocol", config.get("protocol"))
         detail = r.get("protocol_detail") or protocol_label(key, config.get("candidates") if key == "loo" else None,
                                                                config.get("valid"))
-        rows.append({"id": r.get("id"), "model": r.get("model", config.get("model")),
+        rows.append({"id": r.get("id"), "name": r.get("name") or "", "model": r.get("model", config.get("model")),
                      "dataset": r.get("dataset", config.get("dataset")), "protocol": detail,
                      "protocol_key": key, "status": r.get("status"), "created_at": r.get("created_at"),
                      **(r.get("metrics") or {}), "config": config})
@@ -143,28 +144,77 @@ def filter_runs(df: pd.DataFrame, dataset=None, model=None, status=None) -> pd.D
     return df[keep].reset_index(drop=True)
 
 
+def run_labels(runs_df: pd.DataFrame) -> pd.Series:
+    """How a chart names each run (index aligned with `runs_df`): "#4 neumf · emb_dim=32, lr=0.01".
+
+    The id says which run, the model what was trained (or the name the person gave the run), and
+    the settings those of its options whose values differ between the shown runs of that model
+    (plus the seed when it differs) — the words that tell two bars of the same model apart. The
+    dataset and protocol are not in the label: charts facet by them."""
+    if runs_df.empty:
+        return pd.Series([], dtype=object)
+    out = {}
+    for model, group in runs_df.groupby("model", sort=False):
+        settings = _distinguishing(model, group["config"].tolist())
+        for idx, cfg, rid, name in zip(group.index, group["config"], group["id"],
+                                       group["name"] if "name" in group else [""] * len(group)):
+            label = f"#{rid} {name or model}"
+            parts = [f"{k}={_format_setting(_param_value(cfg, k))}" for k in settings[:MAX_SETTINGS_IN_LABEL]]
+            out[idx] = label + (" · " + ", ".join(parts) if parts else "")
+    return pd.Series(out, dtype=object).reindex(runs_df.index)
+
+
+def _distinguishing(model: str, configs: list[dict]) -> list[str]:
+    """`model`'s option names (then "seed") whose values are not the same in all `configs`."""
+    from recviz.models import registry
+
+    spec = registry.MODELS.get(model)
+    names = [o.name for o in spec.options] if spec is not None else []
+    names.append("seed")
+    varied = []
+    for name in names:
+        values = {repr(_param_value(c, name)) for c in configs}
+        if len(values) > 1:
+            varied.append(name)
+    return varied
+
+
+def _format_setting(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def panel_label(dataset: str, protocol: str) -> str:
+    """The facet title of runs judged on one dataset under one protocol."""
+    return f"{dataset} · {protocol}" if dataset else str(protocol)
+
+
 def metric_long(runs_df: pd.DataFrame, ks=(5, 10, 20), metrics=("HR", "NDCG")) -> pd.DataFrame:
-    """Long form [run, model, protocol, metric, K, value] for grouped bars; `run` is "#<id> <model>"
-    (the bar chart's x axis: an id alone says nothing about what was trained).
+    """Long form [run, model, dataset, protocol, panel, metric, K, value] for grouped bars; `run` is
+    the run's label (`run_labels`), `panel` its dataset and protocol (`panel_label`): numbers
+    measured on different data or under different protocols never share an axis.
     Metrics a run lacks (or a run without results yet) give no row."""
     cols = [f"{m}@{k}" for m in metrics for k in ks if f"{m}@{k}" in runs_df]
-    base = runs_df.assign(run="#" + runs_df["id"].astype(str) + " " + runs_df["model"].astype(str))
-    base = base[["run", "model", "protocol"] + cols]
-    long = base.melt(id_vars=["run", "model", "protocol"], value_vars=cols, var_name="name")
+    columns = ["run", "model", "dataset", "protocol", "panel", "metric", "K", "value"]
+    if runs_df.empty or not cols:
+        return pd.DataFrame(columns=columns)
+    base = runs_df.assign(run=run_labels(runs_df),
+                          panel=[panel_label(d, p) for d, p in zip(runs_df["dataset"], runs_df["protocol"])])
+    base = base[["run", "model", "dataset", "protocol", "panel"] + cols]
+    long = base.melt(id_vars=["run", "model", "dataset", "protocol", "panel"], value_vars=cols, var_name="name")
     long = long.dropna(subset=["value"])
     parts = long["name"].str.extract(_METRIC)
     long = long.assign(metric=parts[0], K=parts[1].astype(int), value=long["value"].astype(float))
-    return long[["run", "model", "protocol", "metric", "K", "value"]].reset_index(drop=True)
+    return long[columns].reset_index(drop=True)
 
 
 def sweep_table(runs_df: pd.DataFrame, param: str, metrics=("HR@10", "NDCG@10")) -> pd.DataFrame:
     """Metric against one option, one line per model, dataset and protocol, like the papers'
-    figures: [model, dataset, protocol, <param>, HR@10, NDCG@10, runs], sorted by model, dataset,
-    then value. Only runs whose model declares `param` count: every stored config of an earlier
+    figures: [model, dataset, protocol, <param>, HR@10, NDCG@10, HR@10 std, NDCG@10 std, runs],
+    sorted by model, dataset, then value. Only runs whose model declares `param` count: every stored config of an earlier
     version carried every option (an ItemPop run "had" η 0.6), and a value a model never read is
-    no point on its curve. Runs at the same value (several seeds) are averaged; `runs` says how
-    many."""
-    columns = ["model", "dataset", "protocol", param, *metrics, "runs"]
+    no point on its curve. Runs at the same value (several seeds) are averaged; `<metric> std` is
+    their sample standard deviation (NaN for a single run) and `runs` says how many."""
+    columns = ["model", "dataset", "protocol", param, *metrics, *(f"{m} std" for m in metrics), "runs"]
     if runs_df.empty:
         return pd.DataFrame(columns=columns)
     declares = runs_df["model"].map(lambda m: _declares(m, param))
@@ -177,7 +227,8 @@ def sweep_table(runs_df: pd.DataFrame, param: str, metrics=("HR@10", "NDCG@10"))
     for m in metrics:
         df[m] = df[m].astype(float) if m in df else np.nan
     out = (df.groupby(["model", "dataset", "protocol", param], sort=False)
-             .agg(**{m: (m, "mean") for m in metrics}, runs=("id", "size")).reset_index())
+             .agg(**{m: (m, "mean") for m in metrics}, **{f"{m} std": (m, "std") for m in metrics},
+                  runs=("id", "size")).reset_index())
     out = out.assign(_order=_rank(out[param])).sort_values(["model", "dataset", "protocol", "_order"], kind="stable")
     return out.drop(columns="_order").reset_index(drop=True)
 
@@ -242,6 +293,16 @@ def run_to_watch(runs: list, requested: int | None = None, submitted: int | None
 
 
 # ---- learning curves and progress ---------------------------------------------------------------
+def has_epochs(model: str) -> bool:
+    """Whether runs of `model` record epochs (a learning curve); one-pass fits (ItemPop, ItemKNN)
+    do not. Unknown models (a plug-in since removed) are assumed to."""
+    from recviz.models import registry
+
+    spec = registry.MODELS.get(model)
+    return spec is None or spec.iterative
+
+
+
 CURVE_COLUMNS = ["run", "epoch", "phase", "train_loss", "metric", "value"]
 
 

@@ -1,8 +1,10 @@
-"""`recviz runs` and `recviz recommend`: what the run store holds, and a finished run's top-K."""
+"""`recviz runs`, `rename`, `delete` and `recommend`: what the run store holds, looking after it,
+and a finished run's top-K."""
 
 from __future__ import annotations
 
 import json
+import sys
 import time
 
 from recviz.errors import RecvizError
@@ -15,7 +17,7 @@ def run_row(run) -> dict:
     from recviz.analysis.compare import protocol_label
 
     c = run.config
-    return {"id": run.id, "status": run.status, "model": run.model, "dataset": run.dataset,
+    return {"id": run.id, "name": run.name, "status": run.status, "model": run.model, "dataset": run.dataset,
             "protocol": run.protocol,
             "protocol_detail": protocol_label(run.protocol, c.candidates if run.protocol == "loo" else None, c.valid),
             "seed": run.seed, "device": run.device,
@@ -49,8 +51,59 @@ def cmd_runs(args) -> int:
         print(f"{r['id']:>5} {r['status']:9} {r['model']:8} {_short(r['dataset'], 28):28} {r['protocol_detail']:34} "
               f"{r['seed']:>4} {hr:>6} {ndcg:>7} {r['epochs_run'] if r['epochs_run'] is not None else '—':>6} "
               f"{created:16}")
+        if r["name"]:
+            print(f"{'':6}name: {r['name']}")
         if r["status"] == "failed" and r["error"]:
             print(f"{'':6}{r['error'].splitlines()[0]}")
+    return 0
+
+
+def cmd_rename(args) -> int:
+    from recviz.runs.store import RunStore
+
+    name = RunStore().rename(args.run, args.name)
+    print(f"run {args.run} is now named '{name}'" if name else f"run {args.run} has no name now")
+    return 0
+
+
+def cmd_cancel(args) -> int:
+    from recviz.runs.store import RunStore
+
+    store = RunStore()
+    for run_id in dict.fromkeys(args.runs):
+        store.get(run_id)  # an unknown id is an error naming it
+        status = store.request_cancel(run_id)
+        print(f"run {run_id}: " + {"cancelled": "cancelled",
+                                   "running": "asked to stop (its worker stops it within a batch)"}.get(
+            status, f"already {status}, nothing to cancel"))
+    return 0
+
+
+def cmd_delete(args) -> int:
+    """Deleting loses a run's weights and recommendation lists for good, so it is said out loud
+    first: the runs are listed and, from a terminal, confirmed; elsewhere `--yes` is required."""
+    from recviz.runs import worker
+    from recviz.runs.store import RunStore
+
+    worker.recover()
+    store = RunStore()
+    runs = [store.get(r) for r in dict.fromkeys(args.runs)]  # every id checked before anything goes
+    running = [r.id for r in runs if r.status == "running"]
+    if running:
+        raise RecvizError(f"run {running[0]} is running", fix=f"cancel it first (`recviz cancel {running[0]}`), then delete it")
+    for run in runs:
+        print(f"run {run.id}: {run.name or run.model} on {run.dataset}, {run.status}")
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise RecvizError("deleting runs needs a confirmation", fix="add --yes to delete them")
+        answer = input(f"Delete {'this run' if len(runs) == 1 else f'these {len(runs)} runs'} and "
+                       "their files? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("nothing deleted")
+            return 0
+    for run in runs:
+        store.delete(run.id)
+    print(f"deleted {', '.join(f'run {r.id}' for r in runs)}")
     return 0
 
 

@@ -31,7 +31,7 @@ from recviz import paths
 from recviz.config import RunConfig
 from recviz.errors import RecvizError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 STATUSES = ("queued", "running", "done", "failed", "cancelled")
 ACTIVE = ("queued", "running")
 BUSY_TIMEOUT_S = 10.0
@@ -64,8 +64,11 @@ CREATE TABLE IF NOT EXISTS epochs (
     PRIMARY KEY (run_id, phase, epoch)
 );
 """
+# v2: a run can carry a name a person gave it ("" = none; the app and `recviz runs` show it).
+_SCHEMA_V2 = "ALTER TABLE runs ADD COLUMN name TEXT NOT NULL DEFAULT ''"
 # Migrations: MIGRATIONS[v] takes a database at version v-1 to version v.
-MIGRATIONS = {1: _SCHEMA_V1}
+MIGRATIONS = {1: _SCHEMA_V1, 2: _SCHEMA_V2}
+MAX_NAME = 100  # characters in a run's name
 
 
 @dataclass
@@ -88,6 +91,7 @@ class Run:
     summary: dict | None = None
     device: str | None = None
     log_path: str | None = None
+    name: str = ""
 
     @property
     def finished(self) -> bool:
@@ -96,7 +100,7 @@ class Run:
     def to_row(self) -> dict:
         """Plain dict for tables and export: ids, status, config and the final test metrics."""
         summary = self.summary or {}
-        return {"id": self.id, "model": self.model, "dataset": self.dataset, "protocol": self.protocol,
+        return {"id": self.id, "name": self.name, "model": self.model, "dataset": self.dataset, "protocol": self.protocol,
                 "protocol_detail": summary.get("protocol_detail"), "status": self.status,
                 "seed": self.seed, "created_at": self.created_at, "sweep_id": self.sweep_id,
                 "device": self.device, "error": self.error, "metrics": summary.get("metrics", {}),
@@ -320,6 +324,17 @@ class RunStore:
         with self._read() as conn:
             row = conn.execute("SELECT cancel_requested FROM runs WHERE id = ?", (run_id,)).fetchone()
         return bool(row and row[0])
+
+    def rename(self, run_id: int, name: str) -> str:
+        """Give a run a name (shown beside its id everywhere); "" removes it. Returns the name kept
+        (surrounding spaces dropped)."""
+        name = " ".join(str(name).split())
+        if len(name) > MAX_NAME:
+            raise RecvizError(f"a run name has at most {MAX_NAME} characters (this one has {len(name)})",
+                              fix="use a shorter name")
+        if not self._set(run_id, "1", name=name):
+            raise RecvizError(f"there is no run {run_id} in {self.path}", fix="pick a run from the list")
+        return name
 
     def delete(self, run_id: int) -> None:
         """Remove a finished or queued run with its epochs and artifacts (a running one must be
