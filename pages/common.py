@@ -114,6 +114,15 @@ def quick_start_config() -> RunConfig:
     return RunConfig()
 
 
+def explain(*terms: str, container=None) -> None:
+    """A "What do these numbers mean?" popover beside numbers: the glossary's words for `terms`
+    (HR@K, NDCG@K, the protocol, the best validation epoch; all of them when none are named)."""
+    from recviz.eval.glossary import explain as words
+
+    with (container or st).popover("What do these numbers mean?", icon=":material/help:"):
+        st.markdown(words(*terms))
+
+
 # ---- a form generated from declarations -------------------------------------------------------------
 def option_input(option, key: str, container=None, value=None):
     """One widget for one declared option; returns (value, error). Numbers with a range get a

@@ -92,6 +92,7 @@ with right:
                            "sampled candidates, or every unseen item under full ranking). The list below shows "
                            f"only the stored top {top_n}, so a rank beyond that is not in it.")
         st.caption(" · ".join(f"{m} {test_eval[m][k]:.3f}" for m in ("HR@10", "NDCG@10") if m in test_eval))
+        common.explain("HR@K", "NDCG@K", "protocol")
 
 # ---- the list -----------------------------------------------------------------------------------------
 held_items = set(split.held_out("test")[1][split.held_out("test")[0] == user])

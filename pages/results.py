@@ -67,6 +67,7 @@ if compare.mixed_protocols(done):
                "keep them in separate panels.")
 
 st.subheader("HR@K and NDCG@K on test")
+common.explain()
 st.plotly_chart(charts.metric_bars(compare.metric_long(done)), key="metric_bars")
 
 st.subheader("Learning curves")

@@ -216,6 +216,7 @@ def _live() -> None:
         for col, name in zip(cols * 2, ("HR@10", "NDCG@10", "HR@20", "NDCG@20")):
             if name in metrics:
                 col.metric(compare.metric_label(name, protocol_label), f"{metrics[name]:.4f}")
+        common.explain()
         st.page_link("pages/recommendations.py", label="See its recommendations", icon=":material/recommend:")
     if st.button("Open its settings in the form", key=f"reopen_{run.id}",
                  help="Fill the form above with this run's dataset, protocol, model and options."):

@@ -178,3 +178,19 @@ def test_the_data_page_asks_before_a_name_gets_a_new_version_and_lists_versions(
     table = next(d.value for d in at.dataframe if list(d.value.columns)[:2] == ["version", "saved"])
     assert table["version"].tolist() == ["v1", "v2"]
     assert set(table["runs"][0].split(", ")) == {f"#{knn}", f"#{pop}"} and table["runs"][1] == "—"
+
+
+def test_the_numbers_are_explained_where_they_are_shown(tmp_path):
+    from recviz.eval.glossary import TERMS
+
+    knn, _, _ = _two_runs(tmp_path)
+    at = app()
+    shown = lambda: " ".join(m.value for m in at.markdown)  # noqa: E731
+    assert TERMS["HR@K"] in shown() and TERMS["protocol"] in shown()  # Home's recent scores
+    at.switch_page("pages/results.py").run()
+    assert all(text in shown() for text in TERMS.values())
+    at.switch_page("pages/train.py")
+    at.session_state["watch_run"] = knn
+    at.run()
+    assert_clean(at)
+    assert TERMS["best epoch"] in shown() and TERMS["NDCG@K"] in shown()

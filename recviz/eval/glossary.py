@@ -1,0 +1,43 @@
+"""What the numbers mean, in the words shown next to them: every "What do these numbers mean?"
+popover in the app reads its text from here, so the pages cannot explain a metric two ways.
+
+Each entry is Markdown. The definitions follow `recviz.eval.metrics` and `recviz.data.split`:
+change a definition there and here together.
+"""
+
+from __future__ import annotations
+
+TERMS: dict[str, str] = {
+    "HR@K": (
+        "**Hit ratio at K** — the share of test users for whom the model put a held-out item among its "
+        "top K. Under leave-one-out each user has one held-out item, ranked against the sampled "
+        "candidates; under the ratio split, a hit is any of the user's test items in the top K of all "
+        "items. 1.0 is perfect; a random ranking of 100 candidates scores K/101."),
+    "NDCG@K": (
+        "**Normalised discounted cumulative gain at K** — like HR@K, but a hit counts more the higher "
+        "it is ranked: 1 at rank 1, 1/log2(3) ≈ 0.63 at rank 2, 1/log2(r+1) at rank r, 0 below K; "
+        "divided by the best score possible for that user, then averaged over users."),
+    "protocol": (
+        "**Protocol** — how a user's interactions are split and how the model is judged. "
+        "*Leave-one-out* (the NCF and DMF papers' protocol): each user's latest interaction is the "
+        "test item and the one before it (or, with *random validation*, an earlier one drawn at "
+        "random, as the papers did) the validation item; the held-out item is ranked against N items "
+        "the user never touched (100 by default). *80/10/10 ratio split* (EINMF's): the user–item "
+        "pairs are split at random into 80% train, 10% validation and 10% test, and the model ranks "
+        "*every* item the user has not trained on. Numbers from different protocols are not "
+        "comparable — the sampled one is often 5–10× larger — so every number here carries its "
+        "protocol."),
+    "best epoch": (
+        "**Test metrics at the best validation epoch** — after every epoch the model is scored on the "
+        "validation items; the weights of the epoch with the best validation NDCG@10 are kept (a star "
+        "marks it on the learning curves), and only those are scored once on the test items. Test "
+        "items never choose anything, so the test numbers are an honest estimate."),
+}
+
+
+def explain(*terms: str) -> str:
+    """The Markdown for `terms` (all of them when none are named), one paragraph each."""
+    unknown = [t for t in terms if t not in TERMS]
+    if unknown:
+        raise KeyError(f"no glossary entry for {unknown[0]!r} (there are {', '.join(TERMS)})")
+    return "\n\n".join(TERMS[t] for t in (terms or TERMS))
