@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from pathlib import Path
 
 import streamlit as st
 
@@ -183,6 +184,27 @@ def choose_dataset(label: str = "Dataset", key: str = "dataset_choice") -> str:
 
     st.selectbox(label, options, key=key, on_change=changed)
     return current_dataset()
+
+
+@contextlib.contextmanager
+def uploaded(upload):
+    """An uploaded file as a path on disk, under the name the person gave it (so errors name that
+    file), for this script run only: removed on the way out whatever happens, so incoming/ never
+    fills up. None in, None out (an optional uploader left empty)."""
+    if upload is None:
+        yield None
+        return
+    from recviz import paths
+
+    folder = paths.home() / "incoming" / upload.file_id
+    path = folder / Path(upload.name).name
+    folder.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(upload.getvalue())
+    try:
+        yield path
+    finally:
+        path.unlink(missing_ok=True)
+        folder.rmdir()
 
 
 def load_data(ref: str, min_user: int = 0, min_item: int = 0, min_rating: float | None = None):

@@ -5,10 +5,12 @@ from pathlib import Path
 import streamlit as st
 
 from pages import common
-from recviz import charts, paths
+from recviz import charts
 from recviz.analysis import dataset as ds
-from recviz.data import catalog
+from recviz.data import catalog, item_info
 from recviz.errors import RecvizError
+
+TITLE_TYPES = ["csv", "tsv", "txt", "dat", "item"]
 
 st.title("Data")
 catalog_tab, upload_tab = st.tabs(["Catalog", "Upload a file"])
@@ -82,20 +84,28 @@ def _upload_form(upload, incoming: Path) -> None:
         replace = st.checkbox(f"'{save_as}' exists (v{last['version']}, {last['interactions']:,} interactions): "
                               f"save this as v{last['version'] + 1}", key="replace",
                               help="Nothing is overwritten: runs trained on earlier versions keep reading them.")
+    titles = st.file_uploader("Item titles and genres (optional)", type=TITLE_TYPES, key="titles_upload",
+                              help=f"Without them items show as 'item 2492'. {item_info.HOW.capitalize()}. "
+                                   "A MovieLens zip brings its own.")
     if st.button("Validate and save", type="primary", key="save_upload", disabled=not previewed or (bool(taken) and not replace),
                  help=None if previewed else "fix the problem above first"):
         from recviz.data.load import save_named
 
-        try:
-            options = {} if is_zip else {"mapping": mapping or None, "delimiter": delimiter}
-            data = save_named(save_as, str(incoming), min_user=int(min_user), min_item=int(min_item),
-                              dedup=None if is_zip and dedup == "error" else dedup, replace=replace, **options)
-            st.session_state["dataset"] = save_as
-            common.clear_data_cache()
-            st.success(f"Saved '{save_as}' v{data.meta['version']}: {data.n_users:,} users, {data.n_items:,} items, "
-                       f"{len(data):,} interactions.")
-        except RecvizError as err:
-            common.show_error(err, {str(incoming): upload.name})
+        with common.uploaded(titles) as titles_path:
+            try:
+                options = {} if is_zip else {"mapping": mapping or None, "delimiter": delimiter}
+                data = save_named(save_as, str(incoming), min_user=int(min_user), min_item=int(min_item),
+                                  dedup=None if is_zip and dedup == "error" else dedup, replace=replace,
+                                  titles=str(titles_path) if titles_path else None, **options)
+                st.session_state["dataset"] = save_as
+                common.clear_data_cache()
+                named = data.meta.get("titles")
+                st.success(f"Saved '{save_as}' v{data.meta['version']}: {data.n_users:,} users, {data.n_items:,} items, "
+                           f"{len(data):,} interactions"
+                           + (f"; {named['matched']:,} items have a title." if named else "."))
+            except RecvizError as err:
+                common.show_error(err, {str(incoming): upload.name,
+                                        **({str(titles_path): titles.name} if titles_path else {})})
 
 
 # ---- upload -----------------------------------------------------------------------------------------
@@ -103,16 +113,8 @@ with upload_tab:
     upload = st.file_uploader("Ratings, implicit feedback or behaviour log",
                               type=["csv", "tsv", "txt", "dat", "data", "inter", "zip"], key="upload")
     if upload is not None:
-        # Read from disk like any other path, under the name the person gave it; the copy lives only
-        # for this script run (removed below, whatever happens), so incoming/ never fills up.
-        incoming = paths.home() / "incoming" / upload.file_id / Path(upload.name).name
-        incoming.parent.mkdir(parents=True, exist_ok=True)
-        incoming.write_bytes(upload.getvalue())
-        try:
+        with common.uploaded(upload) as incoming:
             _upload_form(upload, incoming)
-        finally:
-            incoming.unlink(missing_ok=True)
-            incoming.parent.rmdir()
 
 # ---- the current dataset ------------------------------------------------------------------------------
 st.divider()
@@ -143,3 +145,16 @@ if data is not None:
         st.markdown(f"**Versions of '{saved.split_ref(ref)[0]}'** — saving under this name again adds a "
                     "version; each run keeps reading the one it was trained on.")
         st.dataframe(ds.versions_table(versions, runs), hide_index=True, key="versions")
+        name = saved.split_ref(ref)[0]
+        with st.expander(f"Item titles and genres for '{name}'"):
+            st.caption("Titles are matched by item id and apply to every version, and to the runs trained on "
+                       f"them, at once. {item_info.HOW.capitalize()}.")
+            later = st.file_uploader("Titles file", type=TITLE_TYPES, key="titles_later")
+            if st.button("Add the titles", key="add_titles", disabled=later is None):
+                with common.uploaded(later) as path:
+                    try:
+                        got = saved.add_titles(name, str(path))
+                        common.clear_data_cache()
+                        st.success(f"{got['matched']:,} of the {got['items']:,} items of '{name}' have a title now.")
+                    except RecvizError as err:
+                        common.show_error(err, {str(path): later.name})

@@ -84,8 +84,17 @@ def build_parser(model: str | None = None) -> argparse.ArgumentParser:
                    help="for generic tables: e.g. user=userId,item=movieId,rating=stars,timestamp=ts")
     s.add_argument("--dedup", choices=["error", "last", "first", "keep"],
                    help="duplicate (user, item) rows: refuse (default), keep the latest, the earliest, or all")
+    s.add_argument("--titles", metavar="FILE",
+                   help="item titles and genres to keep beside it: a table with an item id and a title column "
+                        "(e.g. item_id,title,genres), or MovieLens' u.item / movies.dat / movies.csv")
     s.add_argument("--json", action="store_true", help="print one JSON object")
     s.set_defaults(func=_lazy("data", "cmd_import"))
+
+    s = sub.add_parser("titles", help="give a saved dataset item titles and genres (all its versions)")
+    s.add_argument("name", help="the saved dataset (see `recviz datasets`)")
+    s.add_argument("file", help="a table with an item id and a title column, or MovieLens' u.item / movies.dat / "
+                                "movies.csv")
+    s.set_defaults(func=_lazy("data", "cmd_titles"))
 
     s = sub.add_parser("inspect", help="users, items, interactions, density, rating and behaviour counts")
     _settings(s, DATA_SETTINGS)

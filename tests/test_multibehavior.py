@@ -22,7 +22,6 @@ from recviz.models.multibehavior import (MBNMFNet, MultiBehaviorNeuMF, supportiv
                                          supportive_only)
 from recviz.models.ncf import NeuMF
 from recviz.runs import experiment
-from recviz.train import loop
 from tests.helpers import assert_train_items_rank_first, random_interactions
 
 

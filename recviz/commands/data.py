@@ -44,7 +44,7 @@ def cmd_import(args) -> int:
     from recviz.data.load import save_named, saved_path
 
     data = save_named(args.name, args.path, mapping=parse_mapping(args.mapping),
-                      delimiter=args.delimiter, dedup=args.dedup, replace=args.replace)
+                      delimiter=args.delimiter, dedup=args.dedup, replace=args.replace, titles=args.titles)
     stats = data.stats()
     version = data.meta.get("version")
     if args.json:
@@ -53,6 +53,17 @@ def cmd_import(args) -> int:
     else:
         print(f"saved '{args.name}' v{version}: {stats['users']:,} users × {stats['items']:,} items, "
               f"{stats['interactions']:,} interactions → use --dataset {args.name}")
+    return 0
+
+
+def cmd_titles(args) -> int:
+    from recviz.data import saved
+
+    if not saved.exists(args.name):
+        raise RecvizError(f"no dataset is saved as '{args.name}'", fix="run `recviz datasets` to see the saved names")
+    got = saved.add_titles(args.name, args.file)
+    print(f"'{args.name}': {got['matched']:,} of its {got['items']:,} items have a title now "
+          "(every version; runs show them at once)")
     return 0
 
 

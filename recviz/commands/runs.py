@@ -117,7 +117,10 @@ def cmd_recommend(args) -> int:
     if run.status != "done":
         raise RecvizError(f"run {run.id} is {run.status}, so it has no recommendations",
                           fix="pick a finished run from `recviz runs --status done`")
-    table = artifacts.recommend_for(store.run_dir(run.id), args.user, k=args.k)
+    from recviz.data import saved
+
+    table = artifacts.recommend_for(store.run_dir(run.id), args.user, k=args.k,
+                                    item_table=saved.titles(saved.split_ref(run.dataset)[0]))
     if args.json:
         print(json.dumps({"run": run.id, "model": run.model, "dataset": run.dataset, "user": args.user,
                           "k": args.k, "items": table.to_dict(orient="records")}, default=_plain))

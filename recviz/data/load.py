@@ -41,10 +41,11 @@ def load(ref: str, *, mapping: dict | None = None, delimiter: str | None = None,
 
 
 def save_named(name: str, ref: str, *, min_user: int = 0, min_item: int = 0, replace: bool = False,
-               **read_options) -> Interactions:
+               titles: str | None = None, **read_options) -> Interactions:
     """Read `ref` (validating everything), optionally k-core filter it, and store it as a named
     dataset (`recviz.data.saved`): a new name, or with `replace` a new version of an existing
-    one — never an overwrite, so runs trained on an earlier version keep reading it. Written only
+    one — never an overwrite, so runs trained on an earlier version keep reading it. `titles`: a
+    file of item titles and genres to keep beside it (`recviz.data.item_info`). Written only
     after all that succeeded, and atomically, so a bad upload never damages what was saved."""
     if not _usable_name(name):
         raise DataError(f"'{name}' is not a usable dataset name",
@@ -62,7 +63,14 @@ def save_named(name: str, ref: str, *, min_user: int = 0, min_item: int = 0, rep
 
         data = kcore(data, min_user=max(1, min_user), min_item=max(1, min_item))
     data.name = name
+    if titles is not None:
+        from recviz.data import item_info
+
+        table = item_info.read(titles)
+        data = item_info.attach(data, table, file=str(titles))  # checked before anything is written
     version = saved.save(name, data, replace=replace, source=str(ref))
+    if titles is not None:
+        saved.keep_titles(name, table)
     data.meta = {**data.meta, "version": version["version"], "fingerprint": version["fingerprint"]}
     return data
 

@@ -7,6 +7,7 @@ old run's items, titles and histories stay what they were. Layout under `paths.u
 
     <name>/v1.npz, v2.npz, …      one file per version, written once (atomically)
     <name>/versions.json          [{"version", "fingerprint", "saved_at", "users", "items", "interactions"}]
+    <name>/items.csv              item titles and genres by raw id, for every version (`item_info`)
     <name>.npz                    a dataset saved before versions existed: read as its version 1
 
 A reference is `name` (the newest version), `name@v2` or `name@<fingerprint>`.
@@ -23,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from recviz import paths
+from recviz.data import item_info
 from recviz.data.interactions import Interactions
 from recviz.errors import DataError
 
@@ -89,7 +91,33 @@ def load(name: str, which: str | None = None) -> Interactions:
         raise DataError(f"no dataset is saved as '{name}'", fix="run `recviz datasets` to see the saved names")
     data = Interactions.load(_file(name, version))
     data.meta = {**data.meta, "version": version["version"], "fingerprint": version["fingerprint"]}
+    titles = item_info.load(paths.uploads_dir() / name)
+    if titles is not None:
+        try:
+            data = item_info.attach(data, titles)
+        except DataError:
+            pass  # titles added for other versions name none of this one's items: keep its own
     return data
+
+
+def add_titles(name: str, path: str) -> dict:
+    """Give the saved dataset `name` item titles and genres from the file `path` (every version:
+    titles are matched by raw item id). Returns how many of the newest version's items got one."""
+    newest = load(name)
+    table = item_info.read(path)
+    data = item_info.attach(newest, table, file=str(path))
+    keep_titles(name, table)
+    return data.meta["titles"]
+
+
+def titles(name: str):
+    """The item titles kept for the saved dataset `name` (by raw id), or None (also for names that
+    are not saved datasets)."""
+    return item_info.load(paths.uploads_dir() / name) if name and "/" not in name else None
+
+
+def keep_titles(name: str, table) -> None:
+    item_info.save(paths.uploads_dir() / name, table)
 
 
 def save(name: str, data: Interactions, *, replace: bool = False, source: str = "") -> dict:

@@ -5,7 +5,7 @@ The `paper` preset is §4: DMF-2 (towers 256→64), normalised cross entropy, 7 
 0.0001, batch 256. The default is the one-layer DMF-1, which validation preferred on ml-100k
 (docs/experiments.md)."""
 
-from recviz.models.spec import ModelSpec, adjust, training
+from recviz.models.spec import ModelSpec, training
 from recviz.options import Option
 
 TOWER_LAYERS = Option("tower_layers", "widths", "64",

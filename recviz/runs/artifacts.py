@@ -144,9 +144,11 @@ def load_topn(run_dir: str | Path) -> dict[str, np.ndarray]:
     return {"items": items, "scores": scores}
 
 
-def recommend_for(run_dir: str | Path, raw_user_id, k: int = 10) -> pd.DataFrame:
+def recommend_for(run_dir: str | Path, raw_user_id, k: int = 10, item_table: pd.DataFrame | None = None) -> pd.DataFrame:
     """The stored top-k (at most the saved top-N) for one user by raw id: columns rank, item
-    (raw id), title, score (+ genres when known)."""
+    (raw id), title, score (+ genres when known). `item_table` (titles and genres by raw item
+    id, `recviz.data.item_info`) names items the run stored no title for: titles given to its
+    dataset after it was trained."""
     topn, ids = load_topn(run_dir), load_ids(run_dir)
     user_ids = ids["user_ids"]
     hit = np.flatnonzero(user_ids == str(raw_user_id))
@@ -160,12 +162,16 @@ def recommend_for(run_dir: str | Path, raw_user_id, k: int = 10) -> pd.DataFrame
     keep = np.isfinite(scores)
     items, scores = items[keep], scores[keep]
     raw = ids["item_ids"][items]
-    titles = ids.get("item_title")
-    title = [t if titles is not None and (t := titles[i]) else f"item {r}" for i, r in zip(items, raw)]
-    out = pd.DataFrame({"rank": np.arange(1, len(items) + 1), "item": raw, "title": title,
-                        "score": scores})
-    if "item_genres" in ids:
-        out["genres"] = ids["item_genres"][items]
+    later = item_table.reindex(raw.astype(str)) if item_table is not None else None
+    columns = {}
+    for col in ("title", "genres"):
+        stored = ids[f"item_{col}"][items] if f"item_{col}" in ids else np.full(len(items), "", dtype=object)
+        given = later[col].to_numpy(dtype=object) if later is not None and col in later else [None] * len(items)
+        columns[col] = [s if s else (g if isinstance(g, str) and g else "") for s, g in zip(stored, given)]
+    out = pd.DataFrame({"rank": np.arange(1, len(items) + 1), "item": raw,
+                        "title": [t or f"item {r}" for t, r in zip(columns["title"], raw)], "score": scores})
+    if any(columns["genres"]):
+        out["genres"] = columns["genres"]
     return out
 
 
