@@ -7,6 +7,7 @@ import streamlit as st
 from pages import common
 from recviz import charts
 from recviz.analysis import compare
+from recviz.runs import sweep
 from recviz.runs.store import MAX_NAME
 
 st.title("Results")
@@ -85,11 +86,13 @@ protocols = [compare.panel_label(d, p) for d, p in
 st.plotly_chart(charts.learning_curves(curves, metric, " / ".join(protocols), best=best), key="curves")
 
 st.subheader("Sweeps")
-param = st.selectbox("Parameter", compare.sweep_params(), key="sweep_param")
+params = compare.sweep_params()
+latest = next((p for p in (sweep.param_of(r.sweep_id) for r in runs if r.sweep_id) if p in params), params[0])
+param = st.selectbox("Parameter", params, index=params.index(latest), key="sweep_param",
+                     help="Starts at the option of the latest sweep.")
 sweep_metric = st.selectbox("Metric", ["HR@10", "NDCG@10"], key="sweep_metric")
-sweeps = compare.sweep_table(done, param)
-varied = sweeps.groupby(["model", "dataset", "protocol"])[param].nunique() if not sweeps.empty else []
-if len(varied) and (varied > 1).any():
+sweeps = compare.swept_lines(compare.sweep_table(done, param), param)
+if not sweeps.empty:
     st.plotly_chart(charts.sweep(sweeps, param, sweep_metric), key="sweep_plot")
 else:
     st.caption(f"No model that declares {param} has finished runs at more than one value of it on one "

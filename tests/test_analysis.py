@@ -205,6 +205,7 @@ def test_sweep_table_sorted_and_averaged():
     assert s.loc[1, "HR@10"] == pytest.approx(0.5) and s.loc[1, "runs"] == 2  # mean of 0.4, 0.6
     assert s.loc[1, "HR@10 std"] == pytest.approx(np.std([0.4, 0.6], ddof=1))  # sample std of the two
     assert np.isnan(s.loc[0, "HR@10 std"])  # one run: no spread to show
+    assert compare.swept_lines(s, "emb_dim")["model"].tolist() == ["gmf"] * 3  # mf's lone point is no curve
 
 
 def test_sweep_table_keeps_only_models_that_declare_the_option_and_splits_datasets():

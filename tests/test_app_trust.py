@@ -194,3 +194,43 @@ def test_the_numbers_are_explained_where_they_are_shown(tmp_path):
     at.run()
     assert_clean(at)
     assert TERMS["best epoch"] in shown() and TERMS["NDCG@K"] in shown()
+
+
+def test_the_eta_sweep_chart_holds_exactly_the_swept_runs_of_one_model_dataset_and_protocol():
+    """Every config stored before per-model options carried η (an ItemPop run "had" η 0.6): on
+    the chart only EINMF runs count, one line per dataset, and a lone run is no line."""
+    import json
+    import sqlite3
+
+    store = RunStore()
+
+    def finished(model, dataset="synthetic", hr=0.5, legacy_eta=None, **options):
+        run_id = store.create(RunConfig.build(dataset=dataset, model=model, **options))
+        store.finish(run_id, {"metrics": {"HR@10": hr, "NDCG@10": hr / 2}})
+        if legacy_eta is not None:  # what an earlier version stored: every option, flat
+            with sqlite3.connect(store.path) as conn:
+                config = json.loads(conn.execute("SELECT config FROM runs WHERE id = ?", (run_id,)).fetchone()[0])
+                conn.execute("UPDATE runs SET config = ? WHERE id = ?",
+                             (json.dumps({**config, "eta": legacy_eta}), run_id))
+        return run_id
+
+    for eta, hr in ((0.2, 0.50), (0.6, 0.56), (1.0, 0.52)):
+        finished("einmf", eta=eta, hr=hr)
+    finished("einmf", dataset="synthetic-implicit", eta=0.6, hr=0.9)  # another dataset, one run: no line
+    finished("gmf", hr=0.8, legacy_eta=0.6)
+    finished("itempop", hr=0.3, legacy_eta=0.6)
+    at = app().switch_page("pages/results.py").run()
+    at.selectbox(key="sweep_param").set_value("eta").run()
+    assert_clean(at)
+    figure = json.loads(at.get("plotly_chart")[-1].proto.spec)
+    assert [(t["name"], _values(t["x"]), _values(t["y"])) for t in figure["data"]] == \
+        [("einmf", [0.2, 0.6, 1.0], [0.5, 0.56, 0.52])]
+
+
+def _values(array) -> list:
+    """A plotly JSON array: a list, or (plotly ≥ 6) a typed array {"dtype", "bdata": base64}."""
+    import base64
+
+    if isinstance(array, dict):
+        return np.frombuffer(base64.b64decode(array["bdata"]), dtype=array["dtype"]).tolist()
+    return list(array)

@@ -233,6 +233,16 @@ def sweep_table(runs_df: pd.DataFrame, param: str, metrics=("HR@10", "NDCG@10"))
     return out.drop(columns="_order").reset_index(drop=True)
 
 
+def swept_lines(sweep_df: pd.DataFrame, param: str) -> pd.DataFrame:
+    """The rows of `sweep_table` that make a curve: groups (model, dataset, protocol) with runs at
+    two or more values of `param`. A lone point (one NeuMF run at its default embedding size) says
+    nothing about how the metric moves with `param`, and would only stretch the axis."""
+    if sweep_df.empty:
+        return sweep_df
+    counts = sweep_df.groupby(["model", "dataset", "protocol"], sort=False)[param].transform("nunique")
+    return sweep_df[counts.to_numpy() > 1].reset_index(drop=True)
+
+
 def _declares(model: str, param: str) -> bool:
     from recviz.models import registry
 
