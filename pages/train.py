@@ -115,10 +115,10 @@ if protocol == "ratio" and data is not None and config is not None:
             f"each evaluation (every epoch on validation, once on test): {human(cost)}.")
 
 sweep_on = st.toggle("Sweep: one run per value", key="sweep_on")
-sweep_param, sweep_values = None, []
+sweep_param, sweep_values, sweep_seeds = None, [], []
 if sweep_on:
     sweepable = [o.name for o in spec.sweepable()]
-    s1, s2 = st.columns([1, 3])
+    s1, s2, s3 = st.columns([1, 2, 1])
     sweep_param = s1.selectbox("Option", sweepable, key=f"sweep_param.{model}") if sweepable else None
     if sweep_param:
         text = s2.text_input(f"Values (separated by '{sweep.separator(sweep_param, spec)}')",
@@ -128,15 +128,23 @@ if sweep_on:
         except RecvizError as err:
             s2.error(err.problem)
             errors.append(err.problem)
+        seeds_text = s3.text_input("Seeds", str(run_settings["seed"]), key="sweep_seeds",
+                                   help="Each value runs once per seed (e.g. 0,1,2); Results then shows the mean "
+                                        "with an error bar.")
+        try:
+            sweep_seeds = sweep.parse_seeds(seeds_text)
+        except RecvizError as err:
+            s3.error(err.problem)
+            errors.append(err.problem)
     else:
         st.caption(f"{spec.title} declares no option that can be swept.")
 
-label = f"Launch {len(sweep_values)} runs" if sweep_on else "Launch"
+label = f"Launch {len(sweep_values) * len(sweep_seeds)} runs" if sweep_on else "Launch"
 if st.button(label, type="primary", key="launch", disabled=bool(reasons[model]) or data is None or config is None
-             or bool(errors) or (sweep_on and not sweep_values)):
+             or bool(errors) or (sweep_on and not (sweep_values and sweep_seeds))):
     if sweep_on:
         sweep_id = sweep.new_sweep_id(sweep_param)
-        ids = [common.submit(c, sweep_id=sweep_id) for c in sweep.plan(config, sweep_param, sweep_values)]
+        ids = [common.submit(c, sweep_id=sweep_id) for c in sweep.plan(config, sweep_param, sweep_values, sweep_seeds)]
         st.session_state["active_run"] = ids[0]
         st.toast(f"Queued {len(ids)} runs (sweep {sweep_id})")
     else:
@@ -206,7 +214,9 @@ def _live() -> None:
         # a sweep's runs draw together, so the curves of every value can be compared as they come
         members = store.list(sweep_id=run.sweep_id, limit=200)[::-1] if run.sweep_id else [run]
         swept = sweep.param_of(run.sweep_id)
-        named = {f"#{r.id}" + (f" {swept}={r.config.option(swept)}" if swept else ""): r for r in members}
+        several_seeds = len({r.seed for r in members}) > 1
+        named = {f"#{r.id}" + (f" {swept}={r.config.option(swept)}" if swept else "")
+                 + (f" seed {r.seed}" if several_seeds else ""): r for r in members}
         curves = compare.curves_long({label: store.epochs(r.id) for label, r in named.items()})
         best = {label: (r.summary or {}).get("best_epoch") for label, r in named.items()}
         st.plotly_chart(charts.learning_curves(curves, "NDCG@10", protocol_label, best=best), key="live_curves")

@@ -113,6 +113,9 @@ def build_parser(model: str | None = None) -> argparse.ArgumentParser:
     sweepable = ", ".join(o.name for o in spec.sweepable()) if spec else "see --model M --help"
     s.add_argument("--param", required=True, help=f"the option to vary ({sweepable})")
     s.add_argument("--values", required=True, help="comma-separated (layer lists: separated by ';')")
+    s.add_argument("--seeds", metavar="S,S,...",
+                   help="run every value with each of these seeds (e.g. 0,1,2; instead of --seed); the table "
+                        "shows mean ± std over them, and so does the Results page")
     s.add_argument("--out", help="also write the table as JSON here")
     s.add_argument("--json", action="store_true", help="last line of stdout: the table as one JSON object")
     s.set_defaults(func=_lazy("sweep", "cmd_sweep"))

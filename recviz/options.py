@@ -171,6 +171,9 @@ def format_value(value: Any) -> str:
 
 
 def _num(x: float) -> str:
+    """0.001 → '0.001', 1e-06 → '1e-06', 2147483647 → '2147483647' (a whole number reads whole)."""
+    if float(x).is_integer() and abs(x) < 1e16:
+        return str(int(x))
     return f"{x:g}"
 
 

@@ -234,3 +234,26 @@ def _values(array) -> list:
     if isinstance(array, dict):
         return np.frombuffer(base64.b64decode(array["bdata"]), dtype=array["dtype"]).tolist()
     return list(array)
+
+
+def test_the_sweep_mode_runs_each_value_with_each_seed(monkeypatch):
+    from recviz.runs import worker
+
+    monkeypatch.setattr(worker, "submit", lambda config, threads=None, sweep_id=None:
+                        RunStore().create(config, sweep_id=sweep_id))  # queue only: nothing trains here
+    at = app().switch_page("pages/train.py").run()
+    at.selectbox(key="model").set_value("gmf").run()
+    at.toggle(key="sweep_on").set_value(True).run()
+    at.selectbox(key="sweep_param.gmf").set_value("emb_dim").run()
+    at.text_input(key="sweep_values.gmf.emb_dim").set_value("8,16").run()
+    at.text_input(key="sweep_seeds").set_value("0,1,2").run()
+    assert at.button(key="launch").label == "Launch 6 runs"
+    at.button(key="launch").click().run()
+    assert_clean(at)
+    runs = RunStore().list()[::-1]
+    assert [(r.config.option("emb_dim"), r.seed) for r in runs] == [(8, 0), (8, 1), (8, 2), (16, 0), (16, 1), (16, 2)]
+    assert len({r.sweep_id for r in runs}) == 1
+    at.text_input(key="sweep_seeds").set_value("0,-3").run()
+    assert at.button(key="launch").disabled and any("seed must be" in e.value for e in at.error)
+    for r in runs:
+        RunStore().request_cancel(r.id)

@@ -5,6 +5,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from tests.helpers import SHARED_DATA
@@ -231,6 +232,23 @@ def test_sweep_stores_one_run_per_value_and_prints_the_table(tmp_path):
     runs = last_json(recviz("runs", "--json"))
     stored = [r for r in runs["runs"] if r["id"] in {row["run_id"] for row in table["rows"]}]
     assert len(stored) == 2 and {r["status"] for r in stored} == {"done"}
+
+
+def test_a_sweep_over_seeds_runs_every_value_with_every_seed_and_prints_mean_and_std():
+    proc = recviz("sweep", "--dataset", "synthetic:users=60,items=300,interactions=1500", "--model", "gmf",
+                  "--param", "emb_dim", "--values", "8,16", "--seeds", "0,1,2", "--epochs", "2", "--json")
+    table = last_json(proc)
+    assert [(r["emb_dim"], r["seed"]) for r in table["rows"]] == [(8, 0), (8, 1), (8, 2), (16, 0), (16, 1), (16, 2)]
+    first = [r["HR@10"] for r in table["rows"][:3]]
+    mean = table["means"][0]
+    assert mean["emb_dim"] == 8 and mean["runs"] == [r["run_id"] for r in table["rows"][:3]]
+    assert mean["HR@10"] == pytest.approx(np.mean(first)) and mean["HR@10 std"] == pytest.approx(np.std(first, ddof=1))
+    assert f"{mean['HR@10']:.4f} ± {mean['HR@10 std']:.4f}" in proc.stdout
+    stored = {r["id"]: r["seed"] for r in last_json(recviz("runs", "--json"))["runs"]}
+    assert [stored[r["run_id"]] for r in table["rows"]] == [0, 1, 2, 0, 1, 2]
+    bad = recviz("sweep", "--dataset", "synthetic", "--model", "gmf", "--param", "emb_dim", "--values", "8",
+                 "--seeds", "0,x", check=False)
+    assert bad.returncode == 2 and "seed must be an integer" in bad.stderr
 
 
 def test_a_model_the_data_cannot_feed_is_a_readable_error():

@@ -20,10 +20,11 @@ def _ints(text: str, what: str) -> tuple[int, ...]:
 
 def cmd_bench(args) -> int:
     from recviz.runs import bench
+    from recviz.runs.sweep import parse_seeds
 
     models = tuple(m.strip() for m in args.models.split(",") if m.strip())
     batch_sizes = _ints(args.batch_sizes, "--batch-sizes") if args.batch_sizes else (None,)
-    report = bench.run_bench(args.dataset, models=models, seeds=_ints(args.seeds, "--seeds"),
+    report = bench.run_bench(args.dataset, models=models, seeds=tuple(parse_seeds(args.seeds)),
                              batch_sizes=batch_sizes, epochs=args.epochs, out=args.out, store=args.store,
                              device=args.device, threads=args.threads, valid=args.valid, preset=args.preset,
                              peak_test=args.peak_test)

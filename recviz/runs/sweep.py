@@ -9,6 +9,7 @@ import time
 from recviz.config import RunConfig
 from recviz.errors import RecvizError
 from recviz.models.spec import ModelSpec
+from recviz.options import SEED
 
 
 def parse_values(spec: ModelSpec, param: str, text: str) -> list:
@@ -31,8 +32,41 @@ def separator(param: str, spec: ModelSpec) -> str:
     return ";" if spec.option(param).kind == "widths" else ","
 
 
-def plan(base: RunConfig, param: str, values: list) -> list[RunConfig]:
-    return [base.replace(**{param: v}) for v in values]
+def parse_seeds(text: str | None) -> list[int]:
+    """'0,1,2' → [0, 1, 2], each checked as the seed option declares (order kept, repeats dropped).
+    A value's mean over seeds is the only honest point on a sweep curve: on ml-100k seed noise
+    alone moves HR@10 by ±0.01–0.02, as much as most effects the papers plot."""
+    parts = [p.strip() for p in str(text or "").split(",") if p.strip()]
+    if not parts:
+        raise RecvizError("no seeds given", fix="e.g. --seeds 0,1,2")
+    return list(dict.fromkeys(SEED.parse(p) for p in parts))
+
+
+def plan(base: RunConfig, param: str, values: list, seeds: list[int] | None = None) -> list[RunConfig]:
+    """One config per value — per value and seed when `seeds` are given (value-major: every seed of
+    the first value, then the next value), everything else as in `base`."""
+    return [base.replace(**{param: v}, **({} if seed is None else {"seed": seed}))
+            for v in values for seed in (seeds or [None])]
+
+
+def summarize(rows: list[dict], param: str, metrics=("HR@10", "NDCG@10")) -> list[dict]:
+    """A sweep's table: one row per value, in the order run, with each metric's mean over the
+    value's runs (seeds), its sample standard deviation (None for one run) and the run ids."""
+    import numpy as np
+
+    out: dict = {}
+    for r in rows:
+        out.setdefault(repr(r[param]), {param: r[param], "rows": []})["rows"].append(r)
+    table = []
+    for group in out.values():
+        line = {param: group[param], "runs": [r["run_id"] for r in group["rows"]],
+                "seeds": [r.get("seed") for r in group["rows"]]}
+        for m in metrics:
+            values = np.array([r[m] for r in group["rows"] if r.get(m) is not None], dtype=float)
+            line[m] = float(values.mean()) if len(values) else None
+            line[f"{m} std"] = float(values.std(ddof=1)) if len(values) > 1 else None
+        table.append(line)
+    return table
 
 
 def new_sweep_id(param: str) -> str:
