@@ -25,7 +25,7 @@ def home() -> None:
         if st.button(label, type="primary", key="quick_start",
                      help=f"{quick.dataset} data, leave-one-out, {quick.spec.title} with its default settings"):
             run_id = common.submit(quick)
-            st.session_state["active_run"] = run_id
+            st.session_state["active_run"] = st.session_state["just_launched"] = run_id
             st.switch_page("pages/train.py")
         st.caption("Or pick your own data on **Data**, set every knob on **Train**, compare on **Results** "
                    "and look inside a model on **Recommendations**.")

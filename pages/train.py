@@ -41,6 +41,11 @@ def key(name: str) -> str:
     return name + form["suffix"]
 
 
+launched = st.session_state.pop("just_launched", None)  # from Home's one-click button
+if launched is not None:
+    st.success(f"Run #{launched} is training with the settings below. [Watch it learn ↓](#watched-run)")
+
+
 # ---- what to train ----------------------------------------------------------------------------------
 left, right = st.columns(2)
 with left:
@@ -79,7 +84,7 @@ with right:
                           help="Defaults are the best settings known, chosen on validation; a preset such as "
                                "`paper` is the model's paper's settings.")
 
-with st.expander(f"{spec.title} options", expanded=True):
+with st.expander(f"{spec.title} options", expanded=launched is None):  # folded: the run is what to see
     same = model == base.model and preset == base.preset  # the re-opened run's own values apply
     values = spec.resolve(base.options if same else {}, preset)
     options = {}
@@ -195,7 +200,7 @@ def _live() -> None:
     run_id = compare.run_to_watch(recent, st.session_state["watch_run"], st.session_state.get("active_run"))
     run = by_id[run_id]
     spec = registry.MODELS.get(run.model)
-    st.subheader(f"Run #{run.id} · {spec.title if spec else run.model} on {run.dataset}")
+    st.subheader(f"Run #{run.id} · {spec.title if spec else run.model} on {run.dataset}", anchor="watched-run")
     protocol_label = compare.protocol_label(run.protocol, run.config.candidates, run.config.valid)
     if run.status == "failed":
         st.error(run.error or "the run failed")
