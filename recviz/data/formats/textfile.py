@@ -25,19 +25,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from recviz.data.formats.limits import COLUMNS, FILE_BYTES, LINE_BYTES, SNIFF_BYTES, SNIFF_LINES, human_bytes
 from recviz.errors import DataError
 
-MAX_FILE_BYTES = 1 << 30  # 1 GiB; the environment variable RECVIZ_MAX_FILE_BYTES overrides it
-MAX_FILE_BYTES_ENV = "RECVIZ_MAX_FILE_BYTES"
-SNIFF_BYTES = 64 * 1024
-SNIFF_LINES = 50
-# A row of interaction data is a few fields and well under a kilobyte. A first line longer than the
-# sniffed 64 KiB, or with more delimiters than this, is no such table — and a parser asked for a
-# million columns allocates gigabytes before it can complain. RECVIZ_MAX_COLUMNS raises it.
-MAX_COLUMNS = 1000
-MAX_COLUMNS_ENV = "RECVIZ_MAX_COLUMNS"
-MAX_LINE_BYTES = 32 * 1024
-
+MAX_FILE_BYTES_ENV = FILE_BYTES.env  # the names tests and messages use
+MAX_COLUMNS_ENV = COLUMNS.env
 DELIMITER_CANDIDATES = (",", "\t", ";", "|")
 _DELIM_NAMES = {",": "comma (',')", "\t": "tab ('\\t')", ";": "semicolon (';')", "|": "pipe ('|')",
                 "::": "double colon ('::')", " ": "space (' ')"}
@@ -51,23 +43,8 @@ _MAGIC = ((b"\x1f\x8b", "gzip"), (b"PK\x03\x04", "zip / xlsx"), (b"PAR1", "parqu
 
 
 def max_file_bytes() -> int:
-    """The size limit: `RECVIZ_MAX_FILE_BYTES` if set (an integer), else `MAX_FILE_BYTES`."""
-    raw = os.environ.get(MAX_FILE_BYTES_ENV, "").strip()
-    if raw:
-        try:
-            return int(float(raw))
-        except ValueError:
-            raise DataError(f"{MAX_FILE_BYTES_ENV}={raw!r} is not a number of bytes",
-                            fix=f"set {MAX_FILE_BYTES_ENV} to an integer such as 2000000000, or unset it") from None
-    return MAX_FILE_BYTES
-
-
-def human_bytes(n: float) -> str:
-    for unit in ("bytes", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:,.0f} {unit}" if unit == "bytes" else f"{n:,.1f} {unit}"
-        n /= 1024
-    return f"{n:,.1f} GiB"  # pragma: no cover
+    """The size limit: `RECVIZ_MAX_FILE_BYTES` if set (an integer), else 1 GiB."""
+    return FILE_BYTES.value()
 
 
 def delimiter_name(sep: str) -> str:
@@ -83,17 +60,21 @@ def normalize_delimiter(sep: str | None) -> str | None:
 
 # ---- sources -----------------------------------------------------------------------------------
 class Source:
-    """One file to read: a path on disk, or bytes in memory (a zip member). `label` is the name
+    """One file to read: a path on disk, bytes in memory, or a zip member. `label` is the name
     every message uses; `size` may be given up front (a zip member's declared size) so that an
-    oversize member is refused before it is decompressed."""
+    oversize member is refused before it is decompressed.
+
+    A zip member comes as `opener`, a callable returning a fresh binary stream of it: sniffing
+    reads a prefix from a stream (never the whole member) and parsing streams it, so a member's
+    bytes are never all held in memory just to look at them."""
 
     def __init__(self, path: str | Path | None = None, *, data: bytes | None = None,
-                 label: str | None = None, size: int | None = None, loader=None) -> None:
-        if path is None and data is None and loader is None:
-            raise ValueError("Source needs a path, data or a loader")
+                 label: str | None = None, size: int | None = None, opener=None) -> None:
+        if path is None and data is None and opener is None:
+            raise ValueError("Source needs a path, data or an opener")
         self.path = None if path is None else Path(path)
         self._data = data
-        self._loader = loader  # callable returning bytes (lazy zip member)
+        self._opener = opener
         self.label = label or str(path)
         self._size = size
 
@@ -120,25 +101,29 @@ class Source:
             return self._size
         if self.path is not None:
             return self.path.stat().st_size
-        return len(self._bytes())
+        return len(self.read_bytes())
 
-    def _bytes(self) -> bytes:
-        if self._data is None:
-            self._data = self._loader()
-        return self._data
+    def open(self):
+        """A fresh binary stream from the start."""
+        if self.path is not None:
+            return open(self.path, "rb")
+        if self._data is not None:
+            return io.BytesIO(self._data)
+        return self._opener()
 
     def head(self, n: int = SNIFF_BYTES) -> bytes:
-        if self.path is None:
-            return self._bytes()[:n]
-        with open(self.path, "rb") as fh:
+        with self.open() as fh:
             return fh.read(n)
 
     def read_bytes(self) -> bytes:
-        return self._bytes() if self.path is None else self.path.read_bytes()
+        if self._data is not None:
+            return self._data
+        with self.open() as fh:
+            return fh.read()
 
     def handle(self):
-        """What pandas reads from: the path, or a fresh BytesIO."""
-        return str(self.path) if self.path is not None else io.BytesIO(self._bytes())
+        """What pandas reads from: the path, or a stream."""
+        return str(self.path) if self.path is not None else self.open()
 
     def sibling(self, name: str) -> Source | None:
         """A file with this name in the same directory (disk files only)."""
@@ -203,15 +188,16 @@ def check_file(src: Source, *, encoding: str = "utf-8") -> str:
 
 
 def check_shape(src: Source, head: bytes) -> None:
-    """Refuse, before any parser allocates, a table whose first line is longer than the sniffed
-    prefix or has more than `MAX_COLUMNS` fields (in any candidate delimiter)."""
+    """Refuse, before any parser allocates, a table whose lines are longer than `LINE_BYTES` or
+    have more than `COLUMNS` fields (in any candidate delimiter), judged on the sniffed prefix."""
     lines = head.split(b"\n")
+    longest = LINE_BYTES.value()
     for k, line in enumerate(lines, start=1):  # the last piece may be cut: it is still that long
-        if len(line) > MAX_LINE_BYTES:
-            raise DataError(f"line {k} is longer than {human_bytes(MAX_LINE_BYTES)}: this is not a table of "
+        if len(line) > longest:
+            raise DataError(f"line {k} is longer than {human_bytes(longest)}: this is not a table of "
                             "interactions", file=src.label, row=k,
                             fix="give RecViz a table with one interaction per line")
-    limit = _env_int(MAX_COLUMNS_ENV, MAX_COLUMNS)
+    limit = COLUMNS.value()
     for k, line in enumerate(lines[:SNIFF_LINES], start=1):
         fields = 1 + max(line.count(d.encode()) for d in (*DELIMITER_CANDIDATES, " "))
         if fields > limit:
@@ -219,14 +205,6 @@ def check_shape(src: Source, head: bytes) -> None:
                             file=src.label, row=k,
                             fix=f"check the delimiter and the file; a table with that many columns needs "
                                 f"{MAX_COLUMNS_ENV}=<columns>")
-
-
-def _env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name, "").strip()
-    try:
-        return int(raw) if raw else default
-    except ValueError:
-        raise DataError(f"{name}={raw!r} is not an integer", fix=f"set {name} to an integer, or unset it") from None
 
 
 def binary_kind(head: bytes) -> str | None:
@@ -310,6 +288,17 @@ def read_delimited(
         handle, pd_sep = io.BytesIO(raw), _SUB
     else:
         handle, pd_sep = src.handle(), sep
+    try:
+        return _parse(src, handle, pd_sep, sep=sep, header=header, encoding=encoding, min_columns=min_columns,
+                      str_columns=str_columns, quoting=quoting, skipinitialspace=skipinitialspace, what=what,
+                      fix_hint=fix_hint, fixed_delimiter=fixed_delimiter)
+    finally:
+        if not isinstance(handle, str):
+            handle.close()
+
+
+def _parse(src: Source, handle, pd_sep: str, *, sep, header, encoding, min_columns, str_columns, quoting,
+           skipinitialspace, what, fix_hint, fixed_delimiter) -> tuple[pd.DataFrame, np.ndarray]:
     if str_columns is None:
         dtype = str
     else:
