@@ -10,10 +10,16 @@ import os
 from pathlib import Path
 
 
+def root() -> Path:
+    """The data directory, without creating it (for messages, and for readers that only read)."""
+    return Path(os.environ.get("RECVIZ_HOME") or Path.home() / ".recviz").expanduser()
+
+
 def home() -> Path:
-    root = Path(os.environ.get("RECVIZ_HOME") or Path.home() / ".recviz").expanduser()
-    root.mkdir(parents=True, exist_ok=True)
-    return root
+    """The data directory, created if missing."""
+    path = root()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def datasets_dir() -> Path:

@@ -10,8 +10,9 @@ Why it looks like this:
   only, and `next_queued` can claim a run atomically (two workers never take the same run).
 - A terminal status (done / failed / cancelled) is final: a late write from a worker that was
   already reaped cannot turn a failed run back into a running or done one.
-- A worker that dies cannot mark its own run failed, so `reap()` does it for it (dead pid or stale
-  heartbeat); the app calls it at start and on every poll.
+- A worker that dies cannot mark its own run failed, so `reap()` does it for it (dead pid, another
+  boot, or a heartbeat silent on the monotonic clock: `recviz.runs.liveness`); every reader of the
+  store calls it first.
 """
 
 from __future__ import annotations
@@ -30,8 +31,10 @@ import pandas as pd
 from recviz import paths
 from recviz.config import RunConfig
 from recviz.errors import RecvizError
+from recviz.runs import liveness
+from recviz.runs.liveness import pid_alive  # noqa: F401 — importable from here, as before
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 STATUSES = ("queued", "running", "done", "failed", "cancelled")
 ACTIVE = ("queued", "running")
 BUSY_TIMEOUT_S = 10.0
@@ -64,8 +67,18 @@ CREATE TABLE IF NOT EXISTS epochs (
     PRIMARY KEY (run_id, phase, epoch)
 );
 """
+# v2: the heartbeat on the monotonic clock with the boot it counts from (`recviz.runs.liveness`),
+# how many times the run was claimed (once, always: a test proves no run trains twice) and the
+# memory cgroup's out-of-memory kill count when it was claimed (to tell an OOM kill from others).
+_SCHEMA_V2 = """
+ALTER TABLE runs ADD COLUMN heartbeat_mono REAL;
+ALTER TABLE runs ADD COLUMN boot_id TEXT;
+ALTER TABLE runs ADD COLUMN claims INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN oom_kills INTEGER
+"""
 # Migrations: MIGRATIONS[v] takes a database at version v-1 to version v.
-MIGRATIONS = {1: _SCHEMA_V1}
+MIGRATIONS = {1: _SCHEMA_V1, 2: _SCHEMA_V2}
+_BEAT = "heartbeat_at = :heartbeat_at, heartbeat_mono = :heartbeat_mono, boot_id = :boot_id"
 
 
 @dataclass
@@ -88,6 +101,10 @@ class Run:
     summary: dict | None = None
     device: str | None = None
     log_path: str | None = None
+    heartbeat_mono: float | None = None
+    boot_id: str | None = None
+    claims: int = 0
+    oom_kills: int | None = None
 
     @property
     def finished(self) -> bool:
@@ -196,9 +213,9 @@ class RunStore:
             conn.execute("UPDATE runs SET log_path = ? WHERE id = ?",
                          (str(self.run_dir(run_id) / "worker.log"), run_id))
             if claim is not None:
-                now = time.time()
-                conn.execute("UPDATE runs SET status = 'running', pid = ?, started_at = ?, heartbeat_at = ?"
-                             " WHERE id = ?", (claim, now, now, run_id))
+                conn.execute(f"UPDATE runs SET status = 'running', pid = :pid, started_at = :heartbeat_at,"
+                             f" claims = claims + 1, oom_kills = :oom, {_BEAT} WHERE id = :id",
+                             {**liveness.beat(), "pid": claim, "oom": liveness.oom_kills(), "id": run_id})
         return run_id
 
     def get(self, run_id: int) -> Run:
@@ -247,25 +264,25 @@ class RunStore:
     def mark_running(self, run_id: int, pid: int, device: str | None = None) -> bool:
         """Take a queued run (or update the device of one this pid already holds). False when
         the run is not ours to run: cancelled while queued, finished, or held by another pid."""
-        now = time.time()
         with self.transaction() as conn:
             cur = conn.execute(
-                "UPDATE runs SET status = 'running', pid = ?, device = COALESCE(?, device),"
-                " started_at = COALESCE(started_at, ?), heartbeat_at = ?"
-                " WHERE id = ? AND (status = 'queued' OR (status = 'running' AND pid = ?))",
-                (pid, device, now, now, run_id, pid))
+                "UPDATE runs SET claims = claims + (status = 'queued'), oom_kills = COALESCE(oom_kills, :oom),"
+                " status = 'running', pid = :pid, device = COALESCE(:device, device),"
+                f" started_at = COALESCE(started_at, :heartbeat_at), {_BEAT}"
+                " WHERE id = :id AND (status = 'queued' OR (status = 'running' AND pid = :pid))",
+                {**liveness.beat(), "pid": pid, "device": device, "oom": liveness.oom_kills(), "id": run_id})
             return cur.rowcount == 1
 
     def next_queued(self, pid: int | None = None) -> Run | None:
         """Claim the oldest queued run for `pid` (default: this process) in one transaction."""
         pid = os.getpid() if pid is None else pid
-        now = time.time()
         with self.transaction() as conn:
             row = conn.execute("SELECT id FROM runs WHERE status = 'queued' ORDER BY id LIMIT 1").fetchone()
             if row is None:
                 return None
-            conn.execute("UPDATE runs SET status = 'running', pid = ?, started_at = ?, heartbeat_at = ?"
-                         " WHERE id = ? AND status = 'queued'", (pid, now, now, row["id"]))
+            conn.execute("UPDATE runs SET status = 'running', pid = :pid, started_at = :heartbeat_at,"
+                         f" claims = claims + 1, oom_kills = :oom, {_BEAT} WHERE id = :id AND status = 'queued'",
+                         {**liveness.beat(), "pid": pid, "oom": liveness.oom_kills(), "id": row["id"]})
         return self.get(row["id"])
 
     def has_queued(self) -> bool:
@@ -274,7 +291,7 @@ class RunStore:
     def heartbeat(self, run_id: int) -> bool:
         """Record that the worker is alive. False when the run is no longer running (reaped,
         deleted): the worker should then stop."""
-        return self._set(run_id, "status = 'running'", heartbeat_at=time.time())
+        return self._set(run_id, "status = 'running'", **liveness.beat())
 
     def add_epoch(self, run_id: int, report: dict) -> None:
         """Store one epoch report of the training loop (re-sending an epoch replaces it)."""
@@ -288,8 +305,8 @@ class RunStore:
                  _num(report.get("train_loss")), None if valid is None else _dumps(valid),
                  _num(report.get("seconds")), _num(report.get("samples_per_second")),
                  _dumps(extra) if extra else None))
-            conn.execute("UPDATE runs SET heartbeat_at = ? WHERE id = ? AND status = 'running'",
-                         (time.time(), run_id))
+            conn.execute(f"UPDATE runs SET {_BEAT} WHERE id = :id AND status = 'running'",
+                         {**liveness.beat(), "id": run_id})
 
     def finish(self, run_id: int, summary: dict) -> bool:
         return self._end(run_id, "done", summary=_dumps(summary))
@@ -297,8 +314,9 @@ class RunStore:
     def fail(self, run_id: int, error: str) -> bool:
         return self._end(run_id, "failed", error=str(error))
 
-    def mark_cancelled(self, run_id: int) -> bool:
-        return self._end(run_id, "cancelled")
+    def mark_cancelled(self, run_id: int, reason: str | None = None) -> bool:
+        """Cancelled; `reason` says by what when it was not a person's request (a signal)."""
+        return self._end(run_id, "cancelled", error=reason)
 
     def _end(self, run_id: int, status: str, **values) -> bool:
         """Move an active run to a terminal status; False when it had already ended."""
@@ -332,26 +350,24 @@ class RunStore:
             conn.execute("DELETE FROM runs WHERE id = ?", (run_id,))
         shutil.rmtree(self.run_dir(run_id), ignore_errors=True)
 
-    def reap(self, heartbeat_timeout: float = HEARTBEAT_TIMEOUT_S) -> list[int]:
+    def reap(self, heartbeat_timeout: float = HEARTBEAT_TIMEOUT_S, exits=None) -> list[int]:
         """Mark runs whose worker is gone as failed, with the reason; returns their ids.
 
-        Gone = its pid no longer exists (or is a zombie), or no heartbeat for `heartbeat_timeout`
-        seconds (a hung worker, or a pid reused after a reboot). Idempotent: a reaped run is
+        Gone = its pid no longer exists (or is a zombie), it was claimed on an earlier boot, or no
+        heartbeat for `heartbeat_timeout` seconds of the monotonic clock (a hung worker) — judged
+        by `recviz.runs.liveness`, never by the wall clock. `exits(pid)` (the exit status of a dead
+        worker, known to whoever started it) lets the reason name the signal. Idempotent: a reaped run is
         failed, and failed runs are never looked at again."""
-        now, reaped = time.time(), []
+        reaped = []
         for r in self.list(status="running", limit=1_000_000):
-            last = r.heartbeat_at or r.started_at or now
-            dead = r.pid is not None and not pid_alive(r.pid)
-            if not dead and now - last <= heartbeat_timeout:
+            why = liveness.verdict(r, heartbeat_timeout, exits)
+            if why is None:
                 continue
-            reason = (f"worker process {r.pid} exited without finishing (killed or crashed) "
-                      f"during {self._current_epoch(r.id)}")
-            if not dead:
-                reason += f"; no heartbeat for {now - last:.0f} s"
+            reason = f"{why} during {self._current_epoch(r.id)}"
             with self.transaction() as conn:  # only if nobody finished it meanwhile
                 cur = conn.execute("UPDATE runs SET status = 'failed', error = ?, finished_at = ?"
                                    " WHERE id = ? AND status = 'running' AND pid IS ?",
-                                   (reason, now, r.id, r.pid))
+                                   (reason, time.time(), r.id, r.pid))
             if cur.rowcount == 1:
                 reaped.append(r.id)
         return reaped
@@ -365,23 +381,6 @@ class RunStore:
             return "epoch 1 (no epoch had finished)"
         phase = "" if last[0] == "train" else f"{last[0]} "
         return f"{phase}epoch {last[1] + 1} ({last[2]} epoch(s) stored)"
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether a process exists and is not a zombie (a killed child nobody reaped yet still
-    answers os.kill(pid, 0), so /proc decides)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # exists, owned by someone else
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True  # no /proc (not Linux): trust os.kill
-    state = stat.rsplit(")", 1)[-1].split()[0]
-    return state not in ("Z", "X")
 
 
 # ---- rows and JSON --------------------------------------------------------------------------------
