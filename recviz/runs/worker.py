@@ -65,13 +65,20 @@ def launch(run_id: int, threads: int | None = None) -> subprocess.Popen:
 
 
 def ensure_drain(threads: int | None = None) -> subprocess.Popen | None:
-    """Start a drain worker unless one is alive; the app may call this at start to pick up runs
-    queued before a restart. Returns the new process, or None when one was already running."""
+    """Start a drain worker unless one is alive (or one this process started is still starting:
+    ten quick submits start one drain, not ten that would race for the lock); the app may call
+    this at start to pick up runs queued before a restart. Returns the new process, or None when
+    one was already running."""
     reap_children()
+    with _children_lock:  # one this process started is still starting (it has not locked yet)
+        if any(getattr(proc, "drain", False) and proc.returncode is None for proc in _children):
+            return None
     if drain_pid() is not None:
         return None
     args = ["--drain"] + (["--threads", str(threads)] if threads else [])
-    return _spawn(args, paths.home() / "runs" / "drain.log", threads)
+    proc = _spawn(args, paths.home() / "runs" / "drain.log", threads)
+    proc.drain = True
+    return proc
 
 
 def _spawn(args: list[str], log_path: Path, threads: int | None) -> subprocess.Popen:
