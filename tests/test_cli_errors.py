@@ -7,6 +7,8 @@ import sys
 
 import pytest
 
+from recviz.config import RunConfig
+
 from tests.test_cli import TINY, recviz
 
 HUGE = "99999999999999999999"
@@ -29,8 +31,12 @@ def test_out_of_range_numbers_are_readable_errors(args, words):
 
 
 def test_an_unexpected_error_names_its_log_file(recviz_home):
-    recviz_home.mkdir(parents=True, exist_ok=True)
-    (recviz_home / "runs.db").write_bytes(b"this is not a SQLite database" * 100)
+    from recviz.runs.store import RunStore
+
+    store = RunStore()  # a sound store holding a row no RecViz wrote: its config is not JSON
+    store.create(RunConfig())
+    with store.transaction() as conn:
+        conn.execute("UPDATE runs SET config = '{not json'")
     proc = recviz("runs", check=False)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert proc.stderr.startswith("recviz: internal error (") and "the full traceback is in" in proc.stderr

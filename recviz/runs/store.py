@@ -2,12 +2,9 @@
 share, with each run's artifacts in `home()/runs/<id>/`.
 
 Why it looks like this:
-- WAL mode + a busy timeout: a worker writes epochs while the app's threads read, without
-  "database is locked" errors and without readers ever seeing half a transaction.
-- A fresh connection per call (no shared connection object): the Streamlit server is
-  multi-threaded and workers are separate processes; sqlite3 connections are cheap to open.
-- Every write is one short `BEGIN IMMEDIATE` transaction: a crash mid-write rolls back that write
-  only, and `next_queued` can claim a run atomically (two workers never take the same run).
+- The file itself (WAL, one short transaction per write, read-only and damaged stores) is
+  `recviz.runs.db`; `next_queued` claims a run in one transaction, so two workers never take the
+  same run.
 - A terminal status (done / failed / cancelled) is final: a late write from a worker that was
   already reaped cannot turn a failed run back into a running or done one.
 - A worker that dies cannot mark its own run failed, so `reap()` does it for it (dead pid, another
@@ -32,52 +29,15 @@ from recviz import paths
 from recviz.config import RunConfig
 from recviz.errors import RecvizError
 from recviz.runs import liveness
+from recviz.runs.db import SCHEMA_VERSION, Database  # noqa: F401 — SCHEMA_VERSION importable from here
 from recviz.runs.liveness import pid_alive  # noqa: F401 — importable from here, as before
 
-SCHEMA_VERSION = 2
 STATUSES = ("queued", "running", "done", "failed", "cancelled")
 ACTIVE = ("queued", "running")
-BUSY_TIMEOUT_S = 10.0
 HEARTBEAT_TIMEOUT_S = 120.0
 EPOCH_COLUMNS = ["epoch", "phase", "train_loss", "seconds", "samples_per_second", "valid"]
 _EPOCH_KEYS = set(EPOCH_COLUMNS)
 
-_SCHEMA_V1 = """
-CREATE TABLE IF NOT EXISTS runs (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: run dirs are named by id
-    created_at REAL NOT NULL, started_at REAL, finished_at REAL,  -- unix seconds
-    status TEXT NOT NULL DEFAULT 'queued'
-        CHECK (status IN ('queued', 'running', 'done', 'failed', 'cancelled')),
-    config TEXT NOT NULL,  -- RunConfig JSON (the next four columns copy it for filtering)
-    dataset TEXT NOT NULL, model TEXT NOT NULL, protocol TEXT NOT NULL, seed INTEGER NOT NULL,
-    sweep_id,  -- no type: stored as given (int or str), NULL outside sweeps
-    pid INTEGER, heartbeat_at REAL, cancel_requested INTEGER NOT NULL DEFAULT 0,
-    error TEXT,  -- readable text of a failed run
-    summary TEXT,  -- JSON: final test metrics, timing, device, best epoch
-    device TEXT, log_path TEXT
-);
-CREATE INDEX IF NOT EXISTS runs_status ON runs(status);
-CREATE INDEX IF NOT EXISTS runs_sweep ON runs(sweep_id);
-CREATE TABLE IF NOT EXISTS epochs (
-    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
-    epoch INTEGER NOT NULL, phase TEXT NOT NULL DEFAULT 'train',
-    train_loss REAL, valid TEXT,  -- valid: JSON validation metrics of this epoch
-    seconds REAL, samples_per_second REAL,
-    extra TEXT,  -- JSON: the report's other keys (eval_seconds, samples, ...)
-    PRIMARY KEY (run_id, phase, epoch)
-);
-"""
-# v2: the heartbeat on the monotonic clock with the boot it counts from (`recviz.runs.liveness`),
-# how many times the run was claimed (once, always: a test proves no run trains twice) and the
-# memory cgroup's out-of-memory kill count when it was claimed (to tell an OOM kill from others).
-_SCHEMA_V2 = """
-ALTER TABLE runs ADD COLUMN heartbeat_mono REAL;
-ALTER TABLE runs ADD COLUMN boot_id TEXT;
-ALTER TABLE runs ADD COLUMN claims INTEGER NOT NULL DEFAULT 0;
-ALTER TABLE runs ADD COLUMN oom_kills INTEGER
-"""
-# Migrations: MIGRATIONS[v] takes a database at version v-1 to version v.
-MIGRATIONS = {1: _SCHEMA_V1, 2: _SCHEMA_V2}
 _BEAT = "heartbeat_at = :heartbeat_at, heartbeat_mono = :heartbeat_mono, boot_id = :boot_id"
 
 
@@ -123,51 +83,17 @@ class Run:
 
 class RunStore:
     def __init__(self, path: str | Path | None = None):
-        self.path = Path(path) if path is not None else paths.home() / "runs.db"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._init()
+        self.path = Path(path) if path is not None else paths.root() / "runs.db"
+        with contextlib.suppress(OSError):  # a directory that cannot be created is read as empty
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = Database(self.path)
+        self.transaction = self.db.transaction  # one write transaction (a context manager)
+        self._read = self.db.read
 
-    # ---- plumbing -----------------------------------------------------------------------------
-    def _connect(self) -> sqlite3.Connection:
-        # isolation_level=None: no implicit transactions; writes say BEGIN IMMEDIATE themselves.
-        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
-        conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA foreign_keys = ON")
-        conn.execute("PRAGMA synchronous = NORMAL")  # WAL: a process crash loses no commit
-        return conn
-
-    @contextlib.contextmanager
-    def transaction(self):
-        """One write transaction: committed on success, rolled back on any exception (including
-        a crash of the process, which SQLite's journal undoes on the next open)."""
-        with contextlib.closing(self._connect()) as conn:
-            conn.execute("BEGIN IMMEDIATE")  # take the write lock now: no upgrade deadlocks
-            with conn:  # commit / rollback
-                yield conn
-
-    @contextlib.contextmanager
-    def _read(self):
-        with contextlib.closing(self._connect()) as conn:
-            yield conn
-
-    def _init(self) -> None:
-        """WAL on (a setting stored in the file) and the schema migrated to SCHEMA_VERSION. Reads
-        first, so opening an up-to-date store never takes the write lock."""
-        with contextlib.closing(self._connect()) as conn:
-            if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-                conn.execute("PRAGMA journal_mode = WAL")
-            if conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
-                return
-        with self.transaction() as conn:
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise RecvizError(f"{self.path} was written by a newer RecViz (schema {version}, "
-                                  f"this one knows {SCHEMA_VERSION})", fix="upgrade recviz")
-            for v in range(version + 1, SCHEMA_VERSION + 1):
-                # statement by statement: executescript() would COMMIT our transaction
-                for stmt in filter(str.strip, MIGRATIONS[v].split(";\n")):
-                    conn.execute(stmt)
-                conn.execute(f"PRAGMA user_version = {v}")
+    @property
+    def writable(self) -> bool:
+        """False when this process cannot write the data directory: reads work, writes raise."""
+        return self.db.writable
 
     def _highest_run_dir(self) -> int:
         """The largest id among the run directories on disk (0 when there are none)."""
@@ -216,7 +142,17 @@ class RunStore:
                 conn.execute(f"UPDATE runs SET status = 'running', pid = :pid, started_at = :heartbeat_at,"
                              f" claims = claims + 1, oom_kills = :oom, {_BEAT} WHERE id = :id",
                              {**liveness.beat(), "pid": claim, "oom": liveness.oom_kills(), "id": run_id})
+        self._keep_config(run_id, config)
         return run_id
+
+    def _keep_config(self, run_id: int, config: RunConfig) -> None:
+        """`runs/<id>/config.json`: the run's settings beside its artifacts, so that it can be
+        trained again even when runs.db is lost or damaged (the recovery a StoreError names)."""
+        folder = self.run_dir(run_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f".config.json.{os.getpid()}.tmp"
+        tmp.write_text(config.to_json())
+        os.replace(tmp, folder / "config.json")
 
     def get(self, run_id: int) -> Run:
         with self._read() as conn:

@@ -167,6 +167,8 @@ def recover(threads: int | None = None) -> list[int]:
     runs are queued while no worker owns the queue (it was killed, the machine restarted, a full
     disk ended it), start one. Returns the ids of the runs found dead."""
     store = RunStore()
+    if not store.writable:  # a read-only data directory: nothing can be marked or started here
+        return []
     reaped = store.reap(exits=exit_status)
     if store.has_queued() and drain_pid() is None:
         ensure_drain(threads)
