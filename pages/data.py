@@ -72,7 +72,8 @@ def _upload_form(upload, incoming: Path) -> None:
     min_item = mid.number_input("k-core: min interactions per item", 0, 1000, 0, key="kcore_item")
     dedup = right.selectbox("Duplicate (user, item) rows", ["error", "last", "first", "keep"], key="dedup",
                             help="error: refuse the file; last/first: keep the latest/earliest row")
-    save_as = st.text_input("Save as", value=Path(upload.name).stem.split(".")[0][:100], key="save_as")
+    stem = Path(upload.name).stem.split(".")[0].encode()[:100].decode(errors="ignore")  # a name is ≤ 100 bytes
+    save_as = st.text_input("Save as", value=stem, key="save_as")
     from recviz.data import saved
 
     taken = saved.versions(save_as.strip()) if save_as.strip() else []
@@ -105,7 +106,8 @@ with upload_tab:
     if upload is not None:
         # Read from disk like any other path, under the name the person gave it; the copy lives only
         # for this script run (removed below, whatever happens), so incoming/ never fills up.
-        incoming = paths.home() / "incoming" / upload.file_id / Path(upload.name).name
+        # (a name too long for the file system is shortened here; messages still say the one given)
+        incoming = paths.home() / "incoming" / upload.file_id / paths.safe_file_name(upload.name)
         incoming.parent.mkdir(parents=True, exist_ok=True)
         incoming.write_bytes(upload.getvalue())
         try:

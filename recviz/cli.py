@@ -26,7 +26,7 @@ RUN_SETTINGS = ("protocol", "candidates", "valid", "target", "seed", "device", "
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command. The one error boundary: a problem the user can fix prints its message
-    (exit 2); a damaged, full or unwritable run store prints how to recover and logs its cause
+    (exit 2; it is also logged, with where it was raised); a damaged, full or unwritable run store prints how to recover and logs its cause
     (exit 1); anything unexpected prints one sentence naming a log file that holds the traceback
     (exit 1); a closed pipe (`recviz runs | head`) ends quietly."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -46,6 +46,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"recviz: error: {err}" + (f"\n  Details: {log}" if log else ""), file=sys.stderr)
         return 1
     except RecvizError as err:
+        from recviz import crashlog
+
+        crashlog.write(err, "recviz " + " ".join(argv))  # for whoever helps later; the message suffices now
         print(f"recviz: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

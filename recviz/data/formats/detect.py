@@ -22,7 +22,7 @@ from pathlib import Path, PurePosixPath
 
 from recviz.data.formats import movielens, ncf, recbole, table, taobao
 from recviz.data.interactions import Interactions
-from recviz.data.formats.textfile import Source, check_file, head_text, missing_path_error
+from recviz.data.formats.textfile import Source, check_file, head_text, local_path, missing_path_error, path_exists
 from recviz.errors import DataError
 
 SUPPORTED = ("MovieLens-100K (u.data + u.item), MovieLens-1M (ratings.dat + movies.dat), MovieLens "
@@ -55,8 +55,8 @@ def read_path(
     `mapping` / `delimiter` / `header` are for generic tables: given with a single file they read it
     as a generic table whatever its name. `dedup` None means the format's default ('last' for
     Taobao, 'error' for everything else)."""
-    p = Path(path).expanduser()
-    if not p.exists():
+    p = local_path(path)
+    if not path_exists(p):
         raise missing_path_error(path)
     if not (p.is_dir() or p.is_file()):  # a FIFO would block, a device never ends
         raise DataError(f"{p.name} is not a regular file or a folder (a pipe, device or socket)",

@@ -17,6 +17,7 @@ The pieces, in the order a reader uses them:
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import os
 import re
@@ -134,7 +135,35 @@ class Source:
 
 
 def as_source(x: str | Path | Source) -> Source:
-    return x if isinstance(x, Source) else Source(Path(x).expanduser())
+    return x if isinstance(x, Source) else Source(local_path(x))
+
+
+def local_path(ref: str | Path) -> Path:
+    """`ref` as a path with `~` expanded; a `~name` of no user here is a DataError, not a crash."""
+    try:
+        return Path(ref).expanduser()
+    except RuntimeError:  # Python: "Could not determine home directory."
+        user = str(ref).split("/")[0]
+        raise DataError(f"{user} is no user's home folder on this machine", file=_shorten(str(ref)),
+                        fix=f"check the path; for a folder really named {user}, write ./{ref}") from None
+
+
+def path_exists(path: Path) -> bool:
+    """`path.exists()`, where a path too long for the file system is a DataError saying so."""
+    try:
+        return path.exists()
+    except OSError as e:
+        if e.errno == errno.ENAMETOOLONG:
+            raise DataError(f"this is {len(str(path)):,} characters long, too long to be a file's path (the file "
+                            "system allows 255 bytes per name), a saved dataset's name (at most 100 characters) "
+                            "or a catalog name", file=_shorten(str(path)),
+                            fix="check what was passed (a pasted file's contents instead of its path?); run "
+                                "`recviz datasets` to see the names that work") from None
+        return False
+
+
+def _shorten(text: str, keep: int = 80) -> str:
+    return text if len(text) <= keep else f"{text[:keep]}… ({len(text):,} characters)"
 
 
 def missing_path_error(path: str | Path) -> DataError:
