@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 
 from recviz.data.interactions import GivenTest, Interactions
-from recviz.data.formats.textfile import Source, as_source, read_delimited
+from recviz.data.formats.delimited import read_delimited
+from recviz.data.formats.textfile import Source, as_source
 from recviz.data.validate import DEDUP_FIX, check_dedup, check_int64, validate_with_lines
 from recviz.errors import DataError
 

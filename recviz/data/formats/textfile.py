@@ -6,12 +6,11 @@ from here.
 
 The pieces, in the order a reader uses them:
 
-- `Source` / `as_source`: a file on disk or a zip member held in memory, plus the label that
+- `Source` / `as_source`: a file on disk or a (streamed) zip member, plus the label that
   messages use for it (``ml-100k.zip:ml-100k/u.data``);
 - `check_file`: exists, not larger than `max_file_bytes()`, and text rather than binary;
 - `sniff_delimiter`: which of ``, \\t ; |`` or ``::`` a text uses;
-- `read_delimited`: `pd.read_csv` (C engine) with parser errors turned into `DataError`, blank lines
-  dropped, and `line_of[k]` = the file line of row k;
+- parsing itself is `recviz.data.formats.delimited` (whole, or in chunks).
 """
 
 from __future__ import annotations
@@ -24,7 +23,6 @@ import re
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from recviz.data.formats.limits import COLUMNS, FILE_BYTES, LINE_BYTES, SNIFF_BYTES, SNIFF_LINES, human_bytes
 from recviz.errors import DataError
@@ -36,7 +34,7 @@ _DELIM_NAMES = {",": "comma (',')", "\t": "tab ('\\t')", ";": "semicolon (';')",
                 "::": "double colon ('::')", " ": "space (' ')"}
 _DELIM_ALIASES = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|",
                   "space": " ", "colon": ":", "doublecolon": "::"}
-_SUB = "\x1f"  # what '::' becomes before the C parser sees it (ASCII unit separator)
+DOUBLE_COLON_SUB = "\x1f"  # what '::' becomes before the C parser sees it (ASCII unit separator)
 _MAGIC = ((b"\x1f\x8b", "gzip"), (b"PK\x03\x04", "zip / xlsx"), (b"PAR1", "parquet"),
           (b"BZh", "bzip2"), (b"\xfd7zXZ", "xz"), (b"7z\xbc\xaf", "7z"), (b"\x93NUMPY", "npy"),
           (b"SQLite format 3", "SQLite"), (b"\xd0\xcf\x11\xe0", "xls"), (b"%PDF", "pdf"),
@@ -289,138 +287,3 @@ def sniff_delimiter(lines: list[str] | str, default: str | None = None) -> str |
     if present:
         return max(present, key=lambda d: sum(counts[d]))
     return default
-
-
-# ---- reading ----------------------------------------------------------------------------------
-def read_delimited(
-    src: Source,
-    *,
-    sep: str,
-    header: bool = False,
-    encoding: str = "utf-8",
-    min_columns: int = 1,
-    str_columns: list[int] | None = None,
-    quoting: int = csv.QUOTE_NONE,
-    skipinitialspace: bool = False,
-    what: str = "",
-    fix_hint: str | None = None,
-    fixed_delimiter: bool = True,
-) -> tuple[pd.DataFrame, np.ndarray]:
-    """Read a delimited text file with the C parser. Returns the frame (header names as columns,
-    else 0..k-1) and `line_of` (1-based file line of each row). Columns in `str_columns` (by
-    position; None = all) are read as strings verbatim; empty cells are NaN, nothing else is.
-    Blank lines are dropped. Parser / codec errors become `DataError`s naming the line.
-    `fixed_delimiter`: the format prescribes `sep` (the fix then does not suggest another one)."""
-    encoding = check_file(src, encoding=encoding)
-    if sep == "::":
-        raw = src.read_bytes().replace(b"::", _SUB.encode())
-        handle, pd_sep = io.BytesIO(raw), _SUB
-    else:
-        handle, pd_sep = src.handle(), sep
-    try:
-        return _parse(src, handle, pd_sep, sep=sep, header=header, encoding=encoding, min_columns=min_columns,
-                      str_columns=str_columns, quoting=quoting, skipinitialspace=skipinitialspace, what=what,
-                      fix_hint=fix_hint, fixed_delimiter=fixed_delimiter)
-    finally:
-        if not isinstance(handle, str):
-            handle.close()
-
-
-def _parse(src: Source, handle, pd_sep: str, *, sep, header, encoding, min_columns, str_columns, quoting,
-           skipinitialspace, what, fix_hint, fixed_delimiter) -> tuple[pd.DataFrame, np.ndarray]:
-    if str_columns is None:
-        dtype = str
-    else:
-        dtype = {c: str for c in str_columns}
-    try:
-        df = pd.read_csv(handle, sep=pd_sep, header=0 if header else None, dtype=dtype,
-                         keep_default_na=False, na_values=[""], skip_blank_lines=False,
-                         quoting=quoting, encoding=encoding, engine="c", low_memory=False,
-                         skipinitialspace=skipinitialspace, index_col=False)
-    except pd.errors.EmptyDataError:
-        raise empty_error(src, header) from None
-    except pd.errors.ParserError as e:
-        raise _parser_error(src, e, sep, encoding, fix_hint) from None
-    except UnicodeDecodeError:
-        raise _decode_error(src, encoding) from None
-    except (ValueError, OverflowError) as e:  # dtype/low-level conversion problems
-        raise DataError(f"could not be parsed as a {delimiter_name(sep)}-separated table: {e}",
-                        file=src.label, fix=fix_hint or "check the delimiter and the file's layout") from None
-    except MemoryError:
-        raise DataError("not enough memory to read this file", file=src.label,
-                        fix="k-core filter or sample it first, then load the smaller file") from None
-    # blank lines are all-empty rows: drop them, keep the physical line numbers of the rest
-    blank = df.isna().all(axis=1).to_numpy()
-    line_of = np.arange(len(df), dtype=np.int64) + (2 if header else 1)
-    if blank.any():
-        df = df.loc[~blank].reset_index(drop=True)
-        line_of = line_of[~blank]
-    if len(df) == 0:
-        raise empty_error(src, header)
-    if header:
-        df.columns = [str(c).strip().lstrip("\ufeff") for c in df.columns]
-    if df.shape[1] < min_columns:
-        raise delimiter_error(src, sep, df.shape[1], min_columns, encoding, what=what, fix_hint=fix_hint,
-                              fixed=fixed_delimiter)
-    return df, line_of
-
-
-def _decode_error(src: Source, encoding: str) -> DataError:
-    """Where the first undecodable byte is (line and byte value)."""
-    data = src.read_bytes()
-    try:
-        data.decode(encoding)
-        line, detail = None, ""
-    except UnicodeDecodeError as e:
-        line = data.count(b"\n", 0, e.start) + 1
-        detail = f": byte 0x{data[e.start]:02x} is not valid there"
-    return DataError(f"the file is not valid {encoding.upper()} text{detail}", file=src.label, row=line,
-                     fix=f"re-save the file as {encoding.upper()} (in a text editor or spreadsheet: Save As > "
-                         "Encoding: UTF-8), or fix that line")
-
-
-def empty_error(src: Source, header: bool = False) -> DataError:
-    if header:
-        problem = "the file has no data rows (at most a header line)"
-    else:
-        problem = "the file is empty (no data rows)"
-    return DataError(problem, file=src.label,
-                     fix="check that this is the right file and that it was fully downloaded / exported")
-
-
-def delimiter_error(src: Source, sep: str, found: int, need: int, encoding: str = "utf-8", *,
-                    what: str = "", fix_hint: str | None = None, fixed: bool = True) -> DataError:
-    """Too few columns after splitting: name the delimiter tried and, if the text suggests one,
-    the delimiter the file seems to use."""
-    guess = sniff_delimiter(head_text(src, encoding))
-    cols = "column" if found == 1 else "columns"
-    problem = (f"splitting on {delimiter_name(sep)} gave {found} {cols}, but "
-               f"{what or 'this format'} needs at least {need}")
-    if guess and guess != sep:
-        problem += f"; the file looks like it uses {delimiter_name(guess)} instead"
-        if fixed:
-            fix = fix_hint or (f"this format is always {delimiter_name(sep)}-separated: check that this is the "
-                               f"right file, or load it as a generic table with delimiter={guess!r} and a "
-                               "column mapping")
-        else:
-            fix = fix_hint or f"pass delimiter={guess!r} (or let RecViz sniff it by not passing one)"
-    else:
-        fix = fix_hint or "check that this is the right file; every line needs the columns listed above"
-    return DataError(problem, file=src.label, fix=fix)
-
-
-def _parser_error(src: Source, e: Exception, sep: str, encoding: str, fix_hint: str | None) -> DataError:
-    msg = str(e)
-    m_line = re.search(r"line (\d+)", msg)
-    m_fields = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", msg)
-    line = int(m_line.group(1)) if m_line else None
-    if m_fields:
-        expected, line, saw = int(m_fields.group(1)), int(m_fields.group(2)), int(m_fields.group(3))
-        problem = (f"this line has {saw} fields when split on {delimiter_name(sep)}, but the first "
-                   f"line has {expected}")
-        fix = (fix_hint or f"make every line have the same number of fields: quote values that contain "
-               f"{delimiter_name(sep)}, or pass the right delimiter")
-    else:
-        problem = f"the file could not be parsed as a {delimiter_name(sep)}-separated table ({msg.strip()})"
-        fix = fix_hint or "check the delimiter and look for unbalanced quotes around this line"
-    return DataError(problem, file=src.label, row=line, fix=fix)
