@@ -10,7 +10,7 @@ from pathlib import Path
 import streamlit as st
 
 from recviz.config import RunConfig
-from recviz.errors import RecvizError
+from recviz.errors import RecvizError, StoreError
 
 DEFAULT_DATASET = RunConfig().dataset  # the built-in dataset a fresh app opens on
 STATUS_BADGE = {"queued": ":grey[● queued]", "running": ":blue[● running]", "done": ":green[● done]",
@@ -20,10 +20,19 @@ STATUS_BADGE = {"queued": ":grey[● queued]", "running": ":blue[● running]", 
 @contextlib.contextmanager
 def error_boundary(where: str):
     """No traceback reaches the page: an unexpected error inside becomes one short message that
-    names the log file holding its traceback (`recviz.crashlog`). Streamlit's own control flow
+    names the log file holding its traceback (`recviz.crashlog`); a store that cannot be used
+    (`StoreError`) is shown with how to recover and stops the page. Streamlit's own control flow
     (st.stop, st.rerun, st.switch_page) passes through: it is not an Exception."""
     try:
         yield
+    except StoreError as exc:  # nothing works without the store: say how to recover, once, and stop
+        from recviz import crashlog
+
+        log = crashlog.write(exc, where)
+        show_error(exc)
+        if log:
+            st.caption(f"Details: {log}")
+        st.stop()
     except Exception as exc:  # noqa: BLE001 — the boundary
         from recviz import crashlog
 
@@ -55,8 +64,6 @@ def store():
 
 @st.cache_resource
 def _store(home: str):
-    from pathlib import Path
-
     from recviz.runs.store import RunStore
 
     return RunStore(Path(home) / "runs.db")
@@ -197,7 +204,7 @@ def uploaded(upload):
     from recviz import paths
 
     folder = paths.home() / "incoming" / upload.file_id
-    path = folder / Path(upload.name).name
+    path = folder / paths.safe_file_name(upload.name)  # a name too long for the file system is shortened
     folder.mkdir(parents=True, exist_ok=True)
     path.write_bytes(upload.getvalue())
     try:

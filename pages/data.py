@@ -74,7 +74,8 @@ def _upload_form(upload, incoming: Path) -> None:
     min_item = mid.number_input("k-core: min interactions per item", 0, 1000, 0, key="kcore_item")
     dedup = right.selectbox("Duplicate (user, item) rows", ["error", "last", "first", "keep"], key="dedup",
                             help="error: refuse the file; last/first: keep the latest/earliest row")
-    save_as = st.text_input("Save as", value=Path(upload.name).stem.split(".")[0][:100], key="save_as")
+    stem = Path(upload.name).stem.split(".")[0].encode()[:100].decode(errors="ignore")  # a name is ≤ 100 bytes
+    save_as = st.text_input("Save as", value=stem, key="save_as")
     from recviz.data import saved
 
     taken = saved.versions(save_as.strip()) if save_as.strip() else []

@@ -16,7 +16,7 @@ import sys
 
 from recviz.commands.common import OPTION_PREFIX
 from recviz.config import run_option
-from recviz.errors import RecvizError
+from recviz.errors import RecvizError, StoreError
 from recviz.models import registry
 from recviz.options import Option, format_value
 
@@ -26,7 +26,8 @@ RUN_SETTINGS = ("protocol", "candidates", "valid", "target", "seed", "device", "
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command. The one error boundary: a problem the user can fix prints its message
-    (exit 2); anything unexpected prints one sentence naming a log file that holds the traceback
+    (exit 2; it is also logged, with where it was raised); a damaged, full or unwritable run store prints how to recover and logs its cause
+    (exit 1); anything unexpected prints one sentence naming a log file that holds the traceback
     (exit 1); a closed pipe (`recviz runs | head`) ends quietly."""
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -38,7 +39,16 @@ def main(argv: list[str] | None = None) -> int:
         code = args.func(args) or 0
         sys.stdout.flush()
         return code
+    except StoreError as err:  # the store itself: the message says how to recover, the log holds the cause
+        from recviz import crashlog
+
+        log = crashlog.write(err, "recviz " + " ".join(argv))
+        print(f"recviz: error: {err}" + (f"\n  Details: {log}" if log else ""), file=sys.stderr)
+        return 1
     except RecvizError as err:
+        from recviz import crashlog
+
+        crashlog.write(err, "recviz " + " ".join(argv))  # for whoever helps later; the message suffices now
         print(f"recviz: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

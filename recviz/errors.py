@@ -40,6 +40,12 @@ class RecvizError(Exception):
         return text
 
 
+class StoreError(RecvizError):
+    """The run store cannot be used as it is (damaged, full, not writable). Unlike other
+    RecvizErrors its cause is also logged with its traceback (`recviz.crashlog`), since someone
+    may need to look closer."""
+
+
 class DataError(RecvizError):
     """A data file that is not what it claims to be (format, values, size)."""
 

@@ -10,10 +10,16 @@ import os
 from pathlib import Path
 
 
+def root() -> Path:
+    """The data directory, without creating it (for messages, and for readers that only read)."""
+    return Path(os.environ.get("RECVIZ_HOME") or Path.home() / ".recviz").expanduser()
+
+
 def home() -> Path:
-    root = Path(os.environ.get("RECVIZ_HOME") or Path.home() / ".recviz").expanduser()
-    root.mkdir(parents=True, exist_ok=True)
-    return root
+    """The data directory, created if missing."""
+    path = root()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def datasets_dir() -> Path:
@@ -35,3 +41,22 @@ def _sub(name: str) -> Path:
     p = home() / name
     p.mkdir(parents=True, exist_ok=True)
     return p
+
+
+MAX_NAME_BYTES = 200  # a file name RecViz writes: under the 255 bytes of common file systems, with room
+
+
+def safe_file_name(name: str, fallback: str = "upload") -> str:
+    """A name as given (a browser upload's, any length, any characters) made safe to write under
+    RecViz's folders: no folders in it, and at most `MAX_NAME_BYTES`. A long name keeps its
+    extensions (`u.data`, `ratings.dat`, `.zip` and `.csv` decide how a file is read) and loses
+    the middle of its stem."""
+    name = Path(str(name).replace("\\", "/")).name or fallback
+    if name in (".", ".."):
+        name = fallback
+    if len(name.encode()) <= MAX_NAME_BYTES:
+        return name
+    stem, dot, ext = name.partition(".")
+    ext = (dot + ext).encode()[-40:].decode(errors="ignore")
+    room = MAX_NAME_BYTES - len(ext.encode())
+    return stem.encode()[:room].decode(errors="ignore") + ext

@@ -100,3 +100,20 @@ def assert_train_items_rank_first(model, split, positives=None) -> None:
     best_untouched = np.where(touched, -np.inf, scores).max(axis=1)
     users = positives.any(axis=1)
     assert (worst[users] > best_untouched[users]).all(), f"margins {worst[users] - best_untouched[users]}"
+
+
+def peak_child_memory(code: str, timeout: float = 120) -> tuple[int, str]:
+    """Run `code` in a child Python; return (its peak RSS in bytes, its stdout + stderr). The
+    child is started from a fresh intermediate Python whose `getrusage(RUSAGE_CHILDREN)` sees that
+    one child only (this process's own figure would keep the largest of every child it ever ran)."""
+    import json
+    import subprocess
+    import sys
+
+    probe = ("import json, resource, subprocess, sys\n"
+             "p = subprocess.run([sys.executable, '-c', sys.argv[1]], capture_output=True, text=True)\n"
+             "print(json.dumps([resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024,"
+             " p.stdout + p.stderr]))\n")
+    proc = subprocess.run([sys.executable, "-c", probe, code], capture_output=True, text=True, timeout=timeout)
+    peak, out = json.loads(proc.stdout.strip().splitlines()[-1])
+    return peak, out

@@ -129,7 +129,7 @@ def test_a_killed_worker_shows_as_failed_on_the_page(monkeypatch):
     at.run()
     assert_clean(at)
     assert RunStore().get(run_id).status == "failed"
-    assert any("exited without finishing" in e.value for e in at.error)
+    assert any("was killed by signal 9 (SIGKILL)" in e.value for e in at.error)
 
 
 def test_cancel_from_the_page_is_cancelled_within_5_seconds(monkeypatch):

@@ -257,3 +257,25 @@ def test_the_sweep_mode_runs_each_value_with_each_seed(monkeypatch):
     assert at.button(key="launch").disabled and any("seed must be" in e.value for e in at.error)
     for r in runs:
         RunStore().request_cancel(r.id)
+
+
+def test_an_upload_whose_name_is_too_long_for_the_file_system_is_read_and_named_as_given(recviz_home):
+    # 124 characters, 364 bytes in UTF-8: a valid name on a Mac (255 UTF-16 units), too long for Linux (255 bytes)
+    long_name = "评分数据" * 30 + ".csv"
+    at = app().switch_page("pages/data.py").run()
+    data = (ROOT / "assets" / "example_ratings.csv").read_bytes()
+    at.file_uploader(key="upload").set_value((long_name, data, "text/csv")).run()
+    assert_clean(at)
+    assert not any("internal error" in e.value for e in at.error), [e.value for e in at.error]
+    at.text_input(key="save_as").set_value("longname").run()
+    at.button(key="save_upload").click().run()
+    assert_clean(at)
+    assert any("Saved 'longname'" in s.value for s in at.success), [e.value for e in at.error]
+
+    bad = b"user,item,rating\n1,10,4\n2,11,five\n"
+    at.file_uploader(key="upload").set_value((long_name, bad, "text/csv")).run()
+    at.text_input(key="save_as").set_value("longbad").run()
+    at.button(key="save_upload").click().run()
+    errors = [e.value for e in at.error]
+    assert len(errors) == 1 and errors[0].startswith(f"{long_name}, line 3"), errors
+    assert not any((recviz_home / "incoming").rglob("*"))

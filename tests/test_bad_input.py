@@ -15,7 +15,7 @@ from recviz.data.formats.recbole import read_recbole
 from recviz.data.formats.table import read_table
 from recviz.data.formats.taobao import read_taobao
 from recviz.data.formats.textfile import MAX_FILE_BYTES_ENV
-from tests.helpers import NCF_TEST, NCF_TRAIN, raises, write
+from tests.helpers import GENRE_FLAGS, NCF_TEST, NCF_TRAIN, peak_child_memory, raises, write
 
 
 # ---- bad input: one test per case ------------------------------------------------------------------
@@ -177,6 +177,52 @@ def test_oversize_zip_member_refused_before_unpacking(tmp_path, monkeypatch):
     raises(read_path, z, file="ml-1m/ratings.dat", contains=("55,000 bytes", "k-core"))
 
 
+def test_a_zip_is_bounded_by_what_its_members_unpack_to_together(tmp_path, monkeypatch):
+    # each member is under the limit; the two the reader needs are over it together
+    z = tmp_path / "ml-100k.zip"
+    with zipfile.ZipFile(z, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("ml-100k/u.data", "".join(f"{k}\t{k % 50 + 1}\t3\t881250949\n" for k in range(1, 4001)))
+        zf.writestr("ml-100k/u.item", "".join(f"{k}|Movie {k} (1995)|01-Jan-1995||http://x|{GENRE_FLAGS}\n"
+                                              for k in range(1, 1001)))  # about 60 KB each
+    monkeypatch.setenv("RECVIZ_MAX_ARCHIVE_BYTES", "100000")
+    raises(read_path, z, file="ml-100k/u.item", contains=("per archive", "RECVIZ_MAX_ARCHIVE_BYTES"))
+    monkeypatch.setenv("RECVIZ_MAX_ARCHIVE_BYTES", "1000000")
+    data = read_path(z)
+    assert len(data) == 4000 and data.item_title(0) == "Movie 1 (1995)"
+
+
+def test_a_zip_member_streams_under_the_budget_even_past_its_declared_size(tmp_path, monkeypatch):
+    # the streaming count: a budget smaller than what is read, with the admission of declared sizes bypassed
+    from recviz.data.formats.archive import Archive
+
+    z = tmp_path / "t.zip"
+    with zipfile.ZipFile(z, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("t.csv", "user,item\n" + "a,b\n" * 50_000)
+    monkeypatch.setenv("RECVIZ_MAX_ARCHIVE_BYTES", "300000")
+    with Archive(z) as archive:
+        src = archive.source("t.csv")
+        assert len(src.head()) == 64 * 1024  # sniffing reads a prefix only
+        archive.limit = 100_000
+        raises(src.read_bytes, file="t.csv", contains=("unpacked to more than", "per archive"))
+
+
+def test_a_zip_bomb_is_refused_in_bounded_memory(tmp_path):
+    # ~1 GB of u.data lines in a zip of about a megabyte: refused before it is unpacked
+    z = tmp_path / "ml-100k.zip"
+    line = b"196\t242\t3\t881250949\n"
+    chunk = line * (4 << 20 // len(line))
+    with zipfile.ZipFile(z, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        with zf.open("ml-100k/u.data", "w", force_zip64=True) as fh:
+            for _ in range(1_000_000_000 // len(chunk)):
+                fh.write(chunk)
+    assert z.stat().st_size < 10e6
+    peak, out = peak_child_memory(
+        "from recviz.data.formats.detect import read_path\nfrom recviz.errors import DataError\n"
+        f"try:\n    read_path({str(z)!r})\nexcept DataError as e:\n    print('REFUSED', e)\n")
+    assert "REFUSED" in out and "u.data" in out and "per archive" in out, out
+    assert peak < 1.5e9, peak
+
+
 def test_oversize_file_refused_before_reading(tmp_path, monkeypatch):
     p = write(tmp_path / "big.csv", "user,item\n" + "a,b\n" * 100)
     monkeypatch.setenv(MAX_FILE_BYTES_ENV, "100")
@@ -230,21 +276,23 @@ def test_a_fifo_or_a_device_is_refused_at_once(tmp_path):
     assert time.monotonic() - start < 5
 
 
-def _peak_child_memory(code: str) -> tuple[int, str]:
-    """Run `code` in a child Python; return (its peak RSS in bytes, its stderr)."""
-    import resource
-    import subprocess
-    import sys
-
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024, proc.stderr + proc.stdout
-
-
 @pytest.mark.parametrize("line", ["1," * 1_000_000 + "1\n", "1," * 10_000_000 + "1\n"])
 def test_a_line_of_a_million_columns_or_megabytes_is_refused_in_bounded_memory(tmp_path, line):
     path = write(tmp_path / "bomb.csv", "user,item\n" + line)
-    peak, out = _peak_child_memory(
+    peak, out = peak_child_memory(
         "from recviz.data.formats.detect import read_path\nfrom recviz.errors import DataError\n"
         f"try:\n    read_path({str(path)!r})\nexcept DataError as e:\n    print('REFUSED', e)\n")
     assert "REFUSED" in out and "bomb.csv" in out and ("columns" in out or "longer than" in out), out
     assert peak < 1.5e9, peak
+
+
+def test_the_readme_states_every_input_limit_and_how_to_raise_it():
+    from pathlib import Path
+
+    from recviz.data.formats.limits import LIMITS, describe
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("## Limits and guarantees")[1].split("\n## ")[0]
+    for limit in LIMITS:
+        assert describe(limit) in section, describe(limit)
+        assert limit.env is None or f"`{limit.env}`" in section, limit.env

@@ -183,7 +183,7 @@ def test_cancel_a_queued_run_at_once_and_flag_a_running_one(store):
 
 def test_delete_removes_rows_and_artifacts_but_not_a_running_run(store):
     run_id = store.create(RunConfig())
-    store.run_dir(run_id).mkdir(parents=True)
+    assert (store.run_dir(run_id) / "config.json").exists()  # its settings, kept from the start
     (store.run_dir(run_id) / "model.pt").write_bytes(b"x")
     store.mark_running(run_id, os.getpid())
     store.add_epoch(run_id, report(1))
@@ -213,11 +213,11 @@ def test_a_store_created_anew_never_reuses_the_ids_of_run_directories_left_behin
     store = RunStore()
     old = [store.create(RunConfig()) for _ in range(3)]
     for run_id in old:
-        store.run_dir(run_id).mkdir(parents=True)
+        store.run_dir(run_id).mkdir(parents=True, exist_ok=True)
         (store.run_dir(run_id) / "model.pt").write_bytes(b"a dead run's weights")
     store.path.unlink()  # runs.db deleted; the run directories stay
     for suffix in ("-wal", "-shm"):
         store.path.with_name(store.path.name + suffix).unlink(missing_ok=True)
     fresh = RunStore()
     new = fresh.create(RunConfig())
-    assert new > max(old) and not fresh.run_dir(new).exists()
+    assert new > max(old) and [p.name for p in fresh.run_dir(new).iterdir()] == ["config.json"]

@@ -215,7 +215,7 @@ def test_a_killed_queue_worker_strands_nothing_the_next_app_start_drains_the_que
     monkeypatch.chdir(ROOT)
     AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()  # the app starts again
     runs = [worker.wait(i, timeout=60) for i in ids]
-    assert runs[0].status == "failed" and "exited without finishing" in runs[0].error
+    assert runs[0].status == "failed" and "was killed by signal 9 (SIGKILL)" in runs[0].error
     assert [r.status for r in runs[1:]] == ["done", "done"]
 
 

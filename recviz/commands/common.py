@@ -4,7 +4,9 @@ download progress bar."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from pathlib import Path
 
 from recviz.config import RUN_NAMES, RunConfig
 
@@ -37,3 +39,25 @@ def load_data(config: RunConfig):
     from recviz.runs.experiment import prepare_data
 
     return prepare_data(config, progress=download_bar)
+
+
+def writable_output(path: str, what: str) -> Path:
+    """`path` checked before any work is done that would be lost if it could not be written: its
+    folder exists and is writable, it is not a folder itself, and its name fits the file system."""
+    from recviz.errors import RecvizError
+
+    out = Path(path).expanduser()
+    folder = out.parent
+    problem = None
+    if len(out.name.encode()) > 255:
+        problem = f"its name is {len(out.name.encode())} bytes long, more than a file name may be (255)"
+    elif not folder.is_dir():
+        problem = f"{folder} is not a folder" + ("" if folder.exists() else " (it does not exist)")
+    elif out.is_dir():
+        problem = "it is a folder"
+    elif not os.access(folder, os.W_OK) or (out.exists() and not os.access(out, os.W_OK)):
+        problem = "it is not writable"
+    if problem:
+        raise RecvizError(f"cannot write {what} to {out}: {problem}",
+                          fix="give --out a file in a folder that exists and that you can write; nothing was run")
+    return out

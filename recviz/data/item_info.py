@@ -23,7 +23,8 @@ import numpy as np
 import pandas as pd
 
 from recviz.data.formats import movielens
-from recviz.data.formats.textfile import as_source, head_text, read_delimited, sniff_delimiter
+from recviz.data.formats.delimited import read_delimited
+from recviz.data.formats.textfile import as_source, head_text, sniff_delimiter
 from recviz.data.interactions import Interactions
 from recviz.errors import DataError
 

@@ -18,17 +18,19 @@ def load(ref: str, *, mapping: dict | None = None, delimiter: str | None = None,
     a saved name is an error that says how to pick one, never a silent choice."""
     from recviz.data import catalog
     from recviz.data.formats.detect import read_path
+    from recviz.data.formats.textfile import local_path, path_exists
 
     from recviz.data import saved
 
-    path = Path(str(ref)).expanduser()
+    path = local_path(str(ref))
     name, which = saved.split_ref(str(ref))
     is_saved = _usable_name(name) and saved.exists(name)
-    if path.exists() and is_saved:
+    exists = path_exists(path)
+    if exists and is_saved:
         raise DataError(f"'{ref}' is both a path here and a saved dataset",
                         fix=f"write ./{ref} for the path, or save the dataset under another name "
                             f"(`recviz import ./{ref} --name ...`) and use that")
-    if path.exists():
+    if exists:
         return read_path(path, mapping=mapping, delimiter=delimiter, dedup=dedup)
     if is_saved:
         return saved.load(name, which)
@@ -49,7 +51,8 @@ def save_named(name: str, ref: str, *, min_user: int = 0, min_item: int = 0, rep
     after all that succeeded, and atomically, so a bad upload never damages what was saved."""
     if not _usable_name(name):
         raise DataError(f"'{name}' is not a usable dataset name",
-                        fix="use letters, digits, '-', '_' or '.', at most 100 of them (e.g. my-ratings)")
+                        fix="use letters, digits, '-', '_' or '.', at most 100 bytes (100 ASCII letters; fewer others) "
+                                "(e.g. my-ratings)")
     from recviz.data import catalog, saved
 
     if name.split(":", 1)[0] in {e.name for e in catalog.entries()}:
@@ -76,8 +79,9 @@ def save_named(name: str, ref: str, *, min_user: int = 0, min_item: int = 0, rep
 
 
 def _usable_name(name: str) -> bool:
-    return 0 < len(name) <= 100 and name.replace("-", "").replace("_", "").replace(".", "").isalnum() \
-        and not name.startswith(".")
+    from recviz.data.saved import usable_name
+
+    return usable_name(name)
 
 
 def saved_path(name: str) -> Path:

@@ -45,8 +45,18 @@ def names() -> list[str]:
     return sorted(found)
 
 
+def usable_name(name: str) -> bool:
+    """A name a dataset may be saved under: letters, digits, '-', '_', '.', not starting with '.',
+    at most 100 bytes (it names a folder: no path separators, nothing a file system refuses)."""
+    return 0 < len(name.encode()) <= 100 and name.replace("-", "").replace("_", "").replace(".", "").isalnum() \
+        and not name.startswith(".")
+
+
 def versions(name: str) -> list[dict]:
-    """The versions saved under `name`, oldest first ([] when there are none)."""
+    """The versions saved under `name`, oldest first ([] when there are none, or when `name` could
+    not be a saved name: text typed into a form is looked up here before it is checked)."""
+    if not usable_name(name):
+        return []
     index = paths.uploads_dir() / name / INDEX
     if index.exists():
         return json.loads(index.read_text())
@@ -113,7 +123,8 @@ def add_titles(name: str, path: str) -> dict:
 def titles(name: str):
     """The item titles kept for the saved dataset `name` (by raw id), or None (also for names that
     are not saved datasets)."""
-    return item_info.load(paths.uploads_dir() / name) if name and "/" not in name else None
+    # home()/"uploads", not uploads_dir(): only reading, so nothing is created (a read-only data dir)
+    return item_info.load(paths.home() / "uploads" / name) if name and "/" not in name else None
 
 
 def keep_titles(name: str, table) -> None:

@@ -158,6 +158,8 @@ def _validate(
                     kind = "negative" if re.fullmatch(r"-\d+", v) else "not a whole number"
                     raise DataError(f"{role} id {_show(v)} is {kind}; this format's ids are integers >= 0",
                                     file=file, row=_line(line_of, k), column=names[role], fix=_ID_FIX)
+                check_int64(s.to_numpy(dtype=str), file=file, line_of=line_of, what=f"{role} id",
+                            column=names[role])
         out[role] = s.reset_index(drop=True)
 
     # ratings
@@ -227,6 +229,22 @@ def _validate(
     result, kept = apply_dedup(result, line_of, file=file, dedup=dedup, keys=tuple(dup_keys))
     result.attrs["duplicates_dropped"] = int(n - len(result))
     return result, line_of[kept]
+
+
+INT64_MAX = str(np.iinfo(np.int64).max)
+
+
+def check_int64(digits: np.ndarray, *, file: str, line_of: np.ndarray, what: str, column: str | None = None) -> None:
+    """Digit strings (any shape; rows = file lines) must fit a 64-bit integer, the type integer ids
+    are kept in: a 20-digit id is an error naming its line, not an OverflowError."""
+    lengths = np.char.str_len(digits)
+    over = (lengths > len(INT64_MAX)) | ((lengths == len(INT64_MAX)) & (digits > INT64_MAX))
+    if over.any():
+        first = tuple(int(i[0]) for i in np.nonzero(over))  # (row,) or (row, column)
+        k, v = first[0], digits[first]
+        raise DataError(f"{what} {_show(v)} is too large: this format's ids are integers below 2^63 "
+                        f"({int(over.sum()):,} in all)", file=file, row=_line(line_of, k), column=column,
+                        fix=_ID_FIX)
 
 
 def _num(v: float) -> str:

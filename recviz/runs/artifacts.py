@@ -84,19 +84,13 @@ def _save_item_coords(run_dir: Path, model) -> None:
 def load_eval(run_dir: str | Path) -> dict[str, np.ndarray] | None:
     """{"users": evaluated users, "<metric>"/"rank": per-user values}, or None for older runs."""
     path = Path(run_dir) / "eval.npz"
-    if not path.exists():
-        return None
-    with np.load(path, allow_pickle=False) as z:
-        return {k: z[k] for k in z.files}
+    return _npz(path) if path.exists() else None
 
 
 def load_item_coords(run_dir: str | Path) -> dict[str, np.ndarray] | None:
     """{"xy": [n_items, 2], "explained": [2]} or None when the model has no item embeddings."""
     path = Path(run_dir) / "item_coords.npz"
-    if not path.exists():
-        return None
-    with np.load(path, allow_pickle=False) as z:
-        return {k: z[k] for k in z.files}
+    return _npz(path) if path.exists() else None
 
 
 def load_meta(run_dir: str | Path) -> dict:
@@ -104,12 +98,28 @@ def load_meta(run_dir: str | Path) -> dict:
     if not path.exists():
         raise RecvizError(f"{run_dir} holds no saved model (no meta.json)",
                           fix="only runs that finished ('done') have artifacts; train it again")
-    return json.loads(path.read_text())
+    try:
+        meta = json.loads(path.read_text())
+        ok = isinstance(meta, dict) and all(isinstance(meta.get(k), int) and meta[k] > 0 for k in ("n_users", "n_items"))
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise _damaged(path, str(e)) from None
+    if not ok:
+        raise _damaged(path, "no user and item counts in it")
+    return meta
 
 
 def load_ids(run_dir: str | Path) -> dict[str, np.ndarray]:
-    with np.load(Path(run_dir) / "ids.npz", allow_pickle=False) as z:
-        return {k: z[k] for k in z.files}
+    """Raw user and item ids (+ item titles, genres), checked against the run's sizes."""
+    meta, path = load_meta(run_dir), Path(run_dir) / "ids.npz"
+    ids = _npz(path)
+    sizes = {"user_ids": meta["n_users"], "item_ids": meta["n_items"], "item_title": meta["n_items"],
+             "item_genres": meta["n_items"]}
+    for key, n in sizes.items():
+        if key not in ids and key in ("user_ids", "item_ids"):
+            raise _damaged(path, f"it has no {key}")
+        if key in ids and (ids[key].shape != (n,) or ids[key].dtype.kind != "U"):
+            raise _damaged(path, f"{key} is {ids[key].dtype} {ids[key].shape}, not {n} texts")
+    return ids
 
 
 def load_model(run_dir: str | Path):
@@ -130,18 +140,44 @@ def load_model(run_dir: str | Path):
 
 def load_topn(run_dir: str | Path) -> dict[str, np.ndarray]:
     """{"items": int64 [n_users, N] internal item ids, "scores": float32 [n_users, N]}; a score
-    of -inf pads users that have fewer than N unseen items."""
+    of -inf pads users that have fewer than N unseen items. A damaged or edited file is refused,
+    never shown: every listed id must be an item, every score a number (or the -inf padding)."""
     meta = load_meta(run_dir)  # a readable error when the run has no artifacts
-    with np.load(Path(run_dir) / "topn.npz", allow_pickle=False) as z:
-        items, scores = z["items"], z["scores"]
-    # a damaged or edited file must not show other items: every listed id must be an item
+    path = Path(run_dir) / "topn.npz"
+    z = _npz(path)
+    items, scores = z.get("items"), z.get("scores")
+    expected = f"{meta['n_users']} users × items 0–{meta['n_items'] - 1}"
+    if items is None or scores is None:
+        raise _damaged(path, "it lacks the items or the scores array")
+    if items.dtype.kind not in "iu" or scores.dtype.kind != "f":
+        raise _damaged(path, f"items are {items.dtype} and scores {scores.dtype}, not integers and floats")
+    if items.ndim != 2 or items.shape != scores.shape or items.shape[0] != meta["n_users"]:
+        raise _damaged(path, f"its arrays are {items.shape} and {scores.shape}, not {expected}")
     shown = np.isfinite(scores)
-    if items.shape != scores.shape or items.shape[0] != meta["n_users"] or \
-            (shown & ((items < 0) | (items >= meta["n_items"]))).any():
-        raise RecvizError(f"{Path(run_dir) / 'topn.npz'} does not hold this run's top-N lists "
-                          f"({meta['n_users']} users × items 0–{meta['n_items'] - 1})",
-                          fix="the file is damaged: train the run again from its stored config")
-    return {"items": items, "scores": scores}
+    if (shown & ((items < 0) | (items >= meta["n_items"]))).any():
+        raise _damaged(path, f"it lists item ids outside {expected}")
+    if (~shown & (scores != -np.inf)).any():
+        raise _damaged(path, "some scores are NaN or +inf")
+    return {"items": items.astype(np.int64, copy=False), "scores": scores}
+
+
+def _npz(path: Path) -> dict[str, np.ndarray]:
+    """Every array of an .npz (no pickles); a missing, truncated or garbled file is a RecvizError."""
+    import zipfile
+
+    if not path.exists():
+        raise _damaged(path, "it is missing")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as e:
+        raise _damaged(path, f"{type(e).__name__}: {e}") from None
+
+
+def _damaged(path: Path, why: str) -> RecvizError:
+    return RecvizError(f"{path} is damaged or was edited ({why[:200]}); it is not shown",
+                       fix="train the run again with its settings (kept in runs/<id>/config.json); that "
+                           "writes these files anew")
 
 
 def recommend_for(run_dir: str | Path, raw_user_id, k: int = 10, item_table: pd.DataFrame | None = None) -> pd.DataFrame:

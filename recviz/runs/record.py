@@ -15,11 +15,11 @@ import statistics
 import sys
 import threading
 import time
-import traceback
 from pathlib import Path
 
 from recviz.config import RunConfig
-from recviz.errors import Cancelled, RecvizError
+from recviz.errors import Cancelled
+from recviz.runs import reasons
 from recviz.runs.store import RunStore
 
 HEARTBEAT_S = 2.0  # how often the heartbeat is written
@@ -109,15 +109,7 @@ def summarize(result, device: str, run_id: int | None = None, run_dir: Path | No
         "artifacts": None if run_dir is None else str(run_dir)}
 
 
-def describe(exc: BaseException, log_path: Path | None = None) -> str:
-    """The error text stored with a failed run: a RecvizError's own message; otherwise the
-    exception and the last few frames, pointing to the full traceback in the log."""
-    if isinstance(exc, RecvizError):
-        return str(exc)
-    frames = traceback.extract_tb(exc.__traceback__)[-3:]
-    where = [f"  at {Path(f.filename).name}:{f.lineno} in {f.name}: {f.line or ''}".rstrip() for f in frames]
-    tail = [f"  (full traceback in {log_path})"] if log_path else []
-    return "\n".join([f"{type(exc).__name__}: {exc}", *where, *tail])
+describe = reasons.describe  # the stored error text (kept importable from here)
 
 
 def is_cancel(exc: BaseException) -> bool:
@@ -157,7 +149,7 @@ def record_outcome(store: RunStore, run_id: int, exc: BaseException, watch: Watc
     if watch.lost.is_set():  # reaped or deleted meanwhile: the store has already decided
         return "lost"
     if is_cancel(exc):
-        store.mark_cancelled(run_id)
+        store.mark_cancelled(run_id, reason=(str(exc) or None) if isinstance(exc, KeyboardInterrupt) else None)
         return "cancelled"
     store.fail(run_id, describe(exc, log_path))
     return "failed"

@@ -2,16 +2,14 @@
 share, with each run's artifacts in `home()/runs/<id>/`.
 
 Why it looks like this:
-- WAL mode + a busy timeout: a worker writes epochs while the app's threads read, without
-  "database is locked" errors and without readers ever seeing half a transaction.
-- A fresh connection per call (no shared connection object): the Streamlit server is
-  multi-threaded and workers are separate processes; sqlite3 connections are cheap to open.
-- Every write is one short `BEGIN IMMEDIATE` transaction: a crash mid-write rolls back that write
-  only, and `next_queued` can claim a run atomically (two workers never take the same run).
+- The file itself (WAL, one short transaction per write, read-only and damaged stores) is
+  `recviz.runs.db`; `next_queued` claims a run in one transaction, so two workers never take the
+  same run.
 - A terminal status (done / failed / cancelled) is final: a late write from a worker that was
   already reaped cannot turn a failed run back into a running or done one.
-- A worker that dies cannot mark its own run failed, so `reap()` does it for it (dead pid or stale
-  heartbeat); the app calls it at start and on every poll.
+- A worker that dies cannot mark its own run failed, so `reap()` does it for it (dead pid, another
+  boot, or a heartbeat silent on the monotonic clock: `recviz.runs.liveness`); every reader of the
+  store calls it first.
 """
 
 from __future__ import annotations
@@ -30,44 +28,17 @@ import pandas as pd
 from recviz import paths
 from recviz.config import RunConfig
 from recviz.errors import RecvizError
+from recviz.runs import liveness
+from recviz.runs.db import SCHEMA_VERSION, Database  # noqa: F401 — SCHEMA_VERSION importable from here
+from recviz.runs.liveness import pid_alive  # noqa: F401 — importable from here, as before
 
-SCHEMA_VERSION = 2
 STATUSES = ("queued", "running", "done", "failed", "cancelled")
 ACTIVE = ("queued", "running")
-BUSY_TIMEOUT_S = 10.0
 HEARTBEAT_TIMEOUT_S = 120.0
 EPOCH_COLUMNS = ["epoch", "phase", "train_loss", "seconds", "samples_per_second", "valid"]
 _EPOCH_KEYS = set(EPOCH_COLUMNS)
 
-_SCHEMA_V1 = """
-CREATE TABLE IF NOT EXISTS runs (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: run dirs are named by id
-    created_at REAL NOT NULL, started_at REAL, finished_at REAL,  -- unix seconds
-    status TEXT NOT NULL DEFAULT 'queued'
-        CHECK (status IN ('queued', 'running', 'done', 'failed', 'cancelled')),
-    config TEXT NOT NULL,  -- RunConfig JSON (the next four columns copy it for filtering)
-    dataset TEXT NOT NULL, model TEXT NOT NULL, protocol TEXT NOT NULL, seed INTEGER NOT NULL,
-    sweep_id,  -- no type: stored as given (int or str), NULL outside sweeps
-    pid INTEGER, heartbeat_at REAL, cancel_requested INTEGER NOT NULL DEFAULT 0,
-    error TEXT,  -- readable text of a failed run
-    summary TEXT,  -- JSON: final test metrics, timing, device, best epoch
-    device TEXT, log_path TEXT
-);
-CREATE INDEX IF NOT EXISTS runs_status ON runs(status);
-CREATE INDEX IF NOT EXISTS runs_sweep ON runs(sweep_id);
-CREATE TABLE IF NOT EXISTS epochs (
-    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
-    epoch INTEGER NOT NULL, phase TEXT NOT NULL DEFAULT 'train',
-    train_loss REAL, valid TEXT,  -- valid: JSON validation metrics of this epoch
-    seconds REAL, samples_per_second REAL,
-    extra TEXT,  -- JSON: the report's other keys (eval_seconds, samples, ...)
-    PRIMARY KEY (run_id, phase, epoch)
-);
-"""
-# v2: a run can carry a name a person gave it ("" = none; the app and `recviz runs` show it).
-_SCHEMA_V2 = "ALTER TABLE runs ADD COLUMN name TEXT NOT NULL DEFAULT ''"
-# Migrations: MIGRATIONS[v] takes a database at version v-1 to version v.
-MIGRATIONS = {1: _SCHEMA_V1, 2: _SCHEMA_V2}
+_BEAT = "heartbeat_at = :heartbeat_at, heartbeat_mono = :heartbeat_mono, boot_id = :boot_id"
 MAX_NAME = 100  # characters in a run's name
 
 
@@ -91,6 +62,10 @@ class Run:
     summary: dict | None = None
     device: str | None = None
     log_path: str | None = None
+    heartbeat_mono: float | None = None
+    boot_id: str | None = None
+    claims: int = 0
+    oom_kills: int | None = None
     name: str = ""
 
     @property
@@ -110,51 +85,17 @@ class Run:
 
 class RunStore:
     def __init__(self, path: str | Path | None = None):
-        self.path = Path(path) if path is not None else paths.home() / "runs.db"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._init()
+        self.path = Path(path) if path is not None else paths.root() / "runs.db"
+        with contextlib.suppress(OSError):  # a directory that cannot be created is read as empty
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = Database(self.path)
+        self.transaction = self.db.transaction  # one write transaction (a context manager)
+        self._read = self.db.read
 
-    # ---- plumbing -----------------------------------------------------------------------------
-    def _connect(self) -> sqlite3.Connection:
-        # isolation_level=None: no implicit transactions; writes say BEGIN IMMEDIATE themselves.
-        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
-        conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA foreign_keys = ON")
-        conn.execute("PRAGMA synchronous = NORMAL")  # WAL: a process crash loses no commit
-        return conn
-
-    @contextlib.contextmanager
-    def transaction(self):
-        """One write transaction: committed on success, rolled back on any exception (including
-        a crash of the process, which SQLite's journal undoes on the next open)."""
-        with contextlib.closing(self._connect()) as conn:
-            conn.execute("BEGIN IMMEDIATE")  # take the write lock now: no upgrade deadlocks
-            with conn:  # commit / rollback
-                yield conn
-
-    @contextlib.contextmanager
-    def _read(self):
-        with contextlib.closing(self._connect()) as conn:
-            yield conn
-
-    def _init(self) -> None:
-        """WAL on (a setting stored in the file) and the schema migrated to SCHEMA_VERSION. Reads
-        first, so opening an up-to-date store never takes the write lock."""
-        with contextlib.closing(self._connect()) as conn:
-            if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-                conn.execute("PRAGMA journal_mode = WAL")
-            if conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
-                return
-        with self.transaction() as conn:
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise RecvizError(f"{self.path} was written by a newer RecViz (schema {version}, "
-                                  f"this one knows {SCHEMA_VERSION})", fix="upgrade recviz")
-            for v in range(version + 1, SCHEMA_VERSION + 1):
-                # statement by statement: executescript() would COMMIT our transaction
-                for stmt in filter(str.strip, MIGRATIONS[v].split(";\n")):
-                    conn.execute(stmt)
-                conn.execute(f"PRAGMA user_version = {v}")
+    @property
+    def writable(self) -> bool:
+        """False when this process cannot write the data directory: reads work, writes raise."""
+        return self.db.writable
 
     def _highest_run_dir(self) -> int:
         """The largest id among the run directories on disk (0 when there are none)."""
@@ -200,10 +141,20 @@ class RunStore:
             conn.execute("UPDATE runs SET log_path = ? WHERE id = ?",
                          (str(self.run_dir(run_id) / "worker.log"), run_id))
             if claim is not None:
-                now = time.time()
-                conn.execute("UPDATE runs SET status = 'running', pid = ?, started_at = ?, heartbeat_at = ?"
-                             " WHERE id = ?", (claim, now, now, run_id))
+                conn.execute(f"UPDATE runs SET status = 'running', pid = :pid, started_at = :heartbeat_at,"
+                             f" claims = claims + 1, oom_kills = :oom, {_BEAT} WHERE id = :id",
+                             {**liveness.beat(), "pid": claim, "oom": liveness.oom_kills(), "id": run_id})
+        self._keep_config(run_id, config)
         return run_id
+
+    def _keep_config(self, run_id: int, config: RunConfig) -> None:
+        """`runs/<id>/config.json`: the run's settings beside its artifacts, so that it can be
+        trained again even when runs.db is lost or damaged (the recovery a StoreError names)."""
+        folder = self.run_dir(run_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f".config.json.{os.getpid()}.tmp"
+        tmp.write_text(config.to_json())
+        os.replace(tmp, folder / "config.json")
 
     def get(self, run_id: int) -> Run:
         with self._read() as conn:
@@ -251,25 +202,25 @@ class RunStore:
     def mark_running(self, run_id: int, pid: int, device: str | None = None) -> bool:
         """Take a queued run (or update the device of one this pid already holds). False when
         the run is not ours to run: cancelled while queued, finished, or held by another pid."""
-        now = time.time()
         with self.transaction() as conn:
             cur = conn.execute(
-                "UPDATE runs SET status = 'running', pid = ?, device = COALESCE(?, device),"
-                " started_at = COALESCE(started_at, ?), heartbeat_at = ?"
-                " WHERE id = ? AND (status = 'queued' OR (status = 'running' AND pid = ?))",
-                (pid, device, now, now, run_id, pid))
+                "UPDATE runs SET claims = claims + (status = 'queued'), oom_kills = COALESCE(oom_kills, :oom),"
+                " status = 'running', pid = :pid, device = COALESCE(:device, device),"
+                f" started_at = COALESCE(started_at, :heartbeat_at), {_BEAT}"
+                " WHERE id = :id AND (status = 'queued' OR (status = 'running' AND pid = :pid))",
+                {**liveness.beat(), "pid": pid, "device": device, "oom": liveness.oom_kills(), "id": run_id})
             return cur.rowcount == 1
 
     def next_queued(self, pid: int | None = None) -> Run | None:
         """Claim the oldest queued run for `pid` (default: this process) in one transaction."""
         pid = os.getpid() if pid is None else pid
-        now = time.time()
         with self.transaction() as conn:
             row = conn.execute("SELECT id FROM runs WHERE status = 'queued' ORDER BY id LIMIT 1").fetchone()
             if row is None:
                 return None
-            conn.execute("UPDATE runs SET status = 'running', pid = ?, started_at = ?, heartbeat_at = ?"
-                         " WHERE id = ? AND status = 'queued'", (pid, now, now, row["id"]))
+            conn.execute("UPDATE runs SET status = 'running', pid = :pid, started_at = :heartbeat_at,"
+                         f" claims = claims + 1, oom_kills = :oom, {_BEAT} WHERE id = :id AND status = 'queued'",
+                         {**liveness.beat(), "pid": pid, "oom": liveness.oom_kills(), "id": row["id"]})
         return self.get(row["id"])
 
     def has_queued(self) -> bool:
@@ -278,7 +229,7 @@ class RunStore:
     def heartbeat(self, run_id: int) -> bool:
         """Record that the worker is alive. False when the run is no longer running (reaped,
         deleted): the worker should then stop."""
-        return self._set(run_id, "status = 'running'", heartbeat_at=time.time())
+        return self._set(run_id, "status = 'running'", **liveness.beat())
 
     def add_epoch(self, run_id: int, report: dict) -> None:
         """Store one epoch report of the training loop (re-sending an epoch replaces it)."""
@@ -292,8 +243,8 @@ class RunStore:
                  _num(report.get("train_loss")), None if valid is None else _dumps(valid),
                  _num(report.get("seconds")), _num(report.get("samples_per_second")),
                  _dumps(extra) if extra else None))
-            conn.execute("UPDATE runs SET heartbeat_at = ? WHERE id = ? AND status = 'running'",
-                         (time.time(), run_id))
+            conn.execute(f"UPDATE runs SET {_BEAT} WHERE id = :id AND status = 'running'",
+                         {**liveness.beat(), "id": run_id})
 
     def finish(self, run_id: int, summary: dict) -> bool:
         return self._end(run_id, "done", summary=_dumps(summary))
@@ -301,8 +252,9 @@ class RunStore:
     def fail(self, run_id: int, error: str) -> bool:
         return self._end(run_id, "failed", error=str(error))
 
-    def mark_cancelled(self, run_id: int) -> bool:
-        return self._end(run_id, "cancelled")
+    def mark_cancelled(self, run_id: int, reason: str | None = None) -> bool:
+        """Cancelled; `reason` says by what when it was not a person's request (a signal)."""
+        return self._end(run_id, "cancelled", error=reason)
 
     def _end(self, run_id: int, status: str, **values) -> bool:
         """Move an active run to a terminal status; False when it had already ended."""
@@ -347,26 +299,24 @@ class RunStore:
             conn.execute("DELETE FROM runs WHERE id = ?", (run_id,))
         shutil.rmtree(self.run_dir(run_id), ignore_errors=True)
 
-    def reap(self, heartbeat_timeout: float = HEARTBEAT_TIMEOUT_S) -> list[int]:
+    def reap(self, heartbeat_timeout: float = HEARTBEAT_TIMEOUT_S, exits=None) -> list[int]:
         """Mark runs whose worker is gone as failed, with the reason; returns their ids.
 
-        Gone = its pid no longer exists (or is a zombie), or no heartbeat for `heartbeat_timeout`
-        seconds (a hung worker, or a pid reused after a reboot). Idempotent: a reaped run is
+        Gone = its pid no longer exists (or is a zombie), it was claimed on an earlier boot, or no
+        heartbeat for `heartbeat_timeout` seconds of the monotonic clock (a hung worker) — judged
+        by `recviz.runs.liveness`, never by the wall clock. `exits(pid)` (the exit status of a dead
+        worker, known to whoever started it) lets the reason name the signal. Idempotent: a reaped run is
         failed, and failed runs are never looked at again."""
-        now, reaped = time.time(), []
+        reaped = []
         for r in self.list(status="running", limit=1_000_000):
-            last = r.heartbeat_at or r.started_at or now
-            dead = r.pid is not None and not pid_alive(r.pid)
-            if not dead and now - last <= heartbeat_timeout:
+            why = liveness.verdict(r, heartbeat_timeout, exits)
+            if why is None:
                 continue
-            reason = (f"worker process {r.pid} exited without finishing (killed or crashed) "
-                      f"during {self._current_epoch(r.id)}")
-            if not dead:
-                reason += f"; no heartbeat for {now - last:.0f} s"
+            reason = f"{why} during {self._current_epoch(r.id)}"
             with self.transaction() as conn:  # only if nobody finished it meanwhile
                 cur = conn.execute("UPDATE runs SET status = 'failed', error = ?, finished_at = ?"
                                    " WHERE id = ? AND status = 'running' AND pid IS ?",
-                                   (reason, now, r.id, r.pid))
+                                   (reason, time.time(), r.id, r.pid))
             if cur.rowcount == 1:
                 reaped.append(r.id)
         return reaped
@@ -380,23 +330,6 @@ class RunStore:
             return "epoch 1 (no epoch had finished)"
         phase = "" if last[0] == "train" else f"{last[0]} "
         return f"{phase}epoch {last[1] + 1} ({last[2]} epoch(s) stored)"
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether a process exists and is not a zombie (a killed child nobody reaped yet still
-    answers os.kill(pid, 0), so /proc decides)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # exists, owned by someone else
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True  # no /proc (not Linux): trust os.kill
-    state = stat.rsplit(")", 1)[-1].split()[0]
-    return state not in ("Z", "X")
 
 
 # ---- rows and JSON --------------------------------------------------------------------------------

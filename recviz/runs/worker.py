@@ -44,6 +44,7 @@ from recviz.runs.store import Run, RunStore, pid_alive
 TEST_SLEEP_ENV = "RECVIZ_TEST_SLEEP_BEFORE_FIT"
 _children: list[subprocess.Popen] = []
 _children_lock = threading.Lock()
+_exits: dict[int, int] = {}  # pid → exit status of the workers this process started that have ended
 _terminated = threading.Event()  # SIGTERM / Ctrl-C received: finish the current run as cancelled, then exit
 
 
@@ -64,13 +65,20 @@ def launch(run_id: int, threads: int | None = None) -> subprocess.Popen:
 
 
 def ensure_drain(threads: int | None = None) -> subprocess.Popen | None:
-    """Start a drain worker unless one is alive; the app may call this at start to pick up runs
-    queued before a restart. Returns the new process, or None when one was already running."""
+    """Start a drain worker unless one is alive (or one this process started is still starting:
+    ten quick submits start one drain, not ten that would race for the lock); the app may call
+    this at start to pick up runs queued before a restart. Returns the new process, or None when
+    one was already running."""
     reap_children()
+    with _children_lock:  # one this process started is still starting (it has not locked yet)
+        if any(getattr(proc, "drain", False) and proc.returncode is None for proc in _children):
+            return None
     if drain_pid() is not None:
         return None
     args = ["--drain"] + (["--threads", str(threads)] if threads else [])
-    return _spawn(args, paths.home() / "runs" / "drain.log", threads)
+    proc = _spawn(args, paths.home() / "runs" / "drain.log", threads)
+    proc.drain = True
+    return proc
 
 
 def _spawn(args: list[str], log_path: Path, threads: int | None) -> subprocess.Popen:
@@ -96,9 +104,21 @@ def children() -> list[subprocess.Popen]:
 
 
 def reap_children() -> None:
-    """Collect exited workers so they do not linger as zombies (call from the page poller)."""
+    """Collect exited workers so they do not linger as zombies (call from the page poller),
+    keeping their exit statuses for `exit_status`."""
     with _children_lock:  # the Streamlit server calls this from several threads
-        _children[:] = [proc for proc in _children if proc.poll() is None]
+        for proc in _children:
+            if proc.poll() is not None:
+                _exits[proc.pid] = proc.returncode
+        _children[:] = [proc for proc in _children if proc.returncode is None]
+
+
+def exit_status(pid: int) -> int | None:
+    """How a worker this process started ended (negative: killed by that signal); None when it
+    is not ours or still running. The reaper asks once it has found the pid dead, so the status
+    of a child that has just died is collected here, not lost to a race."""
+    reap_children()
+    return _exits.get(pid)
 
 
 def wait(run_id: int, timeout: float = 60.0, poll: float = 0.1) -> Run:
@@ -112,7 +132,7 @@ def wait(run_id: int, timeout: float = 60.0, poll: float = 0.1) -> Run:
         if run.finished:
             return run
         if run.status == "running" and run.pid and not pid_alive(run.pid):
-            store.reap()  # status reads "failed" on the next pass
+            store.reap(exits=exit_status)  # status reads "failed" on the next pass
         elif time.monotonic() > deadline:
             raise TimeoutError(f"run {run_id} is still {run.status} after {timeout:g} s")
         time.sleep(poll)
@@ -147,7 +167,9 @@ def recover(threads: int | None = None) -> list[int]:
     runs are queued while no worker owns the queue (it was killed, the machine restarted, a full
     disk ended it), start one. Returns the ids of the runs found dead."""
     store = RunStore()
-    reaped = store.reap()
+    if not store.writable:  # a read-only data directory: nothing can be marked or started here
+        return []
+    reaped = store.reap(exits=exit_status)
     if store.has_queued() and drain_pid() is None:
         ensure_drain(threads)
     return reaped
@@ -182,7 +204,7 @@ def drain(threads: int | None = None, redirect: bool = False) -> int:
     except KeyboardInterrupt:  # SIGTERM between claiming a run and execute's own handler
         for run in store.list(status="running"):
             if run.pid == os.getpid():
-                store.mark_cancelled(run.id)
+                store.mark_cancelled(run.id, reason="stopped by a signal before training began")
         raise
 
 
@@ -270,8 +292,10 @@ def _redirect_output(path: Path) -> None:
 
 
 def _on_terminate(signum, frame) -> None:
+    from recviz.runs.liveness import signal_name
+
     _terminated.set()
-    raise KeyboardInterrupt(f"signal {signum}")
+    raise KeyboardInterrupt(f"stopped by signal {signum} ({signal_name(signum)}) sent to worker process {os.getpid()}")
 
 
 def main(argv: list[str] | None = None) -> int:

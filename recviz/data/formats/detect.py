@@ -10,7 +10,7 @@
 | `UserBehavior.csv`, or 5 headerless columns with pv/cart/fav/buy 4th | Taobao |
 | any other single .csv / .tsv / .txt / .dat file      | generic table       |
 
-Zip members are read into memory, never extracted beside the user's file.
+Zip members are streamed (`recviz.data.formats.archive`), never extracted beside the user's file.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pathlib import Path, PurePosixPath
 
 from recviz.data.formats import movielens, ncf, recbole, table, taobao
 from recviz.data.interactions import Interactions
-from recviz.data.formats.textfile import Source, check_file, check_size, head_text, missing_path_error
+from recviz.data.formats.textfile import Source, check_file, head_text, local_path, missing_path_error, path_exists
 from recviz.errors import DataError
 
 SUPPORTED = ("MovieLens-100K (u.data + u.item), MovieLens-1M (ratings.dat + movies.dat), MovieLens "
@@ -55,8 +55,8 @@ def read_path(
     `mapping` / `delimiter` / `header` are for generic tables: given with a single file they read it
     as a generic table whatever its name. `dedup` None means the format's default ('last' for
     Taobao, 'error' for everything else)."""
-    p = Path(path).expanduser()
-    if not p.exists():
+    p = local_path(path)
+    if not path_exists(p):
         raise missing_path_error(path)
     if not (p.is_dir() or p.is_file()):  # a FIFO would block, a device never ends
         raise DataError(f"{p.name} is not a regular file or a folder (a pipe, device or socket)",
@@ -157,33 +157,10 @@ def _walk_dir(root: Path) -> list[str]:
 
 
 def _read_zip(p: Path, **kw) -> Interactions:
-    check_size(Source(p))
-    try:
-        zf = zipfile.ZipFile(p)
-    except (zipfile.BadZipFile, OSError) as e:
-        raise DataError(f"this is not a readable zip file ({e})", file=str(p),
-                        fix="download it again, or unpack it and load the folder") from None
-    with zf:
-        infos = {i.filename: i for i in zf.infolist()
-                 if not i.is_dir() and not i.filename.startswith("__MACOSX/")
-                 and not PurePosixPath(i.filename).name.startswith("._")}
+    from recviz.data.formats.archive import Archive
 
-        def member(rel: str) -> Source:
-            info = infos[rel]
-            if info.flag_bits & 0x1:
-                raise DataError("this zip member is encrypted", file=f"{p}:{rel}",
-                                fix="unpack the zip with its password and load the folder")
-            return Source(label=f"{p}:{rel}", size=info.file_size, loader=lambda: _read_member(zf, rel, p))
-
-        return _read_container(p, sorted(infos), member, zip_name=p.stem, **kw)
-
-
-def _read_member(zf: zipfile.ZipFile, rel: str, p: Path) -> bytes:
-    try:
-        return zf.read(rel)
-    except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError) as e:
-        raise DataError(f"could not unpack {rel} from the zip ({e})", file=str(p),
-                        fix="download the zip again, or unpack it with another tool and load the folder") from None
+    with Archive(p) as archive:
+        return _read_container(p, sorted(archive.infos), archive.source, zip_name=p.stem, **kw)
 
 
 def find_candidates(entries: list[str]) -> list[_Candidate]:

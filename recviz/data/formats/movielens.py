@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 
 from recviz.data.interactions import Interactions
-from recviz.data.formats.textfile import Source, as_source, read_delimited
+from recviz.data.formats.delimited import read_delimited
+from recviz.data.formats.textfile import Source, as_source
 from recviz.data.validate import check_dedup, default_name, validate_frame
 from recviz.errors import DataError
 

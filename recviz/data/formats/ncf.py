@@ -16,8 +16,9 @@ import numpy as np
 import pandas as pd
 
 from recviz.data.interactions import GivenTest, Interactions
-from recviz.data.formats.textfile import Source, as_source, read_delimited
-from recviz.data.validate import DEDUP_FIX, check_dedup, validate_with_lines
+from recviz.data.formats.delimited import read_delimited
+from recviz.data.formats.textfile import Source, as_source
+from recviz.data.validate import DEDUP_FIX, check_dedup, check_int64, validate_with_lines
 from recviz.errors import DataError
 
 _ROLES = {0: "user", 1: "item", 2: "rating", 3: "timestamp"}
@@ -69,6 +70,9 @@ def read_negatives(path: str | Path | Source) -> tuple[np.ndarray, np.ndarray, n
         k, j = (int(x[0]) for x in np.nonzero(~ok))
         raise DataError(f"negative item {arr[k, j][:40]!r} is not a non-negative integer id",
                         file=src.label, row=int(line_of[k]), column=str(j + 2), fix=fix)
+    check_int64(arr, file=src.label, line_of=line_of, what="negative item id")
+    check_int64(pair[[0, 1]].to_numpy(dtype=str), file=src.label, line_of=line_of, what="the (user,item) pair's id",
+                column="1")
     users = pair[0].astype(np.int64).to_numpy()
     items = pair[1].astype(np.int64).to_numpy()
     return users, items, arr.astype(np.int64), line_of

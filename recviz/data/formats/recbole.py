@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 
 from recviz.data.interactions import Interactions
-from recviz.data.formats.textfile import Source, as_source, check_file, delimiter_error, empty_error, head_text, read_delimited, sniff_delimiter
+from recviz.data.formats.delimited import delimiter_error, empty_error, read_delimited
+from recviz.data.formats.textfile import Source, as_source, check_file, head_text, sniff_delimiter
 from recviz.data.validate import check_dedup, validate_frame
 from recviz.errors import DataError
 

@@ -11,7 +11,8 @@ from pathlib import Path
 import pandas as pd
 
 from recviz.data.interactions import Interactions
-from recviz.data.formats.textfile import Source, as_source, check_file, empty_error, head_text, normalize_delimiter, read_delimited, sniff_delimiter
+from recviz.data.formats.delimited import empty_error, read_delimited
+from recviz.data.formats.textfile import Source, as_source, check_file, head_text, normalize_delimiter, sniff_delimiter
 from recviz.data.validate import ROLES, check_dedup, validate_frame
 from recviz.errors import DataError
 

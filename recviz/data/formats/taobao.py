@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 
 from recviz.data.interactions import Interactions
-from recviz.data.formats.textfile import Source, as_source, check_file, head_text, read_delimited
+from recviz.data.formats.delimited import read_delimited
+from recviz.data.formats.textfile import Source, as_source, check_file, head_text
 from recviz.data.validate import check_dedup, default_name, validate_with_lines
 
 BEHAVIORS = ("pv", "cart", "fav", "buy")

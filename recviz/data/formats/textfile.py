@@ -6,44 +6,35 @@ from here.
 
 The pieces, in the order a reader uses them:
 
-- `Source` / `as_source`: a file on disk or a zip member held in memory, plus the label that
+- `Source` / `as_source`: a file on disk or a (streamed) zip member, plus the label that
   messages use for it (``ml-100k.zip:ml-100k/u.data``);
 - `check_file`: exists, not larger than `max_file_bytes()`, and text rather than binary;
 - `sniff_delimiter`: which of ``, \\t ; |`` or ``::`` a text uses;
-- `read_delimited`: `pd.read_csv` (C engine) with parser errors turned into `DataError`, blank lines
-  dropped, and `line_of[k]` = the file line of row k;
+- parsing itself is `recviz.data.formats.delimited` (whole, or in chunks).
 """
 
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import os
 import re
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
+from recviz.data.formats.limits import COLUMNS, FILE_BYTES, LINE_BYTES, SNIFF_BYTES, SNIFF_LINES, human_bytes
 from recviz.errors import DataError
 
-MAX_FILE_BYTES = 1 << 30  # 1 GiB; the environment variable RECVIZ_MAX_FILE_BYTES overrides it
-MAX_FILE_BYTES_ENV = "RECVIZ_MAX_FILE_BYTES"
-SNIFF_BYTES = 64 * 1024
-SNIFF_LINES = 50
-# A row of interaction data is a few fields and well under a kilobyte. A first line longer than the
-# sniffed 64 KiB, or with more delimiters than this, is no such table — and a parser asked for a
-# million columns allocates gigabytes before it can complain. RECVIZ_MAX_COLUMNS raises it.
-MAX_COLUMNS = 1000
-MAX_COLUMNS_ENV = "RECVIZ_MAX_COLUMNS"
-MAX_LINE_BYTES = 32 * 1024
-
+MAX_FILE_BYTES_ENV = FILE_BYTES.env  # the names tests and messages use
+MAX_COLUMNS_ENV = COLUMNS.env
 DELIMITER_CANDIDATES = (",", "\t", ";", "|")
 _DELIM_NAMES = {",": "comma (',')", "\t": "tab ('\\t')", ";": "semicolon (';')", "|": "pipe ('|')",
                 "::": "double colon ('::')", " ": "space (' ')"}
 _DELIM_ALIASES = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|",
                   "space": " ", "colon": ":", "doublecolon": "::"}
-_SUB = "\x1f"  # what '::' becomes before the C parser sees it (ASCII unit separator)
+DOUBLE_COLON_SUB = "\x1f"  # what '::' becomes before the C parser sees it (ASCII unit separator)
 _MAGIC = ((b"\x1f\x8b", "gzip"), (b"PK\x03\x04", "zip / xlsx"), (b"PAR1", "parquet"),
           (b"BZh", "bzip2"), (b"\xfd7zXZ", "xz"), (b"7z\xbc\xaf", "7z"), (b"\x93NUMPY", "npy"),
           (b"SQLite format 3", "SQLite"), (b"\xd0\xcf\x11\xe0", "xls"), (b"%PDF", "pdf"),
@@ -51,23 +42,8 @@ _MAGIC = ((b"\x1f\x8b", "gzip"), (b"PK\x03\x04", "zip / xlsx"), (b"PAR1", "parqu
 
 
 def max_file_bytes() -> int:
-    """The size limit: `RECVIZ_MAX_FILE_BYTES` if set (an integer), else `MAX_FILE_BYTES`."""
-    raw = os.environ.get(MAX_FILE_BYTES_ENV, "").strip()
-    if raw:
-        try:
-            return int(float(raw))
-        except ValueError:
-            raise DataError(f"{MAX_FILE_BYTES_ENV}={raw!r} is not a number of bytes",
-                            fix=f"set {MAX_FILE_BYTES_ENV} to an integer such as 2000000000, or unset it") from None
-    return MAX_FILE_BYTES
-
-
-def human_bytes(n: float) -> str:
-    for unit in ("bytes", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:,.0f} {unit}" if unit == "bytes" else f"{n:,.1f} {unit}"
-        n /= 1024
-    return f"{n:,.1f} GiB"  # pragma: no cover
+    """The size limit: `RECVIZ_MAX_FILE_BYTES` if set (an integer), else 1 GiB."""
+    return FILE_BYTES.value()
 
 
 def delimiter_name(sep: str) -> str:
@@ -83,17 +59,21 @@ def normalize_delimiter(sep: str | None) -> str | None:
 
 # ---- sources -----------------------------------------------------------------------------------
 class Source:
-    """One file to read: a path on disk, or bytes in memory (a zip member). `label` is the name
+    """One file to read: a path on disk, bytes in memory, or a zip member. `label` is the name
     every message uses; `size` may be given up front (a zip member's declared size) so that an
-    oversize member is refused before it is decompressed."""
+    oversize member is refused before it is decompressed.
+
+    A zip member comes as `opener`, a callable returning a fresh binary stream of it: sniffing
+    reads a prefix from a stream (never the whole member) and parsing streams it, so a member's
+    bytes are never all held in memory just to look at them."""
 
     def __init__(self, path: str | Path | None = None, *, data: bytes | None = None,
-                 label: str | None = None, size: int | None = None, loader=None) -> None:
-        if path is None and data is None and loader is None:
-            raise ValueError("Source needs a path, data or a loader")
+                 label: str | None = None, size: int | None = None, opener=None) -> None:
+        if path is None and data is None and opener is None:
+            raise ValueError("Source needs a path, data or an opener")
         self.path = None if path is None else Path(path)
         self._data = data
-        self._loader = loader  # callable returning bytes (lazy zip member)
+        self._opener = opener
         self.label = label or str(path)
         self._size = size
 
@@ -120,25 +100,29 @@ class Source:
             return self._size
         if self.path is not None:
             return self.path.stat().st_size
-        return len(self._bytes())
+        return len(self.read_bytes())
 
-    def _bytes(self) -> bytes:
-        if self._data is None:
-            self._data = self._loader()
-        return self._data
+    def open(self):
+        """A fresh binary stream from the start."""
+        if self.path is not None:
+            return open(self.path, "rb")
+        if self._data is not None:
+            return io.BytesIO(self._data)
+        return self._opener()
 
     def head(self, n: int = SNIFF_BYTES) -> bytes:
-        if self.path is None:
-            return self._bytes()[:n]
-        with open(self.path, "rb") as fh:
+        with self.open() as fh:
             return fh.read(n)
 
     def read_bytes(self) -> bytes:
-        return self._bytes() if self.path is None else self.path.read_bytes()
+        if self._data is not None:
+            return self._data
+        with self.open() as fh:
+            return fh.read()
 
     def handle(self):
-        """What pandas reads from: the path, or a fresh BytesIO."""
-        return str(self.path) if self.path is not None else io.BytesIO(self._bytes())
+        """What pandas reads from: the path, or a stream."""
+        return str(self.path) if self.path is not None else self.open()
 
     def sibling(self, name: str) -> Source | None:
         """A file with this name in the same directory (disk files only)."""
@@ -149,7 +133,35 @@ class Source:
 
 
 def as_source(x: str | Path | Source) -> Source:
-    return x if isinstance(x, Source) else Source(Path(x).expanduser())
+    return x if isinstance(x, Source) else Source(local_path(x))
+
+
+def local_path(ref: str | Path) -> Path:
+    """`ref` as a path with `~` expanded; a `~name` of no user here is a DataError, not a crash."""
+    try:
+        return Path(ref).expanduser()
+    except RuntimeError:  # Python: "Could not determine home directory."
+        user = str(ref).split("/")[0]
+        raise DataError(f"{user} is no user's home folder on this machine", file=_shorten(str(ref)),
+                        fix=f"check the path; for a folder really named {user}, write ./{ref}") from None
+
+
+def path_exists(path: Path) -> bool:
+    """`path.exists()`, where a path too long for the file system is a DataError saying so."""
+    try:
+        return path.exists()
+    except OSError as e:
+        if e.errno == errno.ENAMETOOLONG:
+            raise DataError(f"this is {len(str(path)):,} characters long, too long to be a file's path (the file "
+                            "system allows 255 bytes per name), a saved dataset's name (at most 100 characters) "
+                            "or a catalog name", file=_shorten(str(path)),
+                            fix="check what was passed (a pasted file's contents instead of its path?); run "
+                                "`recviz datasets` to see the names that work") from None
+        return False
+
+
+def _shorten(text: str, keep: int = 80) -> str:
+    return text if len(text) <= keep else f"{text[:keep]}… ({len(text):,} characters)"
 
 
 def missing_path_error(path: str | Path) -> DataError:
@@ -203,15 +215,16 @@ def check_file(src: Source, *, encoding: str = "utf-8") -> str:
 
 
 def check_shape(src: Source, head: bytes) -> None:
-    """Refuse, before any parser allocates, a table whose first line is longer than the sniffed
-    prefix or has more than `MAX_COLUMNS` fields (in any candidate delimiter)."""
+    """Refuse, before any parser allocates, a table whose lines are longer than `LINE_BYTES` or
+    have more than `COLUMNS` fields (in any candidate delimiter), judged on the sniffed prefix."""
     lines = head.split(b"\n")
+    longest = LINE_BYTES.value()
     for k, line in enumerate(lines, start=1):  # the last piece may be cut: it is still that long
-        if len(line) > MAX_LINE_BYTES:
-            raise DataError(f"line {k} is longer than {human_bytes(MAX_LINE_BYTES)}: this is not a table of "
+        if len(line) > longest:
+            raise DataError(f"line {k} is longer than {human_bytes(longest)}: this is not a table of "
                             "interactions", file=src.label, row=k,
                             fix="give RecViz a table with one interaction per line")
-    limit = _env_int(MAX_COLUMNS_ENV, MAX_COLUMNS)
+    limit = COLUMNS.value()
     for k, line in enumerate(lines[:SNIFF_LINES], start=1):
         fields = 1 + max(line.count(d.encode()) for d in (*DELIMITER_CANDIDATES, " "))
         if fields > limit:
@@ -219,14 +232,6 @@ def check_shape(src: Source, head: bytes) -> None:
                             file=src.label, row=k,
                             fix=f"check the delimiter and the file; a table with that many columns needs "
                                 f"{MAX_COLUMNS_ENV}=<columns>")
-
-
-def _env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name, "").strip()
-    try:
-        return int(raw) if raw else default
-    except ValueError:
-        raise DataError(f"{name}={raw!r} is not an integer", fix=f"set {name} to an integer, or unset it") from None
 
 
 def binary_kind(head: bytes) -> str | None:
@@ -282,127 +287,3 @@ def sniff_delimiter(lines: list[str] | str, default: str | None = None) -> str |
     if present:
         return max(present, key=lambda d: sum(counts[d]))
     return default
-
-
-# ---- reading ----------------------------------------------------------------------------------
-def read_delimited(
-    src: Source,
-    *,
-    sep: str,
-    header: bool = False,
-    encoding: str = "utf-8",
-    min_columns: int = 1,
-    str_columns: list[int] | None = None,
-    quoting: int = csv.QUOTE_NONE,
-    skipinitialspace: bool = False,
-    what: str = "",
-    fix_hint: str | None = None,
-    fixed_delimiter: bool = True,
-) -> tuple[pd.DataFrame, np.ndarray]:
-    """Read a delimited text file with the C parser. Returns the frame (header names as columns,
-    else 0..k-1) and `line_of` (1-based file line of each row). Columns in `str_columns` (by
-    position; None = all) are read as strings verbatim; empty cells are NaN, nothing else is.
-    Blank lines are dropped. Parser / codec errors become `DataError`s naming the line.
-    `fixed_delimiter`: the format prescribes `sep` (the fix then does not suggest another one)."""
-    encoding = check_file(src, encoding=encoding)
-    if sep == "::":
-        raw = src.read_bytes().replace(b"::", _SUB.encode())
-        handle, pd_sep = io.BytesIO(raw), _SUB
-    else:
-        handle, pd_sep = src.handle(), sep
-    if str_columns is None:
-        dtype = str
-    else:
-        dtype = {c: str for c in str_columns}
-    try:
-        df = pd.read_csv(handle, sep=pd_sep, header=0 if header else None, dtype=dtype,
-                         keep_default_na=False, na_values=[""], skip_blank_lines=False,
-                         quoting=quoting, encoding=encoding, engine="c", low_memory=False,
-                         skipinitialspace=skipinitialspace, index_col=False)
-    except pd.errors.EmptyDataError:
-        raise empty_error(src, header) from None
-    except pd.errors.ParserError as e:
-        raise _parser_error(src, e, sep, encoding, fix_hint) from None
-    except UnicodeDecodeError:
-        raise _decode_error(src, encoding) from None
-    except (ValueError, OverflowError) as e:  # dtype/low-level conversion problems
-        raise DataError(f"could not be parsed as a {delimiter_name(sep)}-separated table: {e}",
-                        file=src.label, fix=fix_hint or "check the delimiter and the file's layout") from None
-    except MemoryError:
-        raise DataError("not enough memory to read this file", file=src.label,
-                        fix="k-core filter or sample it first, then load the smaller file") from None
-    # blank lines are all-empty rows: drop them, keep the physical line numbers of the rest
-    blank = df.isna().all(axis=1).to_numpy()
-    line_of = np.arange(len(df), dtype=np.int64) + (2 if header else 1)
-    if blank.any():
-        df = df.loc[~blank].reset_index(drop=True)
-        line_of = line_of[~blank]
-    if len(df) == 0:
-        raise empty_error(src, header)
-    if header:
-        df.columns = [str(c).strip().lstrip("\ufeff") for c in df.columns]
-    if df.shape[1] < min_columns:
-        raise delimiter_error(src, sep, df.shape[1], min_columns, encoding, what=what, fix_hint=fix_hint,
-                              fixed=fixed_delimiter)
-    return df, line_of
-
-
-def _decode_error(src: Source, encoding: str) -> DataError:
-    """Where the first undecodable byte is (line and byte value)."""
-    data = src.read_bytes()
-    try:
-        data.decode(encoding)
-        line, detail = None, ""
-    except UnicodeDecodeError as e:
-        line = data.count(b"\n", 0, e.start) + 1
-        detail = f": byte 0x{data[e.start]:02x} is not valid there"
-    return DataError(f"the file is not valid {encoding.upper()} text{detail}", file=src.label, row=line,
-                     fix=f"re-save the file as {encoding.upper()} (in a text editor or spreadsheet: Save As > "
-                         "Encoding: UTF-8), or fix that line")
-
-
-def empty_error(src: Source, header: bool = False) -> DataError:
-    if header:
-        problem = "the file has no data rows (at most a header line)"
-    else:
-        problem = "the file is empty (no data rows)"
-    return DataError(problem, file=src.label,
-                     fix="check that this is the right file and that it was fully downloaded / exported")
-
-
-def delimiter_error(src: Source, sep: str, found: int, need: int, encoding: str = "utf-8", *,
-                    what: str = "", fix_hint: str | None = None, fixed: bool = True) -> DataError:
-    """Too few columns after splitting: name the delimiter tried and, if the text suggests one,
-    the delimiter the file seems to use."""
-    guess = sniff_delimiter(head_text(src, encoding))
-    cols = "column" if found == 1 else "columns"
-    problem = (f"splitting on {delimiter_name(sep)} gave {found} {cols}, but "
-               f"{what or 'this format'} needs at least {need}")
-    if guess and guess != sep:
-        problem += f"; the file looks like it uses {delimiter_name(guess)} instead"
-        if fixed:
-            fix = fix_hint or (f"this format is always {delimiter_name(sep)}-separated: check that this is the "
-                               f"right file, or load it as a generic table with delimiter={guess!r} and a "
-                               "column mapping")
-        else:
-            fix = fix_hint or f"pass delimiter={guess!r} (or let RecViz sniff it by not passing one)"
-    else:
-        fix = fix_hint or "check that this is the right file; every line needs the columns listed above"
-    return DataError(problem, file=src.label, fix=fix)
-
-
-def _parser_error(src: Source, e: Exception, sep: str, encoding: str, fix_hint: str | None) -> DataError:
-    msg = str(e)
-    m_line = re.search(r"line (\d+)", msg)
-    m_fields = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", msg)
-    line = int(m_line.group(1)) if m_line else None
-    if m_fields:
-        expected, line, saw = int(m_fields.group(1)), int(m_fields.group(2)), int(m_fields.group(3))
-        problem = (f"this line has {saw} fields when split on {delimiter_name(sep)}, but the first "
-                   f"line has {expected}")
-        fix = (fix_hint or f"make every line have the same number of fields: quote values that contain "
-               f"{delimiter_name(sep)}, or pass the right delimiter")
-    else:
-        problem = f"the file could not be parsed as a {delimiter_name(sep)}-separated table ({msg.strip()})"
-        fix = fix_hint or "check the delimiter and look for unbalanced quotes around this line"
-    return DataError(problem, file=src.label, row=line, fix=fix)
