@@ -1,4 +1,5 @@
-"""`recviz runs` and `recviz recommend`: what the run store holds, and a finished run's top-K."""
+"""`recviz runs`, `recviz recommend` and `recviz export`: what the run store holds, a finished run's
+top-K, and stored runs sent to MLflow."""
 
 from __future__ import annotations
 
@@ -73,6 +74,25 @@ def cmd_recommend(args) -> int:
     for row in table.itertuples():
         genres = f"  [{row.genres}]" if "genres" in table and row.genres else ""
         print(f"{row.rank:>3}. {row.title}{genres}  (item {row.item}, score {row.score:.3f})")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from recviz.runs import tracking
+    from recviz.runs.store import RunStore
+
+    uri, run_ids = args.mlflow, list(args.run_ids)
+    if uri and uri.isdigit():  # `--mlflow 12 13`: no tracking URI is a bare number
+        uri, run_ids = "", [int(uri), *run_ids]
+    if not run_ids:
+        raise RecvizError("no run ids given", fix="e.g. recviz export --mlflow 12 13 (see `recviz runs`)")
+    store = RunStore()
+    sent = tracking.export(store, run_ids, uri or None, experiment=args.experiment)
+    if args.json:
+        print(json.dumps({"experiment": args.experiment, "runs": {str(k): v for k, v in sent.items()}}))
+        return 0
+    for run_id, mlflow_id in sent.items():
+        print(f"run {run_id} → MLflow run {mlflow_id}")
     return 0
 
 

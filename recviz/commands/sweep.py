@@ -24,7 +24,7 @@ def cmd_sweep(args) -> int:
         epochs = config.option("epochs", 1)
         print(f"{args.param} = {value}", file=sys.stderr, flush=True)
         run_id, _, summary = record.train_here(
-            config, data=data, sweep_id=sweep_id,
+            config, data=data, sweep_id=sweep_id, mlflow=args.mlflow,
             on_epoch=lambda report: print("  " + epoch_line(report, epochs), file=sys.stderr, flush=True))
         m = summary["metrics"]
         rows.append({args.param: value, "run_id": run_id, "HR@10": m.get("HR@10"), "NDCG@10": m.get("NDCG@10"),

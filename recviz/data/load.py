@@ -46,14 +46,9 @@ def save_named(name: str, ref: str, *, min_user: int = 0, min_item: int = 0, rep
     dataset (`recviz.data.saved`): a new name, or with `replace` a new version of an existing
     one — never an overwrite, so runs trained on an earlier version keep reading it. Written only
     after all that succeeded, and atomically, so a bad upload never damages what was saved."""
-    if not _usable_name(name):
-        raise DataError(f"'{name}' is not a usable dataset name",
-                        fix="use letters, digits, '-', '_' or '.', at most 100 of them (e.g. my-ratings)")
-    from recviz.data import catalog, saved
+    check_name(name)
+    from recviz.data import saved
 
-    if name.split(":", 1)[0] in {e.name for e in catalog.entries()}:
-        raise DataError(f"'{name}' is a catalog dataset's name; a saved dataset may not hide it",
-                        fix=f"save it under another name, e.g. my-{name}")
     if not replace:
         saved.refuse_existing(name)  # before reading what may be a large file
     data = load(ref, **read_options)
@@ -65,6 +60,18 @@ def save_named(name: str, ref: str, *, min_user: int = 0, min_item: int = 0, rep
     version = saved.save(name, data, replace=replace, source=str(ref))
     data.meta = {**data.meta, "version": version["version"], "fingerprint": version["fingerprint"]}
     return data
+
+
+def check_name(name: str) -> None:
+    """A DataError unless `name` can be a saved dataset's name (and hides no catalog name)."""
+    if not _usable_name(name):
+        raise DataError(f"'{name}' is not a usable dataset name",
+                        fix="use letters, digits, '-', '_' or '.', at most 100 of them (e.g. my-ratings)")
+    from recviz.data import catalog
+
+    if name.split(":", 1)[0] in {e.name for e in catalog.entries()}:
+        raise DataError(f"'{name}' is a catalog dataset's name; a saved dataset may not hide it",
+                        fix=f"save it under another name, e.g. my-{name}")
 
 
 def _usable_name(name: str) -> bool:

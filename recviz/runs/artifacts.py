@@ -147,25 +147,18 @@ def load_topn(run_dir: str | Path) -> dict[str, np.ndarray]:
 def recommend_for(run_dir: str | Path, raw_user_id, k: int = 10) -> pd.DataFrame:
     """The stored top-k (at most the saved top-N) for one user by raw id: columns rank, item
     (raw id), title, score (+ genres when known)."""
+    from recviz.analysis.dataset import find_user, top_list
+
     topn, ids = load_topn(run_dir), load_ids(run_dir)
-    user_ids = ids["user_ids"]
-    hit = np.flatnonzero(user_ids == str(raw_user_id))
-    if len(hit) == 0:
-        examples = ", ".join(repr(str(u)) for u in user_ids[:3])
-        raise RecvizError(f"user {str(raw_user_id)!r} is not in this run's data ({len(user_ids)} users, "
-                          f"e.g. {examples})",
-                          fix="use a raw user id from the dataset the run was trained on")
-    u = hit[0]
-    items, scores = topn["items"][u, :k], topn["scores"][u, :k]
-    keep = np.isfinite(scores)
-    items, scores = items[keep], scores[keep]
+    u = find_user(ids["user_ids"], raw_user_id)
+    items = topn["items"][u, :k]
     raw = ids["item_ids"][items]
     titles = ids.get("item_title")
-    title = [t if titles is not None and (t := titles[i]) else f"item {r}" for i, r in zip(items, raw)]
-    out = pd.DataFrame({"rank": np.arange(1, len(items) + 1), "item": raw, "title": title,
-                        "score": scores})
+    title = np.array([t if titles is not None and (t := titles[i]) else f"item {r}" for i, r in zip(items, raw)],
+                     dtype=object)
+    out = top_list(np.arange(len(items)), topn["scores"][u, :k], raw, title)
     if "item_genres" in ids:
-        out["genres"] = ids["item_genres"][items]
+        out["genres"] = ids["item_genres"][items][np.isfinite(topn["scores"][u, :k])]
     return out
 
 
