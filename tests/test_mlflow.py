@@ -93,3 +93,35 @@ def test_without_mlflow_the_flag_says_how_to_install_it(monkeypatch, capsys):
     err = capsys.readouterr().err
     assert "MLflow is not installed" in err and "pip install" in err
     assert RunStore().list() == []  # refused before anything was trained or stored
+
+
+def test_the_train_page_switch_logs_the_run_the_worker_trains(uri, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from recviz.runs import worker
+    from tests.test_app import ROOT
+
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("RECVIZ_WORKER_THREADS", "1")
+    try:
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+        at.switch_page("pages/train.py").run()
+        at.selectbox(key="model").set_value("itemknn").run()
+        at.toggle(key="mlflow_on").set_value(True).run()
+        at.text_input(key="mlflow_uri").set_value(uri).run()
+        at.button(key="launch").click().run()
+        assert not at.exception, [e.value for e in at.exception]
+        run_id = at.session_state["active_run"]
+        assert worker.wait(run_id, timeout=90).status == "done"
+        for proc in worker.children():  # the worker logs the run right after marking it done
+            proc.wait(60)
+        client = mlflow.tracking.MlflowClient(tracking_uri=uri)
+        found = client.search_runs([client.get_experiment_by_name("recviz").experiment_id],
+                                   f"tags.`recviz.run_id` = '{run_id}'")
+        assert found, (RunStore().run_dir(run_id) / "worker.log").read_text()
+        assert found[0].data.params["model"] == "itemknn"
+    finally:
+        for proc in worker.children():
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(5)

@@ -69,12 +69,24 @@ def request(run_dir: Path, uri: str | None) -> None:
 
 
 def export_requested(store: RunStore, run_id: int) -> str | None:
-    """Export a finished run that asked for it; returns its MLflow run id (None: not asked)."""
+    """Export a finished run that asked for it; returns its MLflow run id (None: not asked, or
+    the export failed). The run is done and stored whatever MLflow does: a failure to log it is
+    reported on stderr (the worker's log, the CLI's terminal) with how to send it again, never
+    turned into a failed run."""
     path = store.run_dir(run_id) / REQUEST_FILE
     if not path.exists():
         return None
     uri = json.loads(path.read_text()).get("uri")
-    return export(store, [run_id], uri)[run_id]
+    try:
+        return export(store, [run_id], uri)[run_id]
+    except Exception as exc:  # noqa: BLE001 — the run itself succeeded
+        import sys
+        import traceback
+
+        traceback.print_exc()
+        print(f"recviz: run {run_id} is stored, but logging it to MLflow failed ({exc}); send it again "
+              f"with `recviz export --mlflow {uri or ''} {run_id}`".replace("  ", " "), file=sys.stderr, flush=True)
+        return None
 
 
 # ---- the export -------------------------------------------------------------------------------------
