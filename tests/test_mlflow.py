@@ -125,3 +125,11 @@ def test_the_train_page_switch_logs_the_run_the_worker_trains(uri, monkeypatch):
             if proc.poll() is None:
                 proc.kill()
                 proc.wait(5)
+
+
+def test_without_a_uri_mlflow_picks_its_own_default_store(uri, capsys, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)  # MLflow's own way to name its default
+    run_id = cli_json(capsys, "train", "--dataset", TINY, "--model", "itempop", "--json")["run_id"]
+    sent = cli_json(capsys, "export", "--mlflow", str(run_id), "--json")  # a bare number is a run id
+    client = mlflow.tracking.MlflowClient(tracking_uri=uri)
+    assert client.get_run(sent["runs"][str(run_id)]).data.tags["recviz.run_id"] == str(run_id)

@@ -66,3 +66,39 @@ def test_bad_values_in_parquet_get_the_csv_messages(tmp_path):
     (tmp_path / "junk.parquet").write_bytes(b"user,item\n1,2\n")
     with pytest.raises(DataError, match="not a readable Parquet file"):
         load(str(tmp_path / "junk.parquet"))
+
+
+def test_import_to_parquet_keeps_a_version_column_wise_that_reads_back_identically(tmp_path, capsys):
+    import json
+
+    from recviz.cli import main
+    from recviz.data.load import saved_path
+
+    log = synthetic_log(20_000)
+    log["user_id"] = "u" + log["user_id"].astype(str).str.zfill(4)  # text ids keep their spelling
+    log["behavior"] = np.where(np.arange(len(log)) % 3 == 0, "buy", "pv")
+    log.to_csv(tmp_path / "log.csv", index=False)
+    assert main(["import", str(tmp_path / "log.csv"), "--name", "big", "--to", "parquet", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    path = saved_path("big")
+    assert path.name == "v1.parquet" and out["saved_as"] == str(path)
+    import pyarrow.parquet as pq
+
+    assert pq.read_schema(path).names == ["user", "item", "rating", "timestamp", "behavior"]  # columns
+    direct = load(str(tmp_path / "log.csv"))
+    again = load("big")
+    assert_same(direct, again)
+    np.testing.assert_array_equal(direct.behavior, again.behavior)
+    assert again.behaviors == direct.behaviors and again.meta["version"] == 1
+    assert saved.versions("big")[0]["fingerprint"] == saved.fingerprint(direct)
+
+
+def test_a_dataset_with_a_given_test_set_is_not_stored_as_parquet():
+    from recviz.data.formats.frame import read_frame
+    from recviz.data.interactions import GivenTest
+
+    data = read_frame(synthetic_log(2_000))
+    data.given_test = GivenTest(np.array([0]), np.array([0]), np.zeros((1, 3), dtype=np.int64))
+    with pytest.raises(DataError, match="given test set"):
+        saved.save("ncf-like", data, to="parquet")
+    assert not saved.exists("ncf-like")

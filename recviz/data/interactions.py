@@ -209,7 +209,13 @@ def _encode(raw: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 
     The rows are hashed once (`pd.factorize`); only the distinct ids are parsed and sorted, which
     is what keeps 10M-row logs fast."""
-    first_seen, uniq = pd.factorize(raw.astype(str), sort=False)
+    if isinstance(raw.dtype, pd.CategoricalDtype):  # already factorized (validate: integer ids)
+        first_seen, uniq = raw.cat.codes.to_numpy().astype(np.int64), raw.cat.categories
+        used = np.bincount(first_seen, minlength=len(uniq)) > 0  # rows dropped as duplicates
+        if not used.all():
+            first_seen, uniq = (np.cumsum(used) - 1)[first_seen], uniq[used]
+    else:
+        first_seen, uniq = pd.factorize(raw.astype(str), sort=False)
     uniq = np.asarray(uniq, dtype=object).astype(str)
     numeric = pd.to_numeric(pd.Series(uniq), errors="coerce").to_numpy()
     if len(uniq) and not np.isnan(numeric).any():

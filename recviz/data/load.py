@@ -41,10 +41,11 @@ def load(ref: str, *, mapping: dict | None = None, delimiter: str | None = None,
 
 
 def save_named(name: str, ref: str, *, min_user: int = 0, min_item: int = 0, replace: bool = False,
-               **read_options) -> Interactions:
+               to: str = "npz", **read_options) -> Interactions:
     """Read `ref` (validating everything), optionally k-core filter it, and store it as a named
     dataset (`recviz.data.saved`): a new name, or with `replace` a new version of an existing
-    one — never an overwrite, so runs trained on an earlier version keep reading it. Written only
+    one — never an overwrite, so runs trained on an earlier version keep reading it (`to`: "npz"
+    or "parquet", see `recviz.data.saved`). Written only
     after all that succeeded, and atomically, so a bad upload never damages what was saved."""
     check_name(name)
     from recviz.data import saved
@@ -57,7 +58,7 @@ def save_named(name: str, ref: str, *, min_user: int = 0, min_item: int = 0, rep
 
         data = kcore(data, min_user=max(1, min_user), min_item=max(1, min_item))
     data.name = name
-    version = saved.save(name, data, replace=replace, source=str(ref))
+    version = saved.save(name, data, replace=replace, source=str(ref), to=to)
     data.meta = {**data.meta, "version": version["version"], "fingerprint": version["fingerprint"]}
     return data
 

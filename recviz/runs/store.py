@@ -231,8 +231,8 @@ class RunStore:
             rows = conn.execute(
                 f"SELECT {', '.join(EPOCH_COLUMNS)}, extra FROM epochs WHERE run_id = ? ORDER BY rowid",
                 (run_id,)).fetchall()
-        return epochs_frame([{**dict(r), "valid": _loads(r["valid"]), **(_loads(r["extra"]) or {})}
-                             for r in rows])
+        return epochs_frame([{**{k: r[k] for k in EPOCH_COLUMNS}, "valid": _loads(r["valid"]),
+                              **(_loads(r["extra"]) or {})} for r in rows])
 
     # ---- the worker's transitions -------------------------------------------------------------
     def mark_running(self, run_id: int, pid: int, device: str | None = None) -> bool:

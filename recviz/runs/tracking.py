@@ -84,8 +84,9 @@ def export_requested(store: RunStore, run_id: int) -> str | None:
         import traceback
 
         traceback.print_exc()
+        again = " ".join(filter(None, ["recviz export --mlflow", uri, str(run_id)]))
         print(f"recviz: run {run_id} is stored, but logging it to MLflow failed ({exc}); send it again "
-              f"with `recviz export --mlflow {uri or ''} {run_id}`".replace("  ", " "), file=sys.stderr, flush=True)
+              f"with `{again}`", file=sys.stderr, flush=True)
         return None
 
 
