@@ -103,6 +103,10 @@ def train(data, model: str = registry.DEFAULT_MODEL, *, protocol: str | None = N
     Run
         The trained model with its metrics and history; `Run.save` stores it.
     """
+    if mlflow not in (None, False):
+        from recviz.runs import tracking
+
+        tracking.check_installed()  # before training, not after
     inter = load(data)
     settings = {k: v for k, v in (("protocol", protocol), ("seed", seed)) if v is not None}
     ref = inter.meta.get("ref") or frame_name(inter)

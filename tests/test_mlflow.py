@@ -93,6 +93,11 @@ def test_without_mlflow_the_flag_says_how_to_install_it(monkeypatch, capsys):
     err = capsys.readouterr().err
     assert "MLflow is not installed" in err and "pip install" in err
     assert RunStore().list() == []  # refused before anything was trained or stored
+    import recviz
+    from recviz.errors import RecvizError
+
+    with pytest.raises(RecvizError, match="(?s)not installed.*pip install"):
+        recviz.train(TINY, model="itempop", mlflow=True)
 
 
 def test_the_train_page_switch_logs_the_run_the_worker_trains(uri, monkeypatch):
