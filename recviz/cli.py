@@ -118,7 +118,7 @@ def build_parser(model: str | None = None) -> argparse.ArgumentParser:
                    help="tracking URI (default: MLflow's own, MLFLOW_TRACKING_URI or ./mlflow.db); "
                         "a bare number after --mlflow is read as a run id")
     s.add_argument("run_ids", nargs="*", type=bounded(1, 2**62), metavar="RUN_ID", help="stored runs (see `recviz runs`)")
-    s.add_argument("--experiment", default="recviz", help="the MLflow experiment (default recviz)")
+    s.add_argument("--experiment", help="the MLflow experiment (default: RecViz's own, named recviz)")
     s.add_argument("--json", action="store_true", help="print one JSON object")
     s.set_defaults(func=_lazy("runs", "cmd_export"))
 

@@ -87,9 +87,10 @@ def cmd_export(args) -> int:
     if not run_ids:
         raise RecvizError("no run ids given", fix="e.g. recviz export --mlflow 12 13 (see `recviz runs`)")
     store = RunStore()
-    sent = tracking.export(store, run_ids, uri or None, experiment=args.experiment)
+    experiment = args.experiment or tracking.EXPERIMENT
+    sent = tracking.export(store, run_ids, uri or None, experiment=experiment)
     if args.json:
-        print(json.dumps({"experiment": args.experiment, "runs": {str(k): v for k, v in sent.items()}}))
+        print(json.dumps({"experiment": experiment, "runs": {str(k): v for k, v in sent.items()}}))
         return 0
     for run_id, mlflow_id in sent.items():
         print(f"run {run_id} → MLflow run {mlflow_id}")
