@@ -110,10 +110,26 @@ def worker_threads() -> int | None:
     return 1 if (os.cpu_count() or 1) <= 2 else None
 
 
-def submit(config: RunConfig, sweep_id=None) -> int:
+def submit(config: RunConfig, sweep_id=None, mlflow: str | None = None) -> int:
     from recviz.runs.worker import submit as submit_run
 
-    return submit_run(config, threads=worker_threads(), sweep_id=sweep_id)
+    return submit_run(config, threads=worker_threads(), sweep_id=sweep_id, mlflow=mlflow)
+
+
+def mlflow_switch() -> str | None:
+    """The Train page's "Log to MLflow" switch: None when off (or MLflow is missing, which it
+    says with how to install it), else the tracking URI, "" for MLflow's default store."""
+    from recviz.runs import tracking
+
+    if not st.toggle("Log to MLflow", key="mlflow_on",
+                     help="When each run finishes, log its config, curves, metrics and weights to MLflow "
+                          "(HR@10 is named HR_at_10 there)."):
+        return None
+    if not tracking.installed():
+        st.warning(f"MLflow is not installed, so runs cannot be logged to it: {tracking.INSTALL_FIX}")
+        return None
+    return st.text_input("MLflow tracking URI", key="mlflow_uri",
+                         placeholder="empty: MLflow's default (MLFLOW_TRACKING_URI, else ./mlflow.db)").strip()
 
 
 def quick_start_config() -> RunConfig:

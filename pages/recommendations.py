@@ -99,8 +99,7 @@ held_items = set(split.held_out("test")[1][split.held_out("test")[0] == user])
 top = topn["items"][user]
 scores = topn["scores"][user]
 ok = np.isfinite(scores)
-table = {"rank": np.arange(1, ok.sum() + 1), "item": data.item_ids[top[ok]], "title": titles[top[ok]],
-         "score": scores[ok], "held out": [i in held_items for i in top[ok]]}
+table = ds.top_list(top, scores, data.item_ids, titles, held_out=held_items)
 st.subheader(f"Top {ok.sum()} for this user (train and validation items excluded)")
 if other is None:
     st.dataframe(table, hide_index=True, key="top_list")

@@ -144,16 +144,17 @@ if sweep_on:
     else:
         st.caption(f"{spec.title} declares no option that can be swept.")
 
+mlflow = common.mlflow_switch()
 label = f"Launch {len(sweep_values) * len(sweep_seeds)} runs" if sweep_on else "Launch"
 if st.button(label, type="primary", key="launch", disabled=bool(reasons[model]) or data is None or config is None
              or bool(errors) or (sweep_on and not (sweep_values and sweep_seeds))):
     if sweep_on:
         sweep_id = sweep.new_sweep_id(sweep_param)
-        ids = [common.submit(c, sweep_id=sweep_id) for c in sweep.plan(config, sweep_param, sweep_values, sweep_seeds)]
+        ids = [common.submit(c, sweep_id=sweep_id, mlflow=mlflow) for c in sweep.plan(config, sweep_param, sweep_values, sweep_seeds)]
         st.session_state["active_run"] = ids[0]
         st.toast(f"Queued {len(ids)} runs (sweep {sweep_id})")
     else:
-        st.session_state["active_run"] = common.submit(config)
+        st.session_state["active_run"] = common.submit(config, mlflow=mlflow)
 
 
 # ---- live view ----------------------------------------------------------------------------------------

@@ -97,6 +97,9 @@ def build_parser(model: str | None = None) -> argparse.ArgumentParser:
     s.add_argument("--titles", metavar="FILE",
                    help="item titles and genres to keep beside it: a table with an item id and a title column "
                         "(e.g. item_id,title,genres), or MovieLens' u.item / movies.dat / movies.csv")
+    s.add_argument("--to", choices=["npz", "parquet"], default="npz",
+                   help="how the saved version is stored: npz (default) or parquet (column-wise, "
+                        "compressed: for large logs, and readable by other tools)")
     s.add_argument("--json", action="store_true", help="print one JSON object")
     s.set_defaults(func=_lazy("data", "cmd_import"))
 
@@ -114,6 +117,7 @@ def build_parser(model: str | None = None) -> argparse.ArgumentParser:
     s = sub.add_parser("train", help="train/fit a model and evaluate it (add --model M --help for M's options)",
                        description=_model_description(spec))
     _training_args(s, spec)
+    _mlflow_flag(s)
     s.add_argument("--json", action="store_true", help="last line of stdout: one JSON object")
     s.set_defaults(func=_lazy("train", "cmd_train"))
 
@@ -127,8 +131,18 @@ def build_parser(model: str | None = None) -> argparse.ArgumentParser:
                    help="run every value with each of these seeds (e.g. 0,1,2; instead of --seed); the table "
                         "shows mean ± std over them, and so does the Results page")
     s.add_argument("--out", help="also write the table as JSON here")
+    _mlflow_flag(s)
     s.add_argument("--json", action="store_true", help="last line of stdout: the table as one JSON object")
     s.set_defaults(func=_lazy("sweep", "cmd_sweep"))
+
+    s = sub.add_parser("export", help="send stored runs to MLflow (a sweep's runs under one parent run)")
+    s.add_argument("--mlflow", nargs="?", const="", required=True, metavar="URI",
+                   help="tracking URI (default: MLflow's own, MLFLOW_TRACKING_URI or ./mlflow.db); "
+                        "a bare number after --mlflow is read as a run id")
+    s.add_argument("run_ids", nargs="*", type=bounded(1, 2**62), metavar="RUN_ID", help="stored runs (see `recviz runs`)")
+    s.add_argument("--experiment", help="the MLflow experiment (default: RecViz's own, named recviz)")
+    s.add_argument("--json", action="store_true", help="print one JSON object")
+    s.set_defaults(func=_lazy("runs", "cmd_export"))
 
     s = sub.add_parser("runs", help="list stored runs (newest first)")
     s.add_argument("--status", choices=["queued", "running", "done", "failed", "cancelled"])
@@ -191,6 +205,12 @@ def bounded(low: int, high: int):
             raise argparse.ArgumentTypeError(f"must be from {low} to {high}, not {value}")
         return value
     return parse
+
+
+def _mlflow_flag(s: argparse.ArgumentParser) -> None:
+    s.add_argument("--mlflow", nargs="?", const="", default=None, metavar="URI",
+                   help="also log each finished run to MLflow: a tracking URI, or none for MLflow's "
+                        "default store (MLFLOW_TRACKING_URI, else ./mlflow.db); needs `pip install mlflow`")
 
 
 def _lazy(module: str, name: str):

@@ -80,6 +80,32 @@ def item_titles(inter: Interactions) -> np.ndarray:
     return np.where(ok, titles, fallback)
 
 
+def find_user(user_ids: np.ndarray, raw_user, where: str = "this run's data") -> int:
+    """The internal id of a raw user id, or an error that shows what the ids look like."""
+    hit = np.flatnonzero(np.asarray(user_ids).astype(str) == str(raw_user))
+    if len(hit) == 0:
+        from recviz.errors import RecvizError
+
+        examples = ", ".join(repr(str(u)) for u in user_ids[:3])
+        raise RecvizError(f"user {str(raw_user)!r} is not in {where} ({len(user_ids)} users, e.g. {examples})",
+                          fix="use a raw user id from the dataset the run was trained on")
+    return int(hit[0])
+
+
+def top_list(items: np.ndarray, scores: np.ndarray, item_ids: np.ndarray, titles: np.ndarray,
+             held_out=None) -> pd.DataFrame:
+    """One user's recommendations as people read them: rank, item (raw id), title, score and,
+    given the user's held-out items, whether each one is among them. Padding (a -inf score, when
+    the user has fewer unseen items than asked for) is dropped."""
+    keep = np.isfinite(scores)
+    items, scores = np.asarray(items)[keep], np.asarray(scores)[keep]
+    out = pd.DataFrame({"rank": np.arange(1, len(items) + 1), "item": np.asarray(item_ids)[items],
+                        "title": np.asarray(titles)[items], "score": scores})
+    if held_out is not None:
+        out["held out"] = np.isin(items, np.asarray(list(held_out), dtype=np.int64))
+    return out
+
+
 def user_history(inter: Interactions, user: int, split=None) -> pd.DataFrame:
     """One user's rows, oldest first (file order breaks ties and stands in for missing times).
 

@@ -44,7 +44,8 @@ def cmd_import(args) -> int:
     from recviz.data.load import save_named, saved_path
 
     data = save_named(args.name, args.path, mapping=parse_mapping(args.mapping),
-                      delimiter=args.delimiter, dedup=args.dedup, replace=args.replace, titles=args.titles)
+                      delimiter=args.delimiter, dedup=args.dedup, replace=args.replace, titles=args.titles,
+                      to=args.to)
     stats = data.stats()
     version = data.meta.get("version")
     if args.json:

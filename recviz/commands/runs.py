@@ -1,5 +1,5 @@
-"""`recviz runs`, `rename`, `delete` and `recommend`: what the run store holds, looking after it,
-and a finished run's top-K."""
+"""`recviz runs`, `rename`, `cancel`, `delete`, `recommend` and `export`: what the run store holds,
+looking after it, a finished run's top-K, and stored runs sent to MLflow."""
 
 from __future__ import annotations
 
@@ -129,6 +129,26 @@ def cmd_recommend(args) -> int:
     for row in table.itertuples():
         genres = f"  [{row.genres}]" if "genres" in table and row.genres else ""
         print(f"{row.rank:>3}. {row.title}{genres}  (item {row.item}, score {row.score:.3f})")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from recviz.runs import tracking
+    from recviz.runs.store import RunStore
+
+    uri, run_ids = args.mlflow, list(args.run_ids)
+    if uri and uri.isdigit():  # `--mlflow 12 13`: no tracking URI is a bare number
+        uri, run_ids = "", [int(uri), *run_ids]
+    if not run_ids:
+        raise RecvizError("no run ids given", fix="e.g. recviz export --mlflow 12 13 (see `recviz runs`)")
+    store = RunStore()
+    experiment = args.experiment or tracking.EXPERIMENT
+    sent = tracking.export(store, run_ids, uri or None, experiment=experiment)
+    if args.json:
+        print(json.dumps({"experiment": experiment, "runs": {str(k): v for k, v in sent.items()}}))
+        return 0
+    for run_id, mlflow_id in sent.items():
+        print(f"run {run_id} → MLflow run {mlflow_id}")
     return 0
 
 

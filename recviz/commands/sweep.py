@@ -27,7 +27,7 @@ def cmd_sweep(args) -> int:
         epochs = config.option("epochs", 1)
         print(f"{args.param} = {value}" + (f", seed {config.seed}" if seeds else ""), file=sys.stderr, flush=True)
         run_id, _, summary = record.train_here(
-            config, store, data=data, sweep_id=sweep_id,
+            config, store, data=data, sweep_id=sweep_id, mlflow=args.mlflow,
             on_epoch=lambda report: print("  " + epoch_line(report, epochs), file=sys.stderr, flush=True))
         m = summary["metrics"]
         rows.append({args.param: value, "seed": config.seed, "run_id": run_id, "HR@10": m.get("HR@10"),

@@ -22,12 +22,17 @@ def epoch_line(report: dict, epochs: int, show_phase: bool = False) -> str:
     return "  ".join(parts)
 
 
+def total_epochs(config) -> int:
+    """Epochs a run reports at most: NeuMF with pre-training counts GMF's, MLP's, then its own."""
+    return config.option("epochs", 1) * (3 if config.option("pretrain") else 1)
+
+
 def cmd_train(args) -> int:
     from recviz.runs import record
 
     config = config_from_args(args)
     pretrain = bool(config.option("pretrain"))
-    epochs = config.option("epochs", 1) * (3 if pretrain else 1)  # GMF, MLP, then NeuMF: one epoch numbering
+    epochs = total_epochs(config)
 
     def on_start(run_id: int) -> None:
         print(f"run {run_id}: {config.model} on {config.dataset}", file=sys.stderr, flush=True)
@@ -37,7 +42,7 @@ def cmd_train(args) -> int:
 
     try:
         run_id, result, summary = record.train_here(config, on_epoch=on_epoch, on_start=on_start,
-                                                    data=load_data(config))
+                                                    data=load_data(config), mlflow=args.mlflow)
     except Exception as exc:
         if record.is_cancel(exc):  # the cancel flag, set from the app or `RunStore.request_cancel`
             raise RecvizError("the run was cancelled (its finished epochs are stored)") from None

@@ -205,22 +205,29 @@ class Interactions:
 
 def _encode(raw: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Raw ids → (sorted unique raw ids as str, contiguous codes). Integer-looking ids sort
-    numerically so that internal order follows the file's numbering (user 2 before user 10)."""
-    as_str = raw.astype(str)
-    numeric = pd.to_numeric(as_str, errors="coerce")
-    if numeric.notna().all():
-        uniq_num, codes = np.unique(numeric.to_numpy(), return_inverse=True)
-        if as_str.nunique() == len(uniq_num):  # each number is written one way
-            first = pd.Series(as_str.to_numpy()).groupby(codes).first()
-            return first.to_numpy().astype(str), codes.astype(np.int64)
-        # "0042" and "42" are different ids: numeric order, then text order among equal numbers
-        uniq, inv = np.unique(as_str.to_numpy().astype(str), return_inverse=True)
-        order = np.lexsort((uniq, pd.to_numeric(pd.Series(uniq)).to_numpy()))
-        rank = np.empty(len(order), dtype=np.int64)
-        rank[order] = np.arange(len(order))
-        return uniq[order], rank[inv.ravel()]
-    uniq, codes = np.unique(as_str.to_numpy(), return_inverse=True)
-    return uniq.astype(str), codes.astype(np.int64)
+    numerically so that internal order follows the file's numbering (user 2 before user 10).
+
+    The rows are hashed once (`pd.factorize`); only the distinct ids are parsed and sorted, which
+    is what keeps 10M-row logs fast."""
+    if isinstance(raw.dtype, pd.CategoricalDtype):  # already factorized (validate: integer ids)
+        first_seen, uniq = raw.cat.codes.to_numpy().astype(np.int64), raw.cat.categories
+        used = np.bincount(first_seen, minlength=len(uniq)) > 0  # rows dropped as duplicates
+        if not used.all():
+            first_seen, uniq = (np.cumsum(used) - 1)[first_seen], uniq[used]
+    else:
+        first_seen, uniq = pd.factorize(raw.astype(str), sort=False)
+    uniq = np.asarray(uniq, dtype=object).astype(str)
+    numeric = pd.to_numeric(pd.Series(uniq), errors="coerce").to_numpy()
+    if len(uniq) and not np.isnan(numeric).any():
+        if len(np.unique(numeric)) == len(uniq):  # each number is written one way
+            order = np.argsort(numeric, kind="stable")
+        else:  # "0042" and "42" are different ids: numeric order, then text order among equal numbers
+            order = np.lexsort((uniq, numeric))
+    else:
+        order = np.argsort(uniq, kind="stable")
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    return uniq[order], rank[first_seen]
 
 
 def _num(v: float) -> float | int:

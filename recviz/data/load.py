@@ -43,21 +43,17 @@ def load(ref: str, *, mapping: dict | None = None, delimiter: str | None = None,
 
 
 def save_named(name: str, ref: str, *, min_user: int = 0, min_item: int = 0, replace: bool = False,
-               titles: str | None = None, **read_options) -> Interactions:
+               titles: str | None = None, to: str = "npz", **read_options) -> Interactions:
     """Read `ref` (validating everything), optionally k-core filter it, and store it as a named
     dataset (`recviz.data.saved`): a new name, or with `replace` a new version of an existing
-    one — never an overwrite, so runs trained on an earlier version keep reading it. `titles`: a
-    file of item titles and genres to keep beside it (`recviz.data.item_info`). Written only
-    after all that succeeded, and atomically, so a bad upload never damages what was saved."""
-    if not _usable_name(name):
-        raise DataError(f"'{name}' is not a usable dataset name",
-                        fix="use letters, digits, '-', '_' or '.', at most 100 bytes (100 ASCII letters; fewer others) "
-                                "(e.g. my-ratings)")
-    from recviz.data import catalog, saved
+    one — never an overwrite, so runs trained on an earlier version keep reading it (`to`: "npz"
+    or "parquet", see `recviz.data.saved`). `titles`: a file of item titles and genres to keep
+    beside it (`recviz.data.item_info`). Written only after all that succeeded, and atomically,
+    so a bad upload never damages what was saved."""
+    check_name(name)
+    from recviz.data import saved
 
-    if name.split(":", 1)[0] in {e.name for e in catalog.entries()}:
-        raise DataError(f"'{name}' is a catalog dataset's name; a saved dataset may not hide it",
-                        fix=f"save it under another name, e.g. my-{name}")
+
     if not replace:
         saved.refuse_existing(name)  # before reading what may be a large file
     data = load(ref, **read_options)
@@ -71,11 +67,24 @@ def save_named(name: str, ref: str, *, min_user: int = 0, min_item: int = 0, rep
 
         table = item_info.read(titles)
         data = item_info.attach(data, table, file=str(titles))  # checked before anything is written
-    version = saved.save(name, data, replace=replace, source=str(ref))
+    version = saved.save(name, data, replace=replace, source=str(ref), to=to)
     if titles is not None:
         saved.keep_titles(name, table)
     data.meta = {**data.meta, "version": version["version"], "fingerprint": version["fingerprint"]}
     return data
+
+
+def check_name(name: str) -> None:
+    """A DataError unless `name` can be a saved dataset's name (and hides no catalog name)."""
+    if not _usable_name(name):
+        raise DataError(f"'{name}' is not a usable dataset name",
+                        fix="use letters, digits, '-', '_' or '.', at most 100 bytes (100 ASCII letters; fewer others) "
+                            "(e.g. my-ratings)")
+    from recviz.data import catalog
+
+    if name.split(":", 1)[0] in {e.name for e in catalog.entries()}:
+        raise DataError(f"'{name}' is a catalog dataset's name; a saved dataset may not hide it",
+                        fix=f"save it under another name, e.g. my-{name}")
 
 
 def _usable_name(name: str) -> bool:

@@ -5,7 +5,9 @@ which the CLI spells `--replace` and the app asks to confirm). Every run records
 trained on (`RunConfig.data_version`, a content fingerprint), and keeps reading that version, so an
 old run's items, titles and histories stay what they were. Layout under `paths.uploads_dir()`:
 
-    <name>/v1.npz, v2.npz, …      one file per version, written once (atomically)
+    <name>/v1.npz, v2.npz, …      one file per version, written once (atomically); `vN.parquet`
+                                  (+ `vN.items.parquet`) for a version saved column-wise
+                                  (`recviz import --to parquet`, `recviz.data.columnar`)
     <name>/versions.json          [{"version", "fingerprint", "saved_at", "users", "items", "interactions"}]
     <name>/items.csv              item titles and genres by raw id, for every version (`item_info`)
     <name>.npz                    a dataset saved before versions existed: read as its version 1
@@ -29,6 +31,7 @@ from recviz.data.interactions import Interactions
 from recviz.errors import DataError
 
 INDEX = "versions.json"
+FORMATS = ("npz", "parquet")
 
 
 def fingerprint(data: Interactions) -> str:
@@ -99,7 +102,13 @@ def load(name: str, which: str | None = None) -> Interactions:
                             f"{', '.join('v%d' % v['version'] for v in versions(name))}); it was deleted",
                             fix="the run that used it cannot be shown as it was; train it again on a version that exists")
         raise DataError(f"no dataset is saved as '{name}'", fix="run `recviz datasets` to see the saved names")
-    data = Interactions.load(_file(name, version))
+    path = _file(name, version)
+    if path.suffix == ".parquet":
+        from recviz.data import columnar
+
+        data = columnar.load(path)
+    else:
+        data = Interactions.load(path)
     data.meta = {**data.meta, "version": version["version"], "fingerprint": version["fingerprint"]}
     titles = item_info.load(paths.uploads_dir() / name)
     if titles is not None:
@@ -131,9 +140,12 @@ def keep_titles(name: str, table) -> None:
     item_info.save(paths.uploads_dir() / name, table)
 
 
-def save(name: str, data: Interactions, *, replace: bool = False, source: str = "") -> dict:
+def save(name: str, data: Interactions, *, replace: bool = False, source: str = "", to: str = "npz") -> dict:
     """Store `data` as the newest version of `name`; returns that version. Refused when `name`
-    exists and `replace` is false; the same content as the newest version adds nothing."""
+    exists and `replace` is false; the same content as the newest version adds nothing. `to`:
+    "npz" (default) or "parquet" (column-wise, compressed: for large logs)."""
+    if to not in FORMATS:
+        raise DataError(f"cannot store a dataset as {to!r}", fix=f"use one of: {', '.join(FORMATS)}")
     existing = versions(name)
     fp = fingerprint(data)
     if existing and existing[-1]["fingerprint"] == fp:
@@ -146,8 +158,14 @@ def save(name: str, data: Interactions, *, replace: bool = False, source: str = 
         os.replace(paths.uploads_dir() / existing[0]["file"], folder / "v1.npz")
         existing[0].pop("file")
     number = (existing[-1]["version"] + 1) if existing else 1
-    data.save(folder / f"v{number}.npz")
-    version = {"version": number, "fingerprint": fp, "saved_at": time.time(), "source": source, **_counts(data)}
+    if to == "parquet":
+        from recviz.data import columnar
+
+        columnar.save(data, folder / f"v{number}.parquet", fingerprint)
+    else:
+        data.save(folder / f"v{number}.npz")
+    version = {"version": number, "fingerprint": fp, "saved_at": time.time(), "source": source, "format": to,
+               **_counts(data)}
     _write_index(folder, [*existing, version])
     return version
 
@@ -166,7 +184,7 @@ def refuse_existing(name: str) -> None:
 def _file(name: str, version: dict) -> Path:
     if "file" in version:
         return paths.uploads_dir() / version["file"]
-    return paths.uploads_dir() / name / f"v{version['version']}.npz"
+    return paths.uploads_dir() / name / f"v{version['version']}.{version.get('format', 'npz')}"
 
 
 def _counts(data: Interactions) -> dict:

@@ -185,29 +185,23 @@ def recommend_for(run_dir: str | Path, raw_user_id, k: int = 10, item_table: pd.
     (raw id), title, score (+ genres when known). `item_table` (titles and genres by raw item
     id, `recviz.data.item_info`) names items the run stored no title for: titles given to its
     dataset after it was trained."""
+    from recviz.analysis.dataset import find_user, top_list
+
     topn, ids = load_topn(run_dir), load_ids(run_dir)
-    user_ids = ids["user_ids"]
-    hit = np.flatnonzero(user_ids == str(raw_user_id))
-    if len(hit) == 0:
-        examples = ", ".join(repr(str(u)) for u in user_ids[:3])
-        raise RecvizError(f"user {str(raw_user_id)!r} is not in this run's data ({len(user_ids)} users, "
-                          f"e.g. {examples})",
-                          fix="use a raw user id from the dataset the run was trained on")
-    u = hit[0]
-    items, scores = topn["items"][u, :k], topn["scores"][u, :k]
-    keep = np.isfinite(scores)
-    items, scores = items[keep], scores[keep]
+    u = find_user(ids["user_ids"], raw_user_id)
+    items = topn["items"][u, :k]
     raw = ids["item_ids"][items]
     later = item_table.reindex(raw.astype(str)) if item_table is not None else None
-    columns = {}
+    named = {}
     for col in ("title", "genres"):
-        stored = ids[f"item_{col}"][items] if f"item_{col}" in ids else np.full(len(items), "", dtype=object)
+        stored = ids[f"item_{col}"][items] if f"item_{col}" in ids else [""] * len(items)
         given = later[col].to_numpy(dtype=object) if later is not None and col in later else [None] * len(items)
-        columns[col] = [s if s else (g if isinstance(g, str) and g else "") for s, g in zip(stored, given)]
-    out = pd.DataFrame({"rank": np.arange(1, len(items) + 1), "item": raw,
-                        "title": [t or f"item {r}" for t, r in zip(columns["title"], raw)], "score": scores})
-    if any(columns["genres"]):
-        out["genres"] = columns["genres"]
+        named[col] = np.array([s if s else (g if isinstance(g, str) and g else "") for s, g in zip(stored, given)],
+                              dtype=object)
+    title = np.array([t or f"item {r}" for t, r in zip(named["title"], raw)], dtype=object)
+    out = top_list(np.arange(len(items)), topn["scores"][u, :k], raw, title)
+    if any(named["genres"]):
+        out["genres"] = named["genres"][np.isfinite(topn["scores"][u, :k])]
     return out
 
 

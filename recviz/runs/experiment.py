@@ -51,14 +51,19 @@ class RunResult:
 
 def prepare_data(config: RunConfig, progress=None) -> Interactions:
     """Load the dataset and apply the config's preparation steps (threshold, then k-core)."""
-    from recviz.data import prepare
     from recviz.data.load import load
 
-    data = load(config.data_ref, progress=progress)
+    return prepare(load(config.data_ref, progress=progress), config)
+
+
+def prepare(data: Interactions, config: RunConfig) -> Interactions:
+    """The config's preparation steps applied to data already loaded (a notebook's DataFrame)."""
+    from recviz.data import prepare as steps
+
     if config.min_rating is not None:
-        data = prepare.threshold(data, config.min_rating)
+        data = steps.threshold(data, config.min_rating)
     if config.min_user > 1 or config.min_item > 1:
-        data = prepare.kcore(data, min_user=max(1, config.min_user), min_item=max(1, config.min_item))
+        data = steps.kcore(data, min_user=max(1, config.min_user), min_item=max(1, config.min_item))
     return data
 
 

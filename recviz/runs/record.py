@@ -135,12 +135,38 @@ def train_and_record(store: RunStore, run_id: int, config: RunConfig, run_dir: P
 
     result = experiment.run(config, data=data, on_epoch=report, should_stop=watch.should_stop)
     watch.check()
-    from recviz.runs import artifacts
+    summary = finish(store, run_id, run_dir, result, device)
+    return result, summary
+
+
+def finish(store: RunStore, run_id: int, run_dir: Path, result, device: str) -> dict:
+    """The end of every recorded run: artifacts on disk, then the summary that marks it done,
+    then the MLflow export it asked for (`tracking.request`), if any."""
+    from recviz.runs import artifacts, tracking
 
     artifacts.save(run_dir, result)
     summary = summarize(result, device, run_id, run_dir)
     store.finish(run_id, summary)
-    return result, summary
+    tracking.export_requested(store, run_id)
+    return summary
+
+
+def store_result(store: RunStore, result, sweep_id=None) -> int:
+    """Record a run trained elsewhere — in a notebook, `recviz.train(...).save()` — exactly as a
+    run trained by the worker is recorded: claimed by this process, its epoch reports, artifacts
+    and summary. Returns the new run's id."""
+    device = resolve_device(result.config)
+    run_id = store.create(result.config, sweep_id=sweep_id, claim=os.getpid())
+    run_dir = store.run_dir(run_id)
+    try:
+        store.mark_running(run_id, os.getpid(), device)
+        for report in result.history:
+            store.add_epoch(run_id, report)
+        finish(store, run_id, run_dir, result, device)
+    except BaseException as exc:  # noqa: BLE001 — a half-stored run must not stay "running"
+        store.fail(run_id, describe(exc))
+        raise
+    return run_id
 
 
 def record_outcome(store: RunStore, run_id: int, exc: BaseException, watch: Watch,
@@ -156,17 +182,23 @@ def record_outcome(store: RunStore, run_id: int, exc: BaseException, watch: Watc
 
 
 def train_here(config: RunConfig, store: RunStore | None = None, *, data=None, on_epoch=None,
-               on_start=None, sweep_id=None):
+               on_start=None, sweep_id=None, mlflow: str | None = None):
     """Create a run and train it in this process, recorded exactly as the worker records one
     (`recviz train`, `recviz bench --store`). Returns (run_id, RunResult, summary); re-raises
-    what ended a run that did not finish, after recording it as cancelled or failed."""
+    what ended a run that did not finish, after recording it as cancelled or failed. `mlflow`:
+    a tracking URI ("" for MLflow's default store) to log the finished run to."""
     from recviz.models import registry
+    from recviz.runs import tracking
 
     registry.get(config.model)  # a typo is not worth a failed run in the store
+    if mlflow is not None:
+        tracking.check_installed()  # before training, not after
     store = store or RunStore()
     run_id = store.create(config, sweep_id=sweep_id, claim=os.getpid())  # never queued: ours from the start
     run_dir = store.run_dir(run_id)
     run_dir.mkdir(parents=True, exist_ok=True)
+    if mlflow is not None:
+        tracking.request(run_dir, mlflow)
     if on_start is not None:
         on_start(run_id)
     watch = Watch(store, run_id)

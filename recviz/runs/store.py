@@ -181,22 +181,13 @@ class RunStore:
         return [_to_run(r) for r in rows]
 
     def epochs(self, run_id: int) -> pd.DataFrame:
-        """One row per stored epoch in the order they arrived, validation metrics both as a dict
-        (`valid`) and spread into `valid_<metric>` columns for plotting, then the reports' other
-        keys. Empty, with the EPOCH_COLUMNS, while a run has stored none yet."""
+        """The run's stored epoch reports as `epochs_frame` lays them out, in the order they arrived."""
         with self._read() as conn:
             rows = conn.execute(
                 f"SELECT {', '.join(EPOCH_COLUMNS)}, extra FROM epochs WHERE run_id = ? ORDER BY rowid",
                 (run_id,)).fetchall()
-        frame = pd.DataFrame([dict(r) for r in rows], columns=EPOCH_COLUMNS + ["extra"])
-        frame["valid"] = [_loads(v) or {} for v in frame["valid"]]
-        metrics = pd.DataFrame(list(frame["valid"]), index=frame.index)
-        extra = pd.DataFrame([_loads(v) or {} for v in frame.pop("extra")], index=frame.index)
-        for col in metrics.columns:
-            frame[f"valid_{col}"] = metrics[col]
-        for col in extra.columns.difference(frame.columns, sort=False):
-            frame[col] = extra[col]
-        return frame
+        return epochs_frame([{**{k: r[k] for k in EPOCH_COLUMNS}, "valid": _loads(r["valid"]),
+                              **(_loads(r["extra"]) or {})} for r in rows])
 
     # ---- the worker's transitions -------------------------------------------------------------
     def mark_running(self, run_id: int, pid: int, device: str | None = None) -> bool:
@@ -330,6 +321,24 @@ class RunStore:
             return "epoch 1 (no epoch had finished)"
         phase = "" if last[0] == "train" else f"{last[0]} "
         return f"{phase}epoch {last[1] + 1} ({last[2]} epoch(s) stored)"
+
+
+def epochs_frame(reports: list[dict]) -> pd.DataFrame:
+    """Epoch reports (the training loop's, or a stored run's) as one row per epoch: the
+    EPOCH_COLUMNS, validation metrics both as a dict (`valid`) and spread into `valid_<metric>`
+    columns for plotting, then the reports' other keys. Empty, with the EPOCH_COLUMNS, when there
+    are none yet. A run trained in a notebook and the same run read back from the store give the
+    same frame."""
+    frame = pd.DataFrame([{k: r.get(k) for k in EPOCH_COLUMNS} for r in reports], columns=EPOCH_COLUMNS)
+    frame["valid"] = [r.get("valid") or {} for r in reports]
+    metrics = pd.DataFrame(list(frame["valid"]), index=frame.index)
+    extra = pd.DataFrame([{k: v for k, v in r.items() if k not in _EPOCH_KEYS} for r in reports],
+                         index=frame.index)
+    for col in metrics.columns:
+        frame[f"valid_{col}"] = metrics[col]
+    for col in extra.columns.difference(frame.columns, sort=False):
+        frame[col] = extra[col]
+    return frame
 
 
 # ---- rows and JSON --------------------------------------------------------------------------------

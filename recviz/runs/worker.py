@@ -49,11 +49,19 @@ _terminated = threading.Event()  # SIGTERM / Ctrl-C received: finish the current
 
 
 # ---- starting workers (called by the app and the CLI) --------------------------------------------
-def submit(config: RunConfig, threads: int | None = None, sweep_id=None) -> int:
+def submit(config: RunConfig, threads: int | None = None, sweep_id=None, mlflow: str | None = None) -> int:
     """Queue a run and make sure a drain worker will train it. Returns the run id. `threads` is the
     worker's (a resource of this machine, not part of the run's config: the stored config stays
-    exactly what the page or the CLI built)."""
-    run_id = RunStore().create(config, sweep_id=sweep_id)
+    exactly what the page or the CLI built). `mlflow`: a tracking URI ("" for MLflow's default
+    store, in the directory the worker starts in) to log the run to when it finishes."""
+    store = RunStore()
+    if mlflow is not None:
+        from recviz.runs import tracking
+
+        tracking.check_installed()
+    run_id = store.create(config, sweep_id=sweep_id)
+    if mlflow is not None:
+        tracking.request(store.run_dir(run_id), mlflow)
     ensure_drain(threads)
     return run_id
 

@@ -9,6 +9,7 @@
 | `NAME.inter` (+ `NAME.item`)                        | RecBole atomic files |
 | `UserBehavior.csv`, or 5 headerless columns with pv/cart/fav/buy 4th | Taobao |
 | any other single .csv / .tsv / .txt / .dat file      | generic table       |
+| a `.parquet` file, or a folder of them only           | Parquet table (`frame`) |
 
 Zip members are streamed (`recviz.data.formats.archive`), never extracted beside the user's file.
 """
@@ -20,7 +21,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from recviz.data.formats import movielens, ncf, recbole, table, taobao
+from recviz.data.formats import frame, movielens, ncf, recbole, table, taobao
 from recviz.data.interactions import Interactions
 from recviz.data.formats.textfile import Source, check_file, head_text, local_path, missing_path_error, path_exists
 from recviz.errors import DataError
@@ -28,7 +29,7 @@ from recviz.errors import DataError
 SUPPORTED = ("MovieLens-100K (u.data + u.item), MovieLens-1M (ratings.dat + movies.dat), MovieLens "
              "latest (ratings.csv + movies.csv), RecBole atomic files (NAME.inter + NAME.item), the NCF "
              "paper's files (NAME.train.rating + NAME.test.rating + NAME.test.negative), Taobao "
-             "UserBehavior.csv, or a single .csv/.tsv/.txt/.dat table")
+             "UserBehavior.csv, a single .csv/.tsv/.txt/.dat table, or .parquet files")
 TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".dat", ".tab", ".psv")
 _PRIORITY = ("ml-100k", "ml-1m", "ml-latest", "ncf", "recbole", "taobao")
 _MAX_WALK = 20_000
@@ -62,6 +63,8 @@ def read_path(
         raise DataError(f"{p.name} is not a regular file or a folder (a pipe, device or socket)",
                         file=str(p), fix="save the data to a regular file first and give its path")
     generic = mapping is not None or delimiter is not None or header is not None
+    if frame.is_parquet(p) or (p.is_dir() and _only_parquet(p)):
+        return frame.read_parquet(p, mapping, dedup)
     if p.is_dir():
         return _read_container(p, _walk_dir(p), lambda rel: Source(p / rel), mapping=mapping,
                                delimiter=delimiter, dedup=dedup, header=header, generic=generic)
@@ -71,6 +74,13 @@ def read_path(
     if generic:
         return table.read_table(src, mapping, delimiter, header, dedup)
     return _read_file(src, dedup=dedup)
+
+
+def _only_parquet(folder: Path) -> bool:
+    """A folder whose data files are all Parquet (a partitioned table), at least one."""
+    entries = _walk_dir(folder)
+    data = [e for e in entries if PurePosixPath(e).suffix.lower() in TABLE_SUFFIXES + frame.PARQUET_SUFFIXES]
+    return bool(data) and all(PurePosixPath(e).suffix.lower() in frame.PARQUET_SUFFIXES for e in data)
 
 
 # ---- single files -------------------------------------------------------------------------------

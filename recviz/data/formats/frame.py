@@ -1,0 +1,105 @@
+"""Interactions that are already columns: a pandas DataFrame (`recviz.load(df)`) and Parquet files
+or folders of them. Nothing is parsed from text, but everything else is what a text table gets: the
+roles come from the same column mapping (a name or 0-based position per role) or are guessed from
+the column names the same way (`table.guess_roles`), and the values pass the same `validate_frame`,
+so a DataFrame or a Parquet file is refused with the same messages as the CSV it came from.
+
+Row numbers in messages count data rows from 1 (a Parquet folder's files in name order).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from recviz.data.formats.table import _check_mapping_keys, _resolve
+from recviz.data.formats.textfile import Source
+from recviz.data.interactions import Interactions
+from recviz.data.validate import check_dedup, validate_frame
+from recviz.errors import DataError
+
+PARQUET_SUFFIXES = (".parquet", ".pq")
+
+
+def read_frame(frame: pd.DataFrame, mapping: dict | None = None, dedup: str | None = None, *,
+               label: str = "DataFrame", name: str = "", source: str = "", meta: dict | None = None
+               ) -> Interactions:
+    """Validate a table of interactions held in memory and index it.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        One row per interaction: a user and an item column at least; rating, timestamp and
+        behavior columns when present.
+    mapping : dict, optional
+        ``{role: column name or 0-based position}`` for roles user, item, rating, timestamp,
+        behavior. Without it the roles are guessed from the column names (``userId``,
+        ``movie_id``, ``stars``, ...), as for a CSV file with a header.
+    dedup : {"error", "last", "first", "keep"}, optional
+        What repeated (user, item) rows do; refused by default, as for files.
+    label : str
+        What messages call the table.
+    """
+    if not isinstance(frame, pd.DataFrame):
+        raise DataError(f"expected a pandas DataFrame, not {type(frame).__name__}", file=label)
+    src = Source(data=b"", label=label)
+    dedup = check_dedup(dedup, "error")
+    mapping = _check_mapping_keys(mapping, src)
+    columns = list(frame.columns)
+    if len(frame) == 0:
+        raise DataError("the table has no rows", file=label, fix="pass a table with one row per interaction")
+    roles = _resolve(mapping, columns, True, src, first_row=[])
+    raw = frame[[roles[r] for r in roles]].copy()
+    raw.columns = list(roles)
+    raw.index = pd.RangeIndex(len(raw))
+    df = validate_frame(raw, file=label, line_of=np.arange(1, len(raw) + 1), timestamps="auto", dedup=dedup,
+                        columns={r: str(c) for r, c in roles.items()})
+    meta = {"format": "table", "files": [label], "mapping": {r: str(c) for r, c in roles.items()}, **(meta or {})}
+    if df.attrs.get("duplicates_dropped"):
+        meta["duplicates_dropped"] = int(df.attrs["duplicates_dropped"])
+    return Interactions.from_frame(df, name=name, source=source or label, meta=meta)
+
+
+def is_parquet(path: Path) -> bool:
+    return path.suffix.lower() in PARQUET_SUFFIXES
+
+
+def parquet_files(folder: Path) -> list[Path]:
+    """The Parquet files of a folder (partitioned datasets keep them in sub-folders), name order."""
+    return sorted(p for p in folder.rglob("*") if p.is_file() and is_parquet(p)
+                  and not any(part.startswith((".", "_")) for part in p.relative_to(folder).parts))
+
+
+def read_parquet(path: str | Path, mapping: dict | None = None, dedup: str | None = None, *,
+                 name: str | None = None) -> Interactions:
+    """A `.parquet` file, or a folder of them read as one table, with roles mapped as for CSV.
+    Only the mapped columns are read (Parquet stores columns apart, so a wide file costs no more
+    than its user, item, rating, timestamp and behaviour columns)."""
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    files = parquet_files(path) if path.is_dir() else [path]
+    if not files:
+        raise DataError("this folder holds no .parquet files", file=str(path),
+                        fix="point at a .parquet file or a folder of them")
+    try:
+        schema = pq.read_schema(files[0])
+    except Exception as exc:  # noqa: BLE001 — pyarrow raises several kinds for a damaged file
+        raise DataError(f"this is not a readable Parquet file ({exc})", file=str(files[0]),
+                        fix="write it again (e.g. DataFrame.to_parquet) or export the table as CSV") from None
+    src = Source(data=b"", label=str(path))
+    wanted = _check_mapping_keys(mapping, src)
+    roles = _resolve(wanted, list(schema.names), True, src, first_row=[])
+    try:
+        tables = [pq.read_table(f, columns=list(dict.fromkeys(roles.values()))) for f in files]
+    except Exception as exc:  # noqa: BLE001
+        raise DataError(f"could not read the Parquet data ({exc})", file=str(path),
+                        fix="check that every file of the folder has the same columns") from None
+    import pyarrow as pa
+
+    frame = pa.concat_tables(tables, promote_options="default").to_pandas() if len(tables) > 1 \
+        else tables[0].to_pandas()
+    return read_frame(frame, roles, dedup, label=str(path), name=name or path.name.split(".")[0],
+                      source=str(path), meta={"format": "parquet", "files": [str(f) for f in files]})

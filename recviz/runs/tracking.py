@@ -1,0 +1,194 @@
+"""MLflow tracking: a stored run sent to an MLflow tracking store, next to a team's other experiments.
+
+The run store stays the truth. MLflow gets a copy of a *finished, stored* run, made by one function
+(`export`) whoever asks for it: `recviz export --mlflow`, `recviz train/sweep --mlflow`, the Train
+page's switch and `recviz.train(..., mlflow=...)`. A run that should be logged when it finishes
+carries a request file in its run directory (`request`); whoever finishes the run
+(`record.finish`) then exports it (`export_requested`). So the worker, the CLI and a notebook log
+runs the same way, and a run trained without MLflow can be sent later.
+
+What one run becomes in MLflow:
+- params: the config, flat — run settings, `model`, `preset` and the model's options by name;
+- metrics: per epoch (step = the epoch's position in the run) `train_loss`, `valid_<metric>` and
+  `epoch_seconds`; NeuMF's pre-training epochs under their phase (`gmf/train_loss`); then the test
+  metrics at the best validation epoch, `train_seconds`, `best_epoch` and `epochs_run`;
+- tags: `protocol`, `protocol_detail`, `dataset`, `model`, `recviz.run_id`, `recviz.store`;
+- artifacts under `recviz/`: the weights (`model.pt`), top-N lists (`topn.npz`, read with
+  `ids.npz`), per-user test results, history and `meta.json`;
+- a sweep: one parent run (tag `recviz.role` = sweep) with a child per value, found again by its
+  sweep id, so runs of one sweep exported one by one still share their parent.
+
+MLflow metric names cannot hold `@`: `HR@10` is logged as `HR_at_10` (`metric_name`). MLflow is
+an optional dependency, imported only here and only when something is logged.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from recviz.errors import RecvizError
+from recviz.runs.store import RunStore
+
+REQUEST_FILE = "mlflow.json"
+EXPERIMENT = "recviz"
+INSTALL_FIX = 'install it: pip install "recviz[mlflow]" (or pip install mlflow)'
+
+
+def metric_name(name: str) -> str:
+    """An MLflow-safe metric name: `HR@10` → `HR_at_10` (MLflow refuses `@`)."""
+    return str(name).replace("@", "_at_")
+
+
+def installed() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("mlflow") is not None
+
+
+def check_installed() -> None:
+    if not installed():
+        raise RecvizError("MLflow is not installed, so runs cannot be logged to it", fix=INSTALL_FIX)
+
+
+def params_of(config) -> dict[str, str]:
+    """The config as MLflow params: every run setting, model, preset and the model's options,
+    by the names `RunConfig.build` takes, values as text (MLflow stores params as text)."""
+    flat = {k: v for k, v in config.to_dict().items() if k != "options"} | dict(config.options)
+    return {k: json.dumps(v) if isinstance(v, (list, tuple, dict)) else str(v) for k, v in flat.items()}
+
+
+# ---- asking for an export when a run finishes ---------------------------------------------------------
+def request(run_dir: Path, uri: str | None) -> None:
+    """Ask for this run to be logged to MLflow (`uri`; None or "" = MLflow's default store) once
+    it finishes. Fails at once, with how to install it, when MLflow is missing."""
+    check_installed()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / REQUEST_FILE).write_text(json.dumps({"uri": uri or None}))
+
+
+def export_requested(store: RunStore, run_id: int) -> str | None:
+    """Export a finished run that asked for it; returns its MLflow run id (None: not asked, or
+    the export failed). The run is done and stored whatever MLflow does: a failure to log it is
+    reported on stderr (the worker's log, the CLI's terminal) with how to send it again, never
+    turned into a failed run."""
+    path = store.run_dir(run_id) / REQUEST_FILE
+    if not path.exists():
+        return None
+    uri = json.loads(path.read_text()).get("uri")
+    try:
+        return export(store, [run_id], uri)[run_id]
+    except Exception as exc:  # noqa: BLE001 — the run itself succeeded
+        import sys
+        import traceback
+
+        traceback.print_exc()
+        again = " ".join(filter(None, ["recviz export --mlflow", uri, str(run_id)]))
+        print(f"recviz: run {run_id} is stored, but logging it to MLflow failed ({exc}); send it again "
+              f"with `{again}`", file=sys.stderr, flush=True)
+        return None
+
+
+# ---- the export -------------------------------------------------------------------------------------
+def client(uri: str | None = None):
+    """An MlflowClient for `uri` (None: MLflow's default, `MLFLOW_TRACKING_URI` or its local
+    SQLite store). A client, not the fluent API: nothing global (an active run) is left behind
+    in the caller's process, which may be a notebook with its own MLflow runs."""
+    check_installed()
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=uri or None)
+
+
+def export(store: RunStore, run_ids, uri: str | None = None, experiment: str = EXPERIMENT) -> dict[int, str]:
+    """Log stored, finished runs to MLflow; returns {RecViz run id: MLflow run id}. Runs of a
+    sweep go under that sweep's parent run (created the first time)."""
+    runs = [store.get(int(r)) for r in run_ids]
+    for run in runs:
+        if run.status != "done":
+            raise RecvizError(f"run {run.id} is {run.status}; only finished runs can be logged to MLflow",
+                              fix="pick runs from `recviz runs --status done`")
+    c = client(uri)
+    exp = c.get_experiment_by_name(experiment)
+    exp_id = exp.experiment_id if exp is not None else \
+        c.create_experiment(experiment, artifact_location=_artifacts_beside(c.tracking_uri))
+    return {run.id: _log_run(c, exp_id, store, run) for run in runs}
+
+
+def _artifacts_beside(uri: str) -> str | None:
+    """For a SQLite store, keep the artifacts in `mlruns/` beside the database file rather than
+    in the current directory (MLflow's default): the store is then one folder that can be moved.
+    None (MLflow's choice) for any other store."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    db = Path(uri[len("sqlite:///"):]).resolve()
+    return (db.parent / "mlruns").as_uri()
+
+
+def _log_run(c, exp_id: str, store: RunStore, run) -> str:
+    from mlflow.entities import Metric, Param
+
+    from recviz.analysis.compare import protocol_label
+
+    summary = run.summary or {}
+    tags = {"mlflow.runName": f"#{run.id} {run.model} on {run.dataset}", "recviz.run_id": str(run.id),
+            "recviz.store": str(store.path), "dataset": run.dataset, "model": run.model, "protocol": run.protocol,
+            "protocol_detail": protocol_label(run.protocol, run.config.candidates, run.config.valid)}
+    if run.sweep_id not in (None, ""):
+        tags["mlflow.parentRunId"] = _sweep_parent(c, exp_id, store, run)
+        tags["recviz.sweep_id"] = str(run.sweep_id)
+    mlrun = c.create_run(exp_id, start_time=_ms(run.started_at or run.created_at), tags=tags)
+    rid = mlrun.info.run_id
+    now = _ms(time.time())
+    metrics = [Metric(key, float(value), now, step) for key, value, step in _epoch_metrics(store.epochs(run.id))]
+    final = {metric_name(k): v for k, v in (summary.get("metrics") or {}).items()}
+    final |= {k: summary.get(k) for k in ("train_seconds", "best_epoch", "epochs_run", "samples_per_second")}
+    metrics += [Metric(k, float(v), now, 0) for k, v in final.items() if v is not None]
+    params = [Param(k, v) for k, v in params_of(run.config).items()]
+    for start in range(0, max(len(metrics), len(params)), 100):  # MLflow's batch limits
+        c.log_batch(rid, metrics=metrics[start:start + 100], params=params[start:start + 100])
+    run_dir = store.run_dir(run.id)
+    from recviz.runs import artifacts
+
+    for name in artifacts.FILES + artifacts.OPTIONAL_FILES:
+        if (run_dir / name).exists():
+            c.log_artifact(rid, str(run_dir / name), artifact_path="recviz")
+    c.set_terminated(rid, "FINISHED", end_time=_ms(run.finished_at or time.time()))
+    return rid
+
+
+def _epoch_metrics(epochs):
+    """(name, value, step) per number of each stored epoch; the model's own phase unprefixed."""
+    if epochs.empty:
+        return
+    last_phase = epochs["phase"].iloc[-1]
+    valid_cols = [c for c in epochs.columns if c.startswith("valid_")]
+    for step, row in enumerate(epochs.to_dict("records"), start=1):
+        prefix = "" if row["phase"] == last_phase else f"{row['phase']}/"
+        values = {"train_loss": row.get("train_loss"), "epoch_seconds": row.get("seconds")}
+        values |= {metric_name(c): row.get(c) for c in valid_cols}
+        for key, value in values.items():
+            if value is not None and value == value:  # not NaN
+                yield prefix + key, value, step
+
+
+def _sweep_parent(c, exp_id: str, store: RunStore, run) -> str:
+    """The MLflow run that stands for the sweep `run` belongs to: found by its tags, else made."""
+    sweep_id = str(run.sweep_id).replace("'", "")
+    found = c.search_runs([exp_id], filter_string=f"tags.`recviz.sweep_id` = '{sweep_id}' and "
+                                                  f"tags.`recviz.role` = 'sweep'", max_results=1)
+    if found:
+        return found[0].info.run_id
+    from recviz.runs.sweep import param_of
+
+    parent = c.create_run(exp_id, start_time=_ms(run.created_at), tags={
+        "mlflow.runName": f"sweep {run.sweep_id}", "recviz.role": "sweep", "recviz.sweep_id": sweep_id,
+        "recviz.store": str(store.path), "dataset": run.dataset, "model": run.model, "protocol": run.protocol})
+    c.log_param(parent.info.run_id, "sweep_param", str(param_of(run.sweep_id)))
+    c.set_terminated(parent.info.run_id, "FINISHED")
+    return parent.info.run_id
+
+
+def _ms(seconds: float) -> int:
+    return int(seconds * 1000)
