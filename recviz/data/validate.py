@@ -92,8 +92,11 @@ def _validate(
     dedup: str = "error",
     dup_keys: tuple[str, ...] | None = None,
     columns: dict[str, str] | None = None,
+    defer_timestamps: bool = False,
 ) -> tuple[pd.DataFrame, np.ndarray]:
-    """See `validate_frame`."""
+    """See `validate_frame`. `defer_timestamps`: one chunk of a file — leave the timestamps as
+    parsed (float64, unit not yet decided; `attrs['timestamp_dates']` says whether they were
+    dates) for `finish_timestamps` over the whole column."""
     file = str(file)
     names = {r: r for r in ROLES}
     names.update(columns or {})
@@ -207,9 +210,12 @@ def _validate(
         out["rating"] = r
 
     # timestamps
+    dates = False
     if "timestamp" in present:
-        out["timestamp"] = _timestamps(df["timestamp"], file=file, line_of=line_of,
-                                       column=names["timestamp"], auto=(timestamps == "auto"))
+        num, dates = parse_timestamps(df["timestamp"], file=file, line_of=line_of, column=names["timestamp"],
+                                      auto=(timestamps == "auto"))
+        out["timestamp"] = num if defer_timestamps else finish_timestamps(
+            num, dates=dates, auto=(timestamps == "auto"), file=file, line_of=line_of, column=names["timestamp"])
 
     # behaviours
     if "behavior" in present:
@@ -228,6 +234,7 @@ def _validate(
         dup_keys = ("user", "item", "behavior") if "behavior" in result else ("user", "item")
     result, kept = apply_dedup(result, line_of, file=file, dedup=dedup, keys=tuple(dup_keys))
     result.attrs["duplicates_dropped"] = int(n - len(result))
+    result.attrs["timestamp_dates"] = dates
     return result, line_of[kept]
 
 
@@ -252,9 +259,12 @@ def _num(v: float) -> str:
     return str(int(v)) if v.is_integer() else f"{v:g}"
 
 
-def _timestamps(col: pd.Series, *, file: str, line_of: np.ndarray, column: str, auto: bool) -> np.ndarray:
+def parse_timestamps(col: pd.Series, *, file: str, line_of: np.ndarray, column: str,
+                     auto: bool) -> tuple[np.ndarray, bool]:
+    """(float64 values as written — seconds for dates —, whether they were dates). Unit and range
+    are `finish_timestamps`' business: they are decided from the whole column."""
     if pd.api.types.is_datetime64_any_dtype(col.dtype):
-        return _datetime_seconds(col)
+        return _datetime_seconds(col).astype(np.float64), True
     if pd.api.types.is_numeric_dtype(col.dtype) and not pd.api.types.is_bool_dtype(col.dtype):
         num = col.to_numpy(dtype=np.float64)
         text = None
@@ -270,18 +280,33 @@ def _timestamps(col: pd.Series, *, file: str, line_of: np.ndarray, column: str, 
                             file=file, row=_line(line_of, k), column=column,
                             fix="timestamps must be Unix seconds" + (" or dates, not a mix of both"
                                                                      if auto else "; fix or delete that line"))
-        return _parse_dates(text, file=file, line_of=line_of, column=column)
+        return _parse_dates(text, file=file, line_of=line_of, column=column).astype(np.float64), True
     if not np.isfinite(num).all():
         k = _first(~np.isfinite(num))
         raise DataError(f"timestamp {_show(num[k])} is not a finite number", file=file,
                         row=_line(line_of, k), column=column, fix="fix or delete that line")
-    if auto and len(num):
-        num = num / _unit(num, file=file, line_of=line_of, column=column)
-    if np.abs(num).max(initial=0) > 2**62:
+    return num, False
+
+
+def finish_timestamps(num: np.ndarray, *, dates: bool, auto: bool, file: str, line_of: np.ndarray,
+                      column: str, inplace: bool = False) -> np.ndarray:
+    """Whole int64 seconds from a whole column's parsed values: the unit (for `auto` numbers)
+    decided from all of them, the range checked. `inplace`: `num` may be overwritten (it is
+    the caller's own array; a large column is then not copied twice)."""
+    num = np.require(num, np.float64, ["C", "W"]) if inplace else np.array(num, dtype=np.float64, order="C")
+    if not len(num):
+        return num.astype(np.int64)
+    if auto and not dates:
+        np.divide(num, _unit(num, file=file, line_of=line_of, column=column), out=num)
+    if max(num.max(), -num.min()) > 2**62:
         k = _first(np.abs(num) > 2**62)
         raise DataError(f"timestamp {_show(num[k])} is out of range", file=file, row=_line(line_of, k),
                         column=column, fix="timestamps must be Unix seconds")
-    return np.floor(num).astype(np.int64)
+    np.floor(num, out=num)
+    seconds = num.view(np.int64)  # converted in place, a block at a time: no second full-size array
+    for s, e in _blocks(len(num)):
+        seconds[s:e] = num[s:e].astype(np.int64)
+    return seconds
 
 
 # Unix time in seconds, milliseconds or microseconds: for any date from 1973 to 5138 each unit has its
@@ -289,18 +314,31 @@ def _timestamps(col: pd.Series, *, file: str, line_of: np.ndarray, column: str, 
 TIME_UNITS = ((1e11, 1.0, "seconds"), (1e14, 1e3, "milliseconds"), (1e17, 1e6, "microseconds"))
 
 
+_BLOCK = 1 << 20  # values per step of a whole-column pass, so that its temporaries stay a few MB
+
+
+def _blocks(n: int):
+    return ((s, min(s + _BLOCK, n)) for s in range(0, n, _BLOCK))
+
+
+def _bands(values: np.ndarray) -> np.ndarray:
+    return np.searchsorted([u[0] for u in TIME_UNITS], np.abs(values), side="right")  # 3 = beyond every unit
+
+
 def _unit(num: np.ndarray, *, file: str, line_of: np.ndarray, column: str) -> float:
     """The one unit of a whole timestamp column, decided from all its values (never from the
     largest alone: one stray value must not rescale every other row). Values in different units,
     or beyond microseconds, are an error naming the first line that disagrees with the majority."""
-    size = np.abs(num)
-    band = np.searchsorted([u[0] for u in TIME_UNITS], size, side="right")  # 3 = beyond every unit
-    counts = np.bincount(band, minlength=len(TIME_UNITS) + 1)
+    counts = sum(np.bincount(_bands(num[s:e]), minlength=len(TIME_UNITS) + 1) for s, e in _blocks(len(num)))
     major = int(np.argmax(counts[:len(TIME_UNITS)]))
     if counts[major] == len(num):
         return TIME_UNITS[major][1]
-    k = _first(band != major)
-    this = "beyond any Unix time unit" if band[k] == len(TIME_UNITS) else f"in {TIME_UNITS[band[k]][2]}"
+    for s, e in _blocks(len(num)):
+        band = _bands(num[s:e])
+        if (band != major).any():
+            k = s + _first(band != major)
+            break
+    this = "beyond any Unix time unit" if band[k - s] == len(TIME_UNITS) else f"in {TIME_UNITS[band[k - s]][2]}"
     raise DataError(f"timestamp {_show(num[k])} is {this}, while most of this column is in "
                     f"{TIME_UNITS[major][2]}", file=file, row=_line(line_of, k), column=column,
                     fix="write every timestamp in one unit (Unix seconds, milliseconds or microseconds), "
