@@ -124,7 +124,7 @@ def test_other_known_causes_are_named(exc, words):
 
 
 # ---- fault injection ----------------------------------------------------------------------------------
-def test_a_sweep_survives_its_worker_killed_five_times_at_random_points():
+def test_a_sweep_survives_its_worker_killed_five_times_at_random_points(monkeypatch):
     """10 runs queued as one sweep; the queue's worker is SIGKILLed 5 times at seeded random moments
     (while importing, training, saving or between runs) and restarted the way every reader of the
     store restarts it (`worker.recover`). Nothing is left queued or running, every failure has its
@@ -133,6 +133,7 @@ def test_a_sweep_survives_its_worker_killed_five_times_at_random_points():
     import sqlite3
 
     rng = random.Random(15)
+    monkeypatch.setenv(worker.TEST_SLEEP_ENV, "0.8")  # every run takes 0.8 s more: the kills land mid-sweep
     tiny = "synthetic:users=60,items=300,interactions=1500"
     ids = [worker.submit(RunConfig.build(dataset=tiny, model="gmf", epochs=3, seed=s), threads=1, sweep_id="faults")
            for s in range(10)]
@@ -144,7 +145,7 @@ def test_a_sweep_survives_its_worker_killed_five_times_at_random_points():
             worker.recover()
             time.sleep(0.05)
             continue
-        time.sleep(rng.uniform(0.2, 4.0))
+        time.sleep(rng.uniform(0.2, 3.0))
         if worker.drain_pid() == pid:
             os.kill(pid, signal.SIGKILL)
             kills.append(pid)
