@@ -20,7 +20,8 @@ import numpy as np
 import pandas as pd
 
 from recviz.data.interactions import Interactions, encode_ids
-from recviz.data.validate import DEDUP_FIX, finish_timestamps, validate_with_lines
+from recviz.data.timestamps import finish_timestamps
+from recviz.data.validate import DEDUP_FIX, validate_with_lines
 from recviz.errors import DataError
 
 
