@@ -35,8 +35,11 @@ def error_boundary(where: str):
         st.stop()
     except Exception as exc:  # noqa: BLE001 — the boundary
         from recviz import crashlog
+        from recviz.runs.reasons import cause
 
-        st.error(crashlog.message(exc, crashlog.write(exc, where)))
+        log = crashlog.write(exc, where)
+        known = cause(exc)  # a full disk, a directory that cannot be written: say so
+        st.error(f"{known}  \nDetails: {log}" if known else crashlog.message(exc, log))
 
 
 def show_error(err, rename: dict[str, str] | None = None) -> None:

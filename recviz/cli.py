@@ -59,8 +59,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except Exception as exc:  # noqa: BLE001 — the boundary: no traceback reaches a person
         from recviz import crashlog
+        from recviz.runs.reasons import cause
 
-        print(f"recviz: {crashlog.message(exc, crashlog.write(exc, 'recviz ' + ' '.join(argv)))}", file=sys.stderr)
+        log = crashlog.write(exc, "recviz " + " ".join(argv))
+        known = cause(exc)  # a full disk, a directory that cannot be written: say so, not "internal error"
+        print(f"recviz: error: {known}\n  Details: {log}" if known else f"recviz: {crashlog.message(exc, log)}",
+              file=sys.stderr)
         return 1
 
 

@@ -210,7 +210,7 @@ def test_a_zip_bomb_is_refused_in_bounded_memory(tmp_path):
     # ~1 GB of u.data lines in a zip of about a megabyte: refused before it is unpacked
     z = tmp_path / "ml-100k.zip"
     line = b"196\t242\t3\t881250949\n"
-    chunk = line * (4 << 20 // len(line))
+    chunk = line * ((4 << 20) // len(line))  # 4 MiB of lines per write
     with zipfile.ZipFile(z, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         with zf.open("ml-100k/u.data", "w", force_zip64=True) as fh:
             for _ in range(1_000_000_000 // len(chunk)):

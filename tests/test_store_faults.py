@@ -125,3 +125,11 @@ def test_reading_commands_work_on_a_read_only_data_directory_and_writing_ones_na
     assert train.returncode == 1 and "Traceback" not in train.stderr, train.stderr
     assert f"the data directory {shared_home} is not writable" in train.stderr
     assert sorted(p.name for p in shared_home.iterdir()) == before
+
+    data = shared_home.parent / "ratings.csv"
+    data.write_text("user,item\n" + "".join(f"u{k},i{k % 7}\n" for k in range(40)))
+    os.chmod(data, 0o644)
+    imported = _as_a_user_who_cannot_write(shared_home, "import", str(data), "--name", "mine")
+    assert imported.returncode == 1 and "Traceback" not in imported.stderr, imported.stderr
+    assert "cannot write" in imported.stderr and str(shared_home) in imported.stderr
+    assert "the data directory is not writable" in imported.stderr

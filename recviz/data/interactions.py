@@ -63,20 +63,23 @@ class Interactions:
         """Build from a frame with columns `user`, `item` and optionally `rating`, `timestamp`,
         `behavior` (already validated). `items`, if given, is indexed by raw item id and has
         `title` / `genres` columns; rows for items absent from `df` are dropped."""
-        user_ids, user = _encode(df["user"])
-        item_ids, item = _encode(df["item"])
+        user_ids, user = encode_ids(df["user"])
+        item_ids, item = encode_ids(df["item"])
         rating = df["rating"].to_numpy(np.float32) if "rating" in df else None
         timestamp = df["timestamp"].to_numpy(np.int64) if "timestamp" in df else None
         behavior = None
         if "behavior" in df:
-            raw = df["behavior"].astype(str)
-            names = tuple(behaviors) if behaviors else tuple(sorted(raw.unique()))
-            codes = pd.Categorical(raw, categories=list(names)).codes
-            if (codes < 0).any():
-                unknown = sorted(set(raw.unique()) - set(names))
-                raise DataError(f"unknown behaviour values {unknown}; expected one of {list(names)}",
-                                file=source, column="behavior")
-            behavior, behaviors = codes.astype(np.int8), names
+            behavior, behaviors = encode_behaviors(df["behavior"].astype(str), behaviors, source)
+        return cls.from_codes(user, item, user_ids, item_ids, rating=rating, timestamp=timestamp,
+                              behavior=behavior, behaviors=behaviors, items=items, name=name, source=source,
+                              meta=meta)
+
+    @classmethod
+    def from_codes(cls, user: np.ndarray, item: np.ndarray, user_ids: np.ndarray, item_ids: np.ndarray, *,
+                   rating=None, timestamp=None, behavior=None, behaviors=(), items: pd.DataFrame | None = None,
+                   name: str = "", source: str = "", meta: dict | None = None) -> Interactions:
+        """Build from contiguous codes and their raw ids (what a chunked reader assembles);
+        `items` as in `from_frame`."""
         item_table = None
         if items is not None and len(items):
             items = items.copy()
@@ -203,7 +206,18 @@ class Interactions:
                        source=header["source"], given_test=given, meta=header.get("meta", {}))
 
 
-def _encode(raw: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+def encode_behaviors(raw: pd.Series, behaviors: tuple[str, ...] | None, source: str = "") -> tuple[np.ndarray, tuple]:
+    """Behaviour names → (int8 codes, names): into `behaviors` when given, else the sorted names."""
+    names = tuple(behaviors) if behaviors else tuple(sorted(raw.unique()))
+    codes = pd.Categorical(raw, categories=list(names)).codes
+    if (codes < 0).any():
+        unknown = sorted(set(raw.unique()) - set(names))
+        raise DataError(f"unknown behaviour values {unknown}; expected one of {list(names)}",
+                        file=source, column="behavior")
+    return codes.astype(np.int8), names
+
+
+def encode_ids(raw: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Raw ids → (sorted unique raw ids as str, contiguous codes). Integer-looking ids sort
     numerically so that internal order follows the file's numbering (user 2 before user 10).
 

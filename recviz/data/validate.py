@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 
 from recviz.data.formats.textfile import Source
+from recviz.data.rows import first as _first, line as _line, show as _show
+from recviz.data.timestamps import finish_timestamps, parse_timestamps
 from recviz.errors import DataError
 
 ROLES = ("user", "item", "rating", "timestamp", "behavior")
@@ -26,19 +28,6 @@ DEDUP_FIX = ("pass dedup='last' (CLI: --dedup last) to keep the latest row, or '
 # ---- frame validation -------------------------------------------------------------------------
 _ID_FIX = ("check that this is the right file for this format and that its columns are in the expected "
            "order; a file with other ids can be read as a generic table")
-
-
-def _first(mask: np.ndarray) -> int:
-    return int(np.flatnonzero(mask)[0])
-
-
-def _line(line_of: np.ndarray, k: int) -> int:
-    return int(line_of[k])
-
-
-def _show(v) -> str:
-    s = str(v)
-    return repr(s[:40] + ("…" if len(s) > 40 else ""))
 
 
 def validate_with_lines(df: pd.DataFrame, **kwargs) -> tuple[pd.DataFrame, np.ndarray]:
@@ -92,8 +81,11 @@ def _validate(
     dedup: str = "error",
     dup_keys: tuple[str, ...] | None = None,
     columns: dict[str, str] | None = None,
+    defer_timestamps: bool = False,
 ) -> tuple[pd.DataFrame, np.ndarray]:
-    """See `validate_frame`."""
+    """See `validate_frame`. `defer_timestamps`: one chunk of a file — leave the timestamps as
+    parsed (float64, unit not yet decided; `attrs['timestamp_dates']` says whether they were
+    dates) for `finish_timestamps` over the whole column."""
     file = str(file)
     names = {r: r for r in ROLES}
     names.update(columns or {})
@@ -209,9 +201,12 @@ def _validate(
         out["rating"] = r
 
     # timestamps
+    dates = False
     if "timestamp" in present:
-        out["timestamp"] = _timestamps(df["timestamp"], file=file, line_of=line_of,
-                                       column=names["timestamp"], auto=(timestamps == "auto"))
+        num, dates = parse_timestamps(df["timestamp"], file=file, line_of=line_of, column=names["timestamp"],
+                                      auto=(timestamps == "auto"))
+        out["timestamp"] = num if defer_timestamps else finish_timestamps(
+            num, dates=dates, auto=(timestamps == "auto"), file=file, line_of=line_of, column=names["timestamp"])
 
     # behaviours
     if "behavior" in present:
@@ -230,6 +225,7 @@ def _validate(
         dup_keys = ("user", "item", "behavior") if "behavior" in result else ("user", "item")
     result, kept = apply_dedup(result, line_of, file=file, dedup=dedup, keys=tuple(dup_keys))
     result.attrs["duplicates_dropped"] = int(n - len(result))
+    result.attrs["timestamp_dates"] = dates
     return result, line_of[kept]
 
 
@@ -252,85 +248,6 @@ def check_int64(digits: np.ndarray, *, file: str, line_of: np.ndarray, what: str
 def _num(v: float) -> str:
     v = float(v)
     return str(int(v)) if v.is_integer() else f"{v:g}"
-
-
-def _timestamps(col: pd.Series, *, file: str, line_of: np.ndarray, column: str, auto: bool) -> np.ndarray:
-    if pd.api.types.is_datetime64_any_dtype(col.dtype):
-        return _datetime_seconds(col)
-    if pd.api.types.is_numeric_dtype(col.dtype) and not pd.api.types.is_bool_dtype(col.dtype):
-        num = col.to_numpy(dtype=np.float64)
-        text = None
-    else:
-        text = col.astype(str).str.strip()
-        num = pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-    bad = np.isnan(num)
-    if bad.any():
-        if not auto or not bad.all():
-            k = _first(bad)
-            extra = "" if auto else " (Unix seconds)"
-            raise DataError(f"timestamp {_show(text.iat[k] if text is not None else num[k])} is not a number{extra}",
-                            file=file, row=_line(line_of, k), column=column,
-                            fix="timestamps must be Unix seconds" + (" or dates, not a mix of both"
-                                                                     if auto else "; fix or delete that line"))
-        return _parse_dates(text, file=file, line_of=line_of, column=column)
-    if not np.isfinite(num).all():
-        k = _first(~np.isfinite(num))
-        raise DataError(f"timestamp {_show(num[k])} is not a finite number", file=file,
-                        row=_line(line_of, k), column=column, fix="fix or delete that line")
-    if auto and len(num):
-        num = num / _unit(num, file=file, line_of=line_of, column=column)
-    if np.abs(num).max(initial=0) > 2**62:
-        k = _first(np.abs(num) > 2**62)
-        raise DataError(f"timestamp {_show(num[k])} is out of range", file=file, row=_line(line_of, k),
-                        column=column, fix="timestamps must be Unix seconds")
-    return np.floor(num).astype(np.int64)
-
-
-# Unix time in seconds, milliseconds or microseconds: for any date from 1973 to 5138 each unit has its
-# own magnitude band, so the unit of a value can be read off its size.
-TIME_UNITS = ((1e11, 1.0, "seconds"), (1e14, 1e3, "milliseconds"), (1e17, 1e6, "microseconds"))
-
-
-def _unit(num: np.ndarray, *, file: str, line_of: np.ndarray, column: str) -> float:
-    """The one unit of a whole timestamp column, decided from all its values (never from the
-    largest alone: one stray value must not rescale every other row). Values in different units,
-    or beyond microseconds, are an error naming the first line that disagrees with the majority."""
-    size = np.abs(num)
-    band = np.searchsorted([u[0] for u in TIME_UNITS], size, side="right")  # 3 = beyond every unit
-    counts = np.bincount(band, minlength=len(TIME_UNITS) + 1)
-    major = int(np.argmax(counts[:len(TIME_UNITS)]))
-    if counts[major] == len(num):
-        return TIME_UNITS[major][1]
-    k = _first(band != major)
-    this = "beyond any Unix time unit" if band[k] == len(TIME_UNITS) else f"in {TIME_UNITS[band[k]][2]}"
-    raise DataError(f"timestamp {_show(num[k])} is {this}, while most of this column is in "
-                    f"{TIME_UNITS[major][2]}", file=file, row=_line(line_of, k), column=column,
-                    fix="write every timestamp in one unit (Unix seconds, milliseconds or microseconds), "
-                        "or fix or delete that line")
-
-
-def _parse_dates(text: pd.Series, *, file: str, line_of: np.ndarray, column: str) -> np.ndarray:
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        dt = pd.to_datetime(text, errors="coerce", utc=True, format="ISO8601")
-        if dt.isna().any():
-            dt = pd.to_datetime(text, errors="coerce", utc=True, format="mixed")
-    bad = dt.isna().to_numpy()
-    if bad.any():
-        k = _first(bad)
-        raise DataError(f"timestamp {_show(text.iat[k])} is neither a number nor a date", file=file,
-                        row=_line(line_of, k), column=column,
-                        fix="write timestamps as Unix seconds or as dates like 2017-11-25 14:03:00")
-    return _datetime_seconds(dt)
-
-
-def _datetime_seconds(dt: pd.Series) -> np.ndarray:
-    if getattr(dt.dt, "tz", None) is None:
-        dt = dt.dt.tz_localize("UTC")
-    delta = dt - pd.Timestamp(0, tz="UTC")
-    return (delta // pd.Timedelta(seconds=1)).to_numpy(dtype=np.int64)
 
 
 def apply_dedup(df: pd.DataFrame, line_of: np.ndarray, *, file: str, dedup: str,

@@ -23,19 +23,19 @@ def cause(exc: BaseException) -> str | None:
         if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
             where = f" while writing {e.filename}" if e.filename else ""
             return (f"disk full: no space left on the device{where}; free some space under the data directory "
-                    f"({_home()}) and train the run again")
+                    f"({_home()}) and try again")
         if isinstance(e, OSError) and e.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
             where = e.filename or _home()
             return (f"cannot write {where} ({e.strerror or e}): the data directory is not writable; make it "
-                    f"writable (or point RECVIZ_HOME at one that is) and train the run again")
+                    f"writable (or point RECVIZ_HOME at one that is) and try again")
         if isinstance(e, sqlite3.OperationalError):
             text = str(e).lower()
             if "disk is full" in text or "disk i/o error" in text:
                 return (f"disk full: the run store ({_home() / 'runs.db'}) could not be written ({e}); free "
-                        "some space and train the run again")
+                        "some space and try again")
             if "readonly" in text or "read-only" in text or "unable to open" in text:
                 return (f"the run store ({_home() / 'runs.db'}) is not writable ({e}); make the data directory "
-                        "writable and train the run again")
+                        "writable and try again")
     return None
 
 

@@ -124,7 +124,15 @@ def reap_children() -> None:
 def exit_status(pid: int) -> int | None:
     """How a worker this process started ended (negative: killed by that signal); None when it
     is not ours or still running. The reaper asks once it has found the pid dead, so the status
-    of a child that has just died is collected here, not lost to a race."""
+    of a child that has just died is waited for here (the kernel may show it dying a moment
+    before `waitpid` can collect it), not lost to that race."""
+    with _children_lock:
+        ours = [proc for proc in _children if proc.pid == pid]
+    for proc in ours:
+        try:
+            proc.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            pass
     reap_children()
     return _exits.get(pid)
 

@@ -20,7 +20,7 @@ import pandas as pd
 from recviz.data.formats.textfile import DOUBLE_COLON_SUB, Source, check_file, delimiter_name, head_text, sniff_delimiter
 from recviz.errors import DataError
 
-CHUNK_ROWS = 200_000  # rows parsed at a time when streaming: ~50 MB of text cells, whatever the file's size
+CHUNK_ROWS = 50_000  # rows parsed at a time when streaming: some 10 MB of text cells, whatever the file size
 
 
 def read_delimited(src: Source, **options) -> tuple[pd.DataFrame, np.ndarray]:
@@ -46,9 +46,10 @@ def iter_delimited(
     what: str = "",
     fix_hint: str | None = None,
     fixed_delimiter: bool = True,
-    chunk_rows: int | None = CHUNK_ROWS,
+    chunk_rows: int | None = 0,
 ) -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
-    """Parse a delimited text file with the C parser, `chunk_rows` rows at a time (None: whole),
+    """Parse a delimited text file with the C parser, `chunk_rows` rows at a time (0: `CHUNK_ROWS`,
+    None: whole),
     yielding (frame, line_of) per chunk, blank lines dropped. Columns in `str_columns` (by
     position; None = all) are read as strings verbatim; empty cells are NaN, nothing else is.
     Parser / codec errors become `DataError`s naming the line; a file without a data row is one.
@@ -60,6 +61,7 @@ def iter_delimited(
     else:
         handle, pd_sep = src.handle(), sep
     dtype = str if str_columns is None else {c: str for c in str_columns}
+    chunk_rows = CHUNK_ROWS if chunk_rows == 0 else chunk_rows
     context = dict(src=src, sep=sep, encoding=encoding, fix_hint=fix_hint, header=header)
     try:
         with _errors_for_people(**context):
@@ -183,3 +185,11 @@ def _parser_error(src: Source, e: Exception, sep: str, encoding: str, fix_hint: 
         problem = f"the file could not be parsed as a {delimiter_name(sep)}-separated table ({msg.strip()})"
         fix = fix_hint or "check the delimiter and look for unbalanced quotes around this line"
     return DataError(problem, file=src.label, row=line, fix=fix)
+
+
+def estimate_rows(src: Source, encoding: str = "utf-8") -> int:
+    """About how many lines `src` has, from its size and its first lines' mean length (to size
+    arrays filled chunk by chunk; a tenth more, so that a slightly long estimate needs no growing)."""
+    lines = head_text(src, encoding, lines=1000)
+    mean = sum(len(ln.encode(encoding, errors="replace")) + 1 for ln in lines) / max(1, len(lines))
+    return int(1.1 * src.size() / max(mean, 2)) + 16

@@ -4,13 +4,15 @@ the "latest" CSV layout (`ratings.csv` + `movies.csv`, also ml-20m / ml-25m / ml
 from __future__ import annotations
 
 import csv
+import itertools
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from recviz.data.interactions import Interactions
-from recviz.data.formats.delimited import read_delimited
+from recviz.data.formats import chunked
+from recviz.data.formats.delimited import estimate_rows, iter_delimited, read_delimited
 from recviz.data.formats.textfile import Source, as_source
 from recviz.data.validate import check_dedup, default_name, validate_frame
 from recviz.errors import DataError
@@ -140,23 +142,28 @@ def read_ml_latest(
     with header movieId,title,genres (UTF-8, quoted titles)."""
     src = as_source(ratings)
     dedup = check_dedup(dedup, "error")
-    raw, line_of = read_delimited(src, sep=",", header=True, encoding="utf-8", min_columns=2,
-                                  str_columns=[0, 1], quoting=csv.QUOTE_MINIMAL,
-                                  what="MovieLens ratings.csv (userId,movieId,rating,timestamp)")
-    missing = [c for c in ("userId", "movieId", "rating") if c not in raw.columns]
+    # streamed (ml-25m's ratings.csv is 678 MB): read chunk by chunk into compact arrays
+    chunks = iter_delimited(src, sep=",", header=True, encoding="utf-8", min_columns=2,
+                            str_columns=[0, 1], quoting=csv.QUOTE_MINIMAL,
+                            what="MovieLens ratings.csv (userId,movieId,rating,timestamp)")
+    first = next(chunks)
+    missing = [c for c in ("userId", "movieId", "rating") if c not in first[0].columns]
     if missing:
         raise DataError(f"the header has no {', '.join(repr(m) for m in missing)} column "
-                        f"(it has {list(raw.columns)})", file=src.label, row=1, column=missing[0],
+                        f"(it has {list(first[0].columns)})", file=src.label, row=1, column=missing[0],
                         fix="MovieLens ratings.csv starts with 'userId,movieId,rating,timestamp'; for a "
                             "different layout read the file as a generic table with a column mapping")
-    cols = {c: role for c, role in LATEST_RATING_COLUMNS.items() if c in raw.columns}
-    raw = raw[list(cols)].rename(columns=cols)
-    df = validate_frame(raw, file=src.label, line_of=line_of, int_ids=True, rating_range=(0.5, 5),
-                        rating_step=0.5, dedup=dedup, columns={v: k for k, v in cols.items()})
+    cols = {c: role for c, role in LATEST_RATING_COLUMNS.items() if c in first[0].columns}
     movie_src = as_source(movies) if movies is not None else src.sibling("movies.csv")
     table = read_ml_latest_movies(movie_src) if movie_src is not None else None
-    extra = {"item_file": movie_src.label} if movie_src is not None else {}
-    return _finish(df, src, fmt="ml-latest", items=table, name=name, source=source, extra_meta=extra)
+    meta = {"format": "ml-latest", "files": [src.label]}
+    meta.update({"item_file": movie_src.label} if movie_src is not None else {})
+    return chunked.assemble(itertools.chain([first], chunks), to_roles=lambda raw: raw[list(cols)].rename(columns=cols),
+                            file=src.label, dedup=dedup, int_ids=True, rating_range=(0.5, 5), rating_step=0.5,
+                            columns={v: k for k, v in cols.items()}, items=table,
+                            name=name or default_name(src, _GENERIC_STEMS),
+                            source=str(source if source is not None else src.label), meta=meta,
+                            expected_rows=estimate_rows(src))
 
 
 def read_ml_latest_movies(path: str | Path | Source) -> pd.DataFrame:

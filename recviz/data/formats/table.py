@@ -4,6 +4,7 @@ mapping from RecViz's roles (user, item, rating, timestamp, behavior) to the fil
 from __future__ import annotations
 
 import csv
+import itertools
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,9 +12,10 @@ from pathlib import Path
 import pandas as pd
 
 from recviz.data.interactions import Interactions
-from recviz.data.formats.delimited import empty_error, read_delimited
+from recviz.data.formats import chunked
+from recviz.data.formats.delimited import empty_error, estimate_rows, iter_delimited
 from recviz.data.formats.textfile import Source, as_source, check_file, head_text, normalize_delimiter, sniff_delimiter
-from recviz.data.validate import ROLES, check_dedup, validate_frame
+from recviz.data.validate import ROLES, check_dedup
 from recviz.errors import DataError
 
 # header names each role is guessed from (compared lower-case, without '_', '-', ' ', '.')
@@ -119,24 +121,26 @@ def read_table(
         first = {c.strip() for c in sample[0]} if sample else set()
         header = (bool(named) and set(named) <= first) or looks_like_header(sample)
     quoting = csv.QUOTE_NONE if sep in ("::", "\t") else csv.QUOTE_MINIMAL
-    raw, line_of = read_delimited(src, sep=sep, header=header, encoding=encoding,
-                                  min_columns=2, str_columns=None,
-                                  quoting=quoting, skipinitialspace=sep in (",", ";"),
-                                  what="a table of interactions (a user and an item column at least)",
-                                  fixed_delimiter=False)
-    columns = list(raw.columns)
-    roles = _resolve(mapping, columns, header, src, first_row=sample[0] if sample else [])
-    frame = raw[[roles[r] for r in roles]].copy()
-    frame.columns = list(roles)
-    df = validate_frame(frame, file=src.label, line_of=line_of, timestamps="auto", dedup=dedup,
-                        columns={r: str(c) for r, c in roles.items()})
+    # streamed: a large table is read chunk by chunk into compact arrays (`chunked`)
+    chunks = iter_delimited(src, sep=sep, header=header, encoding=encoding, min_columns=2, str_columns=None,
+                            quoting=quoting, skipinitialspace=sep in (",", ";"),
+                            what="a table of interactions (a user and an item column at least)",
+                            fixed_delimiter=False)
+    first = next(chunks)
+    roles = _resolve(mapping, list(first[0].columns), header, src, first_row=sample[0] if sample else [])
+
+    def to_roles(raw: pd.DataFrame) -> pd.DataFrame:
+        frame = raw[[roles[r] for r in roles]]
+        frame.columns = list(roles)
+        return frame
+
     meta = {"format": "table", "files": [src.label], "delimiter": sep, "header": bool(header),
             "mapping": {r: (c if isinstance(c, str) else int(c)) for r, c in roles.items()}}
-    if df.attrs.get("duplicates_dropped"):
-        meta["duplicates_dropped"] = int(df.attrs["duplicates_dropped"])
     stem = src.name.split(".")[0] if src.name else "table"
-    return Interactions.from_frame(df, name=name or stem, source=str(source if source is not None else src.label),
-                                   meta=meta)
+    return chunked.assemble(itertools.chain([first], chunks), to_roles=to_roles, file=src.label, timestamps="auto",
+                            dedup=dedup, columns={r: str(c) for r, c in roles.items()}, name=name or stem,
+                            expected_rows=estimate_rows(src, encoding),
+                            source=str(source if source is not None else src.label), meta=meta)
 
 
 @dataclass
