@@ -296,3 +296,24 @@ def test_the_readme_states_every_input_limit_and_how_to_raise_it():
     for limit in LIMITS:
         assert describe(limit) in section, describe(limit)
         assert limit.env is None or f"`{limit.env}`" in section, limit.env
+
+
+def test_rows_are_bounded_while_a_file_streams_and_from_parquet_footers(tmp_path, monkeypatch):
+    import pandas as pd
+
+    from recviz.data.load import load
+    from recviz.errors import DataError
+
+    monkeypatch.setenv("RECVIZ_MAX_ROWS", "1000")
+    path = tmp_path / "log.csv"
+    path.write_text("user,item\n" + "".join(f"u{i % 50},i{i}\n" for i in range(1500)))
+    with pytest.raises(DataError) as err:
+        load(str(path))
+    assert "more than 1,000 rows" in str(err.value) and "line 1002" in str(err.value)
+    assert "RECVIZ_MAX_ROWS" in err.value.fix
+    pd.DataFrame({"user": [f"u{i % 50}" for i in range(1500)], "item": [f"i{i}" for i in range(1500)]}) \
+        .to_parquet(tmp_path / "log.parquet")
+    with pytest.raises(DataError, match="has 1,500 rows, more than 1,000"):
+        load(str(tmp_path / "log.parquet"))
+    monkeypatch.setenv("RECVIZ_MAX_ROWS", "2000")
+    assert len(load(str(path))) == 1500 and len(load(str(tmp_path / "log.parquet"))) == 1500

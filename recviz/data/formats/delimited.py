@@ -17,6 +17,7 @@ from typing import Iterator
 import numpy as np
 import pandas as pd
 
+from recviz.data.formats.limits import ROWS
 from recviz.data.formats.textfile import DOUBLE_COLON_SUB, Source, check_file, delimiter_name, head_text, sniff_delimiter
 from recviz.errors import DataError
 
@@ -63,6 +64,7 @@ def iter_delimited(
     dtype = str if str_columns is None else {c: str for c in str_columns}
     chunk_rows = CHUNK_ROWS if chunk_rows == 0 else chunk_rows
     context = dict(src=src, sep=sep, encoding=encoding, fix_hint=fix_hint, header=header)
+    max_rows = ROWS.value()
     try:
         with _errors_for_people(**context):
             parsed = pd.read_csv(handle, sep=pd_sep, header=0 if header else None, dtype=dtype,
@@ -90,6 +92,11 @@ def iter_delimited(
                                       fixed=fixed_delimiter)
             if len(df):
                 rows += len(df)
+                if rows > max_rows:
+                    raise DataError(f"has more than {max_rows:,} rows ({ROWS.name} is bounded)", file=src.label,
+                                    row=int(line_of[len(df) - (rows - max_rows)]),  # the first row too many
+                                    fix=f"set {ROWS.env} to a larger number on a machine with the memory "
+                                        "(each row costs about 20 bytes), or sample the file first")
                 yield df, line_of
         if rows == 0:
             raise empty_error(src, header)

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from recviz.data.formats.limits import ROWS
 from recviz.data.formats.table import _check_mapping_keys, _resolve
 from recviz.data.formats.textfile import Source
 from recviz.data.interactions import Interactions
@@ -84,11 +85,19 @@ def read_parquet(path: str | Path, mapping: dict | None = None, dedup: str | Non
     if not files:
         raise DataError("this folder holds no .parquet files", file=str(path),
                         fix="point at a .parquet file or a folder of them")
-    try:
-        schema = pq.read_schema(files[0])
-    except Exception as exc:  # noqa: BLE001 — pyarrow raises several kinds for a damaged file
-        raise DataError(f"this is not a readable Parquet file ({exc})", file=str(files[0]),
-                        fix="write it again (e.g. DataFrame.to_parquet) or export the table as CSV") from None
+    rows = 0
+    for f in files:
+        try:
+            footer = pq.ParquetFile(f).metadata  # the schema and row count, before any data is read
+        except Exception as exc:  # noqa: BLE001 — pyarrow raises several kinds for a damaged file
+            raise DataError(f"this is not a readable Parquet file ({exc})", file=str(f),
+                            fix="write it again (e.g. DataFrame.to_parquet) or export the table as CSV") from None
+        rows += footer.num_rows
+    schema = pq.read_schema(files[0])
+    if rows > ROWS.value():
+        raise DataError(f"has {rows:,} rows, more than {ROWS.value():,} ({ROWS.name} is bounded)", file=str(path),
+                        fix=f"set {ROWS.env} to a larger number on a machine with the memory "
+                            "(each row costs about 20 bytes), or sample the data first")
     src = Source(data=b"", label=str(path))
     wanted = _check_mapping_keys(mapping, src)
     roles = _resolve(wanted, list(schema.names), True, src, first_row=[])

@@ -46,7 +46,11 @@ ARCHIVE_BYTES = Limit("the bytes unpacked from one zip", 768 << 20, "RECVIZ_MAX_
 # columns allocates gigabytes before it can complain.
 COLUMNS = Limit("a table's columns", 1000, "RECVIZ_MAX_COLUMNS", "columns")
 LINE_BYTES = Limit("a line's length", 32 * 1024, None, "bytes")
-LIMITS = (FILE_BYTES, ARCHIVE_BYTES, COLUMNS, LINE_BYTES)
+# Interactions read from one file: each costs ~20 bytes once stored and more while validated. The
+# largest public log we read (Taobao UserBehavior, 100,150,807 rows) fits; a file of a billion
+# tiny lines is stopped while it streams, before its arrays grow.
+ROWS = Limit("a file's rows", 150_000_000, "RECVIZ_MAX_ROWS", "rows")
+LIMITS = (FILE_BYTES, ARCHIVE_BYTES, COLUMNS, LINE_BYTES, ROWS)
 
 
 def human_bytes(n: float) -> str:
