@@ -217,10 +217,10 @@ def drain(threads: int | None = None, redirect: bool = False) -> int:
     store.reap()
     try:
         return _drain_loop(store, fd, threads, redirect)
-    except KeyboardInterrupt:  # SIGTERM between claiming a run and execute's own handler
+    except KeyboardInterrupt as exc:  # SIGTERM between claiming a run and execute's own handler
         for run in store.list(status="running"):
-            if run.pid == os.getpid():
-                store.mark_cancelled(run.id, reason="stopped by a signal before training began")
+            if run.pid == os.getpid():  # the handler's message names the signal and this process
+                store.mark_cancelled(run.id, reason=str(exc) or "stopped by a signal before training began")
         raise
 
 
