@@ -257,6 +257,14 @@ def _training_args(s: argparse.ArgumentParser, spec) -> None:
                    help=f"one of {', '.join(registry.MODELS)}; `--model M --help` lists M's own options")
     presets = ", ".join(spec.presets) if spec and spec.presets else "paper, where a model declares it"
     s.add_argument("--preset", help=f"a named set of the model's options ({presets})")
+    from recviz.runs.ray_exec import EXECUTORS, INSTALL
+
+    s.add_argument("--executor", choices=EXECUTORS, default=EXECUTORS[0],
+                   help=f"local: train here (default); ray: each run is a Ray task on a cluster, runs of a "
+                        f"sweep in parallel (needs `{INSTALL}`)")
+    s.add_argument("--address", default="auto", metavar="ADDR",
+                   help="with --executor ray: the cluster's HOST:PORT; auto (default): RAY_ADDRESS or a cluster "
+                        "running here; local: start one in this process")
     if spec is None:
         return
     g = s.add_argument_group(f"options of {spec.name} ({spec.title}; defaults are the best settings known)")

@@ -11,7 +11,7 @@ from recviz.commands.train import epoch_line
 
 
 def cmd_sweep(args) -> int:
-    from recviz.runs import record, sweep
+    from recviz.runs import sweep
     from recviz.runs.store import RunStore
 
     base = config_from_args(args)
@@ -20,22 +20,15 @@ def cmd_sweep(args) -> int:
     out = writable_output(args.out, "the sweep table") if args.out else None  # before any training
     store = RunStore()  # a damaged or unwritable store fails now, not after the data is read
     sweep_id = sweep.new_sweep_id(args.param)
-    data = load_data(base)  # read and prepared once for every value
-    rows = []
-    for config in sweep.plan(base, args.param, values, seeds):
-        value = config.options[args.param]
-        epochs = config.option("epochs", 1)
-        print(f"{args.param} = {value}" + (f", seed {config.seed}" if seeds else ""), file=sys.stderr, flush=True)
-        run_id, _, summary = record.train_here(
-            config, store, data=data, sweep_id=sweep_id, mlflow=args.mlflow,
-            on_epoch=lambda report: print("  " + epoch_line(report, epochs), file=sys.stderr, flush=True))
-        m = summary["metrics"]
-        rows.append({args.param: value, "seed": config.seed, "run_id": run_id, "HR@10": m.get("HR@10"),
-                     "NDCG@10": m.get("NDCG@10"), "best_epoch": summary["best_epoch"],
-                     "train_seconds": summary["train_seconds"]})
-    means = sweep.summarize(rows, args.param)
+    configs = sweep.plan(base, args.param, values, seeds)
+    train = _on_ray if args.executor == "ray" else _here
+    rows = [_row(store.get(run_id), args.param) for run_id in train(args, store, configs, sweep_id, bool(seeds))]
+    done = [r for r in rows if r["status"] == "done"]
+    protocol = store.get(rows[0]["run_id"]).summary.get("protocol_detail") if done else base.protocol
+    means = sweep.summarize(done, args.param)
     table = {"sweep_id": sweep_id, "model": base.model, "dataset": base.dataset, "param": args.param,
-             "protocol": summary["protocol_detail"], "seeds": seeds or [base.seed], "rows": rows, "means": means}
+             "protocol": protocol, "seeds": seeds or [base.seed], "executor": args.executor, "rows": rows,
+             "means": means}
     if out is not None:
         out.write_text(json.dumps(table, indent=2, default=str))
     print(f"sweep {sweep_id}: {base.model} on {base.dataset} · {table['protocol']} · test metrics"
@@ -45,6 +38,57 @@ def cmd_sweep(args) -> int:
         cells = [f"{r[m]:.4f}" + (f" ± {r[m + ' std']:.4f}" if r[m + " std"] is not None else "")
                  for m in ("HR@10", "NDCG@10")]
         print(f"{str(r[args.param]):>12}  {cells[0]:>16}  {cells[1]:>16}  " + " ".join(f"#{i}" for i in r["runs"]))
+    for r in rows:
+        if r["status"] != "done":
+            print(f"{str(r[args.param]):>12}  run #{r['run_id']} {r['status']}: {(r['error'] or '').splitlines()[0]}")
     if args.json:
         print(json.dumps(table, default=str))
-    return 0
+    return 0 if len(done) == len(rows) else 1
+
+
+def _here(args, store, configs, sweep_id, several_seeds) -> list[int]:
+    """The local executor: one run after another in this process, the data read once."""
+    from recviz.runs import record
+
+    data = load_data(configs[0])  # read and prepared once for every value
+    ids = []
+    for config in configs:
+        epochs = config.option("epochs", 1)
+        print(_heading(args.param, config, several_seeds), file=sys.stderr, flush=True)
+        run_id, _, _ = record.train_here(
+            config, store, data=data, sweep_id=sweep_id, mlflow=args.mlflow,
+            on_epoch=lambda report: print("  " + epoch_line(report, epochs), file=sys.stderr, flush=True))
+        ids.append(run_id)
+    return ids
+
+
+def _on_ray(args, store, configs, sweep_id, several_seeds) -> list[int]:
+    """The ray executor: every run a Ray task, in parallel up to the cluster's size."""
+    from recviz.runs import ray_exec
+
+    names, epochs = {}, {}
+
+    def started(run_id, config):
+        names[run_id], epochs[run_id] = _heading(args.param, config, several_seeds), config.option("epochs", 1)
+
+    def epoch(run_id, report):
+        print(f"  #{run_id} {names[run_id]}: " + epoch_line(report, epochs[run_id]), file=sys.stderr, flush=True)
+
+    def finished(run_id, status):
+        print(f"#{run_id} {names[run_id]}: {status}", file=sys.stderr, flush=True)
+
+    return ray_exec.submit_and_execute(store, configs, address=args.address, sweep_id=sweep_id, mlflow=args.mlflow,
+                                       on_start=started, on_epoch=epoch, on_done=finished)
+
+
+def _heading(param: str, config, several_seeds: bool) -> str:
+    return f"{param} = {config.options[param]}" + (f", seed {config.seed}" if several_seeds else "")
+
+
+def _row(run, param: str) -> dict:
+    """One run of the sweep as the table and the JSON show it."""
+    s = run.summary or {}
+    m = s.get("metrics") or {}
+    return {param: run.config.options[param], "seed": run.seed, "run_id": run.id, "status": run.status,
+            "HR@10": m.get("HR@10"), "NDCG@10": m.get("NDCG@10"), "best_epoch": s.get("best_epoch"),
+            "train_seconds": s.get("train_seconds"), "error": run.error}

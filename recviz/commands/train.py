@@ -40,13 +40,16 @@ def cmd_train(args) -> int:
     def on_epoch(report: dict) -> None:
         print(epoch_line(report, epochs, pretrain), file=sys.stderr, flush=True)
 
-    try:
-        run_id, result, summary = record.train_here(config, on_epoch=on_epoch, on_start=on_start,
-                                                    data=load_data(config), mlflow=args.mlflow)
-    except Exception as exc:
-        if record.is_cancel(exc):  # the cancel flag, set from the app or `RunStore.request_cancel`
-            raise RecvizError("the run was cancelled (its finished epochs are stored)") from None
-        raise
+    if args.executor == "ray":
+        run_id, summary = _on_ray(args, config, on_start, on_epoch)
+    else:
+        try:
+            run_id, result, summary = record.train_here(config, on_epoch=on_epoch, on_start=on_start,
+                                                        data=load_data(config), mlflow=args.mlflow)
+        except Exception as exc:
+            if record.is_cancel(exc):  # the cancel flag, set from the app or `RunStore.request_cancel`
+                raise RecvizError("the run was cancelled (its finished epochs are stored)") from None
+            raise
     summary.pop("artifacts", None)
     if args.json:
         print(json.dumps(summary, default=str))
@@ -58,3 +61,21 @@ def cmd_train(args) -> int:
           + (f", {speed:,.0f} samples/s" if speed else "") + f"; {summary['users_evaluated']:,} test users")
     print("  " + "  ".join(f"{k} {v:.4f}" for k, v in summary["metrics"].items()))
     return 0
+
+
+def _on_ray(args, config, on_start, on_epoch) -> tuple[int, dict]:
+    """`--executor ray`: the run is one Ray task; this process stores what it reports."""
+    from recviz.runs import ray_exec
+    from recviz.runs.store import RunStore
+
+    store = RunStore()
+    [run_id] = ray_exec.submit_and_execute(store, [config], address=args.address, mlflow=args.mlflow,
+                                           on_start=lambda run_id, _: on_start(run_id),
+                                           on_epoch=lambda _, report: on_epoch(report))
+    run = store.get(run_id)
+    if run.status == "cancelled":
+        raise RecvizError("the run was cancelled (its finished epochs are stored)")
+    if run.status != "done":
+        raise RecvizError(f"run {run_id} failed on Ray: {run.error}", fix="see `recviz runs` for its stored epochs")
+    return run_id, {**run.summary, "run_id": run_id}
+

@@ -205,6 +205,11 @@ def recommend_for(run_dir: str | Path, raw_user_id, k: int = 10, item_table: pd.
     return out
 
 
+def write_atomically(path: Path, data: bytes) -> None:
+    """`data` as the file `path`, durably and atomically (artifacts that came back from a Ray task)."""
+    _atomic(Path(path), lambda fh: fh.write(data))
+
+
 def _atomic(path: Path, write) -> None:
     """Write to a temporary file, flush it to disk, rename it over `path`, and flush the folder:
     after a crash or a power cut the file is either the old one or the whole new one."""

@@ -83,14 +83,16 @@ def build_model(config: RunConfig):
 
 def run(config: RunConfig, data: Interactions | None = None, progress=None,
         on_epoch: EpochCallback | None = None, should_stop: StopCheck | None = None, *,
-        observe_test: bool = False) -> RunResult:
+        observe_test: bool = False, split: Split | None = None) -> RunResult:
     """Train `config.model` and evaluate it; `on_epoch(report)` is called after every epoch
     (the worker stores it, the CLI prints it) and `should_stop()` is polled to cancel.
-    `observe_test` is for `recviz bench --peak-test` only (see `_observing_test`)."""
+    `split`: the run's split already drawn (a Ray task gets it with the data, from a machine
+    whose split store it cannot read). `observe_test` is for `recviz bench --peak-test` only
+    (see `_observing_test`)."""
     registry.get(config.model)  # fail on a bad name before loading anything
     data = data if data is not None else prepare_data(config, progress=progress)
     registry.check_can_feed(config.model, data)
-    split = prepare_split(config, data)
+    split = split if split is not None else prepare_split(config, data)
     model = build_model(config)
     if observe_test:
         on_epoch = _observing_test(model, split, on_epoch)

@@ -1,0 +1,268 @@
+"""Runs executed as Ray tasks: the `ray` executor of `recviz train` and `recviz sweep`.
+
+The process that calls `execute` is the *driver*: it holds the runs in the store (claimed by its
+pid, so that if it dies they are reaped as any dead worker's are, and Ray ends the tasks of a
+driver that is gone), and it is the only one that writes the store. Each run becomes one Ray task:
+
+- the run's split (with its data) goes through Ray's object store, put once per dataset and
+  protocol, so a node that does not share our data directory trains on exactly what a local run
+  would;
+- per-epoch reports flow back through a small actor per run (`_Reporter`) that the driver empties
+  every `POLL_S`, so the store — and the live curves read from it — fill as for a local run;
+- the artifacts (weights, top-N, evaluation, item coordinates) are written by the task into a
+  temporary folder on its node and come back as bytes, written where a local run keeps them;
+- a cancel asked in the store is passed to the task, which stops between batches as a local run
+  does; one that does not answer within `CANCEL_GRACE_S` is cancelled by Ray (force);
+- a task whose worker process or node dies fails its run with Ray's reason, and the other runs go
+  on (tasks are not retried: a run is trained once or not at all).
+
+Ray is optional (`pip install -e ".[ray]"`); nothing here imports it until a run asks for it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from recviz.config import RunConfig
+from recviz.errors import Cancelled, RecvizError
+
+if TYPE_CHECKING:  # the CLI imports EXECUTORS to build its parser: no store (pandas) for that
+    from recviz.runs.store import RunStore
+
+EXECUTORS = ("local", "ray")
+INSTALL = 'pip install -e ".[ray]"'
+POLL_S = 0.5  # how often the driver collects epoch reports, heartbeats and cancel requests
+CANCEL_GRACE_S = 10.0  # a task asked to stop that has not stopped by then is cancelled by Ray
+CONNECT_TIMEOUT_S = 5.0  # a cluster address must answer a TCP connect within this
+
+
+def require_ray():
+    try:
+        import ray
+    except ImportError:
+        raise RecvizError("the ray executor needs Ray, which is not installed", fix=f"install it: {INSTALL}") from None
+    return ray
+
+
+def connect(address: str = "auto"):
+    """Join the Ray cluster at `address` (host:port; "auto": `RAY_ADDRESS` or a cluster running on
+    this machine; "local": start one in this process). Returns the `ray` module. An address where
+    nothing answers is a RecvizError within `CONNECT_TIMEOUT_S`, never a hang (Ray itself would
+    keep retrying for minutes)."""
+    ray = require_ray()
+    if ray.is_initialized():
+        return ray
+    options = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)
+    if address == "local":
+        ray.init(num_cpus=os.cpu_count(), object_store_memory=256 << 20, **options)
+        return ray
+    target = os.environ.get("RAY_ADDRESS", "") if address == "auto" else address
+    if target and target != "auto":
+        _answers(target)
+    try:
+        ray.init(address=target or "auto", **options)
+    except ConnectionError as exc:
+        raise RecvizError(f"no Ray cluster found ({exc})".replace("\n", " "),
+                          fix="start one with `ray start --head`, give its address with --address HOST:PORT, "
+                              "or use --address local to start one in this process") from None
+    return ray
+
+
+def _answers(address: str) -> None:
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise RecvizError(f"{address!r} is not a Ray address", fix="give it as HOST:PORT, e.g. 127.0.0.1:6379")
+    try:
+        socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as exc:
+        raise RecvizError(f"nothing answers at {address} ({exc.strerror or exc})",
+                          fix="check that the Ray head runs there (`ray status --address ...`), or use "
+                              "--address local to start a cluster in this process") from None
+
+
+def describe_cluster(ray) -> str:
+    """'Ray at 127.0.0.1:6379: 2 CPUs, 0 GPUs' for the CLI and the app."""
+    resources = ray.cluster_resources()
+    return (f"Ray at {ray.get_runtime_context().gcs_address}: {int(resources.get('CPU', 0))} CPUs, "
+            f"{int(resources.get('GPU', 0))} GPUs")
+
+
+def submit_and_execute(store: RunStore, configs: list[RunConfig], *, address: str = "auto", sweep_id=None,
+                       mlflow: str | None = None, on_start=None, on_epoch=None, on_done=None) -> list[int]:
+    """`recviz train/sweep --executor ray`: join the cluster first (an address where nothing
+    answers leaves no run behind), then create the runs claimed by this process and `execute`
+    them. Returns their ids, in the order of `configs`."""
+    from recviz.models import registry
+    from recviz.runs import tracking
+
+    for config in configs:
+        registry.get(config.model)
+    if mlflow is not None:
+        tracking.check_installed()
+    connect(address)
+    ids = []
+    for config in configs:
+        run_id = store.create(config, sweep_id=sweep_id, claim=os.getpid())
+        if mlflow is not None:
+            tracking.request(store.run_dir(run_id), mlflow)
+        if on_start is not None:
+            on_start(run_id, config)
+        ids.append(run_id)
+    execute(store, list(zip(ids, configs)), address, on_epoch=on_epoch, on_done=on_done)
+    return ids
+
+
+def execute(store: RunStore, runs: list[tuple[int, RunConfig]], address: str = "auto", on_epoch=None,
+            on_done=None) -> dict[int, str]:
+    """Train the given runs (created in `store` and claimed by this process) as Ray tasks, in
+    parallel up to what the cluster offers; store their epochs, artifacts and outcome as a local
+    run's. `on_epoch(run_id, report)` and `on_done(run_id, status)` let the CLI print progress.
+    Returns each run's final status."""
+    from recviz.runs import experiment
+
+    ray = connect(address)
+    reporter_class, task = _remote_parts(ray)
+    gpus = ray.cluster_resources().get("GPU", 0)
+    splits, live, outcome = {}, {}, {}
+    for run_id, config in runs:
+        key = (config.data_ref, config.min_user, config.min_item, config.min_rating, config.protocol,
+               config.seed, config.candidates, config.target, config.valid)
+        if key not in splits:  # drawn here, once, as a local run draws it; shipped with its data
+            splits[key] = ray.put(experiment.prepare_split(config, experiment.prepare_data(config)))
+        reporter = reporter_class.remote()
+        wants_gpu = config.spec.uses_device and config.device in ("auto", "cuda") and gpus >= 1
+        ref = task.options(num_cpus=config.threads or 1, num_gpus=1 if wants_gpu else 0).remote(
+            config.to_json(), splits[key], reporter)
+        live[ref] = {"id": run_id, "reporter": reporter, "stop_asked": None}
+    while live:
+        done, _ = ray.wait(list(live), num_returns=len(live), timeout=POLL_S)
+        for ref, run in list(live.items()):
+            _collect(ray, store, run, on_epoch)
+            if ref in done:
+                outcome[run["id"]] = _finish(ray, store, ref, run)
+                del live[ref]
+                if on_done is not None:
+                    on_done(run["id"], outcome[run["id"]])
+                continue
+            store.heartbeat(run["id"])
+            if run["stop_asked"] is None and store.cancel_requested(run["id"]):
+                run["reporter"].request_stop.remote()
+                run["stop_asked"] = time.monotonic()
+            elif run["stop_asked"] is not None and time.monotonic() - run["stop_asked"] > CANCEL_GRACE_S:
+                ray.cancel(ref, force=True)
+    return outcome
+
+
+def _collect(ray, store: RunStore, run: dict, on_epoch) -> None:
+    """Store the epoch reports the task sent since the last look (and its pid and device)."""
+    got = ray.get(run["reporter"].take.remote())
+    if got["where"] and got["where"] != run.get("where"):
+        run["where"] = got["where"]
+        store.mark_running(run["id"], os.getpid(), got["where"])
+    for report in got["epochs"]:
+        store.add_epoch(run["id"], report)
+        if on_epoch is not None:
+            on_epoch(run["id"], report)
+
+
+def _finish(ray, store: RunStore, ref, run: dict) -> str:
+    from ray import exceptions as rex
+
+    from recviz.runs import record, tracking
+
+    run_id = run["id"]
+    try:
+        out = ray.get(ref)
+    except rex.TaskCancelledError:
+        store.mark_cancelled(run_id, reason="stopped by Ray after it did not answer the cancel request")
+        return "cancelled"
+    except rex.RayTaskError as exc:  # the task raised: its own exception, readable
+        cause = exc.cause if isinstance(getattr(exc, "cause", None), BaseException) else exc
+        if record.is_cancel(cause):
+            store.mark_cancelled(run_id)
+            return "cancelled"
+        store.fail(run_id, record.describe(cause))
+        return "failed"
+    except (rex.WorkerCrashedError, rex.NodeDiedError, rex.ObjectLostError, rex.RayError) as exc:
+        where = run.get("where") or "its Ray worker"
+        store.fail(run_id, f"the Ray worker training it died ({where}): {type(exc).__name__}: "
+                           f"{str(exc).strip().splitlines()[0] if str(exc).strip() else 'no reason given'}")
+        return "failed"
+    run_dir = store.run_dir(run_id)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    from recviz.runs.artifacts import write_atomically
+
+    for name, data in out["files"].items():
+        write_atomically(run_dir / name, data)
+    store.finish(run_id, {**out["summary"], "run_id": run_id, "artifacts": str(run_dir)})
+    tracking.export_requested(store, run_id)
+    return "done"
+
+
+def _remote_parts(ray):
+    """The actor and the task, defined once Ray is imported (Ray pickles them by value, so a
+    worker needs only `recviz` importable, not this module's state)."""
+
+    @ray.remote(num_cpus=0)
+    class _Reporter:
+        """A run's mailbox between its task and the driver: epochs out, a stop request in."""
+
+        def __init__(self):
+            self.epochs, self.stop, self.where = [], False, None
+
+        def put(self, report: dict) -> None:
+            self.epochs.append(report)
+
+        def started(self, where: str) -> None:
+            self.where = where
+
+        def take(self) -> dict:
+            epochs, self.epochs = self.epochs, []
+            return {"epochs": epochs, "where": self.where}
+
+        def request_stop(self) -> None:
+            self.stop = True
+
+        def should_stop(self) -> bool:
+            return self.stop
+
+    @ray.remote(max_retries=0)
+    def _train(config_json: str, split, reporter) -> dict:
+        return train_task(config_json, split, reporter, ray)
+
+    return _Reporter, _train
+
+
+def train_task(config_json: str, split, reporter, ray) -> dict:
+    """What a Ray worker does for one run: train it on the split it was sent, send each epoch
+    report and poll the stop flag (at most every `POLL_S`, between batches), then save the
+    artifacts in a temporary folder and return them as bytes with the summary."""
+    from recviz.runs import artifacts, experiment, record
+
+    config = RunConfig.from_dict(json.loads(config_json))
+    device = record.resolve_device(config)
+    node = ray.get_runtime_context().get_node_id()[:8]
+    reporter.started.remote(f"ray: {device}, pid {os.getpid()} on node {node}")
+    last, stop = [0.0], [False]
+
+    def should_stop() -> bool:
+        if not stop[0] and time.monotonic() - last[0] >= POLL_S:
+            stop[0], last[0] = ray.get(reporter.should_stop.remote()), time.monotonic()
+        return stop[0]
+
+    # each report is delivered before training goes on: the driver sees every epoch before it
+    # sees the task finish
+    result = experiment.run(config, data=split.data, split=split, should_stop=should_stop,
+                            on_epoch=lambda report: ray.get(reporter.put.remote(report)))
+    if should_stop():
+        raise Cancelled("cancel requested")
+    with tempfile.TemporaryDirectory() as folder:
+        artifacts.save(folder, result)
+        files = {p.name: p.read_bytes() for p in Path(folder).iterdir() if p.is_file()}
+    return {"summary": record.summarize(result, device), "files": files}

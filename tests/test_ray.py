@@ -1,0 +1,151 @@
+"""The ray executor, against a real Ray cluster started by the command under test
+(`--address local`). On these machines Ray may only run inside its own network namespace, bound
+to loopback (../shared/notes/ray-and-mlflow-here.md), so every command that starts Ray runs under
+`unshare -n`. Skipped when Ray is not installed or a network namespace cannot be made."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from recviz.runs.store import RunStore
+
+ray = pytest.importorskip("ray")
+TINY = "synthetic:users=60,items=300,interactions=1500"
+
+
+def _netns_ok() -> bool:
+    if not shutil.which("unshare"):
+        return False
+    probe = subprocess.run(["unshare", "-n", "true"], capture_output=True)
+    return probe.returncode == 0
+
+
+pytestmark = pytest.mark.skipif(not _netns_ok(), reason="cannot make a network namespace (unshare -n) here")
+
+
+def recviz(*args, netns: bool = False, background: bool = False):
+    """`python -m recviz ARGS`; with `netns`, inside a fresh network namespace with only loopback."""
+    cmd = [sys.executable, "-m", "recviz", *args]
+    if netns:
+        cmd = ["unshare", "-n", "sh", "-c", 'ip link set lo up; exec "$@"', "sh", *cmd]
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
+    if background:  # output to a file: a pipe nobody reads would fill and stop the command
+        log = open(os.path.join(os.environ["RECVIZ_HOME"], "sweep.log"), "w+")
+        return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, text=True, env=env)
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+
+
+def last_json(proc) -> dict:
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def sweep_args(*extra):
+    return ("sweep", "--dataset", TINY, "--model", "gmf", "--param", "emb_dim", "--threads", "1", *extra)
+
+
+def test_a_sweep_through_ray_stores_what_the_same_sweep_stores_locally(tmp_path, monkeypatch):
+    """4 runs (2 values × 2 seeds): the same metrics to the last digit, the same epochs stored,
+    artifacts that give the same recommendations — a page cannot tell the two apart."""
+    tables = {}
+    for executor in ("local", "ray"):
+        monkeypatch.setenv("RECVIZ_HOME", str(tmp_path / executor))
+        extra = ("--executor", "ray", "--address", "local") if executor == "ray" else ()
+        tables[executor] = last_json(recviz(*sweep_args("--values", "8,16", "--seeds", "0,1", "--epochs", "3",
+                                                        "--json", *extra), netns=executor == "ray"))
+    key = lambda r: (r["emb_dim"], r["seed"])  # noqa: E731
+    local = {key(r): r for r in tables["local"]["rows"]}
+    remote = {key(r): r for r in tables["ray"]["rows"]}
+    assert sorted(local) == sorted(remote) and len(local) == 4
+    for k in local:
+        assert (remote[k]["HR@10"], remote[k]["NDCG@10"], remote[k]["best_epoch"]) == \
+               (local[k]["HR@10"], local[k]["NDCG@10"], local[k]["best_epoch"]), k
+    from recviz.runs import artifacts
+
+    for k in local:
+        stored = {}
+        for executor, row in (("local", local[k]), ("ray", remote[k])):
+            monkeypatch.setenv("RECVIZ_HOME", str(tmp_path / executor))
+            store = RunStore()
+            run = store.get(row["run_id"])
+            stored[executor] = (run.status, run.summary["metrics"], len(store.epochs(run.id)),
+                                artifacts.recommend_for(store.run_dir(run.id), "u0001", k=5)["item"].tolist())
+        assert stored["ray"] == stored["local"], k
+    monkeypatch.setenv("RECVIZ_HOME", str(tmp_path / "ray"))
+    assert all(r.device.startswith("ray: cpu, pid ") for r in RunStore().list())
+
+
+def _start_long_sweep(tmp_path, monkeypatch, values="8,16,32"):
+    """A Ray sweep whose runs take several seconds each (many epochs of a tiny model), and its store."""
+    monkeypatch.setenv("RECVIZ_HOME", str(tmp_path))
+    proc = recviz(*sweep_args("--values", values, "--epochs", "150", "--patience", "0", "--executor", "ray",
+                              "--address", "local"), netns=True, background=True)
+    return proc, RunStore()
+
+
+def _wait_for(condition, proc, timeout=120.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if proc.poll() is not None:
+            pytest.fail("the sweep ended early: " + open(os.path.join(os.environ["RECVIZ_HOME"], "sweep.log")).read()[-3000:])
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.2)
+
+
+def test_cancelling_one_run_of_a_ray_sweep_stops_it_and_the_others_finish(tmp_path, monkeypatch):
+    proc, store = _start_long_sweep(tmp_path, monkeypatch)
+    try:
+        _wait_for(lambda: len(store.list()) == 3 and len(store.epochs(store.list()[-1].id)) >= 2, proc)
+        first = store.list()[-1].id
+        store.request_cancel(first)  # what the app's Cancel and `recviz cancel` do
+        proc.wait(timeout=300)
+    finally:
+        proc.kill()
+    runs = {r.id: r for r in store.list()}
+    assert runs[first].status == "cancelled"
+    assert 2 <= len(store.epochs(first)) < 150  # its finished epochs are kept
+    assert [r.status for i, r in sorted(runs.items()) if i != first] == ["done", "done"]
+    assert proc.returncode == 1  # not every run of the sweep is done
+
+
+def test_a_ray_task_whose_process_dies_fails_its_run_with_the_reason_and_the_others_finish(tmp_path, monkeypatch):
+    proc, store = _start_long_sweep(tmp_path, monkeypatch)
+    try:
+        _wait_for(lambda: len(store.list()) == 3 and (store.list()[-1].device or "").startswith("ray:")
+                  and len(store.epochs(store.list()[-1].id)) >= 1, proc)
+        victim = store.list()[-1]
+        pid = int(victim.device.split("pid ")[1].split()[0])  # the Ray worker process training it
+        os.kill(pid, signal.SIGKILL)
+        proc.wait(timeout=300)
+    finally:
+        proc.kill()
+    runs = {r.id: r for r in store.list()}
+    assert runs[victim.id].status == "failed"
+    assert "Ray worker training it died" in runs[victim.id].error and f"pid {pid}" in runs[victim.id].error
+    assert [r.status for i, r in sorted(runs.items()) if i != victim.id] == ["done", "done"]
+
+
+def test_an_address_where_nothing_answers_is_a_clear_error_at_once(tmp_path, monkeypatch):
+    monkeypatch.setenv("RECVIZ_HOME", str(tmp_path))
+    start = time.monotonic()
+    proc = recviz(*sweep_args("--values", "8", "--executor", "ray", "--address", "127.0.0.1:1"), netns=True)
+    assert time.monotonic() - start < 30
+    assert proc.returncode == 2 and "nothing answers at 127.0.0.1:1" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert RunStore().list() == []  # no run left behind
+
+
+def test_recviz_train_runs_one_run_on_ray_and_prints_what_a_local_run_prints(tmp_path, monkeypatch):
+    monkeypatch.setenv("RECVIZ_HOME", str(tmp_path))
+    args = ("train", "--dataset", TINY, "--model", "mf", "--epochs", "2", "--threads", "1", "--json")
+    remote = last_json(recviz(*args, "--executor", "ray", "--address", "local", netns=True))
+    local = last_json(recviz(*args))
+    assert remote["metrics"] == local["metrics"] and remote["epochs_run"] == local["epochs_run"] == 2
+    run = RunStore().get(remote["run_id"])
+    assert run.status == "done" and run.device.startswith("ray: cpu") and len(RunStore().epochs(run.id)) == 2
