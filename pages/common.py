@@ -135,6 +135,31 @@ def mlflow_switch() -> str | None:
                          placeholder="empty: MLflow's default (MLFLOW_TRACKING_URI, else ./mlflow.db)").strip()
 
 
+def executor_choice() -> str:
+    """The Train page's "Where runs train": local (the worker on this machine) or ray (each run a
+    Ray task; the worker is their driver). Remembered in the data directory for the app's queue.
+    Returns a caption saying where the next run trains."""
+    from recviz.errors import RecvizError
+    from recviz.runs import ray_exec
+
+    current = ray_exec.chosen()
+    left, right = st.columns([1, 2])
+    picked = left.radio("Where runs train", ray_exec.EXECUTORS, horizontal=True, key="executor",
+                        index=ray_exec.EXECUTORS.index(current["executor"]),
+                        format_func={"local": "this machine", "ray": "a Ray cluster"}.get)
+    address = right.text_input("Ray address", current["address"], key="ray_address", disabled=picked != "ray",
+                               help="HOST:PORT of the cluster's head; auto: RAY_ADDRESS or a cluster running on "
+                                    "this machine; local: start one in the worker")
+    if (picked, address) != (current["executor"], current["address"]):
+        try:
+            current = ray_exec.choose(picked, address)
+        except RecvizError as err:
+            show_error(err)
+    if current["executor"] == "ray":
+        return f"Runs train as Ray tasks (cluster: {current['address']}), a sweep's runs in parallel."
+    return "Runs train one after another on this machine."
+
+
 def quick_start_config() -> RunConfig:
     """The one-click run on Home: the default model with its defaults on the built-in dataset —
     exactly what `recviz train --dataset synthetic --model neumf` trains."""

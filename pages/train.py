@@ -145,6 +145,9 @@ if sweep_on:
         st.caption(f"{spec.title} declares no option that can be swept.")
 
 mlflow = common.mlflow_switch()
+with st.expander("Where runs train"):
+    where = common.executor_choice()
+st.caption(where)
 label = f"Launch {len(sweep_values) * len(sweep_seeds)} runs" if sweep_on else "Launch"
 if st.button(label, type="primary", key="launch", disabled=bool(reasons[model]) or data is None or config is None
              or bool(errors) or (sweep_on and not (sweep_values and sweep_seeds))):

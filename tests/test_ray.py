@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -149,3 +150,21 @@ def test_recviz_train_runs_one_run_on_ray_and_prints_what_a_local_run_prints(tmp
     assert remote["metrics"] == local["metrics"] and remote["epochs_run"] == local["epochs_run"] == 2
     run = RunStore().get(remote["run_id"])
     assert run.status == "done" and run.device.startswith("ray: cpu") and len(RunStore().epochs(run.id)) == 2
+
+
+def test_the_train_page_set_to_ray_shows_the_live_curve_and_metrics_of_a_ray_run(tmp_path, monkeypatch):
+    """The app's queue through Ray: the Train page's "Where runs train" set to a Ray cluster, Launch,
+    and the worker (the runs' driver) trains the run as a Ray task; the page shows it as any run."""
+    monkeypatch.setenv("RECVIZ_HOME", str(tmp_path))
+    monkeypatch.setenv("RECVIZ_WORKER_THREADS", "1")
+    cmd = ["unshare", "-n", "sh", "-c", 'ip link set lo up; exec "$@"', "sh", sys.executable,
+           str(Path(__file__).with_name("ray_page.py"))]
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=400,
+                          cwd=Path(__file__).resolve().parents[1])
+    got = json.loads(proc.stdout.strip().splitlines()[-1]) if proc.stdout.strip() else {}
+    assert got, proc.stderr[-3000:]
+    assert got["caption"] and not got["exceptions"], got
+    assert got["status"] == "done" and got["device"].startswith("ray: cpu"), got
+    assert got["epochs"] == 3 and any(t for t in got["traces"]), got
+    assert any("HR@10" in m for m in got["metrics"]), got

@@ -40,6 +40,35 @@ INSTALL = 'pip install -e ".[ray]"'
 POLL_S = 0.5  # how often the driver collects epoch reports, heartbeats and cancel requests
 CANCEL_GRACE_S = 10.0  # a task asked to stop that has not stopped by then is cancelled by Ray
 CONNECT_TIMEOUT_S = 5.0  # a cluster address must answer a TCP connect within this
+SETTINGS = "executor.json"  # in the data directory: the app's choice of executor
+
+
+def chosen() -> dict:
+    """The executor the app's queue uses (the Train page's setting, remembered in the data
+    directory): {"executor": "local" | "ray", "address": ...}; local when never chosen."""
+    from recviz import paths
+
+    try:
+        got = json.loads((paths.home() / SETTINGS).read_text())
+    except (OSError, ValueError):
+        got = {}
+    executor = got.get("executor") if got.get("executor") in EXECUTORS else EXECUTORS[0]
+    return {"executor": executor, "address": str(got.get("address") or "auto")}
+
+
+def choose(executor: str, address: str = "auto") -> dict:
+    """Remember the executor for the app's queue (the next run the worker takes uses it)."""
+    from recviz import paths
+
+    if executor not in EXECUTORS:
+        raise RecvizError(f"no executor {executor!r}", fix=f"choose one of {', '.join(EXECUTORS)}")
+    if executor == "ray":
+        require_ray()
+    path = paths.home() / SETTINGS
+    tmp = path.with_name(f".{SETTINGS}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps({"executor": executor, "address": address.strip() or "auto"}))
+    os.replace(tmp, path)
+    return chosen()
 
 
 def require_ray():

@@ -229,6 +229,9 @@ def _drain_loop(store: RunStore, fd: int, threads: int | None, redirect: bool) -
     drain_log = paths.home() / "runs" / "drain.log"
     while not _terminated.is_set():
         run = store.next_queued()
+        if run is not None and _ray_chosen():
+            done += _drain_on_ray(store, run, threads)
+            continue
         if run is not None:
             print(f"drain {os.getpid()}: run {run.id}", flush=True)
             execute(run.id, threads, store, redirect=redirect)
@@ -242,6 +245,33 @@ def _drain_loop(store: RunStore, fd: int, threads: int | None, redirect: bool) -
         os.write(fd, f"{os.getpid()}\n".encode())
     _unlock(fd)
     return done
+
+
+def _ray_chosen() -> bool:
+    from recviz.runs import ray_exec
+
+    return ray_exec.chosen()["executor"] == "ray"
+
+
+def _drain_on_ray(store: RunStore, first: Run, threads: int | None) -> int:
+    """The app chose the ray executor: claim every queued run and train them as Ray tasks, in
+    parallel (this process is their driver: it stores what they report). A cluster that cannot be
+    reached fails the claimed runs with that message, so the page says it instead of waiting."""
+    from recviz.runs import ray_exec
+
+    runs = [first]
+    while (run := store.next_queued()) is not None:
+        runs.append(run)
+    print(f"drain {os.getpid()}: runs {', '.join(str(r.id) for r in runs)} on Ray", flush=True)
+    configs = [(r.id, r.config.replace(threads=threads) if threads and not r.config.threads else r.config)
+               for r in runs]
+    try:
+        ray_exec.execute(store, configs, ray_exec.chosen()["address"])
+    except Exception as exc:  # noqa: BLE001 — every claimed run must end with its reason
+        for r in runs:
+            if store.get(r.id).status == "running":
+                store.fail(r.id, record.describe(exc))
+    return len(runs)
 
 
 def execute(run_id: int, threads: int | None = None, store: RunStore | None = None,
