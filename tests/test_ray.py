@@ -18,6 +18,7 @@ from recviz.runs.store import RunStore
 
 ray = pytest.importorskip("ray")
 TINY = "synthetic:users=60,items=300,interactions=1500"
+NETNS = ["unshare", "-n", "sh", "-c", 'ip link set lo up; exec "$@"', "sh"]  # a namespace with only loopback
 
 
 def _netns_ok() -> bool:
@@ -34,7 +35,7 @@ def recviz(*args, netns: bool = False, background: bool = False):
     """`python -m recviz ARGS`; with `netns`, inside a fresh network namespace with only loopback."""
     cmd = [sys.executable, "-m", "recviz", *args]
     if netns:
-        cmd = ["unshare", "-n", "sh", "-c", 'ip link set lo up; exec "$@"', "sh", *cmd]
+        cmd = [*NETNS, *cmd]
     env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
     if background:  # output to a file: a pipe nobody reads would fill and stop the command
         log = open(os.path.join(os.environ["RECVIZ_HOME"], "sweep.log"), "w+")
@@ -157,8 +158,7 @@ def test_the_train_page_set_to_ray_shows_the_live_curve_and_metrics_of_a_ray_run
     and the worker (the runs' driver) trains the run as a Ray task; the page shows it as any run."""
     monkeypatch.setenv("RECVIZ_HOME", str(tmp_path))
     monkeypatch.setenv("RECVIZ_WORKER_THREADS", "1")
-    cmd = ["unshare", "-n", "sh", "-c", 'ip link set lo up; exec "$@"', "sh", sys.executable,
-           str(Path(__file__).with_name("ray_page.py"))]
+    cmd = [*NETNS, sys.executable, str(Path(__file__).with_name("ray_page.py"))]
     env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=400,
                           cwd=Path(__file__).resolve().parents[1])

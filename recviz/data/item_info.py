@@ -57,11 +57,7 @@ def read(path: str | Path) -> pd.DataFrame:
                         fix=f"item titles come as {HOW}")
     genre_col = next((by_name[c] for c in GENRE_COLUMNS if c in by_name), None)
     genres = raw[genre_col] if genre_col is not None else pd.Series(np.nan, index=raw.index, dtype=object)
-    blank = lambda s: s.astype(object).where(s.notna() & (s.astype(str).str.strip() != ""), np.nan)  # noqa: E731
-    table = pd.DataFrame({"title": blank(raw[title_col]).to_numpy(dtype=object),
-                          "genres": blank(genres).to_numpy(dtype=object)},
-                         index=pd.Index(raw[id_col].astype(str).str.strip().to_numpy(dtype=object)))
-    return table[~table.index.duplicated(keep="last")]
+    return movielens.items_table(raw[id_col], movielens.blank_to_nan(raw[title_col]), movielens.blank_to_nan(genres))
 
 
 def attach(data: Interactions, table: pd.DataFrame, *, file: str = "") -> Interactions:

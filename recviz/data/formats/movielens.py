@@ -35,7 +35,7 @@ def _finish(df: pd.DataFrame, src: Source, *, fmt: str, items: pd.DataFrame | No
                                    items=items, meta=meta)
 
 
-def _items_table(ids: pd.Series, titles: pd.Series, genres: pd.Series) -> pd.DataFrame:
+def items_table(ids: pd.Series, titles: pd.Series, genres: pd.Series) -> pd.DataFrame:
     """Index = raw item id (str); a later line for the same id wins."""
     table = pd.DataFrame({"title": titles.to_numpy(dtype=object), "genres": genres.to_numpy(dtype=object)},
                          index=pd.Index(ids.astype(str).str.strip().to_numpy(dtype=object)))
@@ -43,7 +43,7 @@ def _items_table(ids: pd.Series, titles: pd.Series, genres: pd.Series) -> pd.Dat
     return table
 
 
-def _blank_to_nan(s: pd.Series) -> pd.Series:
+def blank_to_nan(s: pd.Series) -> pd.Series:
     s = s.astype(object)
     return s.where(s.notna() & (s.astype(str).str.strip() != ""), np.nan)
 
@@ -83,8 +83,8 @@ def read_ml100k_items(path: str | Path | Source) -> pd.DataFrame:
         flags = flags.fillna(0).to_numpy() > 0
         names = np.array(ML100K_GENRES, dtype=object)
         joined = ["|".join(names[row]) for row in flags]  # 1,682 rows: fine
-        genres = _blank_to_nan(pd.Series(joined, index=raw.index, dtype=object))
-    return _items_table(raw.iloc[:, 0], _blank_to_nan(raw.iloc[:, 1]), genres)
+        genres = blank_to_nan(pd.Series(joined, index=raw.index, dtype=object))
+    return items_table(raw.iloc[:, 0], blank_to_nan(raw.iloc[:, 1]), genres)
 
 
 # ---- 1M -----------------------------------------------------------------------------------------
@@ -120,9 +120,9 @@ def read_ml1m_movies(path: str | Path | Source) -> pd.DataFrame:
     src = as_source(path)
     raw, _ = read_delimited(src, sep="::", encoding="latin-1", min_columns=2,
                             what="MovieLens-1M movies.dat (MovieID::Title::Genres)")
-    genres = _blank_to_nan(raw.iloc[:, 2]) if raw.shape[1] >= 3 else pd.Series(np.nan, index=raw.index)
+    genres = blank_to_nan(raw.iloc[:, 2]) if raw.shape[1] >= 3 else pd.Series(np.nan, index=raw.index)
     genres = genres.where(genres != "(no genres listed)", np.nan)
-    return _items_table(raw.iloc[:, 0], _blank_to_nan(raw.iloc[:, 1]), genres)
+    return items_table(raw.iloc[:, 0], blank_to_nan(raw.iloc[:, 1]), genres)
 
 
 # ---- latest (csv) ------------------------------------------------------------------------------
@@ -173,6 +173,6 @@ def read_ml_latest_movies(path: str | Path | Source) -> pd.DataFrame:
     if "movieId" not in raw.columns or "title" not in raw.columns:
         raise DataError(f"the header should be movieId,title,genres (it is {list(raw.columns)})",
                         file=src.label, row=1, fix="check that this is the MovieLens movies.csv")
-    genres = _blank_to_nan(raw["genres"]) if "genres" in raw.columns else pd.Series(np.nan, index=raw.index)
+    genres = blank_to_nan(raw["genres"]) if "genres" in raw.columns else pd.Series(np.nan, index=raw.index)
     genres = genres.where(genres != "(no genres listed)", np.nan)
-    return _items_table(raw["movieId"], _blank_to_nan(raw["title"]), genres)
+    return items_table(raw["movieId"], blank_to_nan(raw["title"]), genres)
