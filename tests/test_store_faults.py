@@ -5,7 +5,6 @@ that touches it and on the Home page; reading commands keep working on a read-on
 import json
 import os
 import shutil
-import stat
 import subprocess
 import sys
 import tempfile
@@ -75,21 +74,18 @@ def test_every_run_keeps_its_settings_beside_its_artifacts():
 
 # ---- a data directory this user cannot write ---------------------------------------------------------
 def _as_a_user_who_cannot_write(home: Path, *args):
-    """Run `recviz ARGS` so that `home` is not writable to it: as root (whom chmod does not stop) the
-    command runs as user nobody (`setpriv`, no capabilities) on a directory root owns; otherwise the
-    directory is made read-only. Either way the kernel refuses the writes: nothing is simulated."""
+    """Run `recviz ARGS` so that `home` is not writable to it: the directory is made read-only,
+    and as root (whom chmod does not stop) the command runs without capabilities (`setpriv
+    --bounding-set=-all`: no CAP_DAC_OVERRIDE), still as root, so it can read a checkout that lies
+    in a private folder. Either way the kernel refuses the writes: nothing is simulated."""
     scratch = tempfile.mkdtemp()  # the fallback log folder (TMPDIR) must be writable to the command
-    os.chmod(scratch, 0o777)
     env = dict(os.environ, RECVIZ_HOME=str(home), TMPDIR=scratch, HOME=scratch)
     prefix = []
     if os.geteuid() == 0:
         if shutil.which("setpriv") is None:
             pytest.skip("running as root without setpriv: cannot make a directory unwritable")
-        prefix = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
-        for p in [home, *home.rglob("*")]:
-            os.chmod(p, p.stat().st_mode | stat.S_IROTH | (stat.S_IXOTH if p.is_dir() else 0))
-    else:
-        os.chmod(home, 0o555)
+        prefix = ["setpriv", "--bounding-set=-all", "--inh-caps=-all"]
+    os.chmod(home, 0o555)
     try:
         return subprocess.run([*prefix, sys.executable, "-m", "recviz", *args], capture_output=True, text=True,
                               timeout=120, env=env, cwd=scratch)
