@@ -17,7 +17,6 @@ from recviz.runs import record
 from recviz.runs.store import RunStore
 from tests.test_cli import TINY, recviz
 
-NOBODY = 65534
 
 
 def assert_one_message_and_a_log(proc, *words):
@@ -95,7 +94,7 @@ def _as_a_user_who_cannot_write(home: Path, *args):
 
 @pytest.fixture
 def shared_home():
-    """A data directory outside pytest's private (0700) tmp folder, so that user nobody can reach it."""
+    """A data directory of its own (made read-only by the test), named by RECVIZ_HOME."""
     home = Path(tempfile.mkdtemp()) / "recviz-home"
     home.mkdir()
     os.chmod(home.parent, 0o755)
