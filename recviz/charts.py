@@ -132,7 +132,9 @@ def learning_curves(curves: pd.DataFrame, metric: str = "NDCG@10", protocol: str
 def metric_bars(long: pd.DataFrame) -> go.Figure:
     """Grouped bars: runs on x, one bar per metric@K. Each dataset-and-protocol pair gets its own
     panel (`metric_long`'s `panel`), so no bar is read against another dataset's or protocol's
-    scale; with one panel, its dataset and protocol are in the title."""
+    scale; with one panel, its dataset and protocol are in the title. A bar that is the mean of
+    several runs (`metric_long(over_seeds=True)`) carries an error bar of their standard deviation,
+    and its hover says over how many runs."""
     if long.empty:
         return _empty("Test metrics", "no finished runs to show")
     panels = list(dict.fromkeys(long["panel"]))
@@ -143,9 +145,15 @@ def metric_bars(long: pd.DataFrame) -> go.Figure:
         part = long[long["panel"] == panel]
         for i, (metric, k) in enumerate(names.itertuples(index=False)):
             sel = part[(part["metric"] == metric) & (part["K"] == k)]
-            fig.add_trace(go.Bar(x=sel["run"], y=sel["value"], name=f"{metric}@{k}",
-                                 marker_color=PALETTE[i % len(PALETTE)], legendgroup=f"{metric}@{k}",
-                                 showlegend=col == 1, hovertext=sel["panel"]), row=1, col=col)
+            runs = sel["runs"] if "runs" in sel else pd.Series(1, index=sel.index)
+            several = bool((runs > 1).any())
+            fig.add_trace(go.Bar(
+                x=sel["run"], y=sel["value"], name=f"{metric}@{k}", marker_color=PALETTE[i % len(PALETTE)],
+                legendgroup=f"{metric}@{k}", showlegend=col == 1, hovertext=sel["panel"], customdata=runs,
+                error_y={"type": "data", "array": sel["std"].fillna(0).tolist(), "visible": True} if several else None,
+                hovertemplate=f"%{{x}}<br>{metric}@{k}=%{{y:.4f}}"
+                              + (" ± %{error_y.array:.4f} (std over %{customdata} runs)" if several else "")
+                              + "<extra>%{hovertext}</extra>"), row=1, col=col)
     fig.update_layout(barmode="group", title=metric_label("Test metrics", panels[0] if len(panels) == 1 else ""))
     fig.update_yaxes(title_text="value", row=1, col=1)
     return fig

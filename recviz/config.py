@@ -80,6 +80,12 @@ class RunConfig:
         return f"{self.dataset.partition('@')[0]}@{self.data_version}" if self.data_version else self.dataset
 
     @property
+    def split_key(self) -> tuple:
+        """What the run's split depends on: runs with equal keys train and test on the same split
+        (a sweep over a model option draws it once). Names the fields of `SPLIT_FIELDS`."""
+        return tuple(self.data_ref if name == "dataset" else getattr(self, name) for name in SPLIT_FIELDS)
+
+    @property
     def spec(self):
         return registry.get(self.model)
 
@@ -141,6 +147,13 @@ RUN_OPTIONS: tuple[Option, ...] = tuple(
     replace(f.metadata["option"], name=f.name) for f in fields(RunConfig)
     if "option" in f.metadata and f.name not in ("model", "preset"))
 RUN_NAMES = frozenset(o.name for o in RUN_OPTIONS)
+# the settings a run's data and split are drawn from (`prepare_data`, then `prepare_split`); the
+# dataset counts at its pinned version (`data_ref`), which is why data_version is not listed
+DATA_FIELDS = ("dataset", "min_user", "min_item", "min_rating")
+SPLIT_FIELDS = (*DATA_FIELDS, "protocol", "candidates", "target", "valid", "seed")
+# settings that repeat an experiment rather than change it: runs equal but for these are one
+# point measured several times (the Results page averages them, with an error bar)
+REPEAT_FIELDS = ("seed", "device", "threads")
 
 
 def run_option(name: str) -> Option:

@@ -166,7 +166,8 @@ def test_filter_runs():
 
 def test_metric_long_shape_and_protocol_column():
     long = compare.metric_long(compare.runs_table(RUNS))
-    assert list(long.columns) == ["run", "model", "dataset", "protocol", "panel", "metric", "K", "value"]
+    assert list(long.columns) == ["run", "model", "dataset", "protocol", "panel", "metric", "K", "value", "std", "runs"]
+    assert (long["runs"] == 1).all() and long["std"].isna().all()  # one bar per run
     assert len(long) == 3 * 2 * 3  # 3 runs with results × HR/NDCG × K; the queued run gives none
     assert all(r.startswith("#") and f" {m}" in r for r, m in zip(long["run"], long["model"]))
     assert set(long["panel"]) == {f"ml-1m · {LOO100}", f"ml-1m · {FULL}"}
@@ -183,6 +184,30 @@ def test_run_labels_name_the_settings_that_tell_runs_apart():
                       "#4 big · emb_dim=32, seed=1"]  # lr is the same for every gmf run: not named
     nested = [_run(5, "gmf", options={"emb_dim": 8}), _run(6, "gmf", options={"emb_dim": 64})]
     assert compare.run_labels(compare.runs_table(nested)).tolist() == ["#5 gmf · emb_dim=8", "#6 gmf · emb_dim=64"]
+
+
+def test_runs_that_differ_only_in_seed_are_one_bar_with_their_mean_std_and_count():
+    seeds = [_run(i, "gmf", metrics=_m(hr, 0.3), emb_dim=8, lr=0.001, seed=i,
+                 threads=1 + i % 2)
+             for i, hr in ((1, 0.5), (2, 0.6), (3, 0.7))]  # threads differ too: a repeat, not a new setting
+    others = [_run(4, "gmf", metrics=_m(0.4, 0.2), emb_dim=16, lr=0.001, seed=0),
+              _run(5, "gmf", metrics=_m(0.9, 0.2), emb_dim=8, seed=0, lr=0.01),  # another setting
+              _run(6, "gmf", metrics=_m(0.8, 0.2), emb_dim=8, lr=0.001, seed=1) | {"dataset": "ml-100k"}]  # other data
+    df = compare.runs_table(seeds + others)
+    groups = compare.seed_groups(df)
+    assert groups.nunique() == 4 and len(set(groups[:3])) == 1
+    long = compare.metric_long(df, over_seeds=True)
+    hr10 = long[(long["metric"] == "HR") & (long["K"] == 10)].set_index("run")
+    assert len(hr10) == 4
+    group = hr10.loc["#1, #2, #3 gmf · emb_dim=8, lr=0.001 · 3 seeds"]
+    assert group["value"] == pytest.approx(0.6) and group["std"] == pytest.approx(0.1) and group["runs"] == 3
+    lone = hr10.loc["#4 gmf · emb_dim=16, lr=0.001"]
+    assert lone["value"] == pytest.approx(0.4) and np.isnan(lone["std"]) and lone["runs"] == 1
+    assert len(compare.metric_long(df)) == len(long) + 2 * 3 * 2  # without: one bar per run
+    repeated = compare.runs_table([_run(i, "gmf", metrics=_m(0.5, 0.3), seed=0, threads=i) for i in (1, 2)])
+    assert compare.metric_long(repeated, over_seeds=True)["run"][0] == "#1, #2 gmf · 2 runs, 1 seed"
+    many = compare.runs_table([_run(i, "gmf", metrics=_m(0.5, 0.3), seed=i) for i in range(1, 7)])
+    assert compare.metric_long(many, over_seeds=True)["run"][0] == "#1, #2, #3, #4 … gmf · 6 seeds"
 
 
 def test_protocol_label_and_mixed():

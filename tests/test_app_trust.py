@@ -227,6 +227,30 @@ def test_the_eta_sweep_chart_holds_exactly_the_swept_runs_of_one_model_dataset_a
         [("einmf", [0.2, 0.6, 1.0], [0.5, 0.56, 0.52])]
 
 
+def test_the_metric_bars_average_runs_that_differ_only_in_seed():
+    """Results' bars: runs equal but for the seed are one bar, their mean with a std error bar,
+    unless the person turns that off; a lone setting keeps its own bar."""
+    import json
+
+    store = RunStore()
+    for seed, hr in ((0, 0.5), (1, 0.6), (2, 0.7)):
+        store.finish(store.create(RunConfig.build(model="gmf", seed=seed)), {"metrics": {"HR@10": hr, "NDCG@10": hr / 2}})
+    store.finish(store.create(RunConfig.build(model="gmf", emb_dim=8)), {"metrics": {"HR@10": 0.4, "NDCG@10": 0.2}})
+    at = app().switch_page("pages/results.py").run()
+    assert_clean(at)
+    assert at.toggle(key="over_seeds").value is True
+
+    def hr10():
+        figure = json.loads(next(c for c in at.get("plotly_chart") if c.proto.id.endswith("metric_bars")).proto.spec)
+        return next(t for t in figure["data"] if t["name"] == "HR@10")
+
+    bars = hr10()
+    assert bars["x"] == ["#4 gmf · emb_dim=8", "#1, #2, #3 gmf · emb_dim=64 · 3 seeds"]  # newest first
+    assert np.allclose(_values(bars["y"]), [0.4, 0.6]) and np.allclose(_values(bars["error_y"]["array"]), [0, 0.1])
+    at.toggle(key="over_seeds").set_value(False).run()
+    assert len(hr10()["x"]) == 4 and "error_y" not in hr10()
+
+
 def _values(array) -> list:
     """A plotly JSON array: a list, or (plotly ≥ 6) a typed array {"dtype", "bdata": base64}."""
     import base64

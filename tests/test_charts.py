@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+import pytest
 
 from recviz import charts
 from recviz.analysis import compare, dataset, embeddings
@@ -74,6 +75,20 @@ def test_metric_bars_never_put_two_datasets_in_one_panel():
     fig = charts.metric_bars(long_metrics([LOO100, LOO100], datasets=["synthetic", "ml-1m"]))
     assert {a.text for a in fig.layout.annotations} == {f"synthetic · {LOO100}", f"ml-1m · {LOO100}"}
     assert {tuple(t.x) for t in fig.data} == {("#1",), ("#2",)}  # each bar alone in its dataset's panel
+
+
+def test_a_bar_averaged_over_seeds_carries_its_std_and_count():
+    runs = [{"id": i, "model": "gmf", "dataset": "ml-1m", "protocol": "loo", "status": "done", "created_at": i,
+             "metrics": {"HR@10": hr, "NDCG@10": hr / 2}, "config": {"protocol": "loo", "candidates": 100, "seed": i}}
+            for i, hr in ((1, 0.5), (2, 0.7))]
+    table = compare.runs_table(runs)
+    fig = charts.metric_bars(compare.metric_long(table, over_seeds=True))
+    hr = next(t for t in fig.data if t.name == "HR@10")
+    assert list(hr.x) == ["#1, #2 gmf · 2 seeds"] and list(hr.y) == pytest.approx([0.6])
+    assert list(hr.error_y.array) == pytest.approx([np.std([0.5, 0.7], ddof=1)]) and list(hr.customdata) == [2]
+    assert "std over %{customdata} runs" in hr.hovertemplate
+    apart = charts.metric_bars(compare.metric_long(table))  # one bar per run: no error bars
+    assert all(t.error_y.array is None for t in apart.data) and len(next(t for t in apart.data).x) == 2
 
 
 def test_learning_curves_star_the_best_epoch():

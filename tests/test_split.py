@@ -169,3 +169,22 @@ def test_oracle_scores_perfectly():
     oracle = FunctionScorer(lambda u, i: (i == np.array([answer.get(x, -1) for x in u])[:, None]).astype(float),
                             data.n_items)
     assert evaluate(oracle, s, "test", ks=(1, 10)).metrics["NDCG@1"] == 1.0
+
+
+def test_the_split_key_names_exactly_what_a_runs_split_is_drawn_from():
+    """Runs with one split key are given one split (the ray executor ships it once): a setting the
+    split does not read never changes the key, and one it reads always does."""
+    from recviz.config import RunConfig
+    from recviz.runs import experiment
+
+    base = RunConfig(dataset="synthetic:users=40,items=300,interactions=900", model="gmf")
+    same = [base.replace(model="mlp"), base.replace(emb_dim=4), base.replace(threads=1), base.replace(device="cpu")]
+    assert all(c.split_key == base.split_key for c in same)
+    drawn = experiment.prepare_split(base)
+    again = experiment.prepare_split(same[0])
+    assert np.array_equal(drawn.test_rows, again.test_rows) and np.array_equal(drawn.train_rows, again.train_rows)
+    assert np.array_equal(drawn.test_candidates, again.test_candidates)
+    other = [base.replace(seed=1), base.replace(protocol="ratio"), base.replace(candidates=50),
+             base.replace(valid="random"), base.replace(min_user=2), base.replace(min_rating=3.0),
+             base.replace(dataset="synthetic:users=41,items=300,interactions=900")]
+    assert len({c.split_key for c in other} | {base.split_key}) == len(other) + 1

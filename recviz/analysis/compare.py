@@ -19,6 +19,7 @@ from recviz.analysis.estimate import format_duration
 
 RUN_COLUMNS = ["id", "name", "model", "dataset", "protocol", "protocol_key", "status", "created_at"]
 MAX_SETTINGS_IN_LABEL = 3  # a run label names at most this many of its distinguishing settings
+MAX_IDS_IN_LABEL = 4  # a bar averaged over runs names at most this many of their ids
 
 
 def sweep_params() -> list[str]:
@@ -144,18 +145,19 @@ def filter_runs(df: pd.DataFrame, dataset=None, model=None, status=None) -> pd.D
     return df[keep].reset_index(drop=True)
 
 
-def run_labels(runs_df: pd.DataFrame) -> pd.Series:
+def run_labels(runs_df: pd.DataFrame, ignore: tuple[str, ...] = ()) -> pd.Series:
     """How a chart names each run (index aligned with `runs_df`): "#4 neumf · emb_dim=32, lr=0.01".
 
     The id says which run, the model what was trained (or the name the person gave the run), and
     the settings those of its options whose values differ between the shown runs of that model
     (plus the seed when it differs) — the words that tell two bars of the same model apart. The
-    dataset and protocol are not in the label: charts facet by them."""
+    dataset and protocol are not in the label: charts facet by them. Settings in `ignore` are never
+    named (a bar averaged over seeds is not labelled by one of them)."""
     if runs_df.empty:
         return pd.Series([], dtype=object)
     out = {}
     for model, group in runs_df.groupby("model", sort=False):
-        settings = _distinguishing(model, group["config"].tolist())
+        settings = [k for k in _distinguishing(model, group["config"].tolist()) if k not in ignore]
         for idx, cfg, rid, name in zip(group.index, group["config"], group["id"],
                                        group["name"] if "name" in group else [""] * len(group)):
             label = f"#{rid} {name or model}"
@@ -188,23 +190,63 @@ def panel_label(dataset: str, protocol: str) -> str:
     return f"{dataset} · {protocol}" if dataset else str(protocol)
 
 
-def metric_long(runs_df: pd.DataFrame, ks=(5, 10, 20), metrics=("HR", "NDCG")) -> pd.DataFrame:
-    """Long form [run, model, dataset, protocol, panel, metric, K, value] for grouped bars; `run` is
-    the run's label (`run_labels`), `panel` its dataset and protocol (`panel_label`): numbers
-    measured on different data or under different protocols never share an axis.
-    Metrics a run lacks (or a run without results yet) give no row."""
+def seed_groups(runs_df: pd.DataFrame) -> pd.Series:
+    """Which runs are one experiment repeated (index aligned with `runs_df`): runs of one model on
+    one dataset under one protocol whose configs are equal but for the settings that repeat an
+    experiment rather than change it (`REPEAT_FIELDS`: seed, device, threads) share a key."""
+    import json
+
+    from recviz.config import REPEAT_FIELDS
+
+    def key(row) -> str:
+        config = {k: v for k, v in (row["config"] or {}).items() if k not in REPEAT_FIELDS}
+        return json.dumps([row["model"], row["dataset"], row["protocol"], config], sort_keys=True, default=str)
+
+    return runs_df.apply(key, axis=1) if not runs_df.empty else pd.Series([], dtype=object)
+
+
+def metric_long(runs_df: pd.DataFrame, ks=(5, 10, 20), metrics=("HR", "NDCG"),
+                over_seeds: bool = False) -> pd.DataFrame:
+    """Long form [run, model, dataset, protocol, panel, metric, K, value, std, runs] for grouped
+    bars; `run` is the run's label (`run_labels`), `panel` its dataset and protocol
+    (`panel_label`): numbers measured on different data or under different protocols never share
+    an axis. Metrics a run lacks (or a run without results yet) give no row.
+
+    With `over_seeds`, the runs of one experiment repeated (`seed_groups`) are one bar: `value` is
+    their mean, `std` their sample standard deviation (NaN for a lone run) and `runs` how many they
+    are; the label names their ids ("#4, #5, #6 gmf · 3 seeds")."""
     cols = [f"{m}@{k}" for m in metrics for k in ks if f"{m}@{k}" in runs_df]
-    columns = ["run", "model", "dataset", "protocol", "panel", "metric", "K", "value"]
+    columns = ["run", "model", "dataset", "protocol", "panel", "metric", "K", "value", "std", "runs"]
     if runs_df.empty or not cols:
         return pd.DataFrame(columns=columns)
-    base = runs_df.assign(run=run_labels(runs_df),
-                          panel=[panel_label(d, p) for d, p in zip(runs_df["dataset"], runs_df["protocol"])])
-    base = base[["run", "model", "dataset", "protocol", "panel"] + cols]
-    long = base.melt(id_vars=["run", "model", "dataset", "protocol", "panel"], value_vars=cols, var_name="name")
-    long = long.dropna(subset=["value"])
+    keys = ["run", "model", "dataset", "protocol", "panel"]
+    base = runs_df.assign(run=run_labels(runs_df, ignore=("seed",) if over_seeds else ()),
+                          panel=[panel_label(d, p) for d, p in zip(runs_df["dataset"], runs_df["protocol"])],
+                          group=seed_groups(runs_df) if over_seeds else runs_df["id"].astype(str),
+                          seed=[(c or {}).get("seed") for c in runs_df["config"]])
+    ids = keys + ["group", "id", "seed"]
+    long = base[ids + cols].melt(id_vars=ids, value_vars=cols, var_name="name").dropna(subset=["value"])
+    long["value"] = long["value"].astype(float)
+    long = (long.groupby(["group", "name"], sort=False)
+                .agg(**{k: (k, "first") for k in keys}, value=("value", "mean"), std=("value", "std"),
+                     runs=("value", "size"))
+                .reset_index())
+    members = base.groupby("group", sort=False).agg(run=("run", "first"), ids=("id", list), seeds=("seed", "nunique"))
+    labels = {g: _group_label(*row) if len(row[1]) > 1 else row[0]
+              for g, row in zip(members.index, members.itertuples(index=False))}
+    long["run"] = long["group"].map(labels)
     parts = long["name"].str.extract(_METRIC)
-    long = long.assign(metric=parts[0], K=parts[1].astype(int), value=long["value"].astype(float))
+    long = long.assign(metric=parts[0], K=parts[1].astype(int))
     return long[columns].reset_index(drop=True)
+
+
+def _group_label(label: str, ids: list, seeds: int) -> str:
+    """The label of one run of a group ("#4 gmf · emb_dim=8") as the group's: "#4, #5, #6 gmf ·
+    emb_dim=8 · 3 seeds" (with "3 runs, 2 seeds" when a seed was repeated)."""
+    rest = label.split(" ", 1)[1] if " " in label else ""
+    shown = ", ".join(f"#{i}" for i in sorted(ids)[:MAX_IDS_IN_LABEL]) + (" …" if len(ids) > MAX_IDS_IN_LABEL else "")
+    count = f"{seeds} seeds" if seeds == len(ids) else f"{len(ids)} runs, {seeds} seed{'s' * (seeds != 1)}"
+    return f"{shown} {rest} · {count}"
 
 
 def sweep_table(runs_df: pd.DataFrame, param: str, metrics=("HR@10", "NDCG@10")) -> pd.DataFrame:
