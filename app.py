@@ -56,5 +56,7 @@ if __name__ == "__main__":
         st.Page("pages/results.py", title="Results", icon=":material/leaderboard:"),
         st.Page("pages/recommendations.py", title="Recommendations", icon=":material/recommend:"),
     ])
+    with common.error_boundary("sidebar"):
+        common.executor_sidebar()
     with common.error_boundary(f"page {navigation.title}"):
         navigation.run()

@@ -137,27 +137,44 @@ def mlflow_switch() -> str | None:
 
 def executor_choice() -> str:
     """The Train page's "Where runs train": local (the worker on this machine) or ray (each run a
-    Ray task; the worker is their driver). Remembered in the data directory for the app's queue.
-    Returns a caption saying where the next run trains."""
+    Ray task; the worker is their driver). Remembered in the data directory for the app's queue;
+    choosing a cluster joins it once from a short-lived process, to say at once whether it can be
+    reached and what it offers. Returns a caption saying where the next run trains."""
     from recviz.errors import RecvizError
-    from recviz.runs import ray_exec
+    from recviz.runs import executors
 
-    current = ray_exec.chosen()
+    current = executors.chosen()
     left, right = st.columns([1, 2])
-    picked = left.radio("Where runs train", ray_exec.EXECUTORS, horizontal=True, key="executor",
-                        index=ray_exec.EXECUTORS.index(current["executor"]),
-                        format_func={"local": "this machine", "ray": "a Ray cluster"}.get)
+    picked = left.radio("Where runs train", executors.EXECUTORS, horizontal=True, key="executor",
+                        index=executors.EXECUTORS.index(current["executor"]),
+                        format_func={"local": "this machine", "ray": "a Ray cluster"}.get,
+                        captions=[executors.EXECUTOR_HELP[e] for e in executors.EXECUTORS])
     address = right.text_input("Ray address", current["address"], key="ray_address", disabled=picked != "ray",
-                               help="HOST:PORT of the cluster's head; auto: RAY_ADDRESS or a cluster running on "
-                                    "this machine; local: start one in the worker")
+                               help=executors.ADDRESS_HELP[0].upper() + executors.ADDRESS_HELP[1:])
+    check = False
     if (picked, address) != (current["executor"], current["address"]):
         try:
-            current = ray_exec.choose(picked, address)
+            current = executors.choose(picked, address)
+            check = picked == "ray"
         except RecvizError as err:
             show_error(err)
     if current["executor"] == "ray":
-        return f"Runs train as Ray tasks (cluster: {current['address']}), a sweep's runs in parallel."
-    return "Runs train one after another on this machine."
+        check |= right.button("Check the cluster", key="check_cluster",
+                              help="Join it now and show how many CPUs and GPUs it offers.")
+        if check:
+            with st.spinner(f"Joining the Ray cluster at {current['address']}…"):
+                try:
+                    executors.probe(current["address"])
+                except RecvizError as err:
+                    st.warning(f"{err} — runs you launch will fail with this until it is reachable.")
+    return executors.where_runs_train(current) + "."
+
+
+def executor_sidebar() -> None:
+    """Every page's sidebar: where runs train and what that offers."""
+    from recviz.runs import executors
+
+    st.sidebar.caption(executors.where_runs_train())
 
 
 def quick_start_config() -> RunConfig:

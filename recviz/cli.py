@@ -15,12 +15,11 @@ import os
 import sys
 
 from recviz.commands.common import OPTION_PREFIX
-from recviz.config import run_option
+from recviz.config import DATA_FIELDS, run_option
 from recviz.errors import RecvizError, StoreError
 from recviz.models import registry
 from recviz.options import Option, format_value
 
-DATA_SETTINGS = ("dataset", "min_user", "min_item", "min_rating")
 RUN_SETTINGS = ("protocol", "candidates", "valid", "target", "seed", "device", "threads")
 
 
@@ -114,7 +113,7 @@ def build_parser(model: str | None = None) -> argparse.ArgumentParser:
     s.set_defaults(func=_lazy("data", "cmd_titles"))
 
     s = sub.add_parser("inspect", help="users, items, interactions, density, rating and behaviour counts")
-    _settings(s, DATA_SETTINGS)
+    _settings(s, DATA_FIELDS)
     s.add_argument("--json", action="store_true", help="print one JSON object")
     s.set_defaults(func=_lazy("data", "cmd_inspect"))
 
@@ -168,6 +167,16 @@ def build_parser(model: str | None = None) -> argparse.ArgumentParser:
     s.add_argument("runs", type=bounded(1, 2**62), nargs="+", metavar="RUN", help="run ids (see `recviz runs`)")
     s.add_argument("--yes", action="store_true", help="do not ask (needed when not run from a terminal)")
     s.set_defaults(func=_lazy("runs", "cmd_delete"))
+
+    s = sub.add_parser("executor", help="where the app's queued runs train (the Train page's setting): "
+                                        "show it, or choose local or a Ray cluster")
+    from recviz.runs.executors import ADDRESS_HELP, EXECUTOR_HELP, EXECUTORS
+
+    s.add_argument("executor", nargs="?", choices=EXECUTORS,
+                   help="; ".join(f"{k}: {v}" for k, v in EXECUTOR_HELP.items()) + " (default: show the choice)")
+    s.add_argument("--address", metavar="ADDR", help="with ray: " + ADDRESS_HELP)
+    s.add_argument("--check", action="store_true", help="join the Ray cluster now and show what it offers")
+    s.set_defaults(func=_lazy("runs", "cmd_executor"))
 
     s = sub.add_parser("recommend", help="a user's top-K items from a finished run")
     s.add_argument("--run", type=bounded(1, 2**62), required=True, help="run id (see `recviz runs`)")
@@ -251,25 +260,27 @@ def _settings(parser, names) -> None:
 
 
 def _training_args(s: argparse.ArgumentParser, spec) -> None:
-    _settings(s, DATA_SETTINGS)
+    _settings(s, DATA_FIELDS)
     _settings(s, RUN_SETTINGS)
     s.add_argument("--model", required=True, metavar="M",
                    help=f"one of {', '.join(registry.MODELS)}; `--model M --help` lists M's own options")
     presets = ", ".join(spec.presets) if spec and spec.presets else "paper, where a model declares it"
     s.add_argument("--preset", help=f"a named set of the model's options ({presets})")
-    from recviz.runs.ray_exec import EXECUTORS, INSTALL
-
-    s.add_argument("--executor", choices=EXECUTORS, default=EXECUTORS[0],
-                   help=f"local: train here (default); ray: each run is a Ray task on a cluster, runs of a "
-                        f"sweep in parallel (needs `{INSTALL}`)")
-    s.add_argument("--address", default="auto", metavar="ADDR",
-                   help="with --executor ray: the cluster's HOST:PORT; auto (default): RAY_ADDRESS or a cluster "
-                        "running here; local: start one in this process")
+    _executor_args(s)
     if spec is None:
         return
     g = s.add_argument_group(f"options of {spec.name} ({spec.title}; defaults are the best settings known)")
     for option in spec.options:
         add_option(g, option, dest=OPTION_PREFIX + option.name)
+
+
+def _executor_args(s: argparse.ArgumentParser) -> None:
+    from recviz.runs.executors import ADDRESS_HELP, EXECUTOR_HELP, EXECUTORS, INSTALL
+
+    s.add_argument("--executor", choices=EXECUTORS, default=EXECUTORS[0],
+                   help="; ".join(f"{k}: {v}" for k, v in EXECUTOR_HELP.items())
+                        + f" (ray needs `{INSTALL}`); default {EXECUTORS[0]}")
+    s.add_argument("--address", default="auto", metavar="ADDR", help="with --executor ray: " + ADDRESS_HELP)
 
 
 def _model_description(spec) -> str | None:

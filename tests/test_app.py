@@ -214,3 +214,22 @@ def test_runs_stored_before_per_model_declarations_still_open(recviz_home):
         at.selectbox(key="rec_run").set_value(label).run()
         assert_clean(at)
         assert len(at.dataframe) >= 3, label
+
+
+def test_the_sidebar_says_where_runs_train_and_a_cluster_that_cannot_be_joined_is_said_at_once():
+    """"Where runs train" on the Train page: choosing a Ray cluster joins it once (from a short-lived
+    process); one where nothing answers is a warning there and then, and the choice is kept (the
+    cluster may come up later). The sidebar of every page says where runs train."""
+    pytest.importorskip("ray")
+    at = app()
+    assert any(c.value.startswith("Runs train on this machine: ") for c in at.sidebar.caption)
+    at.switch_page("pages/train.py").run()
+    at.radio(key="executor").set_value("ray").run()
+    at.text_input(key="ray_address").set_value("127.0.0.1:1").run()
+    assert_clean(at)
+    assert any("nothing answers at 127.0.0.1:1" in w.value for w in at.warning)
+    assert any("cluster at 127.0.0.1:1: not joined yet" in c.value for c in at.caption)
+    # (AppTest runs a page switched to without app.py, so the sidebar is read on a fresh Home)
+    assert any("cluster at 127.0.0.1:1: not joined yet" in c.value for c in app().sidebar.caption)
+    at.radio(key="executor").set_value("local").run()
+    assert any(c.value.startswith("Runs train on this machine: ") for c in app().sidebar.caption)

@@ -251,6 +251,22 @@ def test_a_sweep_over_seeds_runs_every_value_with_every_seed_and_prints_mean_and
     assert bad.returncode == 2 and "seed must be an integer" in bad.stderr
 
 
+def test_executor_shows_and_sets_where_the_apps_runs_train():
+    """`recviz executor` is the Train page's "Where runs train": the same setting, the same words."""
+    pytest.importorskip("ray")
+    from recviz.runs import executors
+
+    assert recviz("executor").stdout.startswith("Runs train on this machine: ")
+    assert "cluster the worker starts here" in recviz("executor", "ray", "--address", "local").stdout
+    assert executors.chosen() == {"executor": "ray", "address": "local"}  # what the app's worker reads
+    unreachable = recviz("executor", "ray", "--address", "127.0.0.1:1", check=False)  # joined from a probe
+    assert unreachable.returncode == 1 and "not joined yet" in unreachable.stdout
+    assert "nothing answers at 127.0.0.1:1" in unreachable.stderr and "Traceback" not in unreachable.stderr
+    assert executors.chosen()["address"] == "127.0.0.1:1"  # kept: the cluster may come up later
+    assert recviz("executor", "local").stdout.startswith("Runs train on this machine: ")
+    assert executors.chosen()["executor"] == "local"
+
+
 def test_a_model_the_data_cannot_feed_is_a_readable_error():
     proc = recviz("train", "--dataset", "synthetic-implicit", "--model", "dmf", check=False)
     assert proc.returncode == 2 and "rating" in proc.stderr and "Traceback" not in proc.stderr

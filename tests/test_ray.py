@@ -168,3 +168,26 @@ def test_the_train_page_set_to_ray_shows_the_live_curve_and_metrics_of_a_ray_run
     assert got["status"] == "done" and got["device"].startswith("ray: cpu"), got
     assert got["epochs"] == 3 and any(t for t in got["traces"]), got
     assert any("HR@10" in m for m in got["metrics"]), got
+
+
+def test_a_separate_cluster_from_the_app_and_a_driver_that_dies(tmp_path, monkeypatch):
+    """Against a `ray start --head` cluster (tests/ray_cluster.py, in the namespace): the sidebar
+    says what the chosen cluster offers; a run launched while another trains on Ray joins the batch;
+    the page's Cancel stops a Ray run; a SIGKILLed driver's tasks are ended by Ray and its runs
+    reaped."""
+    monkeypatch.setenv("RECVIZ_HOME", str(tmp_path))
+    monkeypatch.setenv("RECVIZ_WORKER_THREADS", "1")
+    cmd = [*NETNS, sys.executable, str(Path(__file__).with_name("ray_cluster.py"))]
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=500,
+                          cwd=Path(__file__).resolve().parents[1])
+    got = json.loads(proc.stdout.strip().splitlines()[-1]) if proc.stdout.strip() else {}
+    assert got, proc.stderr[-3000:]
+    assert any("Ray tasks on the cluster at 127.0.0.1:" in c and "2 CPUs, 0 GPUs" in c for c in got["sidebar"]), got
+    assert not got["warnings"] and not got["exceptions"], got
+    assert got["short"]["status"] == "done" and got["short"]["device"].startswith("ray:"), got
+    assert got["short"]["long_status_then"] == "running", got  # it did not wait for the long run
+    assert got["long"]["status"] == "cancelled" and 2 <= got["long"]["epochs"] < 1000, got
+    assert got["tasks_ended_after_s"] < 60, got
+    assert sorted(got["reaped"]) == sorted(r["id"] for r in got["driver_runs"]), got
+    assert all(r["status"] == "failed" and r["error"] for r in got["driver_runs"]), got

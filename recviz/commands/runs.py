@@ -79,6 +79,27 @@ def cmd_cancel(args) -> int:
     return 0
 
 
+def cmd_executor(args) -> int:
+    """The app's executor, as the Train page's "Where runs train" shows and sets it."""
+    from recviz.runs import executors
+
+    current = executors.chosen()
+    if args.executor is not None or args.address is not None:
+        current = executors.choose(args.executor or current["executor"], args.address or current["address"])
+    problem = None
+    if current["executor"] == "ray" and (args.check or args.address is not None):
+        try:
+            executors.probe(current["address"])
+        except RecvizError as err:
+            problem = err
+    print(executors.where_runs_train(current))
+    if problem is not None:
+        print(f"recviz: warning: cannot join it: {problem}\n  Runs the app launches fail with this until it "
+              "answers.", file=sys.stderr)
+        return 1
+    return 0
+
+
 def cmd_delete(args) -> int:
     """Deleting loses a run's weights and recommendation lists for good, so it is said out loud
     first: the runs are listed and, from a terminal, confirmed; elsewhere `--yes` is required."""

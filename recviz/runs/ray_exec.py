@@ -16,110 +16,28 @@ driver that is gone), and it is the only one that writes the store. Each run bec
 - a task whose worker process or node dies fails its run with Ray's reason, and the other runs go
   on (tasks are not retried: a run is trained once or not at all).
 
-Ray is optional (`pip install -e ".[ray]"`); nothing here imports it until a run asks for it.
+Which executor and cluster, and joining it: `recviz.runs.executors`. Ray is optional
+(`pip install -e ".[ray]"`); nothing here imports it until a run asks for it.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import socket
 import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from recviz.config import RunConfig
-from recviz.errors import Cancelled, RecvizError
+from recviz.errors import Cancelled
+from recviz.runs.executors import connect, remember_cluster
 
-if TYPE_CHECKING:  # the CLI imports EXECUTORS to build its parser: no store (pandas) for that
+if TYPE_CHECKING:
     from recviz.runs.store import RunStore
 
-EXECUTORS = ("local", "ray")
-INSTALL = 'pip install -e ".[ray]"'
 POLL_S = 0.5  # how often the driver collects epoch reports, heartbeats and cancel requests
 CANCEL_GRACE_S = 10.0  # a task asked to stop that has not stopped by then is cancelled by Ray
-CONNECT_TIMEOUT_S = 5.0  # a cluster address must answer a TCP connect within this
-SETTINGS = "executor.json"  # in the data directory: the app's choice of executor
-
-
-def chosen() -> dict:
-    """The executor the app's queue uses (the Train page's setting, remembered in the data
-    directory): {"executor": "local" | "ray", "address": ...}; local when never chosen."""
-    from recviz import paths
-
-    try:
-        got = json.loads((paths.home() / SETTINGS).read_text())
-    except (OSError, ValueError):
-        got = {}
-    executor = got.get("executor") if got.get("executor") in EXECUTORS else EXECUTORS[0]
-    return {"executor": executor, "address": str(got.get("address") or "auto")}
-
-
-def choose(executor: str, address: str = "auto") -> dict:
-    """Remember the executor for the app's queue (the next run the worker takes uses it)."""
-    from recviz import paths
-
-    if executor not in EXECUTORS:
-        raise RecvizError(f"no executor {executor!r}", fix=f"choose one of {', '.join(EXECUTORS)}")
-    if executor == "ray":
-        require_ray()
-    path = paths.home() / SETTINGS
-    tmp = path.with_name(f".{SETTINGS}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"executor": executor, "address": address.strip() or "auto"}))
-    os.replace(tmp, path)
-    return chosen()
-
-
-def require_ray():
-    try:
-        import ray
-    except ImportError:
-        raise RecvizError("the ray executor needs Ray, which is not installed", fix=f"install it: {INSTALL}") from None
-    return ray
-
-
-def connect(address: str = "auto"):
-    """Join the Ray cluster at `address` (host:port; "auto": `RAY_ADDRESS` or a cluster running on
-    this machine; "local": start one in this process). Returns the `ray` module. An address where
-    nothing answers is a RecvizError within `CONNECT_TIMEOUT_S`, never a hang (Ray itself would
-    keep retrying for minutes)."""
-    ray = require_ray()
-    if ray.is_initialized():
-        return ray
-    options = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)
-    if address == "local":
-        ray.init(num_cpus=os.cpu_count(), object_store_memory=256 << 20, **options)
-        return ray
-    target = os.environ.get("RAY_ADDRESS", "") if address == "auto" else address
-    if target and target != "auto":
-        _answers(target)
-    try:
-        ray.init(address=target or "auto", **options)
-    except ConnectionError as exc:
-        raise RecvizError(f"no Ray cluster found ({exc})".replace("\n", " "),
-                          fix="start one with `ray start --head`, give its address with --address HOST:PORT, "
-                              "or use --address local to start one in this process") from None
-    return ray
-
-
-def _answers(address: str) -> None:
-    host, _, port = address.rpartition(":")
-    if not host or not port.isdigit():
-        raise RecvizError(f"{address!r} is not a Ray address", fix="give it as HOST:PORT, e.g. 127.0.0.1:6379")
-    try:
-        socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S).close()
-    except OSError as exc:
-        raise RecvizError(f"nothing answers at {address} ({exc.strerror or exc})",
-                          fix="check that the Ray head runs there (`ray status --address ...`), or use "
-                              "--address local to start a cluster in this process") from None
-
-
-def describe_cluster(ray) -> str:
-    """'Ray at 127.0.0.1:6379: 2 CPUs, 0 GPUs' for the CLI and the app."""
-    resources = ray.cluster_resources()
-    return (f"Ray at {ray.get_runtime_context().gcs_address}: {int(resources.get('CPU', 0))} CPUs, "
-            f"{int(resources.get('GPU', 0))} GPUs")
 
 
 def submit_and_execute(store: RunStore, configs: list[RunConfig], *, address: str = "auto", sweep_id=None,
@@ -148,20 +66,23 @@ def submit_and_execute(store: RunStore, configs: list[RunConfig], *, address: st
 
 
 def execute(store: RunStore, runs: list[tuple[int, RunConfig]], address: str = "auto", on_epoch=None,
-            on_done=None) -> dict[int, str]:
+            on_done=None, more=None) -> dict[int, str]:
     """Train the given runs (created in `store` and claimed by this process) as Ray tasks, in
     parallel up to what the cluster offers; store their epochs, artifacts and outcome as a local
-    run's. `on_epoch(run_id, report)` and `on_done(run_id, status)` let the CLI print progress.
+    run's. `on_epoch(run_id, report)` and `on_done(run_id, status)` let the CLI print progress;
+    `more()`, asked every `POLL_S`, returns further runs (claimed by this process) to send out
+    while these train — the app's queue, so a run launched during a sweep does not wait for it.
     Returns each run's final status."""
     from recviz.runs import experiment
 
     ray = connect(address)
+    remember_cluster(ray, address)
     reporter_class, task = _remote_parts(ray)
     gpus = ray.cluster_resources().get("GPU", 0)
     splits, live, outcome = {}, {}, {}
-    for run_id, config in runs:
-        key = (config.data_ref, config.min_user, config.min_item, config.min_rating, config.protocol,
-               config.seed, config.candidates, config.target, config.valid)
+
+    def send(run_id: int, config: RunConfig) -> None:
+        key = config.split_key
         if key not in splits:  # drawn here, once, as a local run draws it; shipped with its data
             splits[key] = ray.put(experiment.prepare_split(config, experiment.prepare_data(config)))
         reporter = reporter_class.remote()
@@ -169,6 +90,9 @@ def execute(store: RunStore, runs: list[tuple[int, RunConfig]], address: str = "
         ref = task.options(num_cpus=config.threads or 1, num_gpus=1 if wants_gpu else 0).remote(
             config.to_json(), splits[key], reporter)
         live[ref] = {"id": run_id, "reporter": reporter, "stop_asked": None}
+
+    for run_id, config in runs:
+        _send_or_fail(store, send, run_id, config, outcome)
     while live:
         done, _ = ray.wait(list(live), num_returns=len(live), timeout=POLL_S)
         for ref, run in list(live.items()):
@@ -185,7 +109,20 @@ def execute(store: RunStore, runs: list[tuple[int, RunConfig]], address: str = "
                 run["stop_asked"] = time.monotonic()
             elif run["stop_asked"] is not None and time.monotonic() - run["stop_asked"] > CANCEL_GRACE_S:
                 ray.cancel(ref, force=True)
+        for run_id, config in (more() if more is not None else ()):
+            _send_or_fail(store, send, run_id, config, outcome)
     return outcome
+
+
+def _send_or_fail(store: RunStore, send, run_id: int, config: RunConfig, outcome: dict) -> None:
+    """A run that joins a batch: one whose data cannot be read fails alone, with its reason."""
+    from recviz.runs import record
+
+    try:
+        send(run_id, config)
+    except Exception as exc:  # noqa: BLE001 — the batch goes on; this run ends with its reason
+        store.fail(run_id, record.describe(exc))
+        outcome[run_id] = "failed"
 
 
 def _collect(ray, store: RunStore, run: dict, on_epoch) -> None:

@@ -248,30 +248,36 @@ def _drain_loop(store: RunStore, fd: int, threads: int | None, redirect: bool) -
 
 
 def _ray_chosen() -> bool:
-    from recviz.runs import ray_exec
+    from recviz.runs import executors
 
-    return ray_exec.chosen()["executor"] == "ray"
+    return executors.chosen()["executor"] == "ray"
 
 
 def _drain_on_ray(store: RunStore, first: Run, threads: int | None) -> int:
     """The app chose the ray executor: claim every queued run and train them as Ray tasks, in
-    parallel (this process is their driver: it stores what they report). A cluster that cannot be
-    reached fails the claimed runs with that message, so the page says it instead of waiting."""
-    from recviz.runs import ray_exec
+    parallel (this process is their driver: it stores what they report). Runs queued while these
+    train join them (while Ray stays the choice). A cluster that cannot be reached fails the
+    claimed runs with that message, so the page says it instead of waiting."""
+    from recviz.runs import executors, ray_exec
 
-    runs = [first]
-    while (run := store.next_queued()) is not None:
-        runs.append(run)
-    print(f"drain {os.getpid()}: runs {', '.join(str(r.id) for r in runs)} on Ray", flush=True)
-    configs = [(r.id, r.config.replace(threads=threads) if threads and not r.config.threads else r.config)
-               for r in runs]
+    claimed = []
+
+    def claim(*runs: Run) -> list[tuple[int, RunConfig]]:
+        while _ray_chosen() and (run := store.next_queued()) is not None:
+            runs += (run,)
+        if runs:
+            print(f"drain {os.getpid()}: runs {', '.join(str(r.id) for r in runs)} on Ray", flush=True)
+        claimed.extend(r.id for r in runs)
+        return [(r.id, r.config.replace(threads=threads) if threads and not r.config.threads else r.config)
+                for r in runs]
+
     try:
-        ray_exec.execute(store, configs, ray_exec.chosen()["address"])
+        ray_exec.execute(store, claim(first), executors.chosen()["address"], more=claim)
     except Exception as exc:  # noqa: BLE001 — every claimed run must end with its reason
-        for r in runs:
-            if store.get(r.id).status == "running":
-                store.fail(r.id, record.describe(exc))
-    return len(runs)
+        for run_id in claimed:
+            if store.get(run_id).status == "running":
+                store.fail(run_id, record.describe(exc))
+    return len(claimed)
 
 
 def execute(run_id: int, threads: int | None = None, store: RunStore | None = None,

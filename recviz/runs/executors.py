@@ -1,0 +1,204 @@
+"""Where runs train: the executors (`local`, today's worker; `ray`, a task per run), the app's
+choice between them (the Train page's "Where runs train" and `recviz executor`, remembered in the
+data directory), and the Ray cluster behind `ray`: joining it (an address where nothing answers is
+an error within seconds, never a hang) and what it offers (CPUs, GPUs, nodes — noted whenever a
+driver joins it, for the sidebar). How runs are executed as Ray tasks is `recviz.runs.ray_exec`.
+
+Ray is optional (`pip install -e ".[ray]"`); nothing here imports it until a cluster is joined.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+import time
+
+from recviz.errors import RecvizError
+
+EXECUTORS = ("local", "ray")
+EXECUTOR_HELP = {"local": "train on this machine, one run at a time (nothing to install)",
+                 "ray": "each run is a Ray task on a cluster, a sweep's runs in parallel"}
+ADDRESS_HELP = ("the cluster's HOST:PORT; auto (default): RAY_ADDRESS or a cluster running on this machine; "
+                "local: start one in the process that drives the runs")
+INSTALL = 'pip install -e ".[ray]"'
+CONNECT_TIMEOUT_S = 5.0  # a cluster address must answer a TCP connect within this
+SETTINGS = "executor.json"  # in the data directory: the app's choice of executor
+SEEN = "ray-cluster.json"  # in the data directory: what the cluster offered when last joined
+PROBE_TIMEOUT_S = 60.0  # `probe` gives up on a cluster that has not let it join by then
+
+
+def chosen() -> dict:
+    """The executor the app's queue uses (the Train page's setting, remembered in the data
+    directory): {"executor": "local" | "ray", "address": ...}; local when never chosen."""
+    from recviz import paths
+
+    try:
+        got = json.loads((paths.home() / SETTINGS).read_text())
+    except (OSError, ValueError):
+        got = {}
+    executor = got.get("executor") if got.get("executor") in EXECUTORS else EXECUTORS[0]
+    return {"executor": executor, "address": str(got.get("address") or "auto")}
+
+
+def choose(executor: str, address: str = "auto") -> dict:
+    """Remember the executor for the app's queue (the next run the worker takes uses it)."""
+    from recviz import paths
+
+    if executor not in EXECUTORS:
+        raise RecvizError(f"no executor {executor!r}", fix=f"choose one of {', '.join(EXECUTORS)}")
+    if executor == "ray":
+        require_ray()
+    path = paths.home() / SETTINGS
+    tmp = path.with_name(f".{SETTINGS}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps({"executor": executor, "address": address.strip() or "auto"}))
+    os.replace(tmp, path)
+    return chosen()
+
+
+def where_runs_train(current: dict | None = None) -> str:
+    """One line saying where the app's queue trains and what that offers — for the sidebar and
+    `recviz executor`: "Runs train on this machine: 2 CPUs, 0 GPUs", or the Ray cluster's
+    CPUs and GPUs as last seen (a cluster is only asked when a run or `probe` joins it)."""
+    current = current or chosen()
+    address = current["address"]
+    if current["executor"] == "local":
+        return f"Runs train on this machine: {capacity(probe('local'))}, one at a time"
+    if address == "local":
+        return f"Runs train as Ray tasks on a cluster the worker starts here: {capacity(probe('local'))}"
+    seen = last_seen(address)
+    if seen is None:
+        return (f"Runs train as Ray tasks on the cluster at {address}: not joined yet (its CPUs and GPUs "
+                "show once a run or a check joins it)")
+    when = time.strftime("%H:%M", time.localtime(seen["at"]))
+    return f"Runs train as Ray tasks on the cluster at {address}: {capacity(seen)} (at {when})"
+
+
+def require_ray():
+    try:
+        import ray
+    except ImportError:
+        raise RecvizError("the ray executor needs Ray, which is not installed", fix=f"install it: {INSTALL}") from None
+    return ray
+
+
+def connect(address: str = "auto"):
+    """Join the Ray cluster at `address` (host:port; "auto": `RAY_ADDRESS` or a cluster running on
+    this machine; "local": start one in this process). Returns the `ray` module. An address where
+    nothing answers is a RecvizError within `CONNECT_TIMEOUT_S`, never a hang (Ray itself would
+    keep retrying for minutes)."""
+    ray = require_ray()
+    if ray.is_initialized():
+        return ray
+    options = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)
+    if address == "local":
+        ray.init(num_cpus=os.cpu_count(), object_store_memory=256 << 20, **options)
+        return ray
+    target = os.environ.get("RAY_ADDRESS", "") if address == "auto" else address
+    if target and target != "auto":
+        _answers(target)
+    try:
+        ray.init(address=target or "auto", **options)
+    except ConnectionError as exc:
+        raise RecvizError(f"no Ray cluster found ({exc})".replace("\n", " "),
+                          fix="start one with `ray start --head`, give its address with --address HOST:PORT, "
+                              "or use --address local to start one in this process") from None
+    return ray
+
+
+def _answers(address: str) -> None:
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise RecvizError(f"{address!r} is not a Ray address", fix="give it as HOST:PORT, e.g. 127.0.0.1:6379")
+    try:
+        socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as exc:
+        raise RecvizError(f"nothing answers at {address} ({exc.strerror or exc})",
+                          fix="check that the Ray head runs there (`ray status --address ...`), or use "
+                              "--address local to start a cluster in this process") from None
+
+
+def describe_cluster(ray) -> str:
+    """'Ray at 127.0.0.1:6379: 2 CPUs, 0 GPUs' for the CLI and the app."""
+    return f"Ray at {ray.get_runtime_context().gcs_address}: {capacity(_resources(ray))}"
+
+
+def capacity(seen: dict) -> str:
+    """'2 CPUs, 0 GPUs' (with the number of nodes when there are several)."""
+    nodes = f" on {seen['nodes']} nodes" if seen.get("nodes", 1) > 1 else ""
+    return f"{seen['cpus']} CPUs, {seen['gpus']} GPUs{nodes}"
+
+
+def _resources(ray) -> dict:
+    total = ray.cluster_resources()
+    return {"cpus": int(total.get("CPU", 0)), "gpus": int(total.get("GPU", 0)),
+            "nodes": sum(1 for node in ray.nodes() if node.get("Alive"))}
+
+
+def remember_cluster(ray, address: str) -> dict:
+    """Note what the cluster at `address` offers now (the app's sidebar shows it, with when)."""
+    from recviz import paths
+
+    seen = {"address": address, **_resources(ray), "at": time.time()}
+    path = paths.home() / SEEN
+    try:
+        tmp = path.with_name(f".{SEEN}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(seen))
+        os.replace(tmp, path)
+    except OSError:  # a read-only data directory: only the sidebar goes without
+        pass
+    return seen
+
+
+def last_seen(address: str) -> dict | None:
+    """What the cluster at `address` offered when a run or `probe` last joined it, or None."""
+    from recviz import paths
+
+    try:
+        seen = json.loads((paths.home() / SEEN).read_text())
+    except (OSError, ValueError):
+        return None
+    return seen if isinstance(seen, dict) and seen.get("address") == address else None
+
+
+def probe(address: str) -> dict:
+    """Join the cluster at `address` from a short-lived process, note what it offers
+    (`remember_cluster`) and return that. A separate process, because joining makes a process
+    a Ray driver for good (the app's server must not become one). "local" is not joined: it is a
+    cluster the worker starts on this machine, so this machine's CPUs and GPUs are what it offers.
+    A cluster that cannot be joined is a RecvizError saying why."""
+    import subprocess
+
+    if address == "local":
+        import torch
+
+        return {"address": address, "cpus": os.cpu_count() or 1, "gpus": torch.cuda.device_count(), "nodes": 1,
+                "at": time.time()}
+    require_ray()
+    try:
+        done = subprocess.run([sys.executable, "-m", "recviz.runs.executors", address], capture_output=True,
+                              text=True, timeout=PROBE_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        raise RecvizError(f"the Ray cluster at {address} did not let a driver join within {PROBE_TIMEOUT_S:.0f} s",
+                          fix="check it with `ray status`") from None
+    if done.returncode != 0:  # `_probe_main` printed the RecvizError; anything else: its last line
+        said = done.stderr.strip()
+        said = said.partition("recviz: error: ")[2] or (said.splitlines() or [f"cannot join {address}"])[-1]
+        raise RecvizError(said)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _probe_main(address: str) -> int:
+    """`python -m recviz.runs.executors ADDRESS`: join, note the cluster's resources, print them."""
+    try:
+        ray = connect(address)
+    except RecvizError as err:
+        print(f"recviz: error: {err}", file=sys.stderr)
+        return 2
+    print(json.dumps(remember_cluster(ray, address)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_probe_main(sys.argv[1] if len(sys.argv) > 1 else "auto"))
