@@ -164,8 +164,8 @@ def _metric_sort(col: pd.Series) -> pd.Series:
 
 
 def sweep(sweep_df: pd.DataFrame, param: str, metric: str = "NDCG@10") -> go.Figure:
-    """`metric` against `param`, one line per model and dataset (dashed per protocol when there
-    are several). A point averaged over several runs (seeds) carries an error bar of their
+    """`metric` against `param`, one line per model, dataset and setting of the other options
+    (`sweep_table`'s `setting`; dashed per protocol when there are several). A point averaged over several runs (seeds) carries an error bar of their
     standard deviation. Text values ("64,32,16") keep the table's order on a category axis;
     options declared on a log scale (learning rate, L2) get a log axis ticked at powers of ten."""
     proto = _single_protocol(sweep_df)
@@ -174,11 +174,12 @@ def sweep(sweep_df: pd.DataFrame, param: str, metric: str = "NDCG@10") -> go.Fig
         return _empty(metric_label(f"{metric} vs {param}", proto), "no finished runs vary this parameter")
     protocols = list(dict.fromkeys(sweep_df["protocol"]))
     several_datasets = "dataset" in sweep_df and sweep_df["dataset"].nunique() > 1
-    keys = ["model", "dataset"] if "dataset" in sweep_df else ["model"]
+    keys = [k for k in ("model", "dataset", "setting") if k in sweep_df]
     for i, (key, m) in enumerate(sweep_df.groupby(keys, sort=False)):
-        model, dataset = (key[0], key[1]) if len(keys) == 2 else (key[0], None)
+        line = dict(zip(keys, key))
         for p, d in m.groupby("protocol", sort=False):
-            name = model + (f" on {dataset}" if several_datasets else "") + ("" if len(protocols) == 1 else f" · {p}")
+            name = (line["model"] + (f" · {line['setting']}" if line.get("setting") else "")
+                    + (f" on {line['dataset']}" if several_datasets else "") + ("" if len(protocols) == 1 else f" · {p}"))
             at = protocols.index(p)
             dash = "solid" if at == 0 else DASHES[(at - 1) % len(DASHES)]
             spread = d.get(f"{metric} std")

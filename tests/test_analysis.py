@@ -247,6 +247,25 @@ def test_sweep_table_keeps_only_models_that_declare_the_option_and_splits_datase
     assert sorted(t.name for t in fig.data) == ["einmf on ml-1m", "einmf on other"]
 
 
+def test_a_sweep_point_averages_only_runs_equal_but_for_the_seed():
+    """Two η sweeps at different embedding sizes are two lines, never one line averaged across
+    them; seeds at one setting are one point with its spread; a config stored flat by an earlier
+    version is the same setting as the nested one."""
+    def einmf(i, eta, emb, hr, seed=0, flat=False):
+        options = {"eta": eta, "emb_dim": emb, "lr": 0.002}
+        return _run(i, "einmf", metrics=_m(hr, 0.3), seed=seed, **(options if flat else {"options": options}))
+
+    runs = [einmf(1, 0.2, 32, 0.50), einmf(2, 0.2, 32, 0.60, seed=1, flat=True), einmf(3, 0.6, 32, 0.55),
+            einmf(4, 0.2, 64, 0.90), einmf(5, 0.6, 64, 0.95)]
+    s = compare.sweep_table(compare.runs_table(runs), "eta")
+    assert s[["setting", "eta", "runs"]].values.tolist() == [
+        ["emb_dim=32", 0.2, 2], ["emb_dim=32", 0.6, 1], ["emb_dim=64", 0.2, 1], ["emb_dim=64", 0.6, 1]]
+    assert s["HR@10"].tolist() == pytest.approx([0.55, 0.55, 0.9, 0.95])
+    assert sorted(t.name for t in charts.sweep(s, "eta", "HR@10").data) == ["einmf · emb_dim=32", "einmf · emb_dim=64"]
+    one = compare.sweep_table(compare.runs_table(runs[:3]), "eta")
+    assert set(one["setting"]) == {""} and charts.sweep(one, "eta", "HR@10").data[0].name == "einmf"
+
+
 def test_sweep_table_orders_layers_by_depth():
     runs = [_run(i, "mlp", metrics=_m(0.1 * i, 0.1), options={"mlp_layers": layers})
             for i, layers in enumerate(["64,32,16", "32,16", "128,64,32,16", "16,8"], start=1)]

@@ -192,17 +192,27 @@ def panel_label(dataset: str, protocol: str) -> str:
 
 def seed_groups(runs_df: pd.DataFrame) -> pd.Series:
     """Which runs are one experiment repeated (index aligned with `runs_df`): runs of one model on
-    one dataset under one protocol whose configs are equal but for the settings that repeat an
+    one dataset under one protocol whose settings are equal but for those that repeat an
     experiment rather than change it (`REPEAT_FIELDS`: seed, device, threads) share a key."""
-    import json
+    if runs_df.empty:
+        return pd.Series([], dtype=object)
+    return pd.Series([repr((m, d, p, _setting(m, c))) for m, d, p, c in
+                      zip(runs_df["model"], runs_df["dataset"], runs_df["protocol"], runs_df["config"])],
+                     index=runs_df.index, dtype=object)
 
-    from recviz.config import REPEAT_FIELDS
 
-    def key(row) -> str:
-        config = {k: v for k, v in (row["config"] or {}).items() if k not in REPEAT_FIELDS}
-        return json.dumps([row["model"], row["dataset"], row["protocol"], config], sort_keys=True, default=str)
+def _setting(model: str, config: dict, leave_out: str | None = None) -> tuple:
+    """A run's settings as a comparable tuple — its model's options and the run settings, by
+    value, whether stored nested or flat by an earlier version — without `REPEAT_FIELDS` and
+    `leave_out` (the swept option)."""
+    from recviz.config import REPEAT_FIELDS, RUN_NAMES
+    from recviz.models import registry
 
-    return runs_df.apply(key, axis=1) if not runs_df.empty else pd.Series([], dtype=object)
+    spec = registry.MODELS.get(model)
+    names = sorted({o.name for o in spec.options} if spec is not None else set((config or {}).get("options") or {}))
+    run = sorted(RUN_NAMES - set(REPEAT_FIELDS))
+    return (tuple((n, repr(_param_value(config, n))) for n in names if n != leave_out)
+            + tuple((n, repr((config or {}).get(n))) for n in run if n != leave_out))
 
 
 def metric_long(runs_df: pd.DataFrame, ks=(5, 10, 20), metrics=("HR", "NDCG"),
@@ -250,13 +260,14 @@ def _group_label(label: str, ids: list, seeds: int) -> str:
 
 
 def sweep_table(runs_df: pd.DataFrame, param: str, metrics=("HR@10", "NDCG@10")) -> pd.DataFrame:
-    """Metric against one option, one line per model, dataset and protocol, like the papers'
-    figures: [model, dataset, protocol, <param>, HR@10, NDCG@10, HR@10 std, NDCG@10 std, runs],
-    sorted by model, dataset, then value. Only runs whose model declares `param` count: every stored config of an earlier
+    """Metric against one option, one line per model, dataset, protocol and setting of the other
+    options, like the papers' figures: [model, dataset, protocol, setting, <param>, HR@10, NDCG@10,
+    HR@10 std, NDCG@10 std, runs], sorted by model, dataset, setting, then value (`setting`: what
+    tells lines of one model apart, "" when nothing does; `_line_settings`). Only runs whose model declares `param` count: every stored config of an earlier
     version carried every option (an ItemPop run "had" η 0.6), and a value a model never read is
     no point on its curve. Runs at the same value (several seeds) are averaged; `<metric> std` is
     their sample standard deviation (NaN for a single run) and `runs` says how many."""
-    columns = ["model", "dataset", "protocol", param, *metrics, *(f"{m} std" for m in metrics), "runs"]
+    columns = ["model", "dataset", "protocol", "setting", param, *metrics, *(f"{m} std" for m in metrics), "runs"]
     if runs_df.empty:
         return pd.DataFrame(columns=columns)
     declares = runs_df["model"].map(lambda m: _declares(m, param))
@@ -268,20 +279,44 @@ def sweep_table(runs_df: pd.DataFrame, param: str, metrics=("HR@10", "NDCG@10"))
         return pd.DataFrame(columns=columns)
     for m in metrics:
         df[m] = df[m].astype(float) if m in df else np.nan
-    out = (df.groupby(["model", "dataset", "protocol", param], sort=False)
+    df = df.assign(setting=_line_settings(df, param))
+    out = (df.groupby(["model", "dataset", "protocol", "setting", param], sort=False)
              .agg(**{m: (m, "mean") for m in metrics}, **{f"{m} std": (m, "std") for m in metrics},
                   runs=("id", "size")).reset_index())
-    out = out.assign(_order=_rank(out[param])).sort_values(["model", "dataset", "protocol", "_order"], kind="stable")
+    out = out.assign(_order=_rank(out[param])).sort_values(["model", "dataset", "protocol", "setting", "_order"],
+                                                           kind="stable")
     return out.drop(columns="_order").reset_index(drop=True)
 
 
+def _line_settings(df: pd.DataFrame, param: str) -> list[str]:
+    """For each run of a sweep table, what tells its line apart from the other lines of its model
+    on its dataset and protocol: "" when all those runs share their other settings, else the options that differ
+    ("lr=0.01, emb_dim=32"), or "setting 2" when only run settings do. Runs at one value of
+    `param` are only averaged when everything else but the seed is equal."""
+    keys = [_setting(m, c, leave_out=param) for m, c in zip(df["model"], df["config"])]
+    out = [""] * len(df)
+    positions = pd.Series(range(len(df)), index=df.index)
+    for (model, _, _), group in df.groupby(["model", "dataset", "protocol"], sort=False):
+        at = positions[group.index].tolist()
+        distinct = list(dict.fromkeys(keys[i] for i in at))
+        if len(distinct) < 2:
+            continue
+        names = [k for k in _distinguishing(model, group["config"].tolist()) if k not in (param, "seed")]
+        for i in at:
+            config = df["config"].iloc[i]
+            parts = [f"{k}={_format_setting(_param_value(config, k))}" for k in names[:MAX_SETTINGS_IN_LABEL]]
+            out[i] = ", ".join(parts) or f"setting {distinct.index(keys[i]) + 1}"
+    return out
+
+
 def swept_lines(sweep_df: pd.DataFrame, param: str) -> pd.DataFrame:
-    """The rows of `sweep_table` that make a curve: groups (model, dataset, protocol) with runs at
+    """The rows of `sweep_table` that make a curve: lines (model, dataset, protocol, setting) with runs at
     two or more values of `param`. A lone point (one NeuMF run at its default embedding size) says
     nothing about how the metric moves with `param`, and would only stretch the axis."""
     if sweep_df.empty:
         return sweep_df
-    counts = sweep_df.groupby(["model", "dataset", "protocol"], sort=False)[param].transform("nunique")
+    line = ["model", "dataset", "protocol"] + (["setting"] if "setting" in sweep_df else [])
+    counts = sweep_df.groupby(line, sort=False)[param].transform("nunique")
     return sweep_df[counts.to_numpy() > 1].reset_index(drop=True)
 
 
