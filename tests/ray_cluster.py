@@ -5,7 +5,9 @@ cluster started as a separate `ray start --head`, so that it outlives the proces
 2. a run launched while another trains on Ray joins the batch and finishes first;
 3. the page's Cancel stops the Ray run that is still training;
 4. `recviz sweep --executor ray` is SIGKILLed while its tasks train: Ray ends their processes and
-   the store reaps the runs as any dead worker's.
+   the store reaps the runs as any dead worker's;
+5. the cluster is killed while a sweep trains on it: the sweep ends at once (no hang), each run
+   failed with the reason.
 
 Prints one JSON line of what it saw; the test judges it."""
 
@@ -126,12 +128,29 @@ def main() -> None:
         reaped = store.reap()  # what the app and the worker do on their next look
         seen["driver_runs"] = [{"id": r.id, "status": r.status, "error": r.error} for r in swept()]
         seen["reaped"] = reaped
+
+        # 5. the cluster itself goes away while a sweep trains on it
+        before = {r.id for r in store.list()}
+        driver = subprocess.Popen([sys.executable, "-m", "recviz", "sweep", "--dataset", TINY, "--model", "gmf",
+                                   "--param", "emb_dim", "--values", "8,16", "--epochs", "1000", "--patience", "0",
+                                   "--threads", "1", "--executor", "ray", "--address", address],
+                                  stdout=log, stderr=subprocess.STDOUT)
+        lost = lambda: [r for r in store.list() if r.id not in before]  # noqa: E731
+        wait_for(lambda: len(lost()) == 2 and all(store.epochs(r.id).shape[0] >= 1 for r in lost()),
+                 what="the second sweep's tasks to train")
+        os.killpg(head.pid, signal.SIGKILL)
+        start = time.monotonic()
+        driver.wait(timeout=120)
+        seen["cluster_gone"] = {"exit": driver.returncode, "after_s": round(time.monotonic() - start, 1),
+                                "runs": [{"status": r.status, "error": r.error} for r in lost()]}
     finally:
         for proc in worker.children():
             proc.kill()
-        os.killpg(head.pid, signal.SIGTERM)
         try:
+            os.killpg(head.pid, signal.SIGTERM)
             head.wait(timeout=30)
+        except ProcessLookupError:  # already gone (step 5 kills it)
+            pass
         except subprocess.TimeoutExpired:
             os.killpg(head.pid, signal.SIGKILL)
     print(json.dumps(seen, default=str))

@@ -174,7 +174,7 @@ def test_a_separate_cluster_from_the_app_and_a_driver_that_dies(tmp_path, monkey
     """Against a `ray start --head` cluster (tests/ray_cluster.py, in the namespace): the sidebar
     says what the chosen cluster offers; a run launched while another trains on Ray joins the batch;
     the page's Cancel stops a Ray run; a SIGKILLed driver's tasks are ended by Ray and its runs
-    reaped."""
+    reaped; a sweep whose cluster is killed under it ends with each run failed and why."""
     monkeypatch.setenv("RECVIZ_HOME", str(tmp_path))
     monkeypatch.setenv("RECVIZ_WORKER_THREADS", "1")
     cmd = [*NETNS, sys.executable, str(Path(__file__).with_name("ray_cluster.py"))]
@@ -191,3 +191,6 @@ def test_a_separate_cluster_from_the_app_and_a_driver_that_dies(tmp_path, monkey
     assert got["tasks_ended_after_s"] < 60, got
     assert sorted(got["reaped"]) == sorted(r["id"] for r in got["driver_runs"]), got
     assert all(r["status"] == "failed" and r["error"] for r in got["driver_runs"]), got
+    gone = got["cluster_gone"]  # the cluster killed under a running sweep: a clear end, never a hang
+    assert gone["exit"] == 1 and gone["after_s"] < 60, got
+    assert all(r["status"] == "failed" and "Ray" in r["error"] and "Error: " in r["error"] for r in gone["runs"]), got

@@ -14,7 +14,9 @@ driver that is gone), and it is the only one that writes the store. Each run bec
 - a cancel asked in the store is passed to the task, which stops between batches as a local run
   does; one that does not answer within `CANCEL_GRACE_S` is cancelled by Ray (force);
 - a task whose worker process or node dies fails its run with Ray's reason, and the other runs go
-  on (tasks are not retried: a run is trained once or not at all).
+  on (tasks are not retried: a run is trained once or not at all);
+- a task Ray cannot reach for `LOST_AFTER_S` (the cluster went away) fails its run saying so: the
+  driver never waits on a cluster that is gone.
 
 Which executor and cluster, and joining it: `recviz.runs.executors`. Ray is optional
 (`pip install -e ".[ray]"`); nothing here imports it until a run asks for it.
@@ -38,6 +40,7 @@ if TYPE_CHECKING:
 
 POLL_S = 0.5  # how often the driver collects epoch reports, heartbeats and cancel requests
 CANCEL_GRACE_S = 10.0  # a task asked to stop that has not stopped by then is cancelled by Ray
+LOST_AFTER_S = 10.0  # a task Ray cannot reach for this long fails its run: its node or the cluster is gone
 
 
 def submit_and_execute(store: RunStore, configs: list[RunConfig], *, address: str = "auto", sweep_id=None,
@@ -96,22 +99,51 @@ def execute(store: RunStore, runs: list[tuple[int, RunConfig]], address: str = "
     while live:
         done, _ = ray.wait(list(live), num_returns=len(live), timeout=POLL_S)
         for ref, run in list(live.items()):
-            _collect(ray, store, run, on_epoch)
+            reached = _reach(ray, run, lambda: _collect(ray, store, run, on_epoch))
             if ref in done:
                 outcome[run["id"]] = _finish(ray, store, ref, run)
-                del live[ref]
-                if on_done is not None:
-                    on_done(run["id"], outcome[run["id"]])
+            elif not reached and time.monotonic() - run["unreachable_since"] > LOST_AFTER_S:
+                outcome[run["id"]] = _lost(ray, store, ref, run, address)
+            else:
+                store.heartbeat(run["id"])
+                if run["stop_asked"] is None and store.cancel_requested(run["id"]):
+                    if _reach(ray, run, lambda: run["reporter"].request_stop.remote()):
+                        run["stop_asked"] = time.monotonic()
+                elif run["stop_asked"] is not None and time.monotonic() - run["stop_asked"] > CANCEL_GRACE_S:
+                    _reach(ray, run, lambda: ray.cancel(ref, force=True))
                 continue
-            store.heartbeat(run["id"])
-            if run["stop_asked"] is None and store.cancel_requested(run["id"]):
-                run["reporter"].request_stop.remote()
-                run["stop_asked"] = time.monotonic()
-            elif run["stop_asked"] is not None and time.monotonic() - run["stop_asked"] > CANCEL_GRACE_S:
-                ray.cancel(ref, force=True)
+            del live[ref]
+            if on_done is not None:
+                on_done(run["id"], outcome[run["id"]])
         for run_id, config in (more() if more is not None else ()):
             _send_or_fail(store, send, run_id, config, outcome)
     return outcome
+
+
+def _reach(ray, run: dict, call) -> bool:
+    """Call the run's task through Ray; False (noting since when) when Ray cannot reach it — the
+    node or the whole cluster is gone, or not answering for now."""
+    try:
+        call()
+    except ray.exceptions.RayError as exc:
+        run["unreachable_since"] = run.get("unreachable_since") or time.monotonic()
+        run["unreachable"] = exc
+        return False
+    run["unreachable_since"] = None
+    return True
+
+
+def _lost(ray, store: RunStore, ref, run: dict, address: str) -> str:
+    """A task Ray has not reached for `LOST_AFTER_S`: its run fails saying so (never a hang), and
+    Ray is asked to end the task in case it still trains somewhere."""
+    cluster = "the Ray cluster" + (f" at {address}" if address not in ("auto", "local") else "")
+    store.fail(run["id"], f"lost contact with {cluster} for {LOST_AFTER_S:.0f} s while it trained "
+                          f"({run.get('where') or 'not started yet'}): {_reason(run['unreachable'])}")
+    try:
+        ray.cancel(ref, force=True)
+    except Exception:  # noqa: BLE001 — the cluster is gone: nothing left to cancel
+        pass
+    return "failed"
 
 
 def _send_or_fail(store: RunStore, send, run_id: int, config: RunConfig, outcome: dict) -> None:
@@ -127,7 +159,7 @@ def _send_or_fail(store: RunStore, send, run_id: int, config: RunConfig, outcome
 
 def _collect(ray, store: RunStore, run: dict, on_epoch) -> None:
     """Store the epoch reports the task sent since the last look (and its pid and device)."""
-    got = ray.get(run["reporter"].take.remote())
+    got = ray.get(run["reporter"].take.remote(), timeout=LOST_AFTER_S)
     if got["where"] and got["where"] != run.get("where"):
         run["where"] = got["where"]
         store.mark_running(run["id"], os.getpid(), got["where"])
@@ -157,8 +189,7 @@ def _finish(ray, store: RunStore, ref, run: dict) -> str:
         return "failed"
     except (rex.WorkerCrashedError, rex.NodeDiedError, rex.ObjectLostError, rex.RayError) as exc:
         where = run.get("where") or "its Ray worker"
-        store.fail(run_id, f"the Ray worker training it died ({where}): {type(exc).__name__}: "
-                           f"{str(exc).strip().splitlines()[0] if str(exc).strip() else 'no reason given'}")
+        store.fail(run_id, f"the Ray worker training it died ({where}): {_reason(exc)}")
         return "failed"
     run_dir = store.run_dir(run_id)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -169,6 +200,14 @@ def _finish(ray, store: RunStore, ref, run: dict) -> str:
     store.finish(run_id, {**out["summary"], "run_id": run_id, "artifacts": str(run_dir)})
     tracking.export_requested(store, run_id)
     return "done"
+
+
+def _reason(exc: BaseException) -> str:
+    """Ray's reason in a line: "NodeDiedError: Task failed because the node it was running on is
+    dead or unavailable." (its advice on `ray logs` and the dashboard goes to the log, not the run)."""
+    said = " ".join(str(exc).split())
+    sentence = said.split(". ")[0].rstrip(".") + "." if said else "no reason given"
+    return f"{type(exc).__name__}: {sentence[:300]}"
 
 
 def _remote_parts(ray):
