@@ -153,17 +153,25 @@ def test_recviz_train_runs_one_run_on_ray_and_prints_what_a_local_run_prints(tmp
     assert run.status == "done" and run.device.startswith("ray: cpu") and len(RunStore().epochs(run.id)) == 2
 
 
-def test_the_train_page_set_to_ray_shows_the_live_curve_and_metrics_of_a_ray_run(tmp_path, monkeypatch):
-    """The app's queue through Ray: the Train page's "Where runs train" set to a Ray cluster, Launch,
-    and the worker (the runs' driver) trains the run as a Ray task; the page shows it as any run."""
-    monkeypatch.setenv("RECVIZ_HOME", str(tmp_path))
+def in_namespace(script: str, home, monkeypatch) -> dict:
+    """Run tests/SCRIPT (it drives the app and Ray, then prints what it saw as one JSON line) in a
+    network namespace, with `home` as the data directory; return what it printed."""
+    monkeypatch.setenv("RECVIZ_HOME", str(home))
     monkeypatch.setenv("RECVIZ_WORKER_THREADS", "1")
-    cmd = [*NETNS, sys.executable, str(Path(__file__).with_name("ray_page.py"))]
+    cmd = [*NETNS, sys.executable, str(Path(__file__).with_name(script))]
     env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=400,
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=500,
                           cwd=Path(__file__).resolve().parents[1])
     got = json.loads(proc.stdout.strip().splitlines()[-1]) if proc.stdout.strip() else {}
     assert got, proc.stderr[-3000:]
+    print(json.dumps(got, indent=1))  # shown with -s, and on failure
+    return got
+
+
+def test_the_train_page_set_to_ray_shows_the_live_curve_and_metrics_of_a_ray_run(tmp_path, monkeypatch):
+    """The app's queue through Ray: the Train page's "Where runs train" set to a Ray cluster, Launch,
+    and the worker (the runs' driver) trains the run as a Ray task; the page shows it as any run."""
+    got = in_namespace("ray_page.py", tmp_path, monkeypatch)
     assert got["caption"] and not got["exceptions"], got
     assert got["status"] == "done" and got["device"].startswith("ray: cpu"), got
     assert got["epochs"] == 3 and any(t for t in got["traces"]), got
@@ -175,14 +183,7 @@ def test_a_separate_cluster_from_the_app_and_a_driver_that_dies(tmp_path, monkey
     says what the chosen cluster offers; a run launched while another trains on Ray joins the batch;
     the page's Cancel stops a Ray run; a SIGKILLed driver's tasks are ended by Ray and its runs
     reaped; a sweep whose cluster is killed under it ends with each run failed and why."""
-    monkeypatch.setenv("RECVIZ_HOME", str(tmp_path))
-    monkeypatch.setenv("RECVIZ_WORKER_THREADS", "1")
-    cmd = [*NETNS, sys.executable, str(Path(__file__).with_name("ray_cluster.py"))]
-    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=500,
-                          cwd=Path(__file__).resolve().parents[1])
-    got = json.loads(proc.stdout.strip().splitlines()[-1]) if proc.stdout.strip() else {}
-    assert got, proc.stderr[-3000:]
+    got = in_namespace("ray_cluster.py", tmp_path, monkeypatch)
     assert any("Ray tasks on the cluster at 127.0.0.1:" in c and "2 CPUs, 0 GPUs" in c for c in got["sidebar"]), got
     assert not got["warnings"] and not got["exceptions"], got
     assert got["short"]["status"] == "done" and got["short"]["device"].startswith("ray:"), got
