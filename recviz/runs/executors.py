@@ -45,15 +45,14 @@ def chosen() -> dict:
 def choose(executor: str, address: str = "auto") -> dict:
     """Remember the executor for the app's queue (the next run the worker takes uses it)."""
     from recviz import paths
+    from recviz.runs.artifacts import write_atomically
 
     if executor not in EXECUTORS:
         raise RecvizError(f"no executor {executor!r}", fix=f"choose one of {', '.join(EXECUTORS)}")
     if executor == "ray":
         require_ray()
-    path = paths.home() / SETTINGS
-    tmp = path.with_name(f".{SETTINGS}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"executor": executor, "address": address.strip() or "auto"}))
-    os.replace(tmp, path)
+
+    write_atomically(paths.home() / SETTINGS, json.dumps({"executor": executor, "address": address.strip() or "auto"}).encode())
     return chosen()
 
 
@@ -139,13 +138,11 @@ def _resources(ray) -> dict:
 def remember_cluster(ray, address: str) -> dict:
     """Note what the cluster at `address` offers now (the app's sidebar shows it, with when)."""
     from recviz import paths
+    from recviz.runs.artifacts import write_atomically
 
     seen = {"address": address, **_resources(ray), "at": time.time()}
-    path = paths.home() / SEEN
     try:
-        tmp = path.with_name(f".{SEEN}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(seen))
-        os.replace(tmp, path)
+        write_atomically(paths.home() / SEEN, json.dumps(seen).encode())
     except OSError:  # a read-only data directory: only the sidebar goes without
         pass
     return seen
