@@ -4,6 +4,7 @@ readable errors, and the acceptance numbers on real ml-100k."""
 import json
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -265,6 +266,20 @@ def test_executor_shows_and_sets_where_the_apps_runs_train():
     assert executors.chosen()["address"] == "127.0.0.1:1"  # kept: the cluster may come up later
     assert recviz("executor", "local").stdout.startswith("Runs train on this machine: ")
     assert executors.chosen()["executor"] == "local"
+
+
+def test_auto_with_a_cluster_file_left_behind_is_a_clear_error_within_seconds(tmp_path, monkeypatch):
+    """`ray start` writes the head's address to a file that outlives a head that is killed; "auto"
+    then names that address and says nothing answers, instead of Ray retrying it for minutes."""
+    pytest.importorskip("ray")
+    (tmp_path / "ray").mkdir()
+    (tmp_path / "ray" / "ray_current_cluster").write_text("127.0.0.1:1")
+    monkeypatch.setenv("RAY_TMPDIR", str(tmp_path))  # where Ray keeps that file
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    start = time.monotonic()
+    proc = recviz("executor", "ray", "--address", "auto", "--check", check=False)
+    assert time.monotonic() - start < 30 and proc.returncode == 1
+    assert "auto found 127.0.0.1:1" in proc.stderr and "nothing answers" in proc.stderr
 
 
 def test_a_model_the_data_cannot_feed_is_a_readable_error():

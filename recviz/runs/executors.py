@@ -92,18 +92,43 @@ def connect(address: str = "auto"):
         return ray
     options = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)
     if address == "local":
-        ray.init(num_cpus=os.cpu_count(), object_store_memory=256 << 20, **options)
+        # "local": a new instance even where `ray start` left a cluster file behind (/tmp/ray)
+        ray.init(address="local", num_cpus=os.cpu_count(), object_store_memory=256 << 20, **options)
         return ray
-    target = os.environ.get("RAY_ADDRESS", "") if address == "auto" else address
-    if target and target != "auto":
-        _answers(target)
-    try:
-        ray.init(address=target or "auto", **options)
-    except ConnectionError as exc:
-        raise RecvizError(f"no Ray cluster found ({exc})".replace("\n", " "),
+    target = _auto_address() if address == "auto" else address
+    if target is None:
+        raise RecvizError("no Ray cluster found: RAY_ADDRESS is not set and no cluster runs on this machine",
                           fix="start one with `ray start --head`, give its address with --address HOST:PORT, "
-                              "or use --address local to start one in this process") from None
+                              "or use --address local to start one in this process")
+    try:
+        _answers(target)
+    except RecvizError as err:
+        if address != "auto":
+            raise
+        raise RecvizError(f"auto found {target} (RAY_ADDRESS, or the cluster `ray start` last started on this "
+                          f"machine), but {err.problem}", fix=err.fix) from None
+    try:
+        ray.init(address=target, **options)
+    except ConnectionError as exc:
+        raise RecvizError(f"cannot join the Ray cluster at {target} ({exc})".replace("\n", " "),
+                          fix="check it with `ray status --address ...`") from None
     return ray
+
+
+def _auto_address() -> str | None:
+    """What "auto" means, as Ray resolves it: RAY_ADDRESS, else the cluster `ray start` last
+    started here (its address file under Ray's temp folder), else one running here; None when
+    there is none. Resolved here so that a stale address file is a clear error within seconds
+    (`_answers`), not minutes of Ray retrying a head that is gone."""
+    from ray._private.services import get_ray_address_from_environment  # Ray's own resolution
+
+    if os.environ.get("RAY_ADDRESS"):
+        return os.environ["RAY_ADDRESS"]
+    try:
+        found = get_ray_address_from_environment("auto", None)
+    except Exception:  # noqa: BLE001 — Ray found nothing to join
+        return None
+    return found if found and found != "auto" else None
 
 
 def _answers(address: str) -> None:
