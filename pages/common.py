@@ -151,7 +151,7 @@ def executor_choice() -> str:
                         captions=[executors.EXECUTOR_HELP[e] for e in executors.EXECUTORS])
     address = right.text_input("Ray address", current["address"], key="ray_address", disabled=picked != "ray",
                                help=executors.ADDRESS_HELP[0].upper() + executors.ADDRESS_HELP[1:])
-    check = False
+    check, address = False, address.strip() or "auto"  # as `choose` keeps it: not changed on every rerun
     if (picked, address) != (current["executor"], current["address"]):
         try:
             current = executors.choose(picked, address)

@@ -29,6 +29,9 @@ ROLE_STYLE = {  # role: (colour, symbol, size)
 # A log axis ticked only at powers of ten ("1e-4, 1e-3"): plotly's default also labels 2 and 5
 # between them, which reads as "2, 1000, 5, 2, 100".
 LOG_AXIS = {"type": "log", "dtick": 1, "tickformat": "~g"}
+# the hover of a point averaged over runs; its customdata is [runs, std] (a hover template can read
+# customdata, not the error bar's own array)
+SPREAD_HOVER = " ± %{customdata[1]:.4f} (std over %{customdata[0]} runs)"
 
 
 def _log_option(name: str) -> bool:
@@ -146,13 +149,14 @@ def metric_bars(long: pd.DataFrame) -> go.Figure:
         for i, (metric, k) in enumerate(names.itertuples(index=False)):
             sel = part[(part["metric"] == metric) & (part["K"] == k)]
             runs = sel["runs"] if "runs" in sel else pd.Series(1, index=sel.index)
+            spread = sel["std"].fillna(0) if "std" in sel else pd.Series(0.0, index=sel.index)
             several = bool((runs > 1).any())
             fig.add_trace(go.Bar(
                 x=sel["run"], y=sel["value"], name=f"{metric}@{k}", marker_color=PALETTE[i % len(PALETTE)],
-                legendgroup=f"{metric}@{k}", showlegend=col == 1, hovertext=sel["panel"], customdata=runs,
-                error_y={"type": "data", "array": sel["std"].fillna(0).tolist(), "visible": True} if several else None,
-                hovertemplate=f"%{{x}}<br>{metric}@{k}=%{{y:.4f}}"
-                              + (" ± %{error_y.array:.4f} (std over %{customdata} runs)" if several else "")
+                legendgroup=f"{metric}@{k}", showlegend=col == 1, hovertext=sel["panel"],
+                customdata=np.column_stack([runs, spread]),
+                error_y={"type": "data", "array": spread.tolist(), "visible": True} if several else None,
+                hovertemplate=f"%{{x}}<br>{metric}@{k}=%{{y:.4f}}" + (SPREAD_HOVER if several else "")
                               + "<extra>%{hovertext}</extra>"), row=1, col=col)
     fig.update_layout(barmode="group", title=metric_label("Test metrics", panels[0] if len(panels) == 1 else ""))
     fig.update_yaxes(title_text="value", row=1, col=1)
@@ -188,9 +192,8 @@ def sweep(sweep_df: pd.DataFrame, param: str, metric: str = "NDCG@10") -> go.Fig
                 x=d[param], y=d[metric], mode="lines+markers", name=name,
                 line={"color": PALETTE[i % len(PALETTE)], "dash": dash},
                 error_y={"type": "data", "array": spread.fillna(0).tolist(), "visible": True} if several else None,
-                customdata=d["runs"] if "runs" in d else None,
-                hovertemplate=f"{param}=%{{x}}<br>{metric}=%{{y:.4f}}"
-                              + (" ± %{error_y.array:.4f} (std over %{customdata} runs)" if several else "")
+                customdata=np.column_stack([d["runs"], spread.fillna(0)]) if several else None,
+                hovertemplate=f"{param}=%{{x}}<br>{metric}=%{{y:.4f}}" + (SPREAD_HOVER if several else "")
                               + "<extra>" + name + "</extra>"))
     if sweep_df[param].map(lambda v: isinstance(v, str)).any():
         fig.update_xaxes(type="category", categoryorder="array",

@@ -206,6 +206,9 @@ def test_runs_that_differ_only_in_seed_are_one_bar_with_their_mean_std_and_count
     assert len(compare.metric_long(df)) == len(long) + 2 * 3 * 2  # without: one bar per run
     repeated = compare.runs_table([_run(i, "gmf", metrics=_m(0.5, 0.3), seed=0, threads=i) for i in (1, 2)])
     assert compare.metric_long(repeated, over_seeds=True)["run"][0] == "#1, #2 gmf · 2 runs, 1 seed"
+    queued = compare.runs_table([_run(1, "gmf", metrics=_m(0.5, 0.3), seed=1), _run(2, "gmf", metrics=_m(0.7, 0.3), seed=2),
+                                 _run(3, "gmf", status="queued", seed=3)])  # no numbers yet: not in the bar
+    assert compare.metric_long(queued, over_seeds=True)["run"][0] == "#1, #2 gmf · 2 seeds"
     many = compare.runs_table([_run(i, "gmf", metrics=_m(0.5, 0.3), seed=i) for i in range(1, 7)])
     assert compare.metric_long(many, over_seeds=True)["run"][0] == "#1, #2, #3, #4 … gmf · 6 seeds"
 
@@ -264,6 +267,16 @@ def test_a_sweep_point_averages_only_runs_equal_but_for_the_seed():
     assert sorted(t.name for t in charts.sweep(s, "eta", "HR@10").data) == ["einmf · emb_dim=32", "einmf · emb_dim=64"]
     one = compare.sweep_table(compare.runs_table(runs[:3]), "eta")
     assert set(one["setting"]) == {""} and charts.sweep(one, "eta", "HR@10").data[0].name == "einmf"
+    # lines that differ only in a setting no option names stay apart, numbered
+    kcore = [einmf(6, 0.2, 32, 0.3) | {"config": {**einmf(6, 0.2, 32, 0.3)["config"], "min_user": 5}},
+             einmf(7, 0.6, 32, 0.4) | {"config": {**einmf(7, 0.6, 32, 0.4)["config"], "min_user": 5}}]
+    apart = compare.sweep_table(compare.runs_table(runs[:3] + kcore), "eta")
+    assert apart[["setting", "eta", "runs"]].values.tolist() == [
+        ["setting 1", 0.2, 2], ["setting 1", 0.6, 1], ["setting 2", 0.2, 1], ["setting 2", 0.6, 1]]
+    # a config stored before `valid` existed is the default rule, the same setting as one that says it
+    legacy = [einmf(8, 0.2, 32, 0.5), einmf(9, 0.6, 32, 0.5) | {"config": {**einmf(9, 0.6, 32, 0.5)["config"],
+                                                                            "valid": "latest"}}]
+    assert set(compare.sweep_table(compare.runs_table(legacy), "eta")["setting"]) == {""}
 
 
 def test_sweep_table_orders_layers_by_depth():

@@ -85,8 +85,9 @@ def test_a_bar_averaged_over_seeds_carries_its_std_and_count():
     fig = charts.metric_bars(compare.metric_long(table, over_seeds=True))
     hr = next(t for t in fig.data if t.name == "HR@10")
     assert list(hr.x) == ["#1, #2 gmf · 2 seeds"] and list(hr.y) == pytest.approx([0.6])
-    assert list(hr.error_y.array) == pytest.approx([np.std([0.5, 0.7], ddof=1)]) and list(hr.customdata) == [2]
-    assert "std over %{customdata} runs" in hr.hovertemplate
+    spread = np.std([0.5, 0.7], ddof=1)
+    assert list(hr.error_y.array) == pytest.approx([spread])
+    assert np.allclose(hr.customdata, [[2, spread]]) and charts.SPREAD_HOVER in hr.hovertemplate
     apart = charts.metric_bars(compare.metric_long(table))  # one bar per run: no error bars
     assert all(t.error_y.array is None for t in apart.data) and len(next(t for t in apart.data).x) == 2
 

@@ -205,14 +205,19 @@ def _setting(model: str, config: dict, leave_out: str | None = None) -> tuple:
     """A run's settings as a comparable tuple — its model's options and the run settings, by
     value, whether stored nested or flat by an earlier version — without `REPEAT_FIELDS` and
     `leave_out` (the swept option)."""
-    from recviz.config import REPEAT_FIELDS, RUN_NAMES
+    from recviz.config import REPEAT_FIELDS, RUN_NAMES, RunConfig
+    from recviz.errors import RecvizError
     from recviz.models import registry
 
+    try:  # complete, under today's names: what an earlier version left out is at its default
+        config = RunConfig.from_stored({**(config or {}), "model": model}).to_dict()
+    except (RecvizError, TypeError, ValueError, KeyError):  # a model since removed: as stored
+        config = config or {}
     spec = registry.MODELS.get(model)
-    names = sorted({o.name for o in spec.options} if spec is not None else set((config or {}).get("options") or {}))
+    names = sorted({o.name for o in spec.options} if spec is not None else set(config.get("options") or {}))
     run = sorted(RUN_NAMES - set(REPEAT_FIELDS))
     return (tuple((n, repr(_param_value(config, n))) for n in names if n != leave_out)
-            + tuple((n, repr((config or {}).get(n))) for n in run if n != leave_out))
+            + tuple((n, repr(config.get(n))) for n in run if n != leave_out))
 
 
 def metric_long(runs_df: pd.DataFrame, ks=(5, 10, 20), metrics=("HR", "NDCG"),
@@ -241,7 +246,9 @@ def metric_long(runs_df: pd.DataFrame, ks=(5, 10, 20), metrics=("HR", "NDCG"),
                 .agg(**{k: (k, "first") for k in keys}, value=("value", "mean"), std=("value", "std"),
                      runs=("value", "size"))
                 .reset_index())
-    members = base.groupby("group", sort=False).agg(run=("run", "first"), ids=("id", list), seeds=("seed", "nunique"))
+    measured = base.dropna(subset=cols, how="all")  # the runs the bars are made of
+    members = measured.groupby("group", sort=False).agg(run=("run", "first"), ids=("id", list),
+                                                        seeds=("seed", lambda s: s.nunique(dropna=False)))
     labels = {g: _group_label(*row) if len(row[1]) > 1 else row[0]
               for g, row in zip(members.index, members.itertuples(index=False))}
     long["run"] = long["group"].map(labels)
@@ -290,22 +297,29 @@ def sweep_table(runs_df: pd.DataFrame, param: str, metrics=("HR@10", "NDCG@10"))
 
 def _line_settings(df: pd.DataFrame, param: str) -> list[str]:
     """For each run of a sweep table, what tells its line apart from the other lines of its model
-    on its dataset and protocol: "" when all those runs share their other settings, else the options that differ
-    ("lr=0.01, emb_dim=32"), or "setting 2" when only run settings do. Runs at one value of
+    on its dataset and protocol: "" when all those runs share their other settings (`_setting`),
+    else the options that differ ("lr=0.01, emb_dim=32"), made unique with "setting N" where the
+    named options do not tell two lines apart. A line is one setting: runs at one value of
     `param` are only averaged when everything else but the seed is equal."""
     keys = [_setting(m, c, leave_out=param) for m, c in zip(df["model"], df["config"])]
     out = [""] * len(df)
     positions = pd.Series(range(len(df)), index=df.index)
     for (model, _, _), group in df.groupby(["model", "dataset", "protocol"], sort=False):
         at = positions[group.index].tolist()
-        distinct = list(dict.fromkeys(keys[i] for i in at))
-        if len(distinct) < 2:
+        first = {}  # each distinct setting → the position of its first run
+        for i in at:
+            first.setdefault(keys[i], i)
+        if len(first) < 2:
             continue
         names = [k for k in _distinguishing(model, group["config"].tolist()) if k not in (param, "seed")]
+        labels = {key: ", ".join(f"{k}={_format_setting(_param_value(df['config'].iloc[i], k))}"
+                                 for k in names[:MAX_SETTINGS_IN_LABEL]) for key, i in first.items()}
+        clash = {label for label in labels.values() if list(labels.values()).count(label) > 1 or not label}
+        for n, key in enumerate(first, start=1):
+            if labels[key] in clash:
+                labels[key] = ", ".join(p for p in (labels[key], f"setting {n}") if p)
         for i in at:
-            config = df["config"].iloc[i]
-            parts = [f"{k}={_format_setting(_param_value(config, k))}" for k in names[:MAX_SETTINGS_IN_LABEL]]
-            out[i] = ", ".join(parts) or f"setting {distinct.index(keys[i]) + 1}"
+            out[i] = labels[keys[i]]
     return out
 
 

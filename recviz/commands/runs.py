@@ -87,7 +87,7 @@ def cmd_executor(args) -> int:
     if args.executor is not None or args.address is not None:
         current = executors.choose(args.executor or current["executor"], args.address or current["address"])
     problem = None
-    if current["executor"] == "ray" and (args.check or args.address is not None):
+    if current["executor"] == "ray" and (args.check or args.address is not None or args.executor == "ray"):
         try:
             executors.probe(current["address"])
         except RecvizError as err:

@@ -35,11 +35,11 @@ TERMS: dict[str, str] = {
     "seeds": (
         "**Mean ± standard deviation over seeds** — runs that differ only in their seed (which draws "
         "the random parts of the split — sampled candidates, a ratio split — the initial weights and "
-        "the negatives) measure one setting "
-        "several times. A bar or sweep point drawn from them is their mean; its error bar is their "
-        "sample standard deviation, and hovering says over how many runs. On ml-100k the seed alone "
-        "moves HR@10 by 0.01–0.02, as much as many differences between settings: two settings whose "
-        "bars overlap are not shown to differ."),
+        "the negatives) measure one setting several times; so do runs that differ only in their "
+        "thread count or device. A bar or sweep point drawn from them is their mean; its error bar is "
+        "their sample standard deviation, and hovering says over how many runs. On ml-100k the seed "
+        "alone moves HR@10 by 0.01–0.02, as much as many differences between settings: two settings "
+        "whose bars overlap are not shown to differ."),
 }
 
 

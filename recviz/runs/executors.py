@@ -27,6 +27,7 @@ CONNECT_TIMEOUT_S = 5.0  # a cluster address must answer a TCP connect within th
 SETTINGS = "executor.json"  # in the data directory: the app's choice of executor
 SEEN = "ray-cluster.json"  # in the data directory: what the cluster offered when last joined
 PROBE_TIMEOUT_S = 60.0  # `probe` gives up on a cluster that has not let it join by then
+_joined: str | None = None  # the address this process joined (`connect`)
 
 
 def chosen() -> dict:
@@ -38,6 +39,7 @@ def chosen() -> dict:
         got = json.loads((paths.home() / SETTINGS).read_text())
     except (OSError, ValueError):
         got = {}
+    got = got if isinstance(got, dict) else {}
     executor = got.get("executor") if got.get("executor") in EXECUTORS else EXECUTORS[0]
     return {"executor": executor, "address": str(got.get("address") or "auto")}
 
@@ -58,7 +60,7 @@ def choose(executor: str, address: str = "auto") -> dict:
 
 def where_runs_train(current: dict | None = None) -> str:
     """One line saying where the app's queue trains and what that offers — for the sidebar and
-    `recviz executor`: "Runs train on this machine: 2 CPUs, 0 GPUs", or the Ray cluster's
+    `recviz executor`: "Runs train on this machine: 2 CPUs, 0 GPUs, one at a time", or the Ray cluster's
     CPUs and GPUs as last seen (a cluster is only asked when a run or `probe` joins it)."""
     current = current or chosen()
     address = current["address"]
@@ -70,7 +72,7 @@ def where_runs_train(current: dict | None = None) -> str:
     if seen is None:
         return (f"Runs train as Ray tasks on the cluster at {address}: not joined yet (its CPUs and GPUs "
                 "show once a run or a check joins it)")
-    when = time.strftime("%H:%M", time.localtime(seen["at"]))
+    when = time.strftime("%d %b %H:%M", time.localtime(seen["at"]))
     return f"Runs train as Ray tasks on the cluster at {address}: {capacity(seen)} (at {when})"
 
 
@@ -87,9 +89,13 @@ def connect(address: str = "auto"):
     this machine; "local": start one in this process). Returns the `ray` module. An address where
     nothing answers is a RecvizError within `CONNECT_TIMEOUT_S`, never a hang (Ray itself would
     keep retrying for minutes)."""
+    global _joined
     ray = require_ray()
-    if ray.is_initialized():
+    if ray.is_initialized() and _joined == address:
         return ray
+    if ray.is_initialized():  # the app's worker, told to use another cluster between batches
+        ray.shutdown()
+    _joined = address
     options = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)
     if address == "local":
         # "local": a new instance even where `ray start` left a cluster file behind (/tmp/ray)
@@ -120,11 +126,11 @@ def _auto_address() -> str | None:
     started here (its address file under Ray's temp folder), else one running here; None when
     there is none. Resolved here so that a stale address file is a clear error within seconds
     (`_answers`), not minutes of Ray retrying a head that is gone."""
-    from ray._private.services import get_ray_address_from_environment  # Ray's own resolution
-
-    if os.environ.get("RAY_ADDRESS"):
+    if os.environ.get("RAY_ADDRESS", "auto") not in ("", "auto"):
         return os.environ["RAY_ADDRESS"]
     try:
+        from ray._private.services import get_ray_address_from_environment  # Ray's own resolution
+
         found = get_ray_address_from_environment("auto", None)
     except Exception:  # noqa: BLE001 — Ray found nothing to join
         return None
@@ -141,11 +147,6 @@ def _answers(address: str) -> None:
         raise RecvizError(f"nothing answers at {address} ({exc.strerror or exc})",
                           fix="check that the Ray head runs there (`ray status --address ...`), or use "
                               "--address local to start a cluster in this process") from None
-
-
-def describe_cluster(ray) -> str:
-    """'Ray at 127.0.0.1:6379: 2 CPUs, 0 GPUs' for the CLI and the app."""
-    return f"Ray at {ray.get_runtime_context().gcs_address}: {capacity(_resources(ray))}"
 
 
 def capacity(seen: dict) -> str:

@@ -92,45 +92,108 @@ def execute(store: RunStore, runs: list[tuple[int, RunConfig]], address: str = "
         wants_gpu = config.spec.uses_device and config.device in ("auto", "cuda") and gpus >= 1
         ref = task.options(num_cpus=config.threads or 1, num_gpus=1 if wants_gpu else 0).remote(
             config.to_json(), splits[key], reporter)
-        live[ref] = {"id": run_id, "reporter": reporter, "stop_asked": None}
+        live[ref] = {"id": run_id, "reporter": reporter, "stop_asked": None, "take": None, "unreachable_since": None}
 
     for run_id, config in runs:
         _send_or_fail(store, send, run_id, config, outcome)
-    while live:
-        done, _ = ray.wait(list(live), num_returns=len(live), timeout=POLL_S)
-        for ref, run in list(live.items()):
-            reached = _reach(ray, run, lambda: _collect(ray, store, run, on_epoch))
-            if ref in done:
-                outcome[run["id"]] = _finish(ray, store, ref, run)
-            elif not reached and time.monotonic() - run["unreachable_since"] > LOST_AFTER_S:
-                outcome[run["id"]] = _lost(ray, store, ref, run, address)
-            else:
-                store.heartbeat(run["id"])
-                if run["stop_asked"] is None and store.cancel_requested(run["id"]):
-                    if _reach(ray, run, lambda: run["reporter"].request_stop.remote()):
-                        run["stop_asked"] = time.monotonic()
-                elif run["stop_asked"] is not None and time.monotonic() - run["stop_asked"] > CANCEL_GRACE_S:
-                    _reach(ray, run, lambda: ray.cancel(ref, force=True))
-                continue
-            del live[ref]
-            if on_done is not None:
-                on_done(run["id"], outcome[run["id"]])
-        for run_id, config in (more() if more is not None else ()):
-            _send_or_fail(store, send, run_id, config, outcome)
+    try:
+        while live:
+            done, _ = ray.wait(list(live), num_returns=len(live), timeout=POLL_S)
+            _poll_reports(ray, store, live, on_epoch)
+            for ref, run in list(live.items()):
+                if ref in done:
+                    _last_reports(ray, store, run, on_epoch)
+                    outcome[run["id"]] = _finish(ray, store, ref, run)
+                elif run["unreachable_since"] is not None and \
+                        time.monotonic() - run["unreachable_since"] > LOST_AFTER_S:
+                    outcome[run["id"]] = _lost(ray, store, ref, run, address)
+                else:
+                    _keep(ray, store, ref, run)
+                    continue
+                del live[ref]
+                if on_done is not None:
+                    on_done(run["id"], outcome[run["id"]])
+            for run_id, config in (more() if more is not None else ()):
+                _send_or_fail(store, send, run_id, config, outcome)
+    finally:  # this driver stops early (an error, a signal): its tasks must not train on unseen
+        for ref in live:
+            _quietly(ray.cancel, ref, force=True)
     return outcome
 
 
-def _reach(ray, run: dict, call) -> bool:
-    """Call the run's task through Ray; False (noting since when) when Ray cannot reach it — the
-    node or the whole cluster is gone, or not answering for now."""
-    try:
-        call()
-    except ray.exceptions.RayError as exc:
-        run["unreachable_since"] = run.get("unreachable_since") or time.monotonic()
-        run["unreachable"] = exc
-        return False
+def _poll_reports(ray, store: RunStore, live: dict, on_epoch) -> None:
+    """Ask every run's reporter for its new epochs at once, and store the answers that are back
+    within `POLL_S`. A question not answered yet stays pending (it is not asked again, so no
+    report is lost). A reporter that cannot be reached, or has not answered for `LOST_AFTER_S`,
+    marks its run unreachable since then; an answer clears it."""
+    now = time.monotonic()
+    for run in live.values():
+        if run["take"] is None:
+            try:
+                run["take"], run["asked_at"] = run["reporter"].take.remote(), now
+            except ray.exceptions.RayError as exc:
+                _unreachable(run, exc, now)
+    pending = [run["take"] for run in live.values() if run["take"] is not None]
+    answered = set(ray.wait(pending, num_returns=len(pending), timeout=POLL_S)[0]) if pending else set()
+    for run in live.values():
+        if run["take"] is not None and run["take"] in answered:
+            take, run["take"] = run["take"], None
+            try:
+                _store_reports(store, run, ray.get(take), on_epoch)
+            except ray.exceptions.RayError as exc:
+                _unreachable(run, exc, now)
+        elif run["take"] is not None and now - run["asked_at"] > LOST_AFTER_S:
+            _unreachable(run, TimeoutError(f"its reporter has not answered for {LOST_AFTER_S:.0f} s"),
+                         run["asked_at"])
+
+
+def _unreachable(run: dict, exc: BaseException, since: float) -> None:
+    run["unreachable_since"] = run["unreachable_since"] or since
+    run["unreachable"] = exc
+
+
+def _store_reports(store: RunStore, run: dict, got: dict, on_epoch) -> None:
+    """Store the epoch reports a task sent since the last look (and its pid and device)."""
     run["unreachable_since"] = None
-    return True
+    if got["where"] and got["where"] != run.get("where"):
+        run["where"] = got["where"]
+        store.mark_running(run["id"], os.getpid(), got["where"])
+    for report in got["epochs"]:
+        store.add_epoch(run["id"], report)
+        if on_epoch is not None:
+            on_epoch(run["id"], report)
+
+
+def _last_reports(ray, store: RunStore, run: dict, on_epoch) -> None:
+    """A task has ended: its reports are all with its reporter (each was delivered before training
+    went on), so collect the pending answer and then the rest, before its outcome is stored."""
+    try:
+        if run["take"] is not None:
+            _store_reports(store, run, ray.get(run["take"], timeout=LOST_AFTER_S), on_epoch)
+        _store_reports(store, run, ray.get(run["reporter"].take.remote(), timeout=LOST_AFTER_S), on_epoch)
+    except ray.exceptions.RayError:
+        pass  # the reporter went with its node: the task's own outcome says why
+    run["take"] = None
+
+
+def _keep(ray, store: RunStore, ref, run: dict) -> None:
+    """A run still training: heartbeat, and pass on a cancel asked in the store (Ray cancels the
+    task itself if it has not stopped `CANCEL_GRACE_S` later)."""
+    store.heartbeat(run["id"])
+    if run["stop_asked"] is None and store.cancel_requested(run["id"]):
+        _quietly(run["reporter"].request_stop.remote)
+        run["stop_asked"] = time.monotonic()
+    elif run["stop_asked"] is not None and time.monotonic() - run["stop_asked"] > CANCEL_GRACE_S:
+        _quietly(ray.cancel, ref, force=True)
+
+
+def _quietly(call, *args, **kwargs) -> None:
+    """A request to Ray whose failure changes nothing here (the cluster may be gone: `_lost` and
+    `_finish` say what became of the run)."""
+    try:
+        call(*args, **kwargs)
+    except Exception:  # noqa: BLE001
+        pass
 
 
 def _lost(ray, store: RunStore, ref, run: dict, address: str) -> str:
@@ -139,10 +202,7 @@ def _lost(ray, store: RunStore, ref, run: dict, address: str) -> str:
     cluster = "the Ray cluster" + (f" at {address}" if address not in ("auto", "local") else "")
     store.fail(run["id"], f"lost contact with {cluster} for {LOST_AFTER_S:.0f} s while it trained "
                           f"({run.get('where') or 'not started yet'}): {_reason(run['unreachable'])}")
-    try:
-        ray.cancel(ref, force=True)
-    except Exception:  # noqa: BLE001 — the cluster is gone: nothing left to cancel
-        pass
+    _quietly(ray.cancel, ref, force=True)
     return "failed"
 
 
@@ -155,18 +215,6 @@ def _send_or_fail(store: RunStore, send, run_id: int, config: RunConfig, outcome
     except Exception as exc:  # noqa: BLE001 — the batch goes on; this run ends with its reason
         store.fail(run_id, record.describe(exc))
         outcome[run_id] = "failed"
-
-
-def _collect(ray, store: RunStore, run: dict, on_epoch) -> None:
-    """Store the epoch reports the task sent since the last look (and its pid and device)."""
-    got = ray.get(run["reporter"].take.remote(), timeout=LOST_AFTER_S)
-    if got["where"] and got["where"] != run.get("where"):
-        run["where"] = got["where"]
-        store.mark_running(run["id"], os.getpid(), got["where"])
-    for report in got["epochs"]:
-        store.add_epoch(run["id"], report)
-        if on_epoch is not None:
-            on_epoch(run["id"], report)
 
 
 def _finish(ray, store: RunStore, ref, run: dict) -> str:

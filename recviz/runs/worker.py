@@ -256,14 +256,15 @@ def _ray_chosen() -> bool:
 def _drain_on_ray(store: RunStore, first: Run, threads: int | None) -> int:
     """The app chose the ray executor: claim every queued run and train them as Ray tasks, in
     parallel (this process is their driver: it stores what they report). Runs queued while these
-    train join them (while Ray stays the choice). A cluster that cannot be reached fails the
+    train join them, as long as the choice stays this cluster (after a change, the next batch
+    joins the newly chosen one). A cluster that cannot be reached fails the
     claimed runs with that message, so the page says it instead of waiting."""
     from recviz.runs import executors, ray_exec
 
-    claimed = []
+    claimed, chosen = [], executors.chosen()
 
     def claim(*runs: Run) -> list[tuple[int, RunConfig]]:
-        while _ray_chosen() and (run := store.next_queued()) is not None:
+        while executors.chosen() == chosen and (run := store.next_queued()) is not None:
             runs += (run,)
         if runs:
             print(f"drain {os.getpid()}: runs {', '.join(str(r.id) for r in runs)} on Ray", flush=True)
@@ -272,7 +273,7 @@ def _drain_on_ray(store: RunStore, first: Run, threads: int | None) -> int:
                 for r in runs]
 
     try:
-        ray_exec.execute(store, claim(first), executors.chosen()["address"], more=claim)
+        ray_exec.execute(store, claim(first), chosen["address"], more=claim)
     except Exception as exc:  # noqa: BLE001 — every claimed run must end with its reason
         for run_id in claimed:
             if store.get(run_id).status == "running":
