@@ -195,3 +195,12 @@ def test_a_separate_cluster_from_the_app_and_a_driver_that_dies(tmp_path, monkey
     gone = got["cluster_gone"]  # the cluster killed under a running sweep: a clear end, never a hang
     assert gone["exit"] == 1 and gone["after_s"] < 60, got
     assert all(r["status"] == "failed" and "Ray" in r["error"] and "Error: " in r["error"] for r in gone["runs"]), got
+
+
+def test_a_sweep_of_many_more_runs_than_cpus_finishes_every_run(tmp_path, monkeypatch):
+    """12 runs on 2 CPUs: the runs wait their turn and their reporters wait for worker processes,
+    minutes on a busy machine; waiting is not an outage, so every run must end done."""
+    monkeypatch.setenv("RECVIZ_HOME", str(tmp_path))
+    table = last_json(recviz(*sweep_args("--values", "8,16,32", "--seeds", "0,1,2,3", "--epochs", "2", "--json",
+                                         "--executor", "ray", "--address", "local"), netns=True))
+    assert [r["status"] for r in table["rows"]] == ["done"] * 12, [r["error"] for r in table["rows"]]

@@ -124,13 +124,14 @@ def execute(store: RunStore, runs: list[tuple[int, RunConfig]], address: str = "
 def _poll_reports(ray, store: RunStore, live: dict, on_epoch) -> None:
     """Ask every run's reporter for its new epochs at once, and store the answers that are back
     within `POLL_S`. A question not answered yet stays pending (it is not asked again, so no
-    report is lost). A reporter that cannot be reached, or has not answered for `LOST_AFTER_S`,
+    report is lost) — a slow answer is not an outage: a reporter may wait minutes for a worker
+    process on a busy cluster. Ray failing the call (the reporter's node or the cluster is gone)
     marks its run unreachable since then; an answer clears it."""
     now = time.monotonic()
     for run in live.values():
         if run["take"] is None:
             try:
-                run["take"], run["asked_at"] = run["reporter"].take.remote(), now
+                run["take"] = run["reporter"].take.remote()
             except ray.exceptions.RayError as exc:
                 _unreachable(run, exc, now)
     pending = [run["take"] for run in live.values() if run["take"] is not None]
@@ -142,9 +143,6 @@ def _poll_reports(ray, store: RunStore, live: dict, on_epoch) -> None:
                 _store_reports(store, run, ray.get(take), on_epoch)
             except ray.exceptions.RayError as exc:
                 _unreachable(run, exc, now)
-        elif run["take"] is not None and now - run["asked_at"] > LOST_AFTER_S:
-            _unreachable(run, TimeoutError(f"its reporter has not answered for {LOST_AFTER_S:.0f} s"),
-                         run["asked_at"])
 
 
 def _unreachable(run: dict, exc: BaseException, since: float) -> None:
