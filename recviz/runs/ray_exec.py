@@ -7,8 +7,9 @@ driver that is gone), and it is the only one that writes the store. Each run bec
 - the run's split (with its data) goes through Ray's object store, put once per dataset and
   protocol, so a node that does not share our data directory trains on exactly what a local run
   would;
-- per-epoch reports flow back through a small actor per run (`_Reporter`) that the driver empties
-  every `POLL_S`, so the store — and the live curves read from it — fill as for a local run;
+- per-epoch reports flow back through one small actor per driver (`_Mailbox`, on the driver's
+  node) that the driver empties every `POLL_S`, so the store — and the live curves read from it —
+  fill as for a local run;
 - the artifacts (weights, top-N, evaluation, item coordinates) are written by the task into a
   temporary folder on its node and come back as bytes, written where a local run keeps them;
 - a cancel asked in the store is passed to the task, which stops between batches as a local run
@@ -16,7 +17,9 @@ driver that is gone), and it is the only one that writes the store. Each run bec
 - a task whose worker process or node dies fails its run with Ray's reason, and the other runs go
   on (tasks are not retried: a run is trained once or not at all);
 - a task Ray cannot reach for `LOST_AFTER_S` (the cluster went away) fails its run saying so: the
-  driver never waits on a cluster that is gone.
+  driver never waits on a cluster that is gone;
+- a task holds the CPUs it asked for while it trains: it talks to the mailbox from a helper thread,
+  because Ray lends a task's CPUs to other tasks while its main thread blocks in `ray.get`.
 
 Which executor and cluster, and joining it: `recviz.runs.executors`. Ray is optional
 (`pip install -e ".[ray]"`); nothing here imports it until a run asks for it.
@@ -28,6 +31,7 @@ import json
 import os
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -80,7 +84,8 @@ def execute(store: RunStore, runs: list[tuple[int, RunConfig]], address: str = "
 
     ray = connect(address)
     remember_cluster(ray, address)
-    reporter_class, task = _remote_parts(ray)
+    mailbox_class, task = _remote_parts(ray)
+    mail = _Mail(ray, mailbox_class)
     gpus = ray.cluster_resources().get("GPU", 0)
     splits, live, outcome = {}, {}, {}
 
@@ -88,27 +93,27 @@ def execute(store: RunStore, runs: list[tuple[int, RunConfig]], address: str = "
         key = config.split_key
         if key not in splits:  # drawn here, once, as a local run draws it; shipped with its data
             splits[key] = ray.put(experiment.prepare_split(config, experiment.prepare_data(config)))
-        reporter = reporter_class.remote()
         wants_gpu = config.spec.uses_device and config.device in ("auto", "cuda") and gpus >= 1
         ref = task.options(num_cpus=config.threads or 1, num_gpus=1 if wants_gpu else 0).remote(
-            config.to_json(), splits[key], reporter)
-        live[ref] = {"id": run_id, "reporter": reporter, "stop_asked": None, "take": None, "unreachable_since": None}
+            config.to_json(), splits[key], mail.box, run_id)
+        live[ref] = {"id": run_id, "stop_asked": None}
 
     for run_id, config in runs:
         _send_or_fail(store, send, run_id, config, outcome)
     try:
         while live:
             done, _ = ray.wait(list(live), num_returns=len(live), timeout=POLL_S)
-            _poll_reports(ray, store, live, on_epoch)
+            mail.collect(store, live, on_epoch)
+            if done:
+                mail.collect_last(store, live, on_epoch)
+            lost = mail.lost_for() > LOST_AFTER_S
             for ref, run in list(live.items()):
                 if ref in done:
-                    _last_reports(ray, store, run, on_epoch)
                     outcome[run["id"]] = _finish(ray, store, ref, run)
-                elif run["unreachable_since"] is not None and \
-                        time.monotonic() - run["unreachable_since"] > LOST_AFTER_S:
-                    outcome[run["id"]] = _lost(ray, store, ref, run, address)
+                elif lost:
+                    outcome[run["id"]] = _lost(ray, store, ref, run, address, mail.unreachable)
                 else:
-                    _keep(ray, store, ref, run)
+                    _keep(ray, store, ref, run, mail)
                     continue
                 del live[ref]
                 if on_done is not None:
@@ -121,65 +126,74 @@ def execute(store: RunStore, runs: list[tuple[int, RunConfig]], address: str = "
     return outcome
 
 
-def _poll_reports(ray, store: RunStore, live: dict, on_epoch) -> None:
-    """Ask every run's reporter for its new epochs at once, and store the answers that are back
-    within `POLL_S`. A question not answered yet stays pending (it is not asked again, so no
-    report is lost) — a slow answer is not an outage: a reporter may wait minutes for a worker
-    process on a busy cluster. Ray failing the call (the reporter's node or the cluster is gone)
-    marks its run unreachable since then; an answer clears it."""
-    now = time.monotonic()
-    for run in live.values():
-        if run["take"] is None:
-            try:
-                run["take"] = run["reporter"].take.remote()
-            except ray.exceptions.RayError as exc:
-                _unreachable(run, exc, now)
-    pending = [run["take"] for run in live.values() if run["take"] is not None]
-    answered = set(ray.wait(pending, num_returns=len(pending), timeout=POLL_S)[0]) if pending else set()
-    for run in live.values():
-        if run["take"] is not None and run["take"] in answered:
-            take, run["take"] = run["take"], None
-            try:
-                _store_reports(store, run, ray.get(take), on_epoch)
-            except ray.exceptions.RayError as exc:
-                _unreachable(run, exc, now)
+class _Mail:
+    """The driver's side of its mailbox: one question at a time ("what is new?"), never asked
+    again before it is answered, so no report is lost. A slow answer is not an outage (the
+    mailbox may wait minutes for a worker process on a busy cluster); Ray failing the call (the
+    cluster is gone) is, from then until an answer comes."""
 
+    def __init__(self, ray, mailbox_class):
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-def _unreachable(run: dict, exc: BaseException, since: float) -> None:
-    run["unreachable_since"] = run["unreachable_since"] or since
-    run["unreachable"] = exc
+        self.ray, self.asked, self.unreachable, self._since = ray, None, None, None
+        here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=True)
+        self.box = mailbox_class.options(scheduling_strategy=here).remote()
+
+    def collect(self, store: RunStore, live: dict, on_epoch, wait: float = POLL_S) -> None:
+        """Store what the tasks sent since the last look, if the answer is back within `wait`."""
+        ray = self.ray
+        try:
+            if self.asked is None:
+                self.asked = self.box.take.remote()
+            if not ray.wait([self.asked], timeout=wait)[0]:
+                return
+            asked, self.asked = self.asked, None
+            news = ray.get(asked)
+        except ray.exceptions.RayError as exc:
+            self.asked = None
+            self.unreachable, self._since = exc, self._since or time.monotonic()
+            return
+        self._since = None
+        runs = {run["id"]: run for run in live.values()}
+        for run_id, got in news.items():
+            if run_id in runs:
+                _store_reports(store, runs[run_id], got, on_epoch)
+
+    def collect_last(self, store: RunStore, live: dict, on_epoch) -> None:
+        """Some tasks have ended: everything they sent is in the mailbox (each report was delivered
+        before training went on), but an answer to a question asked before they ended may miss
+        the last of it, so the question is asked once more after that answer."""
+        for _ in range(2):
+            self.collect(store, live, on_epoch, wait=LOST_AFTER_S)
+            if self.asked is not None or self._since is not None:
+                return  # no answer: the tasks' outcomes say what became of them
+
+    def lost_for(self) -> float:
+        """Seconds since Ray last failed to reach the mailbox without an answer since (0: reached)."""
+        return 0.0 if self._since is None else time.monotonic() - self._since
+
+    def ask_to_stop(self, run_id: int) -> None:
+        _quietly(self.box.request_stop.remote, run_id)
 
 
 def _store_reports(store: RunStore, run: dict, got: dict, on_epoch) -> None:
-    """Store the epoch reports a task sent since the last look (and its pid and device)."""
-    run["unreachable_since"] = None
-    if got["where"] and got["where"] != run.get("where"):
+    """Store the epoch reports a task sent since the last look, and where and when it started
+    (a run that waited for a slot on the cluster starts then, not when it was queued)."""
+    if got.get("where") and got["where"] != run.get("where"):
         run["where"] = got["where"]
-        store.mark_running(run["id"], os.getpid(), got["where"])
+        store.mark_running(run["id"], os.getpid(), got["where"], started_at=got["started_at"])
     for report in got["epochs"]:
         store.add_epoch(run["id"], report)
         if on_epoch is not None:
             on_epoch(run["id"], report)
 
 
-def _last_reports(ray, store: RunStore, run: dict, on_epoch) -> None:
-    """A task has ended: its reports are all with its reporter (each was delivered before training
-    went on), so collect the pending answer and then the rest, before its outcome is stored."""
-    try:
-        if run["take"] is not None:
-            _store_reports(store, run, ray.get(run["take"], timeout=LOST_AFTER_S), on_epoch)
-        _store_reports(store, run, ray.get(run["reporter"].take.remote(), timeout=LOST_AFTER_S), on_epoch)
-    except ray.exceptions.RayError:
-        pass  # the reporter went with its node: the task's own outcome says why
-    run["take"] = None
-
-
-def _keep(ray, store: RunStore, ref, run: dict) -> None:
+def _keep(ray, store: RunStore, ref, run: dict, mail: _Mail) -> None:
     """A run still training: heartbeat, and pass on a cancel asked in the store (Ray cancels the
     task itself if it has not stopped `CANCEL_GRACE_S` later)."""
     store.heartbeat(run["id"])
     if run["stop_asked"] is None and store.cancel_requested(run["id"]):
-        _quietly(run["reporter"].request_stop.remote)
+        mail.ask_to_stop(run["id"])
         run["stop_asked"] = time.monotonic()
     elif run["stop_asked"] is not None and time.monotonic() - run["stop_asked"] > CANCEL_GRACE_S:
         _quietly(ray.cancel, ref, force=True)
@@ -194,12 +208,12 @@ def _quietly(call, *args, **kwargs) -> None:
         pass
 
 
-def _lost(ray, store: RunStore, ref, run: dict, address: str) -> str:
+def _lost(ray, store: RunStore, ref, run: dict, address: str, why: BaseException | None) -> str:
     """A task Ray has not reached for `LOST_AFTER_S`: its run fails saying so (never a hang), and
     Ray is asked to end the task in case it still trains somewhere."""
     cluster = "the Ray cluster" + (f" at {address}" if address not in ("auto", "local") else "")
     store.fail(run["id"], f"lost contact with {cluster} for {LOST_AFTER_S:.0f} s while it trained "
-                          f"({run.get('where') or 'not started yet'}): {_reason(run['unreachable'])}")
+                          f"({run.get('where') or 'not started yet'}): {_reason(why) if why else 'no answer'}")
     _quietly(ray.cancel, ref, force=True)
     return "failed"
 
@@ -257,40 +271,69 @@ def _reason(exc: BaseException) -> str:
 
 
 def _remote_parts(ray):
-    """The actor and the task, defined once Ray is imported (Ray pickles them by value, so a
+    """The mailbox and the task, defined once Ray is imported (Ray pickles them by value, so a
     worker needs only `recviz` importable, not this module's state)."""
 
     @ray.remote(num_cpus=0)
-    class _Reporter:
-        """A run's mailbox between its task and the driver: epochs out, a stop request in."""
+    class _Mailbox:
+        """Between a driver and its tasks: per run, epochs and where it started out; stop requests in."""
 
         def __init__(self):
-            self.epochs, self.stop, self.where = [], False, None
+            self.news, self.stops = {}, set()
 
-        def put(self, report: dict) -> None:
-            self.epochs.append(report)
+        def _of(self, run_id: int) -> dict:
+            return self.news.setdefault(run_id, {"epochs": [], "where": None, "started_at": None})
 
-        def started(self, where: str) -> None:
-            self.where = where
+        def started(self, run_id: int, where: str, at: float) -> None:
+            self._of(run_id).update(where=where, started_at=at)
+
+        def put(self, run_id: int, report: dict) -> None:
+            self._of(run_id)["epochs"].append(report)
 
         def take(self) -> dict:
-            epochs, self.epochs = self.epochs, []
-            return {"epochs": epochs, "where": self.where}
+            news, self.news = self.news, {}
+            return news
 
-        def request_stop(self) -> None:
-            self.stop = True
+        def request_stop(self, run_id: int) -> None:
+            self.stops.add(run_id)
 
-        def should_stop(self) -> bool:
-            return self.stop
+        def should_stop(self, run_id: int) -> bool:
+            return run_id in self.stops
 
     @ray.remote(max_retries=0)
-    def _train(config_json: str, split, reporter) -> dict:
-        return train_task(config_json, split, reporter, ray)
+    def _train(config_json: str, split, mailbox, run_id: int) -> dict:
+        return train_task(config_json, split, _Line(ray, mailbox, run_id), ray)
 
-    return _Reporter, _train
+    return _Mailbox, _train
 
 
-def train_task(config_json: str, split, reporter, ray) -> dict:
+class _Line:
+    """A task's line to its driver's mailbox. Every call waits on a helper thread, not the task's
+    main thread: Ray lends a task's CPUs to other tasks while its main thread blocks in `ray.get`
+    or `ray.wait` (so that nested tasks cannot deadlock), and on 2 CPUs a sweep of 1-thread runs
+    then trained 4 and more at once."""
+
+    def __init__(self, ray, mailbox, run_id: int):
+        self._ray, self._box, self._id = ray, mailbox, run_id
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recviz-mailbox")
+
+    def _call(self, method: str, *args):
+        def ask():
+            return self._ray.get(getattr(self._box, method).remote(self._id, *args))
+
+        return self._thread.submit(ask).result()
+
+    def started(self, where: str) -> None:
+        self._call("started", where, time.time())
+
+    def put(self, report: dict) -> None:
+        self._call("put", report)
+
+    def should_stop(self) -> bool:
+        return self._call("should_stop")
+
+
+def train_task(config_json: str, split, line: _Line, ray) -> dict:
     """What a Ray worker does for one run: train it on the split it was sent, send each epoch
     report and poll the stop flag (at most every `POLL_S`, between batches), then save the
     artifacts in a temporary folder and return them as bytes with the summary."""
@@ -299,18 +342,17 @@ def train_task(config_json: str, split, reporter, ray) -> dict:
     config = RunConfig.from_dict(json.loads(config_json))
     device = record.resolve_device(config)
     node = ray.get_runtime_context().get_node_id()[:8]
-    reporter.started.remote(f"ray: {device}, pid {os.getpid()} on node {node}")
+    line.started(f"ray: {device}, pid {os.getpid()} on node {node}")
     last, stop = [0.0], [False]
 
     def should_stop() -> bool:
         if not stop[0] and time.monotonic() - last[0] >= POLL_S:
-            stop[0], last[0] = ray.get(reporter.should_stop.remote()), time.monotonic()
+            stop[0], last[0] = line.should_stop(), time.monotonic()
         return stop[0]
 
     # each report is delivered before training goes on: the driver sees every epoch before it
     # sees the task finish
-    result = experiment.run(config, data=split.data, split=split, should_stop=should_stop,
-                            on_epoch=lambda report: ray.get(reporter.put.remote(report)))
+    result = experiment.run(config, data=split.data, split=split, should_stop=should_stop, on_epoch=line.put)
     if should_stop():
         raise Cancelled("cancel requested")
     with tempfile.TemporaryDirectory() as folder:

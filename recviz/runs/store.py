@@ -190,16 +190,20 @@ class RunStore:
                               **(_loads(r["extra"]) or {})} for r in rows])
 
     # ---- the worker's transitions -------------------------------------------------------------
-    def mark_running(self, run_id: int, pid: int, device: str | None = None) -> bool:
+    def mark_running(self, run_id: int, pid: int, device: str | None = None,
+                     started_at: float | None = None) -> bool:
         """Take a queued run (or update the device of one this pid already holds). False when
-        the run is not ours to run: cancelled while queued, finished, or held by another pid."""
+        the run is not ours to run: cancelled while queued, finished, or held by another pid.
+        `started_at`: when training began, where that is later than the claim (a Ray task that
+        waited for a slot on the cluster)."""
         with self.transaction() as conn:
             cur = conn.execute(
                 "UPDATE runs SET claims = claims + (status = 'queued'), oom_kills = COALESCE(oom_kills, :oom),"
                 " status = 'running', pid = :pid, device = COALESCE(:device, device),"
-                f" started_at = COALESCE(started_at, :heartbeat_at), {_BEAT}"
+                f" started_at = COALESCE(:started_at, started_at, :heartbeat_at), {_BEAT}"
                 " WHERE id = :id AND (status = 'queued' OR (status = 'running' AND pid = :pid))",
-                {**liveness.beat(), "pid": pid, "device": device, "oom": liveness.oom_kills(), "id": run_id})
+                {**liveness.beat(), "pid": pid, "device": device, "oom": liveness.oom_kills(), "id": run_id,
+                 "started_at": started_at})
             return cur.rowcount == 1
 
     def next_queued(self, pid: int | None = None) -> Run | None:
