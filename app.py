@@ -39,7 +39,7 @@ def home() -> None:
             metric = (run.summary or {}).get("metrics", {}).get("HR@10")
             protocol = compare.protocol_label(run.protocol, run.config.candidates, run.config.valid)
             score = f" · HR@10 {metric:.3f} ({protocol})" if metric is not None else ""
-            st.markdown(f"{common.status_badge(run.status)} **#{run.id}** {run.name or run.model} on "
+            st.markdown(f"{common.status_badge(run)} **#{run.id}** {run.name or run.model} on "
                         f"{run.dataset}{score}")
         if runs:
             common.explain("HR@K", "protocol")

@@ -53,8 +53,14 @@ def show_error(err, rename: dict[str, str] | None = None) -> None:
     st.error(problem + (f"  \n**Fix:** {fix}" if fix else ""))
 
 
-def status_badge(status: str) -> str:
-    return STATUS_BADGE.get(status, status)
+def status_badge(run) -> str:
+    """A run's status as a coloured badge; a run its driver holds that waits for a slot on a Ray
+    cluster is not shown training."""
+    from recviz.runs.store import WAITING_FOR_SLOT
+
+    if run.waiting:
+        return f":grey[● {WAITING_FOR_SLOT}]"
+    return STATUS_BADGE.get(run.status, run.status)
 
 
 def store():

@@ -6,7 +6,7 @@ import streamlit as st
 
 from pages import common
 from recviz import charts
-from recviz.analysis import compare
+from recviz.analysis import compare, progress
 from recviz.runs import sweep
 from recviz.runs.store import MAX_NAME
 
@@ -79,12 +79,12 @@ st.plotly_chart(charts.metric_bars(compare.metric_long(done, over_seeds=over_see
 
 st.subheader("Learning curves")
 labels = dict(zip(compare.run_labels(done), done["id"]))
-with_curves = [label for label, rid in labels.items() if compare.has_epochs(done.set_index("id").at[rid, "model"])]
+with_curves = [label for label, rid in labels.items() if progress.has_epochs(done.set_index("id").at[rid, "model"])]
 chosen = st.multiselect("Runs", list(labels), default=with_curves[:3], key="curve_runs",
                         help="ItemPop, ItemKNN and other one-pass models have no epochs to draw.")
 metric = st.selectbox("Validation metric", ["NDCG@10", "HR@10", "NDCG@5", "HR@5", "NDCG@20", "HR@20"],
                       key="curve_metric")
-curves = compare.curves_long({label: store.epochs(labels[label]) for label in chosen})
+curves = progress.curves_long({label: store.epochs(labels[label]) for label in chosen})
 best = {label: (by_id[labels[label]].summary or {}).get("best_epoch") for label in chosen}
 panels = done.set_index("id").loc[[labels[c] for c in chosen]] if chosen else done.iloc[:0]
 protocols = [compare.panel_label(d, p) for d, p in

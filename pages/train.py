@@ -8,7 +8,7 @@ import streamlit as st
 
 from pages import common
 from recviz import charts
-from recviz.analysis import compare
+from recviz.analysis import compare, progress
 from recviz.config import PROTOCOLS, VALID_RULES, RunConfig, run_option
 from recviz.errors import RecvizError
 from recviz.models import registry
@@ -163,7 +163,7 @@ if st.button(label, type="primary", key="launch", disabled=bool(reasons[model]) 
 # ---- live view ----------------------------------------------------------------------------------------
 FOLLOW = "follow"  # the picker's first choice: whatever is training now (None would show as unset)
 if "watch_run" not in st.session_state:  # a shared link (?run=12) opens that run
-    st.session_state["watch_run"] = compare.parse_run_param(st.query_params.get("run")) or FOLLOW
+    st.session_state["watch_run"] = progress.parse_run_param(st.query_params.get("run")) or FOLLOW
 
 
 def watched_changed() -> None:
@@ -187,7 +187,7 @@ def _live() -> None:
         st.subheader("Queue")
         for run in active:
             a, b = st.columns([5, 1])
-            a.markdown(f"{common.status_badge(run.status)} **#{run.id}** {run.model} on {run.dataset}"
+            a.markdown(f"{common.status_badge(run)} **#{run.id}** {run.model} on {run.dataset}"
                        + (f" · sweep {run.sweep_id}" if run.sweep_id else ""))
             if b.button("Cancel", key=f"cancel_{run.id}"):
                 store.request_cancel(run.id)
@@ -201,7 +201,7 @@ def _live() -> None:
     st.selectbox("Watch", [FOLLOW, *by_id], key="watch_run", on_change=watched_changed,
                  format_func=lambda i: "the run training now (or the latest)" if i == FOLLOW
                  else f"#{i} {by_id[i].model} on {by_id[i].dataset} · {by_id[i].status}")
-    run_id = compare.run_to_watch(recent, st.session_state["watch_run"], st.session_state.get("active_run"))
+    run_id = progress.run_to_watch(recent, st.session_state["watch_run"], st.session_state.get("active_run"))
     run = by_id[run_id]
     spec = registry.MODELS.get(run.model)
     st.subheader(f"Run #{run.id} · {spec.title if spec else run.model} on {run.dataset}", anchor="watched-run")
@@ -210,15 +210,15 @@ def _live() -> None:
         st.error(run.error or "the run failed")
     if spec is not None and not spec.iterative:  # fitted in one pass: no epochs to draw
         seconds = (run.summary or {}).get("train_seconds")
-        st.markdown(f"{common.status_badge(run.status)}"
+        st.markdown(f"{common.status_badge(run)}"
                     + (f" · fitted in {seconds:.2f} s" if seconds is not None else ""))
     else:
         epochs = store.epochs(run.id)
         total = run.config.option("epochs", 1)
         done = int((epochs["phase"] == epochs["phase"].iloc[-1]).sum()) if len(epochs) else 0
-        st.markdown(f"{common.status_badge(run.status)} · "
+        st.markdown(f"{common.status_badge(run)} · "
                     + (f"{len(epochs)} epochs" + (f", best {run.summary['best_epoch']}" if run.summary else "")
-                       if run.finished else compare.progress_text(done, total, list(epochs["seconds"].dropna()))))
+                       if run.finished else progress.progress_text(done, total, list(epochs["seconds"].dropna()))))
         st.progress(min(1.0, done / max(1, total)) if run.status != "done" else 1.0)
         # a sweep's runs draw together, so the curves of every value can be compared as they come
         members = store.list(sweep_id=run.sweep_id, limit=200)[::-1] if run.sweep_id else [run]
@@ -226,7 +226,7 @@ def _live() -> None:
         several_seeds = len({r.seed for r in members}) > 1
         named = {f"#{r.id}" + (f" {swept}={r.config.option(swept)}" if swept else "")
                  + (f" seed {r.seed}" if several_seeds else ""): r for r in members}
-        curves = compare.curves_long({label: store.epochs(r.id) for label, r in named.items()})
+        curves = progress.curves_long({label: store.epochs(r.id) for label, r in named.items()})
         best = {label: (r.summary or {}).get("best_epoch") for label, r in named.items()}
         st.plotly_chart(charts.learning_curves(curves, "NDCG@10", protocol_label, best=best), key="live_curves")
     if run.status == "done" and run.summary:

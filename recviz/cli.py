@@ -15,12 +15,10 @@ import os
 import sys
 
 from recviz.commands.common import OPTION_PREFIX
-from recviz.config import DATA_FIELDS, run_option
+from recviz.config import DATA_FIELDS, RUN_SETTINGS, run_option
 from recviz.errors import RecvizError, StoreError
 from recviz.models import registry
 from recviz.options import Option, format_value
-
-RUN_SETTINGS = ("protocol", "candidates", "valid", "target", "seed", "device", "threads")
 
 
 def main(argv: list[str] | None = None) -> int:

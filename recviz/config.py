@@ -150,6 +150,9 @@ RUN_NAMES = frozenset(o.name for o in RUN_OPTIONS)
 # the settings a run's data and split are drawn from (`prepare_data`, then `prepare_split`); the
 # dataset counts at its pinned version (`data_ref`), which is why data_version is not listed
 DATA_FIELDS = ("dataset", "min_user", "min_item", "min_rating")
+PINNED_FIELDS = ("data_version",)  # set when a run is created, never by a person
+# what a person sets besides the data: the protocol and how the run is executed
+RUN_SETTINGS = tuple(o.name for o in RUN_OPTIONS if o.name not in (*DATA_FIELDS, *PINNED_FIELDS))
 SPLIT_FIELDS = (*DATA_FIELDS, "protocol", "candidates", "target", "valid", "seed")
 # settings that repeat an experiment rather than change it: runs equal but for these are one
 # point measured several times (the Results page averages them, with an error bar)

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from recviz import charts
-from recviz.analysis import compare, dataset, embeddings, estimate
+from recviz.analysis import compare, dataset, embeddings, estimate, progress
 from recviz.data.split import make_split
 from tests.helpers import frame
 
@@ -295,26 +295,26 @@ def test_curves_long_two_runs_and_an_empty_one():
                  (2, "neumf", 0.5, 1.0, {"HR@10": 0.5, "NDCG@10": 0.3})])
     b = _epochs([(1, "mlp", 0.9, 2.0, {})])  # no validation users
     c = _epochs([])  # queued: nothing yet
-    long = compare.curves_long({"#1": a, "#2": b, "#3": c})
-    assert list(long.columns) == compare.CURVE_COLUMNS
+    long = progress.curves_long({"#1": a, "#2": b, "#3": c})
+    assert list(long.columns) == progress.CURVE_COLUMNS
     assert len(long) == 2 * 2 + 1
     nd = long[(long["run"] == "#1") & (long["metric"] == "NDCG@10")]
     assert nd["epoch"].tolist() == [1, 2] and nd["value"].tolist() == [0.2, 0.3]
     assert nd["phase"].tolist() == ["gmf", "neumf"]
     only_loss = long[long["run"] == "#2"]
     assert only_loss["train_loss"].tolist() == [0.9] and only_loss["value"].isna().all()
-    assert compare.curves_long({"#3": c}).empty
+    assert progress.curves_long({"#3": c}).empty
 
 
 def test_eta_and_progress_text():
     # median of the last 5 epoch times (10 is warm-up, outvoted) × 17 epochs left
-    assert compare.eta(3, 20, [10, 2, 2, 2]) == pytest.approx(34)
-    assert compare.eta(3, 20, [10, 2, 2, 2, 3, 3, 3], recent=3) == pytest.approx(51)
-    assert compare.eta(0, 20, []) is None
-    assert compare.eta(20, 20, [1.0]) == 0.0
-    assert compare.progress_text(3, 20, [10, 2, 2, 2]) == "epoch 3/20 · ~34 s left"
-    assert compare.progress_text(3, 20, [300]) == "epoch 3/20 · ~85 min left"
-    assert compare.progress_text(0, 20, []) == "epoch 0/20"
+    assert progress.eta(3, 20, [10, 2, 2, 2]) == pytest.approx(34)
+    assert progress.eta(3, 20, [10, 2, 2, 2, 3, 3, 3], recent=3) == pytest.approx(51)
+    assert progress.eta(0, 20, []) is None
+    assert progress.eta(20, 20, [1.0]) == 0.0
+    assert progress.progress_text(3, 20, [10, 2, 2, 2]) == "epoch 3/20 · ~34 s left"
+    assert progress.progress_text(3, 20, [300]) == "epoch 3/20 · ~85 min left"
+    assert progress.progress_text(0, 20, []) == "epoch 0/20"
 
 
 # ---- embeddings -------------------------------------------------------------------------------------
@@ -388,11 +388,13 @@ def test_the_live_panel_follows_the_training_run_unless_asked():
     from types import SimpleNamespace as R
 
     runs = [R(id=5, status="queued"), R(id=4, status="queued"), R(id=3, status="running"), R(id=2, status="done")]
-    assert compare.run_to_watch(runs, requested=None, submitted=5) == 3  # not the newest submission
-    assert compare.run_to_watch(runs, requested=2, submitted=5) == 2  # the picker or ?run=2
-    assert compare.run_to_watch(runs, requested=99, submitted=5) == 3  # a run that is gone
+    assert progress.run_to_watch(runs, requested=None, submitted=5) == 3  # not the newest submission
+    assert progress.run_to_watch(runs, requested=2, submitted=5) == 2  # the picker or ?run=2
+    assert progress.run_to_watch(runs, requested=99, submitted=5) == 3  # a run that is gone
     idle = [R(id=5, status="done"), R(id=4, status="cancelled")]
-    assert compare.run_to_watch(idle, submitted=4) == 4 and compare.run_to_watch(idle) == 5
-    assert compare.run_to_watch([]) is None
-    assert [compare.parse_run_param(v) for v in ("12", " 7 ", "abc", "-3", "0", None, "1" * 40)] == \
+    assert progress.run_to_watch(idle, submitted=4) == 4 and progress.run_to_watch(idle) == 5
+    assert progress.run_to_watch([]) is None
+    ray_sweep = [R(id=9, status="running", waiting=True), R(id=8, status="running", waiting=False)]
+    assert progress.run_to_watch(ray_sweep) == 8  # the one training, not the newest one held
+    assert [progress.parse_run_param(v) for v in ("12", " 7 ", "abc", "-3", "0", None, "1" * 40)] == \
         [12, 7, None, None, None, None, None]

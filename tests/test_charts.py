@@ -6,7 +6,7 @@ import plotly.graph_objects as go
 import pytest
 
 from recviz import charts
-from recviz.analysis import compare, dataset, embeddings
+from recviz.analysis import compare, dataset, embeddings, progress
 from tests.helpers import frame
 
 LOO100 = "leave-one-out, 100 candidates"
@@ -48,7 +48,7 @@ def test_behaviour_mix():
 
 def test_learning_curves_one_line_per_run_and_phase():
     ep = lambda rows: pd.DataFrame(rows, columns=["epoch", "phase", "train_loss", "valid"])  # noqa: E731
-    curves = compare.curves_long({
+    curves = progress.curves_long({
         "#1": ep([(1, "gmf", 0.7, {"NDCG@10": 0.2}), (2, "neumf", 0.5, {"NDCG@10": 0.3}),
                   (3, "neumf", 0.4, {"NDCG@10": 0.35})]),
         "#2": ep([(1, "mlp", 0.9, {"NDCG@10": 0.1})]),
@@ -58,7 +58,7 @@ def test_learning_curves_one_line_per_run_and_phase():
     dashes = {t.name: t.line.dash for t in fig.data if t.showlegend is not False}
     assert dashes == {"#1 · gmf": "dot", "#1 · neumf": "solid", "#2": "solid"}
     assert LOO100 in fig.layout.annotations[1].text  # the metric panel's title
-    assert len(charts.learning_curves(compare.curves_long({}), "NDCG@10").data) == 0
+    assert len(charts.learning_curves(progress.curves_long({}), "NDCG@10").data) == 0
 
 
 def test_metric_bars_grouped_and_faceted_when_mixed():
@@ -95,11 +95,11 @@ def test_a_bar_averaged_over_seeds_carries_its_std_and_count():
 def test_learning_curves_star_the_best_epoch():
     ep = pd.DataFrame({"epoch": [1, 2, 3], "phase": "train", "train_loss": [0.9, 0.5, 0.4],
                        "valid": [{"NDCG@10": 0.2}, {"NDCG@10": 0.35}, {"NDCG@10": 0.3}]})
-    fig = charts.learning_curves(compare.curves_long({"#1": ep}), "NDCG@10", best={"#1": 2})
+    fig = charts.learning_curves(progress.curves_long({"#1": ep}), "NDCG@10", best={"#1": 2})
     stars = [t for t in fig.data if t.name == "best epoch"]
     assert len(stars) == 2 and all(list(t.x) == [2] for t in stars)
     assert sorted(t.y[0] for t in stars) == [0.35, 0.5]  # the metric and the loss at epoch 2
-    assert not [t for t in charts.learning_curves(compare.curves_long({"#1": ep})).data if t.name == "best epoch"]
+    assert not [t for t in charts.learning_curves(progress.curves_long({"#1": ep})).data if t.name == "best epoch"]
 
 
 def test_log_axes_tick_at_powers_of_ten_only():
@@ -153,7 +153,7 @@ def test_overlap_hist():
 
 
 def test_learning_curves_tick_whole_epochs():
-    from recviz.analysis.compare import curves_long
+    from recviz.analysis.progress import curves_long
 
     ep = pd.DataFrame({"epoch": [1, 2, 3], "phase": "gmf", "train_loss": [0.5, 0.4, 0.3],
                        "seconds": 1.0, "valid": [{"NDCG@10": 0.1}, {"NDCG@10": 0.2}, {"NDCG@10": 0.25}]})

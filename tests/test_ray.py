@@ -211,12 +211,23 @@ def test_runs_that_each_ask_for_every_cpu_train_one_after_another(tmp_path, monk
     while its main thread blocks in `ray.get`; when a task sent its epochs that way, a 2-CPU
     cluster trained 4 one-thread runs of the EINMF sweep at once. Each run's start is when its task
     began (not when it was queued), so no two of these may overlap by more than the driver's lag
-    in noticing the end of one."""
+    in noticing the end of one; meanwhile the runs that wait for the CPUs say so."""
     monkeypatch.setenv("RECVIZ_HOME", str(tmp_path))
     cpus = os.cpu_count()  # what `--address local` gives the cluster
-    last_json(recviz(*sweep_args("--values", "8,16,32", "--epochs", "400", "--patience", "0", "--json",
-                                 "--threads", str(cpus), "--executor", "ray", "--address", "local"), netns=True))
-    runs = sorted(RunStore().list(), key=lambda r: r.started_at)
+    proc = recviz(*sweep_args("--values", "8,16,32", "--epochs", "400", "--patience", "0", "--threads", str(cpus),
+                              "--executor", "ray", "--address", "local"), netns=True, background=True)
+    store, seen = RunStore(), []
+    try:
+        deadline = time.monotonic() + 300
+        while proc.poll() is None and time.monotonic() < deadline:
+            runs = store.list()
+            seen.append(sorted(("waiting" if r.waiting else r.status) for r in runs if r.status == "running"))
+            time.sleep(0.2)
+        assert proc.wait(timeout=1) == 0, open(os.path.join(os.environ["RECVIZ_HOME"], "sweep.log")).read()[-3000:]
+    finally:
+        proc.kill()
+    assert ["running", "waiting", "waiting"] in seen and ["running", "waiting"] in seen, seen
+    runs = sorted(store.list(), key=lambda r: r.started_at)
     assert [r.status for r in runs] == ["done"] * 3
     assert all(r.finished_at - r.started_at > 2.0 for r in runs), [(r.started_at, r.finished_at) for r in runs]
     for before, after in zip(runs, runs[1:]):

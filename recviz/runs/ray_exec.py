@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING
 from recviz.config import RunConfig
 from recviz.errors import Cancelled
 from recviz.runs.executors import connect, remember_cluster
+from recviz.runs.store import WAITING_FOR_SLOT
 
 if TYPE_CHECKING:
     from recviz.runs.store import RunStore
@@ -97,6 +98,7 @@ def execute(store: RunStore, runs: list[tuple[int, RunConfig]], address: str = "
         ref = task.options(num_cpus=config.threads or 1, num_gpus=1 if wants_gpu else 0).remote(
             config.to_json(), splits[key], mail.box, run_id)
         live[ref] = {"id": run_id, "stop_asked": None}
+        store.mark_running(run_id, os.getpid(), WAITING_FOR_SLOT)  # until its task says where it trains
 
     for run_id, config in runs:
         _send_or_fail(store, send, run_id, config, outcome)

@@ -40,6 +40,9 @@ _EPOCH_KEYS = set(EPOCH_COLUMNS)
 
 _BEAT = "heartbeat_at = :heartbeat_at, heartbeat_mono = :heartbeat_mono, boot_id = :boot_id"
 MAX_NAME = 100  # characters in a run's name
+# the device of a run its driver holds but that does not train yet: a Ray task waiting for CPUs or
+# a GPU on the cluster (a sweep of 33 runs on 2 CPUs has 31 of them)
+WAITING_FOR_SLOT = "waiting for a free slot on the cluster"
 
 
 @dataclass
@@ -71,6 +74,11 @@ class Run:
     @property
     def finished(self) -> bool:
         return self.status not in ACTIVE
+
+    @property
+    def waiting(self) -> bool:
+        """Held by its driver but not training yet (`WAITING_FOR_SLOT`): "running" only in the store."""
+        return self.status == "running" and self.device == WAITING_FOR_SLOT
 
     def to_row(self) -> dict:
         """Plain dict for tables and export: ids, status, config and the final test metrics."""
