@@ -3,6 +3,7 @@
 to loopback (../shared/notes/ray-and-mlflow-here.md), so every command that starts Ray runs under
 `unshare -n`. Skipped when Ray is not installed or a network namespace cannot be made."""
 
+import itertools
 import json
 import os
 import shutil
@@ -211,24 +212,33 @@ def test_runs_that_each_ask_for_every_cpu_train_one_after_another(tmp_path, monk
     while its main thread blocks in `ray.get`; when a task sent its epochs that way, a 2-CPU
     cluster trained 4 one-thread runs of the EINMF sweep at once. Each run's start is when its task
     began (not when it was queued), so no two of these may overlap by more than the driver's lag
-    in noticing the end of one; meanwhile the runs that wait for the CPUs say so."""
+    in noticing the end of one; meanwhile the runs that wait for the CPUs say so, and one of them
+    cancelled ends at once, without having trained."""
     monkeypatch.setenv("RECVIZ_HOME", str(tmp_path))
     cpus = os.cpu_count()  # what `--address local` gives the cluster
-    proc = recviz(*sweep_args("--values", "8,16,32", "--epochs", "400", "--patience", "0", "--threads", str(cpus),
+    proc = recviz(*sweep_args("--values", "8,16,32,64", "--epochs", "400", "--patience", "0", "--threads", str(cpus),
                               "--executor", "ray", "--address", "local"), netns=True, background=True)
-    store, seen = RunStore(), []
+    store, seen, cancelled = RunStore(), [], None
     try:
         deadline = time.monotonic() + 300
         while proc.poll() is None and time.monotonic() < deadline:
             runs = store.list()
             seen.append(sorted(("waiting" if r.waiting else r.status) for r in runs if r.status == "running"))
+            if cancelled is None and "running" in seen[-1] and "waiting" in seen[-1]:
+                cancelled = max(r.id for r in runs if r.waiting)
+                store.request_cancel(cancelled)  # what the app's Cancel and `recviz cancel` do
             time.sleep(0.2)
-        assert proc.wait(timeout=1) == 0, open(os.path.join(os.environ["RECVIZ_HOME"], "sweep.log")).read()[-3000:]
+        assert proc.wait(timeout=1) == 1, open(os.path.join(os.environ["RECVIZ_HOME"], "sweep.log")).read()[-3000:]
     finally:
         proc.kill()
-    assert ["running", "waiting", "waiting"] in seen and ["running", "waiting"] in seen, seen
-    runs = sorted(store.list(), key=lambda r: r.started_at)
-    assert [r.status for r in runs] == ["done"] * 3
-    assert all(r.finished_at - r.started_at > 2.0 for r in runs), [(r.started_at, r.finished_at) for r in runs]
-    for before, after in zip(runs, runs[1:]):
-        assert before.finished_at - after.started_at < 1.5, [(r.started_at, r.finished_at) for r in runs]
+    states = [(k, len(list(g))) for k, g in itertools.groupby(seen)]  # what the store said, in turn
+    assert cancelled is not None, states  # a run trained while others waited
+    assert not any(s == ["running"] * 4 for s in seen), states  # sent runs wait: they do not "train"
+    gone = store.get(cancelled)
+    trained = sorted((r for r in store.list() if r.id != cancelled), key=lambda r: r.started_at)
+    assert (gone.status, gone.error, gone.device, len(store.epochs(cancelled))) == ("cancelled", None, None, 0)
+    assert gone.finished_at < trained[0].finished_at  # at once, not when a slot came free
+    assert [r.status for r in trained] == ["done"] * 3
+    assert all(r.finished_at - r.started_at > 2.0 for r in trained), [(r.started_at, r.finished_at) for r in trained]
+    for before, after in zip(trained, trained[1:]):
+        assert before.finished_at - after.started_at < 2.5, [(r.started_at, r.finished_at) for r in trained]

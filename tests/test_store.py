@@ -13,7 +13,7 @@ import pytest
 
 from recviz.config import RunConfig
 from recviz.errors import RecvizError
-from recviz.runs.store import EPOCH_COLUMNS, SCHEMA_VERSION, RunStore, pid_alive
+from recviz.runs.store import EPOCH_COLUMNS, SCHEMA_VERSION, WAITING_FOR_SLOT, RunStore, pid_alive
 
 
 @pytest.fixture
@@ -41,8 +41,8 @@ def test_lifecycle_create_list_get_epochs_finish(store, recviz_home):
 
     assert store.mark_running(a, pid=os.getpid(), device="cpu")
     assert store.get(a).status == "running" and store.get(a).device == "cpu"
-    for e in (1, 2, 3):
-        store.add_epoch(a, report(e, loss=1.0 / e))
+    store.add_epoch(a, report(1, loss=1.0))
+    store.add_epochs(a, [report(2, loss=0.5), report(3, loss=1 / 3)])  # a batch, as a Ray driver stores them
     store.add_epoch(a, report(3, loss=0.2))  # re-sent epoch replaces the row
     frame = store.epochs(a)
     assert list(frame["epoch"]) == [1, 2, 3] and list(frame["phase"]) == ["train"] * 3
@@ -179,6 +179,19 @@ def test_cancel_a_queued_run_at_once_and_flag_a_running_one(store):
     assert store.request_cancel(running) == "running" and store.cancel_requested(running)
     assert not store.mark_running(queued, os.getpid())  # a worker arriving late does nothing
     assert store.mark_cancelled(running) and store.get(running).status == "cancelled"
+
+
+def test_a_run_waiting_for_a_slot_on_a_cluster_is_held_but_not_training_and_ends_without_a_device(store):
+    run_id = store.create(RunConfig(), claim=os.getpid(), device=WAITING_FOR_SLOT)  # `recviz sweep --executor ray`
+    run = store.get(run_id)
+    assert (run.status, run.waiting, run.pid) == ("running", True, os.getpid())
+    assert store.mark_running(run_id, os.getpid(), "ray: cpu, pid 7 on node ab", started_at=run.started_at + 5)
+    run = store.get(run_id)
+    assert not run.waiting and run.started_at > run.created_at + 4  # its task's start, not the claim
+    other = store.create(RunConfig(), claim=os.getpid(), device=WAITING_FOR_SLOT)
+    assert store.mark_cancelled(other)  # cancelled before a slot came free: it trained nowhere
+    assert (store.get(other).status, store.get(other).device) == ("cancelled", None)
+    assert store.finish(run_id, {}) and store.get(run_id).device == "ray: cpu, pid 7 on node ab"
 
 
 def test_delete_removes_rows_and_artifacts_but_not_a_running_run(store):

@@ -13,11 +13,13 @@ driver that is gone), and it is the only one that writes the store. Each run bec
 - the artifacts (weights, top-N, evaluation, item coordinates) are written by the task into a
   temporary folder on its node and come back as bytes, written where a local run keeps them;
 - a cancel asked in the store is passed to the task, which stops between batches as a local run
-  does; one that does not answer within `CANCEL_GRACE_S` is cancelled by Ray (force);
+  does; one that does not answer within `CANCEL_GRACE_S`, or has not started yet, is cancelled
+  by Ray (force);
 - a task whose worker process or node dies fails its run with Ray's reason, and the other runs go
   on (tasks are not retried: a run is trained once or not at all);
-- a task Ray cannot reach for `LOST_AFTER_S` (the cluster went away) fails its run saying so: the
-  driver never waits on a cluster that is gone;
+- when Ray cannot reach the driver's mailbox for `LOST_AFTER_S` (the cluster went away), every
+  run still out fails saying so, and the driver takes no more: it never waits on a cluster that
+  is gone;
 - a task holds the CPUs it asked for while it trains: it talks to the mailbox from a helper thread,
   because Ray lends a task's CPUs to other tasks while its main thread blocks in `ray.get`.
 
@@ -63,7 +65,7 @@ def submit_and_execute(store: RunStore, configs: list[RunConfig], *, address: st
     connect(address)
     ids = []
     for config in configs:
-        run_id = store.create(config, sweep_id=sweep_id, claim=os.getpid())
+        run_id = store.create(config, sweep_id=sweep_id, claim=os.getpid(), device=WAITING_FOR_SLOT)
         if mlflow is not None:
             tracking.request(store.run_dir(run_id), mlflow)
         if on_start is not None:
@@ -88,7 +90,21 @@ def execute(store: RunStore, runs: list[tuple[int, RunConfig]], address: str = "
     mailbox_class, task = _remote_parts(ray)
     mail = _Mail(ray, mailbox_class)
     gpus = ray.cluster_resources().get("GPU", 0)
-    splits, live, outcome = {}, {}, {}
+    splits, sent, live, outcome = {}, {}, {}, {}  # sent: every run sent out, by id (late news still lands)
+
+    def hold(batch: list[tuple[int, RunConfig]]) -> list[tuple[int, RunConfig]]:
+        """The runs of `batch` still ours to send, each shown waiting for a slot until its task
+        says where it trains (the first split to draw may take a while: they all wait, none trains)."""
+        kept = []
+        for run_id, config in batch:
+            if store.cancel_requested(run_id):  # cancelled between its claim and now: nothing to send
+                store.mark_cancelled(run_id)
+                outcome[run_id] = "cancelled"
+            elif store.mark_running(run_id, os.getpid(), WAITING_FOR_SLOT):
+                kept.append((run_id, config))
+            else:  # not ours any more (reaped, ended)
+                outcome[run_id] = store.get(run_id).status
+        return kept
 
     def send(run_id: int, config: RunConfig) -> None:
         key = config.split_key
@@ -97,17 +113,16 @@ def execute(store: RunStore, runs: list[tuple[int, RunConfig]], address: str = "
         wants_gpu = config.spec.uses_device and config.device in ("auto", "cuda") and gpus >= 1
         ref = task.options(num_cpus=config.threads or 1, num_gpus=1 if wants_gpu else 0).remote(
             config.to_json(), splits[key], mail.box, run_id)
-        live[ref] = {"id": run_id, "stop_asked": None}
-        store.mark_running(run_id, os.getpid(), WAITING_FOR_SLOT)  # until its task says where it trains
+        live[ref] = sent[run_id] = {"id": run_id, "stop_asked": None}
 
-    for run_id, config in runs:
+    for run_id, config in hold(runs):
         _send_or_fail(store, send, run_id, config, outcome)
     try:
         while live:
             done, _ = ray.wait(list(live), num_returns=len(live), timeout=POLL_S)
-            mail.collect(store, live, on_epoch)
+            mail.collect(store, sent, on_epoch)
             if done:
-                mail.collect_last(store, live, on_epoch)
+                mail.collect_last(store, sent, on_epoch)
             lost = mail.lost_for() > LOST_AFTER_S
             for ref, run in list(live.items()):
                 if ref in done:
@@ -120,7 +135,9 @@ def execute(store: RunStore, runs: list[tuple[int, RunConfig]], address: str = "
                 del live[ref]
                 if on_done is not None:
                     on_done(run["id"], outcome[run["id"]])
-            for run_id, config in (more() if more is not None else ()):
+            if lost:  # the cluster is gone: runs queued meanwhile wait for a driver that can reach one
+                break
+            for run_id, config in hold(more() if more is not None else []):
                 _send_or_fail(store, send, run_id, config, outcome)
     finally:  # this driver stops early (an error, a signal): its tasks must not train on unseen
         for ref in live:
@@ -130,9 +147,10 @@ def execute(store: RunStore, runs: list[tuple[int, RunConfig]], address: str = "
 
 class _Mail:
     """The driver's side of its mailbox: one question at a time ("what is new?"), never asked
-    again before it is answered, so no report is lost. A slow answer is not an outage (the
-    mailbox may wait minutes for a worker process on a busy cluster); Ray failing the call (the
-    cluster is gone) is, from then until an answer comes."""
+    again before it is answered, so no report is lost; what a run sent is stored even when the
+    answer comes after its task ended. A slow answer is not an outage (the mailbox may wait
+    minutes for a worker process on a busy cluster); Ray failing the call (the cluster is gone)
+    is, from then until an answer comes."""
 
     def __init__(self, ray, mailbox_class):
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
@@ -141,8 +159,9 @@ class _Mail:
         here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=True)
         self.box = mailbox_class.options(scheduling_strategy=here).remote()
 
-    def collect(self, store: RunStore, live: dict, on_epoch, wait: float = POLL_S) -> None:
-        """Store what the tasks sent since the last look, if the answer is back within `wait`."""
+    def collect(self, store: RunStore, sent: dict, on_epoch, wait: float = POLL_S) -> None:
+        """Store what the tasks sent since the last look, if the answer is back within `wait`
+        (`sent`: the driver's runs by id)."""
         ray = self.ray
         try:
             if self.asked is None:
@@ -156,17 +175,16 @@ class _Mail:
             self.unreachable, self._since = exc, self._since or time.monotonic()
             return
         self._since = None
-        runs = {run["id"]: run for run in live.values()}
         for run_id, got in news.items():
-            if run_id in runs:
-                _store_reports(store, runs[run_id], got, on_epoch)
+            if run_id in sent:
+                _store_reports(store, sent[run_id], got, on_epoch)
 
-    def collect_last(self, store: RunStore, live: dict, on_epoch) -> None:
+    def collect_last(self, store: RunStore, sent: dict, on_epoch) -> None:
         """Some tasks have ended: everything they sent is in the mailbox (each report was delivered
         before training went on), but an answer to a question asked before they ended may miss
         the last of it, so the question is asked once more after that answer."""
         for _ in range(2):
-            self.collect(store, live, on_epoch, wait=LOST_AFTER_S)
+            self.collect(store, sent, on_epoch, wait=LOST_AFTER_S)
             if self.asked is not None or self._since is not None:
                 return  # no answer: the tasks' outcomes say what became of them
 
@@ -184,17 +202,20 @@ def _store_reports(store: RunStore, run: dict, got: dict, on_epoch) -> None:
     if got.get("where") and got["where"] != run.get("where"):
         run["where"] = got["where"]
         store.mark_running(run["id"], os.getpid(), got["where"], started_at=got["started_at"])
-    for report in got["epochs"]:
-        store.add_epoch(run["id"], report)
-        if on_epoch is not None:
-            on_epoch(run["id"], report)
+    store.add_epochs(run["id"], got["epochs"])  # one commit: a driver of many runs keeps up
+    for report in got["epochs"] if on_epoch is not None else ():
+        on_epoch(run["id"], report)
 
 
 def _keep(ray, store: RunStore, ref, run: dict, mail: _Mail) -> None:
-    """A run still training: heartbeat, and pass on a cancel asked in the store (Ray cancels the
-    task itself if it has not stopped `CANCEL_GRACE_S` later)."""
+    """A run still out: heartbeat, and pass on a cancel asked in the store — to Ray at once for a
+    task that has not started (nothing to stop cooperatively), else to the task, which Ray cancels
+    itself if it has not stopped `CANCEL_GRACE_S` later."""
     store.heartbeat(run["id"])
     if run["stop_asked"] is None and store.cancel_requested(run["id"]):
+        if run.get("where") is None:
+            run["before_start"] = True
+            _quietly(ray.cancel, ref, force=True)
         mail.ask_to_stop(run["id"])
         run["stop_asked"] = time.monotonic()
     elif run["stop_asked"] is not None and time.monotonic() - run["stop_asked"] > CANCEL_GRACE_S:
@@ -211,8 +232,8 @@ def _quietly(call, *args, **kwargs) -> None:
 
 
 def _lost(ray, store: RunStore, ref, run: dict, address: str, why: BaseException | None) -> str:
-    """A task Ray has not reached for `LOST_AFTER_S`: its run fails saying so (never a hang), and
-    Ray is asked to end the task in case it still trains somewhere."""
+    """A run still out when Ray has failed to reach the driver's mailbox for `LOST_AFTER_S`: it
+    fails saying so (never a hang), and Ray is asked to end its task in case it still trains."""
     cluster = "the Ray cluster" + (f" at {address}" if address not in ("auto", "local") else "")
     store.fail(run["id"], f"lost contact with {cluster} for {LOST_AFTER_S:.0f} s while it trained "
                           f"({run.get('where') or 'not started yet'}): {_reason(why) if why else 'no answer'}")
@@ -240,7 +261,8 @@ def _finish(ray, store: RunStore, ref, run: dict) -> str:
     try:
         out = ray.get(ref)
     except rex.TaskCancelledError:
-        store.mark_cancelled(run_id, reason="stopped by Ray after it did not answer the cancel request")
+        store.mark_cancelled(run_id, reason=None if run.get("before_start") else
+                             "stopped by Ray after it did not answer the cancel request")
         return "cancelled"
     except rex.RayTaskError as exc:  # the task raised: its own exception, readable
         cause = exc.cause if isinstance(getattr(exc, "cause", None), BaseException) else exc
@@ -304,7 +326,11 @@ def _remote_parts(ray):
 
     @ray.remote(max_retries=0)
     def _train(config_json: str, split, mailbox, run_id: int) -> dict:
-        return train_task(config_json, split, _Line(ray, mailbox, run_id), ray)
+        line = _Line(ray, mailbox, run_id)
+        try:
+            return train_task(config_json, split, line, ray)
+        finally:  # Ray reuses the worker process for later tasks: leave no thread behind
+            line.close()
 
     return _Mailbox, _train
 
@@ -333,6 +359,9 @@ class _Line:
 
     def should_stop(self) -> bool:
         return self._call("should_stop")
+
+    def close(self) -> None:
+        self._thread.shutdown(wait=False)
 
 
 def train_task(config_json: str, split, line: _Line, ray) -> dict:

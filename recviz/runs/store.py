@@ -126,12 +126,14 @@ class RunStore:
             return cur.rowcount == 1
 
     # ---- create and read ----------------------------------------------------------------------
-    def create(self, config: RunConfig, sweep_id: int | str | None = None, claim: int | None = None) -> int:
+    def create(self, config: RunConfig, sweep_id: int | str | None = None, claim: int | None = None,
+               device: str | None = None) -> int:
         """A new run, queued — or, with `claim` (a pid), already running under that process, in the
         same transaction, so no queue worker can take a run its creator trains itself (`recviz
-        train`). Its id is never one a run directory already has: a store created anew beside the
-        artifacts of a lost one (runs.db deleted) must not hand out their ids, or a new run would
-        inherit a dead run's weights and embedding map."""
+        train`); `device` is where it trains, if known (`WAITING_FOR_SLOT` for a Ray run). Its id
+        is never one a run directory already has: a store created anew beside the artifacts of a
+        lost one (runs.db deleted) must not hand out their ids, or a new run would inherit a dead
+        run's weights and embedding map."""
         config = config.pinned()  # the saved dataset's version this run will read, for good
         taken = self._highest_run_dir()
         with self.transaction() as conn:
@@ -150,8 +152,9 @@ class RunStore:
                          (str(self.run_dir(run_id) / "worker.log"), run_id))
             if claim is not None:
                 conn.execute(f"UPDATE runs SET status = 'running', pid = :pid, started_at = :heartbeat_at,"
-                             f" claims = claims + 1, oom_kills = :oom, {_BEAT} WHERE id = :id",
-                             {**liveness.beat(), "pid": claim, "oom": liveness.oom_kills(), "id": run_id})
+                             f" device = :device, claims = claims + 1, oom_kills = :oom, {_BEAT} WHERE id = :id",
+                             {**liveness.beat(), "pid": claim, "oom": liveness.oom_kills(), "id": run_id,
+                              "device": device})
         self._keep_config(run_id, config)
         return run_id
 
@@ -236,16 +239,25 @@ class RunStore:
 
     def add_epoch(self, run_id: int, report: dict) -> None:
         """Store one epoch report of the training loop (re-sending an epoch replaces it)."""
-        valid = report.get("valid")
-        extra = {k: v for k, v in report.items() if k not in _EPOCH_KEYS}
+        self.add_epochs(run_id, [report])
+
+    def add_epochs(self, run_id: int, reports: list[dict]) -> None:
+        """Store several epoch reports in one transaction: a Ray driver collects a few hundred a
+        second from its tasks, and one commit each would leave it behind them."""
+        rows = []
+        for report in reports:
+            valid = report.get("valid")
+            extra = {k: v for k, v in report.items() if k not in _EPOCH_KEYS}
+            rows.append((run_id, int(report["epoch"]), str(report.get("phase") or "train"),
+                         _num(report.get("train_loss")), None if valid is None else _dumps(valid),
+                         _num(report.get("seconds")), _num(report.get("samples_per_second")),
+                         _dumps(extra) if extra else None))
+        if not rows:
+            return
         with self.transaction() as conn:
-            conn.execute(
+            conn.executemany(
                 "INSERT OR REPLACE INTO epochs (run_id, epoch, phase, train_loss, valid, seconds,"
-                " samples_per_second, extra) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (run_id, int(report["epoch"]), str(report.get("phase") or "train"),
-                 _num(report.get("train_loss")), None if valid is None else _dumps(valid),
-                 _num(report.get("seconds")), _num(report.get("samples_per_second")),
-                 _dumps(extra) if extra else None))
+                " samples_per_second, extra) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
             conn.execute(f"UPDATE runs SET {_BEAT} WHERE id = :id AND status = 'running'",
                          {**liveness.beat(), "id": run_id})
 
@@ -260,9 +272,15 @@ class RunStore:
         return self._end(run_id, "cancelled", error=reason)
 
     def _end(self, run_id: int, status: str, **values) -> bool:
-        """Move an active run to a terminal status; False when it had already ended."""
-        return self._set(run_id, "status IN ('queued', 'running')", status=status,
-                         finished_at=time.time(), **values)
+        """Move an active run to a terminal status; False when it had already ended. A run that
+        ends while it waits for a slot on a cluster never trained anywhere: no device."""
+        values = {"status": status, "finished_at": time.time(), **values}
+        cols = "".join(f"{k} = ?, " for k in values)
+        with self.transaction() as conn:
+            cur = conn.execute(f"UPDATE runs SET {cols}device = NULLIF(device, ?)"
+                               " WHERE id = ? AND status IN ('queued', 'running')",
+                               (*values.values(), WAITING_FOR_SLOT, run_id))
+            return cur.rowcount == 1
 
     # ---- the app's controls -------------------------------------------------------------------
     def request_cancel(self, run_id: int) -> str:
