@@ -45,7 +45,8 @@ def home() -> None:
             common.explain("HR@K", "protocol")
 
 
-if __name__ == "__main__":
+def main() -> None:
+    """The whole app: page config, start-up checks, navigation, the sidebar, the chosen page."""
     st.set_page_config(page_title="RecViz", page_icon=":material/hub:", layout="wide")
     with common.error_boundary("app start"):
         common.on_app_start()
@@ -56,7 +57,14 @@ if __name__ == "__main__":
         st.Page("pages/results.py", title="Results", icon=":material/leaderboard:"),
         st.Page("pages/recommendations.py", title="Recommendations", icon=":material/recommend:"),
     ])
-    with common.error_boundary("sidebar"):
-        common.executor_sidebar()
-    with common.error_boundary(f"page {navigation.title}"):
+    sidebar = st.sidebar.empty()
+    with common.error_boundary("sidebar"):  # before the page: one that stops early (st.stop) keeps it
+        common.executor_sidebar(sidebar)
+    with common.error_boundary(f"page {navigation.title}"), common.inside_app():
         navigation.run()
+    with common.error_boundary("sidebar"):  # and after: it says what the page may just have chosen
+        common.executor_sidebar(sidebar)
+
+
+if __name__ == "__main__":
+    main()

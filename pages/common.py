@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from pathlib import Path
 
 import streamlit as st
@@ -12,6 +13,7 @@ import streamlit as st
 from recviz.config import RunConfig
 from recviz.errors import RecvizError, StoreError
 
+APP = Path(__file__).resolve().parents[1] / "app.py"
 DEFAULT_DATASET = RunConfig().dataset  # the built-in dataset a fresh app opens on
 STATUS_BADGE = {"queued": ":grey[● queued]", "running": ":blue[● running]", "done": ":green[● done]",
                 "failed": ":red[● failed]", "cancelled": ":orange[● cancelled]"}
@@ -141,6 +143,36 @@ def mlflow_switch() -> str | None:
                          placeholder="empty: MLflow's default (MLFLOW_TRACKING_URI, else ./mlflow.db)").strip()
 
 
+_app = threading.local()  # per script run (each session runs its script in a thread of its own)
+
+
+@contextlib.contextmanager
+def inside_app():
+    """app.py runs the chosen page inside this (`app_page` tells)."""
+    _app.running = True
+    try:
+        yield
+    finally:
+        _app.running = False
+
+
+def app_page() -> None:
+    """The first call of every page. Streamlit takes a `pages/` folder beside app.py for its older
+    multipage layout, so opening a page's address directly (a bookmark, a reload) runs that file
+    alone: no navigation (the sidebar lists `app` and `common` as pages), no sidebar caption, no
+    error boundary. Then this runs the app, which runs the page in its place, and stops. (A page
+    run as the main script itself, as a test may, has no app to run.)"""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    if getattr(_app, "running", False) or ctx is None or Path(ctx.main_script_path).resolve() != APP:
+        return
+    import app
+
+    app.main()
+    st.stop()
+
+
 def executor_choice() -> str:
     """The Train page's "Where runs train": local (the worker on this machine) or ray (each run a
     Ray task; the worker is their driver). Remembered in the data directory for the app's queue;
@@ -176,11 +208,11 @@ def executor_choice() -> str:
     return executors.where_runs_train(current) + "."
 
 
-def executor_sidebar() -> None:
-    """Every page's sidebar: where runs train and what that offers."""
+def executor_sidebar(slot) -> None:
+    """Every page's sidebar (`slot`, a place in it): where runs train and what that offers."""
     from recviz.runs import executors
 
-    st.sidebar.caption(executors.where_runs_train())
+    slot.caption(executors.where_runs_train())
 
 
 def quick_start_config() -> RunConfig:

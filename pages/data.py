@@ -12,6 +12,7 @@ from recviz.errors import RecvizError
 
 TITLE_TYPES = ["csv", "tsv", "txt", "dat", "item"]
 
+common.app_page()  # opened at its own address: the app runs it
 st.title("Data")
 catalog_tab, upload_tab = st.tabs(["Catalog", "Upload a file"])
 

@@ -10,6 +10,7 @@ from recviz.analysis import compare, embeddings
 from recviz.analysis import dataset as ds
 from recviz.runs import artifacts
 
+common.app_page()  # opened at its own address: the app runs it
 st.title("Recommendations")
 store = common.store()
 done = store.list(status="done", limit=500)

@@ -10,6 +10,7 @@ from recviz.analysis import compare, progress
 from recviz.runs import sweep
 from recviz.runs.store import MAX_NAME
 
+common.app_page()  # opened at its own address: the app runs it
 st.title("Results")
 store = common.store()
 runs = store.list(limit=1000)

@@ -15,6 +15,7 @@ from recviz.models import registry
 from recviz.options import DEVICE
 from recviz.runs import sweep
 
+common.app_page()  # opened at its own address: the app runs it
 st.title("Train")
 store = common.store()
 errors: list[str] = []
@@ -198,9 +199,13 @@ def _live() -> None:
     by_id = {r.id: r for r in recent}
     if st.session_state.get("watch_run") not in (FOLLOW, *by_id):
         st.session_state["watch_run"] = FOLLOW  # a link to a run that is gone, or an old pick
-    st.selectbox("Watch", [FOLLOW, *by_id], key="watch_run", on_change=watched_changed,
-                 format_func=lambda i: "the run training now (or the latest)" if i == FOLLOW
-                 else f"#{i} {by_id[i].model} on {by_id[i].dataset} · {by_id[i].status}")
+    def label(i) -> str:
+        if i == FOLLOW:
+            return "the run training now (or the latest)"
+        r = by_id[i]
+        return f"#{i} {r.model} on {r.dataset} · {'waiting' if r.waiting else r.status}"
+
+    st.selectbox("Watch", [FOLLOW, *by_id], key="watch_run", on_change=watched_changed, format_func=label)
     run_id = progress.run_to_watch(recent, st.session_state["watch_run"], st.session_state.get("active_run"))
     run = by_id[run_id]
     spec = registry.MODELS.get(run.model)

@@ -81,8 +81,7 @@ def main() -> None:
         at.switch_page("pages/train.py").run()
         at.radio(key="executor").set_value("ray").run()
         at.text_input(key="ray_address").set_value(address).run()  # joins it once, from a short-lived process
-        fresh = AppTest.from_file(str(ROOT / "app.py"), default_timeout=90).run()  # AppTest draws the
-        seen["sidebar"] = [c.value for c in fresh.sidebar.caption]  # sidebar only on app.py's own page
+        seen["sidebar"] = [c.value for c in at.sidebar.caption]  # what the sidebar says right after the choice
         seen["warnings"] = [w.value for w in at.warning]
 
         # 2. a long run trains on Ray; a short one launched meanwhile joins the batch

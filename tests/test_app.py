@@ -219,7 +219,8 @@ def test_runs_stored_before_per_model_declarations_still_open(recviz_home):
 def test_the_sidebar_says_where_runs_train_and_a_cluster_that_cannot_be_joined_is_said_at_once():
     """"Where runs train" on the Train page: choosing a Ray cluster joins it once (from a short-lived
     process); one where nothing answers is a warning there and then, and the choice is kept (the
-    cluster may come up later). The sidebar of every page says where runs train."""
+    cluster may come up later). The sidebar of every page says where runs train — the choice just
+    made, not the one before it — even on a page opened at its own address."""
     pytest.importorskip("ray")
     at = app()
     assert any(c.value.startswith("Runs train on this machine: ") for c in at.sidebar.caption)
@@ -229,7 +230,14 @@ def test_the_sidebar_says_where_runs_train_and_a_cluster_that_cannot_be_joined_i
     assert_clean(at)
     assert any("nothing answers at 127.0.0.1:1" in w.value for w in at.warning)
     assert any("cluster at 127.0.0.1:1: not joined yet" in c.value for c in at.caption)
-    # (AppTest runs a page switched to without app.py, so the sidebar is read on a fresh Home)
-    assert any("cluster at 127.0.0.1:1: not joined yet" in c.value for c in app().sidebar.caption)
+    assert any("cluster at 127.0.0.1:1: not joined yet" in c.value for c in at.sidebar.caption)
     at.radio(key="executor").set_value("local").run()
-    assert any(c.value.startswith("Runs train on this machine: ") for c in app().sidebar.caption)
+    assert [c.value for c in at.sidebar.caption if c.value.startswith("Runs train")] == \
+           [c.value for c in app().sidebar.caption if c.value.startswith("Runs train")]
+    assert at.sidebar.caption[-1].value.startswith("Runs train on this machine: ")
+    # Streamlit takes pages/ beside app.py for its old layout and runs a page opened at its own
+    # address alone (no navigation, no sidebar): the page runs the app instead
+    alone = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    alone.switch_page("pages/results.py").run()
+    assert_clean(alone)
+    assert alone.sidebar.caption[-1].value.startswith("Runs train on this machine: ")
