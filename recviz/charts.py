@@ -137,7 +137,7 @@ def metric_bars(long: pd.DataFrame) -> go.Figure:
     panel (`metric_long`'s `panel`), so no bar is read against another dataset's or protocol's
     scale; with one panel, its dataset and protocol are in the title. A bar that is the mean of
     several runs (`metric_long(over_seeds=True)`) carries an error bar of their standard deviation,
-    and its hover says over how many runs."""
+    and its hover says over how many runs; a bar of one run has none (not a bar of zero)."""
     if long.empty:
         return _empty("Test metrics", "no finished runs to show")
     panels = list(dict.fromkeys(long["panel"]))
@@ -155,7 +155,7 @@ def metric_bars(long: pd.DataFrame) -> go.Figure:
                 x=sel["run"], y=sel["value"], name=f"{metric}@{k}", marker_color=PALETTE[i % len(PALETTE)],
                 legendgroup=f"{metric}@{k}", showlegend=col == 1, hovertext=sel["panel"],
                 customdata=np.column_stack([runs, spread]),
-                error_y={"type": "data", "array": spread.tolist(), "visible": True} if several else None,
+                error_y={"type": "data", "array": spread.where(runs > 1).tolist(), "visible": True} if several else None,
                 hovertemplate=f"%{{x}}<br>{metric}@{k}=%{{y:.4f}}" + (SPREAD_HOVER if several else "")
                               + "<extra>%{hovertext}</extra>"), row=1, col=col)
     fig.update_layout(barmode="group", title=metric_label("Test metrics", panels[0] if len(panels) == 1 else ""))
@@ -169,8 +169,9 @@ def _metric_sort(col: pd.Series) -> pd.Series:
 
 def sweep(sweep_df: pd.DataFrame, param: str, metric: str = "NDCG@10") -> go.Figure:
     """`metric` against `param`, one line per model, dataset and setting of the other options
-    (`sweep_table`'s `setting`; dashed per protocol when there are several). A point averaged over several runs (seeds) carries an error bar of their
-    standard deviation. Text values ("64,32,16") keep the table's order on a category axis;
+    (`sweep_table`'s `setting`; dashed per protocol when there are several). A point averaged over
+    several runs (seeds) carries an error bar of their standard deviation; a point of one run has
+    none. Text values ("64,32,16") keep the table's order on a category axis;
     options declared on a log scale (learning rate, L2) get a log axis ticked at powers of ten."""
     proto = _single_protocol(sweep_df)
     fig = go.Figure()
@@ -191,7 +192,8 @@ def sweep(sweep_df: pd.DataFrame, param: str, metric: str = "NDCG@10") -> go.Fig
             fig.add_trace(go.Scatter(
                 x=d[param], y=d[metric], mode="lines+markers", name=name,
                 line={"color": PALETTE[i % len(PALETTE)], "dash": dash},
-                error_y={"type": "data", "array": spread.fillna(0).tolist(), "visible": True} if several else None,
+                error_y={"type": "data", "array": spread.where(d["runs"] > 1).tolist(), "visible": True}
+                if several else None,
                 customdata=np.column_stack([d["runs"], spread.fillna(0)]) if several else None,
                 hovertemplate=f"{param}=%{{x}}<br>{metric}=%{{y:.4f}}" + (SPREAD_HOVER if several else "")
                               + "<extra>" + name + "</extra>"))
