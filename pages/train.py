@@ -14,6 +14,7 @@ from recviz.errors import RecvizError
 from recviz.models import registry
 from recviz.options import DEVICE
 from recviz.runs import sweep
+from recviz.runs.store import WAITING_FOR_SLOT
 
 common.app_page()  # opened at its own address: the app runs it
 st.title("Train")
@@ -203,7 +204,7 @@ def _live() -> None:
         if i == FOLLOW:
             return "the run training now (or the latest)"
         r = by_id[i]
-        return f"#{i} {r.model} on {r.dataset} · {'waiting' if r.waiting else r.status}"
+        return f"#{i} {r.model} on {r.dataset} · {WAITING_FOR_SLOT if r.waiting else r.status}"
 
     st.selectbox("Watch", [FOLLOW, *by_id], key="watch_run", on_change=watched_changed, format_func=label)
     run_id = progress.run_to_watch(recent, st.session_state["watch_run"], st.session_state.get("active_run"))

@@ -155,7 +155,8 @@ def metric_bars(long: pd.DataFrame) -> go.Figure:
                 x=sel["run"], y=sel["value"], name=f"{metric}@{k}", marker_color=PALETTE[i % len(PALETTE)],
                 legendgroup=f"{metric}@{k}", showlegend=col == 1, hovertext=sel["panel"],
                 customdata=np.column_stack([runs, spread]),
-                error_y={"type": "data", "array": spread.where(runs > 1).tolist(), "visible": True} if several else None,
+                error_y={"type": "data", "array": spread.where(runs > 1).tolist(), "visible": True}
+                if several else None,
                 hovertemplate=f"%{{x}}<br>{metric}@{k}=%{{y:.4f}}" + (SPREAD_HOVER if several else "")
                               + "<extra>%{hovertext}</extra>"), row=1, col=col)
     fig.update_layout(barmode="group", title=metric_label("Test metrics", panels[0] if len(panels) == 1 else ""))
