@@ -1,7 +1,7 @@
 """RecViz — the Streamlit app: navigation and the home page.
 
 Run with `streamlit run app.py`. Training never happens in this process: pages submit runs to a
-background worker (`recviz.runs.worker`) and read what it stores.
+background worker (`recviz.experiments.worker`) and read what it stores.
 """
 
 import streamlit as st

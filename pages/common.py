@@ -37,7 +37,7 @@ def error_boundary(where: str):
         st.stop()
     except Exception as exc:  # noqa: BLE001 — the boundary
         from recviz import crashlog
-        from recviz.runs.reasons import cause
+        from recviz.experiments.reasons import cause
 
         log = crashlog.write(exc, where)
         known = cause(exc)  # a full disk, a directory that cannot be written: say so
@@ -58,7 +58,7 @@ def show_error(err, rename: dict[str, str] | None = None) -> None:
 def status_badge(run) -> str:
     """A run's status as a coloured badge; a run its driver holds that waits for a slot on a Ray
     cluster is not shown training."""
-    from recviz.runs.store import WAITING_FOR_SLOT
+    from recviz.experiments.store import WAITING_FOR_SLOT
 
     if run.waiting:
         return f":grey[● {WAITING_FOR_SLOT}]"
@@ -75,7 +75,7 @@ def store():
 
 @st.cache_resource
 def _store(home: str):
-    from recviz.runs.store import RunStore
+    from recviz.experiments.store import RunStore
 
     return RunStore(Path(home) / "runs.db")
 
@@ -90,8 +90,8 @@ def on_app_start() -> None:
 
 
 def recover() -> None:
-    """`recviz.runs.worker.recover` with this app's worker threads (the Train page's poll calls it)."""
-    from recviz.runs import worker
+    """`recviz.experiments.worker.recover` with this app's worker threads (the Train page's poll calls it)."""
+    from recviz.experiments import worker
 
     worker.recover(worker_threads())
 
@@ -108,7 +108,7 @@ def devices() -> list[str]:
 
 @st.cache_resource
 def device_label() -> str:
-    from recviz.train.device import describe
+    from recviz.training.device import describe
 
     return describe()
 
@@ -122,7 +122,7 @@ def worker_threads() -> int | None:
 
 
 def submit(config: RunConfig, sweep_id=None, mlflow: str | None = None) -> int:
-    from recviz.runs.worker import submit as submit_run
+    from recviz.experiments.worker import submit as submit_run
 
     return submit_run(config, threads=worker_threads(), sweep_id=sweep_id, mlflow=mlflow)
 
@@ -130,7 +130,7 @@ def submit(config: RunConfig, sweep_id=None, mlflow: str | None = None) -> int:
 def mlflow_switch() -> str | None:
     """The Train page's "Log to MLflow" switch: None when off (or MLflow is missing, which it
     says with how to install it), else the tracking URI, "" for MLflow's default store."""
-    from recviz.runs import tracking
+    from recviz.experiments import tracking
 
     if not st.toggle("Log to MLflow", key="mlflow_on",
                      help="When each run finishes, log its config, curves, metrics and weights to MLflow "
@@ -179,7 +179,7 @@ def executor_choice() -> str:
     choosing a cluster joins it once from a short-lived process, to say at once whether it can be
     reached and what it offers. Returns a caption saying where the next run trains."""
     from recviz.errors import RecvizError
-    from recviz.runs import executors
+    from recviz.experiments import executors
 
     current = executors.chosen()
     left, right = st.columns([1, 2])
@@ -210,7 +210,7 @@ def executor_choice() -> str:
 
 def executor_sidebar(slot) -> None:
     """Every page's sidebar (`slot`, a place in it): where runs train and what that offers."""
-    from recviz.runs import executors
+    from recviz.experiments import executors
 
     slot.caption(executors.where_runs_train())
 
@@ -322,7 +322,7 @@ def load_data(ref: str, min_user: int = 0, min_item: int = 0, min_rating: float 
 
 @st.cache_resource(max_entries=8, show_spinner="Loading the dataset…")
 def _load_data(home: str, ref: str, min_user: int, min_item: int, min_rating: float | None):
-    from recviz.runs.experiment import prepare_data
+    from recviz.experiments.experiment import prepare_data
 
     return prepare_data(RunConfig(dataset=ref, min_user=min_user, min_item=min_item, min_rating=min_rating))
 

@@ -8,7 +8,7 @@ from pages import common
 from recviz import charts
 from recviz.analysis import compare, embeddings
 from recviz.analysis import dataset as ds
-from recviz.runs import artifacts
+from recviz.experiments import artifacts
 
 common.app_page()  # opened at its own address: the app runs it
 st.title("Recommendations")
@@ -26,7 +26,7 @@ run = labels[st.selectbox("Run", list(labels), index=default, key="rec_run")]
 @st.cache_resource(max_entries=16, show_spinner="Loading the run…")
 def load_run(db: str, run_id: int):
     """Split, top-N lists, per-user test results and item map of a run (cached per store)."""
-    from recviz.runs.experiment import prepare_split
+    from recviz.experiments.experiment import prepare_split
 
     run_dir = store.run_dir(run_id)
     run = store.get(run_id)

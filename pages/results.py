@@ -7,8 +7,8 @@ import streamlit as st
 from pages import common
 from recviz import charts
 from recviz.analysis import compare, progress
-from recviz.runs import sweep
-from recviz.runs.store import MAX_NAME
+from recviz.experiments import sweep
+from recviz.experiments.store import MAX_NAME
 
 common.app_page()  # opened at its own address: the app runs it
 st.title("Results")

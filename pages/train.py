@@ -13,8 +13,8 @@ from recviz.config import PROTOCOLS, VALID_RULES, RunConfig, run_option
 from recviz.errors import RecvizError
 from recviz.models import registry
 from recviz.options import DEVICE
-from recviz.runs import sweep
-from recviz.runs.store import WAITING_FOR_SLOT
+from recviz.experiments import sweep
+from recviz.experiments.store import WAITING_FOR_SLOT
 
 common.app_page()  # opened at its own address: the app runs it
 st.title("Train")

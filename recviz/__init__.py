@@ -11,24 +11,16 @@ From Python (see `recviz.api`)::
     recviz.runs(), recviz.open_run(run.id)
 
 Importing `recviz` stays light (no pandas, torch or streamlit): the API's names are looked up on
-first use (PEP 562 `__getattr__`). Two of those names are also subpackages — `recviz.train` (the
-training loop) and `recviz.runs` (the run store) — and once a submodule of one is imported, Python
-binds the package to that name here, replacing any function of ours. So those two packages are
-themselves callable (`_call_through`): `recviz.train(...)` and `recviz.train.loop` both work.
+first use (PEP 562 `__getattr__`). They are plain functions: the internal packages have names of
+their own (`recviz.training`, `recviz.experiments`), so no module doubles as a function.
 """
 
-__version__ = "0.1.0"
+from recviz.version import __version__
+
 __all__ = ["load", "train", "runs", "open_run", "Run"]
 
 
-_PACKAGES = ("train", "runs")  # API names that are also subpackages (callable, see above)
-
-
 def __getattr__(name: str):
-    if name in _PACKAGES:
-        import importlib
-
-        return importlib.import_module(f"recviz.{name}")
     if name in __all__:
         from recviz import api
 
@@ -38,24 +30,3 @@ def __getattr__(name: str):
 
 def __dir__():
     return sorted(set(globals()) | set(__all__))
-
-
-def _call_through(package: str, function: str) -> None:
-    """Make the package `package` callable as `recviz.api.<function>`; `inspect.signature` and
-    `help(recviz.<name>.__wrapped__)` find the function through `__wrapped__`."""
-    import sys
-    import types
-
-    class CallablePackage(types.ModuleType):
-        def __call__(self, *args, **kwargs):
-            from recviz import api
-
-            return getattr(api, function)(*args, **kwargs)
-
-        @property
-        def __wrapped__(self):
-            from recviz import api
-
-            return getattr(api, function)
-
-    sys.modules[package].__class__ = CallablePackage

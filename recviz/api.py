@@ -8,7 +8,7 @@
 Every function here is a thin layer over what the CLI and the worker already call — the readers
 and validation (`recviz.data`), `RunConfig.build` (options checked against the model's declaration),
 `experiment.run`, `record.store_result` (a run recorded as the worker records one), the store's
-`epochs_frame`, `recviz.runs.tracking` for MLflow — so a number means the same thing wherever it
+`epochs_frame`, `recviz.experiments.tracking` for MLflow — so a number means the same thing wherever it
 is shown. Importing `recviz` imports none of this; torch comes in when a model trains.
 """
 
@@ -104,14 +104,14 @@ def train(data, model: str = registry.DEFAULT_MODEL, *, protocol: str | None = N
         The trained model with its metrics and history; `Run.save` stores it.
     """
     if mlflow not in (None, False):
-        from recviz.runs import tracking
+        from recviz.experiments import tracking
 
         tracking.check_installed()  # before training, not after
     inter = load(data)
     settings = {k: v for k, v in (("protocol", protocol), ("seed", seed)) if v is not None}
     ref = inter.meta.get("ref") or frame_name(inter)
     config = RunConfig.build(dataset=ref, model=model, **settings, **options)
-    from recviz.runs import experiment
+    from recviz.experiments import experiment
 
     prepared = experiment.prepare(inter, config)
     bar = ProgressBar(config) if progress else None
@@ -130,8 +130,8 @@ def runs(status: str | None = None, model: str | None = None, limit: int = 200) 
     """The stored runs, newest first, one row each — the rows of ``recviz runs --json``: id,
     status, model, dataset, protocol, seed, HR@10, NDCG@10, epochs, timing, error."""
     from recviz.commands.runs import run_row
-    from recviz.runs import worker
-    from recviz.runs.store import RunStore
+    from recviz.experiments import worker
+    from recviz.experiments.store import RunStore
 
     worker.recover()  # a dead run shows failed, as in `recviz runs`
     rows = [run_row(r) for r in RunStore().list(status=status, model=model, limit=limit)]
@@ -141,7 +141,7 @@ def runs(status: str | None = None, model: str | None = None, limit: int = 200) 
 def open_run(run_id: int) -> Run:
     """A stored, finished run; its `Run.recommend` scores with the stored weights."""
     from recviz.errors import RecvizError
-    from recviz.runs.store import RunStore
+    from recviz.experiments.store import RunStore
 
     store = RunStore()
     stored = store.get(int(run_id))
@@ -196,7 +196,7 @@ class Run:
     def history(self) -> pd.DataFrame:
         """One row per epoch: epoch, phase, train_loss, seconds, samples_per_second, the
         validation metrics (``valid_HR@10``, ...), as the app's learning curves read them."""
-        from recviz.runs.store import RunStore, epochs_frame
+        from recviz.experiments.store import RunStore, epochs_frame
 
         if self._result is not None:
             return epochs_frame(self._result.history)
@@ -229,8 +229,8 @@ class Run:
         if self._result is not None:
             return self._result.model, self._result.split
         if self._model is None:
-            from recviz.runs import artifacts, experiment
-            from recviz.runs.store import RunStore
+            from recviz.experiments import artifacts, experiment
+            from recviz.experiments.store import RunStore
 
             self._model = artifacts.load_model(RunStore().run_dir(self.id))[0]
             self._split = experiment.prepare_split(self.config)
@@ -243,8 +243,8 @@ class Run:
         if self.id is not None:
             return self.id
         from recviz.data import saved
-        from recviz.runs import record
-        from recviz.runs.store import RunStore
+        from recviz.experiments import record
+        from recviz.experiments.store import RunStore
 
         if self._source is not None and self._source.meta.get("ref") is None:
             saved.save(self.config.dataset, self._source, replace=True, source="recviz.load(DataFrame)")
@@ -255,8 +255,8 @@ class Run:
     def log_mlflow(self, uri: str | None = None) -> str:
         """Send the run to MLflow (`uri`: a tracking URI; None: MLflow's default store), saving it
         first. Returns the MLflow run id."""
-        from recviz.runs import tracking
-        from recviz.runs.store import RunStore
+        from recviz.experiments import tracking
+        from recviz.experiments.store import RunStore
 
         tracking.check_installed()
         self.save()

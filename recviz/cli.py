@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except Exception as exc:  # noqa: BLE001 — the boundary: no traceback reaches a person
         from recviz import crashlog
-        from recviz.runs.reasons import cause
+        from recviz.experiments.reasons import cause
 
         log = crashlog.write(exc, "recviz " + " ".join(argv))
         known = cause(exc)  # a full disk, a directory that cannot be written: say so, not "internal error"
@@ -168,7 +168,7 @@ def build_parser(model: str | None = None) -> argparse.ArgumentParser:
 
     s = sub.add_parser("executor", help="where the app's queued runs train (the Train page's setting): "
                                         "show it, or choose local or a Ray cluster")
-    from recviz.runs.executors import ADDRESS_HELP, EXECUTOR_HELP, EXECUTORS
+    from recviz.experiments.executors import ADDRESS_HELP, EXECUTOR_HELP, EXECUTORS
 
     s.add_argument("executor", nargs="?", choices=EXECUTORS,
                    help="; ".join(f"{k}: {v}" for k, v in EXECUTOR_HELP.items()) + " (default: show the choice)")
@@ -183,7 +183,7 @@ def build_parser(model: str | None = None) -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="print one JSON object")
     s.set_defaults(func=_lazy("runs", "cmd_recommend"))
 
-    from recviz.runs.bench import DEFAULT_MODELS
+    from recviz.experiments.bench import DEFAULT_MODELS
 
     s = sub.add_parser("bench", help="every model with its defaults (or a preset) over seeds: table + JSON")
     _settings(s, ("dataset",))
@@ -273,7 +273,7 @@ def _training_args(s: argparse.ArgumentParser, spec) -> None:
 
 
 def _executor_args(s: argparse.ArgumentParser) -> None:
-    from recviz.runs.executors import ADDRESS_HELP, EXECUTOR_HELP, EXECUTORS, INSTALL
+    from recviz.experiments.executors import ADDRESS_HELP, EXECUTOR_HELP, EXECUTORS, INSTALL
 
     s.add_argument("--executor", choices=EXECUTORS, default=EXECUTORS[0],
                    help="; ".join(f"{k}: {v}" for k, v in EXECUTOR_HELP.items())

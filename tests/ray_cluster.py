@@ -62,8 +62,8 @@ def task_pid(run) -> int | None:
 def main() -> None:
     from streamlit.testing.v1 import AppTest
 
-    from recviz.runs import worker
-    from recviz.runs.store import RunStore
+    from recviz.experiments import worker
+    from recviz.experiments.store import RunStore
 
     address = f"127.0.0.1:{PORT}"
     ray_bin = str(Path(sys.executable).with_name("ray"))

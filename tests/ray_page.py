@@ -14,8 +14,8 @@ sys.path.insert(0, str(ROOT))
 def main() -> None:
     from streamlit.testing.v1 import AppTest
 
-    from recviz.runs import worker
-    from recviz.runs.store import RunStore
+    from recviz.experiments import worker
+    from recviz.experiments.store import RunStore
 
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
     at.switch_page("pages/train.py").run()

@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 import recviz
 from recviz.errors import DataError, RecvizError
-from recviz.runs.store import RunStore
+from recviz.experiments.store import RunStore
 from tests.test_app import ROOT
 
 
@@ -53,14 +53,16 @@ def test_import_recviz_is_light():
     assert float(out[0]) < 0.5, f"import recviz took {float(out[0]):.2f} s"
 
 
-def test_train_and_runs_stay_callable_after_their_packages_are_imported():
+def test_train_and_runs_are_plain_functions_beside_the_internal_packages():
     import inspect
+    import types
 
-    import recviz.runs.store  # noqa: F401  (binds recviz.runs to the package)
-    import recviz.train.loop  # noqa: F401
+    import recviz.experiments.store  # noqa: F401
+    import recviz.training.loop  # noqa: F401
 
-    assert recviz.runs().empty and recviz.runs.store.RunStore is RunStore
-    assert "progress" in inspect.signature(recviz.train).parameters and recviz.train.loop.train
+    assert isinstance(recviz.train, types.FunctionType) and isinstance(recviz.runs, types.FunctionType)
+    assert recviz.runs().empty and recviz.experiments.store.RunStore is RunStore
+    assert "progress" in inspect.signature(recviz.train).parameters
 
 
 def log(n_users=60, n_items=300, n=1500, seed=0) -> pd.DataFrame:

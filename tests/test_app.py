@@ -11,8 +11,8 @@ from streamlit.testing.v1 import AppTest
 
 from recviz.config import RunConfig
 from recviz.models import registry
-from recviz.runs import worker
-from recviz.runs.store import RunStore
+from recviz.experiments import worker
+from recviz.experiments.store import RunStore
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = ["pages/data.py", "pages/train.py", "pages/results.py", "pages/recommendations.py"]
@@ -186,7 +186,7 @@ def test_runs_stored_before_per_model_declarations_still_open(recviz_home):
 
     import numpy as np
 
-    from recviz.runs import artifacts
+    from recviz.experiments import artifacts
 
     shutil.copytree(LEGACY, recviz_home, dirs_exist_ok=True)
     store = RunStore()

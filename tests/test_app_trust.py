@@ -6,8 +6,8 @@ from streamlit.testing.v1 import AppTest
 
 from recviz.config import RunConfig
 from recviz.data.load import save_named
-from recviz.runs import artifacts, record
-from recviz.runs.store import RunStore
+from recviz.experiments import artifacts, record
+from recviz.experiments.store import RunStore
 from tests.test_app import ROOT, app, app_env, assert_clean  # noqa: F401  (app_env: the fixture)
 
 
@@ -67,7 +67,7 @@ def test_a_malformed_option_shows_under_its_field_and_blocks_launch():
 
 
 def test_with_two_runs_queued_the_live_panel_shows_the_running_one(monkeypatch):
-    from recviz.runs import worker
+    from recviz.experiments import worker
 
     monkeypatch.setenv("RECVIZ_TEST_SLEEP_BEFORE_FIT", "30")  # the worker holds each run, cancellably
     first = worker.submit(RunConfig.build(dataset="synthetic:users=60,items=400,interactions=1500", model="itempop"))
@@ -261,7 +261,7 @@ def _values(array) -> list:
 
 
 def test_the_sweep_mode_runs_each_value_with_each_seed(monkeypatch):
-    from recviz.runs import worker
+    from recviz.experiments import worker
 
     monkeypatch.setattr(worker, "submit", lambda config, sweep_id=None, **_:
                         RunStore().create(config, sweep_id=sweep_id))  # queue only: nothing trains here

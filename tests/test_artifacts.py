@@ -5,8 +5,8 @@ import pytest
 
 from recviz.config import RunConfig
 from recviz.models import registry
-from recviz.runs import artifacts
-from recviz.runs.experiment import run
+from recviz.experiments import artifacts
+from recviz.experiments.experiment import run
 
 
 def test_eval_and_coords_of_a_baseline(tmp_path):

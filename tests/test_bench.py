@@ -8,8 +8,8 @@ import pytest
 from recviz.config import RunConfig
 from recviz.errors import RecvizError
 from recviz.models import registry
-from recviz.runs import bench
-from recviz.runs.store import RunStore
+from recviz.experiments import bench
+from recviz.experiments.store import RunStore
 from tests.test_cli import TINY, last_json, recviz
 
 
@@ -77,7 +77,7 @@ def test_bench_unknown_model_is_a_readable_error(tmp_path):
 
 
 def test_observed_test_is_a_diagnostic_that_changes_nothing():
-    from recviz.runs import experiment
+    from recviz.experiments import experiment
 
     config = bench.bench_config("gmf", TINY, seed=0, epochs=4)
     plain = experiment.run(config)
@@ -97,7 +97,7 @@ def test_observed_test_is_a_diagnostic_that_changes_nothing():
 
 
 def test_observed_test_skips_pretraining_phases():
-    from recviz.runs import experiment
+    from recviz.experiments import experiment
 
     result = experiment.run(bench.bench_config("neumf:paper", TINY, seed=0, epochs=2), observe_test=True)
     phases = {h["phase"]: "test_observed" in h for h in result.history}

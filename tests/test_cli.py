@@ -114,8 +114,8 @@ def test_saving_under_a_taken_name_adds_a_version_and_old_runs_keep_theirs(tmp_p
     assert refused.returncode == 2 and "already saved as 'mycopy' (v1" in refused.stderr and "--replace" in refused.stderr
     assert last_json(recviz("import", second, "--name", "mycopy", "--replace", "--json"))["version"] == 2
 
-    from recviz.runs.experiment import prepare_data
-    from recviz.runs.store import RunStore
+    from recviz.experiments.experiment import prepare_data
+    from recviz.experiments.store import RunStore
 
     stored = RunStore().get(run["run_id"]).config
     assert stored.data_version is not None and stored.dataset == "mycopy"
@@ -150,7 +150,7 @@ def test_train_neural_model_reports_progress_and_is_stored():
 
 def test_recommend_prints_a_users_top_k_with_titles(recviz_home):
     from recviz.config import RunConfig
-    from recviz.runs import record
+    from recviz.experiments import record
 
     run_id, _, _ = record.train_here(RunConfig.build(dataset=TINY, model="itemknn"))  # stored as `train` stores it
     rec = last_json(recviz("recommend", "--run", str(run_id), "--user", "u0003", "-k", "5", "--json"))
@@ -192,8 +192,8 @@ def test_interrupted_training_is_stored_as_cancelled(recviz_home):
     """Ctrl-C during `recviz train` (in-process: the same code path, KeyboardInterrupt raised
     from the epoch callback) leaves the run cancelled with its finished epoch stored."""
     from recviz.config import RunConfig
-    from recviz.runs import record
-    from recviz.runs.store import RunStore
+    from recviz.experiments import record
+    from recviz.experiments.store import RunStore
 
     def interrupt(report):
         raise KeyboardInterrupt
@@ -255,7 +255,7 @@ def test_a_sweep_over_seeds_runs_every_value_with_every_seed_and_prints_mean_and
 def test_executor_shows_and_sets_where_the_apps_runs_train():
     """`recviz executor` is the Train page's "Where runs train": the same setting, the same words."""
     pytest.importorskip("ray")
-    from recviz.runs import executors
+    from recviz.experiments import executors
 
     assert recviz("executor").stdout.startswith("Runs train on this machine: ")
     assert "cluster the worker starts here" in recviz("executor", "ray", "--address", "local").stdout

@@ -31,7 +31,7 @@ def test_out_of_range_numbers_are_readable_errors(args, words):
 
 
 def test_an_unexpected_error_names_its_log_file(recviz_home):
-    from recviz.runs.store import RunStore
+    from recviz.experiments.store import RunStore
 
     store = RunStore()  # a sound store holding a row no RecViz wrote: its config is not JSON
     store.create(RunConfig())
@@ -80,7 +80,7 @@ def _unwritable_out(tmp_path):
                 "--out", str(t / ("o" * 300 + ".json"))), ("cannot write the sweep table", "255")),
 ])
 def test_inputs_that_used_to_crash_are_one_message_and_logged(tmp_path, recviz_home, make_args, words):
-    from recviz.runs.store import RunStore
+    from recviz.experiments.store import RunStore
 
     proc = recviz(*make_args(tmp_path), check=False)
     assert proc.returncode == 2, proc.stderr
@@ -100,7 +100,7 @@ def test_tampered_run_files_are_refused_by_recommend(recviz_home):
 
     import numpy as np
 
-    from recviz.runs import record
+    from recviz.experiments import record
 
     run_id, _, _ = record.train_here(RunConfig.build(dataset=TINY, model="itemknn"))
     run_dir = recviz_home / "runs" / str(run_id)

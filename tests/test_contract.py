@@ -22,8 +22,8 @@ from recviz.config import RunConfig
 from recviz.errors import Cancelled
 from recviz.eval.protocols import evaluate
 from recviz.models import registry
-from recviz.runs import artifacts, experiment
-from recviz.runs.record import main_phase
+from recviz.experiments import artifacts, experiment
+from recviz.experiments.record import main_phase
 from tests.test_app import ROOT
 
 YARDSTICK = "itempop"

@@ -16,7 +16,7 @@ from recviz.eval.protocols import evaluate
 from recviz.models import registry
 from recviz.models.dmf import DMF, MU
 from recviz.models.rating_matrix import INPUTS, rating_matrix
-from recviz.runs import experiment
+from recviz.experiments import experiment
 from recviz.data.training_samples import train_positives
 from tests.helpers import frame, random_interactions
 

@@ -18,7 +18,7 @@ from recviz.models import registry
 from recviz.models.eals import EALS, missing_weights
 from recviz.models.itempop import ItemPop
 from recviz.errors import Cancelled
-from recviz.runs import experiment
+from recviz.experiments import experiment
 from tests.helpers import assert_train_items_rank_first, SHARED_DATA, random_interactions
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

@@ -12,10 +12,10 @@ from recviz.config import RunConfig
 from recviz.errors import ModelError
 from recviz.eval.protocols import evaluate
 from recviz.models import registry
-from recviz.runs import experiment
+from recviz.experiments import experiment
 from recviz.models.einmf import EINMF
 from recviz.models.rating_matrix import INPUTS
-from recviz.train.losses import log_loss
+from recviz.training.losses import log_loss
 from tests.helpers import random_interactions
 from tests.test_dmf import TRAIN, csr_pairs, planted_split, rated_split
 

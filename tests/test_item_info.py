@@ -12,8 +12,8 @@ from recviz.config import RunConfig
 from recviz.data import item_info, saved
 from recviz.data.load import save_named
 from recviz.errors import DataError
-from recviz.runs import artifacts, record
-from recviz.runs.store import RunStore
+from recviz.experiments import artifacts, record
+from recviz.experiments.store import RunStore
 from tests.helpers import frame
 from tests.test_app import app, app_env, assert_clean  # noqa: F401  (app_env: the fixture)
 

@@ -6,8 +6,8 @@ import json
 import pytest
 
 from recviz.cli import main
-from recviz.runs import tracking
-from recviz.runs.store import RunStore
+from recviz.experiments import tracking
+from recviz.experiments.store import RunStore
 
 mlflow = pytest.importorskip("mlflow")
 TINY = "synthetic:users=60,items=300,interactions=1500"
@@ -103,7 +103,7 @@ def test_without_mlflow_the_flag_says_how_to_install_it(monkeypatch, capsys):
 def test_the_train_page_switch_logs_the_run_the_worker_trains(uri, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
-    from recviz.runs import worker
+    from recviz.experiments import worker
     from tests.test_app import ROOT
 
     monkeypatch.chdir(ROOT)

@@ -21,7 +21,7 @@ from recviz.models.itempop import ItemPop
 from recviz.models.multibehavior import (MBNMFNet, MultiBehaviorNeuMF, supportive_negatives,
                                          supportive_only)
 from recviz.models.ncf import NeuMF
-from recviz.runs import experiment
+from recviz.experiments import experiment
 from tests.helpers import assert_train_items_rank_first, random_interactions
 
 

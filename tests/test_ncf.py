@@ -12,8 +12,8 @@ from recviz.data.split import make_split
 from recviz.errors import Cancelled, ModelError
 from recviz.models import registry
 from recviz.models.ncf import NeuMF, init_from_pretrained
-from recviz.runs import experiment
-from recviz.train import loop
+from recviz.experiments import experiment
+from recviz.training import loop
 from tests.helpers import assert_train_items_rank_first, random_interactions
 
 NEURAL = ["gmf", "mlp", "neumf", "mf", "bpr"]

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from recviz.train.optim import Adam, has_fused_adam, make_optimizer
+from recviz.training.optim import Adam, has_fused_adam, make_optimizer
 
 pytestmark = pytest.mark.skipif(not has_fused_adam(torch.device("cpu")),
                                 reason="this torch has no fused Adam kernel (recviz then uses torch's Adam)")

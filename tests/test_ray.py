@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from recviz.runs.store import RunStore
+from recviz.experiments.store import RunStore
 
 ray = pytest.importorskip("ray")
 TINY = "synthetic:users=60,items=300,interactions=1500"
@@ -69,7 +69,7 @@ def test_a_sweep_through_ray_stores_what_the_same_sweep_stores_locally(tmp_path,
     for k in local:
         assert (remote[k]["HR@10"], remote[k]["NDCG@10"], remote[k]["best_epoch"]) == \
                (local[k]["HR@10"], local[k]["NDCG@10"], local[k]["best_epoch"]), k
-    from recviz.runs import artifacts
+    from recviz.experiments import artifacts
 
     for k in local:
         stored = {}

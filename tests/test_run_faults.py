@@ -9,8 +9,8 @@ import time
 import pytest
 
 from recviz.config import RunConfig
-from recviz.runs import artifacts, liveness, worker
-from recviz.runs.store import RunStore
+from recviz.experiments import artifacts, liveness, worker
+from recviz.experiments.store import RunStore
 from tests.test_worker import KNN, stop_workers, wait_until_running  # noqa: F401 — the fixture
 
 ITEMPOP = RunConfig.build(dataset="synthetic", model="itempop")
@@ -97,7 +97,7 @@ def test_a_full_disk_while_saving_artifacts_fails_the_run_as_disk_full(monkeypat
 
 
 def test_a_memory_error_fails_the_run_as_out_of_memory(monkeypatch):
-    from recviz.runs import experiment
+    from recviz.experiments import experiment
 
     def too_big(config, **kw):
         raise MemoryError()
@@ -115,7 +115,7 @@ def test_a_memory_error_fails_the_run_as_out_of_memory(monkeypatch):
     (__import__("sqlite3").OperationalError("attempt to write a readonly database"), "is not writable"),
 ])
 def test_other_known_causes_are_named(exc, words):
-    from recviz.runs.reasons import describe
+    from recviz.experiments.reasons import describe
 
     try:
         raise RuntimeError("while saving") from exc

@@ -6,8 +6,8 @@ import subprocess
 import sys
 
 from recviz.config import RunConfig
-from recviz.runs import record
-from recviz.runs.store import RunStore
+from recviz.experiments import record
+from recviz.experiments.store import RunStore
 from tests.test_app import app, app_env, assert_clean  # noqa: F401  (app_env: the fixture)
 
 TINY = "synthetic:users=60,items=400,interactions=1500"

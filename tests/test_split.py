@@ -175,7 +175,7 @@ def test_the_split_key_names_exactly_what_a_runs_split_is_drawn_from():
     """Runs with one split key are given one split (the ray executor ships it once): a setting the
     split does not read never changes the key, and one it reads always does."""
     from recviz.config import RunConfig
-    from recviz.runs import experiment
+    from recviz.experiments import experiment
 
     base = RunConfig(dataset="synthetic:users=40,items=300,interactions=900", model="gmf")
     same = [base.replace(model="mlp"), base.replace(emb_dim=4), base.replace(threads=1), base.replace(device="cpu")]

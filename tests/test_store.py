@@ -13,7 +13,7 @@ import pytest
 
 from recviz.config import RunConfig
 from recviz.errors import RecvizError
-from recviz.runs.store import EPOCH_COLUMNS, SCHEMA_VERSION, WAITING_FOR_SLOT, RunStore, pid_alive
+from recviz.experiments.store import EPOCH_COLUMNS, SCHEMA_VERSION, WAITING_FOR_SLOT, RunStore, pid_alive
 
 
 @pytest.fixture

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from recviz.config import RunConfig
-from recviz.runs import record
-from recviz.runs.store import RunStore
+from recviz.experiments import record
+from recviz.experiments.store import RunStore
 from tests.test_cli import TINY, recviz
 
 

@@ -13,10 +13,10 @@ from recviz.errors import ModelError
 from recviz.eval.protocols import evaluate
 from recviz.models.mf import BPRMF
 from recviz.models.ncf import GMF
-from recviz.train import device as dev
+from recviz.training import device as dev
 from recviz.data.training_samples import epoch_samples, train_positives
 from recviz.errors import Cancelled
-from recviz.train.losses import bpr_loss, log_loss
+from recviz.training.losses import bpr_loss, log_loss
 from tests.helpers import random_interactions
 
 TIMING = ("seconds", "eval_seconds", "samples_per_second")

@@ -14,9 +14,9 @@ from recviz.data.interactions import Interactions
 from recviz.errors import ModelError, RecvizError
 from recviz.eval.protocols import recommend
 from recviz.models import registry
-from recviz.runs import artifacts, worker
-from recviz.runs.store import RunStore
-from recviz.runs import experiment
+from recviz.experiments import artifacts, worker
+from recviz.experiments.store import RunStore
+from recviz.experiments import experiment
 from tests.helpers import random_interactions
 
 KNN = RunConfig.build(dataset="synthetic", model="itemknn", neighbors=50)

@@ -19,8 +19,8 @@ def _ints(text: str, what: str) -> tuple[int, ...]:
 
 
 def cmd_bench(args) -> int:
-    from recviz.runs import bench
-    from recviz.runs.sweep import parse_seeds
+    from recviz.experiments import bench
+    from recviz.experiments.sweep import parse_seeds
 
     models = tuple(m.strip() for m in args.models.split(",") if m.strip())
     batch_sizes = _ints(args.batch_sizes, "--batch-sizes") if args.batch_sizes else (None,)

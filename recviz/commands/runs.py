@@ -29,8 +29,8 @@ def run_row(run) -> dict:
 
 
 def cmd_runs(args) -> int:
-    from recviz.runs import worker
-    from recviz.runs.store import RunStore
+    from recviz.experiments import worker
+    from recviz.experiments.store import RunStore
 
     worker.recover()  # a dead run shows failed, and queued runs get a worker
     store = RunStore()
@@ -59,7 +59,7 @@ def cmd_runs(args) -> int:
 
 
 def cmd_rename(args) -> int:
-    from recviz.runs.store import RunStore
+    from recviz.experiments.store import RunStore
 
     name = RunStore().rename(args.run, args.name)
     print(f"run {args.run} is now named '{name}'" if name else f"run {args.run} has no name now")
@@ -67,7 +67,7 @@ def cmd_rename(args) -> int:
 
 
 def cmd_cancel(args) -> int:
-    from recviz.runs.store import RunStore
+    from recviz.experiments.store import RunStore
 
     store = RunStore()
     for run_id in dict.fromkeys(args.runs):
@@ -81,7 +81,7 @@ def cmd_cancel(args) -> int:
 
 def cmd_executor(args) -> int:
     """The app's executor, as the Train page's "Where runs train" shows and sets it."""
-    from recviz.runs import executors
+    from recviz.experiments import executors
 
     current = executors.chosen()
     if args.executor is not None or args.address is not None:
@@ -103,8 +103,8 @@ def cmd_executor(args) -> int:
 def cmd_delete(args) -> int:
     """Deleting loses a run's weights and recommendation lists for good, so it is said out loud
     first: the runs are listed and, from a terminal, confirmed; elsewhere `--yes` is required."""
-    from recviz.runs import worker
-    from recviz.runs.store import RunStore
+    from recviz.experiments import worker
+    from recviz.experiments.store import RunStore
 
     worker.recover()
     store = RunStore()
@@ -129,8 +129,8 @@ def cmd_delete(args) -> int:
 
 
 def cmd_recommend(args) -> int:
-    from recviz.runs import artifacts, worker
-    from recviz.runs.store import RunStore
+    from recviz.experiments import artifacts, worker
+    from recviz.experiments.store import RunStore
 
     worker.recover()
     store = RunStore()
@@ -154,8 +154,8 @@ def cmd_recommend(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from recviz.runs import tracking
-    from recviz.runs.store import RunStore
+    from recviz.experiments import tracking
+    from recviz.experiments.store import RunStore
 
     uri, run_ids = args.mlflow, list(args.run_ids)
     if uri and uri.isdigit():  # `--mlflow 12 13`: no tracking URI is a bare number

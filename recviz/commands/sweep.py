@@ -11,8 +11,8 @@ from recviz.commands.train import epoch_line
 
 
 def cmd_sweep(args) -> int:
-    from recviz.runs import sweep
-    from recviz.runs.store import RunStore
+    from recviz.experiments import sweep
+    from recviz.experiments.store import RunStore
 
     base = config_from_args(args)
     values = sweep.parse_values(base.spec, args.param, args.values)
@@ -48,7 +48,7 @@ def cmd_sweep(args) -> int:
 
 def _here(args, store, configs, sweep_id, several_seeds) -> list[int]:
     """The local executor: one run after another in this process, the data read once."""
-    from recviz.runs import record
+    from recviz.experiments import record
 
     data = load_data(configs[0])  # read and prepared once for every value
     ids = []
@@ -64,7 +64,7 @@ def _here(args, store, configs, sweep_id, several_seeds) -> list[int]:
 
 def _on_ray(args, store, configs, sweep_id, several_seeds) -> list[int]:
     """The ray executor: every run a Ray task, in parallel up to the cluster's size."""
-    from recviz.runs import ray_exec
+    from recviz.experiments import ray_exec
 
     names, epochs = {}, {}
 

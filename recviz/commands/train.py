@@ -28,7 +28,7 @@ def total_epochs(config) -> int:
 
 
 def cmd_train(args) -> int:
-    from recviz.runs import record
+    from recviz.experiments import record
 
     config = config_from_args(args)
     pretrain = bool(config.option("pretrain"))
@@ -65,8 +65,8 @@ def cmd_train(args) -> int:
 
 def _on_ray(args, config, on_start, on_epoch) -> tuple[int, dict]:
     """`--executor ray`: the run is one Ray task; this process stores what it reports."""
-    from recviz.runs import ray_exec
-    from recviz.runs.store import RunStore
+    from recviz.experiments import ray_exec
+    from recviz.experiments.store import RunStore
 
     store = RunStore()
     [run_id] = ray_exec.submit_and_execute(store, [config], address=args.address, mlflow=args.mlflow,

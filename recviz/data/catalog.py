@@ -21,7 +21,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
-from recviz import __version__, paths
+from recviz import paths
+from recviz.version import __version__
 from recviz.data import synthetic
 from recviz.data.interactions import Interactions
 from recviz.errors import DatasetUnavailable, RecvizError

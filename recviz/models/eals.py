@@ -27,7 +27,7 @@ Tensors live on the run's device (CUDA when there is one) in float64, the precis
 authors' Java code (a choice, not measured against float32; a sweep on ml-100k takes ~0.3 s on
 one CPU core either way). Each sweep is reported like a neural epoch and judged on validation;
 early stopping on NDCG@10 with `patience`, and the best sweep's factors are kept (the same
-contract as the training loop, through the same `recviz.train.early_stop`). train_loss is L
+contract as the training loop, through the same `recviz.training.early_stop`). train_loss is L
 without the λ terms, per observed pair.
 
 The defaults and the `paper` preset are declared in `recviz.models.eals_spec`; how λ was chosen
@@ -45,8 +45,8 @@ from recviz.data.split import Split
 from recviz.data.training_samples import train_positives
 from recviz.errors import Cancelled, ModelError
 from recviz.models.base import Recommender
-from recviz.train.device import pick_device, seed_everything, set_threads
-from recviz.train.early_stop import EarlyStopping
+from recviz.training.device import pick_device, seed_everything, set_threads
+from recviz.training.early_stop import EarlyStopping
 
 INIT_STD = 0.01  # N(0, 0.01²) as in the authors' Java code (MF_fastALS)
 

@@ -49,7 +49,7 @@ from recviz.models.ncf import gaussian_embedding, output_layer, relu_tower
 from recviz.models.rating_matrix import RatingMatrixInput, rating_sampler, register_inputs, row_bags
 from recviz.models.torch_base import TorchRecommender
 from recviz.options import widths
-from recviz.train.losses import log_loss
+from recviz.training.losses import log_loss
 
 
 def rating_bag(n_rated: int, dim: int) -> nn.EmbeddingBag:

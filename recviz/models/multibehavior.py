@@ -51,7 +51,7 @@ from recviz.data.training_samples import train_positives
 from recviz.models.ncf import GMFBody, gaussian_embedding, output_layer, relu_tower
 from recviz.models.torch_base import TorchRecommender
 from recviz.options import widths
-from recviz.train.losses import log_loss
+from recviz.training.losses import log_loss
 DEFAULT_TARGET = "buy"
 
 

@@ -20,9 +20,9 @@ from recviz.data.split import Split
 from recviz.data.training_samples import epoch_samples, train_positives
 from recviz.errors import ModelError
 from recviz.models.base import Recommender
-from recviz.train import loop
-from recviz.train.device import flush_denormals, pick_device, seed_everything, set_threads
-from recviz.train.losses import bpr_loss, log_loss
+from recviz.training import loop
+from recviz.training.device import flush_denormals, pick_device, seed_everything, set_threads
+from recviz.training.losses import bpr_loss, log_loss
 
 # (user, item) pairs scored per forward pass: big enough to keep a GPU busy, small enough that a
 # 256-wide MLP input stays ~100 MB.

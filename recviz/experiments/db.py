@@ -54,7 +54,7 @@ CREATE TABLE IF NOT EXISTS epochs (
     PRIMARY KEY (run_id, phase, epoch)
 );
 """
-# v2: the heartbeat on the monotonic clock with the boot it counts from (`recviz.runs.liveness`),
+# v2: the heartbeat on the monotonic clock with the boot it counts from (`recviz.experiments.liveness`),
 # how many times the run was claimed (once, always: a test proves no run trains twice) and the
 # memory cgroup's out-of-memory kill count when it was claimed (to tell an OOM kill from others).
 _SCHEMA_V2 = """

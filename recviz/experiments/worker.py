@@ -1,7 +1,7 @@
 """Training in a background OS process, owned by the run store rather than by whoever started it.
 
-    python -m recviz.runs.worker RUN_ID [--threads N]   train one run
-    python -m recviz.runs.worker --drain [--threads N]  train queued runs one after another
+    python -m recviz.experiments.worker RUN_ID [--threads N]   train one run
+    python -m recviz.experiments.worker --drain [--threads N]  train queued runs one after another
 
 Why a separate process started with `subprocess.Popen(start_new_session=True)`: the Streamlit
 server must stay responsive and must be able to restart without killing training, so nothing ties
@@ -38,8 +38,8 @@ from pathlib import Path
 from recviz import paths
 from recviz.config import RunConfig
 from recviz.errors import RecvizError
-from recviz.runs import record
-from recviz.runs.store import Run, RunStore, pid_alive
+from recviz.experiments import record
+from recviz.experiments.store import Run, RunStore, pid_alive
 
 TEST_SLEEP_ENV = "RECVIZ_TEST_SLEEP_BEFORE_FIT"
 _children: list[subprocess.Popen] = []
@@ -56,7 +56,7 @@ def submit(config: RunConfig, threads: int | None = None, sweep_id=None, mlflow:
     store, in the directory the worker starts in) to log the run to when it finishes."""
     store = RunStore()
     if mlflow is not None:
-        from recviz.runs import tracking
+        from recviz.experiments import tracking
 
         tracking.check_installed()
     run_id = store.create(config, sweep_id=sweep_id)
@@ -98,7 +98,7 @@ def _spawn(args: list[str], log_path: Path, threads: int | None) -> subprocess.P
     if threads:  # numpy's BLAS reads these at import
         env.update(OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     with open(log_path, "ab") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "recviz.runs.worker", *args],
+        proc = subprocess.Popen([sys.executable, "-m", "recviz.experiments.worker", *args],
                                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                 env=env, start_new_session=True, close_fds=True)
     with _children_lock:
@@ -248,7 +248,7 @@ def _drain_loop(store: RunStore, fd: int, threads: int | None, redirect: bool) -
 
 
 def _ray_chosen() -> bool:
-    from recviz.runs import executors
+    from recviz.experiments import executors
 
     return executors.chosen()["executor"] == "ray"
 
@@ -259,7 +259,7 @@ def _drain_on_ray(store: RunStore, first: Run, threads: int | None) -> int:
     train join them, as long as the choice stays this cluster (after a change, the next batch
     joins the newly chosen one). A cluster that cannot be reached fails the
     claimed runs with that message, so the page says it instead of waiting."""
-    from recviz.runs import executors, ray_exec
+    from recviz.experiments import executors, ray_exec
 
     claimed, chosen = [], executors.chosen()
 
@@ -345,14 +345,14 @@ def _redirect_output(path: Path) -> None:
 
 
 def _on_terminate(signum, frame) -> None:
-    from recviz.runs.liveness import signal_name
+    from recviz.experiments.liveness import signal_name
 
     _terminated.set()
     raise KeyboardInterrupt(f"stopped by signal {signum} ({signal_name(signum)}) sent to worker process {os.getpid()}")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m recviz.runs.worker",
+    parser = argparse.ArgumentParser(prog="python -m recviz.experiments.worker",
                                      description="Train a stored run (or drain the queue) in this process.")
     parser.add_argument("run_id", nargs="?", type=int, help="the run to train")
     parser.add_argument("--drain", action="store_true", help="train queued runs one after another")

@@ -73,7 +73,7 @@ def _median(values):
 def row_of(name: str, config: RunConfig, result, seconds: float) -> dict:
     """One bench row from a RunResult. Speeds are medians over the epochs of the model's own
     phase (NeuMF's, after pre-training); one-pass baselines have none."""
-    from recviz.runs.record import main_phase
+    from recviz.experiments.record import main_phase
 
     epochs = main_phase(result.history)
     train_metrics = result.test.metrics
@@ -168,7 +168,7 @@ def run_bench(dataset: str, models=DEFAULT_MODELS, seeds=(0, 1, 2), batch_sizes=
               preset: str | None = None, peak_test: bool = False, log=None) -> dict:
     """Train everything, write `out` after each run, return {"rows", "means", ...}. A batch size
     of None is each model's own default."""
-    from recviz.runs import experiment
+    from recviz.experiments import experiment
     from recviz.analysis.compare import protocol_label
 
     if peak_test and store:  # a stored run's history is what the app shows: keep test out of it
@@ -193,7 +193,7 @@ def run_bench(dataset: str, models=DEFAULT_MODELS, seeds=(0, 1, 2), batch_sizes=
                 config = bench_config(entry, dataset, seed, batch, epochs, device, threads, valid, preset)
                 start = time.perf_counter()
                 if store:
-                    from recviz.runs import record
+                    from recviz.experiments import record
 
                     _, result, _ = record.train_here(config, data=data)
                 else:
@@ -213,7 +213,7 @@ def run_bench(dataset: str, models=DEFAULT_MODELS, seeds=(0, 1, 2), batch_sizes=
 
 
 def _write(path, report: dict) -> None:
-    from recviz.runs.store import _dumps
+    from recviz.experiments.store import _dumps
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -2,7 +2,7 @@
 choice between them (the Train page's "Where runs train" and `recviz executor`, remembered in the
 data directory), and the Ray cluster behind `ray`: joining it (an address where nothing answers is
 an error within seconds, never a hang) and what it offers (CPUs, GPUs, nodes — noted whenever a
-driver joins it, for the sidebar). How runs are executed as Ray tasks is `recviz.runs.ray_exec`.
+driver joins it, for the sidebar). How runs are executed as Ray tasks is `recviz.experiments.ray_exec`.
 
 Ray is optional (`pip install -e ".[ray]"`); nothing here imports it until a cluster is joined.
 """
@@ -47,7 +47,7 @@ def chosen() -> dict:
 def choose(executor: str, address: str = "auto") -> dict:
     """Remember the executor for the app's queue (the next run the worker takes uses it)."""
     from recviz import paths
-    from recviz.runs.artifacts import write_atomically
+    from recviz.experiments.artifacts import write_atomically
 
     if executor not in EXECUTORS:
         raise RecvizError(f"no executor {executor!r}", fix=f"choose one of {', '.join(EXECUTORS)}")
@@ -164,7 +164,7 @@ def _resources(ray) -> dict:
 def remember_cluster(ray, address: str) -> dict:
     """Note what the cluster at `address` offers now (the app's sidebar shows it, with when)."""
     from recviz import paths
-    from recviz.runs.artifacts import write_atomically
+    from recviz.experiments.artifacts import write_atomically
 
     seen = {"address": address, **_resources(ray), "at": time.time()}
     try:
@@ -200,7 +200,7 @@ def probe(address: str) -> dict:
                 "at": time.time()}
     require_ray()
     try:
-        done = subprocess.run([sys.executable, "-m", "recviz.runs.executors", address], capture_output=True,
+        done = subprocess.run([sys.executable, "-m", "recviz.experiments.executors", address], capture_output=True,
                               text=True, timeout=PROBE_TIMEOUT_S)
     except subprocess.TimeoutExpired:
         raise RecvizError(f"the Ray cluster at {address} did not let a driver join within {PROBE_TIMEOUT_S:.0f} s",
@@ -213,7 +213,7 @@ def probe(address: str) -> dict:
 
 
 def _probe_main(address: str) -> int:
-    """`python -m recviz.runs.executors ADDRESS`: join, note the cluster's resources, print them."""
+    """`python -m recviz.experiments.executors ADDRESS`: join, note the cluster's resources, print them."""
     try:
         ray = connect(address)
     except RecvizError as err:

@@ -11,7 +11,7 @@ A model plugs in through four things (see `recviz.models.torch_base.TorchRecomme
 Per epoch: draw the samples (vectorised, seeded), move them to the device once, shuffle them there
 with one seeded permutation, and walk through contiguous slices — no DataLoader and no Python work
 per sample, because with ~1000 batches an epoch the per-batch overhead is what costs time on a CPU.
-After each epoch the model is judged on validation (`recviz.train.early_stop`, shared with eALS);
+After each epoch the model is judged on validation (`recviz.training.early_stop`, shared with eALS);
 training stops early when validation NDCG@10 has not improved for `patience` epochs, and the best
 epoch's weights are put back at the end (also when cancelled).
 
@@ -28,8 +28,8 @@ import torch
 
 from recviz.data.split import Split
 from recviz.errors import Cancelled, ModelError
-from recviz.train.early_stop import EarlyStopping
-from recviz.train.optim import OPTIMIZERS, make_optimizer
+from recviz.training.early_stop import EarlyStopping
+from recviz.training.optim import OPTIMIZERS, make_optimizer
 
 POLL_EVERY = 50  # batches between two should_stop() polls: a few ms of work on a CPU
 

@@ -2,7 +2,7 @@
 
 The CLI, the app's worker and the benchmark all call `run`, so a number means the same thing
 wherever it is shown. This orchestrator sits above the models (it builds them from the registry) and
-below the run store; the training loop it ends up calling lives in `recviz.train`, below the models.
+below the run store; the training loop it calls lives in `recviz.training`, above the models.
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 from recviz.errors import RecvizError
-from recviz.runs.store import RunStore
+from recviz.experiments.store import RunStore
 
 REQUEST_FILE = "mlflow.json"
 EXPERIMENT = "recviz"
@@ -149,7 +149,7 @@ def _log_run(c, exp_id: str, store: RunStore, run) -> str:
     for start in range(0, max(len(metrics), len(params)), 100):  # MLflow's batch limits
         c.log_batch(rid, metrics=metrics[start:start + 100], params=params[start:start + 100])
     run_dir = store.run_dir(run.id)
-    from recviz.runs import artifacts
+    from recviz.experiments import artifacts
 
     for name in artifacts.FILES + artifacts.OPTIONAL_FILES:
         if (run_dir / name).exists():
@@ -180,7 +180,7 @@ def _sweep_parent(c, exp_id: str, store: RunStore, run) -> str:
                                                   f"tags.`recviz.role` = 'sweep'", max_results=1)
     if found:
         return found[0].info.run_id
-    from recviz.runs.sweep import param_of
+    from recviz.experiments.sweep import param_of
 
     parent = c.create_run(exp_id, start_time=_ms(run.created_at), tags={
         "mlflow.runName": f"sweep {run.sweep_id}", "recviz.role": "sweep", "recviz.sweep_id": sweep_id,

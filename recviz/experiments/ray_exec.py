@@ -23,7 +23,7 @@ driver that is gone), and it is the only one that writes the store. Each run bec
 - a task holds the CPUs it asked for while it trains: it talks to the mailbox from a helper thread,
   because Ray lends a task's CPUs to other tasks while its main thread blocks in `ray.get`.
 
-Which executor and cluster, and joining it: `recviz.runs.executors`. Ray is optional
+Which executor and cluster, and joining it: `recviz.experiments.executors`. Ray is optional
 (`pip install -e ".[ray]"`); nothing here imports it until a run asks for it.
 """
 
@@ -39,11 +39,11 @@ from typing import TYPE_CHECKING
 
 from recviz.config import RunConfig
 from recviz.errors import Cancelled
-from recviz.runs.executors import connect, remember_cluster
-from recviz.runs.store import WAITING_FOR_SLOT
+from recviz.experiments.executors import connect, remember_cluster
+from recviz.experiments.store import WAITING_FOR_SLOT
 
 if TYPE_CHECKING:
-    from recviz.runs.store import RunStore
+    from recviz.experiments.store import RunStore
 
 POLL_S = 0.5  # how often the driver collects epoch reports, heartbeats and cancel requests
 CANCEL_GRACE_S = 10.0  # a task asked to stop that has not stopped by then is cancelled by Ray
@@ -56,7 +56,7 @@ def submit_and_execute(store: RunStore, configs: list[RunConfig], *, address: st
     answers leaves no run behind), then create the runs claimed by this process and `execute`
     them. Returns their ids, in the order of `configs`."""
     from recviz.models import registry
-    from recviz.runs import tracking
+    from recviz.experiments import tracking
 
     for config in configs:
         registry.get(config.model)
@@ -83,7 +83,7 @@ def execute(store: RunStore, runs: list[tuple[int, RunConfig]], address: str = "
     `more()`, asked every `POLL_S`, returns further runs (claimed by this process) to send out
     while these train — the app's queue, so a run launched during a sweep does not wait for it.
     Returns each run's final status."""
-    from recviz.runs import experiment
+    from recviz.experiments import experiment
 
     ray = connect(address)
     remember_cluster(ray, address)
@@ -243,7 +243,7 @@ def _lost(ray, store: RunStore, ref, run: dict, address: str, why: BaseException
 
 def _send_or_fail(store: RunStore, send, run_id: int, config: RunConfig, outcome: dict) -> None:
     """A run that joins a batch: one whose data cannot be read fails alone, with its reason."""
-    from recviz.runs import record
+    from recviz.experiments import record
 
     try:
         send(run_id, config)
@@ -255,7 +255,7 @@ def _send_or_fail(store: RunStore, send, run_id: int, config: RunConfig, outcome
 def _finish(ray, store: RunStore, ref, run: dict) -> str:
     from ray import exceptions as rex
 
-    from recviz.runs import record, tracking
+    from recviz.experiments import record, tracking
 
     run_id = run["id"]
     try:
@@ -277,7 +277,7 @@ def _finish(ray, store: RunStore, ref, run: dict) -> str:
         return "failed"
     run_dir = store.run_dir(run_id)
     run_dir.mkdir(parents=True, exist_ok=True)
-    from recviz.runs.artifacts import write_atomically
+    from recviz.experiments.artifacts import write_atomically
 
     for name, data in out["files"].items():
         write_atomically(run_dir / name, data)
@@ -368,7 +368,7 @@ def train_task(config_json: str, split, line: _Line, ray) -> dict:
     """What a Ray worker does for one run: train it on the split it was sent, send each epoch
     report and poll the stop flag (at most every `POLL_S`, between batches), then save the
     artifacts in a temporary folder and return them as bytes with the summary."""
-    from recviz.runs import artifacts, experiment, record
+    from recviz.experiments import artifacts, experiment, record
 
     config = RunConfig.from_dict(json.loads(config_json))
     device = record.resolve_device(config)

@@ -1,7 +1,7 @@
 """What ended a run, said so a person can act on it: disk full, a data directory or run store that
 cannot be written, out of memory — recognised from the exception (and what caused it) wherever
 training raised it. Deaths the worker cannot report itself (a signal, the OOM killer) are named by
-the reaper (`recviz.runs.liveness`).
+the reaper (`recviz.experiments.liveness`).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Recording one run in the store while it trains — shared by the background worker
-(`recviz.runs.worker`) and the in-process `recviz train` (and `recviz bench --store`).
+(`recviz.experiments.worker`) and the in-process `recviz train` (and `recviz bench --store`).
 
 Whoever trains a run does the same things in the same order: resolve the device (a GPU asked for on
 a machine without one fails here, readable), mark the run running with it, keep a heartbeat and
@@ -19,8 +19,8 @@ from pathlib import Path
 
 from recviz.config import RunConfig
 from recviz.errors import Cancelled
-from recviz.runs import reasons
-from recviz.runs.store import RunStore
+from recviz.experiments import reasons
+from recviz.experiments.store import RunStore
 
 HEARTBEAT_S = 2.0  # how often the heartbeat is written
 POLL_S = 0.25  # how often the cancel flag is read (cancel answers within about this)
@@ -77,7 +77,7 @@ def resolve_device(config: RunConfig) -> str:
         return "cpu"
     import torch
 
-    from recviz.train.device import pick_device, set_threads
+    from recviz.training.device import pick_device, set_threads
 
     set_threads(config.threads)
     device = pick_device(config.device)
@@ -126,7 +126,7 @@ def train_and_record(store: RunStore, run_id: int, config: RunConfig, run_dir: P
     if before_fit is not None:
         before_fit()
     watch.check()
-    from recviz.runs import experiment
+    from recviz.experiments import experiment
 
     def report(epoch: dict) -> None:
         store.add_epoch(run_id, epoch)
@@ -142,7 +142,7 @@ def train_and_record(store: RunStore, run_id: int, config: RunConfig, run_dir: P
 def finish(store: RunStore, run_id: int, run_dir: Path, result, device: str) -> dict:
     """The end of every recorded run: artifacts on disk, then the summary that marks it done,
     then the MLflow export it asked for (`tracking.request`), if any."""
-    from recviz.runs import artifacts, tracking
+    from recviz.experiments import artifacts, tracking
 
     artifacts.save(run_dir, result)
     summary = summarize(result, device, run_id, run_dir)
@@ -188,7 +188,7 @@ def train_here(config: RunConfig, store: RunStore | None = None, *, data=None, o
     what ended a run that did not finish, after recording it as cancelled or failed. `mlflow`:
     a tracking URI ("" for MLflow's default store) to log the finished run to."""
     from recviz.models import registry
-    from recviz.runs import tracking
+    from recviz.experiments import tracking
 
     registry.get(config.model)  # a typo is not worth a failed run in the store
     if mlflow is not None:

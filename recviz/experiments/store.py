@@ -3,12 +3,12 @@ share, with each run's artifacts in `home()/runs/<id>/`.
 
 Why it looks like this:
 - The file itself (WAL, one short transaction per write, read-only and damaged stores) is
-  `recviz.runs.db`; `next_queued` claims a run in one transaction, so two workers never take the
+  `recviz.experiments.db`; `next_queued` claims a run in one transaction, so two workers never take the
   same run.
 - A terminal status (done / failed / cancelled) is final: a late write from a worker that was
   already reaped cannot turn a failed run back into a running or done one.
 - A worker that dies cannot mark its own run failed, so `reap()` does it for it (dead pid, another
-  boot, or a heartbeat silent on the monotonic clock: `recviz.runs.liveness`); every reader of the
+  boot, or a heartbeat silent on the monotonic clock: `recviz.experiments.liveness`); every reader of the
   store calls it first.
 """
 
@@ -28,9 +28,9 @@ import pandas as pd
 from recviz import paths
 from recviz.config import RunConfig
 from recviz.errors import RecvizError
-from recviz.runs import liveness
-from recviz.runs.db import SCHEMA_VERSION, Database  # noqa: F401 — SCHEMA_VERSION importable from here
-from recviz.runs.liveness import pid_alive  # noqa: F401 — importable from here, as before
+from recviz.experiments import liveness
+from recviz.experiments.db import SCHEMA_VERSION, Database  # noqa: F401 — SCHEMA_VERSION importable from here
+from recviz.experiments.liveness import pid_alive  # noqa: F401 — importable from here, as before
 
 STATUSES = ("queued", "running", "done", "failed", "cancelled")
 ACTIVE = ("queued", "running")
@@ -325,7 +325,7 @@ class RunStore:
 
         Gone = its pid no longer exists (or is a zombie), it was claimed on an earlier boot, or no
         heartbeat for `heartbeat_timeout` seconds of the monotonic clock (a hung worker) — judged
-        by `recviz.runs.liveness`, never by the wall clock. `exits(pid)` (the exit status of a dead
+        by `recviz.experiments.liveness`, never by the wall clock. `exits(pid)` (the exit status of a dead
         worker, known to whoever started it) lets the reason name the signal. Idempotent: a reaped run is
         failed, and failed runs are never looked at again."""
         reaped = []

@@ -34,7 +34,7 @@ def save(run_dir: str | Path, result, top_n: int = 20) -> Path:
     import torch
 
     from recviz.eval.protocols import recommend
-    from recviz.runs.store import _dumps
+    from recviz.experiments.store import _dumps
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -127,7 +127,7 @@ def load_model(run_dir: str | Path):
     import torch
 
     from recviz.config import RunConfig
-    from recviz.runs.experiment import build_model
+    from recviz.experiments.experiment import build_model
 
     meta = load_meta(run_dir)
     tensors = torch.load(Path(run_dir) / "model.pt", map_location="cpu", weights_only=True)
