@@ -133,9 +133,9 @@ if data is not None:
     hist = ds.rating_histogram(data)
     if hist is not None:
         left.plotly_chart(charts.rating_histogram(hist), key="rating_hist")
-    mix = ds.behaviour_mix(data)
+    mix = ds.behavior_mix(data)
     if mix is not None:
-        left.plotly_chart(charts.behaviour_mix(mix), key="behaviour_mix")
+        left.plotly_chart(charts.behavior_mix(mix), key="behavior_mix")
     right.plotly_chart(charts.long_tail(ds.activity(data, "user"), ds.activity(data, "item")), key="long_tail")
     with st.expander("Summary"):
         st.dataframe(ds.summary_table(data), hide_index=True)

@@ -78,7 +78,7 @@ def long_tail(user_df: pd.DataFrame, item_df: pd.DataFrame) -> go.Figure:
     return fig
 
 
-def behaviour_mix(df: pd.DataFrame | None) -> go.Figure:
+def behavior_mix(df: pd.DataFrame | None) -> go.Figure:
     if df is None or df.empty:
         return _empty("Behaviours", "this dataset has a single kind of interaction")
     fig = go.Figure(go.Bar(x=df["behavior"], y=df["count"], text=[f"{s:.1%}" for s in df["share"]],

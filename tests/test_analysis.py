@@ -34,13 +34,13 @@ def test_activity_is_descending_with_ranks():
         dataset.activity(rated(), by="genre")
 
 
-def test_behaviour_mix_and_summary():
+def test_behavior_mix_and_summary():
     data = frame([("a", "x", "click"), ("a", "x", "buy"), ("b", "y", "click"), ("b", "z", "click")],
                  columns=("user", "item", "behavior"))
-    mix = dataset.behaviour_mix(data)
+    mix = dataset.behavior_mix(data)
     assert dict(zip(mix["behavior"], mix["count"])) == {"buy": 1, "click": 3}
     assert mix["share"].sum() == pytest.approx(1.0)
-    assert dataset.behaviour_mix(rated()) is None
+    assert dataset.behavior_mix(rated()) is None
     table = dict(dataset.summary_table(rated()).itertuples(index=False))
     assert table["users"] == "2" and table["interactions"] == "4"
     assert table["density"] == "66.7%"  # 4 distinct pairs of 2 × 3

@@ -39,11 +39,11 @@ def test_long_tail_is_log_scale_with_users_and_items():
     assert fig.layout.yaxis.type == "log"
 
 
-def test_behaviour_mix():
+def test_behavior_mix():
     data = frame([("a", "x", "click"), ("a", "x", "buy")], columns=("user", "item", "behavior"))
-    fig = charts.behaviour_mix(dataset.behaviour_mix(data))
+    fig = charts.behavior_mix(dataset.behavior_mix(data))
     assert len(fig.data) == 1 and list(fig.data[0].text) == ["50.0%", "50.0%"]
-    assert len(charts.behaviour_mix(None).data) == 0
+    assert len(charts.behavior_mix(None).data) == 0
 
 
 def test_learning_curves_one_line_per_run_and_phase():

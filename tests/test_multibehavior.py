@@ -48,7 +48,7 @@ def sampler_arrays(model, split, seed=0):
     return model.epoch_sampler(split)(np.random.default_rng(seed))
 
 
-def test_single_behaviour_models_learn_from_target_rows_only():
+def test_single_behavior_models_learn_from_target_rows_only():
     split = tiny_split()
     train, n = split.train, split.data.n_items
     buy = train.behavior == train.behavior_code("buy")

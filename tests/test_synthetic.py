@@ -52,7 +52,7 @@ def test_implicit_has_no_ratings():
     assert d.rating is None and d.timestamp is not None and d.behavior is None
 
 
-def test_multi_behaviour_structure_and_signal():
+def test_multi_behavior_structure_and_signal():
     d = generate(kind="multi")
     assert d.behaviors == ("click", "cart", "fav", "buy")
     click, cart, fav, buy = (d.behavior == k for k in range(4))

@@ -36,7 +36,7 @@ def activity(inter: Interactions, by: str = "user") -> pd.DataFrame:
     return pd.DataFrame({"rank": np.arange(1, n + 1), "interactions": counts.astype(np.int64)})
 
 
-def behaviour_mix(inter: Interactions) -> pd.DataFrame | None:
+def behavior_mix(inter: Interactions) -> pd.DataFrame | None:
     """Rows per behaviour (in the dataset's own behaviour order) and their share of all rows;
     None when the data has no behaviour column."""
     if inter.behavior is None:

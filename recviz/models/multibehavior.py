@@ -60,7 +60,7 @@ def suggested_target(behaviors: tuple[str, ...]) -> str:
     return DEFAULT_TARGET if DEFAULT_TARGET in behaviors else behaviors[-1]
 
 
-def behaviour_pairs(train: Interactions, code: int) -> SeenItems:
+def behavior_pairs(train: Interactions, code: int) -> SeenItems:
     """The distinct (user, item) pairs of one behaviour in train, as an index."""
     rows = train.behavior == code
     return SeenItems(train.user[rows], train.item[rows], train.n_users, train.n_items)
@@ -68,7 +68,7 @@ def behaviour_pairs(train: Interactions, code: int) -> SeenItems:
 
 def supportive_only(train: Interactions, target_code: int) -> SeenItems:
     """Per user, the items touched in train through supportive behaviours but never the target."""
-    target = behaviour_pairs(train, target_code)
+    target = behavior_pairs(train, target_code)
     rows = train.behavior != target_code
     rows[rows] = ~target.contains(train.user[rows], train.item[rows])
     return SeenItems(train.user[rows], train.item[rows], train.n_users, train.n_items)
@@ -178,7 +178,7 @@ class MultiBehaviorNeuMF(TorchRecommender):
         branch k, each with its `has` bits; `draw(rng)` re-samples the negatives every epoch."""
         train, ratio = split.train, self.opts.neg_ratio
         t_users, t_items, t_seen = train_positives(split)  # target pairs (target_train)
-        seen = [t_seen] + [behaviour_pairs(train, c) for c in self.branch_codes[1:]]
+        seen = [t_seen] + [behavior_pairs(train, c) for c in self.branch_codes[1:]]
         only = supportive_only(train, self.branch_codes[0]) if self.neg_source == "supportive" else None
 
         def has_bits(users, items):
