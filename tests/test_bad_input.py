@@ -142,7 +142,7 @@ def test_ncf_bad_negatives(tmp_path):
     raises(read_path, tmp_path, file="toy.test.negative", line=2, contains=("(user,item)",))
 
 
-def test_unknown_taobao_behaviour(tmp_path):
+def test_unknown_taobao_behavior(tmp_path):
     p = write(tmp_path / "UserBehavior.csv", "1,2,3,pv,4\n1,2,3,like,5\n")
     raises(read_taobao, p, file="UserBehavior.csv", line=2, column="behavior_type", contains=("'like'",))
 

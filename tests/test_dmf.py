@@ -168,7 +168,7 @@ def test_needs_ratings_and_says_so():
         DMF(loss="mse")
 
 
-def test_rated_multi_behaviour_data_with_a_target_behaviour():
+def test_rated_multi_behavior_data_with_a_target_behavior():
     """Y holds exactly the pairs the loop learns from (with --target: that behaviour's)."""
     data = random_interactions(n_users=30, n_items=40, per_user=(5, 12), seed=2, behaviors=True)
     data = dataclasses.replace(data, rating=np.random.default_rng(0).integers(1, 6, len(data)).astype(np.float32))

@@ -127,7 +127,7 @@ def test_supportive_branch_is_updated_only_on_its_pairs():
     assert g1[0] > 0 and g1[1] > 0 and g1[2] == 0
 
 
-def test_overfits_tiny_multi_behaviour_data():
+def test_overfits_tiny_multi_behavior_data():
     """Every train buy of every user scores above every item the user never touched."""
     split = tiny_split()
     split = dataclasses.replace(split, valid_rows=split.valid_rows[:0], valid_candidates=split.valid_candidates[:0])
@@ -165,7 +165,7 @@ def test_mbnmf_beats_neumf_on_target_alone():
     assert 0.0 < RESULTS["supportive"] < 1.0
 
 
-def test_needs_a_target_and_behaviours():
+def test_needs_a_target_and_behaviors():
     split = tiny_split()
     with pytest.raises(ModelError, match="--target buy"):
         MultiBehaviorNeuMF(epochs=1).fit(dataclasses.replace(split, target=None))

@@ -93,7 +93,7 @@ def test_recbole_tiny(tmp_path):
     assert d.items.at[list(d.item_ids).index("i9"), "genres"] == "Animation|Children's|Comedy"
 
 
-def test_recbole_behaviour_field(tmp_path):
+def test_recbole_behavior_field(tmp_path):
     write(tmp_path / "tb.inter", "user_id:token\titem_id:token\tbehavior_type:token\ttimestamp:float\tlabel:float\n"
                                  "1\t5\tclick\t10\t1\n1\t5\tbuy\t11\t1\n")
     d = read_recbole(tmp_path / "tb.inter")

@@ -114,7 +114,7 @@ def test_candidates_are_stored_and_reused_and_follow_the_seed():
     assert first.test_candidates.shape[1] == 99
 
 
-def test_target_behaviour_holds_out_latest_target_and_drops_its_other_rows():
+def test_target_behavior_holds_out_latest_target_and_drops_its_other_rows():
     data = frame([
         ("a", "x", 1, "click"), ("a", "x", 9, "buy"), ("a", "y", 10, "click"),
         ("a", "z", 2, "buy"), ("a", "v", 3, "buy"), ("a", "w", 4, "click"),

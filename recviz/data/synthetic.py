@@ -62,7 +62,7 @@ def generate(
     if kind == "explicit":
         cols["rating"] = _ratings(rng, user, affinity, n_users)
     elif kind == "multi":
-        user, item, timestamp, cols["behavior"] = _behaviours(rng, user, item, timestamp, affinity)
+        user, item, timestamp, cols["behavior"] = _behaviors(rng, user, item, timestamp, affinity)
     params = {"n_users": n_users, "n_items": n_items, "n_interactions": n_interactions,
               "n_factors": n_factors, "kind": kind, "seed": seed, "temperature": temperature,
               "popularity_skew": popularity_skew, "days": days}
@@ -209,7 +209,7 @@ def _ratings(rng, user, affinity, n_users) -> np.ndarray:
     return (1 + np.searchsorted(cuts, score, side="right")).astype(np.float32)
 
 
-def _behaviours(rng, user, item, click_t, affinity):
+def _behaviors(rng, user, item, click_t, affinity):
     """Click/cart/fav/buy rows. Every pair is clicked; cart and fav are drawn among clicks with
     probability rising in affinity; buys happen only on carted or favourited pairs (mostly the
     high-affinity ones, more often with both), so cart/fav carry signal about buys. Each user's two
