@@ -108,7 +108,7 @@ def devices() -> list[str]:
 
 @st.cache_resource
 def device_label() -> str:
-    from recviz.training.device import describe
+    from recviz.models.device import describe
 
     return describe()
 

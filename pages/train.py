@@ -220,12 +220,11 @@ def _live() -> None:
                     + (f" · fitted in {seconds:.2f} s" if seconds is not None else ""))
     else:
         epochs = store.epochs(run.id)
-        total = run.config.option("epochs", 1)
-        done = int((epochs["phase"] == epochs["phase"].iloc[-1]).sum()) if len(epochs) else 0
+        plan, reported = progress.RunProgress.of(run.model, run.config.options), list(epochs["phase"])
         st.markdown(f"{common.status_badge(run)} · "
                     + (f"{len(epochs)} epochs" + (f", best {run.summary['best_epoch']}" if run.summary else "")
-                       if run.finished else progress.progress_text(done, total, list(epochs["seconds"].dropna()))))
-        st.progress(min(1.0, done / max(1, total)) if run.status != "done" else 1.0)
+                       if run.finished else plan.text(reported, list(epochs["seconds"].dropna()))))
+        st.progress(plan.at(reported).fraction if run.status != "done" else 1.0)
         # a sweep's runs draw together, so the curves of every value can be compared as they come
         members = store.list(sweep_id=run.sweep_id, limit=200)[::-1] if run.sweep_id else [run]
         swept = sweep.param_of(run.sweep_id)

@@ -129,7 +129,7 @@ def train(data, model: str = registry.DEFAULT_MODEL, *, protocol: str | None = N
 def runs(status: str | None = None, model: str | None = None, limit: int = 200) -> pd.DataFrame:
     """The stored runs, newest first, one row each — the rows of ``recviz runs --json``: id,
     status, model, dataset, protocol, seed, HR@10, NDCG@10, epochs, timing, error."""
-    from recviz.commands.runs import run_row
+    from recviz.experiments.rows import run_row
     from recviz.experiments import worker
     from recviz.experiments.store import RunStore
 
@@ -199,7 +199,7 @@ class Run:
         from recviz.experiments.store import RunStore, epochs_frame
 
         if self._result is not None:
-            return epochs_frame(self._result.history)
+            return epochs_frame([r.to_dict() for r in self._result.history])
         return RunStore().epochs(self.id)
 
     def recommend(self, user, k: int = 10) -> pd.DataFrame:
@@ -266,22 +266,23 @@ class Run:
 
 class ProgressBar:
     """A one-line bar on stderr, redrawn after each epoch (``\\r``; terminals and Jupyter both
-    show it in place): ``gmf [######......] 3/10  loss 0.3121  HR@10 0.6412  NDCG@10 0.3801``."""
+    show it in place): ``gmf [######......] 3/10  loss 0.3121  HR@10 0.6412  NDCG@10 0.3801``.
+    The bar counts every phase the model declares (NeuMF with pre-training: gmf, mlp, neumf)
+    and names the phase it is in."""
 
     def __init__(self, config: RunConfig, width: int = 24, stream=None):
-        from recviz.commands.train import total_epochs
+        from recviz.analysis.progress import EpochLog
 
-        self.total, self.width, self.model = total_epochs(config), width, config.model
+        self.log, self.width, self.model = EpochLog(config.model, config.options), width, config.model
         self.stream, self.done = stream or sys.stderr, 0
 
-    def __call__(self, report: dict) -> None:
-        from recviz.commands.train import epoch_line
-
-        self.done += 1
-        filled = int(self.width * min(1.0, self.done / max(1, self.total)))
-        line = epoch_line(report, self.total).split("  ", 1)[-1]
+    def __call__(self, report) -> None:
+        line = self.log.add(report)
+        pos = self.log.position
+        self.done = pos.done
+        filled = int(self.width * pos.fraction)
         self.stream.write(f"\r{self.model} [{'#' * filled}{'.' * (self.width - filled)}] "
-                          f"{self.done}/{self.total}  {line}   ")
+                          f"{pos.done}/{pos.total}  {line}   ")
         self.stream.flush()
 
     def close(self) -> None:

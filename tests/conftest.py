@@ -19,3 +19,15 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def toy_model():
+    """The test-only model (`tests/toy_model.py`) registered for the tests of one module, as a
+    plug-in registers itself, and taken out again after them."""
+    from recviz.models import registry
+    from tests.toy_model import TOY
+
+    registry.register(TOY)
+    yield TOY
+    registry.MODELS.pop(TOY.name, None)

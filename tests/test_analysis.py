@@ -1,5 +1,7 @@
 """recviz.analysis: tiny hand-made cases whose answers are worked out in the comments."""
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -7,6 +9,7 @@ import pytest
 from recviz import charts
 from recviz.analysis import compare, dataset, embeddings, estimate, progress
 from recviz.data.split import make_split
+from recviz.training.report import EpochReport
 from tests.helpers import frame
 
 LOO100 = "leave-one-out, 100 candidates"
@@ -306,18 +309,44 @@ def test_curves_long_two_runs_and_an_empty_one():
     assert progress.curves_long({"#3": c}).empty
 
 
-def test_eta_and_progress_text():
-    # median of the last 5 epoch times (10 is warm-up, outvoted) × 17 epochs left
-    assert progress.eta(3, 20, [10, 2, 2, 2]) == pytest.approx(34)
-    assert progress.eta(3, 20, [10, 2, 2, 2, 3, 3, 3], recent=3) == pytest.approx(51)
-    assert progress.eta(0, 20, []) is None
-    assert progress.eta(20, 20, [1.0]) == 0.0
-    assert progress.progress_text(3, 20, [10, 2, 2, 2]) == "epoch 3/20 · ~34 s left"
-    assert progress.progress_text(3, 20, [300]) == "epoch 3/20 · ~85 min left"
-    assert progress.progress_text(0, 20, []) == "epoch 0/20"
+def test_seconds_left():
+    assert progress.seconds_left(3, 20, [10, 2, 2, 2]) == pytest.approx(34)
+    assert progress.seconds_left(3, 20, [10, 2, 2, 2, 3, 3, 3], recent=3) == pytest.approx(51)
+    assert progress.seconds_left(0, 20, []) is None
+    assert progress.seconds_left(20, 20, [1.0]) == 0.0
 
 
-# ---- embeddings -------------------------------------------------------------------------------------
+def test_progress_of_one_phase():
+    plan = progress.RunProgress.of("gmf", {"epochs": 20})
+    assert plan.total == 20
+    assert plan.text(["gmf"] * 3, [10, 2, 2]) == "epoch 3/20 · ~34 s left"
+    assert plan.text(["gmf"] * 3, [300, 300, 300]) == "epoch 3/20 · ~85 min left"
+    assert plan.text([], []) == "epoch 0/20"
+
+
+def test_progress_names_each_phase_and_counts_them_all():
+    plan = progress.RunProgress.of("neumf", {"epochs": 20, "pretrain": True})
+    assert [p.name for p in plan.phases] == ["gmf", "mlp", "neumf"] and plan.total == 60
+    assert plan.at(["gmf"] * 17).fraction == pytest.approx(17 / 60)
+    assert plan.text(["gmf"] * 17, [1.0] * 17) == "epoch 17/20 of gmf (phase 1 of 3) · ~43 s left"
+    # GMF stopped early after 8 epochs: its phase counts as done once MLP starts
+    pos = plan.at(["gmf"] * 8 + ["mlp"] * 2)
+    assert (pos.phase, pos.phase_number, pos.in_phase, pos.done) == ("mlp", 2, 2, 22)
+    assert plan.at(["gmf"] * 20 + ["mlp"] * 20 + ["neumf"] * 20).fraction == 1.0
+    assert progress.RunProgress.of("neumf", {"epochs": 5, "pretrain": False}).epoch_text(["neumf"]) == "epoch 1/5"
+    assert progress.RunProgress.of("itempop", {}).total == 1  # fitted in one pass: nothing to count
+
+
+def test_epoch_lines_follow_the_phases():
+    log = progress.EpochLog("neumf", {"epochs": 2, "pretrain": True})
+    report = EpochReport(1, "gmf", 0.5, {"HR@10": 0.5, "NDCG@10": 0.25}, seconds=1.0, eval_seconds=0.5,
+                         samples=10, samples_per_second=10.0, best_epoch_so_far=1)
+    assert log.add(report) == "epoch 1/2 of gmf (phase 1 of 3)  loss 0.5000  HR@10 0.5000  NDCG@10 0.2500  1.5 s"
+    line = log.add(dataclasses.replace(report, epoch=2, phase="mlp", valid={}))
+    assert line.startswith("epoch 1/2 of mlp (phase 2 of 3)  loss 0.5000  1.5 s")
+    assert log.position.done == 3 and log.position.total == 6
+
+
 def test_pca_on_a_line():
     t = np.array([0.0, 1.0, 2.0, 10.0])
     x = np.outer(t, [1.0, 2.0, 3.0]) + 5.0

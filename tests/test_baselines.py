@@ -9,6 +9,7 @@ from recviz.data.split import make_split
 from recviz.models import registry
 from recviz.models.itemknn import ItemKNN
 from recviz.models.itempop import ItemPop
+from recviz.training.loop import fit
 from tests.helpers import frame, random_interactions
 
 # Users a, b, c; items p, q, r, s. Latest rows are held out by leave-one-out.
@@ -21,7 +22,7 @@ ROWS = [
 
 def fitted(model):
     s = make_split(frame(ROWS), "loo", n_candidates=0, cache=False)
-    model.fit(s)
+    fit(model, s)
     return s, model
 
 
@@ -51,7 +52,7 @@ def test_itemknn_keeps_only_k_neighbours():
     data = random_interactions(n_users=50, n_items=40, seed=1)
     s = make_split(data, "loo", n_candidates=10, cache=False)
     model = ItemKNN(neighbors=3)
-    model.fit(s)
+    fit(model, s)
     assert ((model.sim > 0).sum(axis=1) <= 3).all()
 
 
@@ -60,7 +61,7 @@ def test_baselines_never_see_held_out_pairs(name):
     data = random_interactions(seed=2)
     s = make_split(data, "loo", n_candidates=10, cache=False)
     model = registry.build(name, {"neighbors": 20} if name == "itemknn" else {})
-    model.fit(s)
+    fit(model, s)
     u, i = s.held_out("test")
     if name == "itemknn":
         assert model.x[u, i].sum() == 0  # the interaction matrix it learns from

@@ -84,15 +84,15 @@ def test_observed_test_is_a_diagnostic_that_changes_nothing():
     seen = experiment.run(config, observe_test=True)
     # selection, weights and the reported result are those of a run that never looked at test
     assert seen.best_epoch == plain.best_epoch and seen.test.metrics == plain.test.metrics
-    assert [h["valid"] for h in seen.history] == [h["valid"] for h in plain.history]
-    assert all("test_observed" not in h for h in plain.history)
+    assert [h.valid for h in seen.history] == [h.valid for h in plain.history]
+    assert all(h.test_observed is None for h in plain.history)
     # what was observed at the chosen epoch is the result: the kept weights are that epoch's
-    at_best = next(h for h in seen.history if h["epoch"] == seen.best_epoch)
-    assert at_best["test_observed"] == pytest.approx(seen.test.metrics)
+    at_best = next(h for h in seen.history if h.epoch == seen.best_epoch)
+    assert at_best.test_observed == pytest.approx(seen.test.metrics)
     peak = bench.peak_on_test(seen.history)
-    curve = [h["test_observed"]["HR@10"] for h in seen.history]
+    curve = [h.test_observed["HR@10"] for h in seen.history]
     assert peak["peak_test_HR@10"] == max(curve) >= seen.test.metrics["HR@10"]
-    assert peak["peak_test_epoch"] == seen.history[curve.index(max(curve))]["epoch"]
+    assert peak["peak_test_epoch"] == seen.history[curve.index(max(curve))].epoch
     assert bench.peak_on_test(plain.history) == {}
 
 
@@ -100,7 +100,7 @@ def test_observed_test_skips_pretraining_phases():
     from recviz.experiments import experiment
 
     result = experiment.run(bench.bench_config("neumf:paper", TINY, seed=0, epochs=2), observe_test=True)
-    phases = {h["phase"]: "test_observed" in h for h in result.history}
+    phases = {h.phase: h.test_observed is not None for h in result.history}
     assert phases == {"gmf": False, "mlp": False, "neumf": True}
 
 

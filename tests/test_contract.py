@@ -17,20 +17,24 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-import tests.toy_model  # noqa: F401  (registers the toy model)
 from recviz.config import RunConfig
 from recviz.errors import Cancelled
 from recviz.eval.protocols import evaluate
 from recviz.models import registry
 from recviz.experiments import artifacts, experiment
 from recviz.experiments.record import main_phase
+from recviz.training.loop import fit
 from tests.test_app import ROOT
+from tests.toy_model import TOY
+
+pytestmark = pytest.mark.usefixtures("toy_model")
 
 YARDSTICK = "itempop"
 PLANTED = {(): "synthetic:users=300,items=200,interactions=8000",
            ("rating",): "synthetic:users=300,items=200,interactions=8000",
            ("behavior",): "synthetic-multi:users=300,items=200,interactions=8000"}
-MODELS = list(registry.MODELS)
+SPECS = {**registry.MODELS, TOY.name: TOY}  # the toy is registered by the `toy_model` fixture
+MODELS = list(SPECS)
 
 
 def config_for(name: str, **options) -> RunConfig:
@@ -63,8 +67,8 @@ def test_fits_and_reports(name, results):
     if spec.iterative:  # the model's own phase (NeuMF pre-trains GMF and MLP first, one numbering)
         own = main_phase(result.history)
         assert 1 <= len(own) <= result.config.options["epochs"]
-        assert result.best_epoch in {h["epoch"] for h in own}
-        assert result.valid.metrics == pytest.approx(result.history[result.best_epoch - 1]["valid"])
+        assert result.best_epoch in {h.epoch for h in own}
+        assert result.valid.metrics == pytest.approx(result.history[result.best_epoch - 1].valid)
 
 
 @pytest.mark.parametrize("name", [m for m in MODELS if m != YARDSTICK])
@@ -92,20 +96,20 @@ def test_saved_artifacts_reload_to_identical_scores(name, results, tmp_path):
     assert meta["config"] == result.config.to_dict()
 
 
-@pytest.mark.parametrize("name", [m for m in MODELS if registry.get(m).iterative])
+@pytest.mark.parametrize("name", [m for m in MODELS if SPECS[m].iterative])
 def test_cancel_keeps_the_best_epoch(name):
     config = config_for(name, patience=0)
     split = experiment.prepare_split(config)
     model = experiment.build_model(config)
     own = []  # epochs of the model's own phase (NeuMF pre-trains GMF and MLP before its own)
     with pytest.raises(Cancelled) as info:
-        model.fit(split, on_epoch=lambda h: own.append(h) if h["phase"] == name else None,
+        fit(model, split, on_epoch=lambda h: own.append(h) if h.phase == name else None,
                   should_stop=lambda: len(own) >= 3)
     history = main_phase(info.value.history)
-    assert history == own and len(own) == 3 and model.best_epoch in {h["epoch"] for h in own}
-    best = next(h for h in history if h["epoch"] == model.best_epoch)
-    assert best["valid"]["NDCG@10"] == max(h["valid"]["NDCG@10"] for h in history)
-    assert evaluate(model, split, "valid").metrics == pytest.approx(best["valid"])
+    assert history == own and len(own) == 3 and model.best_epoch in {h.epoch for h in own}
+    best = next(h for h in history if h.epoch == model.best_epoch)
+    assert best.valid["NDCG@10"] == max(h.valid["NDCG@10"] for h in history)
+    assert evaluate(model, split, "valid").metrics == pytest.approx(best.valid)
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -146,4 +150,4 @@ def test_the_readme_table_lists_every_built_in_model():
     readme = (ROOT / "README.md").read_text()
     table = readme.split("## Models")[1].split("###")[0]
     names = {line.split("`")[1] for line in table.splitlines() if line.startswith("| `")}
-    assert names == set(registry.MODELS) - {"toy"}
+    assert names == set(registry.MODELS) - {TOY.name}

@@ -18,6 +18,7 @@ from recviz.models.dmf import DMF, MU
 from recviz.models.rating_matrix import INPUTS, rating_matrix
 from recviz.experiments import experiment
 from recviz.data.training_samples import train_positives
+from recviz.training.loop import fit
 from tests.helpers import frame, random_interactions
 
 # u1 rated i1 twice (1, then 2): the latest counts. The 5-star ratings are all held out, so the
@@ -61,7 +62,7 @@ def test_input_holds_train_ratings_and_no_held_out_pair(protocol):
         split = make_split(generate(n_users=40, n_items=60, n_interactions=600, seed=1), "ratio", cache=False)
     d = split.data
     model = build(tower_layers="8,4", epochs=1, patience=0)
-    model.fit(split)
+    fit(model, split)
     inputs = {k: v.cpu().numpy() for k, v in model.module.state_dict().items() if k in INPUTS}
     users, items, ratings = csr_pairs(inputs, "user")
     cols_items, cols_users, cols_ratings = csr_pairs(inputs, "item")
@@ -119,9 +120,9 @@ def test_learns_a_tiny_planted_dataset():
     untrained.prepare(split.data.n_users, split.data.n_items)
     before = evaluate(untrained, split, "test").metrics["HR@10"]
     model = build(tower_layers="64,32", lr=0.003, epochs=8, patience=0, neg_ratio=4)
-    history = model.fit(split)
+    history = fit(model, split)
     after = evaluate(model, split, "test").metrics["HR@10"]
-    assert history[-1]["train_loss"] < history[0]["train_loss"]
+    assert history[-1].train_loss < history[0].train_loss
     assert after > 0.45 and after > before + 0.2, (before, after)  # chance: 10/51 ≈ 0.2
 
 
@@ -129,7 +130,7 @@ def test_state_round_trip_scores_identically_without_the_split():
     split = planted_split()
     d = split.data
     model = build(tower_layers="16,8", epochs=1, patience=0)
-    model.fit(split)
+    fit(model, split)
     state = model.get_state()
     assert set(INPUTS) <= set(state) and all(isinstance(v, np.ndarray) for v in state.values())
     again = build(tower_layers="16,8", seed=7)
@@ -160,10 +161,10 @@ def test_needs_ratings_and_says_so():
     with pytest.raises(ModelError, match="rating"):
         experiment.run(RunConfig.build(model="dmf", epochs=1, candidates=5), data=implicit)
     with pytest.raises(ModelError, match="needs ratings"):  # also when fitted directly
-        DMF().fit(make_split(implicit, "loo", n_candidates=5, cache=False))
+        fit(DMF(), make_split(implicit, "loo", n_candidates=5, cache=False))
     bad = frame([(r[0], r[1], r[2] - 3.0, r[3]) for r in ROWS], columns=("user", "item", "rating", "timestamp"))
     with pytest.raises(ModelError, match="positive ratings"):
-        DMF().fit(make_split(bad, "loo", n_candidates=1, cache=False))
+        fit(DMF(), make_split(bad, "loo", n_candidates=1, cache=False))
     with pytest.raises(ModelError, match="loss must be one of nce, ce"):
         DMF(loss="mse")
 
@@ -193,7 +194,7 @@ def test_samples_travel_as_blocks_of_a_positive_and_its_negatives():
         seen_batches.append({k: v.clone() for k, v in batch.items()})
         return original(batch)
     model.batch_loss = record
-    model.fit(split)
+    fit(model, split)
     samples = sum(len(b["user"]) for b in seen_batches)
     assert samples % 4 == 0 and len(seen_batches) == math.ceil(samples / 16)
     for b in seen_batches:
@@ -208,7 +209,7 @@ def test_samples_travel_as_blocks_of_a_positive_and_its_negatives():
 def test_forward_runs_each_distinct_user_and_item_once_with_the_same_result():
     split = planted_split()
     model = build(epochs=1, patience=0)
-    model.fit(split)
+    fit(model, split)
     net = model.module
     users = torch.tensor([3, 3, 7, 3, 7, 1])
     items = torch.tensor([5, 9, 5, 5, 2, 9])

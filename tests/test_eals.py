@@ -19,6 +19,7 @@ from recviz.models.eals import EALS, missing_weights
 from recviz.models.itempop import ItemPop
 from recviz.errors import Cancelled
 from recviz.experiments import experiment
+from recviz.training.loop import fit
 from tests.helpers import assert_train_items_rank_first, SHARED_DATA, random_interactions
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -85,9 +86,9 @@ def test_overfits_tiny_data_and_loss_decreases():
     split = tiny_split()
     split = dataclasses.replace(split, valid_rows=split.valid_rows[:0], valid_candidates=split.valid_candidates[:0])
     model = EALS(emb_dim=16, c0=8.0, l2=0.001, epochs=30, patience=0)
-    history = model.fit(split)
-    assert model.best_epoch == len(history) == 30 and history[0]["valid"] == {}
-    assert history[-1]["train_loss"] < 0.5 * history[0]["train_loss"]
+    history = fit(model, split)
+    assert model.best_epoch == len(history) == 30 and history[0].valid == {}
+    assert history[-1].train_loss < 0.5 * history[0].train_loss
     assert_train_items_rank_first(model, split)
 
 
@@ -97,11 +98,11 @@ def test_learns_planted_factors_better_than_popularity():
     split = make_split(data, "loo", n_candidates=50, cache=False)
     reports = []
     model = EALS(emb_dim=16, l2=1.0, epochs=10, patience=3)
-    history = model.fit(split, on_epoch=reports.append)
-    assert reports == history and REPORT_KEYS <= set(history[0])
-    assert model.best_epoch == max(history, key=lambda r: r["valid"]["NDCG@10"])["epoch"]
+    history = fit(model, split, on_epoch=reports.append)
+    assert reports == history and REPORT_KEYS <= set(history[0].to_dict())
+    assert model.best_epoch == max(history, key=lambda r: r.valid["NDCG@10"]).epoch
     pop = ItemPop()
-    pop.fit(split)
+    fit(pop, split)
     hr, hr_pop = (evaluate(m, split, "test").metrics["HR@10"] for m in (model, pop))
     assert hr > hr_pop + 0.2, (hr, hr_pop)
 
@@ -110,15 +111,15 @@ def test_learns_from_target_pairs_only():
     split = tiny_split(behaviors=True)
     train = split.train
     buy = train.behavior == train.behavior_code("buy")
-    history = EALS(emb_dim=4, epochs=1).fit(split)
-    assert history[0]["samples"] == len(np.unique(train.user[buy] * train.n_items + train.item[buy]))
+    history = fit(EALS(emb_dim=4, epochs=1), split)
+    assert history[0].samples == len(np.unique(train.user[buy] * train.n_items + train.item[buy]))
 
 
 def test_cancel_keeps_finished_sweeps():
     done = []
     model = EALS(emb_dim=4, epochs=5, patience=0)
     with pytest.raises(Cancelled) as info:
-        model.fit(tiny_split(), on_epoch=done.append, should_stop=lambda: len(done) >= 2)
+        fit(model, tiny_split(), on_epoch=done.append, should_stop=lambda: len(done) >= 2)
     assert info.value.history == done and len(done) == 2 and model.best_epoch in (1, 2)
     model.score_all(np.arange(3))  # the best factors are in place
 
@@ -127,7 +128,7 @@ def test_state_round_trip_and_errors():
     split = tiny_split()
     d = split.data
     model = EALS(emb_dim=6, epochs=2)
-    model.fit(split)
+    fit(model, split)
     state = model.get_state()
     again = EALS(emb_dim=6)
     again.set_state(state, d.n_users, d.n_items)
@@ -159,5 +160,5 @@ def test_ml100k_hr10_reaches_the_paper():
     reg = 0.01 overfits: test HR@10 0.556). ~3 s."""
     split = make_split(load(str(SHARED_DATA / "ml-100k")), "loo", n_candidates=100, cache=False)
     model = EALS(emb_dim=64, l2=10.0, epochs=20, patience=3)
-    model.fit(split)
+    fit(model, split)
     assert evaluate(model, split, "test").metrics["HR@10"] >= 0.60

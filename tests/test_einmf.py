@@ -15,7 +15,8 @@ from recviz.models import registry
 from recviz.experiments import experiment
 from recviz.models.einmf import EINMF
 from recviz.models.rating_matrix import INPUTS
-from recviz.training.losses import log_loss
+from recviz.models.losses import log_loss
+from recviz.training.loop import fit
 from tests.helpers import random_interactions
 from tests.test_dmf import TRAIN, csr_pairs, planted_split, rated_split
 
@@ -69,9 +70,9 @@ def test_learns_a_tiny_planted_dataset():
     untrained.prepare(split.data.n_users, split.data.n_items)
     before = evaluate(untrained, split, "test").metrics["HR@10"]
     model = build(emb_dim=16, hidden_layers="32,16", lr=0.01, epochs=8, patience=0, dropout=0.2)
-    history = model.fit(split)
+    history = fit(model, split)
     after = evaluate(model, split, "test").metrics["HR@10"]
-    assert history[-1]["train_loss"] < history[0]["train_loss"]
+    assert history[-1].train_loss < history[0].train_loss
     assert after > 0.45 and after > before + 0.2, (before, after)  # chance: 10/51 ≈ 0.2
 
 
@@ -80,7 +81,7 @@ def test_explicit_vectors_sum_train_ratings_only():
     split = rated_split()  # train: u1 rated i1 (2, its latest) and i2 (4); u3 rated i4 (2), i5 (3)
     d = split.data
     model = build(emb_dim=4, hidden_layers="4", epochs=1, patience=0)
-    model.fit(split)
+    fit(model, split)
     m = model.module
     inputs = {k: v.cpu().numpy() for k, v in m.state_dict().items() if k in INPUTS}
     users, items, ratings = csr_pairs(inputs, "user")
@@ -105,7 +106,7 @@ def test_state_round_trip_scores_identically_without_the_split():
     split = planted_split()
     d = split.data
     model = build(emb_dim=8, hidden_layers="8,4", dropout=0.2, epochs=2, patience=0)
-    model.fit(split)
+    fit(model, split)
     assert any(isinstance(m, torch.nn.Dropout) for m in model.module.modules())
     state = model.get_state()
     assert set(INPUTS) <= set(state)

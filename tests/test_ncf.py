@@ -13,7 +13,7 @@ from recviz.errors import Cancelled, ModelError
 from recviz.models import registry
 from recviz.models.ncf import NeuMF, init_from_pretrained
 from recviz.experiments import experiment
-from recviz.training import loop
+from recviz.training.loop import fit
 from tests.helpers import assert_train_items_rank_first, random_interactions
 
 NEURAL = ["gmf", "mlp", "neumf", "mf", "bpr"]
@@ -44,9 +44,9 @@ def test_overfits_tiny_data_and_loss_decreases(name):
     split = dataclasses.replace(split, valid_rows=split.valid_rows[:0],
                                 valid_candidates=split.valid_candidates[:0])
     model = build(name, **OVERFIT)
-    history = model.fit(split)
-    assert model.best_epoch == len(history) == OVERFIT["epochs"] and history[0]["valid"] == {}
-    assert history[-1]["train_loss"] < 0.5 * history[0]["train_loss"]
+    history = fit(model, split)
+    assert model.best_epoch == len(history) == OVERFIT["epochs"] and history[0].valid == {}
+    assert history[-1].train_loss < 0.5 * history[0].train_loss
 
     assert_train_items_rank_first(model, split)
 
@@ -56,7 +56,7 @@ def test_state_round_trip_gives_identical_scores(name):
     split = tiny_split()
     d = split.data
     model = build(name, emb_dim=8, mlp_layers="16,8", epochs=2, patience=0)
-    model.fit(split)
+    fit(model, split)
     state = model.get_state()
     assert all(isinstance(v, np.ndarray) for v in state.values())
 
@@ -74,22 +74,23 @@ def test_state_round_trip_gives_identical_scores(name):
 def test_pretrained_neumf_reports_phases_and_starts_from_its_parts(monkeypatch):
     split = tiny_split()
     start = {}
-    real_train = loop.train
+    real_plan = NeuMF.plan
 
-    def spy(model, split, opts, *args, phase=None, **kw):
-        if phase == "neumf":  # NeuMF's weights and optimiser as the NeuMF phase begins
-            start["state"] = {k: v.clone() for k, v in model.module.state_dict().items()}
-            start["optimizer"] = opts.optimizer
-        return real_train(model, split, opts, *args, phase=phase, **kw)
+    def spy(self, phase, split):
+        plan = real_plan(self, phase, split)
+        if phase.name == "neumf":  # NeuMF's weights and optimiser as the NeuMF phase begins
+            start["state"] = {k: v.clone() for k, v in plan.module.state_dict().items()}
+            start["optimizer"] = plan.optimizer
+        return plan
 
-    monkeypatch.setattr(loop, "train", spy)
+    monkeypatch.setattr(NeuMF, "plan", spy)
     model = NeuMF(emb_dim=8, mlp_layers="16,8", pretrain=True, lr=0.01, epochs=3, patience=0)
     seen = []
-    history = model.fit(split, on_epoch=seen.append)
+    history = fit(model, split, on_epoch=seen.append)
 
     assert seen == history
-    assert [r["phase"] for r in history] == ["gmf"] * 3 + ["mlp"] * 3 + ["neumf"] * 3
-    assert [r["epoch"] for r in history] == list(range(1, 10))
+    assert [r.phase for r in history] == ["gmf"] * 3 + ["mlp"] * 3 + ["neumf"] * 3
+    assert [r.epoch for r in history] == list(range(1, 10))
     assert 7 <= model.best_epoch <= 9 and start["optimizer"] == "sgd"
 
     gmf, mlp = model.parts["gmf"].module, model.parts["mlp"].module
@@ -105,9 +106,9 @@ def test_cancelled_pretraining_reports_every_finished_epoch():
     done = []
     model = NeuMF(emb_dim=8, mlp_layers="16,8", pretrain=True, epochs=3, patience=0)
     with pytest.raises(Cancelled) as info:
-        model.fit(tiny_split(), on_epoch=done.append, should_stop=lambda: len(done) >= 4)
+        fit(model, tiny_split(), on_epoch=done.append, should_stop=lambda: len(done) >= 4)
     assert info.value.history == done
-    assert [r["phase"] for r in done] == ["gmf"] * 3 + ["mlp"]
+    assert [r.phase for r in done] == ["gmf"] * 3 + ["mlp"]
 
 
 def test_neumf_from_pretrained_averages_the_two_logits():
@@ -122,8 +123,8 @@ def test_neumf_from_pretrained_averages_the_two_logits():
 
 
 def test_neumf_without_pretraining_is_one_phase():
-    history = NeuMF(emb_dim=8, mlp_layers="16,8", pretrain=False, epochs=2, patience=0).fit(tiny_split())
-    assert [r["phase"] for r in history] == ["neumf", "neumf"]
+    history = fit(NeuMF(emb_dim=8, mlp_layers="16,8", pretrain=False, epochs=2, patience=0), tiny_split())
+    assert [r.phase for r in history] == ["neumf", "neumf"]
 
 
 def test_experiment_runs_a_neural_model_end_to_end():
@@ -131,7 +132,7 @@ def test_experiment_runs_a_neural_model_end_to_end():
     config = RunConfig.build(model="mlp", mlp_layers="16,8", epochs=3, patience=0, candidates=20)
     result = experiment.run(config, data=data)
     assert result.epochs_run == 3 and result.best_epoch == result.model.best_epoch
-    assert result.valid.metrics == result.history[result.best_epoch - 1]["valid"]
+    assert result.valid.metrics == result.history[result.best_epoch - 1].valid
     assert 0.0 <= result.test.metrics["HR@10"] <= 1.0
 
 
@@ -148,7 +149,7 @@ def test_registry_lists_the_options_each_constructor_takes():
 def test_dropout_acts_in_training_only(name):
     split = tiny_split()
     model = build(name, emb_dim=8, mlp_layers="16,8", dropout=0.5, epochs=1, patience=0)
-    model.fit(split)
+    fit(model, split)
     assert sum(isinstance(m, torch.nn.Dropout) and m.p == 0.5 for m in model.module.modules()) == 1
     users = np.arange(split.data.n_users)
     np.testing.assert_array_equal(model.score_all(users), model.score_all(users))  # eval: no dropout
@@ -161,7 +162,7 @@ def test_dropout_acts_in_training_only(name):
 
 def test_pretrained_neumf_parts_share_its_dropout():
     model = build("neumf", emb_dim=8, mlp_layers="16,8", dropout=0.3, pretrain=True, epochs=1, patience=0)
-    model.fit(tiny_split())
+    fit(model, tiny_split())
     assert [m.p for m in model.parts["mlp"].module.modules() if isinstance(m, torch.nn.Dropout)] == [0.3]
 
 
@@ -175,7 +176,7 @@ def test_layers_are_validated():
 def test_scores_are_logits_of_the_held_out_candidates():
     split = tiny_split()
     model = build("gmf", emb_dim=8, epochs=1, patience=0)
-    model.fit(split)
+    fit(model, split)
     users, held = split.held_out("test")
     items = np.concatenate([held[:, None], split.candidates("test")], axis=1)
     scores = model.score(users, items)

@@ -13,10 +13,11 @@ from recviz.errors import ModelError
 from recviz.eval.protocols import evaluate
 from recviz.models.mf import BPRMF
 from recviz.models.ncf import GMF
-from recviz.training import device as dev
+from recviz.models import device as dev
 from recviz.data.training_samples import epoch_samples, train_positives
 from recviz.errors import Cancelled
-from recviz.training.losses import bpr_loss, log_loss
+from recviz.models.losses import bpr_loss, log_loss
+from recviz.training.loop import fit
 from tests.helpers import random_interactions
 
 TIMING = ("seconds", "eval_seconds", "samples_per_second")
@@ -43,7 +44,7 @@ def clustered_split(n_users=80, n_items=60, groups=4, per_user=10, noise=0.2, se
 
 
 def without_timing(history):
-    return [{k: v for k, v in r.items() if k not in TIMING} for r in history]
+    return [{k: v for k, v in r.to_dict().items() if k not in TIMING} for r in history]
 
 
 # ---- samples ----------------------------------------------------------------------------------------
@@ -100,38 +101,38 @@ def test_bpr_loss_is_minus_log_sigmoid_of_the_margin():
 def test_early_stopping_restores_the_best_epoch():
     split = clustered_split()
     model = GMF(emb_dim=16, lr=0.01, batch_size=64, epochs=40, patience=2, seed=0)
-    history = model.fit(split)
-    ndcg = [r["valid"]["NDCG@10"] for r in history]
+    history = fit(model, split)
+    ndcg = [r.valid["NDCG@10"] for r in history]
     best = int(np.argmax(ndcg))  # first of equal maxima: only a strictly better epoch replaces it
     assert 0 < best < len(history) - 1  # a real peak: the weights kept are neither first nor last
     assert len(history) < 40  # it did stop early ...
     assert len(history) == best + 1 + 2  # ... exactly `patience` epochs after the best one
-    assert model.best_epoch == best + 1 == history[-1]["best_epoch_so_far"]
-    assert evaluate(model, split, "valid").metrics == history[best]["valid"]
+    assert model.best_epoch == best + 1 == history[-1].best_epoch_so_far
+    assert evaluate(model, split, "valid").metrics == history[best].valid
 
 
 def test_reports_have_the_documented_fields():
     split = small_split()
     seen = []
-    history = GMF(emb_dim=8, epochs=2, patience=0).fit(split, on_epoch=seen.append)
-    assert seen == history and [r["epoch"] for r in history] == [1, 2]
+    history = fit(GMF(emb_dim=8, epochs=2, patience=0), split, on_epoch=seen.append)
+    assert seen == history and [r.epoch for r in history] == [1, 2]
     r = history[0]
-    assert set(r) == {"epoch", "phase", "train_loss", "valid", "seconds", "eval_seconds", "samples",
+    assert set(r.to_dict()) == {"epoch", "phase", "train_loss", "valid", "seconds", "eval_seconds", "samples",
                       "samples_per_second", "best_epoch_so_far"}
     users, _, _ = train_positives(split)
-    assert r["phase"] == "gmf" and r["samples"] == 5 * len(users)
-    assert {"HR@10", "NDCG@10"} <= set(r["valid"]) and r["train_loss"] > 0
+    assert r.phase == "gmf" and r.samples == 5 * len(users)
+    assert {"HR@10", "NDCG@10"} <= set(r.valid) and r.train_loss > 0
 
 
 @pytest.mark.parametrize("cls", [GMF, BPRMF])
 def test_same_seed_same_numbers_other_seed_other_numbers(cls):
     split = small_split()
 
-    def fit(seed):
+    def train(seed):
         model = cls(emb_dim=8, lr=0.01, batch_size=32, epochs=3, patience=0, seed=seed)
-        return model, without_timing(model.fit(split))
+        return model, without_timing(fit(model, split))
 
-    (a, ha), (b, hb), (_, hc) = fit(1), fit(1), fit(2)
+    (a, ha), (b, hb), (_, hc) = train(1), train(1), train(2)
     assert ha == hb
     for k, v in a.get_state().items():
         np.testing.assert_array_equal(v, b.get_state()[k])
@@ -148,7 +149,7 @@ def test_should_stop_cancels_within_poll_interval():
 
     model = GMF(emb_dim=8, batch_size=8, epochs=5, patience=0)
     with pytest.raises(Cancelled) as info:
-        model.fit(split, on_epoch=lambda r: pytest.fail("no epoch should finish"), should_stop=should_stop)
+        fit(model, split, on_epoch=lambda r: pytest.fail("no epoch should finish"), should_stop=should_stop)
     assert info.value.history == [] and len(polls) == 3
 
 
@@ -157,11 +158,11 @@ def test_cancel_between_epochs_keeps_finished_epochs_and_best_weights():
     done = []
     model = GMF(emb_dim=8, lr=0.01, epochs=10, patience=0)
     with pytest.raises(Cancelled) as info:
-        model.fit(split, on_epoch=done.append, should_stop=lambda: len(done) >= 2)
+        fit(model, split, on_epoch=done.append, should_stop=lambda: len(done) >= 2)
     assert info.value.history == done and len(done) == 2
-    best = max(done, key=lambda r: r["valid"]["NDCG@10"])
-    assert model.best_epoch == best["epoch"]
-    assert evaluate(model, split, "valid").metrics == best["valid"]
+    best = max(done, key=lambda r: r.valid["NDCG@10"])
+    assert model.best_epoch == best.epoch
+    assert evaluate(model, split, "valid").metrics == best.valid
 
 
 def test_bad_options_are_model_errors():
@@ -180,7 +181,7 @@ def test_cuda_without_cuda_is_an_error_not_a_cpu_fallback(monkeypatch):
     assert dev.pick_device("auto") == torch.device("cpu")
     assert dev.pick_device("cpu") == torch.device("cpu")
     with pytest.raises(ModelError, match="no CUDA"):
-        GMF(device="cuda", epochs=1).fit(small_split())
+        fit(GMF(device="cuda", epochs=1), small_split())
 
 
 def test_auto_picks_cuda_when_present(monkeypatch):
@@ -212,7 +213,7 @@ def test_seed_everything_and_threads():
 def test_cpu_training_flushes_subnormal_floats():
     """Adam's v drifts into subnormals under weight decay; x86 computes those ~100× slower."""
     try:
-        GMF(emb_dim=4, epochs=1, device="cpu").fit(small_split())
+        fit(GMF(emb_dim=4, epochs=1, device="cpu"), small_split())
         assert (torch.tensor([1e-39]) * 1.0).item() == 0.0
     finally:
         torch.set_flush_denormal(False)

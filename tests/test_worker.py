@@ -9,6 +9,7 @@ import time
 import numpy as np
 import pytest
 
+from recviz.training.report import EpochReport
 from recviz.config import RunConfig
 from recviz.data.interactions import Interactions
 from recviz.errors import ModelError, RecvizError
@@ -160,11 +161,12 @@ def test_epochs_reach_the_store_and_errors_become_readable_text(monkeypatch, rec
     real_run = experiment.run
 
     def with_epochs(config, on_epoch=None, should_stop=None, **kw):
-        for e in (1, 2):
-            on_epoch({"epoch": e, "train_loss": 1.0 / e, "valid": {"NDCG@10": 0.1 * e},
-                      "seconds": 0.1, "samples_per_second": 500.0 * e})
+        history = [EpochReport.from_dict({"epoch": e, "train_loss": 1.0 / e, "valid": {"NDCG@10": 0.1 * e},
+                                          "seconds": 0.1, "samples_per_second": 500.0 * e}) for e in (1, 2)]
+        for report in history:
+            on_epoch(report)
         result = real_run(config)
-        result.history = [{"epoch": 1, "samples_per_second": 500.0}, {"epoch": 2, "samples_per_second": 1000.0}]
+        result.history = history
         return result
 
     store = RunStore()

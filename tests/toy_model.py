@@ -1,8 +1,7 @@
-"""A model that exists only in the test suite, added exactly as the README's "Adding a model" says:
-its declaration and its code in one file, and one `register` line. The contract test, the CLI and
-the Train page must take it like any built-in model."""
+"""A model that exists only in the test suite, written exactly as the README's "Adding a model"
+says: its declaration and its code in one file. `tests/conftest.py` registers it in a fixture for
+the tests that take every registered model (the contract test, the CLI, the Train page)."""
 
-from recviz.models import registry
 from recviz.models.mf import DotNet
 from recviz.models.spec import ModelSpec, training
 from recviz.models.torch_base import TorchRecommender
@@ -17,10 +16,7 @@ TOY = ModelSpec(
 
 
 class ToyMF(TorchRecommender):
-    name = "toy"
+    spec = TOY
 
     def build_module(self, n_users, n_items):
         return DotNet(n_users, n_items, self.opts.factors, biases=False)
-
-
-registry.register(TOY)

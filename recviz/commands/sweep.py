@@ -7,7 +7,7 @@ import json
 import sys
 
 from recviz.commands.common import config_from_args, load_data, writable_output
-from recviz.commands.train import epoch_line
+from recviz.analysis.progress import EpochLog
 
 
 def cmd_sweep(args) -> int:
@@ -53,11 +53,11 @@ def _here(args, store, configs, sweep_id, several_seeds) -> list[int]:
     data = load_data(configs[0])  # read and prepared once for every value
     ids = []
     for config in configs:
-        epochs = config.option("epochs", 1)
+        log = EpochLog(config.model, config.options)
         print(_heading(args.param, config, several_seeds), file=sys.stderr, flush=True)
         run_id, _, _ = record.train_here(
             config, store, data=data, sweep_id=sweep_id, mlflow=args.mlflow,
-            on_epoch=lambda report: print("  " + epoch_line(report, epochs), file=sys.stderr, flush=True))
+            on_epoch=lambda report: print("  " + log.add(report), file=sys.stderr, flush=True))
         ids.append(run_id)
     return ids
 
@@ -66,13 +66,13 @@ def _on_ray(args, store, configs, sweep_id, several_seeds) -> list[int]:
     """The ray executor: every run a Ray task, in parallel up to the cluster's size."""
     from recviz.experiments import ray_exec
 
-    names, epochs = {}, {}
+    names, logs = {}, {}
 
     def started(run_id, config):
-        names[run_id], epochs[run_id] = _heading(args.param, config, several_seeds), config.option("epochs", 1)
+        names[run_id], logs[run_id] = _heading(args.param, config, several_seeds), EpochLog(config.model, config.options)
 
     def epoch(run_id, report):
-        print(f"  #{run_id} {names[run_id]}: " + epoch_line(report, epochs[run_id]), file=sys.stderr, flush=True)
+        print(f"  #{run_id} {names[run_id]}: " + logs[run_id].add(report), file=sys.stderr, flush=True)
 
     def finished(run_id, status):
         print(f"#{run_id} {names[run_id]}: {status}", file=sys.stderr, flush=True)

@@ -5,40 +5,22 @@ from __future__ import annotations
 import json
 import sys
 
+from recviz.analysis.progress import EpochLog
 from recviz.commands.common import config_from_args, load_data
 from recviz.errors import RecvizError
-
-
-def epoch_line(report: dict, epochs: int, show_phase: bool = False) -> str:
-    """`epoch 3/20  loss 0.3121  HR@10 0.6412  NDCG@10 0.3801  1.2 s` (+ the phase when pre-training)."""
-    valid = report.get("valid") or {}
-    parts = [f"epoch {report['epoch']}/{epochs}"]
-    if show_phase and report.get("phase"):
-        parts[0] += f" [{report['phase']}]"
-    if report.get("train_loss") is not None:
-        parts.append(f"loss {report['train_loss']:.4f}")
-    parts += [f"{k} {valid[k]:.4f}" for k in ("HR@10", "NDCG@10") if k in valid]
-    parts.append(f"{report.get('seconds', 0) + report.get('eval_seconds', 0):.1f} s")
-    return "  ".join(parts)
-
-
-def total_epochs(config) -> int:
-    """Epochs a run reports at most: NeuMF with pre-training counts GMF's, MLP's, then its own."""
-    return config.option("epochs", 1) * (3 if config.option("pretrain") else 1)
 
 
 def cmd_train(args) -> int:
     from recviz.experiments import record
 
     config = config_from_args(args)
-    pretrain = bool(config.option("pretrain"))
-    epochs = total_epochs(config)
+    log = EpochLog(config.model, config.options)
 
     def on_start(run_id: int) -> None:
         print(f"run {run_id}: {config.model} on {config.dataset}", file=sys.stderr, flush=True)
 
     def on_epoch(report: dict) -> None:
-        print(epoch_line(report, epochs, pretrain), file=sys.stderr, flush=True)
+        print(log.add(report), file=sys.stderr, flush=True)
 
     if args.executor == "ray":
         run_id, summary = _on_ray(args, config, on_start, on_epoch)

@@ -55,7 +55,7 @@ def save(run_dir: str | Path, result, top_n: int = 20) -> Path:
                               with_scores=True)
     _atomic(run_dir / "topn.npz", lambda fh: np.savez(fh, items=items.astype(np.int64),
                                                       scores=scores.astype(np.float32)))
-    _atomic(run_dir / "history.json", lambda fh: fh.write(_dumps(result.history).encode()))
+    _atomic(run_dir / "history.json", lambda fh: fh.write(_dumps([r.to_dict() for r in result.history]).encode()))
     # Per-user test results (the held-out item's rank, HR/NDCG), for the recommendations page.
     per_user = {k: np.asarray(v, dtype=np.float64) for k, v in result.test.per_user.items()}
     _atomic(run_dir / "eval.npz", lambda fh: np.savez(fh, users=result.test.users.astype(np.int64), **per_user))

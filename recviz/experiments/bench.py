@@ -81,9 +81,9 @@ def row_of(name: str, config: RunConfig, result, seconds: float) -> dict:
         "model": name, "seed": config.seed, "batch_size": config.option("batch_size"),
         **{m: train_metrics.get(m) for m in METRICS},
         "epochs_run": result.epochs_run, "best_epoch": result.best_epoch,
-        "seconds_per_epoch": _median([h.get("seconds") for h in epochs]),
-        "eval_seconds": _median([h.get("eval_seconds") for h in epochs]),
-        "samples_per_second": _median([h.get("samples_per_second") for h in epochs]),
+        "seconds_per_epoch": _median([h.seconds for h in epochs]),
+        "eval_seconds": _median([h.eval_seconds for h in epochs]),
+        "samples_per_second": _median([h.samples_per_second for h in epochs]),
         "train_seconds": round(result.train_seconds, 3),
         "total_seconds": round(seconds, 3),
         "config": config.to_dict(),
@@ -91,15 +91,15 @@ def row_of(name: str, config: RunConfig, result, seconds: float) -> dict:
     }
 
 
-def peak_on_test(epochs: list[dict]) -> dict:
+def peak_on_test(epochs: list) -> dict:
     """The epoch with the highest observed test HR@10 (ties: the earlier one) and its HR@10 and
     NDCG@10, as the authors' code prints "Best Iteration"; {} when test was not observed."""
-    seen = [h for h in epochs if h.get("test_observed")]
+    seen = [h for h in epochs if h.test_observed]
     if not seen:
         return {}
-    best = max(seen, key=lambda h: h["test_observed"]["HR@10"])  # max keeps the first of ties
-    return {"peak_test_HR@10": best["test_observed"]["HR@10"],
-            "peak_test_NDCG@10": best["test_observed"]["NDCG@10"], "peak_test_epoch": best["epoch"]}
+    best = max(seen, key=lambda h: h.test_observed["HR@10"])  # max keeps the first of ties
+    return {"peak_test_HR@10": best.test_observed["HR@10"],
+            "peak_test_NDCG@10": best.test_observed["NDCG@10"], "peak_test_epoch": best.epoch}
 
 
 def means(rows: list[dict]) -> list[dict]:

@@ -15,7 +15,9 @@ from recviz.data.interactions import Interactions
 from recviz.data.split import Split, make_split
 from recviz.eval.protocols import Evaluation, evaluate
 from recviz.models import registry
-from recviz.models.base import EpochCallback, StopCheck
+from recviz.models.base import StopCheck
+from recviz.training.loop import EpochCallback, fit
+from recviz.training.report import EpochReport
 
 
 @dataclass
@@ -29,7 +31,7 @@ class RunResult:
     train_seconds: float
     epochs_run: int
     best_epoch: int
-    history: list[dict] = field(default_factory=list)
+    history: list[EpochReport] = field(default_factory=list)
 
     def summary(self) -> dict:
         """The `--json` contract of `recviz train` (test metrics at the best validation epoch)."""
@@ -94,10 +96,12 @@ def run(config: RunConfig, data: Interactions | None = None, progress=None,
     registry.check_can_feed(config.model, data)
     split = split if split is not None else prepare_split(config, data)
     model = build_model(config)
+    observed: dict[int, dict] = {}
     if observe_test:
-        on_epoch = _observing_test(model, split, on_epoch)
+        on_epoch = _observing_test(model, split, on_epoch, observed)
     start = time.perf_counter()
-    history = model.fit(split, on_epoch=on_epoch, should_stop=should_stop) or []
+    history = fit(model, split, on_epoch=on_epoch, should_stop=should_stop)
+    history = [r.with_test(observed[r.epoch]) if r.epoch in observed else r for r in history]
     train_seconds = time.perf_counter() - start
     # Iterative models restore their best-validation weights before returning; one-pass
     # baselines count as a single epoch that is also the best one.
@@ -107,15 +111,17 @@ def run(config: RunConfig, data: Interactions | None = None, progress=None,
                      best_epoch=best_epoch, history=history)
 
 
-def _observing_test(model, split: Split, on_epoch: EpochCallback | None) -> EpochCallback:
+def _observing_test(model, split: Split, on_epoch: EpochCallback | None, observed: dict) -> EpochCallback:
     """After each epoch of the model's own phase, put the test metrics into the epoch's report as
     "test_observed". A diagnostic: the NCF and DMF authors' code evaluates test after every epoch
     and reports the best one, and this measures how much that adds. Nothing reads these numbers
     to choose anything — early stopping and the kept weights follow "valid" — so training and the
-    run's result are exactly those of a run without it (a test checks this)."""
-    def observed(report: dict) -> None:
-        if report.get("phase") == model.name:  # not NeuMF's GMF/MLP pre-training epochs
-            report["test_observed"] = evaluate(model, split, "test").metrics
+    run's result are exactly those of a run without it (a test checks this). `observed` collects
+    them by epoch for the run's history."""
+    def observe(report: EpochReport) -> None:
+        if report.phase == model.name:  # not NeuMF's GMF/MLP pre-training epochs
+            observed[report.epoch] = evaluate(model, split, "test").metrics
+            report = report.with_test(observed[report.epoch])
         if on_epoch is not None:
             on_epoch(report)
-    return observed
+    return observe

@@ -37,6 +37,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from recviz.training.report import EpochReport
 from recviz.config import RunConfig
 from recviz.errors import Cancelled
 from recviz.experiments.executors import connect, remember_cluster
@@ -204,7 +205,7 @@ def _store_reports(store: RunStore, run: dict, got: dict, on_epoch) -> None:
         store.mark_running(run["id"], os.getpid(), got["where"], started_at=got["started_at"])
     store.add_epochs(run["id"], got["epochs"])  # one commit: a driver of many runs keeps up
     for report in got["epochs"] if on_epoch is not None else ():
-        on_epoch(run["id"], report)
+        on_epoch(run["id"], EpochReport.from_dict(report))
 
 
 def _keep(ray, store: RunStore, ref, run: dict, mail: _Mail) -> None:
@@ -383,7 +384,7 @@ def train_task(config_json: str, split, line: _Line, ray) -> dict:
 
     # each report is delivered before training goes on: the driver sees every epoch before it
     # sees the task finish
-    result = experiment.run(config, data=split.data, split=split, should_stop=should_stop, on_epoch=line.put)
+    result = experiment.run(config, data=split.data, split=split, should_stop=should_stop, on_epoch=lambda report: line.put(report.to_dict()))
     if should_stop():
         raise Cancelled("cancel requested")
     with tempfile.TemporaryDirectory() as folder:

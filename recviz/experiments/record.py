@@ -17,6 +17,7 @@ import threading
 import time
 from pathlib import Path
 
+from recviz.training.report import EpochReport
 from recviz.config import RunConfig
 from recviz.errors import Cancelled
 from recviz.experiments import reasons
@@ -77,7 +78,7 @@ def resolve_device(config: RunConfig) -> str:
         return "cpu"
     import torch
 
-    from recviz.training.device import pick_device, set_threads
+    from recviz.models.device import pick_device, set_threads
 
     set_threads(config.threads)
     device = pick_device(config.device)
@@ -86,18 +87,18 @@ def resolve_device(config: RunConfig) -> str:
     return str(device)
 
 
-def main_phase(history: list[dict]) -> list[dict]:
+def main_phase(history: list[EpochReport]) -> list[EpochReport]:
     """The epochs of the model's own (last) phase: NeuMF's after GMF/MLP pre-training."""
     if not history:
         return []
-    last = history[-1].get("phase")
-    return [h for h in history if h.get("phase") == last]
+    last = history[-1].phase
+    return [h for h in history if h.phase == last]
 
 
-def median_speed(history: list[dict]) -> float | None:
+def median_speed(history: list[EpochReport]) -> float | None:
     """Median training samples per second over the model's own epochs (the training pass only,
     not validation); None for one-pass baselines."""
-    speeds = [h["samples_per_second"] for h in main_phase(history) if h.get("samples_per_second")]
+    speeds = [h.samples_per_second for h in main_phase(history) if h.samples_per_second]
     return statistics.median(speeds) if speeds else None
 
 
@@ -128,8 +129,8 @@ def train_and_record(store: RunStore, run_id: int, config: RunConfig, run_dir: P
     watch.check()
     from recviz.experiments import experiment
 
-    def report(epoch: dict) -> None:
-        store.add_epoch(run_id, epoch)
+    def report(epoch: EpochReport) -> None:
+        store.add_epoch(run_id, epoch.to_dict())
         if on_epoch is not None:
             on_epoch(epoch)
 
@@ -160,8 +161,7 @@ def store_result(store: RunStore, result, sweep_id=None) -> int:
     run_dir = store.run_dir(run_id)
     try:
         store.mark_running(run_id, os.getpid(), device)
-        for report in result.history:
-            store.add_epoch(run_id, report)
+        store.add_epochs(run_id, [report.to_dict() for report in result.history])
         finish(store, run_id, run_dir, result, device)
     except BaseException as exc:  # noqa: BLE001 — a half-stored run must not stay "running"
         store.fail(run_id, describe(exc))

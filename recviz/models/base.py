@@ -4,45 +4,65 @@ restored as plain arrays."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from types import SimpleNamespace
-from typing import Callable
+from typing import Any, Callable, Protocol
 
 import numpy as np
 
 from recviz.data.split import Split
+from recviz.errors import ModelError
+from recviz.models.spec import ModelSpec, Phase
 from recviz.options import DEVICE, SEED, THREADS
 
-# Called after each epoch with that epoch's report (a dict: epoch, train_loss, valid metrics,
-# seconds, samples_per_second, ...). Returns nothing.
-EpochCallback = Callable[[dict], None]
 # Polled between batches/epochs; True means "stop now" (a cancelled run).
 StopCheck = Callable[[], bool]
 
 
 class Recommender:
-    """Subclasses set `name` (the registry's) and implement `fit`, `score_all` (or `score`),
-    `get_state` and `set_state`; the rest has working defaults."""
+    """Subclasses set `spec` (their declaration) and implement scoring (`score_all` and/or
+    `score`), `get_state` and `set_state`, and how they learn:
 
-    name = "base"
-    iterative = False  # trained in epochs (has learning curves) or fitted in one pass
-    best_epoch: int | None = None  # set by fit: the epoch whose weights were kept
+    - a model fitted in one pass (its declaration is not `iterative`) implements `fit(split)`;
+    - a model trained in epochs implements `plan(phase, split)` for each phase its declaration
+      names, and may implement `begin(split)`; `recviz.training.fit` runs the epochs, judges them
+      on validation, stops early, keeps the best weights and reports — the model never loops.
+    """
+
+    spec: ModelSpec  # the model's declaration: its name, options and phases
+    best_epoch: int | None = None  # set by training: the epoch whose weights were kept
 
     def __init__(self, *, seed: int = SEED.default, device: str = DEVICE.default,
                  threads: int = THREADS.default, **options):
-        """`options` are this model's declared options (`recviz.models.registry`): missing ones take
+        """`options` are this model's declared options (`recviz.models.spec`): missing ones take
         their declared defaults; an unknown name or a value out of range is a ModelError naming it."""
-        from recviz.errors import ModelError
-        from recviz.models import registry
-
-        self.opts = SimpleNamespace(**registry.get(self.name).resolve(options))
+        self.opts = SimpleNamespace(**self.spec.resolve(options))
         self.seed = SEED.parse(seed, self.name, ModelError)
         self.device_name = DEVICE.parse(device, self.name, ModelError)
         self.threads = THREADS.parse(threads, self.name, ModelError)
 
-    def fit(self, split: Split, on_epoch: EpochCallback | None = None,
-            should_stop: StopCheck | None = None) -> list[dict]:
-        """Learn from `split.train` only (nothing held out may reach a model); validation may be
-        used for early stopping. Returns the per-epoch history (empty for one-pass baselines)."""
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def phases(self) -> tuple[Phase, ...]:
+        """The phases this model trains through with its options; () when fitted in one pass."""
+        return self.spec.phases(vars(self.opts))
+
+    # ---- one-pass models ------------------------------------------------------------------------
+    def fit(self, split: Split) -> None:
+        """Learn from `split.train` only (nothing held out may reach a model)."""
+        raise NotImplementedError(f"{self.name} trains in epochs: use recviz.training.fit")
+
+    # ---- models trained in epochs ------------------------------------------------------------------
+    def begin(self, split: Split) -> None:
+        """Before the first phase: what the model reads from the split once (a rating matrix, the
+        behaviours). Train only, as everything it learns from."""
+
+    def plan(self, phase: Phase, split: Split) -> "GradientPhase | EpochSteps":
+        """How to train `phase`: fresh weights are built here, and the answer says what the
+        training loop drives — a `GradientPhase` (torch modules: samples, loss, optimiser) or any
+        object with the `EpochSteps` methods (eALS's closed-form sweeps)."""
         raise NotImplementedError
 
     def score_all(self, users: np.ndarray) -> np.ndarray:
@@ -65,3 +85,40 @@ class Recommender:
     def set_state(self, state: dict[str, np.ndarray], n_users: int, n_items: int) -> None:
         """Restore from `get_state()`'s arrays; the model was built with the same options."""
         raise NotImplementedError
+
+
+class EpochSteps(Protocol):
+    """One phase of a model that is not trained by gradient steps (eALS), as the training loop
+    drives it: `epoch()` trains one pass and returns (loss per sample, samples); `snapshot()` and
+    `restore()` keep and put back the best epoch's weights; `scorer` is what validation judges."""
+
+    scorer: Recommender
+
+    def epoch(self, stop: StopCheck) -> tuple[float, int]: ...
+
+    def snapshot(self) -> Any: ...
+
+    def restore(self, snapshot: Any) -> None: ...
+
+
+@dataclass
+class GradientPhase:
+    """One phase of a torch model, declared by the model and run by `recviz.training`: which
+    module learns, on which device, its epoch samples (`draw(rng)` → equally long arrays by name),
+    its loss (`batch_loss(batch)`: the mean over one batch of those arrays as tensors) and its
+    optimiser settings. `scorer` is judged on validation after each epoch (NeuMF's pre-training
+    phases judge the GMF or MLP being trained) and gets `best_epoch` at the end. `shuffle_block`:
+    consecutive samples that move together when an epoch is shuffled (DMF keeps a positive with
+    its negatives)."""
+
+    scorer: Recommender
+    module: Any  # torch.nn.Module (torch is not imported here)
+    device: Any  # torch.device
+    draw: Callable[[np.random.Generator], dict[str, np.ndarray]]
+    batch_loss: Callable[[dict], Any]
+    lr: float
+    batch_size: int
+    weight_decay: float
+    seed: int
+    optimizer: str = "adam"  # "adam" (from scratch) | "sgd" (NeuMF after pre-training, §3.4.1)
+    shuffle_block: int = 1

@@ -40,6 +40,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from recviz.data.split import Split
+from recviz.models import dmf_spec
 from recviz.models.rating_matrix import RatingMatrixInput, rating_sampler, register_inputs, row_bags
 from recviz.models.torch_base import TorchRecommender
 from recviz.options import widths
@@ -102,7 +103,7 @@ class DMF(RatingMatrixInput, TorchRecommender):
     """Deep Matrix Factorization: two towers over train's rating matrix, cosine, (normalised)
     cross entropy — see the module docstring for the equations and the choices made."""
 
-    name = "dmf"
+    spec = dmf_spec.DMF
 
     def __init__(self, **options):
         super().__init__(**options)

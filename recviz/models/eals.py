@@ -36,17 +36,16 @@ is in docs/experiments.md.
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import torch
 
 from recviz.data.split import Split
 from recviz.data.training_samples import train_positives
-from recviz.errors import Cancelled, ModelError
+from recviz.errors import ModelError
+from recviz.models import eals_spec
 from recviz.models.base import Recommender
-from recviz.training.device import pick_device, seed_everything, set_threads
-from recviz.training.early_stop import EarlyStopping
+from recviz.models.device import pick_device, seed_everything, set_threads
+from recviz.models.spec import Phase
 
 INIT_STD = 0.01  # N(0, 0.01²) as in the authors' Java code (MF_fastALS)
 
@@ -61,8 +60,7 @@ def missing_weights(popularity: np.ndarray, c0: float, alpha: float) -> np.ndarr
 
 
 class EALS(Recommender):
-    name = "eals"
-    iterative = True
+    spec = eals_spec.EALS
 
     def __init__(self, **options):
         super().__init__(**options)
@@ -72,8 +70,8 @@ class EALS(Recommender):
         self.P: torch.Tensor | None = None  # [n_users, K]
         self.Q: torch.Tensor | None = None  # [n_items, K]
 
-    # ---- training -----------------------------------------------------------------------------
-    def fit(self, split: Split, on_epoch=None, should_stop=None) -> list[dict]:
+    # ---- training: the shared epoch loop (recviz.training) drives `_Sweeps` ---------------------
+    def plan(self, phase: Phase, split: Split) -> "_Sweeps":
         self.device = pick_device(self.device_name)
         set_threads(self.threads)
         seed_everything(self.seed)
@@ -85,32 +83,9 @@ class EALS(Recommender):
         gen = torch.Generator().manual_seed(self.seed)  # CPU draws: same start on every device
         self.P = (torch.randn(n_users, self.emb_dim, generator=gen, dtype=dt) * INIT_STD).to(dev)
         self.Q = (torch.randn(n_items, self.emb_dim, generator=gen, dtype=dt) * INIT_STD).to(dev)
-        u = torch.as_tensor(users, device=dev)
-        i = torch.as_tensor(items, device=dev)
         c = torch.as_tensor(missing_weights(np.bincount(items, minlength=n_items), self.c0, self.alpha),
                             dtype=dt, device=dev)
-        pred = (self.P[u] * self.Q[i]).sum(1)  # ŷ cache over the observed pairs
-        stop = should_stop or (lambda: False)
-        judge = EarlyStopping(self, split, self.opts.patience, lambda: (self.P.clone(), self.Q.clone()), self.name)
-        history: list[dict] = []
-        for epoch in range(1, self.opts.epochs + 1):
-            if stop():
-                self._finish(judge)
-                raise Cancelled(history)
-            start = time.perf_counter()
-            pred = self._sweep_users(u, i, c, pred)
-            pred = self._sweep_items(u, i, c, pred)
-            loss = self._loss(i, c, pred) / len(users)
-            if self.device.type == "cuda":
-                torch.cuda.synchronize(self.device)
-            report = judge.judge(epoch, loss, len(users), time.perf_counter() - start)
-            history.append(report)
-            if on_epoch is not None:
-                on_epoch(report)
-            if judge.stop:
-                break
-        self._finish(judge)
-        return history
+        return _Sweeps(self, torch.as_tensor(users, device=dev), torch.as_tensor(items, device=dev), c)
 
     def _sweep_users(self, u, i, c, pred):
         """Element-wise ALS over every user at once (eALS eq. 12); returns the updated ŷ cache."""
@@ -152,11 +127,6 @@ class EALS(Recommender):
         all_missing = ((self.P.T @ self.P) * ((self.Q * c[:, None]).T @ self.Q)).sum()
         return float(((1.0 - pred) ** 2).sum() + all_missing - (c[i] * pred ** 2).sum())
 
-    def _finish(self, judge: EarlyStopping) -> None:
-        if judge.best is not None:
-            self.P, self.Q = judge.best
-        self.best_epoch = judge.best_epoch
-
     # ---- scoring ------------------------------------------------------------------------------
     def _factors(self) -> tuple[torch.Tensor, torch.Tensor]:
         if self.P is None or self.Q is None:
@@ -194,3 +164,25 @@ class EALS(Recommender):
         self.device = pick_device(self.device_name)
         self.P = torch.as_tensor(P, dtype=torch.float64, device=self.device)
         self.Q = torch.as_tensor(Q, dtype=torch.float64, device=self.device)
+
+
+class _Sweeps:
+    """eALS's epochs as the training loop drives them (`recviz.models.base.EpochSteps`): one
+    epoch is a sweep over every user, then every item, keeping the ŷ cache of the observed pairs."""
+
+    def __init__(self, model: EALS, u: torch.Tensor, i: torch.Tensor, c: torch.Tensor):
+        self.scorer, self.u, self.i, self.c = model, u, i, c
+        self.pred = (model.P[u] * model.Q[i]).sum(1)  # ŷ cache over the observed pairs
+
+    def epoch(self, stop) -> tuple[float, int]:
+        m = self.scorer
+        self.pred = m._sweep_users(self.u, self.i, self.c, self.pred)
+        self.pred = m._sweep_items(self.u, self.i, self.c, self.pred)
+        loss = m._loss(self.i, self.c, self.pred) / len(self.u)  # reads back: the epoch's work is done
+        return loss, len(self.u)
+
+    def snapshot(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.scorer.P.clone(), self.scorer.Q.clone()
+
+    def restore(self, snapshot: tuple[torch.Tensor, torch.Tensor]) -> None:
+        self.scorer.P, self.scorer.Q = snapshot

@@ -45,11 +45,12 @@ import torch
 from torch import nn
 
 from recviz.data.split import Split
+from recviz.models import einmf_spec
 from recviz.models.ncf import gaussian_embedding, output_layer, relu_tower
 from recviz.models.rating_matrix import RatingMatrixInput, rating_sampler, register_inputs, row_bags
 from recviz.models.torch_base import TorchRecommender
 from recviz.options import widths
-from recviz.training.losses import log_loss
+from recviz.models.losses import log_loss
 
 
 def rating_bag(n_rated: int, dim: int) -> nn.EmbeddingBag:
@@ -101,7 +102,7 @@ class EINMFNet(nn.Module):
 class EINMF(RatingMatrixInput, TorchRecommender):
     """GMF ⊕ MLP over added explicit/implicit embeddings, trained on η·L_I + (1−η)·L_E."""
 
-    name = "einmf"
+    spec = einmf_spec.EINMF
 
     def __init__(self, **options):
         super().__init__(**options)

@@ -29,13 +29,13 @@ MAX_ITEMS = 20_000
 
 
 class ItemKNN(Recommender):
-    name = "itemknn"
+    spec = SPEC
 
     def __init__(self, **options):
         super().__init__(**options)
         self.neighbors, self.shrink = self.opts.neighbors, self.opts.shrink
 
-    def fit(self, split: Split, on_epoch=None, should_stop=None) -> list[dict]:
+    def fit(self, split: Split) -> None:
         train = target_train(split)  # the target behaviour's rows when there is one
         n_users, n_items = train.n_users, train.n_items
         if n_items > MAX_ITEMS:
@@ -54,7 +54,6 @@ class ItemKNN(Recommender):
             np.put_along_axis(sim, cut, 0.0, axis=1)
         self.sim = sim  # sim[j, i]
         self.x = x
-        return []
 
     def score_all(self, users: np.ndarray) -> np.ndarray:
         return self.x[users] @ self.sim.T

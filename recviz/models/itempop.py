@@ -14,14 +14,13 @@ SPEC = ModelSpec("itempop", "ItemPop", "baseline of He et al. 2017 (NCF) and Xue
 
 
 class ItemPop(Recommender):
-    name = "itempop"
+    spec = SPEC
 
-    def fit(self, split: Split, on_epoch=None, should_stop=None) -> list[dict]:
+    def fit(self, split: Split) -> None:
         train = target_train(split)  # the target behaviour's rows when there is one
         pairs = np.unique(train.user.astype(np.int64) * train.n_items + train.item)
         # distinct users per item: a user viewing an item ten times counts once
         self.popularity = np.bincount(pairs % train.n_items, minlength=train.n_items).astype(np.float32)
-        return []
 
     def score_all(self, users: np.ndarray) -> np.ndarray:
         return np.broadcast_to(self.popularity, (len(users), len(self.popularity))).copy()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from recviz.models import mf_spec
 from recviz.models.ncf import gaussian_embedding
 from recviz.models.torch_base import TorchRecommender
 
@@ -44,7 +45,7 @@ class DotNet(nn.Module):
 class MF(TorchRecommender):
     """Biased MF with log loss and `neg_ratio` negatives per positive (Rendle et al. 2020)."""
 
-    name = "mf"
+    spec = mf_spec.MF
     loss_kind = "pointwise"
 
     def build_module(self, n_users: int, n_items: int) -> DotNet:
@@ -54,7 +55,7 @@ class MF(TorchRecommender):
 class BPRMF(MF):
     """MF with BPR's pairwise loss, one sampled negative per positive (Rendle et al. 2009)."""
 
-    name = "bpr"
+    spec = mf_spec.BPR
     loss_kind = "pairwise"
 
     def build_module(self, n_users: int, n_items: int) -> DotNet:

@@ -48,10 +48,11 @@ from recviz.data.sampling import SeenItems, sample_negatives
 from recviz.data.split import Split
 from recviz.errors import ModelError
 from recviz.data.training_samples import train_positives
+from recviz.models import multibehavior_spec
 from recviz.models.ncf import GMFBody, gaussian_embedding, output_layer, relu_tower
 from recviz.models.torch_base import TorchRecommender
 from recviz.options import widths
-from recviz.training.losses import log_loss
+from recviz.models.losses import log_loss
 DEFAULT_TARGET = "buy"
 
 
@@ -130,7 +131,7 @@ class MBNMFNet(nn.Module):
 class MultiBehaviorNeuMF(TorchRecommender):
     """Multi-behaviour NeuMF: the target behaviour learned with the help of supportive ones."""
 
-    name = "mbnmf"
+    spec = multibehavior_spec.MBNMF
     loss_kind = "pointwise"
 
     def __init__(self, **options):
@@ -161,9 +162,8 @@ class MultiBehaviorNeuMF(TorchRecommender):
             raise ModelError("mbnmf does not know its behaviours yet", fix="fit it on a split first")
         return MBNMFNet(n_users, n_items, self.emb_dim, self.layers, self.branch_codes)
 
-    def fit(self, split: Split, on_epoch=None, should_stop=None) -> list[dict]:
+    def begin(self, split: Split) -> None:
         self.branch_codes = self._branches(split)
-        return super().fit(split, on_epoch, should_stop)
 
     def set_state(self, state: dict[str, np.ndarray], n_users: int, n_items: int) -> None:
         if "branch_codes" not in state:

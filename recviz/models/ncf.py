@@ -31,7 +31,9 @@ import math
 import torch
 from torch import nn
 
-from recviz.errors import Cancelled
+from recviz.models import ncf_spec
+from recviz.models.base import GradientPhase
+from recviz.models.spec import Phase
 from recviz.models.torch_base import TorchRecommender
 from recviz.options import widths
 
@@ -115,7 +117,7 @@ class GMF(TorchRecommender):
     """Generalized Matrix Factorization (eq. 9): σ(hᵀ(p_u ⊙ q_i)), log loss with `neg_ratio`
     sampled negatives per positive."""
 
-    name = "gmf"
+    spec = ncf_spec.GMF
 
     def build_module(self, n_users: int, n_items: int) -> NCFNet:
         return NCFNet(gmf=GMFBody(n_users, n_items, self.opts.emb_dim))
@@ -125,7 +127,7 @@ class MLP(TorchRecommender):
     """Multi-Layer Perceptron (eq. 10): a ReLU tower over [p_u; q_i]; `mlp_layers` starts with the
     concatenated embedding width (each embedding is mlp_layers[0]/2)."""
 
-    name = "mlp"
+    spec = ncf_spec.MLP
 
     def build_module(self, n_users: int, n_items: int) -> NCFNet:
         return NCFNet(mlp=MLPBody(n_users, n_items, widths(self.opts.mlp_layers), self.opts.dropout))
@@ -135,7 +137,7 @@ class NeuMF(TorchRecommender):
     """Neural Matrix Factorization (eq. 12): GMF (emb_dim) and MLP (`mlp_layers`) with separate
     embeddings, fused in the output layer; optionally pre-trained from GMF and MLP (§3.4.1)."""
 
-    name = "neumf"
+    spec = ncf_spec.NEUMF
 
     def __init__(self, **options):
         super().__init__(**options)
@@ -147,28 +149,20 @@ class NeuMF(TorchRecommender):
 
     def part(self, cls: type[TorchRecommender]) -> TorchRecommender:
         """GMF or MLP with this NeuMF's options (those it declares), seed, device and threads."""
-        from recviz.models import registry
-
-        spec = registry.get(cls.name)
         mine = vars(self.opts)
-        return cls(**{k: mine[k] for k in spec.option_names if k in mine},
+        return cls(**{k: mine[k] for k in cls.spec.option_names if k in mine},
                    seed=self.seed, device=self.device_name, threads=self.threads)
 
-    def fit(self, split, on_epoch=None, should_stop=None) -> list[dict]:
+    def plan(self, phase: Phase, split, optimizer: str = "adam") -> GradientPhase:
+        """Phases gmf and mlp train a GMF and an MLP with this model's options (same seed and split
+        as a GMF or MLP run); phase neumf starts from them (eq. 13) and continues with SGD. Without
+        pre-training there is only the neumf phase, from scratch with Adam."""
+        parts = {"gmf": GMF, "mlp": MLP}
+        if phase.name in parts:
+            self.parts[phase.name] = part = self.part(parts[phase.name])
+            return part.plan(phase, split)
         if not self.opts.pretrain:
-            return super().fit(split, on_epoch, should_stop)
-        n_users, n_items = split.data.n_users, split.data.n_items
-        self.parts = {"gmf": self.part(GMF), "mlp": self.part(MLP)}
-        history: list[dict] = []
-        try:
-            for name, part in self.parts.items():  # same seed, split and options as a GMF/MLP run
-                part.prepare(n_users, n_items)
-                history += part.train_phase(split, on_epoch, should_stop, first_epoch=len(history) + 1,
-                                            phase=name)
-            self.prepare(n_users, n_items)
-            init_from_pretrained(self.module, self.parts["gmf"].module, self.parts["mlp"].module)
-            history += self.train_phase(split, on_epoch, should_stop, first_epoch=len(history) + 1,
-                                        phase="neumf", optimizer="sgd")
-        except Cancelled as stopped:  # report every finished epoch, whichever phase was running
-            raise Cancelled(history + stopped.history) from None
-        return history
+            return super().plan(phase, split)
+        self.prepare(split.data.n_users, split.data.n_items)
+        init_from_pretrained(self.module, self.parts["gmf"].module, self.parts["mlp"].module)
+        return self.gradient_phase(split, optimizer="sgd")

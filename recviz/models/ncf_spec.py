@@ -33,6 +33,7 @@ MLP = ModelSpec(
 NEUMF = ModelSpec(
     "neumf", "NeuMF", f"{PAPER}, §3.4", "recviz.models.ncf:NeuMF", iterative=True, uses_device=True,
     tower=Tower("mlp_layers", includes_input=True),
+    stages=lambda o: ("gmf", "mlp", "neumf") if o["pretrain"] else ("neumf",),
     summary="GMF and MLP bodies fused in one output layer; optionally pre-trained from both (α = 0.5), then SGD",
     options=(*adjust((EMB_DIM, MLP_LAYERS, PRETRAIN, DROPOUT),
                      paper={"emb_dim": 64, "mlp_layers": "256,128,64", "dropout": 0.0}),

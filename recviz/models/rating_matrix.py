@@ -21,9 +21,6 @@ from recviz.data.split import Split
 from recviz.data.training_samples import epoch_samples, train_positives
 from recviz.errors import ModelError
 
-BAG_ROWS = 4096  # users (or items) pushed through their rating rows at once when scoring
-SCORE_PAIRS = 1 << 17  # (user, item) pairs through the head per step when scoring
-
 INPUTS = ("user_ptr", "user_idx", "user_val", "item_ptr", "item_idx", "item_val")
 
 
@@ -97,14 +94,14 @@ def row_bags(module: torch.nn.Module, side: str, rows: torch.Tensor
 
 
 class RatingMatrixInput:
-    """Mixin for a `TorchRecommender` whose module holds train's rating matrix: `fit` builds it
+    """Mixin for a `TorchRecommender` whose module holds train's rating matrix: `begin` builds it
     from the split, `set_state` takes it from the saved state, `inputs_for` hands it (or, before
     either, an empty matrix of the right shape) to `build_module`.
 
     Scoring: the module's `users(rows)` / `items(rows)` turn ids into vectors by reading whole
     rating rows, and `head(p, q)` turns pairs of vectors into logits. A vector costs a row's worth
-    of work, so each distinct user and item is computed once per scoring call and the head runs
-    on the pairs."""
+    of work, so the model scores in two stages (TorchRecommender's hook): each distinct user and
+    item once per scoring call, then the head on the pairs."""
 
     _inputs: dict[str, np.ndarray] | None = None
 
@@ -119,9 +116,8 @@ class RatingMatrixInput:
                              fix="load the state with the data it was trained on")
         return inputs
 
-    def fit(self, split: Split, on_epoch=None, should_stop=None) -> list[dict]:
+    def begin(self, split: Split) -> None:
         self._inputs = rating_matrix(split, self.name.upper())  # train only: no held-out rating
-        return super().fit(split, on_epoch, should_stop)
 
     def set_state(self, state: dict[str, np.ndarray], n_users: int, n_items: int) -> None:
         if not any(k in state for k in INPUTS):  # EINMF runs saved before it read rating rows
@@ -133,28 +129,19 @@ class RatingMatrixInput:
             self._inputs = None  # the key check in super() names what is missing
         super().set_state(state, n_users, n_items)
 
-    # ---- scoring: each user's and item's vector once, then the head per pair ------------------
-    def _vectors(self, side: str, ids: torch.Tensor) -> torch.Tensor:
-        part = self._module().users if side == "user" else self._module().items
-        return torch.cat([part(ids[s:s + BAG_ROWS]) for s in range(0, len(ids), BAG_ROWS)])
+    # ---- the two-stage scoring hook (TorchRecommender): vectors from whole rating rows -----------
+    two_stage = True
 
-    def _forward_rows(self, u: torch.Tensor, i: torch.Tensor) -> np.ndarray:
-        """Logits of [B, M] pairs whose row b is all user u[b, 0] (how `score`/`score_all` call it)."""
-        module = self._module()
-        was_training = module.training
-        module.eval()
-        with torch.no_grad():
-            p = self._vectors("user", u[:, 0])
-            cols, at = torch.unique(i, return_inverse=True)
-            q = self._vectors("item", cols)
-            rows, m = max(1, SCORE_PAIRS // i.shape[1]), i.shape[1]
-            out = torch.cat([module.head(p[s:s + rows, None].expand(-1, m, -1).reshape(-1, p.shape[1]),
-                                         q[at[s:s + rows].reshape(-1)]).view(-1, m)
-                             for s in range(0, len(p), rows)])
-        module.train(was_training)
-        return out.float().cpu().numpy()
+    def user_vectors(self, users: torch.Tensor) -> torch.Tensor:
+        return self._module().users(users)
+
+    def item_vectors(self, items: torch.Tensor) -> torch.Tensor:
+        return self._module().items(items)
+
+    def pair_scores(self, p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+        return self._module().head(p, q)
 
     def item_embeddings(self) -> np.ndarray:
         """Every item's vector, as the head reads it."""
         with torch.no_grad():
-            return self._vectors("item", torch.arange(self.n_items, device=self.device)).cpu().numpy()
+            return self._vectors(self.item_vectors, torch.arange(self.n_items, device=self.device)).cpu().numpy()

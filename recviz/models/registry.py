@@ -24,10 +24,6 @@ def register(spec: ModelSpec) -> ModelSpec:
     return spec
 
 
-def unregister(name: str) -> None:
-    MODELS.pop(name, None)
-
-
 for _spec in (
     itempop.SPEC,
     itemknn.SPEC,
@@ -52,8 +48,15 @@ def get(name: str) -> ModelSpec:
 
 
 def model_class(name: str) -> type:
-    module, cls = get(name).target.split(":")
-    return getattr(importlib.import_module(module), cls)
+    """The implementation a declaration points to (`target`, imported only now); it must carry
+    that same declaration as its `spec`."""
+    spec = get(name)
+    module, cls = spec.target.split(":")
+    found = getattr(importlib.import_module(module), cls)
+    if getattr(found, "spec", None) is not spec:
+        raise ModelError(f"{spec.target} does not carry the declaration of {name!r} as its `spec`",
+                         fix=f"set `spec = <the ModelSpec named {name!r}>` on the class")
+    return found
 
 
 def build(name: str, options: dict | None = None, **run):

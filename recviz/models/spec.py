@@ -12,7 +12,7 @@ interaction before test), chosen on validation; `docs/experiments.md` holds the 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from recviz.errors import ModelError
 from recviz.options import Option
@@ -29,6 +29,16 @@ class Tower:
 
 
 @dataclass(frozen=True)
+class Phase:
+    """One stretch of training with its own epoch count, named in the history and in progress
+    ("epoch 3/20 of gmf (phase 1 of 3)"): NeuMF with pre-training runs three (gmf, mlp, neumf), other iterative
+    models one, named after themselves."""
+
+    name: str
+    epochs: int
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     name: str
     title: str
@@ -41,6 +51,9 @@ class ModelSpec:
     uses_device: bool = False  # runs on torch, so the device and thread count matter
     tower: Tower | None = None
     summary: str = ""  # one line for the models table and the Train page
+    # The phase names a run goes through, from its resolved options; None: one phase named after
+    # the model. Each phase runs the `epochs` option's number of epochs at most.
+    stages: Callable[[Mapping[str, Any]], tuple[str, ...]] | None = None
 
     def __post_init__(self):
         # the `paper` preset is the paper values declared on the options themselves
@@ -71,6 +84,16 @@ class ModelSpec:
 
     def defaults(self) -> dict[str, Any]:
         return {o.name: o.default for o in self.options}
+
+    def phases(self, options: Mapping[str, Any] | None = None) -> tuple[Phase, ...]:
+        """The training phases of a run with these options (missing ones take their defaults),
+        in order; () for a model fitted in one pass. Progress bars, the CLI's epoch lines and the
+        training loop all read this, so they agree on names and totals."""
+        if not self.iterative:
+            return ()
+        values = self.defaults() | dict(options or {})
+        names = self.stages(values) if self.stages else (self.name,)
+        return tuple(Phase(name, int(values["epochs"])) for name in names)
 
     def sweepable(self) -> tuple[Option, ...]:
         return tuple(o for o in self.options if o.sweep)

@@ -1,17 +1,19 @@
 """What every neural model has in common: options from its declaration, a torch module built when
 the data's size is known, batched scoring on the device, and weights as plain arrays.
 
-A subclass sets `name` (its declaration in the registry), `loss_kind` ("pointwise" log loss or
-"pairwise" BPR) and implements `build_module(n_users, n_items)` returning an `nn.Module` with
-`forward(users, items) -> logits`. Models with other samples or losses (DMF's rating labels, EINMF's
-hybrid loss, multi-behaviour negatives) override `epoch_sampler`, `batch_loss` and/or
-`shuffle_block`; the loop itself stays the same. Models that read rating rows score through
-`TwoSidedScoring` (below), which computes each user's and item's vector once.
+A subclass sets `spec` (its declaration), `loss_kind` ("pointwise" log loss or "pairwise" BPR) and
+implements `build_module(n_users, n_items)` returning an `nn.Module` with `forward(users, items) ->
+logits`. Models with other samples or losses (DMF's rating labels, EINMF's hybrid loss,
+multi-behaviour negatives) override `epoch_sampler`, `batch_loss` and/or `shuffle_block`; the
+training loop (`recviz.training`) stays the same and drives every one through `plan`.
+
+Scoring has two paths. By default every (user, item) pair goes through `forward`. A two-sided
+model (`two_stage = True`: DMF, EINMF, any model whose user and item vectors are costly and shared
+across pairs) implements the public hook `user_vectors`, `item_vectors` and `pair_scores`: each
+distinct user's and item's vector is computed once per scoring call and only the head runs per pair.
 """
 
 from __future__ import annotations
-
-from dataclasses import replace
 
 import numpy as np
 import torch
@@ -19,32 +21,28 @@ import torch
 from recviz.data.split import Split
 from recviz.data.training_samples import epoch_samples, train_positives
 from recviz.errors import ModelError
-from recviz.models.base import Recommender
-from recviz.training import loop
-from recviz.training.device import flush_denormals, pick_device, seed_everything, set_threads
-from recviz.training.losses import bpr_loss, log_loss
+from recviz.models.base import GradientPhase, Recommender
+from recviz.models.device import flush_denormals, pick_device, seed_everything, set_threads
+from recviz.models.losses import bpr_loss, log_loss
+from recviz.models.spec import Phase
 
 # (user, item) pairs scored per forward pass: big enough to keep a GPU busy, small enough that a
 # 256-wide MLP input stays ~100 MB.
 SCORE_PAIRS = 1 << 17
+# Distinct users or items whose vectors one step of a two-stage model computes.
+VECTOR_ROWS = 4096
 LOSS_KINDS = ("pointwise", "pairwise")
 
 
 class TorchRecommender(Recommender):
-    name = "torch"
-    iterative = True
     loss_kind = "pointwise"
-
-    shuffle_block = 1  # samples that move together when an epoch is shuffled (see the loop)
+    two_stage = False  # score through user_vectors / item_vectors / pair_scores (see the module doc)
+    shuffle_block = 1  # samples that move together when an epoch is shuffled (see GradientPhase)
 
     def __init__(self, **options):
         super().__init__(**options)
         if self.loss_kind not in LOSS_KINDS:
             raise ModelError(f"{type(self).__name__}.loss_kind must be one of {LOSS_KINDS}")
-        o = self.opts
-        self.train_options = loop.TrainOptions(lr=o.lr, batch_size=o.batch_size, epochs=o.epochs,
-                                               patience=o.patience, weight_decay=o.l2,
-                                               neg_ratio=getattr(o, "neg_ratio", 1), seed=self.seed)
         self.device: torch.device | None = None
         self.module: torch.nn.Module | None = None
         self.n_users = self.n_items = 0
@@ -55,9 +53,17 @@ class TorchRecommender(Recommender):
         raise NotImplementedError
 
     # ---- training -----------------------------------------------------------------------------
-    def fit(self, split: Split, on_epoch=None, should_stop=None) -> list[dict]:
+    def plan(self, phase: Phase, split: Split, optimizer: str = "adam") -> GradientPhase:
+        """Fresh weights from the seed, then what the loop needs to train them."""
         self.prepare(split.data.n_users, split.data.n_items)
-        return self.train_phase(split, on_epoch, should_stop)
+        return self.gradient_phase(split, optimizer)
+
+    def gradient_phase(self, split: Split, optimizer: str = "adam") -> GradientPhase:
+        """This model's current module trained with its own options (NeuMF continues with SGD)."""
+        o = self.opts
+        return GradientPhase(self, self.module, self.device, self.epoch_sampler(split), self.batch_loss,
+                             lr=o.lr, batch_size=o.batch_size, weight_decay=o.l2, seed=self.seed,
+                             optimizer=optimizer, shuffle_block=self.shuffle_block)
 
     def prepare(self, n_users: int, n_items: int) -> None:
         """Pick the device, set threads, and build freshly initialised weights from the seed."""
@@ -68,18 +74,10 @@ class TorchRecommender(Recommender):
         self.n_users, self.n_items = n_users, n_items
         self.module = self.build_module(n_users, n_items).to(self.device)
 
-    def train_phase(self, split: Split, on_epoch=None, should_stop=None, *, first_epoch: int = 1,
-                    phase: str | None = None, **overrides) -> list[dict]:
-        """Run the shared loop on the current weights; `overrides` replace training options
-        (NeuMF continues with optimizer="sgd")."""
-        opts = replace(self.train_options, **overrides) if overrides else self.train_options
-        return loop.train(self, split, opts, on_epoch, should_stop, phase=phase or self.name,
-                          first_epoch=first_epoch)
-
     def epoch_sampler(self, split: Split):
-        """Prepared once per fit: returns `draw(rng)` → this epoch's sample arrays."""
+        """Prepared once per phase: returns `draw(rng)` → this epoch's sample arrays."""
         users, items, seen = train_positives(split)
-        pairwise, ratio = self.loss_kind == "pairwise", self.train_options.neg_ratio
+        pairwise, ratio = self.loss_kind == "pairwise", getattr(self.opts, "neg_ratio", 1)
         return lambda rng: epoch_samples(users, items, seen, rng, neg_ratio=ratio, pairwise=pairwise)
 
     def batch_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -90,6 +88,19 @@ class TorchRecommender(Recommender):
             return bpr_loss(logits[:b], logits[b:])
         return log_loss(self.module(batch["user"], batch["item"]), batch["label"])
 
+    # ---- two-stage scoring hook (two_stage = True) ----------------------------------------------
+    def user_vectors(self, users: torch.Tensor) -> torch.Tensor:
+        """[len(users), d]: each user's vector, as `pair_scores` reads it."""
+        raise NotImplementedError
+
+    def item_vectors(self, items: torch.Tensor) -> torch.Tensor:
+        """[len(items), d]: each item's vector, as `pair_scores` reads it."""
+        raise NotImplementedError
+
+    def pair_scores(self, p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+        """Logits of pairs of vectors: p, q [N, d] → [N]."""
+        raise NotImplementedError
+
     # ---- scoring ------------------------------------------------------------------------------
     def score(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         items = np.asarray(items)
@@ -97,7 +108,7 @@ class TorchRecommender(Recommender):
         if b == 0 or m == 0:
             return np.zeros((b, m), np.float32)
         u = self._tensor(np.asarray(users))[:, None].expand(b, m)
-        return self._forward_rows(u, self._tensor(items))
+        return self._score_rows(u, self._tensor(items))
 
     def score_all(self, users: np.ndarray) -> np.ndarray:
         self._module()  # fail clearly before n_items is read
@@ -107,19 +118,37 @@ class TorchRecommender(Recommender):
             return np.zeros((0, m), np.float32)
         u = self._tensor(users)[:, None].expand(b, m)
         i = torch.arange(m, device=self.device)[None, :].expand(b, m)
-        return self._forward_rows(u, i)
+        return self._score_rows(u, i)
 
-    def _forward_rows(self, u: torch.Tensor, i: torch.Tensor) -> np.ndarray:
-        """Logits of [B, M] pairs, a block of rows per forward pass, as float32 numpy."""
+    def _score_rows(self, u: torch.Tensor, i: torch.Tensor) -> np.ndarray:
+        """Logits of [B, M] pairs whose row b is all user u[b, 0], in eval mode, as float32 numpy."""
         module = self._module()
-        rows = max(1, SCORE_PAIRS // u.shape[1])
         was_training = module.training
         module.eval()
         with torch.no_grad():
-            out = torch.cat([module(u[s:s + rows].reshape(-1), i[s:s + rows].reshape(-1)).view(-1, u.shape[1])
-                             for s in range(0, u.shape[0], rows)])
+            out = self._two_stage_rows(u[:, 0], i) if self.two_stage else self._forward_rows(u, i)
         module.train(was_training)
         return out.float().cpu().numpy()
+
+    def _forward_rows(self, u: torch.Tensor, i: torch.Tensor) -> torch.Tensor:
+        """Every pair through `forward`, a block of rows per pass."""
+        rows = max(1, SCORE_PAIRS // u.shape[1])
+        return torch.cat([self.module(u[s:s + rows].reshape(-1), i[s:s + rows].reshape(-1)).view(-1, u.shape[1])
+                          for s in range(0, u.shape[0], rows)])
+
+    def _two_stage_rows(self, users: torch.Tensor, i: torch.Tensor) -> torch.Tensor:
+        """Each distinct user's and item's vector once, then `pair_scores` per pair."""
+        p = self._vectors(self.user_vectors, users)
+        cols, at = torch.unique(i, return_inverse=True)
+        q = self._vectors(self.item_vectors, cols)
+        rows, m = max(1, SCORE_PAIRS // i.shape[1]), i.shape[1]
+        return torch.cat([self.pair_scores(p[s:s + rows, None].expand(-1, m, -1).reshape(-1, p.shape[1]),
+                                           q[at[s:s + rows].reshape(-1)]).view(-1, m)
+                          for s in range(0, len(p), rows)])
+
+    @staticmethod
+    def _vectors(side, ids: torch.Tensor) -> torch.Tensor:
+        return torch.cat([side(ids[s:s + VECTOR_ROWS]) for s in range(0, len(ids), VECTOR_ROWS)])
 
     def _tensor(self, a: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(np.ascontiguousarray(a, dtype=np.int64), device=self.device)

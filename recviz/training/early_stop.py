@@ -1,4 +1,4 @@
-"""Judging each epoch on validation, shared by the torch training loop and eALS's sweeps: evaluate,
+"""Judging each epoch on validation, for every phase of every iterative model: evaluate,
 keep the best epoch's weights, count epochs without improvement, and write the epoch's report.
 
 The contract every iterative model keeps: early stopping on validation NDCG@10 with `patience`
@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 from recviz.data.split import Split
 from recviz.eval.protocols import evaluate
+from recviz.training.report import EpochReport
 
 EARLY_STOP_METRIC = "NDCG@10"
 
@@ -30,7 +31,7 @@ class EarlyStopping:
         self.best_epoch: int | None = None
         self.best_value, self.stale = -math.inf, 0
 
-    def judge(self, epoch: int, train_loss: float, samples: int, seconds: float) -> dict:
+    def judge(self, epoch: int, train_loss: float, samples: int, seconds: float) -> EpochReport:
         start = time.perf_counter()
         valid = evaluate(self.model, self.split, "valid").metrics if self.has_valid else {}
         eval_seconds = time.perf_counter() - start
@@ -39,9 +40,10 @@ class EarlyStopping:
             self.best, self.best_value, self.best_epoch, self.stale = self.snapshot(), value, epoch, 0
         else:
             self.stale += 1
-        return {"epoch": epoch, "phase": self.phase, "train_loss": train_loss, "valid": valid,
-                "seconds": round(seconds, 4), "eval_seconds": round(eval_seconds, 4), "samples": int(samples),
-                "samples_per_second": round(samples / max(seconds, 1e-9), 1), "best_epoch_so_far": self.best_epoch}
+        return EpochReport(epoch, self.phase, train_loss, valid, seconds=round(seconds, 4),
+                           eval_seconds=round(eval_seconds, 4), samples=int(samples),
+                           samples_per_second=round(samples / max(seconds, 1e-9), 1),
+                           best_epoch_so_far=self.best_epoch)
 
     @property
     def stop(self) -> bool:

@@ -1,138 +1,142 @@
-"""The training loop every neural model shares (GMF, MLP, NeuMF, MF, BPR, DMF, EINMF, mbnmf).
+"""The one training loop every iterative model runs through (GMF, MLP, NeuMF, MF, BPR, DMF, EINMF,
+mbnmf, eALS). A model never loops itself: it declares its phases (`recviz.models.spec.Phase`;
+NeuMF with pre-training: gmf, mlp, neumf) and, for each, says in `plan` what to train —
 
-A model plugs in through four things (see `recviz.models.torch_base.TorchRecommender`):
-- `module`: an `nn.Module` whose `forward(users, items)` returns logits, already on `model.device`;
-- `epoch_sampler(split)`: prepared once, returns `draw(rng) -> {name: array}`, the epoch's training
-  samples as equally long numpy arrays (default: positives + sampled negatives,
-  `recviz.data.training_samples.epoch_samples`);
-- `shuffle_block`: how many consecutive samples move together when the epoch is shuffled (1);
-- `batch_loss(batch)`: the mean loss of one batch, a dict of the same names holding tensor slices.
+- a `GradientPhase` (torch models): a module, its epoch samples, its loss and its optimiser
+  settings; the batch loop below (`GradientEpochs`) trains it;
+- or any object with the `EpochSteps` methods (eALS's closed-form sweeps).
 
-Per epoch: draw the samples (vectorised, seeded), move them to the device once, shuffle them there
-with one seeded permutation, and walk through contiguous slices — no DataLoader and no Python work
-per sample, because with ~1000 batches an epoch the per-batch overhead is what costs time on a CPU.
-After each epoch the model is judged on validation (`recviz.training.early_stop`, shared with eALS);
-training stops early when validation NDCG@10 has not improved for `patience` epochs, and the best
-epoch's weights are put back at the end (also when cancelled).
+Per epoch: one training pass, then the model is judged on validation (`EarlyStopping`); training
+stops early when validation NDCG@10 has not improved for `patience` epochs, and the best epoch's
+weights are put back at the end of each phase (also when cancelled). Epochs are numbered across
+phases, so one history holds them all.
 
-This module sits below the models: it knows a model only through the four things above.
+The batch loop draws the epoch's samples (vectorised, seeded), moves them to the device once,
+shuffles them there with one seeded permutation and walks through contiguous slices — no
+DataLoader and no Python work per sample, because with ~1000 batches an epoch the per-batch
+overhead is what costs time on a CPU.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import torch
 
 from recviz.data.split import Split
 from recviz.errors import Cancelled, ModelError
+from recviz.models.base import EpochSteps, GradientPhase, Recommender, StopCheck
+from recviz.models.spec import Phase
 from recviz.training.early_stop import EarlyStopping
 from recviz.training.optim import OPTIMIZERS, make_optimizer
+from recviz.training.report import EpochReport
 
 POLL_EVERY = 50  # batches between two should_stop() polls: a few ms of work on a CPU
 
+EpochCallback = Callable[[EpochReport], None]
+
 
 class _Stop(Exception):
-    """Internal: unwinds from the batch loop to `train`, which restores weights and raises Cancelled."""
+    """Internal: unwinds from the batch loop to `fit`, which restores weights and raises Cancelled."""
 
 
-@dataclass(frozen=True)
-class TrainOptions:
-    """What the loop needs, taken from a model's checked options (its declaration holds the
-    defaults and ranges; nothing here repeats them)."""
-
-    lr: float
-    batch_size: int
-    epochs: int
-    patience: int  # epochs without a better validation NDCG@10 before stopping; 0 = run all
-    weight_decay: float  # the model's `l2`
-    neg_ratio: int  # sampled negatives per positive (pointwise losses)
-    seed: int
-    optimizer: str = "adam"  # "adam" (from scratch) | "sgd" (NeuMF after pre-training, paper §3.4.1)
-
-    def __post_init__(self):
-        if self.optimizer not in OPTIMIZERS:
-            raise ModelError(f"optimizer must be one of {OPTIMIZERS}, not {self.optimizer!r}")
-
-
-# ---- the loop --------------------------------------------------------------------------------------
-def train(model, split: Split, opts: TrainOptions, on_epoch=None, should_stop=None, *,
-          phase: str | None = None, first_epoch: int = 1) -> list[dict]:
-    """Train `model.module` in place; return the per-epoch reports and set `model.best_epoch`.
-
-    Epochs are numbered from `first_epoch` so that phases run one after another (NeuMF's GMF and
-    MLP pre-training, then NeuMF) share one numbering in one history. Raises `Cancelled` when
-    `should_stop()` turns True (polled before each epoch and every POLL_EVERY batches).
-    """
-    module = model.module
-    optimizer = make_optimizer(module.parameters(), opts.optimizer, opts.lr, opts.weight_decay, model.device)
-    draw = model.epoch_sampler(split)
-    rng = np.random.default_rng(opts.seed)  # negatives
-    shuffle = torch.Generator().manual_seed(opts.seed)  # on the CPU: same order on every device
+def fit(model: Recommender, split: Split, on_epoch: EpochCallback | None = None,
+        should_stop: StopCheck | None = None) -> list[EpochReport]:
+    """Train `model` on `split.train` and return its per-epoch reports (empty for a model fitted in
+    one pass). `on_epoch(report)` is called after every epoch; `should_stop()` is polled before each
+    epoch and every POLL_EVERY batches, and True raises `Cancelled` carrying the finished epochs,
+    with the running phase's best weights in place."""
+    phases = model.phases()
+    if not phases:
+        model.fit(split)
+        return []
     stop = should_stop or (lambda: False)
-    judge = EarlyStopping(model, split, opts.patience, lambda: _snapshot(module), phase or model.name)
-    history: list[dict] = []
+    model.begin(split)
+    history: list[EpochReport] = []
+    for phase in phases:
+        _train_phase(model.plan(phase, split), split, phase, history, on_epoch, stop)
+    return history
+
+
+def _train_phase(plan: GradientPhase | EpochSteps, split: Split, phase: Phase, history: list[EpochReport],
+                 on_epoch: EpochCallback | None, stop: StopCheck) -> None:
+    steps = GradientEpochs(plan) if isinstance(plan, GradientPhase) else plan
+    scorer = steps.scorer
+    judge = EarlyStopping(scorer, split, scorer.opts.patience, steps.snapshot, phase.name)
+    first = len(history) + 1
     try:
-        for k in range(opts.epochs):
+        for k in range(phase.epochs):
             if stop():
                 raise _Stop
             start = time.perf_counter()
-            loss, samples = _run_epoch(model, optimizer, draw(rng), shuffle, opts.batch_size, stop)
-            report = judge.judge(first_epoch + k, loss, samples, time.perf_counter() - start)
+            loss, samples = steps.epoch(stop)
+            report = judge.judge(first + k, loss, samples, time.perf_counter() - start)
             history.append(report)
             if on_epoch is not None:
                 on_epoch(report)
             if judge.stop:
                 break
     except _Stop:
-        _finish(model, judge)
-        raise Cancelled(history) from None
-    _finish(model, judge)
-    return history
+        _finish(steps, judge)
+        raise Cancelled(list(history)) from None
+    _finish(steps, judge)
 
 
-def _run_epoch(model, optimizer, arrays: dict[str, np.ndarray], shuffle: torch.Generator,
-               batch_size: int, stop) -> tuple[float, int]:
-    """One pass over the epoch's samples; returns (mean loss per sample, number of samples)."""
-    device = model.device
-    n = len(next(iter(arrays.values())))
-    if n == 0:
-        raise ModelError("there are no training samples (is the train part empty?)")
-    # A model may ask for its samples to move in blocks (`shuffle_block`: DMF keeps a positive and
-    # its negatives together, so a batch holds few distinct users); the default is one sample.
-    block = model.shuffle_block
-    if n % block:
-        raise ModelError(f"{n} samples do not split into blocks of {block}")
-    order = (torch.randperm(n // block, generator=shuffle)[:, None] * block + torch.arange(block)).reshape(-1)
-    order = order.to(device)
-    # one host→device copy per array per epoch; the shuffled copies make every batch a plain view
-    data = {k: torch.from_numpy(np.ascontiguousarray(v)).to(device)[order] for k, v in arrays.items()}
-    model.module.train()
-    losses = []
-    for b, lo in enumerate(range(0, n, batch_size)):
-        if b and b % POLL_EVERY == 0 and stop():
-            raise _Stop
-        loss = model.batch_loss({k: t[lo:lo + batch_size] for k, t in data.items()})
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.detach())
-    # batch means → sample mean; summed on the device, read back once (no per-batch sync on a GPU)
-    sizes = torch.full((len(losses),), float(batch_size), device=device)
-    sizes[-1] = n - batch_size * (len(losses) - 1)
-    return float((torch.stack(losses) * sizes).sum()) / n, n
-
-
-def _snapshot(module: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """A copy of the weights, kept on the model's device (copying back to host every time the
-    model improves would cost more than the memory)."""
-    return {k: v.detach().clone() for k, v in module.state_dict().items()}
-
-
-def _finish(model, judge: EarlyStopping) -> None:
+def _finish(steps, judge: EarlyStopping) -> None:
     if judge.best is not None:
-        model.module.load_state_dict(judge.best)
-    model.module.eval()
-    model.best_epoch = judge.best_epoch
+        steps.restore(judge.best)
+    steps.scorer.best_epoch = judge.best_epoch
+
+
+class GradientEpochs:
+    """A `GradientPhase` as `EpochSteps`: the optimiser, the seeded negatives and shuffles, and one
+    pass over the epoch's samples per `epoch()`."""
+
+    def __init__(self, plan: GradientPhase):
+        if plan.optimizer not in OPTIMIZERS:
+            raise ModelError(f"optimizer must be one of {OPTIMIZERS}, not {plan.optimizer!r}")
+        self.plan, self.scorer, self.module = plan, plan.scorer, plan.module
+        self.optimizer = make_optimizer(self.module.parameters(), plan.optimizer, plan.lr, plan.weight_decay,
+                                        plan.device)
+        self.rng = np.random.default_rng(plan.seed)  # negatives
+        self.shuffle = torch.Generator().manual_seed(plan.seed)  # on the CPU: same order on every device
+
+    def epoch(self, stop: StopCheck) -> tuple[float, int]:
+        """One pass over the epoch's samples; returns (mean loss per sample, number of samples)."""
+        plan, device = self.plan, self.plan.device
+        arrays = plan.draw(self.rng)
+        n = len(next(iter(arrays.values())))
+        if n == 0:
+            raise ModelError("there are no training samples (is the train part empty?)")
+        block, batch_size = plan.shuffle_block, plan.batch_size
+        if n % block:
+            raise ModelError(f"{n} samples do not split into blocks of {block}")
+        order = (torch.randperm(n // block, generator=self.shuffle)[:, None] * block + torch.arange(block)).reshape(-1)
+        order = order.to(device)
+        # one host→device copy per array per epoch; the shuffled copies make every batch a plain view
+        data = {k: torch.from_numpy(np.ascontiguousarray(v)).to(device)[order] for k, v in arrays.items()}
+        self.module.train()
+        losses = []
+        for b, lo in enumerate(range(0, n, batch_size)):
+            if b and b % POLL_EVERY == 0 and stop():
+                raise _Stop
+            loss = plan.batch_loss({k: t[lo:lo + batch_size] for k, t in data.items()})
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            losses.append(loss.detach())
+        # batch means → sample mean; summed on the device, read back once (no per-batch sync on a GPU)
+        sizes = torch.full((len(losses),), float(batch_size), device=device)
+        sizes[-1] = n - batch_size * (len(losses) - 1)
+        return float((torch.stack(losses) * sizes).sum()) / n, n
+
+    def snapshot(self) -> dict[str, torch.Tensor]:
+        """A copy of the weights, kept on the model's device (copying back to host every time the
+        model improves would cost more than the memory)."""
+        return {k: v.detach().clone() for k, v in self.module.state_dict().items()}
+
+    def restore(self, snapshot: dict[str, torch.Tensor]) -> None:
+        self.module.load_state_dict(snapshot)
+        self.module.eval()
