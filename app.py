@@ -7,7 +7,7 @@ background worker (`recviz.experiments.worker`) and read what it stores.
 import streamlit as st
 
 from pages import common
-from recviz.analysis import compare
+from recviz.data.split import protocol_label
 
 
 def home() -> None:
@@ -37,7 +37,7 @@ def home() -> None:
             st.info("No runs yet. The button on the left trains one in under a minute.")
         for run in runs:
             metric = (run.summary or {}).get("metrics", {}).get("HR@10")
-            protocol = compare.protocol_label(run.protocol, run.config.candidates, run.config.valid)
+            protocol = protocol_label(run.protocol, run.config.candidates, run.config.valid)
             score = f" · HR@10 {metric:.3f} ({protocol})" if metric is not None else ""
             st.markdown(f"{common.status_badge(run)} **#{run.id}** {run.name or run.model} on "
                         f"{run.dataset}{score}")

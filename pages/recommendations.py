@@ -6,8 +6,9 @@ import streamlit as st
 
 from pages import common
 from recviz import charts
-from recviz.analysis import compare, embeddings
+from recviz.analysis import embeddings, toplists
 from recviz.analysis import dataset as ds
+from recviz.data.split import protocol_label
 from recviz.experiments import artifacts
 
 common.app_page()  # opened at its own address: the app runs it
@@ -39,7 +40,7 @@ split, topn, test_eval, coords = load_run(str(store.path), run.id)
 top_n = topn["items"].shape[1]
 data = split.data
 titles = ds.item_titles(data)
-protocol = compare.protocol_label(run.protocol, run.config.candidates, run.config.valid)
+protocol = protocol_label(run.protocol, run.config.candidates, run.config.valid)
 
 # ---- pick a user -----------------------------------------------------------------------------------
 others = {k: r for k, r in labels.items() if r.id != run.id and r.dataset == run.dataset}
@@ -68,10 +69,10 @@ else:
     if other is None:
         st.info("Train a second model on this dataset to compare.")
         st.stop()
-    worst = compare.disagreement_users(topn["items"], other_top, k=10, n=20)
+    worst = toplists.disagreement_users(topn["items"], other_top, k=10, n=20)
     user = int(st.selectbox("Users where the runs disagree most", worst, key="disagree_user",
                             format_func=lambda u: f"{data.user_ids[u]} (overlap "
-                            f"{compare.overlap(topn['items'][[u]], other_top[[u]])[0]:.0%})"))
+                            f"{toplists.overlap(topn['items'][[u]], other_top[[u]])[0]:.0%})"))
 
 # ---- what the user did, what was held out --------------------------------------------------------------
 history = ds.user_history(data, user, split)
@@ -106,7 +107,7 @@ if other is None:
     st.dataframe(table, hide_index=True, key="top_list")
 else:
     names = (f"#{run.id} {run.model}", f"#{other.id} {other.model}")
-    st.dataframe(compare.side_by_side(topn["items"], topn["scores"], other_top, other_lists["scores"], user,
+    st.dataframe(toplists.side_by_side(topn["items"], topn["scores"], other_top, other_lists["scores"], user,
                                       data.item_ids, titles, held_out=held_items, names=names,
                                       k=min(20, top.shape[0])),
                  hide_index=True, key="side_by_side")

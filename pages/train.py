@@ -8,8 +8,10 @@ import streamlit as st
 
 from pages import common
 from recviz import charts
-from recviz.analysis import compare, progress
+from recviz.analysis import progress
+from recviz.analysis.results import metric_label
 from recviz.config import PROTOCOLS, VALID_RULES, RunConfig, run_option
+from recviz.data.split import protocol_label
 from recviz.errors import RecvizError
 from recviz.models import registry
 from recviz.options import DEVICE
@@ -211,7 +213,7 @@ def _live() -> None:
     run = by_id[run_id]
     spec = registry.MODELS.get(run.model)
     st.subheader(f"Run #{run.id} · {spec.title if spec else run.model} on {run.dataset}", anchor="watched-run")
-    protocol_label = compare.protocol_label(run.protocol, run.config.candidates, run.config.valid)
+    protocol_text = protocol_label(run.protocol, run.config.candidates, run.config.valid)
     if run.status == "failed":
         st.error(run.error or "the run failed")
     if spec is not None and not spec.iterative:  # fitted in one pass: no epochs to draw
@@ -234,13 +236,13 @@ def _live() -> None:
                  + (f" seed {r.seed}" if several_seeds else ""): r for r in members}
         curves = progress.curves_long({label: store.epochs(r.id) for label, r in named.items()})
         best = {label: (r.summary or {}).get("best_epoch") for label, r in named.items()}
-        st.plotly_chart(charts.learning_curves(curves, "NDCG@10", protocol_label, best=best), key="live_curves")
+        st.plotly_chart(charts.learning_curves(curves, "NDCG@10", protocol_text, best=best), key="live_curves")
     if run.status == "done" and run.summary:
         metrics = run.summary.get("metrics", {})
         cols = st.columns(2)  # two wide columns: the protocol in each label stays readable
         for col, name in zip(cols * 2, ("HR@10", "NDCG@10", "HR@20", "NDCG@20")):
             if name in metrics:
-                col.metric(compare.metric_label(name, protocol_label), f"{metrics[name]:.4f}")
+                col.metric(metric_label(name, protocol_text), f"{metrics[name]:.4f}")
         common.explain()
         st.page_link("pages/recommendations.py", label="See its recommendations", icon=":material/recommend:")
     if st.button("Open its settings in the form", key=f"reopen_{run.id}",

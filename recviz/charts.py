@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
-from recviz.analysis.compare import metric_label
+from recviz.analysis.results import metric_label
 
 PALETTE = qualitative.Plotly
 DASHES = ("dot", "dash", "dashdot", "longdash")  # earlier training phases; the last is solid

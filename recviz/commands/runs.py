@@ -14,7 +14,7 @@ def run_row(run) -> dict:
     """One run for `recviz runs --json`: identity, status, headline numbers."""
     s = run.summary or {}
     metrics = s.get("metrics") or {}
-    from recviz.analysis.compare import protocol_label
+    from recviz.data.split import protocol_label
 
     c = run.config
     return {"id": run.id, "name": run.name, "status": run.status, "model": run.model, "dataset": run.dataset,
