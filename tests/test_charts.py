@@ -146,12 +146,6 @@ def test_embedding_map_highlights_roles():
     assert len(charts.embedding_map(no_held).data) == 3
 
 
-def test_overlap_hist():
-    fig = charts.overlap_hist(np.array([0.0, 0.5, 1.0]), k=10)
-    assert len(fig.data) == 1 and "top-10" in fig.layout.title.text
-    assert list(fig.layout.xaxis.range) == [0, 1.0001]
-
-
 def test_learning_curves_tick_whole_epochs():
     from recviz.analysis.progress import curves_long
 
