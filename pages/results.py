@@ -4,15 +4,17 @@ import json
 
 import streamlit as st
 
-from pages import common
+from pages.ui import frame
+from pages.ui.glossary import explain
+from pages.ui.runs import run_store
 from recviz import charts
 from recviz.analysis import progress, results
 from recviz.experiments import sweep
 from recviz.experiments.store import MAX_NAME
 
-common.app_page()  # opened at its own address: the app runs it
+frame.run_in_app()  # Streamlit may run this file alone (legacy pages/ layout): then the frame runs it
 st.title("Results")
-store = common.store()
+store = run_store()
 runs = store.list(limit=1000)
 if not runs:
     st.info("No runs yet — launch one on the Train page.")
@@ -69,7 +71,7 @@ if results.mixed_protocols(done):
                "keep them in separate panels.")
 
 st.subheader("HR@K and NDCG@K on test")
-common.explain()
+explain()
 repeated = results.seed_groups(done).duplicated().any()
 over_seeds = st.toggle("Average runs that differ only in seed", value=bool(repeated), key="over_seeds",
                        disabled=not repeated,
