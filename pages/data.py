@@ -4,15 +4,20 @@ from pathlib import Path
 
 import streamlit as st
 
-from pages import common
+from pages.ui import frame
+from pages.ui.datasets import DEFAULT_DATASET, choose_dataset, clear_data_cache, load_data_or_error, uploaded
+from pages.ui.errors import show_error
+from pages.ui.runs import run_store
 from recviz import charts
 from recviz.analysis import dataset as ds
-from recviz.data import catalog, item_info
+from recviz.data import catalog, item_info, saved
+from recviz.data.formats.table import preview
+from recviz.data.load import save_named
 from recviz.errors import RecvizError
 
 TITLE_TYPES = ["csv", "tsv", "txt", "dat", "item"]
 
-common.app_page()  # opened at its own address: the app runs it
+frame.run_in_app()  # Streamlit may run this file alone (legacy pages/ layout): then the frame runs it
 st.title("Data")
 catalog_tab, upload_tab = st.tabs(["Catalog", "Upload a file"])
 
@@ -22,7 +27,7 @@ with catalog_tab:
     st.dataframe([{k: r[k] for k in ("name", "kind", "cached", "description")} for r in rows],
                  hide_index=True)
     names = [r["name"] for r in rows]
-    name = st.selectbox("Catalog dataset", names, index=names.index(common.DEFAULT_DATASET), key="catalog_name")
+    name = st.selectbox("Catalog dataset", names, index=names.index(DEFAULT_DATASET), key="catalog_name")
     entry = catalog.get(name)
     if catalog.cached_path(name) is not None or entry.generated:
         if st.button(f"Use {name}", key="use_catalog", type="primary"):
@@ -48,13 +53,11 @@ def _upload_form(upload, incoming: Path) -> None:
     is_zip = incoming.suffix.lower() == ".zip"
     mapping, delimiter, previewed = None, None, True
     if not is_zip:
-        from recviz.data.formats.table import preview
-
         delim_choice = st.selectbox("Delimiter", ["auto", ",", "tab", ";", "|", "::"], key="delimiter")
         try:
             pv = preview(incoming, None if delim_choice == "auto" else delim_choice)
         except RecvizError as err:
-            common.show_error(err, {str(incoming): upload.name})
+            show_error(err, {str(incoming): upload.name})
             pv, previewed = None, False
         if pv is not None:
             st.caption(f"First lines · delimiter {pv.delimiter!r} · "
@@ -77,8 +80,6 @@ def _upload_form(upload, incoming: Path) -> None:
                             help="error: refuse the file; last/first: keep the latest/earliest row")
     stem = Path(upload.name).stem.split(".")[0].encode()[:100].decode(errors="ignore")  # a name is ≤ 100 bytes
     save_as = st.text_input("Save as", value=stem, key="save_as")
-    from recviz.data import saved
-
     taken = saved.versions(save_as.strip()) if save_as.strip() else []
     replace = False
     if taken:
@@ -91,22 +92,20 @@ def _upload_form(upload, incoming: Path) -> None:
                                    "A MovieLens zip brings its own.")
     if st.button("Validate and save", type="primary", key="save_upload", disabled=not previewed or (bool(taken) and not replace),
                  help=None if previewed else "fix the problem above first"):
-        from recviz.data.load import save_named
-
-        with common.uploaded(titles) as titles_path:
+        with uploaded(titles) as titles_path:
             try:
                 options = {} if is_zip else {"mapping": mapping or None, "delimiter": delimiter}
                 data = save_named(save_as, str(incoming), min_user=int(min_user), min_item=int(min_item),
                                   dedup=None if is_zip and dedup == "error" else dedup, replace=replace,
                                   titles=str(titles_path) if titles_path else None, **options)
                 st.session_state["dataset"] = save_as
-                common.clear_data_cache()
+                clear_data_cache()
                 named = data.meta.get("titles")
                 st.success(f"Saved '{save_as}' v{data.meta['version']}: {data.n_users:,} users, {data.n_items:,} items, "
                            f"{len(data):,} interactions"
                            + (f"; {named['matched']:,} items have a title." if named else "."))
             except RecvizError as err:
-                common.show_error(err, {str(incoming): upload.name,
+                show_error(err, {str(incoming): upload.name,
                                         **({str(titles_path): titles.name} if titles_path else {})})
 
 
@@ -115,13 +114,13 @@ with upload_tab:
     upload = st.file_uploader("Ratings, implicit feedback or behaviour log",
                               type=["csv", "tsv", "txt", "dat", "data", "inter", "zip"], key="upload")
     if upload is not None:
-        with common.uploaded(upload) as incoming:
+        with uploaded(upload) as incoming:
             _upload_form(upload, incoming)
 
 # ---- the current dataset ------------------------------------------------------------------------------
 st.divider()
-ref = common.choose_dataset("Look at", key="data_page_dataset")
-data = common.load_data_or_error(ref)
+ref = choose_dataset("Look at", key="data_page_dataset")
+data = load_data_or_error(ref)
 if data is not None:
     stats = data.stats()
     a, b, c, d = st.columns(4)
@@ -139,11 +138,9 @@ if data is not None:
     right.plotly_chart(charts.long_tail(ds.activity(data, "user"), ds.activity(data, "item")), key="long_tail")
     with st.expander("Summary"):
         st.dataframe(ds.summary_table(data), hide_index=True)
-    from recviz.data import saved
-
     versions = saved.versions(saved.split_ref(ref)[0])
     if versions:
-        runs = [r for r in common.store().list(limit=100_000) if saved.split_ref(r.dataset)[0] == saved.split_ref(ref)[0]]
+        runs = [r for r in run_store().list(limit=100_000) if saved.split_ref(r.dataset)[0] == saved.split_ref(ref)[0]]
         st.markdown(f"**Versions of '{saved.split_ref(ref)[0]}'** — saving under this name again adds a "
                     "version; each run keeps reading the one it was trained on.")
         st.dataframe(ds.versions_table(versions, runs), hide_index=True, key="versions")
@@ -153,10 +150,10 @@ if data is not None:
                        f"them, at once. {item_info.HOW.capitalize()}.")
             later = st.file_uploader("Titles file", type=TITLE_TYPES, key="titles_later")
             if st.button("Add the titles", key="add_titles", disabled=later is None):
-                with common.uploaded(later) as path:
+                with uploaded(later) as path:
                     try:
                         got = saved.add_titles(name, str(path))
-                        common.clear_data_cache()
+                        clear_data_cache()
                         st.success(f"{got['matched']:,} of the {got['items']:,} items of '{name}' have a title now.")
                     except RecvizError as err:
-                        common.show_error(err, {str(path): later.name})
+                        show_error(err, {str(path): later.name})

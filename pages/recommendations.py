@@ -4,15 +4,20 @@ model recommends, and where those items sit in the model's embedding space."""
 import numpy as np
 import streamlit as st
 
-from pages import common
+from pages.ui import frame
+from pages.ui.datasets import load_data
+from pages.ui.glossary import explain
+from pages.ui.runs import run_store
 from recviz import charts
-from recviz.analysis import compare, embeddings
+from recviz.analysis import embeddings, toplists
 from recviz.analysis import dataset as ds
+from recviz.data.split import protocol_label
 from recviz.experiments import artifacts
+from recviz.experiments.experiment import prepare_split
 
-common.app_page()  # opened at its own address: the app runs it
+frame.run_in_app()  # Streamlit may run this file alone (legacy pages/ layout): then the frame runs it
 st.title("Recommendations")
-store = common.store()
+store = run_store()
 done = store.list(status="done", limit=500)
 if not done:
     st.info("No finished runs yet — train one on the Train page first.")
@@ -26,12 +31,10 @@ run = labels[st.selectbox("Run", list(labels), index=default, key="rec_run")]
 @st.cache_resource(max_entries=16, show_spinner="Loading the run…")
 def load_run(db: str, run_id: int):
     """Split, top-N lists, per-user test results and item map of a run (cached per store)."""
-    from recviz.experiments.experiment import prepare_split
-
     run_dir = store.run_dir(run_id)
     run = store.get(run_id)
     c = run.config
-    split = prepare_split(c, common.load_data(c.data_ref, c.min_user, c.min_item, c.min_rating))
+    split = prepare_split(c, load_data(c.data_ref, c.min_user, c.min_item, c.min_rating))
     return split, artifacts.load_topn(run_dir), artifacts.load_eval(run_dir), artifacts.load_item_coords(run_dir)
 
 
@@ -39,7 +42,7 @@ split, topn, test_eval, coords = load_run(str(store.path), run.id)
 top_n = topn["items"].shape[1]
 data = split.data
 titles = ds.item_titles(data)
-protocol = compare.protocol_label(run.protocol, run.config.candidates, run.config.valid)
+protocol = protocol_label(run.protocol, run.config.candidates, run.config.valid)
 
 # ---- pick a user -----------------------------------------------------------------------------------
 others = {k: r for k, r in labels.items() if r.id != run.id and r.dataset == run.dataset}
@@ -68,10 +71,10 @@ else:
     if other is None:
         st.info("Train a second model on this dataset to compare.")
         st.stop()
-    worst = compare.disagreement_users(topn["items"], other_top, k=10, n=20)
+    worst = toplists.disagreement_users(topn["items"], other_top, k=10, n=20)
     user = int(st.selectbox("Users where the runs disagree most", worst, key="disagree_user",
                             format_func=lambda u: f"{data.user_ids[u]} (overlap "
-                            f"{compare.overlap(topn['items'][[u]], other_top[[u]])[0]:.0%})"))
+                            f"{toplists.overlap(topn['items'][[u]], other_top[[u]])[0]:.0%})"))
 
 # ---- what the user did, what was held out --------------------------------------------------------------
 history = ds.user_history(data, user, split)
@@ -93,7 +96,7 @@ with right:
                            "sampled candidates, or every unseen item under full ranking). The list below shows "
                            f"only the stored top {top_n}, so a rank beyond that is not in it.")
         st.caption(" · ".join(f"{m} {test_eval[m][k]:.3f}" for m in ("HR@10", "NDCG@10") if m in test_eval))
-        common.explain("HR@K", "NDCG@K", "protocol")
+        explain("HR@K", "NDCG@K", "protocol")
 
 # ---- the list -----------------------------------------------------------------------------------------
 held_items = set(split.held_out("test")[1][split.held_out("test")[0] == user])
@@ -106,7 +109,7 @@ if other is None:
     st.dataframe(table, hide_index=True, key="top_list")
 else:
     names = (f"#{run.id} {run.model}", f"#{other.id} {other.model}")
-    st.dataframe(compare.side_by_side(topn["items"], topn["scores"], other_top, other_lists["scores"], user,
+    st.dataframe(toplists.side_by_side(topn["items"], topn["scores"], other_top, other_lists["scores"], user,
                                       data.item_ids, titles, held_out=held_items, names=names,
                                       k=min(20, top.shape[0])),
                  hide_index=True, key="side_by_side")

@@ -4,26 +4,28 @@ import json
 
 import streamlit as st
 
-from pages import common
+from pages.ui import frame
+from pages.ui.glossary import explain
+from pages.ui.runs import run_store
 from recviz import charts
-from recviz.analysis import compare, progress
+from recviz.analysis import progress, results
 from recviz.experiments import sweep
 from recviz.experiments.store import MAX_NAME
 
-common.app_page()  # opened at its own address: the app runs it
+frame.run_in_app()  # Streamlit may run this file alone (legacy pages/ layout): then the frame runs it
 st.title("Results")
-store = common.store()
+store = run_store()
 runs = store.list(limit=1000)
 if not runs:
     st.info("No runs yet — launch one on the Train page.")
     st.stop()
 
-table = compare.runs_table([r.to_row() for r in runs])
+table = results.runs_table([r.to_row() for r in runs])
 f1, f2, f3 = st.columns(3)
 pick_data = f1.multiselect("Dataset", sorted(table["dataset"].unique()), key="filter_dataset")
 pick_model = f2.multiselect("Model", sorted(table["model"].unique()), key="filter_model")
 pick_status = f3.multiselect("Status", sorted(table["status"].unique()), key="filter_status")
-shown = compare.filter_runs(table, dataset=pick_data or None, model=pick_model or None,
+shown = results.filter_runs(table, dataset=pick_data or None, model=pick_model or None,
                             status=pick_status or None)
 st.dataframe(shown.drop(columns=["config", "protocol_key"]), hide_index=True, key="runs_table")
 
@@ -64,22 +66,22 @@ done = shown[shown["status"] == "done"]
 if done.empty:
     st.info("No finished runs among these yet.")
     st.stop()
-if compare.mixed_protocols(done):
+if results.mixed_protocols(done):
     st.warning("These runs use different protocols: their numbers are not comparable, so the charts "
                "keep them in separate panels.")
 
 st.subheader("HR@K and NDCG@K on test")
-common.explain()
-repeated = compare.seed_groups(done).duplicated().any()
+explain()
+repeated = results.seed_groups(done).duplicated().any()
 over_seeds = st.toggle("Average runs that differ only in seed", value=bool(repeated), key="over_seeds",
                        disabled=not repeated,
                        help="One bar per setting: the mean over its runs, with an error bar of their standard "
                             "deviation. Runs count as repeats when they differ only in seed, threads or device."
                        if repeated else "No two of these runs differ only in their seed.")
-st.plotly_chart(charts.metric_bars(compare.metric_long(done, over_seeds=over_seeds)), key="metric_bars")
+st.plotly_chart(charts.metric_bars(results.metric_long(done, over_seeds=over_seeds)), key="metric_bars")
 
 st.subheader("Learning curves")
-labels = dict(zip(compare.run_labels(done), done["id"]))
+labels = dict(zip(results.run_labels(done), done["id"]))
 with_curves = [label for label, rid in labels.items() if progress.has_epochs(done.set_index("id").at[rid, "model"])]
 chosen = st.multiselect("Runs", list(labels), default=with_curves[:3], key="curve_runs",
                         help="ItemPop, ItemKNN and other one-pass models have no epochs to draw.")
@@ -88,17 +90,17 @@ metric = st.selectbox("Validation metric", ["NDCG@10", "HR@10", "NDCG@5", "HR@5"
 curves = progress.curves_long({label: store.epochs(labels[label]) for label in chosen})
 best = {label: (by_id[labels[label]].summary or {}).get("best_epoch") for label in chosen}
 panels = done.set_index("id").loc[[labels[c] for c in chosen]] if chosen else done.iloc[:0]
-protocols = [compare.panel_label(d, p) for d, p in
+protocols = [results.panel_label(d, p) for d, p in
              dict.fromkeys(zip(panels["dataset"], panels["protocol"]))]
 st.plotly_chart(charts.learning_curves(curves, metric, " / ".join(protocols), best=best), key="curves")
 
 st.subheader("Sweeps")
-params = compare.sweep_params()
+params = results.sweep_params()
 latest = next((p for p in (sweep.param_of(r.sweep_id) for r in runs if r.sweep_id) if p in params), params[0])
 param = st.selectbox("Parameter", params, index=params.index(latest), key="sweep_param",
                      help="Starts at the option of the latest sweep.")
 sweep_metric = st.selectbox("Metric", ["HR@10", "NDCG@10"], key="sweep_metric")
-sweeps = compare.swept_lines(compare.sweep_table(done, param), param)
+sweeps = results.swept_lines(results.sweep_table(done, param), param)
 if not sweeps.empty:
     st.plotly_chart(charts.sweep(sweeps, param, sweep_metric), key="sweep_plot")
 else:

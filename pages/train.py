@@ -6,19 +6,28 @@ or the chosen preset's value). Nothing on this page repeats a default."""
 
 import streamlit as st
 
-from pages import common
+from pages.ui import frame
+from pages.ui.datasets import choose_dataset, load_data_or_error
+from pages.ui.errors import error_boundary
+from pages.ui.executors import device_label, devices, executor_choice
+from pages.ui.forms import mlflow_switch, option_input
+from pages.ui.glossary import explain
+from pages.ui.runs import recover, run_store, status_badge, submit
 from recviz import charts
-from recviz.analysis import compare, progress
+from recviz.analysis import progress
+from recviz.analysis.estimate import evaluation_cost, human
+from recviz.analysis.results import metric_label
 from recviz.config import PROTOCOLS, VALID_RULES, RunConfig, run_option
+from recviz.data.split import protocol_label
 from recviz.errors import RecvizError
 from recviz.models import registry
 from recviz.options import DEVICE
 from recviz.experiments import sweep
 from recviz.experiments.store import WAITING_FOR_SLOT
 
-common.app_page()  # opened at its own address: the app runs it
+frame.run_in_app()  # Streamlit may run this file alone (legacy pages/ layout): then the frame runs it
 st.title("Train")
-store = common.store()
+store = run_store()
 errors: list[str] = []
 
 # A run re-opened here (from Results or the live panel below) fills the form with its settings.
@@ -51,15 +60,15 @@ if launched is not None:
 # ---- what to train ----------------------------------------------------------------------------------
 left, right = st.columns(2)
 with left:
-    ref = common.choose_dataset(key="train_dataset")
-    data = common.load_data_or_error(ref)
+    ref = choose_dataset(key="train_dataset")
+    data = load_data_or_error(ref)
     protocol = st.radio(run_option("protocol").title, list(PROTOCOLS), horizontal=True, key=key("protocol"),
                         index=list(PROTOCOLS).index(base.protocol), format_func=PROTOCOLS.get)
     # settings the form has no field for (k-core filters) stay as the re-opened run had them
     run_settings = {"dataset": ref, "protocol": protocol,
                     **{k: getattr(base, k) for k in ("min_user", "min_item", "min_rating")}}
     if protocol == "loo":
-        run_settings["candidates"], _ = common.option_input(run_option("candidates"), key("candidates"),
+        run_settings["candidates"], _ = option_input(run_option("candidates"), key("candidates"),
                                                             value=base.candidates)
         run_settings["valid"] = st.radio(run_option("valid").title, list(VALID_RULES), horizontal=True,
                                          key=key("valid"), index=list(VALID_RULES).index(base.valid),
@@ -92,17 +101,17 @@ with st.expander(f"{spec.title} options", expanded=launched is None):  # folded:
     options = {}
     columns = st.columns(4)
     for k, option in enumerate(spec.options):
-        options[option.name], error = common.option_input(option, key(f"opt.{model}.{preset}.{option.name}"),
+        options[option.name], error = option_input(option, key(f"opt.{model}.{preset}.{option.name}"),
                                                           columns[k % 4], values[option.name])
         if error:
             errors.append(f"{option.name}: {error}")
     c1, c2 = st.columns(2)
-    run_settings["seed"], _ = common.option_input(run_option("seed"), key("seed"), c1, value=base.seed)
+    run_settings["seed"], _ = option_input(run_option("seed"), key("seed"), c1, value=base.seed)
     if spec.uses_device:
-        choices = common.devices()
+        choices = devices()
         run_settings["device"] = c2.selectbox(DEVICE.title, choices, key=key("device"),
                                               index=choices.index(base.device) if base.device in choices else 0,
-                                              help=f"auto = {common.device_label()}")
+                                              help=f"auto = {device_label()}")
 
 config = None
 if not errors:
@@ -113,8 +122,6 @@ if not errors:
         st.error(str(err))
 
 if protocol == "ratio" and data is not None and config is not None:
-    from recviz.analysis.estimate import evaluation_cost, human
-
     cost = evaluation_cost(model, config.options, data.n_users, data.n_items)
     if cost is not None:
         say = st.warning if cost["seconds"] > 60 else st.caption
@@ -146,20 +153,20 @@ if sweep_on:
     else:
         st.caption(f"{spec.title} declares no option that can be swept.")
 
-mlflow = common.mlflow_switch()
+mlflow = mlflow_switch()
 with st.expander("Where runs train"):
-    where = common.executor_choice()
+    where = executor_choice()
 st.caption(where)
 label = f"Launch {len(sweep_values) * len(sweep_seeds)} runs" if sweep_on else "Launch"
 if st.button(label, type="primary", key="launch", disabled=bool(reasons[model]) or data is None or config is None
              or bool(errors) or (sweep_on and not (sweep_values and sweep_seeds))):
     if sweep_on:
         sweep_id = sweep.new_sweep_id(sweep_param)
-        ids = [common.submit(c, sweep_id=sweep_id, mlflow=mlflow) for c in sweep.plan(config, sweep_param, sweep_values, sweep_seeds)]
+        ids = [submit(c, sweep_id=sweep_id, mlflow=mlflow) for c in sweep.plan(config, sweep_param, sweep_values, sweep_seeds)]
         st.session_state["active_run"] = ids[0]
         st.toast(f"Queued {len(ids)} runs (sweep {sweep_id})")
     else:
-        st.session_state["active_run"] = common.submit(config, mlflow=mlflow)
+        st.session_state["active_run"] = submit(config, mlflow=mlflow)
 
 
 # ---- live view ----------------------------------------------------------------------------------------
@@ -178,18 +185,18 @@ def watched_changed() -> None:
 
 @st.fragment(run_every=2)
 def live() -> None:
-    with common.error_boundary("the Train page's live panel"):  # a fragment reruns on its own
+    with error_boundary("the Train page's live panel"):  # a fragment reruns on its own
         _live()
 
 
 def _live() -> None:
-    common.recover()
+    recover()
     active = store.list(status=("queued", "running"), limit=50)
     if active:
         st.subheader("Queue")
         for run in active:
             a, b = st.columns([5, 1])
-            a.markdown(f"{common.status_badge(run)} **#{run.id}** {run.model} on {run.dataset}"
+            a.markdown(f"{status_badge(run)} **#{run.id}** {run.model} on {run.dataset}"
                        + (f" · sweep {run.sweep_id}" if run.sweep_id else ""))
             if b.button("Cancel", key=f"cancel_{run.id}"):
                 store.request_cancel(run.id)
@@ -211,17 +218,17 @@ def _live() -> None:
     run = by_id[run_id]
     spec = registry.MODELS.get(run.model)
     st.subheader(f"Run #{run.id} · {spec.title if spec else run.model} on {run.dataset}", anchor="watched-run")
-    protocol_label = compare.protocol_label(run.protocol, run.config.candidates, run.config.valid)
+    protocol_text = protocol_label(run.protocol, run.config.candidates, run.config.valid)
     if run.status == "failed":
         st.error(run.error or "the run failed")
     if spec is not None and not spec.iterative:  # fitted in one pass: no epochs to draw
         seconds = (run.summary or {}).get("train_seconds")
-        st.markdown(f"{common.status_badge(run)}"
+        st.markdown(f"{status_badge(run)}"
                     + (f" · fitted in {seconds:.2f} s" if seconds is not None else ""))
     else:
         epochs = store.epochs(run.id)
         plan, reported = progress.RunProgress.of(run.model, run.config.options), list(epochs["phase"])
-        st.markdown(f"{common.status_badge(run)} · "
+        st.markdown(f"{status_badge(run)} · "
                     + (f"{len(epochs)} epochs" + (f", best {run.summary['best_epoch']}" if run.summary else "")
                        if run.finished else plan.text(reported, list(epochs["seconds"].dropna()))))
         st.progress(plan.at(reported).fraction if run.status != "done" else 1.0)
@@ -233,14 +240,14 @@ def _live() -> None:
                  + (f" seed {r.seed}" if several_seeds else ""): r for r in members}
         curves = progress.curves_long({label: store.epochs(r.id) for label, r in named.items()})
         best = {label: (r.summary or {}).get("best_epoch") for label, r in named.items()}
-        st.plotly_chart(charts.learning_curves(curves, "NDCG@10", protocol_label, best=best), key="live_curves")
+        st.plotly_chart(charts.learning_curves(curves, "NDCG@10", protocol_text, best=best), key="live_curves")
     if run.status == "done" and run.summary:
         metrics = run.summary.get("metrics", {})
         cols = st.columns(2)  # two wide columns: the protocol in each label stays readable
         for col, name in zip(cols * 2, ("HR@10", "NDCG@10", "HR@20", "NDCG@20")):
             if name in metrics:
-                col.metric(compare.metric_label(name, protocol_label), f"{metrics[name]:.4f}")
-        common.explain()
+                col.metric(metric_label(name, protocol_text), f"{metrics[name]:.4f}")
+        explain()
         st.page_link("pages/recommendations.py", label="See its recommendations", icon=":material/recommend:")
     if st.button("Open its settings in the form", key=f"reopen_{run.id}",
                  help="Fill the form above with this run's dataset, protocol, model and options."):

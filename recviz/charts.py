@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
-from recviz.analysis.compare import metric_label
+from recviz.analysis.results import metric_label
 
 PALETTE = qualitative.Plotly
 DASHES = ("dot", "dash", "dashdot", "longdash")  # earlier training phases; the last is solid
@@ -225,15 +225,4 @@ def embedding_map(map_df: pd.DataFrame, explained: tuple[float, float] | None = 
     if explained is not None:
         axes = tuple(f"{a} ({r:.0%} of variance)" for a, r in zip(axes, explained))
     fig.update_layout(title="Item embeddings (PCA)", xaxis_title=axes[0], yaxis_title=axes[1])
-    return fig
-
-
-def overlap_hist(overlaps: np.ndarray, k: int | None = None) -> go.Figure:
-    """Distribution over users of the Jaccard overlap of two runs' top-k lists."""
-    at = f"top-{k} " if k else "top-k "
-    fig = go.Figure(go.Histogram(x=np.asarray(overlaps, dtype=float), xbins={"start": 0, "end": 1.0001,
-                                                                             "size": 0.05}, name="users"))
-    fig.update_layout(title=f"Overlap of the two runs' {at}lists per user",
-                      xaxis_title="Jaccard overlap (0 = disjoint, 1 = same items)", yaxis_title="users",
-                      xaxis={"range": [0, 1.0001]})
     return fig

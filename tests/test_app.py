@@ -235,9 +235,35 @@ def test_the_sidebar_says_where_runs_train_and_a_cluster_that_cannot_be_joined_i
     assert [c.value for c in at.sidebar.caption if c.value.startswith("Runs train")] == \
            [c.value for c in app().sidebar.caption if c.value.startswith("Runs train")]
     assert at.sidebar.caption[-1].value.startswith("Runs train on this machine: ")
-    # Streamlit takes pages/ beside app.py for its old layout and runs a page opened at its own
-    # address alone (no navigation, no sidebar): the page runs the app instead
+    # Streamlit takes pages/ beside app.py for its legacy layout and runs a page opened at its own
+    # address alone (no navigation, no sidebar): the page runs the app's frame instead
     alone = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
     alone.switch_page("pages/results.py").run()
     assert_clean(alone)
     assert alone.sidebar.caption[-1].value.startswith("Runs train on this machine: ")
+
+
+def test_no_page_imports_the_entry_script():
+    """app.py runs the pages (by file); a module under pages/ that imported app, itself or through
+    another module under pages/, would tie the two in an import cycle."""
+    import ast
+
+    imported = {}
+    for path in (ROOT / "pages").rglob("*.py"):
+        module = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+        names = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names |= {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                names |= {node.module} | {f"{node.module}.{alias.name}" for alias in node.names}
+        imported[module] = names
+    assert {"pages.data", "pages.train", "pages.ui.frame"} <= set(imported)
+    for module in imported:
+        seen, todo = {module}, [module]
+        while todo:
+            for name in imported[todo.pop()]:
+                assert name.split(".")[0] != "app", f"{module} imports {name}"
+                if name in imported and name not in seen:
+                    seen.add(name)
+                    todo.append(name)

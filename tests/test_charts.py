@@ -6,7 +6,7 @@ import plotly.graph_objects as go
 import pytest
 
 from recviz import charts
-from recviz.analysis import compare, dataset, embeddings, progress
+from recviz.analysis import dataset, embeddings, progress, results
 from tests.helpers import frame
 
 LOO100 = "leave-one-out, 100 candidates"
@@ -20,7 +20,7 @@ def rated():
 
 def long_metrics(protocols, datasets=None):
     datasets = datasets or ["ml-1m"] * len(protocols)
-    rows = [(f"#{i}", "gmf", d, p, compare.panel_label(d, p), m, k, 0.1 * k / 10)
+    rows = [(f"#{i}", "gmf", d, p, results.panel_label(d, p), m, k, 0.1 * k / 10)
             for i, (p, d) in enumerate(zip(protocols, datasets), 1) for m in ("HR", "NDCG") for k in (5, 10, 20)]
     return pd.DataFrame(rows, columns=["run", "model", "dataset", "protocol", "panel", "metric", "K", "value"])
 
@@ -81,14 +81,14 @@ def test_a_bar_averaged_over_seeds_carries_its_std_and_count():
     runs = [{"id": i, "model": "gmf", "dataset": "ml-1m", "protocol": "loo", "status": "done", "created_at": i,
              "metrics": {"HR@10": hr, "NDCG@10": hr / 2}, "config": {"protocol": "loo", "candidates": 100, "seed": i}}
             for i, hr in ((1, 0.5), (2, 0.7))]
-    table = compare.runs_table(runs)
-    fig = charts.metric_bars(compare.metric_long(table, over_seeds=True))
+    table = results.runs_table(runs)
+    fig = charts.metric_bars(results.metric_long(table, over_seeds=True))
     hr = next(t for t in fig.data if t.name == "HR@10")
     assert list(hr.x) == ["#1, #2 gmf · 2 seeds"] and list(hr.y) == pytest.approx([0.6])
     spread = np.std([0.5, 0.7], ddof=1)
     assert list(hr.error_y.array) == pytest.approx([spread])
     assert np.allclose(hr.customdata, [[2, spread]]) and charts.SPREAD_HOVER in hr.hovertemplate
-    apart = charts.metric_bars(compare.metric_long(table))  # one bar per run: no error bars
+    apart = charts.metric_bars(results.metric_long(table))  # one bar per run: no error bars
     assert all(t.error_y.array is None for t in apart.data) and len(next(t for t in apart.data).x) == 2
 
 
@@ -144,12 +144,6 @@ def test_embedding_map_highlights_roles():
     assert "30% of variance" in fig.layout.xaxis.title.text
     no_held = embeddings.embedding_map(coords, [f"t{i}" for i in range(20)], [0], [2], [])
     assert len(charts.embedding_map(no_held).data) == 3
-
-
-def test_overlap_hist():
-    fig = charts.overlap_hist(np.array([0.0, 0.5, 1.0]), k=10)
-    assert len(fig.data) == 1 and "top-10" in fig.layout.title.text
-    assert list(fig.layout.xaxis.range) == [0, 1.0001]
 
 
 def test_learning_curves_tick_whole_epochs():

@@ -8,6 +8,7 @@ import os
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from recviz.config import RunConfig
 from recviz.experiments.store import RunStore
 from tests.test_app import ROOT
 
@@ -19,10 +20,8 @@ def app_env(monkeypatch):
     monkeypatch.chdir(ROOT)
 
 
-def one_click_config():
-    from pages import common
-
-    return common.quick_start_config()
+def one_click_config() -> RunConfig:
+    return RunConfig()  # what Home's one-click button trains (pages/home.py)
 
 
 def epoch(n: int, phase: str) -> dict:

@@ -4,8 +4,8 @@ Everything here takes numpy arrays, pandas frames or an `Interactions` table and
 arrays or numbers: no Streamlit, no torch (pages import this on every rerun and must stay fast).
 
 - `dataset`: the Data page (rating histogram, long tail, behaviour mix, one user's history).
-- `compare`: runs and their top-N lists (results table, grouped metrics, sweeps, overlap between
-  two runs) and the protocol label shown next to metrics.
+- `results`: comparing runs by their numbers (results table, grouped metrics, sweeps, run labels).
+- `toplists`: comparing two runs' top-N lists (overlap, where they disagree, side by side).
 - `progress`: the run the Train page watches, learning curves in long form, progress text.
 - `embeddings`: a 2-D PCA map of item embeddings with one user's items highlighted.
 - `estimate`: the memory and time a full-ranking evaluation will take, before it is started.
@@ -13,6 +13,6 @@ arrays or numbers: no Streamlit, no torch (pages import this on every rerun and 
 Figures for these frames are built by `recviz.charts`.
 """
 
-from recviz.analysis import compare, dataset, embeddings, estimate, progress
+from recviz.analysis import dataset, embeddings, estimate, progress, results, toplists
 
-__all__ = ["compare", "dataset", "embeddings", "estimate", "progress"]
+__all__ = ["dataset", "embeddings", "estimate", "progress", "results", "toplists"]

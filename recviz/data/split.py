@@ -46,6 +46,19 @@ MIN_LOO_ITEMS = 3
 RATIO = (0.8, 0.1, 0.1)
 
 
+def protocol_label(protocol: str, n_candidates: int | None = None, valid: str | None = None) -> str:
+    """The words shown next to every metric, the one place a protocol becomes text: a split
+    describes itself with it, and labels rebuilt from a stored run's settings match it
+    ("leave-one-out, 100 candidates"; "80/10/10 ratio split, full ranking"). Unknown text
+    (already a label) passes through unchanged."""
+    if protocol == "loo":
+        label = "leave-one-out" if n_candidates is None else f"leave-one-out, {int(n_candidates)} candidates"
+        return label + (", random validation item" if valid == "random" else "")
+    if protocol == "ratio":
+        return "80/10/10 ratio split, full ranking"
+    return str(protocol)
+
+
 @dataclass(eq=False)
 class Split:
     protocol: str
@@ -80,10 +93,7 @@ class Split:
         return SeenItems(d.user[rows], d.item[rows], d.n_users, d.n_items)
 
     def describe(self) -> str:
-        if self.protocol == "loo":
-            rule = ", random validation item" if self.valid_rule == "random" else ""
-            return f"leave-one-out, {self.n_candidates} candidates{rule}"
-        return "80/10/10 ratio split, full ranking"
+        return protocol_label(self.protocol, self.n_candidates if self.protocol == "loo" else None, self.valid_rule)
 
     def _rows(self, part: str) -> np.ndarray:
         if part not in ("valid", "test"):

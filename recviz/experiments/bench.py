@@ -169,7 +169,7 @@ def run_bench(dataset: str, models=DEFAULT_MODELS, seeds=(0, 1, 2), batch_sizes=
     """Train everything, write `out` after each run, return {"rows", "means", ...}. A batch size
     of None is each model's own default."""
     from recviz.experiments import experiment
-    from recviz.analysis.compare import protocol_label
+    from recviz.data.split import protocol_label
 
     if peak_test and store:  # a stored run's history is what the app shows: keep test out of it
         raise RecvizError("--peak-test cannot be combined with --store",

@@ -3,7 +3,7 @@ and `recviz.runs()` show it."""
 
 from __future__ import annotations
 
-from recviz.analysis.compare import protocol_label
+from recviz.data.split import protocol_label
 
 
 def run_row(run) -> dict:

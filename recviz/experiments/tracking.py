@@ -129,7 +129,7 @@ def _artifacts_beside(uri: str) -> str | None:
 def _log_run(c, exp_id: str, store: RunStore, run) -> str:
     from mlflow.entities import Metric, Param
 
-    from recviz.analysis.compare import protocol_label
+    from recviz.data.split import protocol_label
 
     summary = run.summary or {}
     tags = {"mlflow.runName": f"#{run.id} {run.model} on {run.dataset}", "recviz.run_id": str(run.id),

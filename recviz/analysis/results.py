@@ -1,12 +1,11 @@
-"""Comparing runs: their numbers (results table, grouped metrics, sweeps) and their
-recommendation lists (overlap, where they disagree, side by side). Watching one run train (its
-curves and progress) is `recviz.analysis.progress`.
+"""Comparing runs by their numbers, for the Results page: the results table, grouped metric bars,
+sweeps, and how a chart names a run. Watching one run train (its curves and progress) is
+`recviz.analysis.progress`; comparing two runs' recommendation lists is `recviz.analysis.toplists`.
 
-A top-N list is an int array [n_users, N] of internal item ids, row u for user u, best first;
-a negative id pads a list shorter than N. Every metric shown comes with its protocol label:
-HR@10 under leave-one-out with 100 sampled candidates and HR@10 under full ranking are different
-quantities (the first is often 5–10× larger), so `mixed_protocols` lets a page warn before
-putting both on one axis.
+Every metric shown comes with its protocol label (`recviz.data.split.protocol_label`): HR@10 under
+leave-one-out with 100 sampled candidates and HR@10 under full ranking are different quantities
+(the first is often 5–10× larger), so `mixed_protocols` lets a page warn before putting both on
+one axis, and charts facet by dataset and protocol (`panel_label`).
 """
 
 from __future__ import annotations
@@ -16,32 +15,20 @@ import re
 import numpy as np
 import pandas as pd
 
+from recviz.config import REPEAT_FIELDS, RUN_NAMES, RunConfig
+from recviz.data.split import protocol_label
+from recviz.errors import RecvizError
+from recviz.models import registry
+
 RUN_COLUMNS = ["id", "name", "model", "dataset", "protocol", "protocol_key", "status", "created_at"]
 MAX_SETTINGS_IN_LABEL = 3  # a run label names at most this many of its distinguishing settings
 MAX_IDS_IN_LABEL = 4  # a bar averaged over runs names at most this many of their ids
+_METRIC = re.compile(r"^([A-Za-z]+)@(\d+)$")
 
 
 def sweep_params() -> list[str]:
     """Every option some registered model declares sweepable, in declaration order."""
-    from recviz.models import registry
-
     return list(dict.fromkeys(o.name for spec in registry.MODELS.values() for o in spec.sweepable()))
-
-
-_METRIC = re.compile(r"^([A-Za-z]+)@(\d+)$")
-
-
-# ---- protocol labels --------------------------------------------------------------------------
-def protocol_label(protocol: str, n_candidates: int | None = None, valid: str | None = None) -> str:
-    """The words shown next to every metric; the same text as `Split.describe()` so labels from
-    stored runs and from a fresh evaluation compare equal. Unknown text (already a label) passes
-    through unchanged."""
-    if protocol == "loo":
-        label = "leave-one-out" if n_candidates is None else f"leave-one-out, {int(n_candidates)} candidates"
-        return label + (", random validation item" if valid == "random" else "")
-    if protocol == "ratio":
-        return "80/10/10 ratio split, full ranking"
-    return str(protocol)
 
 
 def metric_label(metric: str, protocol: str) -> str:
@@ -55,62 +42,6 @@ def mixed_protocols(runs_df: pd.DataFrame) -> bool:
     return "protocol" in runs_df and runs_df["protocol"].dropna().nunique() > 1
 
 
-# ---- top-N lists ------------------------------------------------------------------------------
-def overlap(top_a: np.ndarray, top_b: np.ndarray, k: int = 10) -> np.ndarray:
-    """Jaccard |A∩B| / |A∪B| of the two top-k sets, per user (1.0 when both lists are empty).
-
-    Vectorised by sorting each user's 2k ids: with no repeats inside a list, a shared item is
-    exactly two equal neighbours in the sorted row."""
-    a, b = np.asarray(top_a)[:, :k], np.asarray(top_b)[:, :k]
-    if a.shape[0] != b.shape[0]:
-        raise ValueError(f"the lists cover {a.shape[0]} and {b.shape[0]} users")
-    both = np.sort(np.concatenate([a, b], axis=1), axis=1)
-    shared = ((both[:, 1:] == both[:, :-1]) & (both[:, 1:] >= 0)).sum(axis=1)
-    union = (a >= 0).sum(axis=1) + (b >= 0).sum(axis=1) - shared
-    return np.where(union > 0, shared / np.maximum(union, 1), 1.0)
-
-
-def disagreement_users(top_a: np.ndarray, top_b: np.ndarray, k: int = 10, n: int = 20) -> np.ndarray:
-    """The `n` users whose two top-k lists overlap least, lowest first (ties: lower user id
-    first, so the pick is stable across reruns)."""
-    ov = overlap(top_a, top_b, k)
-    return np.lexsort((np.arange(len(ov)), ov))[:n]
-
-
-def rank_of(top: np.ndarray, user: int, item: int) -> int | None:
-    """1-based rank of `item` in `user`'s list, or None when it is not there."""
-    hits = np.flatnonzero(np.asarray(top)[user] == item)
-    return int(hits[0]) + 1 if len(hits) else None
-
-
-def side_by_side(top_a: np.ndarray, scores_a: np.ndarray, top_b: np.ndarray, scores_b: np.ndarray, user: int,
-                 item_ids, item_titles, held_out=(), names: tuple[str, str] = ("A", "B"), k: int = 10) -> pd.DataFrame:
-    """Both runs' top-k for one user, rank by rank, as a person reads it: each side's item by its
-    raw id (as in the data file), its title and score, where that item sits in the other run's list
-    (its full stored list, not only the top k; empty when it is not there), and whether it is the
-    user's held-out test item. `names` label the two sides (e.g. "#3 neumf")."""
-    ids, titles = np.asarray(item_ids, dtype=object), np.asarray(item_titles, dtype=object)
-    held = set(int(i) for i in held_out)
-    out = {"rank": np.arange(1, k + 1)}
-    for (name, top, scores), (other, other_top) in zip(((names[0], top_a, scores_a), (names[1], top_b, scores_b)),
-                                                      ((names[1], top_b), (names[0], top_a))):
-        items, sc = _pad(np.asarray(top)[user, :k], k), np.asarray(scores, dtype=np.float64)[user, :k]
-        sc = np.concatenate([sc, np.full(k - len(sc), np.nan)])
-        there = items >= 0
-        out[f"{name} item"] = np.where(there, ids[np.maximum(items, 0)], "")
-        out[f"{name} title"] = np.where(there, titles[np.maximum(items, 0)], "")
-        out[f"{name} score"] = np.where(there & np.isfinite(sc), sc, np.nan)
-        ranks = [rank_of(other_top, user, int(i)) if i >= 0 else None for i in items]
-        out[f"rank in {other}"] = pd.array(ranks, dtype="Int64")
-        out[f"{name} item held out"] = [int(i) in held for i in items]
-    return pd.DataFrame(out)
-
-
-def _pad(ids: np.ndarray, width: int) -> np.ndarray:
-    return np.concatenate([ids, np.full(width - len(ids), -1, dtype=ids.dtype)]).astype(np.int64)
-
-
-# ---- runs -------------------------------------------------------------------------------------
 def runs_table(runs: list[dict]) -> pd.DataFrame:
     """One row per run: id, model, dataset, protocol (label), protocol_key ("loo"/"ratio"),
     status, created_at (datetime), one column per metric ("HR@5", "HR@10", … ordered by metric
@@ -167,8 +98,6 @@ def run_labels(runs_df: pd.DataFrame, ignore: tuple[str, ...] = ()) -> pd.Series
 
 def _distinguishing(model: str, configs: list[dict]) -> list[str]:
     """`model`'s option names (then "seed") whose values are not the same in all `configs`."""
-    from recviz.models import registry
-
     spec = registry.MODELS.get(model)
     names = [o.name for o in spec.options] if spec is not None else []
     names.append("seed")
@@ -204,10 +133,6 @@ def _setting(model: str, config: dict, leave_out: str | None = None) -> tuple:
     """A run's settings as a comparable tuple — its model's options and the run settings, by
     value, whether stored nested or flat by an earlier version — without `REPEAT_FIELDS` and
     `leave_out` (the swept option)."""
-    from recviz.config import REPEAT_FIELDS, RUN_NAMES, RunConfig
-    from recviz.errors import RecvizError
-    from recviz.models import registry
-
     try:  # complete, under today's names: what an earlier version left out is at its default
         config = RunConfig.from_stored({**(config or {}), "model": model}).to_dict()
     except (RecvizError, TypeError, ValueError, KeyError):  # a model since removed: as stored
@@ -334,8 +259,6 @@ def swept_lines(sweep_df: pd.DataFrame, param: str) -> pd.DataFrame:
 
 
 def _declares(model: str, param: str) -> bool:
-    from recviz.models import registry
-
     spec = registry.MODELS.get(model)
     return spec is not None and spec.has(param)
 
