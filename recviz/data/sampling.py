@@ -27,10 +27,15 @@ class SeenItems:
 
     def __init__(self, users: np.ndarray, items: np.ndarray, n_users: int, n_items: int):
         self.n_users, self.n_items = n_users, n_items
-        keys = np.unique(users.astype(np.int64) * n_items + items.astype(np.int64))
+        keys = users.astype(np.int64)  # one key array, sorted and deduplicated in place
+        keys *= n_items
+        keys += items
+        keys.sort()
+        if len(keys) > 1:
+            keys = keys[np.r_[True, keys[1:] != keys[:-1]]]
         self.keys = keys
         self.indptr = np.searchsorted(keys, np.arange(n_users + 1, dtype=np.int64) * n_items)
-        self.items = (keys % n_items).astype(np.int64)
+        self.items = keys % n_items
 
     def count(self, users: np.ndarray) -> np.ndarray:
         return self.indptr[users + 1] - self.indptr[users]
