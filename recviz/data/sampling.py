@@ -2,18 +2,24 @@
 
 Two uses: evaluation candidates (drawn once per split, without replacement, never an item the user
 touched in any split) and training negatives (drawn every epoch). Neither loops in Python per
-sample: candidates use random keys with the seen items pushed to the end, negatives use rejection
-rounds over whole arrays.
+sample, and neither allocates users × items: candidates are drawn as ranks among each user's unseen
+items and mapped to item ids through the user's sorted seen items; negatives use rejection rounds
+over whole arrays.
 """
 
 from __future__ import annotations
+
+from functools import cached_property
 
 import numpy as np
 
 from recviz.errors import ProtocolError
 
-# Cap on the [users × items] random-key block, so memory stays bounded on large catalogues.
-_BLOCK_CELLS = 1 << 24
+# Candidate cells (users × candidates) drawn per block: bounds the temporaries on large splits.
+_BLOCK_CELLS = 1 << 20
+# A user with at most this many times `n` unseen items gets its ranks by random keys over all of
+# them (≤ 4n keys); above it by rejection of repeated ranks (each redraw repeats with p ≤ 1/4).
+_FEW = 4
 
 
 class SeenItems:
@@ -21,10 +27,15 @@ class SeenItems:
 
     def __init__(self, users: np.ndarray, items: np.ndarray, n_users: int, n_items: int):
         self.n_users, self.n_items = n_users, n_items
-        keys = np.unique(users.astype(np.int64) * n_items + items.astype(np.int64))
+        keys = users.astype(np.int64)  # one key array, sorted and deduplicated in place
+        keys *= n_items
+        keys += items
+        keys.sort()
+        if len(keys) > 1:
+            keys = keys[np.r_[True, keys[1:] != keys[:-1]]]
         self.keys = keys
         self.indptr = np.searchsorted(keys, np.arange(n_users + 1, dtype=np.int64) * n_items)
-        self.items = (keys % n_items).astype(np.int64)
+        self.items = keys % n_items
 
     def count(self, users: np.ndarray) -> np.ndarray:
         return self.indptr[users + 1] - self.indptr[users]
@@ -42,14 +53,34 @@ class SeenItems:
         pos = np.minimum(pos, len(self.keys) - 1)
         return self.keys[pos] == q if len(self.keys) else np.zeros(len(q), bool)
 
+    def nth_unseen(self, users: np.ndarray, ranks: np.ndarray) -> np.ndarray:
+        """The item id of each user's `rank`-th (0-based, in id order) never-touched item.
+
+        With the user's seen items s_0 < s_1 < ..., s_j - j items are unseen below s_j, so the r-th
+        unseen item is r + #{j : s_j - j ≤ r}: one binary search in `_gaps`. `users` and `ranks`
+        broadcast; ranks must be below the user's unseen count.
+        """
+        users = np.asarray(users, dtype=np.int64)
+        query = users * (self.n_items + 1) + ranks
+        return ranks + np.searchsorted(self._gaps, query, side="right") - self.indptr[users]
+
+    @cached_property
+    def _gaps(self) -> np.ndarray:
+        """user·(n_items+1) + (unseen items below it) per seen pair: non-decreasing, as `keys`."""
+        user = self.keys // self.n_items
+        before = np.arange(len(self.keys)) - self.indptr[user]  # seen items of the user below it
+        return user * (self.n_items + 1) + self.items - before
+
 
 def sample_candidates(users: np.ndarray, seen: SeenItems, n: int, rng: np.random.Generator) -> np.ndarray:
     """For each user, `n` distinct items drawn uniformly from the items that user never touched.
 
-    Random keys in [0, 1) per (user, item), seen items get key 2, and the n smallest keys are a
-    uniform sample without replacement from the unseen ones. Returns int64 [len(users), n], each
-    row sorted (the order carries no information).
+    Draws n distinct ranks uniformly from [0, unseen) per user (`_distinct_ranks`) and maps each
+    rank to the item it numbers among the user's unseen ones (`SeenItems.nth_unseen`): exact, and
+    O(n · log seen) per user whatever the catalogue's size. Returns int64 [len(users), n], each row
+    sorted (the order carries no information).
     """
+    users = np.asarray(users, dtype=np.int64)
     unseen = seen.n_items - seen.count(users)
     if len(users) and unseen.min() < n:
         bad = int(np.argmin(unseen))
@@ -61,15 +92,53 @@ def sample_candidates(users: np.ndarray, seen: SeenItems, n: int, rng: np.random
     out = np.empty((len(users), n), dtype=np.int64)
     if n == 0:
         return out
-    block = max(1, _BLOCK_CELLS // max(1, seen.n_items))
-    for start in range(0, len(users), block):
-        chunk = users[start:start + block]
-        keys = rng.random((len(chunk), seen.n_items), dtype=np.float32)
-        row, item = seen.rows(chunk)
-        keys[row, item] = 2.0
-        pick = np.argpartition(keys, n - 1, axis=1)[:, :n] if n < seen.n_items else np.argsort(keys, axis=1)[:, :n]
-        out[start:start + len(chunk)] = np.sort(pick, axis=1)
+    step = max(1, _BLOCK_CELLS // (_FEW * n))
+    for start in range(0, len(users), step):
+        block = slice(start, start + step)
+        ranks = _distinct_ranks(unseen[block], n, rng)
+        out[block] = np.sort(seen.nth_unseen(users[block, None], ranks), axis=1)
     return out
+
+
+def _distinct_ranks(sizes: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """int64 [len(sizes), n]: row b holds n distinct values drawn uniformly, without replacement,
+    from [0, sizes[b]) (every sizes[b] ≥ n).
+
+    Rows with few values to choose from (≤ _FEW·n) take the n smallest of random keys over all of
+    them. The others draw n values and redraw, in rounds over the rows that still have one, every
+    value that repeats an earlier one in its row. Which draws are redrawn depends only on which
+    draws are equal, never on their values, so relabelling the values leaves the procedure's law
+    unchanged: the set drawn is uniform among the n-subsets.
+    """
+    out = np.empty((len(sizes), n), dtype=np.int64)
+    few = sizes <= _FEW * n
+    if few.any():
+        size = sizes[few]
+        keys = rng.random((len(size), int(size.max())))
+        keys[np.arange(keys.shape[1]) >= size[:, None]] = np.inf  # past the user's unseen items
+        out[few] = np.argpartition(keys, n - 1, axis=1)[:, :n]
+    many = np.flatnonzero(~few)
+    if len(many):
+        size = sizes[many]
+        ranks = rng.integers(0, size[:, None], size=(len(many), n))
+        todo = np.arange(len(many))
+        while len(todo):
+            repeat = _repeats(ranks[todo])
+            has = repeat.any(axis=1)
+            todo, repeat = todo[has], repeat[has]
+            row, col = np.nonzero(repeat)
+            ranks[todo[row], col] = rng.integers(0, size[todo[row]])
+        out[many] = ranks
+    return out
+
+
+def _repeats(values: np.ndarray) -> np.ndarray:
+    """bool, same shape: the value already occurs earlier in its row."""
+    order = np.argsort(values, axis=1, kind="stable")  # equal values keep their column order
+    ordered = np.take_along_axis(values, order, axis=1)
+    repeat = np.zeros(values.shape, dtype=bool)
+    np.put_along_axis(repeat, order[:, 1:], ordered[:, 1:] == ordered[:, :-1], axis=1)
+    return repeat
 
 
 def sample_negatives(users: np.ndarray, seen: SeenItems, rng: np.random.Generator,
@@ -87,6 +156,6 @@ def sample_negatives(users: np.ndarray, seen: SeenItems, rng: np.random.Generato
             return items
         items[bad] = rng.integers(0, seen.n_items, size=len(bad), dtype=np.int64)
         bad = bad[seen.contains(users[bad], items[bad])]
-    if len(bad):  # very dense users: draw the few left exactly, by random keys
+    if len(bad):  # very dense users: draw the few left exactly, as one candidate each
         items[bad] = sample_candidates(users[bad], seen, 1, rng)[:, 0]
     return items

@@ -174,7 +174,9 @@ def _pairs(data: Interactions, target: str | None) -> tuple[np.ndarray, np.ndarr
     rows = np.flatnonzero(eligible)
     time = data.timestamp[rows] if data.timestamp is not None else np.zeros(len(rows), np.int64)
     order = rows[np.lexsort((rows, time, keys[rows]))]  # by pair, then time, then file order
-    last_of_pair = np.r_[keys[order][1:] != keys[order][:-1], True]
+    ordered = keys[order]
+    last_of_pair = np.r_[ordered[1:] != ordered[:-1], True]
+    del ordered
     rep = order[last_of_pair]
     rep_time = data.timestamp[rep] if data.timestamp is not None else np.zeros(len(rep), np.int64)
     rep = rep[np.lexsort((rep, rep_time, data.user[rep]))]
@@ -182,7 +184,18 @@ def _pairs(data: Interactions, target: str | None) -> tuple[np.ndarray, np.ndarr
 
 
 def _train_without(keys: np.ndarray, held: np.ndarray) -> np.ndarray:
-    return np.flatnonzero(~np.isin(keys, keys[held]))
+    return np.flatnonzero(~_member(keys, keys[held]))
+
+
+def _member(values: np.ndarray, of: np.ndarray) -> np.ndarray:
+    """values ∈ of, by binary search in sorted `of`: O(len · log len(of)) time and one index array,
+    where np.isin on pair keys (a range of users × items) sorts both arrays together."""
+    of = np.sort(of)
+    if not len(of):
+        return np.zeros(len(values), bool)
+    pos = np.searchsorted(of, values)
+    np.minimum(pos, len(of) - 1, out=pos)
+    return of[pos] == values
 
 
 def _pick_valid(users: np.ndarray, eligible: np.ndarray, from_end: np.ndarray, rule: str,
@@ -211,7 +224,7 @@ def _leave_one_out(data: Interactions, seed: int, n: int, target: str | None,
     valid_rng = np.random.default_rng([seed, 1])
     if given is not None:
         test_rows = _rows_of_pairs(data, keys, given.user, given.item)
-        rest = ~np.isin(keys[rep], keys[test_rows])
+        rest = ~_member(keys[rep], keys[test_rows])
         counts_rest = np.bincount(users[rest], minlength=data.n_users)
         rep_rest = rep[rest]
         end_rest = np.repeat(np.cumsum(counts_rest), counts_rest) - np.arange(rest.sum()) - 1
@@ -276,9 +289,10 @@ def _ratio(data: Interactions, seed: int, n: int, target: str | None) -> Split:
 def _rows_of_pairs(data: Interactions, keys: np.ndarray, users: np.ndarray, items: np.ndarray) -> np.ndarray:
     """Last row index of each given (user, item) pair."""
     want = users.astype(np.int64) * data.n_items + items
-    order = np.lexsort((np.arange(len(keys)), keys))
-    pos = np.searchsorted(keys[order], want, side="right") - 1
-    if (pos < 0).any() or (keys[order][pos] != want).any():
+    order = np.argsort(keys, kind="stable")  # by key, then row
+    ordered = keys[order]
+    pos = np.searchsorted(ordered, want, side="right") - 1
+    if (pos < 0).any() or (ordered[pos] != want).any():
         raise ProtocolError("a given test pair is not among the interactions", file=data.source)
     return order[pos]
 

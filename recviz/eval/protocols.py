@@ -17,8 +17,10 @@ from recviz.data.split import Split
 from recviz.errors import ModelError
 from recviz.eval import metrics
 
-# Rows of scores computed at once: bounds memory for full ranking on large catalogues.
-_SCORE_CELLS = 1 << 23
+# Scores (users × items cells) computed at once, everywhere scores are made in blocks of users
+# (here and in `Recommender.score`): 16 MB of float32, so a block with its top-K work stays
+# ~100 MB whatever the numbers of users and items.
+SCORE_CELLS = 1 << 22
 
 
 class Scorer(Protocol):
@@ -54,14 +56,17 @@ def _checked(scores, shape) -> np.ndarray:
 
 
 def _sampled(scorer: Scorer, split: Split, part: str, ks) -> tuple[np.ndarray, dict]:
+    """Rank each held-out item among its candidates, a block of users at a time: only the
+    per-user metrics are kept."""
     users, held = split.held_out(part)
     items = np.concatenate([held[:, None], split.candidates(part)], axis=1)
-    step = max(1, _SCORE_CELLS // items.shape[1])
-    scores = np.concatenate([
-        _checked(scorer.score(users[s:s + step], items[s:s + step]), items[s:s + step].shape)
-        for s in range(0, len(users), step)
-    ]) if len(users) else np.zeros((0, items.shape[1]), np.float32)
-    return users, metrics.sampled_metrics(scores, ks)
+    step = max(1, SCORE_CELLS // items.shape[1])
+    blocks = [metrics.sampled_metrics(_checked(scorer.score(users[s:s + step], items[s:s + step]),
+                                               items[s:s + step].shape), ks)
+              for s in range(0, len(users), step)]
+    if not blocks:
+        return users, metrics.sampled_metrics(np.zeros((0, items.shape[1]), np.float32), ks)
+    return users, {name: np.concatenate([b[name] for b in blocks]) for name in blocks[0]}
 
 
 def _full(scorer: Scorer, split: Split, part: str, ks) -> tuple[np.ndarray, dict]:
@@ -76,23 +81,46 @@ def _full(scorer: Scorer, split: Split, part: str, ks) -> tuple[np.ndarray, dict
 
 def recommend(scorer: Scorer, users: np.ndarray, exclude: SeenItems, k: int, seed: int = 0,
               with_scores: bool = False):
-    """Top-k items per user among items not in `exclude`, ties broken by a seeded permutation."""
+    """Top-k items per user among items not in `exclude`, ties broken by a seeded permutation.
+
+    Users are scored in blocks of at most SCORE_CELLS scores and only each block's top-k is kept,
+    so memory is bounded whatever the numbers of users and items."""
     n_items = exclude.n_items
     tie_perm = np.random.default_rng(seed).permutation(n_items)
-    step = max(1, _SCORE_CELLS // n_items)
-    tops, vals = [], []
+    tie_rank = np.empty(n_items, np.int64)
+    tie_rank[tie_perm] = np.arange(n_items)
+    step = max(1, SCORE_CELLS // max(1, n_items))
+    k = min(k, n_items)
+    top = np.zeros((len(users), k), np.int64)
+    vals = np.zeros((len(users), k), np.float32)
     for s in range(0, len(users), step):
         chunk = users[s:s + step]
         scores = _checked(scorer.score_all(chunk), (len(chunk), n_items))
         row, item = exclude.rows(chunk)
         scores[row, item] = -np.inf
-        top = metrics.top_k(scores, k, tie_perm)
-        tops.append(top)
-        vals.append(np.take_along_axis(scores, top, axis=1))
-    top = np.concatenate(tops) if tops else np.zeros((0, k), np.int64)
-    if with_scores:
-        return top, (np.concatenate(vals) if vals else np.zeros((0, k), np.float32))
-    return top
+        top[s:s + step] = _top_k(scores, k, tie_rank)
+        vals[s:s + step] = np.take_along_axis(scores, top[s:s + step], axis=1)
+    return (top, vals) if with_scores else top
+
+
+def _top_k(scores: np.ndarray, k: int, tie_rank: np.ndarray) -> np.ndarray:
+    """`metrics.top_k(scores, k, tie_perm)` (best score first, ties in permutation order, where
+    tie_rank[tie_perm] = 0, 1, ...) in O(items) a row instead of a full sort.
+
+    The k-th best score t splits a row: every item above t is in, and of the items equal to t those
+    earliest in the permutation fill the rest. Keyed -1 (above t), their rank (at t) or n (below),
+    the k smallest keys are exactly that set; then only k items a row are sorted."""
+    n = scores.shape[1]
+    if k == 0 or len(scores) == 0:
+        return np.zeros((len(scores), k), np.int64)
+    kth = np.partition(scores, n - k, axis=1)[:, n - k, None]
+    dtype = np.int32 if n < np.iinfo(np.int32).max else np.int64
+    key = np.where(scores == kth, tie_rank.astype(dtype), dtype(n))
+    key[scores > kth] = -1
+    pick = np.argpartition(key, k - 1, axis=1)[:, :k] if k < n else np.broadcast_to(np.arange(n), scores.shape)
+    best = np.take_along_axis(scores, pick, axis=1)
+    order = np.lexsort((tie_rank[pick], -best), axis=1)
+    return np.take_along_axis(pick, order, axis=1)
 
 
 class FunctionScorer:

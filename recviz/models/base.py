@@ -12,6 +12,7 @@ import numpy as np
 
 from recviz.data.split import Split
 from recviz.errors import ModelError
+from recviz.eval.protocols import SCORE_CELLS
 from recviz.models.spec import ModelSpec, Phase
 from recviz.options import DEVICE, SEED, THREADS
 
@@ -70,8 +71,17 @@ class Recommender:
         raise NotImplementedError
 
     def score(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-        """Scores of items [B, M] for users [B]."""
-        return np.take_along_axis(self.score_all(users), items, axis=1)
+        """Scores of items [B, M] for users [B]. This default goes through `score_all` in blocks
+        of users of at most SCORE_CELLS scores (the first block, one user, gives the catalogue's
+        size), so no B makes a B × n_items array; models that can score pairs directly override it."""
+        users, items = np.asarray(users), np.asarray(items)
+        parts, start, step = [], 0, 1
+        while start < len(users):
+            block = self.score_all(users[start:start + step])
+            parts.append(np.take_along_axis(block, items[start:start + step], axis=1))
+            start += step
+            step = max(1, SCORE_CELLS // max(1, block.shape[1]))
+        return np.concatenate(parts) if parts else np.zeros(items.shape, np.float32)
 
     def item_embeddings(self) -> np.ndarray | None:
         """One vector per item ([n_items, d]) for the embedding map, or None for models that

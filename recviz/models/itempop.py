@@ -25,6 +25,9 @@ class ItemPop(Recommender):
     def score_all(self, users: np.ndarray) -> np.ndarray:
         return np.broadcast_to(self.popularity, (len(users), len(self.popularity))).copy()
 
+    def score(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        return self.popularity[items]
+
     def get_state(self) -> dict[str, np.ndarray]:
         return {"popularity": self.popularity}
 
