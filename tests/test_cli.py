@@ -133,6 +133,7 @@ def test_train_neural_model_reports_progress_and_is_stored():
                   "--patience", "0", "--batch-size", "128", "--lr", "0.01", "--json")
     out = last_json(proc)
     assert isinstance(out["run_id"], int) and out["device"] == "cpu"
+    assert out["threads"] == 1  # the thread count used is recorded: auto is one
     assert out["epochs_run"] == 2 and out["best_epoch"] in (1, 2)
     assert out["samples_per_second"] > 0
     opts = out["config"]["options"]

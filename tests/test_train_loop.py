@@ -202,8 +202,9 @@ def test_seed_everything_and_threads():
     assert torch.equal(a, torch.rand(3)) and x == rng.random()
     before = torch.get_num_threads()
     try:
-        dev.set_threads(1)
-        assert torch.get_num_threads() == 1
+        torch.set_num_threads(2)
+        assert dev.set_threads(0) == 1 and torch.get_num_threads() == 1  # auto: one thread per run
+        assert dev.set_threads(2) == 2 and torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
     with pytest.raises(ModelError):

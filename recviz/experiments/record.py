@@ -103,9 +103,13 @@ def median_speed(history: list[EpochReport]) -> float | None:
 
 
 def summarize(result, device: str, run_id: int | None = None, run_dir: Path | None = None) -> dict:
-    """`RunResult.summary()` plus what only a recorded run knows."""
+    """`RunResult.summary()` plus what only a recorded run knows, the CPU threads it trained with
+    among them (results can depend on them)."""
+    from recviz.options import threads_for
+
     return result.summary() | {
-        "run_id": run_id, "device": device, "best_epoch": result.best_epoch,
+        "run_id": run_id, "device": device, "threads": threads_for(result.config.threads),
+        "best_epoch": result.best_epoch,
         "samples_per_second": median_speed(result.history),
         "artifacts": None if run_dir is None else str(run_dir)}
 

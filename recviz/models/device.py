@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from recviz.errors import ModelError
+from recviz.options import threads_for
 
 
 def pick_device(name: str | None = "auto") -> torch.device:
@@ -43,12 +44,14 @@ def pick_device(name: str | None = "auto") -> torch.device:
     return device
 
 
-def set_threads(threads: int) -> None:
-    """threads > 0 pins torch's intra-op CPU threads (process-wide); 0 keeps torch's default."""
+def set_threads(threads: int) -> int:
+    """Pin torch's intra-op CPU threads (process-wide) to `threads_for(threads)`; returns that."""
     if threads < 0:
-        raise ModelError(f"threads must be ≥ 0, not {threads}", fix="use 0 for torch's default")
-    if threads > 0 and torch.get_num_threads() != threads:
-        torch.set_num_threads(threads)
+        raise ModelError(f"threads must be ≥ 0, not {threads}", fix="use 0 for auto (one thread per run)")
+    n = threads_for(threads)
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+    return n
 
 
 def flush_denormals(device: torch.device) -> None:
