@@ -34,6 +34,7 @@ import os
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -48,6 +49,35 @@ if TYPE_CHECKING:
 POLL_S = 0.5  # how often the driver collects epoch reports, heartbeats and cancel requests
 CANCEL_GRACE_S = 10.0  # a task asked to stop that has not stopped by then is cancelled by Ray
 LOST_AFTER_S = 10.0  # a task Ray cannot reach for this long fails its run: its node or the cluster is gone
+
+
+@dataclass(eq=False)
+class _Out:
+    """A run the driver sent out as a Ray task: what it knows of it while the task is out (and
+    after, while late news may still land)."""
+
+    id: int
+    ref: object  # the task's ObjectRef
+    where: str | None = None  # where the task trains, once it says so (None: waiting for a slot)
+    stop_asked: float | None = None  # when (monotonic) a cancel asked in the store was passed on
+    before_start: bool = False  # cancelled by Ray before its task started: nothing to explain
+
+
+@dataclass
+class _News:
+    """What a task sent its driver since the driver last looked (the mailbox keeps one per run)."""
+
+    epochs: list[dict] = field(default_factory=list)
+    where: str | None = None  # where it trains, once it has started
+    started_at: float | None = None  # when it started (epoch seconds)
+
+
+@dataclass
+class _Trained:
+    """What a task returns: the run's summary and its artifacts' files, as bytes by name."""
+
+    summary: dict
+    files: dict[str, bytes]
 
 
 def submit_and_execute(store: RunStore, configs: list[RunConfig], *, address: str = "auto", sweep_id=None,
@@ -90,7 +120,10 @@ def execute(store: RunStore, runs: list[tuple[int, RunConfig]], address: str = "
     mailbox_class, task = _remote_parts(ray)
     mail = _Mail(ray, mailbox_class)
     gpus = ray.cluster_resources().get("GPU", 0)
-    splits, sent, live, outcome = {}, {}, {}, {}  # sent: every run sent out, by id (late news still lands)
+    splits: dict = {}  # by split key: the split (with its data) in Ray's object store, put once
+    sent: dict[int, _Out] = {}  # every run sent out, by id (late news still lands)
+    live: dict[object, _Out] = {}  # the runs still out, by their task's ObjectRef
+    outcome: dict[int, str] = {}
 
     def hold(batch: list[tuple[int, RunConfig]]) -> list[tuple[int, RunConfig]]:
         """The runs of `batch` still ours to send, each shown waiting for a slot until its task
@@ -113,7 +146,7 @@ def execute(store: RunStore, runs: list[tuple[int, RunConfig]], address: str = "
         wants_gpu = config.spec.uses_device and config.device in ("auto", "cuda") and gpus >= 1
         ref = task.options(num_cpus=config.threads or 1, num_gpus=1 if wants_gpu else 0).remote(
             config.to_json(), splits[key], mail.box, run_id)
-        live[ref] = sent[run_id] = {"id": run_id, "stop_asked": None}
+        live[ref] = sent[run_id] = _Out(run_id, ref)
 
     for run_id, config in hold(runs):
         _send_or_fail(store, send, run_id, config, outcome)
@@ -126,15 +159,15 @@ def execute(store: RunStore, runs: list[tuple[int, RunConfig]], address: str = "
             lost = mail.lost_for() > LOST_AFTER_S
             for ref, run in list(live.items()):
                 if ref in done:
-                    outcome[run["id"]] = _finish(ray, store, ref, run)
+                    outcome[run.id] = _finish(ray, store, run)
                 elif lost:
-                    outcome[run["id"]] = _lost(ray, store, ref, run, address, mail.unreachable)
+                    outcome[run.id] = _lost(ray, store, run, address, mail.unreachable)
                 else:
-                    _keep(ray, store, ref, run, mail)
+                    _keep(ray, store, run, mail)
                     continue
                 del live[ref]
                 if on_done is not None:
-                    on_done(run["id"], outcome[run["id"]])
+                    on_done(run.id, outcome[run.id])
             if lost:  # the cluster is gone: runs queued meanwhile wait for a driver that can reach one
                 break
             for run_id, config in hold(more() if more is not None else []):
@@ -159,7 +192,7 @@ class _Mail:
         here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=True)
         self.box = mailbox_class.options(scheduling_strategy=here).remote()
 
-    def collect(self, store: RunStore, sent: dict, on_epoch, wait: float = POLL_S) -> None:
+    def collect(self, store: RunStore, sent: dict[int, _Out], on_epoch, wait: float = POLL_S) -> None:
         """Store what the tasks sent since the last look, if the answer is back within `wait`
         (`sent`: the driver's runs by id)."""
         ray = self.ray
@@ -179,7 +212,7 @@ class _Mail:
             if run_id in sent:
                 _store_reports(store, sent[run_id], got, on_epoch)
 
-    def collect_last(self, store: RunStore, sent: dict, on_epoch) -> None:
+    def collect_last(self, store: RunStore, sent: dict[int, _Out], on_epoch) -> None:
         """Some tasks have ended: everything they sent is in the mailbox (each report was delivered
         before training went on), but an answer to a question asked before they ended may miss
         the last of it, so the question is asked once more after that answer."""
@@ -196,30 +229,30 @@ class _Mail:
         _quietly(self.box.request_stop.remote, run_id)
 
 
-def _store_reports(store: RunStore, run: dict, got: dict, on_epoch) -> None:
+def _store_reports(store: RunStore, run: _Out, got: _News, on_epoch) -> None:
     """Store the epoch reports a task sent since the last look, and where and when it started
     (a run that waited for a slot on the cluster starts then, not when it was queued)."""
-    if got.get("where") and got["where"] != run.get("where"):
-        run["where"] = got["where"]
-        store.mark_running(run["id"], os.getpid(), got["where"], started_at=got["started_at"])
-    store.add_epochs(run["id"], got["epochs"])  # one commit: a driver of many runs keeps up
-    for report in got["epochs"] if on_epoch is not None else ():
-        on_epoch(run["id"], report)
+    if got.where and got.where != run.where:
+        run.where = got.where
+        store.mark_running(run.id, os.getpid(), got.where, started_at=got.started_at)
+    store.add_epochs(run.id, got.epochs)  # one commit: a driver of many runs keeps up
+    for report in got.epochs if on_epoch is not None else ():
+        on_epoch(run.id, report)
 
 
-def _keep(ray, store: RunStore, ref, run: dict, mail: _Mail) -> None:
+def _keep(ray, store: RunStore, run: _Out, mail: _Mail) -> None:
     """A run still out: heartbeat, and pass on a cancel asked in the store — to Ray at once for a
     task that has not started (nothing to stop cooperatively), else to the task, which Ray cancels
     itself if it has not stopped `CANCEL_GRACE_S` later."""
-    store.heartbeat(run["id"])
-    if run["stop_asked"] is None and store.cancel_requested(run["id"]):
-        if run.get("where") is None:
-            run["before_start"] = True
-            _quietly(ray.cancel, ref, force=True)
-        mail.ask_to_stop(run["id"])
-        run["stop_asked"] = time.monotonic()
-    elif run["stop_asked"] is not None and time.monotonic() - run["stop_asked"] > CANCEL_GRACE_S:
-        _quietly(ray.cancel, ref, force=True)
+    store.heartbeat(run.id)
+    if run.stop_asked is None and store.cancel_requested(run.id):
+        if run.where is None:
+            run.before_start = True
+            _quietly(ray.cancel, run.ref, force=True)
+        mail.ask_to_stop(run.id)
+        run.stop_asked = time.monotonic()
+    elif run.stop_asked is not None and time.monotonic() - run.stop_asked > CANCEL_GRACE_S:
+        _quietly(ray.cancel, run.ref, force=True)
 
 
 def _quietly(call, *args, **kwargs) -> None:
@@ -231,13 +264,13 @@ def _quietly(call, *args, **kwargs) -> None:
         pass
 
 
-def _lost(ray, store: RunStore, ref, run: dict, address: str, why: BaseException | None) -> str:
+def _lost(ray, store: RunStore, run: _Out, address: str, why: BaseException | None) -> str:
     """A run still out when Ray has failed to reach the driver's mailbox for `LOST_AFTER_S`: it
     fails saying so (never a hang), and Ray is asked to end its task in case it still trains."""
     cluster = "the Ray cluster" + (f" at {address}" if address not in ("auto", "local") else "")
-    store.fail(run["id"], f"lost contact with {cluster} for {LOST_AFTER_S:.0f} s while it trained "
-                          f"({run.get('where') or 'not started yet'}): {_reason(why) if why else 'no answer'}")
-    _quietly(ray.cancel, ref, force=True)
+    store.fail(run.id, f"lost contact with {cluster} for {LOST_AFTER_S:.0f} s while it trained "
+                       f"({run.where or 'not started yet'}): {_reason(why) if why else 'no answer'}")
+    _quietly(ray.cancel, run.ref, force=True)
     return "failed"
 
 
@@ -252,16 +285,16 @@ def _send_or_fail(store: RunStore, send, run_id: int, config: RunConfig, outcome
         outcome[run_id] = "failed"
 
 
-def _finish(ray, store: RunStore, ref, run: dict) -> str:
+def _finish(ray, store: RunStore, run: _Out) -> str:
     from ray import exceptions as rex
 
     from recviz.experiments import record, tracking
 
-    run_id = run["id"]
+    run_id = run.id
     try:
-        out = ray.get(ref)
+        out: _Trained = ray.get(run.ref)
     except rex.TaskCancelledError:
-        store.mark_cancelled(run_id, reason=None if run.get("before_start") else
+        store.mark_cancelled(run_id, reason=None if run.before_start else
                              "stopped by Ray after it did not answer the cancel request")
         return "cancelled"
     except rex.RayTaskError as exc:  # the task raised: its own exception, readable
@@ -272,16 +305,16 @@ def _finish(ray, store: RunStore, ref, run: dict) -> str:
         store.fail(run_id, record.describe(cause))
         return "failed"
     except (rex.WorkerCrashedError, rex.NodeDiedError, rex.ObjectLostError, rex.RayError) as exc:
-        where = run.get("where") or "its Ray worker"
+        where = run.where or "its Ray worker"
         store.fail(run_id, f"the Ray worker training it died ({where}): {_reason(exc)}")
         return "failed"
     run_dir = store.run_dir(run_id)
     run_dir.mkdir(parents=True, exist_ok=True)
     from recviz.experiments.artifacts import write_atomically
 
-    for name, data in out["files"].items():
+    for name, data in out.files.items():
         write_atomically(run_dir / name, data)
-    store.finish(run_id, {**out["summary"], "run_id": run_id, "artifacts": str(run_dir)})
+    store.finish(run_id, {**out.summary, "run_id": run_id, "artifacts": str(run_dir)})
     tracking.export_requested(store, run_id)
     return "done"
 
@@ -303,18 +336,20 @@ def _remote_parts(ray):
         """Between a driver and its tasks: per run, epochs and where it started out; stop requests in."""
 
         def __init__(self):
-            self.news, self.stops = {}, set()
+            self.news: dict[int, _News] = {}
+            self.stops: set[int] = set()
 
-        def _of(self, run_id: int) -> dict:
-            return self.news.setdefault(run_id, {"epochs": [], "where": None, "started_at": None})
+        def _of(self, run_id: int) -> _News:
+            return self.news.setdefault(run_id, _News())
 
         def started(self, run_id: int, where: str, at: float) -> None:
-            self._of(run_id).update(where=where, started_at=at)
+            news = self._of(run_id)
+            news.where, news.started_at = where, at
 
         def put(self, run_id: int, report: dict) -> None:
-            self._of(run_id)["epochs"].append(report)
+            self._of(run_id).epochs.append(report)
 
-        def take(self) -> dict:
+        def take(self) -> dict[int, _News]:
             news, self.news = self.news, {}
             return news
 
@@ -325,7 +360,7 @@ def _remote_parts(ray):
             return run_id in self.stops
 
     @ray.remote(max_retries=0)
-    def _train(config_json: str, split, mailbox, run_id: int) -> dict:
+    def _train(config_json: str, split, mailbox, run_id: int) -> _Trained:
         line = _Line(ray, mailbox, run_id)
         try:
             return train_task(config_json, split, line, ray)
@@ -364,7 +399,7 @@ class _Line:
         self._thread.shutdown(wait=False)
 
 
-def train_task(config_json: str, split, line: _Line, ray) -> dict:
+def train_task(config_json: str, split, line: _Line, ray) -> _Trained:
     """What a Ray worker does for one run: train it on the split it was sent, send each epoch
     report and poll the stop flag (at most every `POLL_S`, between batches), then save the
     artifacts in a temporary folder and return them as bytes with the summary."""
@@ -389,4 +424,4 @@ def train_task(config_json: str, split, line: _Line, ray) -> dict:
     with tempfile.TemporaryDirectory() as folder:
         artifacts.save(folder, result)
         files = {p.name: p.read_bytes() for p in Path(folder).iterdir() if p.is_file()}
-    return {"summary": record.summarize(result, device), "files": files}
+    return _Trained(record.summarize(result, device), files)
