@@ -1,6 +1,7 @@
-"""Runs executed as Ray tasks: the `ray` executor of `recviz train` and `recviz sweep`.
+"""The `ray` executor: each run a Ray task on a cluster.
 
-The process that calls `execute` is the *driver*: it holds the runs in the store (claimed by its
+The process that calls `RayExecutor.execute` (`recviz train/sweep --executor ray`, or the app's
+worker when the Train page chose Ray) is the *driver*: it holds the runs in the store (claimed by its
 pid, so that if it dies they are reaped as any dead worker's are, and Ray ends the tasks of a
 driver that is gone), and it is the only one that writes the store. Each run becomes one Ray task:
 
@@ -23,7 +24,7 @@ driver that is gone), and it is the only one that writes the store. Each run bec
 - a task holds the CPUs it asked for while it trains: it talks to the mailbox from a helper thread,
   because Ray lends a task's CPUs to other tasks while its main thread blocks in `ray.get`.
 
-Which executor and cluster, and joining it: `recviz.experiments.executors`. Ray is optional
+Joining the cluster and what it offers: `recviz.experiments.executors.ray_cluster`. Ray is optional
 (`pip install -e ".[ray]"`); nothing here imports it until a run asks for it.
 """
 
@@ -33,6 +34,7 @@ import json
 import os
 import tempfile
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,7 +42,24 @@ from typing import TYPE_CHECKING
 
 from recviz.config import RunConfig
 from recviz.errors import Cancelled
-from recviz.experiments.executors import connect, remember_cluster
+from recviz.experiments.executors.base import (
+    Executor,
+    More,
+    OnDone,
+    OnEpoch,
+    OnStart,
+    capacity,
+    data_key,
+    machine,
+)
+from recviz.experiments.executors.ray_cluster import (
+    INSTALL,
+    connect,
+    last_seen,
+    probe,
+    remember_cluster,
+    require_ray,
+)
 from recviz.experiments.store import WAITING_FOR_SLOT
 
 if TYPE_CHECKING:
@@ -80,102 +99,130 @@ class _Trained:
     files: dict[str, bytes]
 
 
-def submit_and_execute(store: RunStore, configs: list[RunConfig], *, address: str = "auto", sweep_id=None,
-                       mlflow: str | None = None, on_start=None, on_epoch=None, on_done=None) -> list[int]:
-    """`recviz train/sweep --executor ray`: join the cluster first (an address where nothing
-    answers leaves no run behind), then create the runs claimed by this process and `execute`
-    them. Returns their ids, in the order of `configs`."""
-    from recviz.models import registry
-    from recviz.experiments import tracking
+class RayExecutor(Executor):
+    """The `ray` executor: each run a Ray task on the cluster at `address`, this process their driver."""
 
-    for config in configs:
-        registry.get(config.model)
-    if mlflow is not None:
-        tracking.check_installed()
-    connect(address)
-    ids = []
-    for config in configs:
-        run_id = store.create(config, sweep_id=sweep_id, claim=os.getpid(), device=WAITING_FOR_SLOT)
-        if mlflow is not None:
-            tracking.request(store.run_dir(run_id), mlflow)
-        if on_start is not None:
-            on_start(run_id, config)
-        ids.append(run_id)
-    execute(store, list(zip(ids, configs)), address, on_epoch=on_epoch, on_done=on_done)
-    return ids
+    label = "a Ray cluster"
+    help = "each run is a Ray task on a cluster, a sweep's runs in parallel"
+    install = INSTALL
+    takes_address = True
 
+    @classmethod
+    def require(cls) -> None:
+        require_ray()
 
-def execute(store: RunStore, runs: list[tuple[int, RunConfig]], address: str = "auto", on_epoch=None,
-            on_done=None, more=None) -> dict[int, str]:
-    """Train the given runs (created in `store` and claimed by this process) as Ray tasks, in
-    parallel up to what the cluster offers; store their epochs, artifacts and outcome as a local
-    run's. `on_epoch(run_id, report)` and `on_done(run_id, status)` let the CLI print progress;
-    `more()`, asked every `POLL_S`, returns further runs (claimed by this process) to send out
-    while these train — the app's queue, so a run launched during a sweep does not wait for it.
-    Returns each run's final status."""
-    from recviz.experiments import experiment
+    def check(self) -> None:
+        connect(self.address)  # an address where nothing answers leaves no run behind
 
-    ray = connect(address)
-    remember_cluster(ray, address)
-    mailbox_class, task = _remote_parts(ray)
-    mail = _Mail(ray, mailbox_class)
-    gpus = ray.cluster_resources().get("GPU", 0)
-    splits: dict = {}  # by split key: the split (with its data) in Ray's object store, put once
-    sent: dict[int, _Out] = {}  # every run sent out, by id (late news still lands)
-    live: dict[object, _Out] = {}  # the runs still out, by their task's ObjectRef
-    outcome: dict[int, str] = {}
+    @classmethod
+    def where(cls, address: str = "auto") -> str:
+        if address == "local":
+            return f"Runs train as Ray tasks on a cluster the worker starts here: {capacity(machine())}"
+        seen = last_seen(address)
+        if seen is None:
+            return (f"Runs train as Ray tasks on the cluster at {address}: not joined yet (its CPUs and GPUs "
+                    "show once a run or a check joins it)")
+        when = time.strftime("%d %b %H:%M", time.localtime(seen["at"]))
+        return f"Runs train as Ray tasks on the cluster at {address}: {capacity(seen)} (at {when})"
 
-    def hold(batch: list[tuple[int, RunConfig]]) -> list[tuple[int, RunConfig]]:
-        """The runs of `batch` still ours to send, each shown waiting for a slot until its task
-        says where it trains (the first split to draw may take a while: they all wait, none trains)."""
-        kept = []
-        for run_id, config in batch:
-            if store.cancel_requested(run_id):  # cancelled between its claim and now: nothing to send
-                store.mark_cancelled(run_id)
-                outcome[run_id] = "cancelled"
-            elif store.mark_running(run_id, os.getpid(), WAITING_FOR_SLOT):
-                kept.append((run_id, config))
-            else:  # not ours any more (reaped, ended)
-                outcome[run_id] = store.get(run_id).status
-        return kept
+    @classmethod
+    def probe(cls, address: str = "auto") -> dict:
+        return probe(address)
 
-    def send(run_id: int, config: RunConfig) -> None:
-        key = config.split_key
-        if key not in splits:  # drawn here, once, as a local run draws it; shipped with its data
-            splits[key] = ray.put(experiment.prepare_split(config, experiment.prepare_data(config)))
-        wants_gpu = config.spec.uses_device and config.device in ("auto", "cuda") and gpus >= 1
-        ref = task.options(num_cpus=config.threads or 1, num_gpus=1 if wants_gpu else 0).remote(
-            config.to_json(), splits[key], mail.box, run_id)
-        live[ref] = sent[run_id] = _Out(run_id, ref)
+    def execute(self, store: RunStore, runs: Sequence[int | RunConfig], *, sweep_id=None, mlflow: str | None = None,
+                data: dict | None = None, on_start: OnStart | None = None, on_epoch: OnEpoch | None = None,
+                on_done: OnDone | None = None, more: More | None = None) -> dict[int, str]:
+        """Train the runs as Ray tasks, in parallel up to what the cluster offers; store their
+        epochs, artifacts and outcome as a local run's. New runs (configs) are created once the
+        cluster is joined, each shown waiting for a slot until its task says where it trains.
+        `more(None)`, asked every `POLL_S`, gives the runs (claimed by this process) queued while
+        these train; they are sent out at once."""
+        from recviz.experiments import experiment
 
-    for run_id, config in hold(runs):
-        _send_or_fail(store, send, run_id, config, outcome)
-    try:
-        while live:
-            done, _ = ray.wait(list(live), num_returns=len(live), timeout=POLL_S)
-            mail.collect(store, sent, on_epoch)
-            if done:
-                mail.collect_last(store, sent, on_epoch)
-            lost = mail.lost_for() > LOST_AFTER_S
-            for ref, run in list(live.items()):
-                if ref in done:
-                    outcome[run.id] = _finish(ray, store, run)
-                elif lost:
-                    outcome[run.id] = _lost(ray, store, run, address, mail.unreachable)
+        address = self.address
+        ray = connect(address)
+        remember_cluster(ray, address)
+        mailbox_class, task = _remote_parts(ray)
+        mail = _Mail(ray, mailbox_class)
+        gpus = ray.cluster_resources().get("GPU", 0)
+        splits: dict = {}  # by split key: the split (with its data) in Ray's object store, put once
+        sent: dict[int, _Out] = {}  # every run sent out, by id (late news still lands)
+        live: dict[object, _Out] = {}  # the runs still out, by their task's ObjectRef
+        outcome: dict[int, str] = {}
+
+        def ended(run_id: int, status: str) -> None:
+            outcome[run_id] = status
+            if on_done is not None:
+                on_done(run_id, status)
+
+        def taken(batch: Sequence[int | RunConfig]) -> list[tuple[int, RunConfig]]:
+            """Runs as (id, config to train): configs created now, claimed by this process and shown
+            waiting for a slot; runs of the store with the stored config (and the worker's threads
+            where the run does not set its own)."""
+            out = []
+            for item in batch:
+                if isinstance(item, RunConfig):
+                    out.append((self.create(store, item, sweep_id, mlflow, device=WAITING_FOR_SLOT), item))
                 else:
-                    _keep(ray, store, run, mail)
-                    continue
-                del live[ref]
-                if on_done is not None:
-                    on_done(run.id, outcome[run.id])
-            if lost:  # the cluster is gone: runs queued meanwhile wait for a driver that can reach one
-                break
-            for run_id, config in hold(more() if more is not None else []):
-                _send_or_fail(store, send, run_id, config, outcome)
-    finally:  # this driver stops early (an error, a signal): its tasks must not train on unseen
-        for ref in live:
-            _quietly(ray.cancel, ref, force=True)
-    return outcome
+                    config = store.get(item).config
+                    out.append((item, config.replace(threads=self.threads) if self.threads and not config.threads
+                                else config))
+            return out
+
+        def hold(batch: list[tuple[int, RunConfig]]) -> list[tuple[int, RunConfig]]:
+            """The runs of `batch` still ours to send, each shown waiting for a slot until its task
+            says where it trains (the first split to draw may take a while: they all wait, none trains)."""
+            kept = []
+            for run_id, config in batch:
+                if store.cancel_requested(run_id):  # cancelled between its claim and now: nothing to send
+                    store.mark_cancelled(run_id)
+                    ended(run_id, "cancelled")
+                elif store.mark_running(run_id, os.getpid(), WAITING_FOR_SLOT):
+                    kept.append((run_id, config))
+                    if on_start is not None:
+                        on_start(run_id, config)
+                else:  # not ours any more (reaped, ended)
+                    ended(run_id, store.get(run_id).status)
+            return kept
+
+        def send(run_id: int, config: RunConfig) -> None:
+            key = config.split_key
+            if key not in splits:  # drawn here, once, as a local run draws it; shipped with its data
+                prepared = (data or {}).get(data_key(config))
+                splits[key] = ray.put(experiment.prepare_split(
+                    config, prepared if prepared is not None else experiment.prepare_data(config)))
+            wants_gpu = config.spec.uses_device and config.device in ("auto", "cuda") and gpus >= 1
+            ref = task.options(num_cpus=config.threads or 1, num_gpus=1 if wants_gpu else 0).remote(
+                config.to_json(), splits[key], mail.box, run_id)
+            live[ref] = sent[run_id] = _Out(run_id, ref)
+
+        try:
+            for run_id, config in hold(taken([*runs, *(more(None) if more is not None else [])])):
+                _send_or_fail(store, send, run_id, config, ended)
+            while live:
+                done, _ = ray.wait(list(live), num_returns=len(live), timeout=POLL_S)
+                mail.collect(store, sent, on_epoch)
+                if done:
+                    mail.collect_last(store, sent, on_epoch)
+                lost = mail.lost_for() > LOST_AFTER_S
+                for ref, run in list(live.items()):
+                    if ref in done:
+                        status = _finish(ray, store, run)
+                    elif lost:
+                        status = _lost(ray, store, run, address, mail.unreachable)
+                    else:
+                        _keep(ray, store, run, mail)
+                        continue
+                    del live[ref]
+                    ended(run.id, status)
+                if lost:  # the cluster is gone: runs queued meanwhile wait for a driver that can reach one
+                    break
+                for run_id, config in hold(taken(more(None) if more is not None else [])):
+                    _send_or_fail(store, send, run_id, config, ended)
+        finally:  # this driver stops early (an error, a signal): its tasks must not train on unseen
+            for ref in live:
+                _quietly(ray.cancel, ref, force=True)
+        return outcome
 
 
 class _Mail:
@@ -274,7 +321,7 @@ def _lost(ray, store: RunStore, run: _Out, address: str, why: BaseException | No
     return "failed"
 
 
-def _send_or_fail(store: RunStore, send, run_id: int, config: RunConfig, outcome: dict) -> None:
+def _send_or_fail(store: RunStore, send, run_id: int, config: RunConfig, ended) -> None:
     """A run that joins a batch: one whose data cannot be read fails alone, with its reason."""
     from recviz.experiments import record
 
@@ -282,7 +329,7 @@ def _send_or_fail(store: RunStore, send, run_id: int, config: RunConfig, outcome
         send(run_id, config)
     except Exception as exc:  # noqa: BLE001 — the batch goes on; this run ends with its reason
         store.fail(run_id, record.describe(exc))
-        outcome[run_id] = "failed"
+        ended(run_id, "failed")
 
 
 def _finish(ray, store: RunStore, run: _Out) -> str:
