@@ -166,13 +166,15 @@ def build_parser(model: str | None = None) -> argparse.ArgumentParser:
     s.add_argument("--yes", action="store_true", help="do not ask (needed when not run from a terminal)")
     s.set_defaults(func=_lazy("runs", "cmd_delete"))
 
-    s = sub.add_parser("executor", help="where the app's queued runs train (the Train page's setting): "
-                                        "show it, or choose local or a Ray cluster")
-    from recviz.experiments.executors import ADDRESS_HELP, EXECUTOR_HELP, EXECUTORS
+    from recviz.experiments.executors import ADDRESS_HELP, REGISTRY
 
-    s.add_argument("executor", nargs="?", choices=EXECUTORS,
-                   help="; ".join(f"{k}: {v}" for k, v in EXECUTOR_HELP.items()) + " (default: show the choice)")
-    s.add_argument("--address", metavar="ADDR", help="with ray: " + ADDRESS_HELP)
+    labels = ", ".join(f"{name} ({cls.label})" for name, cls in REGISTRY.items())
+    s = sub.add_parser("executor", help=f"where the app's queued runs train (the Train page's setting): show it, "
+                                        f"or choose one: {labels}")
+    s.add_argument("executor", nargs="?", choices=list(REGISTRY),
+                   help="; ".join(f"{k}: {c.help}" for k, c in REGISTRY.items()) + " (default: show the choice)")
+    addressed = " or ".join(name for name, cls in REGISTRY.items() if cls.takes_address)
+    s.add_argument("--address", metavar="ADDR", help=f"with {addressed}: " + ADDRESS_HELP)
     s.add_argument("--check", action="store_true", help="join the Ray cluster now and show what it offers")
     s.set_defaults(func=_lazy("runs", "cmd_executor"))
 
@@ -273,12 +275,15 @@ def _training_args(s: argparse.ArgumentParser, spec) -> None:
 
 
 def _executor_args(s: argparse.ArgumentParser) -> None:
-    from recviz.experiments.executors import ADDRESS_HELP, EXECUTOR_HELP, EXECUTORS, INSTALL
+    from recviz.experiments.executors import ADDRESS_HELP, REGISTRY
 
-    s.add_argument("--executor", choices=EXECUTORS, default=EXECUTORS[0],
-                   help="; ".join(f"{k}: {v}" for k, v in EXECUTOR_HELP.items())
-                        + f" (ray needs `{INSTALL}`); default {EXECUTORS[0]}")
-    s.add_argument("--address", default="auto", metavar="ADDR", help="with --executor ray: " + ADDRESS_HELP)
+    names = list(REGISTRY)
+    needs = [f"{name} needs `{cls.install}`" for name, cls in REGISTRY.items() if cls.install]
+    s.add_argument("--executor", choices=names, default=names[0],
+                   help="; ".join(f"{name}: {cls.help}" for name, cls in REGISTRY.items())
+                        + (f" ({'; '.join(needs)})" if needs else "") + f"; default {names[0]}")
+    addressed = " or ".join(name for name, cls in REGISTRY.items() if cls.takes_address)
+    s.add_argument("--address", default="auto", metavar="ADDR", help=f"with --executor {addressed}: " + ADDRESS_HELP)
 
 
 def _model_description(spec) -> str | None:

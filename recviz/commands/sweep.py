@@ -1,5 +1,6 @@
-"""`recviz sweep`: one stored run per value of one parameter, one after another, and the table the
-papers plot (HR@10 and NDCG@10 per value). The app's sweep mode plans runs with the same code."""
+"""`recviz sweep`: one stored run per value of one parameter (one after another, or in parallel on
+Ray), and the table the papers plot (HR@10 and NDCG@10 per value). The app's sweep mode plans runs
+with the same code."""
 
 from __future__ import annotations
 
@@ -21,10 +22,9 @@ def cmd_sweep(args) -> int:
     store = RunStore()  # a damaged or unwritable store fails now, not after the data is read
     sweep_id = sweep.new_sweep_id(args.param)
     configs = sweep.plan(base, args.param, values, seeds)
-    train = _on_ray if args.executor == "ray" else _here
-    rows = [_row(store.get(run_id), args.param) for run_id in train(args, store, configs, sweep_id, bool(seeds))]
+    rows = [_row(store.get(run_id), args.param) for run_id in _train(args, store, configs, sweep_id, bool(seeds))]
     done = [r for r in rows if r["status"] == "done"]
-    protocol = store.get(rows[0]["run_id"]).summary.get("protocol_detail") if done else base.protocol
+    protocol = store.get(done[0]["run_id"]).summary.get("protocol_detail") if done else base.protocol
     means = sweep.summarize(done, args.param)
     table = {"sweep_id": sweep_id, "model": base.model, "dataset": base.dataset, "param": args.param,
              "protocol": protocol, "seeds": seeds or [base.seed], "executor": args.executor, "rows": rows,
@@ -37,48 +37,36 @@ def cmd_sweep(args) -> int:
     for r in means:
         cells = [f"{r[m]:.4f}" + (f" ± {r[m + ' std']:.4f}" if r[m + " std"] is not None else "")
                  for m in ("HR@10", "NDCG@10")]
-        print(f"{str(r[args.param]):>12}  {cells[0]:>16}  {cells[1]:>16}  " + " ".join(f"#{i}" for i in r["runs"]))
+        print(f"{r[args.param]!s:>12}  {cells[0]:>16}  {cells[1]:>16}  " + " ".join(f"#{i}" for i in r["runs"]))
     for r in rows:
         if r["status"] != "done":
-            print(f"{str(r[args.param]):>12}  run #{r['run_id']} {r['status']}: {(r['error'] or '').splitlines()[0]}")
+            print(f"{r[args.param]!s:>12}  run #{r['run_id']} {r['status']}: {(r['error'] or '').splitlines()[0]}")
     if args.json:
         print(json.dumps(table, default=str))
     return 0 if len(done) == len(rows) else 1
 
 
-def _here(args, store, configs, sweep_id, several_seeds) -> list[int]:
-    """The local executor: one run after another in this process, the data read once."""
-    from recviz.experiments import record
+def _train(args, store, configs, sweep_id, several_seeds) -> list[int]:
+    """Every run of the sweep, trained by the executor --executor names (this process, one run after
+    another, by default; Ray: in parallel up to the cluster's size), the data read once. Returns
+    their ids, in the order of `configs`; a run that fails or is cancelled is a row of the table."""
+    from recviz.experiments import executors
 
-    data = load_data(configs[0])  # read and prepared once for every value
-    ids = []
-    for config in configs:
-        log = EpochLog(config.model, config.options)
-        print(_heading(args.param, config, several_seeds), file=sys.stderr, flush=True)
-        run_id, _, _ = record.train_here(
-            config, store, data=data, sweep_id=sweep_id, mlflow=args.mlflow,
-            on_epoch=lambda report: print("  " + log.add(report), file=sys.stderr, flush=True))
-        ids.append(run_id)
-    return ids
-
-
-def _on_ray(args, store, configs, sweep_id, several_seeds) -> list[int]:
-    """The ray executor: every run a Ray task, in parallel up to the cluster's size."""
-    from recviz.experiments import ray_exec
-
-    names, logs = {}, {}
+    heading = {}  # run id → (the value and seed it trains, its epoch lines), once it is taken to train
 
     def started(run_id, config):
-        names[run_id], logs[run_id] = _heading(args.param, config, several_seeds), EpochLog(config.model, config.options)
+        heading[run_id] = (_heading(args.param, config, several_seeds), EpochLog(config.model, config.options))
 
     def epoch(run_id, report):
-        print(f"  #{run_id} {names[run_id]}: " + logs[run_id].add(report), file=sys.stderr, flush=True)
+        name, log = heading[run_id]
+        print(f"  #{run_id} {name}: " + log.add(report), file=sys.stderr, flush=True)
 
     def finished(run_id, status):
-        print(f"#{run_id} {names[run_id]}: {status}", file=sys.stderr, flush=True)
+        print(f"#{run_id} {heading.get(run_id, ('',))[0]}: {status}", file=sys.stderr, flush=True)
 
-    return ray_exec.submit_and_execute(store, configs, address=args.address, sweep_id=sweep_id, mlflow=args.mlflow,
-                                       on_start=started, on_epoch=epoch, on_done=finished)
+    executor = executors.get(args.executor)(address=args.address)
+    return list(executor.train(store, configs, sweep_id=sweep_id, mlflow=args.mlflow, load=load_data,
+                               on_start=started, on_epoch=epoch, on_done=finished))
 
 
 def _heading(param: str, config, several_seeds: bool) -> str:

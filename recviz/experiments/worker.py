@@ -18,8 +18,10 @@ the lock and looks once more before exiting, so a run submitted at that very mom
 stranded. `launch(run_id)` bypasses the queue (a run that must start now); the atomic claim in the
 store still guarantees one worker per run.
 
-Test hook: `RECVIZ_TEST_SLEEP_BEFORE_FIT=<seconds>` makes the worker wait (cancellable) after it
-has marked the run running and before training, so tests can kill or cancel a run mid-way.
+What trains the runs it takes is the executor the app chose (`recviz.experiments.executors`:
+this process, one run at a time, by default; or Ray tasks it drives). Test hook:
+`RECVIZ_TEST_SLEEP_BEFORE_FIT=<seconds>` makes a run wait (cancellable) after it has been marked
+running and before training, so tests can kill or cancel a run mid-way.
 """
 
 from __future__ import annotations
@@ -32,16 +34,15 @@ import subprocess
 import sys
 import threading
 import time
-import traceback
 from pathlib import Path
 
 from recviz import paths
 from recviz.config import RunConfig
 from recviz.errors import RecvizError
 from recviz.experiments import record
+from recviz.experiments.executors.local import TEST_SLEEP_ENV  # noqa: F401 — tests set it through here
 from recviz.experiments.store import Run, RunStore, pid_alive
 
-TEST_SLEEP_ENV = "RECVIZ_TEST_SLEEP_BEFORE_FIT"
 _children: list[subprocess.Popen] = []
 _children_lock = threading.Lock()
 _exits: dict[int, int] = {}  # pid → exit status of the workers this process started that have ended
@@ -226,18 +227,10 @@ def drain(threads: int | None = None, redirect: bool = False) -> int:
 
 def _drain_loop(store: RunStore, fd: int, threads: int | None, redirect: bool) -> int:
     done = 0
-    drain_log = paths.home() / "runs" / "drain.log"
     while not _terminated.is_set():
         run = store.next_queued()
-        if run is not None and _ray_chosen():
-            done += _drain_on_ray(store, run, threads)
-            continue
         if run is not None:
-            print(f"drain {os.getpid()}: run {run.id}", flush=True)
-            execute(run.id, threads, store, redirect=redirect)
-            if redirect:
-                _redirect_output(drain_log)
-            done += 1
+            done += _execute_queue(store, run, threads, redirect)
             continue
         _unlock(fd)  # then look once more: a submit may have seen our lock just before this
         if not store.has_queued() or (fd := _try_lock(patience=0.5)) is None:
@@ -247,101 +240,55 @@ def _drain_loop(store: RunStore, fd: int, threads: int | None, redirect: bool) -
     return done
 
 
-def _ray_chosen() -> bool:
+def _execute_queue(store: RunStore, first: Run, threads: int | None, redirect: bool) -> int:
+    """Train `first` (claimed by this process) and the runs queued after it with the executor the
+    app chose (the Train page's "Where runs train"), for as long as that choice stands: each time
+    the executor can take more, it gets the runs queued meanwhile (after a change, the next batch
+    goes to the newly chosen one). Returns how many runs it took. Whatever stops the executor
+    itself (a cluster that cannot be reached) fails the runs it took that are still running with
+    that message, so the page says it instead of waiting."""
     from recviz.experiments import executors
 
-    return executors.chosen()["executor"] == "ray"
+    chosen = executors.chosen()
+    executor = executors.get(chosen["executor"])(address=chosen["address"], threads=threads, run_logs=redirect,
+                                                 interrupted=_terminated)
+    taken = [first.id]
 
+    def more(limit: int | None) -> list[int]:
+        ids = []
+        while (limit is None or len(ids) < limit) and not _terminated.is_set() and executors.chosen() == chosen \
+                and (run := store.next_queued()) is not None:
+            ids.append(run.id)
+        if ids:
+            print(f"drain {os.getpid()}: {_runs(ids)} ({chosen['executor']})", flush=True)
+        taken.extend(ids)
+        return ids
 
-def _drain_on_ray(store: RunStore, first: Run, threads: int | None) -> int:
-    """The app chose the ray executor: claim every queued run and train them as Ray tasks, in
-    parallel (this process is their driver: it stores what they report). Runs queued while these
-    train join them, as long as the choice stays this cluster (after a change, the next batch
-    joins the newly chosen one). A cluster that cannot be reached fails the
-    claimed runs with that message, so the page says it instead of waiting."""
-    from recviz.experiments import executors, ray_exec
-
-    claimed, chosen = [], executors.chosen()
-
-    def claim(*runs: Run) -> list[tuple[int, RunConfig]]:
-        while executors.chosen() == chosen and (run := store.next_queued()) is not None:
-            runs += (run,)
-        if runs:
-            print(f"drain {os.getpid()}: runs {', '.join(str(r.id) for r in runs)} on Ray", flush=True)
-        claimed.extend(r.id for r in runs)
-        return [(r.id, r.config.replace(threads=threads) if threads and not r.config.threads else r.config)
-                for r in runs]
-
+    print(f"drain {os.getpid()}: {_runs([first.id])} ({chosen['executor']})", flush=True)
     try:
-        ray_exec.execute(store, claim(first), chosen["address"], more=claim)
-    except Exception as exc:  # noqa: BLE001 — every claimed run must end with its reason
-        for run_id in claimed:
+        executor.execute(store, [first.id], more=more)
+    except Exception as exc:  # noqa: BLE001 — every run taken must end with its reason
+        for run_id in taken:
             if store.get(run_id).status == "running":
                 store.fail(run_id, record.describe(exc))
-    return len(claimed)
+    return len(taken)
+
+
+def _runs(ids: list[int]) -> str:
+    return f"run {ids[0]}" if len(ids) == 1 else f"runs {', '.join(map(str, ids))}"
 
 
 def execute(run_id: int, threads: int | None = None, store: RunStore | None = None,
             redirect: bool = False) -> str:
-    """Train one run and record its outcome in the store; returns the final status."""
-    store = store or RunStore()
-    if not store.mark_running(run_id, os.getpid()):
-        status = store.get(run_id).status  # a RecvizError when there is no such run
-        print(f"run {run_id} is {status}, not queued: nothing to do", flush=True)
-        return status
-    run_dir = store.run_dir(run_id)
-    watch = record.Watch(store, run_id, _terminated)
-    # From here on the run is "running" in the store: everything, even the log redirection, sits
-    # inside the try, so that a SIGTERM landing at any point still ends as a recorded outcome.
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        if redirect:
-            _redirect_output(run_dir / "worker.log")
-        print(f"worker {os.getpid()}: run {run_id} started", flush=True)
-        watch.start()
-        _train(store, run_id, run_dir, threads, watch)
-        status = "done"
-    except BaseException as exc:  # noqa: BLE001 — every outcome must reach the store
-        status = _record(store, run_id, exc, watch, run_dir)
-    finally:
-        watch.stop()
-    print(f"worker {os.getpid()}: run {run_id} {status}", flush=True)
-    return status
+    """Train one run on this machine now (queued, or claimed by this process: `launch`) and record
+    its outcome in the store; returns the final status."""
+    from recviz.experiments import executors
 
-
-def _train(store: RunStore, run_id: int, run_dir: Path, threads: int | None, watch: record.Watch) -> None:
-    config = store.get(run_id).config
-    if threads:
-        config.threads = threads
-    record.train_and_record(store, run_id, config, run_dir, watch,
-                            before_fit=lambda: _test_pause(watch.should_stop))
-
-
-def _record(store: RunStore, run_id: int, exc: BaseException, watch: record.Watch, run_dir: Path) -> str:
-    """Turn how training ended into a status; a failure's full traceback goes to worker.log."""
-    if not watch.lost.is_set() and not record.is_cancel(exc):
-        traceback.print_exception(exc)
-        sys.stderr.flush()
-    return record.record_outcome(store, run_id, exc, watch, run_dir / "worker.log")
+    executor = executors.get("local")(threads=threads, run_logs=redirect, interrupted=_terminated)
+    return executor.execute(store or RunStore(), [run_id])[run_id]
 
 
 describe = record.describe  # the stored error text (kept importable from here)
-
-
-def _test_pause(should_stop) -> None:
-    end = time.monotonic() + float(os.environ.get(TEST_SLEEP_ENV) or 0)
-    while time.monotonic() < end and not should_stop():
-        time.sleep(0.05)
-
-
-def _redirect_output(path: Path) -> None:
-    """Point fds 1 and 2 at `path` (append), so prints, tracebacks and C-level output land there."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    os.dup2(fd, 1)
-    os.dup2(fd, 2)
-    os.close(fd)
 
 
 def _on_terminate(signum, frame) -> None:
@@ -367,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.drain:
             drain(args.threads, redirect=True)
         else:
-            execute(args.run_id, args.threads)
+            execute(args.run_id, args.threads, redirect=True)  # `launch` already writes to the run's log
     except KeyboardInterrupt:
         return 130
     except RecvizError as err:

@@ -1,8 +1,6 @@
-"""Where runs train: the executors (`local`, today's worker; `ray`, a task per run), the app's
-choice between them (the Train page's "Where runs train" and `recviz executor`, remembered in the
-data directory), and the Ray cluster behind `ray`: joining it (an address where nothing answers is
-an error within seconds, never a hang) and what it offers (CPUs, GPUs, nodes — noted whenever a
-driver joins it, for the sidebar). How runs are executed as Ray tasks is `recviz.experiments.ray_exec`.
+"""The Ray cluster behind the `ray` executor: joining it (an address where nothing answers is an
+error within seconds, never a hang) and what it offers (CPUs, GPUs, nodes — noted whenever a driver
+joins it, for the sidebar). How runs are executed as Ray tasks is `recviz.experiments.executors.ray`.
 
 Ray is optional (`pip install -e ".[ray]"`); nothing here imports it until a cluster is joined.
 """
@@ -16,64 +14,15 @@ import sys
 import time
 
 from recviz.errors import RecvizError
+from recviz.experiments.executors.base import machine
 
-EXECUTORS = ("local", "ray")
-EXECUTOR_HELP = {"local": "train on this machine, one run at a time (nothing to install)",
-                 "ray": "each run is a Ray task on a cluster, a sweep's runs in parallel"}
 ADDRESS_HELP = ("the cluster's HOST:PORT; auto (default): RAY_ADDRESS or a cluster running on this machine; "
                 "local: start one in the process that drives the runs")
 INSTALL = 'pip install -e ".[ray]"'
 CONNECT_TIMEOUT_S = 5.0  # a cluster address must answer a TCP connect within this
-SETTINGS = "executor.json"  # in the data directory: the app's choice of executor
 SEEN = "ray-cluster.json"  # in the data directory: what the cluster offered when last joined
 PROBE_TIMEOUT_S = 60.0  # `probe` gives up on a cluster that has not let it join by then
 _joined: str | None = None  # the address this process joined (`connect`)
-
-
-def chosen() -> dict:
-    """The executor the app's queue uses (the Train page's setting, remembered in the data
-    directory): {"executor": "local" | "ray", "address": ...}; local when never chosen."""
-    from recviz import paths
-
-    try:
-        got = json.loads((paths.home() / SETTINGS).read_text())
-    except (OSError, ValueError):
-        got = {}
-    got = got if isinstance(got, dict) else {}
-    executor = got.get("executor") if got.get("executor") in EXECUTORS else EXECUTORS[0]
-    return {"executor": executor, "address": str(got.get("address") or "auto")}
-
-
-def choose(executor: str, address: str = "auto") -> dict:
-    """Remember the executor for the app's queue (the next run the worker takes uses it)."""
-    from recviz import paths
-    from recviz.experiments.artifacts import write_atomically
-
-    if executor not in EXECUTORS:
-        raise RecvizError(f"no executor {executor!r}", fix=f"choose one of {', '.join(EXECUTORS)}")
-    if executor == "ray":
-        require_ray()
-
-    write_atomically(paths.home() / SETTINGS, json.dumps({"executor": executor, "address": address.strip() or "auto"}).encode())
-    return chosen()
-
-
-def where_runs_train(current: dict | None = None) -> str:
-    """One line saying where the app's queue trains and what that offers — for the sidebar and
-    `recviz executor`: "Runs train on this machine: 2 CPUs, 0 GPUs, one at a time", or the Ray cluster's
-    CPUs and GPUs as last seen (a cluster is only asked when a run or `probe` joins it)."""
-    current = current or chosen()
-    address = current["address"]
-    if current["executor"] == "local":
-        return f"Runs train on this machine: {capacity(probe('local'))}, one at a time"
-    if address == "local":
-        return f"Runs train as Ray tasks on a cluster the worker starts here: {capacity(probe('local'))}"
-    seen = last_seen(address)
-    if seen is None:
-        return (f"Runs train as Ray tasks on the cluster at {address}: not joined yet (its CPUs and GPUs "
-                "show once a run or a check joins it)")
-    when = time.strftime("%d %b %H:%M", time.localtime(seen["at"]))
-    return f"Runs train as Ray tasks on the cluster at {address}: {capacity(seen)} (at {when})"
 
 
 def require_ray():
@@ -129,7 +78,9 @@ def _auto_address() -> str | None:
     if os.environ.get("RAY_ADDRESS", "auto") not in ("", "auto"):
         return os.environ["RAY_ADDRESS"]
     try:
-        from ray._private.services import get_ray_address_from_environment  # Ray's own resolution
+        from ray._private.services import (
+            get_ray_address_from_environment,  # Ray's own resolution
+        )
 
         found = get_ray_address_from_environment("auto", None)
     except Exception:  # noqa: BLE001 — Ray found nothing to join
@@ -147,12 +98,6 @@ def _answers(address: str) -> None:
         raise RecvizError(f"nothing answers at {address} ({exc.strerror or exc})",
                           fix="check that the Ray head runs there (`ray status --address ...`), or use "
                               "--address local to start a cluster in this process") from None
-
-
-def capacity(seen: dict) -> str:
-    """'2 CPUs, 0 GPUs' (with the number of nodes when there are several)."""
-    nodes = f" on {seen['nodes']} nodes" if seen.get("nodes", 1) > 1 else ""
-    return f"{seen['cpus']} CPUs, {seen['gpus']} GPUs{nodes}"
 
 
 def _resources(ray) -> dict:
@@ -194,10 +139,7 @@ def probe(address: str) -> dict:
     import subprocess
 
     if address == "local":
-        import torch
-
-        return {"address": address, "cpus": os.cpu_count() or 1, "gpus": torch.cuda.device_count(), "nodes": 1,
-                "at": time.time()}
+        return machine()
     require_ray()
     try:
         done = subprocess.run([sys.executable, "-m", "recviz.experiments.executors", address], capture_output=True,
@@ -213,7 +155,7 @@ def probe(address: str) -> dict:
 
 
 def _probe_main(address: str) -> int:
-    """`python -m recviz.experiments.executors ADDRESS`: join, note the cluster's resources, print them."""
+    """`python -m recviz.experiments.executors ADDRESS` (`__main__`): join, note the cluster's resources, print them."""
     try:
         ray = connect(address)
     except RecvizError as err:
@@ -221,7 +163,3 @@ def _probe_main(address: str) -> int:
         return 2
     print(json.dumps(remember_cluster(ray, address)))
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(_probe_main(sys.argv[1] if len(sys.argv) > 1 else "auto"))

@@ -1,0 +1,160 @@
+"""The `local` executor: runs train in this process, one after another — `recviz train` and `recviz
+sweep` in the command's own process, the app's queue in its background worker
+(`recviz.experiments.worker`), which passes `run_logs` (each run's output goes to its log) and its
+SIGTERM flag (`interrupted`).
+
+Each run: claimed by this process, a heartbeat and the cancel flag watched in a daemon thread
+(`record.Watch`), every epoch stored as it comes, artifacts and summary saved, and however it ends
+recorded (`record.record_outcome`); a failure's full traceback goes to the run's worker.log.
+
+Test hook: `RECVIZ_TEST_SLEEP_BEFORE_FIT=<seconds>` makes a run wait (cancellably) after it is
+marked running and before training, so tests can kill or cancel a run mid-way.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import sys
+import time
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from recviz.config import RunConfig
+from recviz.experiments.executors.base import (
+    Executor,
+    More,
+    OnDone,
+    OnEpoch,
+    OnStart,
+    capacity,
+    data_key,
+    machine,
+)
+
+if TYPE_CHECKING:
+    from recviz.experiments.store import RunStore
+
+TEST_SLEEP_ENV = "RECVIZ_TEST_SLEEP_BEFORE_FIT"
+
+
+class LocalExecutor(Executor):
+    label = "this machine"
+    help = "train on this machine, one run at a time (nothing to install)"
+
+    @classmethod
+    def where(cls, address: str = "auto") -> str:
+        return f"Runs train on this machine: {capacity(machine())}, one at a time"
+
+    def execute(self, store: RunStore, runs: Sequence[int | RunConfig], *, sweep_id=None, mlflow: str | None = None,
+                data: dict | None = None, on_start: OnStart | None = None, on_epoch: OnEpoch | None = None,
+                on_done: OnDone | None = None, more: More | None = None) -> dict[int, str]:
+        outcome: dict[int, str] = {}
+        waiting = list(runs)
+        while True:
+            if not waiting and more is not None and not self.interrupted.is_set():
+                waiting = list(more(1))  # one at a time: a run taken is a run training
+            if not waiting:
+                return outcome
+            item = waiting.pop(0)
+            if isinstance(item, RunConfig):
+                run_id = self.create(store, item, sweep_id, mlflow)
+                outcome[run_id] = self.train_one(store, run_id, item, data, on_start, on_epoch, on_done)
+            else:
+                outcome[item] = self.train_one(store, item, None, data, on_start, on_epoch, on_done)
+
+    def train_one(self, store: RunStore, run_id: int, config: RunConfig | None, data: dict | None = None,
+                  on_start: OnStart | None = None, on_epoch: OnEpoch | None = None,
+                  on_done: OnDone | None = None) -> str:
+        """Train one run (queued, or claimed by this process) here and record its outcome; returns
+        its final status. `config`: the config of a run this process just created (else the
+        stored one). A KeyboardInterrupt is recorded as a cancel, then raised again."""
+        from recviz.experiments import record
+
+        if not store.mark_running(run_id, os.getpid()):
+            status = store.get(run_id).status  # a RecvizError when there is no such run
+            self._say(f"run {run_id} is {status}, not queued: nothing to do")
+            return status
+        run_dir = store.run_dir(run_id)
+        watch = record.Watch(store, run_id, self.interrupted)
+        kept, interrupt = None, None
+        # From here on the run is "running" in the store: everything, even the log redirection, sits
+        # inside the try, so that a SIGTERM landing at any point still ends as a recorded outcome.
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            if self.run_logs:
+                kept = _redirect_output(run_dir / "worker.log")
+            self._say(f"worker {os.getpid()}: run {run_id} started")
+            watch.start()
+            config = config if config is not None else store.get(run_id).config
+            if self.threads:  # this machine's business: the stored config stays as submitted
+                config = copy.copy(config)
+                config.threads = self.threads
+            if on_start is not None:
+                on_start(run_id, config)
+            report = None if on_epoch is None else (lambda epoch: on_epoch(run_id, epoch))
+            record.train_and_record(store, run_id, config, run_dir, watch, data=(data or {}).get(data_key(config)),
+                                    on_epoch=report, before_fit=lambda: _test_pause(watch.should_stop))
+            status = "done"
+        except BaseException as exc:  # noqa: BLE001 — every outcome must reach the store
+            status = _record(store, run_id, exc, watch, run_dir / "worker.log")
+            interrupt = exc if isinstance(exc, KeyboardInterrupt) else None
+        finally:
+            watch.stop()
+        self._say(f"worker {os.getpid()}: run {run_id} {status}")
+        if kept is not None:
+            _restore_output(kept)
+        if on_done is not None:
+            on_done(run_id, status)
+        if interrupt is not None:
+            raise interrupt
+        return status
+
+    def _say(self, line: str) -> None:
+        """What a background worker notes in its log (a command's own output stays its own)."""
+        if self.run_logs:
+            print(line, flush=True)
+
+
+def _record(store: RunStore, run_id: int, exc: BaseException, watch, log: Path) -> str:
+    """Turn how training ended into a status; a failure's full traceback goes to the run's log."""
+    from recviz.experiments import record
+
+    if not watch.lost.is_set() and not record.is_cancel(exc):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        try:
+            with open(log, "a") as out:
+                traceback.print_exception(exc, file=out)
+        except OSError:  # a full disk, a read-only directory: the stored reason says so
+            pass
+    return record.record_outcome(store, run_id, exc, watch, log)
+
+
+def _test_pause(should_stop) -> None:
+    end = time.monotonic() + float(os.environ.get(TEST_SLEEP_ENV) or 0)
+    while time.monotonic() < end and not should_stop():
+        time.sleep(0.05)
+
+
+def _redirect_output(path: Path) -> tuple[int, int]:
+    """Point fds 1 and 2 at `path` (append), so prints, tracebacks and C-level output land there;
+    returns copies of the fds they pointed at (`_restore_output`)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    kept = os.dup(1), os.dup(2)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+    return kept
+
+
+def _restore_output(kept: tuple[int, int]) -> None:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    for target, fd in zip((1, 2), kept):
+        os.dup2(fd, target)
+        os.close(fd)
