@@ -71,7 +71,8 @@ def server(recviz_home):
 
 def _kill_workers(home: Path) -> None:
     """Workers run in their own sessions (they outlive a page reload): stop the ones this test made."""
-    from recviz.experiments.store import RunStore, pid_alive
+    from recviz.experiments.liveness import pid_alive
+    from recviz.experiments.store import RunStore
 
     os.environ["RECVIZ_HOME"] = str(home)
     pids = {r.pid for r in RunStore().list(limit=100) if r.pid}

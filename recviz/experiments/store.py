@@ -29,11 +29,10 @@ from recviz import paths
 from recviz.config import RunConfig
 from recviz.errors import RecvizError
 from recviz.experiments import liveness
-from recviz.experiments.db import SCHEMA_VERSION, Database  # noqa: F401 — SCHEMA_VERSION importable from here
-from recviz.experiments.liveness import pid_alive  # noqa: F401 — importable from here, as before
+from recviz.experiments.db import Database
+from recviz.experiments.liveness import pid_alive  # noqa: F401 — worker.py imports it from here
 from recviz.files import json_text, write_atomic
 
-STATUSES = ("queued", "running", "done", "failed", "cancelled")
 ACTIVE = ("queued", "running")
 HEARTBEAT_TIMEOUT_S = 120.0
 EPOCH_COLUMNS = ["epoch", "phase", "train_loss", "seconds", "samples_per_second", "valid"]
