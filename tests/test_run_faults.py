@@ -48,6 +48,7 @@ def test_a_run_claimed_on_another_boot_is_dead_even_if_its_pid_exists():
 
 
 # ---- what ended it ------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_sigkill_of_a_worker_is_named_in_the_reason(monkeypatch):
     monkeypatch.setenv(worker.TEST_SLEEP_ENV, "30")
     run_id = worker.submit(KNN)
@@ -61,6 +62,7 @@ def test_sigkill_of_a_worker_is_named_in_the_reason(monkeypatch):
     assert error.startswith(f"worker process {pid} was killed by signal 9 (SIGKILL)"), error
 
 
+@pytest.mark.slow
 def test_sigterm_of_a_worker_cancels_its_run_and_says_by_what(monkeypatch):
     monkeypatch.setenv(worker.TEST_SLEEP_ENV, "30")
     run_id = worker.submit(KNN)
@@ -124,6 +126,7 @@ def test_other_known_causes_are_named(exc, words):
 
 
 # ---- fault injection ----------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_a_sweep_survives_its_worker_killed_five_times_at_random_points(monkeypatch):
     """10 runs queued as one sweep; the queue's worker is SIGKILLed 5 times at seeded random moments
     (while importing, training, saving or between runs) and restarted the way every reader of the
