@@ -15,7 +15,7 @@ first use (PEP 562 `__getattr__`). They are plain functions: the internal packag
 their own (`recviz.training`, `recviz.experiments`), so no module doubles as a function.
 """
 
-from recviz.version import __version__
+from recviz.version import __version__  # noqa: F401  (public: recviz.__version__)
 
 __all__ = ["load", "train", "runs", "open_run", "Run"]
 

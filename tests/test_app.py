@@ -120,6 +120,7 @@ def _slow_run(monkeypatch) -> int:
     return run_id
 
 
+@pytest.mark.slow
 def test_a_killed_worker_shows_as_failed_on_the_page(monkeypatch):
     run_id = _slow_run(monkeypatch)
     at = app().switch_page("pages/train.py").run()
@@ -216,6 +217,7 @@ def test_runs_stored_before_per_model_declarations_still_open(recviz_home):
         assert len(at.dataframe) >= 3, label
 
 
+@pytest.mark.slow  # joins (tries to) a Ray cluster
 def test_the_sidebar_says_where_runs_train_and_a_cluster_that_cannot_be_joined_is_said_at_once():
     """"Where runs train" on the Train page: choosing a Ray cluster joins it once (from a short-lived
     process); one where nothing answers is a warning there and then, and the choice is kept (the

@@ -206,6 +206,7 @@ def test_a_zip_member_streams_under_the_budget_even_past_its_declared_size(tmp_p
         raises(src.read_bytes, file="t.csv", contains=("unpacked to more than", "per archive"))
 
 
+@pytest.mark.slow  # large data
 def test_a_zip_bomb_is_refused_in_bounded_memory(tmp_path):
     # ~1 GB of u.data lines in a zip of about a megabyte: refused before it is unpacked
     z = tmp_path / "ml-100k.zip"
@@ -276,6 +277,7 @@ def test_a_fifo_or_a_device_is_refused_at_once(tmp_path):
     assert time.monotonic() - start < 5
 
 
+@pytest.mark.slow  # large data
 @pytest.mark.parametrize("line", ["1," * 1_000_000 + "1\n", "1," * 10_000_000 + "1\n"])
 def test_a_line_of_a_million_columns_or_megabytes_is_refused_in_bounded_memory(tmp_path, line):
     path = write(tmp_path / "bomb.csv", "user,item\n" + line)

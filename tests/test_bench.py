@@ -13,6 +13,7 @@ from recviz.experiments.store import RunStore
 from tests.test_cli import TINY, last_json, recviz
 
 
+@pytest.mark.slow  # trains the bench's runs
 def test_bench_writes_rows_and_means(tmp_path):
     out = tmp_path / "bench.json"
     proc = recviz("bench", "--dataset", TINY, "--models", "itempop,gmf", "--seeds", "0,1", "--epochs", "2",
@@ -96,6 +97,7 @@ def test_observed_test_is_a_diagnostic_that_changes_nothing():
     assert bench.peak_on_test(plain.history) == {}
 
 
+@pytest.mark.slow  # trains NeuMF with its pretraining
 def test_observed_test_skips_pretraining_phases():
     from recviz.experiments import experiment
 
@@ -104,6 +106,7 @@ def test_observed_test_skips_pretraining_phases():
     assert phases == {"gmf": False, "mlp": False, "neumf": True}
 
 
+@pytest.mark.slow  # trains to a peak
 def test_bench_peak_test_table_and_its_guard(tmp_path):
     out = tmp_path / "peak.json"
     proc = recviz("bench", "--dataset", TINY, "--models", "itempop,gmf", "--seeds", "0,1", "--epochs", "3",

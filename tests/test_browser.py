@@ -19,8 +19,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM, DRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 selenium = pytest.importorskip("selenium")
-pytestmark = pytest.mark.skipif(not (os.path.exists(CHROMIUM) and os.path.exists(DRIVER)),
-                                reason="Debian chromium + chromium-driver not installed")
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(not (os.path.exists(CHROMIUM) and os.path.exists(DRIVER)),
+                                 reason="Debian chromium + chromium-driver not installed")]
 
 from selenium import webdriver  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
@@ -71,7 +72,8 @@ def server(recviz_home):
 
 def _kill_workers(home: Path) -> None:
     """Workers run in their own sessions (they outlive a page reload): stop the ones this test made."""
-    from recviz.experiments.store import RunStore, pid_alive
+    from recviz.experiments.liveness import pid_alive
+    from recviz.experiments.store import RunStore
 
     os.environ["RECVIZ_HOME"] = str(home)
     pids = {r.pid for r in RunStore().list(limit=100) if r.pid}

@@ -53,6 +53,7 @@ def test_a_timestamp_in_another_unit_in_a_later_chunk_is_named(tmp_path, small_c
            contains=("in milliseconds", "most of this column is in seconds"))
 
 
+@pytest.mark.slow  # a large file
 def test_saving_a_large_csv_streams_it(tmp_path):
     """Three million rows: the save's own memory (peak RSS of a child process above what it held
     after its imports — Python, numpy and pandas take ~105 MB whatever the data) stays under three

@@ -36,6 +36,7 @@ def test_train_json_contract(protocol):
         assert {"Recall@10", "Precision@10"} <= set(out["metrics"])
 
 
+@pytest.mark.slow  # trains to quality
 def test_knn_beats_popularity_on_synthetic():
     pop = last_json(recviz("train", "--dataset", "synthetic", "--model", "itempop", "--json"))
     knn = last_json(recviz("train", "--dataset", "synthetic", "--model", "itemknn", "--json"))
@@ -70,6 +71,7 @@ def test_inspect_ml100k():
     assert out["ratings"] == {"1": 6110, "2": 11370, "3": 27145, "4": 34174, "5": 21201}
 
 
+@pytest.mark.slow
 @needs_ml100k
 def test_ml100k_baselines_match_the_dmf_paper():
     ref = str(SHARED_DATA / "ml-100k")
@@ -97,6 +99,7 @@ def test_import_saves_a_named_dataset_and_a_bad_import_damages_nothing(tmp_path)
     assert last_json(recviz("inspect", "--dataset", "mine", "--json")) == before
 
 
+@pytest.mark.slow  # seven commands end to end (the app's side: test_app_trust)
 def test_saving_under_a_taken_name_adds_a_version_and_old_runs_keep_theirs(tmp_path):
     def csv(path, offset):
         rows = "".join(f"{u},{1000 + 7 * ((u * 5 + k + offset) % 80)},{1 + (u + k) % 5},{100 * k + u}\n"
@@ -223,6 +226,7 @@ def test_an_option_the_model_does_not_take_is_refused():
     assert proc.returncode == 2 and "emb_dim must be an integer from 1 to 1024" in proc.stderr
 
 
+@pytest.mark.slow  # trains a sweep
 def test_sweep_stores_one_run_per_value_and_prints_the_table(tmp_path):
     out = tmp_path / "sweep.json"
     table = last_json(recviz("sweep", "--dataset", "synthetic:users=60,items=300,interactions=1500", "--model", "einmf",
@@ -236,6 +240,7 @@ def test_sweep_stores_one_run_per_value_and_prints_the_table(tmp_path):
     assert len(stored) == 2 and {r["status"] for r in stored} == {"done"}
 
 
+@pytest.mark.slow  # trains a sweep
 def test_a_sweep_over_seeds_runs_every_value_with_every_seed_and_prints_mean_and_std():
     proc = recviz("sweep", "--dataset", "synthetic:users=60,items=300,interactions=1500", "--model", "gmf",
                   "--param", "emb_dim", "--values", "8,16", "--seeds", "0,1,2", "--epochs", "2", "--json")
@@ -253,6 +258,7 @@ def test_a_sweep_over_seeds_runs_every_value_with_every_seed_and_prints_mean_and
     assert bad.returncode == 2 and "seed must be an integer" in bad.stderr
 
 
+@pytest.mark.slow  # probes a Ray cluster
 def test_executor_shows_and_sets_where_the_apps_runs_train():
     """`recviz executor` is the Train page's "Where runs train": the same setting, the same words."""
     pytest.importorskip("ray")
@@ -269,6 +275,7 @@ def test_executor_shows_and_sets_where_the_apps_runs_train():
     assert executors.chosen()["executor"] == "local"
 
 
+@pytest.mark.slow  # Ray
 def test_auto_with_a_cluster_file_left_behind_is_a_clear_error_within_seconds(tmp_path, monkeypatch):
     """`ray start` writes the head's address to a file that outlives a head that is killed; "auto"
     then names that address and says nothing answers, instead of Ray retrying it for minutes."""

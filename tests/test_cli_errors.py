@@ -92,6 +92,7 @@ def test_inputs_that_used_to_crash_are_one_message_and_logged(tmp_path, recviz_h
     assert RunStore().list() == []  # a sweep with an unwritable --out trained nothing
 
 
+@pytest.mark.slow  # fault injection: eight damaged runs, a command each
 def test_tampered_run_files_are_refused_by_recommend(recviz_home):
     """Eight kinds of damage to a finished run's files: each is one message naming the file."""
     import json

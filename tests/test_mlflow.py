@@ -24,6 +24,7 @@ def cli_json(capsys, *argv) -> dict:
     return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
 
 
+@pytest.mark.slow  # trains and logs to a real MLflow store
 def test_a_trained_run_is_logged_with_its_config_epochs_metrics_and_weights(uri, capsys, tmp_path):
     summary = cli_json(capsys, "train", "--dataset", TINY, "--model", "gmf", "--epochs", "3", "--patience", "5",
                        "--threads", "1", "--mlflow", uri, "--json")
@@ -47,6 +48,7 @@ def test_a_trained_run_is_logged_with_its_config_epochs_metrics_and_weights(uri,
     assert logged.info.artifact_uri.startswith((tmp_path / "mlruns").as_uri())  # beside the database
 
 
+@pytest.mark.slow  # trains and logs to a real MLflow store
 def test_a_sweep_is_a_parent_run_with_a_child_per_value(uri, capsys):
     table = cli_json(capsys, "sweep", "--dataset", TINY, "--model", "gmf", "--epochs", "2", "--threads", "1",
                      "--param", "emb_dim", "--values", "4,8,16", "--mlflow", uri, "--json")
@@ -62,6 +64,7 @@ def test_a_sweep_is_a_parent_run_with_a_child_per_value(uri, capsys):
     assert set(children["tags.recviz.run_id"].astype(int)) == {r["run_id"] for r in table["rows"]}
 
 
+@pytest.mark.slow  # trains and logs to a real MLflow store
 def test_export_sends_stored_runs_later_and_refuses_unfinished_ones(uri, capsys):
     first = cli_json(capsys, "train", "--dataset", TINY, "--model", "itempop", "--json")["run_id"]
     sent = cli_json(capsys, "export", "--mlflow", uri, str(first), "--json")
@@ -73,6 +76,7 @@ def test_export_sends_stored_runs_later_and_refuses_unfinished_ones(uri, capsys)
     assert "only finished runs" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # trains and logs to a real MLflow store
 def test_the_api_logs_a_run_it_saves(uri):
     import recviz
 
@@ -100,6 +104,7 @@ def test_without_mlflow_the_flag_says_how_to_install_it(monkeypatch, capsys):
         recviz.train(TINY, model="itempop", mlflow=True)
 
 
+@pytest.mark.slow  # trains and logs to a real MLflow store
 def test_the_train_page_switch_logs_the_run_the_worker_trains(uri, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
@@ -132,6 +137,7 @@ def test_the_train_page_switch_logs_the_run_the_worker_trains(uri, monkeypatch):
                 proc.wait(5)
 
 
+@pytest.mark.slow  # trains and logs to a real MLflow store
 def test_without_a_uri_mlflow_picks_its_own_default_store(uri, capsys, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)  # MLflow's own way to name its default
     run_id = cli_json(capsys, "train", "--dataset", TINY, "--model", "itempop", "--json")["run_id"]

@@ -147,6 +147,7 @@ def test_overfits_tiny_multi_behavior_data():
 RESULTS: dict[str, float] = {}
 
 
+@pytest.mark.slow  # trains two models to quality
 def test_mbnmf_beats_neumf_on_target_alone():
     """Synthetic multi-behaviour data (cart/fav carry signal about buys), 99 users evaluated,
     held-out = latest buy among 100 untouched candidates. Same options for all three models;

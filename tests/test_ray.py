@@ -29,7 +29,8 @@ def _netns_ok() -> bool:
     return probe.returncode == 0
 
 
-pytestmark = pytest.mark.skipif(not _netns_ok(), reason="cannot make a network namespace (unshare -n) here")
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(not _netns_ok(), reason="cannot make a network namespace (unshare -n) here")]
 
 
 def recviz(*args, netns: bool = False, background: bool = False):

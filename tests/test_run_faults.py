@@ -11,6 +11,7 @@ import pytest
 from recviz.config import RunConfig
 from recviz.experiments import artifacts, liveness, worker
 from recviz.experiments.store import RunStore
+from recviz.experiments.executors.local import TEST_SLEEP_ENV
 from tests.test_worker import KNN, stop_workers, wait_until_running  # noqa: F401 — the fixture
 
 ITEMPOP = RunConfig.build(dataset="synthetic", model="itempop")
@@ -48,8 +49,9 @@ def test_a_run_claimed_on_another_boot_is_dead_even_if_its_pid_exists():
 
 
 # ---- what ended it ------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_sigkill_of_a_worker_is_named_in_the_reason(monkeypatch):
-    monkeypatch.setenv(worker.TEST_SLEEP_ENV, "30")
+    monkeypatch.setenv(TEST_SLEEP_ENV, "30")
     run_id = worker.submit(KNN)
     pid = wait_until_running(run_id).pid
     os.kill(pid, signal.SIGKILL)
@@ -61,8 +63,9 @@ def test_sigkill_of_a_worker_is_named_in_the_reason(monkeypatch):
     assert error.startswith(f"worker process {pid} was killed by signal 9 (SIGKILL)"), error
 
 
+@pytest.mark.slow
 def test_sigterm_of_a_worker_cancels_its_run_and_says_by_what(monkeypatch):
-    monkeypatch.setenv(worker.TEST_SLEEP_ENV, "30")
+    monkeypatch.setenv(TEST_SLEEP_ENV, "30")
     run_id = worker.submit(KNN)
     pid = wait_until_running(run_id).pid
     os.kill(pid, signal.SIGTERM)
@@ -124,6 +127,7 @@ def test_other_known_causes_are_named(exc, words):
 
 
 # ---- fault injection ----------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_a_sweep_survives_its_worker_killed_five_times_at_random_points(monkeypatch):
     """10 runs queued as one sweep; the queue's worker is SIGKILLed 5 times at seeded random moments
     (while importing, training, saving or between runs) and restarted the way every reader of the
@@ -133,7 +137,7 @@ def test_a_sweep_survives_its_worker_killed_five_times_at_random_points(monkeypa
     import sqlite3
 
     rng = random.Random(15)
-    monkeypatch.setenv(worker.TEST_SLEEP_ENV, "0.8")  # every run takes 0.8 s more: the kills land mid-sweep
+    monkeypatch.setenv(TEST_SLEEP_ENV, "0.8")  # every run takes 0.8 s more: the kills land mid-sweep
     tiny = "synthetic:users=60,items=300,interactions=1500"
     ids = [worker.submit(RunConfig.build(dataset=tiny, model="gmf", epochs=3, seed=s), threads=1, sweep_id="faults")
            for s in range(10)]

@@ -5,6 +5,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from recviz.config import RunConfig
 from recviz.experiments import record
 from recviz.experiments.store import RunStore
@@ -72,6 +74,7 @@ def test_reopening_a_run_fills_the_train_form_with_its_settings():
     assert at.selectbox(key="model").value == "neumf"  # back to the defaults
 
 
+@pytest.mark.slow  # six commands end to end
 def test_cli_rename_cancel_and_delete():
     store = RunStore()
     done = record.train_here(RunConfig.build(dataset=TINY, model="itempop"))[0]

@@ -13,7 +13,9 @@ import pytest
 
 from recviz.config import RunConfig
 from recviz.errors import RecvizError
-from recviz.experiments.store import EPOCH_COLUMNS, SCHEMA_VERSION, WAITING_FOR_SLOT, RunStore, pid_alive
+from recviz.experiments.db import SCHEMA_VERSION
+from recviz.experiments.liveness import pid_alive
+from recviz.experiments.store import EPOCH_COLUMNS, WAITING_FOR_SLOT, RunStore
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from recviz.experiments import record
 from recviz.experiments.store import RunStore
 from tests.test_cli import TINY, recviz
 
+pytestmark = pytest.mark.slow  # each test runs recviz commands (or the app) against a broken data directory
 
 
 def assert_one_message_and_a_log(proc, *words):

@@ -18,6 +18,7 @@ from recviz.models import registry
 from recviz.experiments import artifacts, worker
 from recviz.experiments.store import RunStore
 from recviz.experiments import experiment
+from recviz.experiments.executors.local import TEST_SLEEP_ENV
 from tests.helpers import random_interactions
 
 KNN = RunConfig.build(dataset="synthetic", model="itemknn", neighbors=50)
@@ -73,8 +74,9 @@ def test_submitted_run_finishes_and_its_artifacts_reload():
         artifacts.recommend_for(run_dir, "nobody")
 
 
+@pytest.mark.slow
 def test_a_killed_worker_leaves_a_failed_run_with_its_reason(monkeypatch):
-    monkeypatch.setenv(worker.TEST_SLEEP_ENV, "30")
+    monkeypatch.setenv(TEST_SLEEP_ENV, "30")
     run_id = worker.submit(KNN)
     pid = wait_until_running(run_id).pid
     os.kill(pid, signal.SIGKILL)  # no wait(): a zombie child must count as dead too
@@ -89,7 +91,7 @@ def test_a_killed_worker_leaves_a_failed_run_with_its_reason(monkeypatch):
 
 
 def test_cancel_stops_a_running_run_within_5_seconds(monkeypatch):
-    monkeypatch.setenv(worker.TEST_SLEEP_ENV, "60")
+    monkeypatch.setenv(TEST_SLEEP_ENV, "60")
     run_id = worker.submit(KNN)
     wait_until_running(run_id)
     start = time.monotonic()
@@ -99,8 +101,9 @@ def test_cancel_stops_a_running_run_within_5_seconds(monkeypatch):
     assert not (RunStore().run_dir(run_id) / "meta.json").exists()
 
 
+@pytest.mark.slow
 def test_sigterm_counts_as_cancel(monkeypatch):
-    monkeypatch.setenv(worker.TEST_SLEEP_ENV, "60")
+    monkeypatch.setenv(TEST_SLEEP_ENV, "60")
     run_id = worker.submit(KNN)
     os.kill(wait_until_running(run_id).pid, signal.SIGTERM)
     assert worker.wait(run_id, timeout=5).status == "cancelled"
@@ -201,6 +204,7 @@ def test_artifacts_without_titles_exclude_seen_items(recviz_home):
     assert sorted(p.name for p in run_dir.iterdir()) == sorted(artifacts.FILES)  # no temp files left
 
 
+@pytest.mark.slow
 def test_a_killed_queue_worker_strands_nothing_the_next_app_start_drains_the_queue(monkeypatch):
     from streamlit.testing.v1 import AppTest
 
@@ -221,6 +225,7 @@ def test_a_killed_queue_worker_strands_nothing_the_next_app_start_drains_the_que
     assert [r.status for r in runs[1:]] == ["done", "done"]
 
 
+@pytest.mark.slow
 def test_recviz_runs_right_after_a_killed_cli_run_shows_it_failed():
     import subprocess
     import sys

@@ -12,9 +12,6 @@ from __future__ import annotations
 import difflib
 import hashlib
 import http.client
-import json
-import os
-import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, replace
@@ -26,6 +23,7 @@ from recviz.version import __version__
 from recviz.data import synthetic
 from recviz.data.interactions import Interactions
 from recviz.errors import DatasetUnavailable, RecvizError
+from recviz.files import read_json, write_atomic, write_json
 
 Progress = Callable[[int, "int | None"], None]
 CHUNK = 1 << 18
@@ -193,7 +191,7 @@ def _stamp(path: Path, f: RemoteFile) -> dict:
 
 def _marker(entry: CatalogEntry) -> dict:
     try:
-        return json.loads((entry.cache_dir / MARKER).read_text())
+        return read_json(entry.cache_dir / MARKER)
     except (OSError, ValueError):
         return {}
 
@@ -201,9 +199,7 @@ def _marker(entry: CatalogEntry) -> dict:
 def _remember(entry: CatalogEntry, f: RemoteFile, path: Path) -> None:
     """Record a verified file (atomically; a lost marker only costs one more hash)."""
     marks = {**_marker(entry), f.filename: _stamp(path, f)}
-    tmp = entry.cache_dir / (MARKER + ".tmp")
-    tmp.write_text(json.dumps(marks, indent=1))
-    tmp.replace(entry.cache_dir / MARKER)
+    write_json(entry.cache_dir / MARKER, marks, indent=1)
 
 
 def _hash_file(path: Path, algo: str) -> str:
@@ -248,11 +244,10 @@ def download(name: str, progress: Progress | None = None, timeout: float = 30, *
 def _fetch(entry: CatalogEntry, f: RemoteFile, progress: Progress | None, timeout: float) -> None:
     """Stream one file into a unique `.part` next to its target, verify, then rename over it."""
     target = entry.cache_dir / f.filename
-    fd, part = tempfile.mkstemp(dir=entry.cache_dir, prefix=f.filename + ".", suffix=".part")
-    try:
-        algo = f.checksum.split(":", 1)[0] if f.checksum else "sha256"
-        with os.fdopen(fd, "wb") as out:
-            digest, size = _stream(f, out, hashlib.new(algo), progress, timeout)
+    algo = f.checksum.split(":", 1)[0] if f.checksum else "sha256"
+
+    def stream_and_verify(out) -> None:  # raising here leaves no `.part` behind and the target as it was
+        digest, size = _stream(f, out, hashlib.new(algo), progress, timeout)
         if f.checksum and f"{algo}:{digest}" != f.checksum:
             raise _Failed(f"the downloaded data is corrupt or changed upstream: its {algo} is "
                           f"{digest} but should be {f.checksum.split(':', 1)[1]} ({size:,} bytes "
@@ -260,11 +255,10 @@ def _fetch(entry: CatalogEntry, f: RemoteFile, progress: Progress | None, timeou
         if f.size is not None and size != f.size:
             raise _Failed(f"received {size:,} bytes but expected {f.size:,}; the partial file "
                           f"was deleted")
-        os.replace(part, target)
-        if f.checksum:
-            _remember(entry, f, target)
-    finally:
-        Path(part).unlink(missing_ok=True)
+
+    write_atomic(target, stream_and_verify, suffix=".part")
+    if f.checksum:
+        _remember(entry, f, target)
 
 
 def _stream(f: RemoteFile, out, digest, progress: Progress | None, timeout: float):

@@ -13,13 +13,13 @@ not come back identical is refused rather than silently changed.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 
 from recviz.data.interactions import Interactions
 from recviz.errors import DataError
+from recviz.files import write_atomic
 
 META_KEY = b"recviz"
 
@@ -52,12 +52,7 @@ def save(data: Interactions, path: str | Path, fingerprint) -> Path:
         items = data.items.fillna("").astype(str).assign(item=data.item_ids.astype(str))
         files.append((items_path(path), pa.Table.from_pandas(items, preserve_index=False)))
     for target, tab in files:
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        try:
-            pq.write_table(tab, tmp, compression="zstd")
-            os.replace(tmp, target)
-        finally:
-            tmp.unlink(missing_ok=True)
+        write_atomic(target, lambda fh, tab=tab: pq.write_table(tab, fh, compression="zstd"))
     if fingerprint(load(path)) != fingerprint(data):
         for target, _ in files:
             target.unlink(missing_ok=True)

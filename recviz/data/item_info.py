@@ -16,7 +16,6 @@ kept beside its versions as `items.csv`, not inside them, and change no version'
 from __future__ import annotations
 
 import csv
-import os
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +26,7 @@ from recviz.data.formats.delimited import read_delimited
 from recviz.data.formats.textfile import as_source, head_text, sniff_delimiter
 from recviz.data.interactions import Interactions
 from recviz.errors import DataError
+from recviz.files import write_atomic
 
 ID_COLUMNS = ("item", "item_id", "itemid", "movieid", "movie_id", "product_id", "asin", "id")
 TITLE_COLUMNS = ("title", "name", "item_name", "movie_title", "product_title")
@@ -86,10 +86,7 @@ def attach(data: Interactions, table: pd.DataFrame, *, file: str = "") -> Intera
 def save(folder: Path, table: pd.DataFrame) -> Path:
     """Keep `table` as `folder/items.csv` (atomically: a crash never leaves half a file)."""
     folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f".{FILE}.{os.getpid()}.tmp"
-    table.rename_axis("item").to_csv(tmp)
-    os.replace(tmp, folder / FILE)
-    return folder / FILE
+    return write_atomic(folder / FILE, table.rename_axis("item").to_csv())
 
 
 def load(folder: Path) -> pd.DataFrame | None:

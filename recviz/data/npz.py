@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
+
+from recviz.files import write_atomic
 
 
 def save_atomic(path: str | Path, arrays: dict[str, np.ndarray]) -> Path:
@@ -14,11 +15,4 @@ def save_atomic(path: str | Path, arrays: dict[str, np.ndarray]) -> Path:
     split) never interleave, since each writes its own temporary file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            np.savez_compressed(fh, **arrays)
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return write_atomic(path, lambda fh: np.savez_compressed(fh, **arrays))

@@ -18,17 +18,14 @@ A reference is `name` (the newest version), `name@v2` or `name@<fingerprint>`.
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 import time
 from pathlib import Path
-
-import numpy as np
 
 from recviz import paths
 from recviz.data import item_info
 from recviz.data.interactions import Interactions
 from recviz.errors import DataError
+from recviz.files import read_json, write_json
 
 INDEX = "versions.json"
 FORMATS = ("npz", "parquet")
@@ -62,7 +59,7 @@ def versions(name: str) -> list[dict]:
         return []
     index = paths.uploads_dir() / name / INDEX
     if index.exists():
-        return json.loads(index.read_text())
+        return read_json(index)
     legacy = paths.uploads_dir() / f"{name}.npz"
     if legacy.exists():
         data = Interactions.load(legacy)
@@ -155,7 +152,7 @@ def save(name: str, data: Interactions, *, replace: bool = False, source: str = 
     folder = paths.uploads_dir() / name
     folder.mkdir(parents=True, exist_ok=True)
     if existing and "file" in existing[0] and not (folder / "v1.npz").exists():  # the pre-version file
-        os.replace(paths.uploads_dir() / existing[0]["file"], folder / "v1.npz")
+        (paths.uploads_dir() / existing[0]["file"]).replace(folder / "v1.npz")
         existing[0].pop("file")
     number = (existing[-1]["version"] + 1) if existing else 1
     if to == "parquet":
@@ -192,6 +189,4 @@ def _counts(data: Interactions) -> dict:
 
 
 def _write_index(folder: Path, entries: list[dict]) -> None:
-    tmp = folder / f".{INDEX}.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps(entries, indent=1, default=lambda o: o.item() if isinstance(o, np.generic) else str(o)))
-    os.replace(tmp, folder / INDEX)
+    write_json(folder / INDEX, entries, indent=1)

@@ -85,10 +85,37 @@ def _validate(
 ) -> tuple[pd.DataFrame, np.ndarray]:
     """See `validate_frame`. `defer_timestamps`: one chunk of a file — leave the timestamps as
     parsed (float64, unit not yet decided; `attrs['timestamp_dates']` says whether they were
-    dates) for `finish_timestamps` over the whole column."""
+    dates) for `finish_timestamps` over the whole column. The steps below run in this order; each
+    raises the DataError of the first problem it finds."""
     file = str(file)
-    names = {r: r for r in ROLES}
-    names.update(columns or {})
+    names = {**{r: r for r in ROLES}, **(columns or {})}
+    _check_request(df, file=file, dedup=dedup)
+    line_of = np.arange(1, len(df) + 1, dtype=np.int64) if line_of is None else np.asarray(line_of)
+    present = [r for r in ROLES if r in df.columns]
+    _refuse_empty_cells(df, present, file=file, line_of=line_of, names=names)
+    out: dict[str, object] = {role: _ids(df[role], role, int_ids=int_ids, file=file, line_of=line_of,
+                                         column=names[role]) for role in ("user", "item")}
+    if "rating" in present:
+        out["rating"] = _ratings(df["rating"], rating_range, rating_step, file=file, line_of=line_of,
+                                 column=names["rating"])
+    dates = False
+    if "timestamp" in present:
+        out["timestamp"], dates = _timestamps(df["timestamp"], timestamps, defer_timestamps, file=file,
+                                              line_of=line_of, column=names["timestamp"])
+    if "behavior" in present:
+        out["behavior"] = _behaviors(df["behavior"], behaviors, file=file, line_of=line_of,
+                                     column=names["behavior"])
+    result = pd.DataFrame(out)
+    if dup_keys is None:
+        dup_keys = ("user", "item", "behavior") if "behavior" in result else ("user", "item")
+    result, kept = apply_dedup(result, line_of, file=file, dedup=dedup, keys=tuple(dup_keys))
+    result.attrs["duplicates_dropped"] = int(len(df) - len(result))
+    result.attrs["timestamp_dates"] = dates
+    return result, line_of[kept]
+
+
+def _check_request(df: pd.DataFrame, *, file: str, dedup: str) -> None:
+    """A known duplicate rule, a user and an item column, and at least one row."""
     if dedup not in DEDUP_RULES:
         raise DataError(f"unknown duplicate rule dedup={dedup!r}", file=file,
                         fix=f"use one of {list(DEDUP_RULES)}")
@@ -96,17 +123,14 @@ def _validate(
         if role not in df.columns:
             raise DataError(f"there is no {role} column (columns: {list(map(str, df.columns))})",
                             file=file, fix=f"map a column to the '{role}' role")
-    n = len(df)
-    if n == 0:
+    if len(df) == 0:
         raise DataError("the file has no data rows", file=file,
                         fix="check that this is the right file and that it was fully written")
-    if line_of is None:
-        line_of = np.arange(1, n + 1, dtype=np.int64)
-    line_of = np.asarray(line_of)
-    present = [r for r in ROLES if r in df.columns]
-    out: dict[str, object] = {}
 
-    # empty cells
+
+def _refuse_empty_cells(df: pd.DataFrame, present: list[str], *, file: str, line_of: np.ndarray,
+                        names: dict[str, str]) -> None:
+    """No role column may have an empty cell: the first one is named, with the count of all."""
     for role in present:
         na = df[role].isna().to_numpy()
         if na.any():
@@ -116,117 +140,148 @@ def _validate(
                 file=file, row=_line(line_of, k), column=names[role],
                 fix=f"fill in or delete rows without a {role}; check that the line has every field")
 
-    # ids: kept as the strings the file has ("0042" stays "0042")
-    for role in ("user", "item"):
-        col = df[role]
-        if pd.api.types.is_float_dtype(col.dtype):
-            frac = np.mod(col.to_numpy(dtype=np.float64), 1) != 0
-            if frac.any():
-                k = _first(frac)
-                raise DataError(f"{role} id {_show(col.iat[k])} is not an integer", file=file,
-                                row=_line(line_of, k), column=names[role],
-                                fix=f"{role} ids must be whole numbers or text labels")
-            col = col.astype(np.int64)
-        if pd.api.types.is_integer_dtype(col.dtype):
-            neg = (col.to_numpy() < 0) if int_ids else np.zeros(n, dtype=bool)
-            if neg.any():
-                k = _first(neg)
-                raise DataError(f"{role} id {_show(col.iat[k])} is negative; this format's ids are "
-                                "integers >= 0", file=file, row=_line(line_of, k), column=names[role],
-                                fix=_ID_FIX)
-            # the same strings, made once per distinct id: a categorical of the ids as text
-            codes, uniq = pd.factorize(col.to_numpy(), sort=False)
-            s = pd.Series(pd.Categorical.from_codes(codes, categories=pd.Index(uniq.astype(str), dtype=object)))
-        else:
-            s = col.astype(str).str.strip()
-            blank = (s == "").to_numpy(dtype=bool)
-            if blank.any():
-                k = _first(blank)
-                raise DataError(f"empty {role} value", file=file, row=_line(line_of, k),
-                                column=names[role], fix=f"fill in or delete rows without a {role}")
-            if int_ids:
-                plain = s.str.fullmatch(r"\d+").to_numpy(dtype=bool, na_value=False)
-                if not plain.all():
-                    k = _first(~plain)
-                    v = s.iat[k]
-                    kind = "negative" if re.fullmatch(r"-\d+", v) else "not a whole number"
-                    raise DataError(f"{role} id {_show(v)} is {kind}; this format's ids are integers >= 0",
-                                    file=file, row=_line(line_of, k), column=names[role], fix=_ID_FIX)
-                check_int64(s.to_numpy(dtype=str), file=file, line_of=line_of, what=f"{role} id",
-                            column=names[role])
-        out[role] = s.reset_index(drop=True)
 
-    # ratings
-    if "rating" in present:
-        col = df["rating"]
-        if pd.api.types.is_numeric_dtype(col.dtype) and not pd.api.types.is_bool_dtype(col.dtype):
-            r = col.to_numpy(dtype=np.float64)
-        else:
-            text = col.astype(str).str.strip()
-            r = pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-            bad = np.isnan(r)
-            if bad.any():
-                k = _first(bad)
-                raise DataError(f"rating {_show(text.iat[k])} is not a number", file=file,
-                                row=_line(line_of, k), column=names["rating"],
-                                fix="ratings must be numbers; check the column order / mapping and "
-                                    "the delimiter, or fix that line")
-        if not np.isfinite(r).all():
-            k = _first(~np.isfinite(r))
-            raise DataError(f"rating {_show(r[k])} is not a finite number", file=file,
-                            row=_line(line_of, k), column=names["rating"], fix="fix or delete that line")
-        too_big = np.abs(r) > RATING_MAX  # ratings are kept as float32: larger ones would become inf
-        if too_big.any():
-            k = _first(too_big)
-            raise DataError(f"rating {_show(r[k])} is too large to store (ratings are 32-bit floats, at most "
-                            f"{RATING_MAX:.3g})", file=file, row=_line(line_of, k), column=names["rating"],
-                            fix="fix or delete that line")
-        if rating_range is not None:
-            lo, hi = rating_range
-            bad = (r < lo) | (r > hi)
-            if rating_step:
-                steps = (r - lo) / rating_step
-                bad |= np.abs(steps - np.round(steps)) > 1e-6
-            if bad.any():
-                k = _first(bad)
-                allowed = f"{_num(lo)}–{_num(hi)}"
-                if rating_step:
-                    allowed += " in steps of " + _num(rating_step)
-                raise DataError(
-                    f"rating {_show(_num(r[k]))} is outside this format's scale ({allowed}); "
-                    f"{int(bad.sum()):,} row(s) in all",
-                    file=file, row=_line(line_of, k), column=names["rating"],
-                    fix="check that this is the right file for this format; to load a file with another "
-                        "scale, read it as a generic table with a column mapping")
-        out["rating"] = r
+def _ids(col: pd.Series, role: str, *, int_ids: bool, file: str, line_of: np.ndarray, column: str) -> pd.Series:
+    """User or item ids, kept as the strings the file has ("0042" stays "0042"): numbers (whole
+    floats become integers) as a categorical of their text, text stripped."""
+    if pd.api.types.is_float_dtype(col.dtype):
+        col = _whole_numbers(col, role, file=file, line_of=line_of, column=column)
+    if pd.api.types.is_integer_dtype(col.dtype):
+        s = _integer_ids(col, role, int_ids=int_ids, file=file, line_of=line_of, column=column)
+    else:
+        s = _text_ids(col, role, int_ids=int_ids, file=file, line_of=line_of, column=column)
+    return s.reset_index(drop=True)
 
-    # timestamps
-    dates = False
-    if "timestamp" in present:
-        num, dates = parse_timestamps(df["timestamp"], file=file, line_of=line_of, column=names["timestamp"],
-                                      auto=(timestamps == "auto"))
-        out["timestamp"] = num if defer_timestamps else finish_timestamps(
-            num, dates=dates, auto=(timestamps == "auto"), file=file, line_of=line_of, column=names["timestamp"])
 
-    # behaviours
-    if "behavior" in present:
-        b = df["behavior"].astype(str).str.strip()
-        if behaviors:
-            ok = b.isin(list(behaviors)).to_numpy()
-            if not ok.all():
-                k = _first(~ok)
-                raise DataError(f"unknown behaviour {_show(b.iat[k])}; this format has {list(behaviors)}",
-                                file=file, row=_line(line_of, k), column=names["behavior"],
-                                fix=f"keep only rows whose behaviour is one of {list(behaviors)}")
-        out["behavior"] = b.reset_index(drop=True)
+def _whole_numbers(col: pd.Series, role: str, *, file: str, line_of: np.ndarray, column: str) -> pd.Series:
+    """Float ids (a column with an empty cell reads as float) as int64; a fraction is an error."""
+    frac = np.mod(col.to_numpy(dtype=np.float64), 1) != 0
+    if frac.any():
+        k = _first(frac)
+        raise DataError(f"{role} id {_show(col.iat[k])} is not an integer", file=file,
+                        row=_line(line_of, k), column=column,
+                        fix=f"{role} ids must be whole numbers or text labels")
+    return col.astype(np.int64)
 
-    result = pd.DataFrame(out)
-    if dup_keys is None:
-        dup_keys = ("user", "item", "behavior") if "behavior" in result else ("user", "item")
-    result, kept = apply_dedup(result, line_of, file=file, dedup=dedup, keys=tuple(dup_keys))
-    result.attrs["duplicates_dropped"] = int(n - len(result))
-    result.attrs["timestamp_dates"] = dates
-    return result, line_of[kept]
+
+def _integer_ids(col: pd.Series, role: str, *, int_ids: bool, file: str, line_of: np.ndarray,
+                 column: str) -> pd.Series:
+    """Integer ids (>= 0 where the format says so) as a categorical of their text, each distinct
+    id's string made once."""
+    neg = (col.to_numpy() < 0) if int_ids else np.zeros(len(col), dtype=bool)
+    if neg.any():
+        k = _first(neg)
+        raise DataError(f"{role} id {_show(col.iat[k])} is negative; this format's ids are "
+                        "integers >= 0", file=file, row=_line(line_of, k), column=column,
+                        fix=_ID_FIX)
+    codes, uniq = pd.factorize(col.to_numpy(), sort=False)
+    return pd.Series(pd.Categorical.from_codes(codes, categories=pd.Index(uniq.astype(str), dtype=object)))
+
+
+def _text_ids(col: pd.Series, role: str, *, int_ids: bool, file: str, line_of: np.ndarray,
+              column: str) -> pd.Series:
+    """Text ids, stripped; none blank, and where the format's ids are integers, digits that fit int64."""
+    s = col.astype(str).str.strip()
+    blank = (s == "").to_numpy(dtype=bool)
+    if blank.any():
+        k = _first(blank)
+        raise DataError(f"empty {role} value", file=file, row=_line(line_of, k),
+                        column=column, fix=f"fill in or delete rows without a {role}")
+    if int_ids:
+        plain = s.str.fullmatch(r"\d+").to_numpy(dtype=bool, na_value=False)
+        if not plain.all():
+            k = _first(~plain)
+            v = s.iat[k]
+            kind = "negative" if re.fullmatch(r"-\d+", v) else "not a whole number"
+            raise DataError(f"{role} id {_show(v)} is {kind}; this format's ids are integers >= 0",
+                            file=file, row=_line(line_of, k), column=column, fix=_ID_FIX)
+        check_int64(s.to_numpy(dtype=str), file=file, line_of=line_of, what=f"{role} id", column=column)
+    return s
+
+
+def _ratings(col: pd.Series, rating_range: tuple[float, float] | None, rating_step: float | None, *,
+             file: str, line_of: np.ndarray, column: str) -> np.ndarray:
+    """Ratings as float64: numbers, finite, storable as float32, and on the format's scale."""
+    r = _rating_numbers(col, file=file, line_of=line_of, column=column)
+    _check_storable(r, file=file, line_of=line_of, column=column)
+    if rating_range is not None:
+        _check_scale(r, rating_range, rating_step, file=file, line_of=line_of, column=column)
+    return r
+
+
+def _rating_numbers(col: pd.Series, *, file: str, line_of: np.ndarray, column: str) -> np.ndarray:
+    """A numeric column as it is; text parsed, where a cell that is not a number is an error."""
+    if pd.api.types.is_numeric_dtype(col.dtype) and not pd.api.types.is_bool_dtype(col.dtype):
+        return col.to_numpy(dtype=np.float64)
+    text = col.astype(str).str.strip()
+    r = pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    bad = np.isnan(r)
+    if bad.any():
+        k = _first(bad)
+        raise DataError(f"rating {_show(text.iat[k])} is not a number", file=file,
+                        row=_line(line_of, k), column=column,
+                        fix="ratings must be numbers; check the column order / mapping and "
+                            "the delimiter, or fix that line")
+    return r
+
+
+def _check_storable(r: np.ndarray, *, file: str, line_of: np.ndarray, column: str) -> None:
+    """Finite, and small enough for the float32 ratings are kept in (larger ones would become inf)."""
+    if not np.isfinite(r).all():
+        k = _first(~np.isfinite(r))
+        raise DataError(f"rating {_show(r[k])} is not a finite number", file=file,
+                        row=_line(line_of, k), column=column, fix="fix or delete that line")
+    too_big = np.abs(r) > RATING_MAX
+    if too_big.any():
+        k = _first(too_big)
+        raise DataError(f"rating {_show(r[k])} is too large to store (ratings are 32-bit floats, at most "
+                        f"{RATING_MAX:.3g})", file=file, row=_line(line_of, k), column=column,
+                        fix="fix or delete that line")
+
+
+def _check_scale(r: np.ndarray, rating_range: tuple[float, float], rating_step: float | None, *,
+                 file: str, line_of: np.ndarray, column: str) -> None:
+    """Every rating within the format's range, and on its steps when it has any."""
+    lo, hi = rating_range
+    bad = (r < lo) | (r > hi)
+    if rating_step:
+        steps = (r - lo) / rating_step
+        bad |= np.abs(steps - np.round(steps)) > 1e-6
+    if bad.any():
+        k = _first(bad)
+        allowed = f"{_num(lo)}–{_num(hi)}"
+        if rating_step:
+            allowed += " in steps of " + _num(rating_step)
+        raise DataError(
+            f"rating {_show(_num(r[k]))} is outside this format's scale ({allowed}); "
+            f"{int(bad.sum()):,} row(s) in all",
+            file=file, row=_line(line_of, k), column=column,
+            fix="check that this is the right file for this format; to load a file with another "
+                "scale, read it as a generic table with a column mapping")
+
+
+def _timestamps(col: pd.Series, timestamps: str, defer: bool, *, file: str, line_of: np.ndarray,
+                column: str) -> tuple[np.ndarray, bool]:
+    """(timestamps, whether they were dates): int64 seconds, or as parsed when `defer` (a chunk)."""
+    auto = timestamps == "auto"
+    num, dates = parse_timestamps(col, file=file, line_of=line_of, column=column, auto=auto)
+    if defer:
+        return num, dates
+    return finish_timestamps(num, dates=dates, auto=auto, file=file, line_of=line_of, column=column), dates
+
+
+def _behaviors(col: pd.Series, behaviors: tuple[str, ...] | None, *, file: str, line_of: np.ndarray,
+               column: str) -> pd.Series:
+    """Behaviours as stripped text, each one of the format's `behaviors` when it names them."""
+    b = col.astype(str).str.strip()
+    if behaviors:
+        ok = b.isin(list(behaviors)).to_numpy()
+        if not ok.all():
+            k = _first(~ok)
+            raise DataError(f"unknown behaviour {_show(b.iat[k])}; this format has {list(behaviors)}",
+                            file=file, row=_line(line_of, k), column=column,
+                            fix=f"keep only rows whose behaviour is one of {list(behaviors)}")
+    return b.reset_index(drop=True)
 
 
 INT64_MAX = str(np.iinfo(np.int64).max)

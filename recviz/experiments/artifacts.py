@@ -9,20 +9,19 @@
 - `meta.json`    config, sizes, model name, metrics. Written last: its presence means the set is
                  complete.
 
-Each file is written under a temporary name and renamed, so a crash never leaves a half file.
+Each file is written with `recviz.files.write_atomic`, so a crash never leaves a half file.
 torch is imported only inside the functions that need it (it takes seconds to import).
 """
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from recviz.errors import RecvizError
+from recviz.files import read_json, write_atomic, write_json
 
 FORMAT = 1
 FILES = ("model.pt", "ids.npz", "topn.npz", "eval.npz", "history.json", "meta.json")
@@ -34,37 +33,36 @@ def save(run_dir: str | Path, result, top_n: int = 20) -> Path:
     import torch
 
     from recviz.eval.protocols import recommend
-    from recviz.experiments.store import _dumps
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     data, split, model, config = result.data, result.split, result.model, result.config
     state = model.get_state()
-    _atomic(run_dir / "model.pt", lambda fh: torch.save(
+    write_atomic(run_dir / "model.pt", lambda fh: torch.save(
         {k: torch.from_numpy(np.require(v, requirements=["C", "W"])) for k, v in state.items()}, fh))
 
     ids = {"user_ids": np.asarray(data.user_ids).astype(str), "item_ids": np.asarray(data.item_ids).astype(str)}
     for col in ("title", "genres"):
         if data.items is not None and col in data.items:
             ids[f"item_{col}"] = data.items[col].fillna("").astype(str).to_numpy().astype(str)
-    _atomic(run_dir / "ids.npz", lambda fh: np.savez(fh, **ids))
+    write_atomic(run_dir / "ids.npz", lambda fh: np.savez(fh, **ids))
 
     users = np.arange(data.n_users)
     k = min(top_n, data.n_items)
     items, scores = recommend(model, users, split.known_before("test"), k, seed=config.seed,
                               with_scores=True)
-    _atomic(run_dir / "topn.npz", lambda fh: np.savez(fh, items=items.astype(np.int64),
-                                                      scores=scores.astype(np.float32)))
-    _atomic(run_dir / "history.json", lambda fh: fh.write(_dumps([r.to_dict() for r in result.history]).encode()))
+    write_atomic(run_dir / "topn.npz", lambda fh: np.savez(fh, items=items.astype(np.int64),
+                                                           scores=scores.astype(np.float32)))
+    write_json(run_dir / "history.json", [r.to_dict() for r in result.history])
     # Per-user test results (the held-out item's rank, HR/NDCG), for the recommendations page.
     per_user = {k: np.asarray(v, dtype=np.float64) for k, v in result.test.per_user.items()}
-    _atomic(run_dir / "eval.npz", lambda fh: np.savez(fh, users=result.test.users.astype(np.int64), **per_user))
+    write_atomic(run_dir / "eval.npz", lambda fh: np.savez(fh, users=result.test.users.astype(np.int64), **per_user))
     _save_item_coords(run_dir, model)
 
     meta = {"format": FORMAT, "model": config.model, "config": config.to_dict(),
             "n_users": data.n_users, "n_items": data.n_items, "top_n": k,
             "state_keys": sorted(state), "summary": result.summary()}
-    _atomic(run_dir / "meta.json", lambda fh: fh.write(_dumps(meta).encode()))
+    write_json(run_dir / "meta.json", meta)
     return run_dir
 
 
@@ -77,7 +75,7 @@ def _save_item_coords(run_dir: Path, model) -> None:
     from recviz.analysis.embeddings import explained_variance, pca_2d
 
     vectors = np.asarray(vectors, dtype=np.float64)
-    _atomic(run_dir / "item_coords.npz", lambda fh: np.savez(
+    write_atomic(run_dir / "item_coords.npz", lambda fh: np.savez(
         fh, xy=pca_2d(vectors).astype(np.float32), explained=np.array(explained_variance(vectors))))
 
 
@@ -99,7 +97,7 @@ def load_meta(run_dir: str | Path) -> dict:
         raise RecvizError(f"{run_dir} holds no saved model (no meta.json)",
                           fix="only runs that finished ('done') have artifacts; train it again")
     try:
-        meta = json.loads(path.read_text())
+        meta = read_json(path)
         ok = isinstance(meta, dict) and all(isinstance(meta.get(k), int) and meta[k] > 0 for k in ("n_users", "n_items"))
     except (OSError, UnicodeDecodeError, ValueError) as e:
         raise _damaged(path, str(e)) from None
@@ -203,27 +201,3 @@ def recommend_for(run_dir: str | Path, raw_user_id, k: int = 10, item_table: pd.
     if any(named["genres"]):
         out["genres"] = named["genres"][np.isfinite(topn["scores"][u, :k])]
     return out
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """`data` as the file `path`, durably and atomically (artifacts that came back from a Ray task)."""
-    _atomic(Path(path), lambda fh: fh.write(data))
-
-
-def _atomic(path: Path, write) -> None:
-    """Write to a temporary file, flush it to disk, rename it over `path`, and flush the folder:
-    after a crash or a power cut the file is either the old one or the whole new one."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-        folder = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(folder)
-        finally:
-            os.close(folder)
-    finally:
-        tmp.unlink(missing_ok=True)

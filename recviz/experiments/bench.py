@@ -26,6 +26,7 @@ from pathlib import Path
 
 from recviz.config import RunConfig
 from recviz.errors import RecvizError
+from recviz.files import write_json
 from recviz.models import registry
 
 DEFAULT_MODELS = ("itempop", "itemknn", "gmf", "mlp", "neumf", "mf", "bpr", "eals", "dmf", "einmf")
@@ -213,10 +214,6 @@ def run_bench(dataset: str, models=DEFAULT_MODELS, seeds=(0, 1, 2), batch_sizes=
 
 
 def _write(path, report: dict) -> None:
-    from recviz.experiments.store import _dumps
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(_dumps(report))
-    tmp.replace(path)
+    write_json(path, report)

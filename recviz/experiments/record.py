@@ -114,7 +114,6 @@ def summarize(result, device: str, run_id: int | None = None, run_dir: Path | No
         "artifacts": None if run_dir is None else str(run_dir)}
 
 
-describe = reasons.describe  # the stored error text (kept importable from here)
 
 
 def is_cancel(exc: BaseException) -> bool:
@@ -168,7 +167,7 @@ def store_result(store: RunStore, result, sweep_id=None) -> int:
         store.add_epochs(run_id, [report.to_dict() for report in result.history])
         finish(store, run_id, run_dir, result, device)
     except BaseException as exc:  # noqa: BLE001 — a half-stored run must not stay "running"
-        store.fail(run_id, describe(exc))
+        store.fail(run_id, reasons.describe(exc))
         raise
     return run_id
 
@@ -181,7 +180,7 @@ def record_outcome(store: RunStore, run_id: int, exc: BaseException, watch: Watc
     if is_cancel(exc):
         store.mark_cancelled(run_id, reason=(str(exc) or None) if isinstance(exc, KeyboardInterrupt) else None)
         return "cancelled"
-    store.fail(run_id, describe(exc, log_path))
+    store.fail(run_id, reasons.describe(exc, log_path))
     return "failed"
 
 

@@ -29,10 +29,9 @@ from recviz import paths
 from recviz.config import RunConfig
 from recviz.errors import RecvizError
 from recviz.experiments import liveness
-from recviz.experiments.db import SCHEMA_VERSION, Database  # noqa: F401 — SCHEMA_VERSION importable from here
-from recviz.experiments.liveness import pid_alive  # noqa: F401 — importable from here, as before
+from recviz.experiments.db import Database
+from recviz.files import json_text, write_atomic
 
-STATUSES = ("queued", "running", "done", "failed", "cancelled")
 ACTIVE = ("queued", "running")
 HEARTBEAT_TIMEOUT_S = 120.0
 EPOCH_COLUMNS = ["epoch", "phase", "train_loss", "seconds", "samples_per_second", "valid"]
@@ -163,9 +162,7 @@ class RunStore:
         trained again even when runs.db is lost or damaged (the recovery a StoreError names)."""
         folder = self.run_dir(run_id)
         folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / f".config.json.{os.getpid()}.tmp"
-        tmp.write_text(config.to_json())
-        os.replace(tmp, folder / "config.json")
+        write_atomic(folder / "config.json", config.to_json())
 
     def get(self, run_id: int) -> Run:
         with self._read() as conn:
@@ -249,9 +246,9 @@ class RunStore:
             valid = report.get("valid")
             extra = {k: v for k, v in report.items() if k not in _EPOCH_KEYS}
             rows.append((run_id, int(report["epoch"]), str(report.get("phase") or "train"),
-                         _num(report.get("train_loss")), None if valid is None else _dumps(valid),
+                         _num(report.get("train_loss")), None if valid is None else json_text(valid),
                          _num(report.get("seconds")), _num(report.get("samples_per_second")),
-                         _dumps(extra) if extra else None))
+                         json_text(extra) if extra else None))
         if not rows:
             return
         with self.transaction() as conn:
@@ -262,7 +259,7 @@ class RunStore:
                          {**liveness.beat(), "id": run_id})
 
     def finish(self, run_id: int, summary: dict) -> bool:
-        return self._end(run_id, "done", summary=_dumps(summary))
+        return self._end(run_id, "done", summary=json_text(summary))
 
     def fail(self, run_id: int, error: str) -> bool:
         return self._end(run_id, "failed", error=str(error))
@@ -383,11 +380,6 @@ def _to_run(row: sqlite3.Row) -> Run:
     d["summary"] = _loads(d["summary"])
     d["cancel_requested"] = bool(d["cancel_requested"])
     return Run(**d)
-
-
-def _dumps(obj) -> str:
-    """JSON that also takes numpy scalars and arrays (metrics often are)."""
-    return json.dumps(obj, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o))
 
 
 def _loads(text: str | None):

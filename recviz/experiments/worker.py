@@ -39,9 +39,9 @@ from pathlib import Path
 from recviz import paths
 from recviz.config import RunConfig
 from recviz.errors import RecvizError
-from recviz.experiments import record
-from recviz.experiments.executors.local import TEST_SLEEP_ENV  # noqa: F401 — tests set it through here
-from recviz.experiments.store import Run, RunStore, pid_alive
+from recviz.experiments import reasons
+from recviz.experiments.liveness import pid_alive
+from recviz.experiments.store import Run, RunStore
 
 _children: list[subprocess.Popen] = []
 _children_lock = threading.Lock()
@@ -270,7 +270,7 @@ def _execute_queue(store: RunStore, first: Run, threads: int | None, redirect: b
     except Exception as exc:  # noqa: BLE001 — every run taken must end with its reason
         for run_id in taken:
             if store.get(run_id).status == "running":
-                store.fail(run_id, record.describe(exc))
+                store.fail(run_id, reasons.describe(exc))
     return len(taken)
 
 
@@ -288,7 +288,6 @@ def execute(run_id: int, threads: int | None = None, store: RunStore | None = No
     return executor.execute(store or RunStore(), [run_id])[run_id]
 
 
-describe = record.describe  # the stored error text (kept importable from here)
 
 
 def _on_terminate(signum, frame) -> None:

@@ -18,7 +18,6 @@ from recviz.data.formats.textfile import Source, as_source, check_file, head_tex
 from recviz.data.validate import check_dedup, default_name, validate_with_lines
 
 BEHAVIORS = ("pv", "cart", "fav", "buy")
-COLUMNS = ("user_id", "item_id", "category_id", "behavior_type", "timestamp")
 
 
 def looks_like_taobao(lines: list[str]) -> bool:

@@ -4,7 +4,8 @@ and the line the sidebar shows for it."""
 
 from __future__ import annotations
 
-import json
+from recviz import paths
+from recviz.files import read_json, write_json
 
 SETTINGS = "executor.json"  # in the data directory: the app's choice of executor
 
@@ -12,11 +13,10 @@ SETTINGS = "executor.json"  # in the data directory: the app's choice of executo
 def chosen() -> dict:
     """The executor the app's queue uses: {"executor": a registered name, "address": ...}; the
     first registered one (local) when never chosen, or when the one chosen is no longer there."""
-    from recviz import paths
     from recviz.experiments.executors.registry import REGISTRY
 
     try:
-        got = json.loads((paths.home() / SETTINGS).read_text())
+        got = read_json(paths.home() / SETTINGS)
     except (OSError, ValueError):
         got = {}
     got = got if isinstance(got, dict) else {}
@@ -26,12 +26,10 @@ def chosen() -> dict:
 
 def choose(executor: str, address: str = "auto") -> dict:
     """Remember the executor for the app's queue (the next run the worker takes uses it)."""
-    from recviz import paths
-    from recviz.experiments.artifacts import write_atomically
     from recviz.experiments.executors.registry import get
 
     get(executor).require()  # an unknown name, or one whose package is missing: a RecvizError
-    write_atomically(paths.home() / SETTINGS, json.dumps({"executor": executor, "address": address.strip() or "auto"}).encode())
+    write_json(paths.home() / SETTINGS, {"executor": executor, "address": address.strip() or "auto"})
     return chosen()
 
 

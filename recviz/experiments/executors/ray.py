@@ -324,19 +324,19 @@ def _lost(ray, store: RunStore, run: _Out, address: str, why: BaseException | No
 
 def _send_or_fail(store: RunStore, send, run_id: int, config: RunConfig, ended) -> None:
     """A run that joins a batch: one whose data cannot be read fails alone, with its reason."""
-    from recviz.experiments import record
+    from recviz.experiments import reasons
 
     try:
         send(run_id, config)
     except Exception as exc:  # noqa: BLE001 — the batch goes on; this run ends with its reason
-        store.fail(run_id, record.describe(exc))
+        store.fail(run_id, reasons.describe(exc))
         ended(run_id, "failed")
 
 
 def _finish(ray, store: RunStore, run: _Out) -> str:
     from ray import exceptions as rex
 
-    from recviz.experiments import record, tracking
+    from recviz.experiments import reasons, record, tracking
 
     run_id = run.id
     try:
@@ -350,7 +350,7 @@ def _finish(ray, store: RunStore, run: _Out) -> str:
         if record.is_cancel(cause):
             store.mark_cancelled(run_id)
             return "cancelled"
-        store.fail(run_id, record.describe(cause))
+        store.fail(run_id, reasons.describe(cause))
         return "failed"
     except (rex.WorkerCrashedError, rex.NodeDiedError, rex.ObjectLostError, rex.RayError) as exc:
         where = run.where or "its Ray worker"
@@ -358,10 +358,10 @@ def _finish(ray, store: RunStore, run: _Out) -> str:
         return "failed"
     run_dir = store.run_dir(run_id)
     run_dir.mkdir(parents=True, exist_ok=True)
-    from recviz.experiments.artifacts import write_atomically
+    from recviz.files import write_atomic
 
     for name, data in out.files.items():
-        write_atomically(run_dir / name, data)
+        write_atomic(run_dir / name, data)
     store.finish(run_id, {**out.summary, "run_id": run_id, "artifacts": str(run_dir)})
     tracking.export_requested(store, run_id)
     return "done"

@@ -14,6 +14,7 @@ import sys
 import time
 
 from recviz.errors import RecvizError
+from recviz.files import read_json, write_json
 from recviz.experiments.executors.base import machine
 
 ADDRESS_HELP = ("the cluster's HOST:PORT; auto (default): RAY_ADDRESS or a cluster running on this machine; "
@@ -109,11 +110,10 @@ def _resources(ray) -> dict:
 def remember_cluster(ray, address: str) -> dict:
     """Note what the cluster at `address` offers now (the app's sidebar shows it, with when)."""
     from recviz import paths
-    from recviz.experiments.artifacts import write_atomically
 
     seen = {"address": address, **_resources(ray), "at": time.time()}
     try:
-        write_atomically(paths.home() / SEEN, json.dumps(seen).encode())
+        write_json(paths.home() / SEEN, seen)
     except OSError:  # a read-only data directory: only the sidebar goes without
         pass
     return seen
@@ -124,7 +124,7 @@ def last_seen(address: str) -> dict | None:
     from recviz import paths
 
     try:
-        seen = json.loads((paths.home() / SEEN).read_text())
+        seen = read_json(paths.home() / SEEN)
     except (OSError, ValueError):
         return None
     return seen if isinstance(seen, dict) and seen.get("address") == address else None

@@ -1,0 +1,62 @@
+"""Files RecViz writes: atomically and durably, and JSON the same way everywhere.
+
+Every file RecViz keeps (run artifacts, stored datasets and their index, splits, downloads, the
+catalog's marker, settings) goes through `write_atomic`: written under a temporary name beside its
+target, flushed to disk, renamed over the target, and the folder flushed too, so after a crash or a
+power cut the file is either the old one or the whole new one, and two writers of the same file
+never interleave. Imports nothing from RecViz: every layer may use it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from pathlib import Path
+from typing import Any, BinaryIO, Callable
+
+Content = bytes | str | Callable[[BinaryIO], Any]
+
+
+def write_atomic(path: str | Path, content: Content, *, suffix: str = ".tmp") -> Path:
+    """Make `content` the file `path`, atomically and durably; returns `path`.
+
+    `content` is bytes, text (UTF-8), or a function that writes to the binary file handle it is
+    given (`np.savez`, `torch.save`, `pyarrow.parquet.write_table`, a download's stream). Whatever
+    it raises propagates, and the temporary file (`.NAME.RANDOM<suffix>` beside `path`) is removed:
+    a failure leaves `path` as it was and nothing beside it. The folder must exist."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}{suffix}")
+    try:
+        with open(tmp, "xb") as fh:
+            if callable(content):
+                content(fh)
+            else:
+                fh.write(content.encode() if isinstance(content, str) else content)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
+    return path
+
+
+def json_text(obj: Any, *, indent: int | None = None) -> str:
+    """`obj` as JSON; numpy scalars and arrays become numbers and lists, anything else unknown its str."""
+    return json.dumps(obj, indent=indent, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o))
+
+
+def write_json(path: str | Path, obj: Any, *, indent: int | None = None) -> Path:
+    """`obj` as the JSON file `path` (`json_text`), written with `write_atomic`; returns `path`."""
+    return write_atomic(path, json_text(obj, indent=indent))
+
+
+def read_json(path: str | Path) -> Any:
+    """The JSON file `path`. Raises OSError (missing, unreadable), UnicodeDecodeError or ValueError
+    (not JSON) for the caller to word."""
+    return json.loads(Path(path).read_text(encoding="utf-8"))
