@@ -22,9 +22,10 @@ from recviz.config import DATA_FIELDS, RunConfig
 
 if TYPE_CHECKING:
     from recviz.experiments.store import RunStore
+    from recviz.training.report import EpochReport
 
 OnStart = Callable[[int, RunConfig], None]  # a run was taken to train: its id, the config it trains
-OnEpoch = Callable[[int, dict], None]  # a run's epoch report, already stored
+OnEpoch = Callable[[int, "EpochReport"], None]  # a run's epoch report, already stored
 OnDone = Callable[[int, str], None]  # a run ended, recorded: "done", "failed", "cancelled" (or "lost")
 More = Callable[[int | None], list[int]]  # up to n further runs claimed by this process (None: all there are)
 Load = Callable[[RunConfig], object]  # a config's prepared data (`experiment.prepare_data`)

@@ -23,16 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from recviz.config import RunConfig
-from recviz.experiments.executors.base import (
-    Executor,
-    More,
-    OnDone,
-    OnEpoch,
-    OnStart,
-    capacity,
-    data_key,
-    machine,
-)
+from recviz.experiments.executors.base import Executor, More, OnDone, OnEpoch, OnStart, capacity, data_key, machine
 
 if TYPE_CHECKING:
     from recviz.experiments.store import RunStore

@@ -42,24 +42,8 @@ from typing import TYPE_CHECKING
 
 from recviz.config import RunConfig
 from recviz.errors import Cancelled
-from recviz.experiments.executors.base import (
-    Executor,
-    More,
-    OnDone,
-    OnEpoch,
-    OnStart,
-    capacity,
-    data_key,
-    machine,
-)
-from recviz.experiments.executors.ray_cluster import (
-    INSTALL,
-    connect,
-    last_seen,
-    probe,
-    remember_cluster,
-    require_ray,
-)
+from recviz.experiments.executors.base import Executor, More, OnDone, OnEpoch, OnStart, capacity, data_key, machine
+from recviz.experiments.executors.ray_cluster import INSTALL, connect, last_seen, probe, remember_cluster, require_ray
 from recviz.experiments.store import WAITING_FOR_SLOT
 from recviz.training.report import EpochReport
 
