@@ -67,9 +67,12 @@ def submit(config: RunConfig, threads: int | None = None, sweep_id=None, mlflow:
     return run_id
 
 
-def launch(run_id: int, threads: int | None = None) -> subprocess.Popen:
-    """Start a worker for this one run now (outside the queue), logging to the run's log file."""
-    args = [str(run_id)] + (["--threads", str(threads)] if threads else [])
+def launch(run_id: int, threads: int | None = None, holder: int | None = None) -> subprocess.Popen:
+    """Start a worker for this one run now (outside the queue), logging to the run's log file.
+    `holder`: the pid of the process that holds the run (claimed it) and started this worker for
+    it — a pool's driver, this process: the worker trains it for that process, and stops when it
+    is gone."""
+    args = [str(run_id)] + (["--threads", str(threads)] if threads else []) + (["--holder", str(holder)] if holder else [])
     return _spawn(args, RunStore().run_dir(run_id) / "worker.log", threads)
 
 
@@ -279,13 +282,25 @@ def _runs(ids: list[int]) -> str:
 
 
 def execute(run_id: int, threads: int | None = None, store: RunStore | None = None,
-            redirect: bool = False) -> str:
-    """Train one run on this machine now (queued, or claimed by this process: `launch`) and record
-    its outcome in the store; returns the final status."""
+            redirect: bool = False, holder: int | None = None) -> str:
+    """Train one run on this machine now (queued, or claimed by this process — or by `holder`, the
+    process that started this one for it) and record its outcome in the store; returns the final
+    status."""
     from recviz.experiments import executors
 
     executor = executors.get("local")(threads=threads, run_logs=redirect, interrupted=_terminated)
-    return executor.execute(store or RunStore(), [run_id])[run_id]
+    return executor.train_one(store or RunStore(), run_id, None, holder=holder)
+
+
+def _stop_without(holder: int, poll: float = 0.5) -> None:
+    """End this process, as a kill would, once `holder` (its parent) is gone: its runs are then
+    reaped as that process's, and nothing trains on for a driver that no longer exists."""
+    def watch() -> None:
+        while os.getppid() == holder:
+            time.sleep(poll)
+        os._exit(70)
+
+    threading.Thread(target=watch, daemon=True, name="recviz-holder").start()
 
 
 describe = record.describe  # the stored error text (kept importable from here)
@@ -304,6 +319,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("run_id", nargs="?", type=int, help="the run to train")
     parser.add_argument("--drain", action="store_true", help="train queued runs one after another")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: config)")
+    parser.add_argument("--holder", type=int, default=None, metavar="PID",
+                        help="with RUN_ID: the parent process that holds the run (a pool's driver); stop when it is gone")
     args = parser.parse_args(argv)
     if (args.run_id is None) != args.drain:
         parser.error("give either a RUN_ID or --drain")
@@ -314,7 +331,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.drain:
             drain(args.threads, redirect=True)
         else:
-            execute(args.run_id, args.threads, redirect=True)  # `launch` already writes to the run's log
+            if args.holder:
+                _stop_without(args.holder)
+            execute(args.run_id, args.threads, redirect=True, holder=args.holder)  # `launch`: already its log
     except KeyboardInterrupt:
         return 130
     except RecvizError as err:

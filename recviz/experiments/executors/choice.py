@@ -10,27 +10,31 @@ SETTINGS = "executor.json"  # in the data directory: the app's choice of executo
 
 
 def chosen() -> dict:
-    """The executor the app's queue uses: {"executor": a registered name, "address": ...}; the
-    first registered one (local) when never chosen, or when the one chosen is no longer there."""
+    """The executor the app's queue uses: {"executor": one of `EXECUTORS`, "address": ...}; the
+    first (local) when never chosen, or when the one chosen is no longer offered."""
     from recviz import paths
-    from recviz.experiments.executors import REGISTRY
+    from recviz.experiments import executors
 
     try:
         got = json.loads((paths.home() / SETTINGS).read_text())
     except (OSError, ValueError):
         got = {}
     got = got if isinstance(got, dict) else {}
-    executor = got.get("executor") if got.get("executor") in REGISTRY else next(iter(REGISTRY))
+    executor = got.get("executor") if got.get("executor") in executors.EXECUTORS else executors.EXECUTORS[0]
     return {"executor": executor, "address": str(got.get("address") or "auto")}
 
 
 def choose(executor: str, address: str = "auto") -> dict:
     """Remember the executor for the app's queue (the next run the worker takes uses it)."""
     from recviz import paths
+    from recviz.errors import RecvizError
+    from recviz.experiments import executors
     from recviz.experiments.artifacts import write_atomically
-    from recviz.experiments.executors import get
 
-    get(executor).require()  # an unknown name, or one whose package is missing: a RecvizError
+    if executor not in executors.EXECUTORS:
+        raise RecvizError(f"no executor {executor!r} for the app's queue",
+                          fix=f"choose one of {', '.join(executors.EXECUTORS)}")
+    executors.get(executor).require()  # one whose package is missing: a RecvizError saying what to install
     write_atomically(paths.home() / SETTINGS, json.dumps({"executor": executor, "address": address.strip() or "auto"}).encode())
     return chosen()
 
