@@ -130,10 +130,10 @@ def runs(status: str | None = None, model: str | None = None, limit: int = 200) 
     """The stored runs, newest first, one row each — the rows of ``recviz runs --json``: id,
     status, model, dataset, protocol, seed, HR@10, NDCG@10, epochs, timing, error."""
     from recviz.experiments.rows import run_row
-    from recviz.experiments import worker
+    from recviz.experiments import launch
     from recviz.experiments.store import RunStore
 
-    worker.recover()  # a dead run shows failed, as in `recviz runs`
+    launch.recover()  # a dead run shows failed, as in `recviz runs`
     rows = [run_row(r) for r in RunStore().list(status=status, model=model, limit=limit)]
     return pd.DataFrame(rows, columns=None if rows else ["id", "status", "model", "dataset"])
 

@@ -166,14 +166,14 @@ def build_parser(model: str | None = None) -> argparse.ArgumentParser:
     s.add_argument("--yes", action="store_true", help="do not ask (needed when not run from a terminal)")
     s.set_defaults(func=_lazy("runs", "cmd_delete"))
 
-    from recviz.experiments.executors import ADDRESS_HELP, REGISTRY
+    from recviz.experiments.executors import ADDRESS_HELP, EXECUTORS, get
 
-    labels = ", ".join(f"{name} ({cls.label})" for name, cls in REGISTRY.items())
+    labels = ", ".join(f"{name} ({get(name).label})" for name in EXECUTORS)
     s = sub.add_parser("executor", help=f"where the app's queued runs train (the Train page's setting): show it, "
                                         f"or choose one: {labels}")
-    s.add_argument("executor", nargs="?", choices=list(REGISTRY),
-                   help="; ".join(f"{k}: {c.help}" for k, c in REGISTRY.items()) + " (default: show the choice)")
-    addressed = " or ".join(name for name, cls in REGISTRY.items() if cls.takes_address)
+    s.add_argument("executor", nargs="?", choices=EXECUTORS,
+                   help="; ".join(f"{name}: {get(name).help}" for name in EXECUTORS) + " (default: show the choice)")
+    addressed = " or ".join(name for name in EXECUTORS if get(name).takes_address)
     s.add_argument("--address", metavar="ADDR", help=f"with {addressed}: " + ADDRESS_HELP)
     s.add_argument("--check", action="store_true", help="join the Ray cluster now and show what it offers")
     s.set_defaults(func=_lazy("runs", "cmd_executor"))

@@ -62,7 +62,7 @@ def task_pid(run) -> int | None:
 def main() -> None:
     from streamlit.testing.v1 import AppTest
 
-    from recviz.experiments import worker
+    from recviz.experiments import launch
     from recviz.experiments.store import RunStore
 
     address = f"127.0.0.1:{PORT}"
@@ -106,7 +106,7 @@ def main() -> None:
         long_run = store.get(long_id)
         seen["long"] = {"status": long_run.status, "epochs": len(store.epochs(long_id)), "error": long_run.error}
         seen["exceptions"] = [e.value for e in at.exception]
-        for proc in worker.children():
+        for proc in launch.children():
             proc.wait(timeout=60)
 
         # 4. the driver of a Ray sweep dies
@@ -143,7 +143,7 @@ def main() -> None:
         seen["cluster_gone"] = {"exit": driver.returncode, "after_s": round(time.monotonic() - start, 1),
                                 "runs": [{"status": r.status, "error": r.error} for r in lost()]}
     finally:
-        for proc in worker.children():
+        for proc in launch.children():
             proc.kill()
         try:
             os.killpg(head.pid, signal.SIGTERM)

@@ -14,7 +14,7 @@ sys.path.insert(0, str(ROOT))
 def main() -> None:
     from streamlit.testing.v1 import AppTest
 
-    from recviz.experiments import worker
+    from recviz.experiments import launch
     from recviz.experiments.store import RunStore
 
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
@@ -37,7 +37,7 @@ def main() -> None:
                       "exceptions": [e.value for e in at.exception],
                       "traces": [t.get("name") for t in chart["data"]], "epochs": len(store.epochs(run_id)),
                       "metrics": [m.label for m in at.metric], "subheaders": [h.value for h in at.subheader]}))
-    for proc in worker.children():
+    for proc in launch.children():
         proc.kill()
 
 

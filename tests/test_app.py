@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from recviz.config import RunConfig
 from recviz.models import registry
-from recviz.experiments import worker
+from recviz.experiments import launch
 from recviz.experiments.store import RunStore
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,7 +24,7 @@ def app_env(monkeypatch):
     monkeypatch.chdir(ROOT)  # app.py reads assets/ and pages/ relative to the repo
     monkeypatch.setenv("RECVIZ_WORKER_THREADS", "1")
     yield
-    for proc in worker.children():  # never leave a worker behind
+    for proc in launch.children():  # never leave a worker behind
         if proc.poll() is None:
             proc.kill()
             proc.wait(5)
@@ -48,8 +48,8 @@ def test_home_and_every_page_render_on_an_empty_store():
 
 
 def test_every_page_renders_with_runs_of_every_status():
-    done = worker.submit(RunConfig.build(dataset=TINY, model="itemknn"))
-    assert worker.wait(done, timeout=60).status == "done"
+    done = launch.submit(RunConfig.build(dataset=TINY, model="itemknn"))
+    assert launch.wait(done, timeout=60).status == "done"
     store = RunStore()
     failed = store.create(RunConfig.build(dataset=TINY, model="itempop"))
     store.fail(failed, "worker process 123 exited without finishing")
@@ -72,7 +72,7 @@ def test_train_form_launches_a_run_and_its_results_and_recommendations_show():
     at.button(key="launch").click().run()
     assert_clean(at)
     run_id = at.session_state["active_run"]
-    assert worker.wait(run_id, timeout=90).status == "done"
+    assert launch.wait(run_id, timeout=90).status == "done"
     assert RunStore().get(run_id).config.valid == "random"
     at.run()  # the live fragment does not tick in AppTest: rerun to refresh
     assert_clean(at)
@@ -112,7 +112,7 @@ def test_a_good_upload_is_saved_and_becomes_the_current_dataset():
 
 def _slow_run(monkeypatch) -> int:
     monkeypatch.setenv("RECVIZ_TEST_SLEEP_BEFORE_FIT", "30")  # test hook: the worker waits, cancellably
-    run_id = worker.submit(RunConfig.build(dataset=TINY, model="itempop"))
+    run_id = launch.submit(RunConfig.build(dataset=TINY, model="itempop"))
     store = RunStore()
     deadline = time.time() + 30
     while store.get(run_id).status != "running" and time.time() < deadline:

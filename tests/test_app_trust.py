@@ -67,14 +67,14 @@ def test_a_malformed_option_shows_under_its_field_and_blocks_launch():
 
 
 def test_with_two_runs_queued_the_live_panel_shows_the_running_one(monkeypatch):
-    from recviz.experiments import worker
+    from recviz.experiments import launch
 
     monkeypatch.setenv("RECVIZ_TEST_SLEEP_BEFORE_FIT", "30")  # the worker holds each run, cancellably
-    first = worker.submit(RunConfig.build(dataset="synthetic:users=60,items=400,interactions=1500", model="itempop"))
+    first = launch.submit(RunConfig.build(dataset="synthetic:users=60,items=400,interactions=1500", model="itempop"))
     store = RunStore()
     while store.get(first).status != "running":
         pass
-    queued = [worker.submit(RunConfig.build(dataset="synthetic", model="itempop", seed=s)) for s in (1, 2)]
+    queued = [launch.submit(RunConfig.build(dataset="synthetic", model="itempop", seed=s)) for s in (1, 2)]
     at = app().switch_page("pages/train.py")
     at.session_state["active_run"] = queued[-1]  # this browser session launched the newest
     at.run()

@@ -19,12 +19,15 @@ TINY = "synthetic:users=60,items=300,interactions=1500"
 
 
 def test_the_registry_names_every_executor_and_an_unknown_name_is_a_readable_error():
-    assert executors.EXECUTORS == tuple(executors.REGISTRY) and executors.EXECUTORS[0] == "local"
+    assert list(executors.REGISTRY)[0] == executors.EXECUTORS[0] == "local"
+    assert set(executors.EXECUTORS) <= set(executors.REGISTRY)
     for cls in executors.REGISTRY.values():
         assert issubclass(cls, Executor) and cls.help and cls.label
-    with pytest.raises(RecvizError, match="(?s)no executor 'slurm'.*choose one of local, ray"):
+    with pytest.raises(RecvizError, match="(?s)no executor 'slurm'.*choose one of local, ray, pool"):
         executors.get("slurm")
     assert executors.chosen()["executor"] == "local"  # never chosen: the first
+    with pytest.raises(RecvizError, match="(?s)no executor 'slurm'.*choose one of local, ray, pool"):
+        executors.choose("slurm")
 
 
 class Recording(LocalExecutor):
@@ -44,6 +47,7 @@ class Recording(LocalExecutor):
 def recording(monkeypatch):
     Recording.calls = []
     monkeypatch.setitem(executors.REGISTRY, "recording", Recording)  # the one registry line
+    monkeypatch.setattr(executors, "EXECUTORS", (*executors.EXECUTORS, "recording"))  # offered to the app
     return Recording
 
 
@@ -85,7 +89,7 @@ def test_a_failed_or_cancelled_run_is_an_outcome_and_the_others_train():
 
     def on_epoch(run_id, report):
         epochs.append(run_id)
-        if report["epoch"] == 1:
+        if report.epoch == 1:
             executor.cancel(store, run_id)  # as the app's Cancel: the flag in the store
 
     outcome = executor.train(store, configs, on_epoch=on_epoch)

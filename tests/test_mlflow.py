@@ -108,7 +108,7 @@ def test_without_mlflow_the_flag_says_how_to_install_it(monkeypatch, capsys):
 def test_the_train_page_switch_logs_the_run_the_worker_trains(uri, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
-    from recviz.experiments import worker
+    from recviz.experiments import launch
     from tests.test_app import ROOT
 
     monkeypatch.chdir(ROOT)
@@ -122,8 +122,8 @@ def test_the_train_page_switch_logs_the_run_the_worker_trains(uri, monkeypatch):
         at.button(key="launch").click().run()
         assert not at.exception, [e.value for e in at.exception]
         run_id = at.session_state["active_run"]
-        assert worker.wait(run_id, timeout=90).status == "done"
-        for proc in worker.children():  # the worker logs the run right after marking it done
+        assert launch.wait(run_id, timeout=90).status == "done"
+        for proc in launch.children():  # the worker logs the run right after marking it done
             proc.wait(60)
         client = mlflow.tracking.MlflowClient(tracking_uri=uri)
         found = client.search_runs([client.get_experiment_by_name("recviz").experiment_id],
@@ -131,7 +131,7 @@ def test_the_train_page_switch_logs_the_run_the_worker_trains(uri, monkeypatch):
         assert found, (RunStore().run_dir(run_id) / "worker.log").read_text()
         assert found[0].data.params["model"] == "itemknn"
     finally:
-        for proc in worker.children():
+        for proc in launch.children():
             if proc.poll() is None:
                 proc.kill()
                 proc.wait(5)

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from recviz.config import RunConfig
-from recviz.experiments import artifacts, liveness, worker
+from recviz.experiments import artifacts, launch, liveness, worker
 from recviz.experiments.store import RunStore
 from recviz.experiments.executors.local import TEST_SLEEP_ENV
 from tests.test_worker import KNN, stop_workers, wait_until_running  # noqa: F401 — the fixture
@@ -52,11 +52,11 @@ def test_a_run_claimed_on_another_boot_is_dead_even_if_its_pid_exists():
 @pytest.mark.slow
 def test_sigkill_of_a_worker_is_named_in_the_reason(monkeypatch):
     monkeypatch.setenv(TEST_SLEEP_ENV, "30")
-    run_id = worker.submit(KNN)
+    run_id = launch.submit(KNN)
     pid = wait_until_running(run_id).pid
     os.kill(pid, signal.SIGKILL)
     deadline = time.monotonic() + 10
-    while worker.recover() != [run_id]:  # what every reader of the store does first
+    while launch.recover() != [run_id]:  # what every reader of the store does first
         assert time.monotonic() < deadline, "never reaped"
         time.sleep(0.05)
     error = RunStore().get(run_id).error
@@ -66,10 +66,10 @@ def test_sigkill_of_a_worker_is_named_in_the_reason(monkeypatch):
 @pytest.mark.slow
 def test_sigterm_of_a_worker_cancels_its_run_and_says_by_what(monkeypatch):
     monkeypatch.setenv(TEST_SLEEP_ENV, "30")
-    run_id = worker.submit(KNN)
+    run_id = launch.submit(KNN)
     pid = wait_until_running(run_id).pid
     os.kill(pid, signal.SIGTERM)
-    run = worker.wait(run_id, timeout=10)
+    run = launch.wait(run_id, timeout=10)
     assert run.status == "cancelled"
     assert run.error == f"stopped by signal 15 (SIGTERM) sent to worker process {pid}"
 
@@ -131,7 +131,7 @@ def test_other_known_causes_are_named(exc, words):
 def test_a_sweep_survives_its_worker_killed_five_times_at_random_points(monkeypatch):
     """10 runs queued as one sweep; the queue's worker is SIGKILLed 5 times at seeded random moments
     (while importing, training, saving or between runs) and restarted the way every reader of the
-    store restarts it (`worker.recover`). Nothing is left queued or running, every failure has its
+    store restarts it (`launch.recover`). Nothing is left queued or running, every failure has its
     reason, the database is intact, and no run was claimed (trained) twice."""
     import random
     import sqlite3
@@ -139,18 +139,18 @@ def test_a_sweep_survives_its_worker_killed_five_times_at_random_points(monkeypa
     rng = random.Random(15)
     monkeypatch.setenv(TEST_SLEEP_ENV, "0.8")  # every run takes 0.8 s more: the kills land mid-sweep
     tiny = "synthetic:users=60,items=300,interactions=1500"
-    ids = [worker.submit(RunConfig.build(dataset=tiny, model="gmf", epochs=3, seed=s), threads=1, sweep_id="faults")
+    ids = [launch.submit(RunConfig.build(dataset=tiny, model="gmf", epochs=3, seed=s), threads=1, sweep_id="faults")
            for s in range(10)]
     store, start = RunStore(), time.monotonic()
     kills = []
     while len(kills) < 5 and time.monotonic() - start < 45:
-        pid = worker.drain_pid()
+        pid = launch.drain_pid()
         if pid is None or pid < 0:  # none yet, or one starting: restart as any reader would
-            worker.recover()
+            launch.recover()
             time.sleep(0.05)
             continue
         time.sleep(rng.uniform(0.2, 3.0))
-        if worker.drain_pid() == pid:
+        if launch.drain_pid() == pid:
             os.kill(pid, signal.SIGKILL)
             kills.append(pid)
             deadline = time.monotonic() + 5
@@ -161,7 +161,7 @@ def test_a_sweep_survives_its_worker_killed_five_times_at_random_points(monkeypa
     deadline = time.monotonic() + 60
     while store.list(status=("queued", "running")):
         assert time.monotonic() < deadline, [(r.id, r.status) for r in store.list()]
-        worker.recover()
+        launch.recover()
         time.sleep(0.1)
 
     runs = [store.get(i) for i in ids]

@@ -15,7 +15,7 @@ from recviz.data.interactions import Interactions
 from recviz.errors import ModelError, RecvizError
 from recviz.eval.protocols import recommend
 from recviz.models import registry
-from recviz.experiments import artifacts, worker
+from recviz.experiments import artifacts, launch, worker
 from recviz.experiments.store import RunStore
 from recviz.experiments import experiment
 from recviz.experiments.executors.local import TEST_SLEEP_ENV
@@ -28,11 +28,11 @@ KNN = RunConfig.build(dataset="synthetic", model="itemknn", neighbors=50)
 def stop_workers():
     """Kill every worker this test started (they run in their own sessions: nothing else would)."""
     yield
-    for proc in worker.children():
+    for proc in launch.children():
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
-    worker.reap_children()
+    launch.reap_children()
 
 
 def wait_until_running(run_id, timeout=20.0):
@@ -47,8 +47,8 @@ def wait_until_running(run_id, timeout=20.0):
 
 
 def test_submitted_run_finishes_and_its_artifacts_reload():
-    run_id = worker.submit(KNN)
-    run = worker.wait(run_id, timeout=60)
+    run_id = launch.submit(KNN)
+    run = launch.wait(run_id, timeout=60)
     assert run.status == "done", run.error
     assert run.device == "cpu" and run.summary["device"] == "cpu"
     assert set(run.summary["metrics"]) >= {"HR@10", "NDCG@10"} and run.summary["best_epoch"] == 1
@@ -77,7 +77,7 @@ def test_submitted_run_finishes_and_its_artifacts_reload():
 @pytest.mark.slow
 def test_a_killed_worker_leaves_a_failed_run_with_its_reason(monkeypatch):
     monkeypatch.setenv(TEST_SLEEP_ENV, "30")
-    run_id = worker.submit(KNN)
+    run_id = launch.submit(KNN)
     pid = wait_until_running(run_id).pid
     os.kill(pid, signal.SIGKILL)  # no wait(): a zombie child must count as dead too
     store, deadline = RunStore(), time.monotonic() + 5
@@ -92,11 +92,11 @@ def test_a_killed_worker_leaves_a_failed_run_with_its_reason(monkeypatch):
 
 def test_cancel_stops_a_running_run_within_5_seconds(monkeypatch):
     monkeypatch.setenv(TEST_SLEEP_ENV, "60")
-    run_id = worker.submit(KNN)
+    run_id = launch.submit(KNN)
     wait_until_running(run_id)
     start = time.monotonic()
     assert RunStore().request_cancel(run_id) == "running"
-    run = worker.wait(run_id, timeout=5)
+    run = launch.wait(run_id, timeout=5)
     assert run.status == "cancelled" and time.monotonic() - start < 5
     assert not (RunStore().run_dir(run_id) / "meta.json").exists()
 
@@ -104,15 +104,15 @@ def test_cancel_stops_a_running_run_within_5_seconds(monkeypatch):
 @pytest.mark.slow
 def test_sigterm_counts_as_cancel(monkeypatch):
     monkeypatch.setenv(TEST_SLEEP_ENV, "60")
-    run_id = worker.submit(KNN)
+    run_id = launch.submit(KNN)
     os.kill(wait_until_running(run_id).pid, signal.SIGTERM)
-    assert worker.wait(run_id, timeout=5).status == "cancelled"
+    assert launch.wait(run_id, timeout=5).status == "cancelled"
 
 
 @pytest.mark.skipif("gmf" not in registry.MODELS, reason="no neural models yet")
 def test_a_neural_run_streams_epochs_and_cancels_between_batches():
     config = RunConfig.build(dataset="synthetic", model="gmf", epochs=500, batch_size=64)
-    run_id = worker.submit(config, threads=1)
+    run_id = launch.submit(config, threads=1)
     store, deadline = RunStore(), time.monotonic() + 30
     while store.epochs(run_id).empty:  # epochs arrive while the run is still running
         assert time.monotonic() < deadline and not store.get(run_id).finished, store.get(run_id).error
@@ -120,15 +120,15 @@ def test_a_neural_run_streams_epochs_and_cancels_between_batches():
     # the worker's thread count is this machine's business: the stored config is the one submitted
     assert store.get(run_id).status == "running" and store.get(run_id).config == config
     store.request_cancel(run_id)
-    run = worker.wait(run_id, timeout=5)
+    run = launch.wait(run_id, timeout=5)
     assert run.status == "cancelled" and run.device == "cpu"
     frame = store.epochs(run_id)
     assert len(frame) < 500 and frame["valid_NDCG@10"].notna().all()
 
 
 def test_a_bad_config_fails_with_a_readable_message():
-    bad_data = worker.submit(RunConfig.build(dataset="no-such-dataset", model="itempop"))
-    run = worker.wait(bad_data, timeout=30)
+    bad_data = launch.submit(RunConfig.build(dataset="no-such-dataset", model="itempop"))
+    run = launch.wait(bad_data, timeout=30)
     assert run.status == "failed" and "'no-such-dataset' is neither" in run.error and "Fix:" in run.error
     assert "Traceback" not in run.error
     with pytest.raises(ModelError, match="unknown model 'no-such-model'"):  # never reaches the queue
@@ -138,25 +138,25 @@ def test_a_bad_config_fails_with_a_readable_message():
 
 
 def test_the_queue_trains_one_run_at_a_time():
-    ids = [worker.submit(RunConfig.build(dataset="synthetic", model="itempop", seed=s)) for s in (1, 2)]
-    runs = [worker.wait(i, timeout=60) for i in ids]
+    ids = [launch.submit(RunConfig.build(dataset="synthetic", model="itempop", seed=s)) for s in (1, 2)]
+    runs = [launch.wait(i, timeout=60) for i in ids]
     assert [r.status for r in runs] == ["done", "done"], [r.error for r in runs]
     assert runs[0].pid == runs[1].pid  # one drain worker took both
     assert runs[1].started_at >= runs[0].finished_at
     deadline = time.monotonic() + 10
-    while worker.drain_pid() is not None:  # and it leaves once the queue is empty
+    while launch.drain_pid() is not None:  # and it leaves once the queue is empty
         assert time.monotonic() < deadline, "the drain worker never exited"
         time.sleep(0.05)
 
 
 def test_a_second_drain_steps_aside_while_one_holds_the_lock():
-    fd = worker._try_lock()  # stands in for a live drain worker
+    fd = launch.try_lock()  # stands in for a live drain worker
     try:
-        assert worker.drain_pid() is not None
-        assert worker.drain() == 0 and worker.ensure_drain() is None
+        assert launch.drain_pid() is not None
+        assert worker.drain() == 0 and launch.ensure_drain() is None
     finally:
-        worker._unlock(fd)
-    assert worker.drain_pid() is None
+        launch.unlock(fd)
+    assert launch.drain_pid() is None
 
 
 def test_epochs_reach_the_store_and_errors_become_readable_text(monkeypatch, recviz_home):
@@ -213,14 +213,14 @@ def test_a_killed_queue_worker_strands_nothing_the_next_app_start_drains_the_que
     store = RunStore()
     ids = [store.create(RunConfig.build(dataset="synthetic", model="itempop", seed=s)) for s in (1, 2, 3)]
     monkeypatch.setenv("RECVIZ_TEST_SLEEP_BEFORE_FIT", "60")  # the first run waits, cancellably
-    worker.ensure_drain()  # one queue worker, as `submit` starts it
+    launch.ensure_drain()  # one queue worker, as `submit` starts it
     first = wait_until_running(ids[0])
     os.kill(first.pid, signal.SIGKILL)  # the drain worker itself, with two runs still queued
-    worker.reap_children()
+    launch.reap_children()
     monkeypatch.delenv("RECVIZ_TEST_SLEEP_BEFORE_FIT")
     monkeypatch.chdir(ROOT)
     AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()  # the app starts again
-    runs = [worker.wait(i, timeout=60) for i in ids]
+    runs = [launch.wait(i, timeout=60) for i in ids]
     assert runs[0].status == "failed" and "was killed by signal 9 (SIGKILL)" in runs[0].error
     assert [r.status for r in runs[1:]] == ["done", "done"]
 

@@ -28,32 +28,34 @@ def device_label() -> str:
 
 
 def executor_choice() -> str:
-    """The Train page's "Where runs train": local (the worker on this machine) or ray (each run a
-    Ray task; the worker is their driver). Remembered in the data directory for the app's queue;
-    choosing a cluster joins it once from a short-lived process, to say at once whether it can be
-    reached and what it offers. Returns a caption saying where the next run trains."""
+    """The Train page's "Where runs train": every registered executor by its label (this machine,
+    one run at a time; several runs side by side; a Ray cluster). Remembered in the data directory
+    for the app's queue; choosing one with machines elsewhere (a cluster) joins it once from a
+    short-lived process, to say at once whether it can be reached and what it offers. Returns a
+    caption saying where the next run trains."""
     current = executors.chosen()
     left, right = st.columns([1, 2])
     picked = left.radio("Where runs train", executors.EXECUTORS, horizontal=True, key="executor",
                         index=executors.EXECUTORS.index(current["executor"]),
-                        format_func={"local": "this machine", "ray": "a Ray cluster"}.get,
+                        format_func=lambda e: executors.get(e).label,
                         captions=[executors.EXECUTOR_HELP[e] for e in executors.EXECUTORS])
-    address = right.text_input("Ray address", current["address"], key="ray_address", disabled=picked != "ray",
+    takes_address = executors.get(picked).takes_address
+    address = right.text_input("Ray address", current["address"], key="ray_address", disabled=not takes_address,
                                help=executors.ADDRESS_HELP[0].upper() + executors.ADDRESS_HELP[1:])
     check, address = False, address.strip() or "auto"  # as `choose` keeps it: not changed on every rerun
     if (picked, address) != (current["executor"], current["address"]):
         try:
             current = executors.choose(picked, address)
-            check = picked == "ray"
+            check = takes_address
         except RecvizError as err:
             show_error(err)
-    if current["executor"] == "ray":
+    if executors.get(current["executor"]).takes_address:
         check |= right.button("Check the cluster", key="check_cluster",
                               help="Join it now and show how many CPUs and GPUs it offers.")
         if check:
             with st.spinner(f"Joining the Ray cluster at {current['address']}…"):
                 try:
-                    executors.probe(current["address"])
+                    executors.get(current["executor"]).probe(current["address"])
                 except RecvizError as err:
                     st.warning(f"{err} — runs you launch will fail with this until it is reachable.")
     return executors.where_runs_train(current) + "."

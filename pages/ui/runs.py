@@ -10,7 +10,7 @@ import streamlit as st
 
 from recviz import paths
 from recviz.config import RunConfig
-from recviz.experiments import worker
+from recviz.experiments import launch
 from recviz.experiments.store import WAITING_FOR_SLOT, RunStore
 
 STATUS_BADGE = {"queued": ":grey[● queued]", "running": ":blue[● running]", "done": ":green[● done]",
@@ -46,8 +46,8 @@ def on_app_start() -> None:
 
 
 def recover() -> None:
-    """`recviz.experiments.worker.recover` with this app's worker threads (the Train page's poll calls it)."""
-    worker.recover(worker_threads())
+    """`recviz.experiments.launch.recover` with this app's worker threads (the Train page's poll calls it)."""
+    launch.recover(worker_threads())
 
 
 def worker_threads() -> int | None:
@@ -60,4 +60,4 @@ def worker_threads() -> int | None:
 
 def submit(config: RunConfig, sweep_id=None, mlflow: str | None = None) -> int:
     """Queue `config` for the background worker; its run id."""
-    return worker.submit(config, threads=worker_threads(), sweep_id=sweep_id, mlflow=mlflow)
+    return launch.submit(config, threads=worker_threads(), sweep_id=sweep_id, mlflow=mlflow)

@@ -12,10 +12,10 @@ from recviz.experiments.rows import run_row
 
 
 def cmd_runs(args) -> int:
-    from recviz.experiments import worker
+    from recviz.experiments import launch
     from recviz.experiments.store import RunStore
 
-    worker.recover()  # a dead run shows failed, and queued runs get a worker
+    launch.recover()  # a dead run shows failed, and queued runs get a worker
     store = RunStore()
     runs = store.list(status=args.status, model=args.model, limit=args.limit)
     rows = [run_row(r) for r in runs]
@@ -69,10 +69,10 @@ def cmd_executor(args) -> int:
     current = executors.chosen()
     if args.executor is not None or args.address is not None:
         current = executors.choose(args.executor or current["executor"], args.address or current["address"])
-    problem = None
-    if current["executor"] == "ray" and (args.check or args.address is not None or args.executor == "ray"):
+    problem, executor = None, executors.get(current["executor"])
+    if executor.takes_address and (args.check or args.address is not None or args.executor is not None):
         try:
-            executors.probe(current["address"])
+            executor.probe(current["address"])
         except RecvizError as err:
             problem = err
     print(executors.where_runs_train(current))
@@ -86,10 +86,10 @@ def cmd_executor(args) -> int:
 def cmd_delete(args) -> int:
     """Deleting loses a run's weights and recommendation lists for good, so it is said out loud
     first: the runs are listed and, from a terminal, confirmed; elsewhere `--yes` is required."""
-    from recviz.experiments import worker
+    from recviz.experiments import launch
     from recviz.experiments.store import RunStore
 
-    worker.recover()
+    launch.recover()
     store = RunStore()
     runs = [store.get(r) for r in dict.fromkeys(args.runs)]  # every id checked before anything goes
     running = [r.id for r in runs if r.status == "running"]
@@ -112,10 +112,10 @@ def cmd_delete(args) -> int:
 
 
 def cmd_recommend(args) -> int:
-    from recviz.experiments import artifacts, worker
+    from recviz.experiments import artifacts, launch
     from recviz.experiments.store import RunStore
 
-    worker.recover()
+    launch.recover()
     store = RunStore()
     run = store.get(args.run)
     if run.status != "done":

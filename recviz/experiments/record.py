@@ -122,11 +122,12 @@ def is_cancel(exc: BaseException) -> bool:
 
 # ---- the whole thing -------------------------------------------------------------------------------
 def train_and_record(store: RunStore, run_id: int, config: RunConfig, run_dir: Path, watch: Watch, *,
-                     data=None, on_epoch=None, before_fit=None):
-    """Train a run this process has claimed (status running, our pid) and store everything;
-    returns (RunResult, summary). Raises whatever ended it; pass that to `record_outcome`."""
+                     data=None, on_epoch=None, before_fit=None, holder: int | None = None):
+    """Train a run this process has claimed (status running, our pid — or `holder`'s, the process
+    that holds it for us: a pool's driver) and store everything; returns (RunResult, summary).
+    Raises whatever ended it; pass that to `record_outcome`."""
     device = resolve_device(config)
-    store.mark_running(run_id, os.getpid(), device)
+    store.mark_running(run_id, os.getpid() if holder is None else holder, device)
     if before_fit is not None:
         before_fit()
     watch.check()

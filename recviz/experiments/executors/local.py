@@ -58,13 +58,17 @@ class LocalExecutor(Executor):
 
     def train_one(self, store: RunStore, run_id: int, config: RunConfig | None, data: dict | None = None,
                   on_start: OnStart | None = None, on_epoch: OnEpoch | None = None,
-                  on_done: OnDone | None = None) -> str:
+                  on_done: OnDone | None = None, holder: int | None = None) -> str:
         """Train one run (queued, or claimed by this process) here and record its outcome; returns
         its final status. `config`: the config of a run this process just created (else the
-        stored one). A KeyboardInterrupt is recorded as a cancel, then raised again."""
+        stored one). `holder`: the process that claimed the run for this one (a pool's driver);
+        the run starts now, not when it was claimed. A KeyboardInterrupt is recorded as a cancel,
+        then raised again."""
         from recviz.experiments import record
 
-        if not store.mark_running(run_id, os.getpid()):
+        claimed = store.mark_running(run_id, os.getpid()) if holder is None else \
+            store.mark_running(run_id, holder, started_at=time.time())
+        if not claimed:
             status = store.get(run_id).status  # a RecvizError when there is no such run
             self._say(f"run {run_id} is {status}, not queued: nothing to do")
             return status
@@ -87,7 +91,8 @@ class LocalExecutor(Executor):
                 on_start(run_id, config)
             report = None if on_epoch is None else (lambda epoch: on_epoch(run_id, epoch))
             record.train_and_record(store, run_id, config, run_dir, watch, data=(data or {}).get(data_key(config)),
-                                    on_epoch=report, before_fit=lambda: _test_pause(watch.should_stop))
+                                    on_epoch=report, before_fit=lambda: _test_pause(watch.should_stop),
+                                    holder=holder)
             status = "done"
         except BaseException as exc:  # noqa: BLE001 — every outcome must reach the store
             status = _record(store, run_id, exc, watch, run_dir / "worker.log")

@@ -1,0 +1,211 @@
+"""The `pool` executor: the local executor, several runs at once. Each run trains in a worker
+process of its own — `python -m recviz.experiments.worker RUN_ID --threads 1 --holder PID`, the
+local worker's one-run path, with one torch thread — and as many train at once as there are slots
+(`RECVIZ_POOL_SLOTS`, default: the cores this process may use); the others wait for a slot.
+
+The process that calls `execute` holds the runs (claimed by its pid, as a Ray driver holds its
+runs), so that if it dies they are reaped as any dead worker's are, and its worker processes,
+finding their parent gone, stop. Each worker process stores its run's epochs, heartbeat,
+artifacts and outcome itself, with the very code the local worker runs: a run's numbers are those
+of the same run trained alone with one thread. A cancel is the store's flag: a waiting run ends at
+once, a training one between batches. A worker process that dies (killed, out of memory) fails
+its run saying how it ended, and the other runs go on.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from recviz.config import RunConfig
+from recviz.errors import RecvizError
+from recviz.experiments.executors.base import (
+    More,
+    OnDone,
+    OnEpoch,
+    OnStart,
+    capacity,
+    machine,
+)
+from recviz.experiments.executors.local import LocalExecutor
+from recviz.training.report import EpochReport
+
+if TYPE_CHECKING:
+    from recviz.experiments.store import RunStore
+
+SLOTS_ENV = "RECVIZ_POOL_SLOTS"
+POLL_S = 0.25  # how often the driver looks at its runs: epochs to pass on, ends, cancels of waiting runs
+HEARTBEAT_S = 2.0  # how often a waiting run's heartbeat is written (a training one's: by its worker)
+STOP_GRACE_S = 10.0  # a worker process asked to stop (SIGTERM) that has not ended by then is killed
+
+
+@dataclass(eq=False)
+class _Slot:
+    """A run training in a worker process of the pool."""
+
+    run_id: int
+    proc: subprocess.Popen
+    seen: int = 0  # its epochs already passed to `on_epoch`
+
+
+class PoolExecutor(LocalExecutor):
+    label = "this machine, runs side by side"
+    help = (f"train on this machine, a one-thread process per run, as many at once as there are cores "
+            f"({SLOTS_ENV} sets how many)")
+
+    @classmethod
+    def slots(cls) -> int:
+        """How many runs train at once: `RECVIZ_POOL_SLOTS`, else the cores this process may use."""
+        text = os.environ.get(SLOTS_ENV, "").strip()
+        if not text:
+            return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        if not text.isdigit() or not 1 <= int(text) <= 1024:
+            raise RecvizError(f"{SLOTS_ENV}={text!r} is not a number of runs to train at once",
+                              fix=f"set {SLOTS_ENV} to a whole number from 1 to 1024, or unset it to use every core")
+        return int(text)
+
+    @classmethod
+    def require(cls) -> None:
+        cls.slots()
+
+    def check(self) -> None:
+        self.slots()
+
+    @classmethod
+    def where(cls, address: str = "auto") -> str:
+        return f"Runs train on this machine: {capacity(machine())}, {cls.slots()} at a time, one thread each"
+
+    def execute(self, store: RunStore, runs: Sequence[int | RunConfig], *, sweep_id=None, mlflow: str | None = None,
+                data: dict | None = None, on_start: OnStart | None = None, on_epoch: OnEpoch | None = None,
+                on_done: OnDone | None = None, more: More | None = None) -> dict[int, str]:
+        """As the local executor's, several at once; the worker processes read their runs' data
+        themselves (`data` only spared the caller's checks), and `more(n)` is asked for as many
+        runs as there are free slots."""
+        from recviz.experiments.store import WAITING_FOR_SLOT
+
+        slots, pid = self.slots(), os.getpid()
+        outcome: dict[int, str] = {}
+        waiting: list[tuple[int, RunConfig]] = []  # claimed by this process, shown waiting for a slot
+        busy: dict[int, _Slot] = {}
+        beat = 0.0
+
+        def ended(run_id: int, status: str) -> None:
+            outcome[run_id] = status
+            if on_done is not None:
+                on_done(run_id, status)
+
+        def take(batch: Sequence[int | RunConfig]) -> None:
+            for item in batch:
+                if isinstance(item, RunConfig):
+                    waiting.append((self.create(store, item, sweep_id, mlflow, device=WAITING_FOR_SLOT), item))
+                elif store.mark_running(item, pid, WAITING_FOR_SLOT):
+                    waiting.append((item, store.get(item).config))
+                else:  # not ours to run: cancelled while queued, ended, or another worker's
+                    ended(item, store.get(item).status)
+
+        try:
+            take(runs)
+            while True:
+                free = slots - len(busy) - len(waiting)
+                if more is not None and free > 0 and not self.interrupted.is_set():
+                    take(more(free))
+                for run_id, config in list(waiting):
+                    if store.cancel_requested(run_id):  # nothing started: it ends at once
+                        waiting.remove((run_id, config))
+                        store.mark_cancelled(run_id)
+                        ended(run_id, "cancelled")
+                while waiting and len(busy) < slots:
+                    run_id, config = waiting.pop(0)
+                    busy[run_id] = _Slot(run_id, _start(run_id, pid))
+                    if on_start is not None:
+                        on_start(run_id, config)
+                if not busy and not waiting:
+                    return outcome
+                time.sleep(POLL_S)
+                if time.monotonic() - beat >= HEARTBEAT_S:
+                    for run_id, _ in waiting:
+                        store.heartbeat(run_id)
+                    beat = time.monotonic()
+                for slot in list(busy.values()):
+                    gone = slot.proc.poll() is not None  # before its epochs: none is missed
+                    _pass_on(store, slot, on_epoch)
+                    if gone:
+                        del busy[slot.run_id]
+                        ended(slot.run_id, _outcome(store, slot))
+        except BaseException as exc:  # this driver stops early (Ctrl-C, SIGTERM, an error)
+            _stop(store, busy.values())
+            for run_id, _ in waiting:
+                if isinstance(exc, KeyboardInterrupt):
+                    store.mark_cancelled(run_id, reason=str(exc) or "stopped before it started")
+                else:
+                    from recviz.experiments import reasons
+
+                    store.fail(run_id, reasons.describe(exc))
+            raise
+
+
+def _start(run_id: int, holder: int) -> subprocess.Popen:
+    """The run's worker process: one torch thread, its output in the run's log."""
+    from recviz.experiments import launch
+
+    return launch.launch(run_id, threads=1, holder=holder)
+
+
+def _pass_on(store: RunStore, slot: _Slot, on_epoch: OnEpoch | None) -> None:
+    """Give `on_epoch` the epochs the run's worker stored since the last look."""
+    if on_epoch is None:
+        return
+    frame = store.epochs(slot.run_id)
+    for row in frame.iloc[slot.seen:].to_dict("records"):
+        report = {k: v for k, v in row.items() if not k.startswith("valid_") and not _missing(v)}
+        on_epoch(slot.run_id, EpochReport.from_dict({**report, "epoch": int(report["epoch"])}))
+    slot.seen = len(frame)
+
+
+def _missing(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _outcome(store: RunStore, slot: _Slot) -> str:
+    """How a run ended, once its worker process has: what the worker recorded, or — when it died
+    before it could (killed, out of memory) — failed, saying how the process ended."""
+    from recviz.experiments import launch, liveness
+
+    launch.reap_children()
+    run = store.get(slot.run_id)
+    if run.status != "running":
+        return run.status
+    stored = len(store.epochs(run.id))
+    how = liveness.how_it_ended(run, slot.proc.returncode)
+    if store.fail(run.id, f"worker process {slot.proc.pid} {how} during epoch {stored + 1} ({stored} epoch(s) stored)"):
+        return "failed"
+    return store.get(run.id).status
+
+
+def _stop(store: RunStore, slots) -> None:
+    """Ask every worker process still training to stop (each records its run cancelled, saying so),
+    and kill those that have not within `STOP_GRACE_S`."""
+    slots = list(slots)
+    for slot in slots:
+        _signal(slot.proc, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_GRACE_S
+    for slot in slots:
+        try:
+            slot.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            _signal(slot.proc, signal.SIGKILL)
+            slot.proc.wait()
+        _outcome(store, slot)
+
+
+def _signal(proc: subprocess.Popen, sig: int) -> None:
+    try:
+        os.killpg(proc.pid, sig)  # its session: the worker and anything it started
+    except ProcessLookupError:
+        pass

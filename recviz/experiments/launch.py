@@ -1,0 +1,183 @@
+"""Worker processes, from the outside: queue a run and make sure a drain worker trains it
+(`submit`), start a worker for one run now (`launch`), keep track of the workers this process
+started (`children`, `reap_children`, `exit_status`), find runs whose worker is gone (`recover`),
+and the drain lock that lets one drain per data directory own the queue. What a worker does once
+it runs is `recviz.experiments.worker`; this module imports no executor, so executors (the pool)
+can start workers too."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from recviz import paths
+from recviz.config import RunConfig
+from recviz.experiments.liveness import pid_alive
+from recviz.experiments.store import Run, RunStore
+
+_children: list[subprocess.Popen] = []
+_children_lock = threading.Lock()
+_exits: dict[int, int] = {}  # pid → exit status of the workers this process started that have ended
+
+
+# ---- starting workers (called by the app and the CLI) --------------------------------------------
+def submit(config: RunConfig, threads: int | None = None, sweep_id=None, mlflow: str | None = None) -> int:
+    """Queue a run and make sure a drain worker will train it. Returns the run id. `threads` is the
+    worker's (a resource of this machine, not part of the run's config: the stored config stays
+    exactly what the page or the CLI built). `mlflow`: a tracking URI ("" for MLflow's default
+    store, in the directory the worker starts in) to log the run to when it finishes."""
+    store = RunStore()
+    if mlflow is not None:
+        from recviz.experiments import tracking
+
+        tracking.check_installed()
+    run_id = store.create(config, sweep_id=sweep_id)
+    if mlflow is not None:
+        tracking.request(store.run_dir(run_id), mlflow)
+    ensure_drain(threads)
+    return run_id
+
+
+def launch(run_id: int, threads: int | None = None, holder: int | None = None) -> subprocess.Popen:
+    """Start a worker for this one run now (outside the queue), logging to the run's log file.
+    `holder`: the pid of the process that holds the run (claimed it) and started this worker for
+    it — a pool's driver, this process: the worker trains it for that process, and stops when it
+    is gone."""
+    args = [str(run_id)] + (["--threads", str(threads)] if threads else []) + (["--holder", str(holder)] if holder else [])
+    return _spawn(args, RunStore().run_dir(run_id) / "worker.log", threads)
+
+
+def ensure_drain(threads: int | None = None) -> subprocess.Popen | None:
+    """Start a drain worker unless one is alive (or one this process started is still starting:
+    ten quick submits start one drain, not ten that would race for the lock); the app may call
+    this at start to pick up runs queued before a restart. Returns the new process, or None when
+    one was already running."""
+    reap_children()
+    with _children_lock:  # one this process started is still starting (it has not locked yet)
+        if any(getattr(proc, "drain", False) and proc.returncode is None for proc in _children):
+            return None
+    if drain_pid() is not None:
+        return None
+    args = ["--drain"] + (["--threads", str(threads)] if threads else [])
+    proc = _spawn(args, paths.home() / "runs" / "drain.log", threads)
+    proc.drain = True
+    return proc
+
+
+def _spawn(args: list[str], log_path: Path, threads: int | None) -> subprocess.Popen:
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, RECVIZ_HOME=str(paths.home()), PYTHONUNBUFFERED="1")
+    # The child imports the very recviz this process runs, even from an uninstalled checkout.
+    root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
+    if threads:  # numpy's BLAS reads these at import
+        env.update(OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "recviz.experiments.worker", *args],
+                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                env=env, start_new_session=True, close_fds=True)
+    with _children_lock:
+        _children.append(proc)
+    return proc
+
+
+def children() -> list[subprocess.Popen]:
+    """Workers this process started and has not reaped yet (tests stop them in teardown)."""
+    return list(_children)
+
+
+def reap_children() -> None:
+    """Collect exited workers so they do not linger as zombies (call from the page poller),
+    keeping their exit statuses for `exit_status`."""
+    with _children_lock:  # the Streamlit server calls this from several threads
+        for proc in _children:
+            if proc.poll() is not None:
+                _exits[proc.pid] = proc.returncode
+        _children[:] = [proc for proc in _children if proc.returncode is None]
+
+
+def exit_status(pid: int) -> int | None:
+    """How a worker this process started ended (negative: killed by that signal); None when it
+    is not ours or still running. The reaper asks once it has found the pid dead, so the status
+    of a child that has just died is waited for here (the kernel may show it dying a moment
+    before `waitpid` can collect it), not lost to that race."""
+    with _children_lock:
+        ours = [proc for proc in _children if proc.pid == pid]
+    for proc in ours:
+        try:
+            proc.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            pass
+    reap_children()
+    return _exits.get(pid)
+
+
+def wait(run_id: int, timeout: float = 60.0, poll: float = 0.1) -> Run:
+    """Poll the store until the run is finished; a worker found dead is reaped on the way.
+    Raises TimeoutError with the run's state when `timeout` seconds pass."""
+    store = RunStore()
+    deadline = time.monotonic() + timeout
+    while True:
+        reap_children()
+        run = store.get(run_id)
+        if run.finished:
+            return run
+        if run.status == "running" and run.pid and not pid_alive(run.pid):
+            store.reap(exits=exit_status)  # status reads "failed" on the next pass
+        elif time.monotonic() > deadline:
+            raise TimeoutError(f"run {run_id} is still {run.status} after {timeout:g} s")
+        time.sleep(poll)
+
+
+# ---- the drain lock ------------------------------------------------------------------------------
+def try_lock(patience: float = 0.0) -> int | None:
+    """The locked file descriptor, or None when another process holds the lock. A drain waits
+    `patience` seconds, so that a `drain_pid()` probe holding the lock for an instant cannot make
+    it give up with runs still queued."""
+    fd = os.open(paths.home() / "drain.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                os.close(fd)
+                return None
+            time.sleep(0.02)
+
+
+def unlock(fd: int) -> None:
+    os.ftruncate(fd, 0)
+    fcntl.flock(fd, fcntl.LOCK_UN)
+    os.close(fd)
+
+
+def recover(threads: int | None = None) -> list[int]:
+    """What every reader of the store does first: mark runs whose worker is gone as failed, and if
+    runs are queued while no worker owns the queue (it was killed, the machine restarted, a full
+    disk ended it), start one. Returns the ids of the runs found dead."""
+    store = RunStore()
+    if not store.writable:  # a read-only data directory: nothing can be marked or started here
+        return []
+    reaped = store.reap(exits=exit_status)
+    if store.has_queued() and drain_pid() is None:
+        ensure_drain(threads)
+    return reaped
+
+
+def drain_pid() -> int | None:
+    """Pid of the live drain worker, or None when none holds the lock."""
+    fd = try_lock()
+    if fd is not None:
+        unlock(fd)
+        return None
+    try:
+        return int((paths.home() / "drain.lock").read_text().strip() or 0) or -1
+    except (OSError, ValueError):
+        return -1  # held, pid not written yet

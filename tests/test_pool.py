@@ -1,0 +1,150 @@
+"""The `pool` executor: the local executor, several one-thread worker processes at once. The same
+sweep stores the same numbers as trained one run at a time with one thread; no more runs train at
+once than there are slots; cancel, a killed worker process and a dead driver end runs as the local
+worker's would; the app's queue goes through it when the Train page chose it."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from recviz.config import RunConfig
+from recviz.experiments import executors, launch, worker
+from recviz.experiments.store import RunStore
+
+TINY = "synthetic:users=60,items=300,interactions=1500"
+
+
+@pytest.fixture(autouse=True)
+def two_slots(monkeypatch):
+    monkeypatch.setenv("RECVIZ_POOL_SLOTS", "2")
+    yield
+    for proc in launch.children():  # never leave a worker process behind
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    launch.reap_children()
+
+
+def recviz(*args, background=False):
+    cmd = [sys.executable, "-m", "recviz", *args]
+    if background:
+        log = open(Path(os.environ["RECVIZ_HOME"]).parent / "sweep.log", "w+")  # noqa: SIM115 — the process keeps it
+        return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, text=True)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
+
+
+def sweep_args(*extra):
+    return ("sweep", "--dataset", TINY, "--model", "gmf", "--param", "emb_dim", *extra)
+
+
+def test_a_pool_sweep_stores_what_the_same_runs_store_trained_one_at_a_time(tmp_path, monkeypatch):
+    stored = {}
+    for name, extra in (("pool", ("--executor", "pool")), ("local", ("--threads", "1"))):
+        monkeypatch.setenv("RECVIZ_HOME", str(tmp_path / name))
+        proc = recviz(*sweep_args("--values", "8,16", "--seeds", "0,1", "--epochs", "3", "--json", *extra))
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        store = RunStore()
+        stored[name] = {(r["emb_dim"], r["seed"]): (store.get(r["run_id"]).summary["metrics"],
+                                                     store.get(r["run_id"]).summary["best_epoch"],
+                                                     store.epochs(r["run_id"])[["epoch", "train_loss"]].values.tolist())
+                        for r in json.loads(proc.stdout.strip().splitlines()[-1])["rows"]}
+    assert len(stored["pool"]) == 4 and stored["pool"] == stored["local"]
+
+
+def _children_of(pid: int) -> dict[int, int]:
+    """run id → pid of the pool's worker processes under `pid`."""
+    found = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            args = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+            if b"recviz.experiments.worker" in args:
+                found[int(args[args.index(b"recviz.experiments.worker") + 1])] = int(child)
+    return found
+
+
+def _wait_for(condition, proc, timeout=90.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert proc.poll() is None, (Path(os.environ["RECVIZ_HOME"]).parent / "sweep.log").read_text()[-3000:]
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+
+
+def test_two_slots_train_two_runs_a_cancel_and_a_killed_process_end_runs_as_the_local_workers_would():
+    proc = recviz(*sweep_args("--values", "8,16,32", "--epochs", "1000", "--patience", "0", "--executor", "pool"),
+                  background=True)
+    store, most = RunStore(), [0]
+
+    def training():
+        now = [r for r in store.list() if r.status == "running" and not r.waiting]
+        most[0] = max(most[0], len(now))
+        return now
+
+    try:
+        _wait_for(lambda: len(store.list()) == 3 and len(training()) == 2
+                  and all(len(store.epochs(r.id)) >= 1 for r in training()), proc)
+        [waiting] = [r for r in store.list() if r.waiting]
+        assert waiting.id == max(r.id for r in store.list())  # in order: the third waits
+        assert {r.pid for r in store.list()} == {proc.pid}  # held by the driver, as a Ray driver holds them
+        store.request_cancel(waiting.id)  # nothing started: it ends at once
+        _wait_for(lambda: store.get(waiting.id).finished, proc, timeout=5)
+        first, second = sorted(r.id for r in training())
+        victim = _children_of(proc.pid)[first]
+        os.kill(victim, signal.SIGKILL)
+        store.request_cancel(second)
+        proc.wait(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 1  # not every run of the sweep is done
+    assert most[0] == 2  # never more runs training than slots
+    gone = store.get(waiting.id)
+    assert (gone.status, gone.error, gone.device, len(store.epochs(gone.id))) == ("cancelled", None, None, 0)
+    killed = store.get(first)
+    assert killed.status == "failed" and killed.error.startswith(f"worker process {victim} was killed by signal 9")
+    cancelled = store.get(second)
+    assert cancelled.status == "cancelled" and 1 <= len(store.epochs(second)) < 1000 and cancelled.device == "cpu"
+
+
+def test_a_dead_driver_leaves_its_runs_failed_and_its_worker_processes_stop():
+    proc = recviz(*sweep_args("--values", "8,16", "--epochs", "1000", "--patience", "0", "--executor", "pool"),
+                  background=True)
+    store = RunStore()
+    try:
+        _wait_for(lambda: len(store.list()) == 2 and all(len(store.epochs(r.id)) >= 1 for r in store.list()), proc)
+        pids = list(_children_of(proc.pid).values())
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    finally:
+        proc.kill()
+    deadline = time.monotonic() + 10
+    while any(Path(f"/proc/{p}").exists() and "Z" not in Path(f"/proc/{p}/stat").read_text().split(") ")[1][:1]
+              for p in pids):
+        assert time.monotonic() < deadline, "the worker processes outlived their driver"
+        time.sleep(0.1)
+    assert sorted(store.reap()) == sorted(r.id for r in store.list())  # what the app and `recviz runs` do
+    assert all(r.status == "failed" and r.error.startswith(f"worker process {proc.pid} ") for r in store.list())
+
+
+def test_the_apps_queue_trains_through_the_pool_when_chosen(monkeypatch):
+    monkeypatch.setattr(executors, "EXECUTORS", (*executors.EXECUTORS, "pool"))  # once the Train page labels it
+    executors.choose("pool")
+    assert executors.where_runs_train().endswith("2 at a time, one thread each")
+    store = RunStore()
+    ids = [store.create(RunConfig.build(dataset=TINY, model="itempop", seed=s)) for s in range(3)]
+    assert worker._execute_queue(store, store.next_queued(), None, False) == 3
+    assert [store.get(i).status for i in ids] == ["done"] * 3
+
+
+def test_a_bad_slot_count_is_a_readable_error(monkeypatch):
+    from recviz.errors import RecvizError
+
+    monkeypatch.setenv("RECVIZ_POOL_SLOTS", "many")
+    with pytest.raises(RecvizError, match="RECVIZ_POOL_SLOTS='many' is not a number"):
+        executors.get("pool")().train(RunStore(), [RunConfig.build(dataset=TINY, model="itempop")])
+    assert RunStore().list() == []  # refused before any run was created
