@@ -59,7 +59,7 @@ def versions(name: str) -> list[dict]:
         return []
     index = paths.uploads_dir() / name / INDEX
     if index.exists():
-        return read_json(index)
+        return _read_index(index, name)
     legacy = paths.uploads_dir() / f"{name}.npz"
     if legacy.exists():
         data = Interactions.load(legacy)
@@ -178,10 +178,51 @@ def refuse_existing(name: str) -> None:
                             f"(`--replace`), and runs trained on earlier versions keep reading theirs")
 
 
+FORMATS = ("npz", "parquet")  # how a version's arrays are stored
+
+
+def _read_index(index: Path, name: str) -> list[dict]:
+    """versions.json, every entry checked before any is used: it decides which files are read, so
+    a damaged or hand-edited one is one message naming it, never a read elsewhere."""
+    fix = f"restore {index} from a backup, or save the dataset again under another name"
+    try:
+        entries = read_json(index)
+    except (OSError, ValueError) as err:
+        raise DataError(f"the saved dataset's index cannot be read ({err})", file=str(index), fix=fix) from None
+    if not isinstance(entries, list) or not entries:
+        raise DataError("the saved dataset's index holds no list of versions", file=str(index), fix=fix)
+    for k, entry in enumerate(entries):
+        problem = _entry_problem(entry, name)
+        if problem:
+            raise DataError(f"entry {k + 1} of the saved dataset's index {problem}", file=str(index), fix=fix)
+    return entries
+
+
+def _entry_problem(entry, name: str) -> str | None:
+    if not isinstance(entry, dict):
+        return "is not an object"
+    version = entry.get("version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        return f"has no version number (found {version!r})"
+    if not isinstance(entry.get("fingerprint"), str):
+        return "has no fingerprint"
+    if entry.get("format", "npz") not in FORMATS:
+        return f"names an unknown format {entry.get('format')!r}"
+    if "file" in entry and entry["file"] != f"{name}.npz":  # only a dataset saved before versions has one
+        return f"names a file {entry['file']!r} other than {name}.npz"
+    return None
+
+
 def _file(name: str, version: dict) -> Path:
-    if "file" in version:
-        return paths.uploads_dir() / version["file"]
-    return paths.uploads_dir() / name / f"v{version['version']}.{version.get('format', 'npz')}"
+    """The file a version's arrays are in; always inside the uploads directory (checked once
+    resolved, so a link cannot lead a read elsewhere either)."""
+    root = paths.uploads_dir()
+    path = root / version["file"] if "file" in version else root / name / f"v{version['version']}.{version.get('format', 'npz')}"
+    if not path.resolve().is_relative_to(root.resolve()):
+        raise DataError(f"version {version['version']} of '{name}' points outside the data directory "
+                        f"({path.resolve()})", file=str(root / name / INDEX),
+                        fix="restore the dataset's folder from a backup, or save the dataset again")
+    return path
 
 
 def _counts(data: Interactions) -> dict:
