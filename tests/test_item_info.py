@@ -2,6 +2,7 @@
 raw id, kept beside a saved dataset for all its versions, and shown by the runs trained on it —
 added with the upload, later on the Data page, or with `recviz import --titles` / `recviz titles`."""
 
+import os
 import subprocess
 import sys
 
@@ -109,3 +110,16 @@ def test_the_data_page_takes_titles_beside_the_upload_and_later(tmp_path):
     assert_clean(at)
     assert any("30 of the 30 items of 'later' have a title" in s.value for s in at.success)
     assert not list((tmp_path / "recviz-home" / "incoming").glob("*/*"))  # nothing left behind
+
+
+@pytest.mark.parametrize("kind", ["missing", "folder", "fifo"])
+def test_a_titles_path_that_is_no_regular_file_is_one_message(tmp_path, kind):
+    """A FIFO used to block for ever; a missing path or a folder ended in an internal error."""
+    path = tmp_path / "titles.csv"
+    if kind == "folder":
+        path.mkdir()
+    elif kind == "fifo":
+        os.mkfifo(path)
+    with pytest.raises(DataError) as err:
+        item_info.read(path)
+    assert str(path) in str(err.value) and "Fix:" in str(err.value)

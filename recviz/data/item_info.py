@@ -23,7 +23,7 @@ import pandas as pd
 
 from recviz.data.formats import movielens
 from recviz.data.formats.delimited import read_delimited
-from recviz.data.formats.textfile import as_source, head_text, sniff_delimiter
+from recviz.data.formats.textfile import Source, head_text, regular_file, sniff_delimiter
 from recviz.data.interactions import Interactions
 from recviz.errors import DataError
 from recviz.files import write_atomic
@@ -38,7 +38,7 @@ HOW = ("a table with a header naming the item id column (item, item_id, movieId,
 
 def read(path: str | Path) -> pd.DataFrame:
     """The titles (and genres) in `path`, indexed by raw item id (str), columns `title`, `genres`."""
-    src = as_source(path)
+    src = path if isinstance(path, Source) else Source(regular_file(path, "item titles"))
     name = Path(src.label).name.lower()
     if name == "u.item":
         return movielens.read_ml100k_items(src)

@@ -170,6 +170,21 @@ def missing_path_error(path: str | Path) -> DataError:
                          "list the datasets RecViz can fetch by name")
 
 
+def regular_file(ref: str | Path, what: str) -> Path:
+    """`ref` as the path of an existing regular file; a DataError naming it when it is missing, a
+    folder, or a pipe, device or socket (reading a FIFO would block for ever)."""
+    path = local_path(ref)
+    if not path_exists(path):
+        raise missing_path_error(path)
+    if path.is_dir():
+        raise DataError(f"this is a folder; {what} come as one file", file=str(path),
+                        fix="give the path of the file inside it")
+    if not path.is_file():
+        raise DataError("this is not a regular file (a pipe, device or socket)", file=str(path),
+                        fix="save it to a regular file first and give its path")
+    return path
+
+
 # ---- file-level checks ---------------------------------------------------------------------------
 def check_size(src: Source) -> None:
     limit = max_file_bytes()
