@@ -17,7 +17,10 @@ A reference is `name` (the newest version), `name@v2` or `name@<fingerprint>`.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
+import os
 import time
 from pathlib import Path
 
@@ -143,14 +146,33 @@ def save(name: str, data: Interactions, *, replace: bool = False, source: str = 
     "npz" (default) or "parquet" (column-wise, compressed: for large logs)."""
     if to not in FORMATS:
         raise DataError(f"cannot store a dataset as {to!r}", fix=f"use one of: {', '.join(FORMATS)}")
-    existing = versions(name)
     fp = fingerprint(data)
+    folder = paths.uploads_dir() / name
+    folder.mkdir(parents=True, exist_ok=True)
+    with _locked(folder):  # two saves of one name at once: each gets its own version
+        return _add_version(name, folder, data, fp, replace=replace, source=source, to=to)
+
+
+@contextlib.contextmanager
+def _locked(folder: Path):
+    """Hold the dataset's lock (an exclusive flock on `.lock` in its folder; the kernel drops it
+    when the process dies, so a killed save never blocks the next)."""
+    fd = os.open(folder / ".lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _add_version(name: str, folder: Path, data: Interactions, fp: str, *, replace: bool, source: str,
+                 to: str) -> dict:
+    """`save` under the dataset's lock: read the versions, write the next one, then the index."""
+    existing = versions(name)
     if existing and existing[-1]["fingerprint"] == fp:
         return existing[-1]
     if not replace:
         refuse_existing(name)
-    folder = paths.uploads_dir() / name
-    folder.mkdir(parents=True, exist_ok=True)
     if existing and "file" in existing[0] and not (folder / "v1.npz").exists():  # the pre-version file
         (paths.uploads_dir() / existing[0]["file"]).replace(folder / "v1.npz")
         existing[0].pop("file")
@@ -176,9 +198,6 @@ def refuse_existing(name: str) -> None:
                         f"{last['interactions']:,} interactions)",
                         fix=f"save it under another name, or replace it: that adds v{last['version'] + 1} "
                             f"(`--replace`), and runs trained on earlier versions keep reading theirs")
-
-
-FORMATS = ("npz", "parquet")  # how a version's arrays are stored
 
 
 def _read_index(index: Path, name: str) -> list[dict]:
