@@ -102,3 +102,14 @@ def test_a_dataset_with_a_given_test_set_is_not_stored_as_parquet():
     with pytest.raises(DataError, match="given test set"):
         saved.save("ncf-like", data, to="parquet")
     assert not saved.exists("ncf-like")
+
+
+def test_a_folder_of_parquet_and_csv_is_refused_naming_both(tmp_path):
+    """It used to read only the CSV, exit 0, and say nothing of the Parquet rows it dropped."""
+    log = synthetic_log(2000)
+    log.iloc[:1000].to_parquet(tmp_path / "part-0.parquet", index=False)
+    log.iloc[1000:].to_csv(tmp_path / "more.csv", index=False)
+    with pytest.raises(DataError) as err:
+        load(str(tmp_path))
+    text = str(err.value)
+    assert "part-0.parquet" in text and "more.csv" in text and "Fix:" in text

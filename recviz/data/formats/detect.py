@@ -63,7 +63,7 @@ def read_path(
         raise DataError(f"{p.name} is not a regular file or a folder (a pipe, device or socket)",
                         file=str(p), fix="save the data to a regular file first and give its path")
     generic = mapping is not None or delimiter is not None or header is not None
-    if frame.is_parquet(p) or (p.is_dir() and _only_parquet(p)):
+    if frame.is_parquet(p) or (p.is_dir() and _holds_parquet(p)):
         return frame.read_parquet(p, mapping, dedup)
     if p.is_dir():
         return _read_container(p, _walk_dir(p), lambda rel: Source(p / rel), mapping=mapping,
@@ -76,11 +76,22 @@ def read_path(
     return _read_file(src, dedup=dedup)
 
 
-def _only_parquet(folder: Path) -> bool:
-    """A folder whose data files are all Parquet (a partitioned table), at least one."""
+def _holds_parquet(folder: Path) -> bool:
+    """Whether a folder is a Parquet table (its data files all Parquet, at least one). A folder
+    with Parquet beside text tables is refused, naming both: reading either alone would drop the
+    other's rows without a word."""
     entries = _walk_dir(folder)
-    data = [e for e in entries if PurePosixPath(e).suffix.lower() in TABLE_SUFFIXES + frame.PARQUET_SUFFIXES]
-    return bool(data) and all(PurePosixPath(e).suffix.lower() in frame.PARQUET_SUFFIXES for e in data)
+    parquet = [e for e in entries if PurePosixPath(e).suffix.lower() in frame.PARQUET_SUFFIXES]
+    text = [e for e in entries if PurePosixPath(e).suffix.lower() in TABLE_SUFFIXES]
+    if parquet and text:
+        raise DataError(f"this folder holds Parquet files ({_some(parquet)}) and text tables ({_some(text)}); "
+                        "RecViz reads a folder as one data set", file=str(folder),
+                        fix="move one kind out of the folder, or give the path of the file or sub-folder to read")
+    return bool(parquet)
+
+
+def _some(names: list[str], shown: int = 3) -> str:
+    return ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")
 
 
 # ---- single files -------------------------------------------------------------------------------
