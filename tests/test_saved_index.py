@@ -57,3 +57,13 @@ def test_a_version_file_that_is_a_link_out_is_refused(index, tmp_path):
     target.symlink_to(other)
     with pytest.raises(DataError, match="outside the data directory"):
         saved.load("mine")
+
+
+def test_a_swapped_version_file_is_refused_not_shown_as_the_other_version(index):
+    saved.save("mine", random_interactions(n_users=25, n_items=30, per_user=(4, 6), seed=9), replace=True)
+    v1, v2 = index.parent / "v1.npz", index.parent / "v2.npz"
+    swap = index.parent / "swap"
+    v1.rename(swap), v2.rename(v1), swap.rename(v2)
+    with pytest.raises(DataError, match="does not hold the data saved as 'mine' v1") as err:
+        saved.load("mine", "v1")
+    assert str(v1) in str(err.value)

@@ -109,6 +109,11 @@ def load(name: str, which: str | None = None) -> Interactions:
         data = columnar.load(path)
     else:
         data = Interactions.load(path)
+    if fingerprint(data) != version["fingerprint"]:  # a file swapped or changed since it was saved
+        raise DataError(f"this file does not hold the data saved as '{name}' v{version['version']} (its "
+                        f"fingerprint is {fingerprint(data)}, the version's {version['fingerprint']}); a run "
+                        "trained on that version would be shown other data", file=str(path),
+                        fix="restore the file from a backup, or save the data again as a new version")
     data.meta = {**data.meta, "version": version["version"], "fingerprint": version["fingerprint"]}
     titles = item_info.load(paths.uploads_dir() / name)
     if titles is not None:
