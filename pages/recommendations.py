@@ -31,8 +31,8 @@ run = labels[st.selectbox("Run", list(labels), index=default, key="rec_run")]
 @st.cache_resource(max_entries=16, show_spinner="Loading the run…")
 def load_run(db: str, run_id: int):
     """Split, top-N lists, per-user test results and item map of a run (cached per store)."""
-    run_dir = store.run_dir(run_id)
     run = store.get(run_id)
+    run_dir = artifacts.run_files(store, run)
     c = run.config
     split = prepare_split(c, load_data(c.data_ref, c.min_user, c.min_item, c.min_rating))
     return split, artifacts.load_topn(run_dir), artifacts.load_eval(run_dir), artifacts.load_item_coords(run_dir)

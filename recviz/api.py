@@ -232,7 +232,8 @@ class Run:
             from recviz.experiments import artifacts, experiment
             from recviz.experiments.store import RunStore
 
-            self._model = artifacts.load_model(RunStore().run_dir(self.id))[0]
+            store = RunStore()
+            self._model = artifacts.load_model(artifacts.run_files(store, store.get(self.id)))[0]
             self._split = experiment.prepare_split(self.config)
         return self._model, self._split
 

@@ -261,9 +261,9 @@ def _values(array) -> list:
 
 
 def test_the_sweep_mode_runs_each_value_with_each_seed(monkeypatch):
-    from recviz.experiments import worker
+    from recviz.experiments import launch
 
-    monkeypatch.setattr(worker, "submit", lambda config, sweep_id=None, **_:
+    monkeypatch.setattr(launch, "submit", lambda config, sweep_id=None, **_:
                         RunStore().create(config, sweep_id=sweep_id))  # queue only: nothing trains here
     at = app().switch_page("pages/train.py").run()
     at.selectbox(key="model").set_value("gmf").run()

@@ -7,14 +7,15 @@ import contextlib
 import streamlit as st
 
 from recviz import crashlog
-from recviz.errors import StoreError
+from recviz.errors import RecvizError, StoreError
 from recviz.experiments.reasons import cause
 
 
 @contextlib.contextmanager
 def error_boundary(where: str):
-    """No traceback reaches the page: an unexpected error inside becomes one short message that
-    names the log file holding its traceback (`recviz.crashlog`); a store that cannot be used
+    """No traceback reaches the page: a RecvizError is shown with its fix; an unexpected error
+    becomes one short message that names the log file holding its traceback (`recviz.crashlog`);
+    a store that cannot be used
     (`StoreError`) is shown with how to recover and stops the page. Streamlit's own control flow
     (st.stop, st.rerun, st.switch_page) passes through: it is not an Exception."""
     try:
@@ -25,6 +26,8 @@ def error_boundary(where: str):
         if log:
             st.caption(f"Details: {log}")
         st.stop()
+    except RecvizError as exc:  # a problem a person can fix (damaged or swapped run files, bad data): its fix
+        show_error(exc)
     except Exception as exc:  # noqa: BLE001 — the boundary
         log = crashlog.write(exc, where)
         known = cause(exc)  # a full disk, a directory that cannot be written: say so

@@ -123,7 +123,7 @@ def cmd_recommend(args) -> int:
                           fix="pick a finished run from `recviz runs --status done`")
     from recviz.data import saved
 
-    table = artifacts.recommend_for(store.run_dir(run.id), args.user, k=args.k,
+    table = artifacts.recommend_for(artifacts.run_files(store, run), args.user, k=args.k,
                                     item_table=saved.titles(saved.split_ref(run.dataset)[0]))
     if args.json:
         print(json.dumps({"run": run.id, "model": run.model, "dataset": run.dataset, "user": args.user,

@@ -106,6 +106,30 @@ def load_meta(run_dir: str | Path) -> dict:
     return meta
 
 
+def run_files(store, run) -> Path:
+    """The folder of `run`'s artifacts, checked to hold *this* run's: its meta.json names the
+    config the store has for the run. A folder swapped with another run's (or restored from the
+    wrong backup) is one message naming it, never another run's lists shown as this one's."""
+    from recviz.config import RunConfig
+
+    folder = store.run_dir(run.id)
+    meta = load_meta(folder)
+    # where and with what a run trained (the store pins the data version when it starts, a worker
+    # may set its threads) is not what makes it this run: its data, model, options, seed and protocol are
+    resolved = {k: getattr(run.config, k) for k in ("data_version", "threads", "device")}
+    try:
+        theirs = RunConfig.from_stored(meta["config"]).replace(**resolved)
+    except Exception:  # noqa: BLE001 — whatever is wrong with it, it is not this run's
+        theirs = None
+    if theirs != run.config:
+        mine = run.config.to_dict()
+        differ = sorted(k for k, v in (theirs.to_dict() if theirs else {}).items() if mine.get(k) != v) or ["unreadable"]
+        raise RecvizError(f"{folder} holds the files of another run (their settings differ from run {run.id}'s "
+                          f"in {', '.join(differ)}); they are not shown", file=str(folder / "meta.json"),
+                          fix="put each run's folder back under its own id, or train the run again")
+    return folder
+
+
 def load_ids(run_dir: str | Path) -> dict[str, np.ndarray]:
     """Raw user and item ids (+ item titles, genres), checked against the run's sizes."""
     meta, path = load_meta(run_dir), Path(run_dir) / "ids.npz"
