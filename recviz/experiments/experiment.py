@@ -47,6 +47,8 @@ class RunResult:
             "metrics": self.test.metrics,
             "valid_metrics": self.valid.metrics,
             "users_evaluated": len(self.test.users),
+            # what `sparse_rows` chose: the embedding tables trained with row-sparse (lazy) updates
+            "sparse_tables": list(getattr(self.model, "sparse_tables", ())),
             "config": self.config.to_dict(),
         }
 
