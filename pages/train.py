@@ -18,7 +18,6 @@ from recviz.analysis import progress
 from recviz.analysis.estimate import evaluation_cost, human
 from recviz.analysis.results import metric_label
 from recviz.config import PROTOCOLS, VALID_RULES, RunConfig, run_option
-from recviz.data.split import protocol_label
 from recviz.errors import RecvizError
 from recviz.models import registry
 from recviz.options import DEVICE
@@ -67,6 +66,10 @@ with left:
     # settings the form has no field for (k-core filters) stay as the re-opened run had them
     run_settings = {"dataset": ref, "protocol": protocol,
                     **{k: getattr(base, k) for k in ("min_user", "min_item", "min_rating")}}
+    # for exploring a large log: a seeded sample of its users, and of the users judged
+    sample_col, eval_col = st.columns(2)
+    for name, col in (("sample_users", sample_col), ("eval_users", eval_col)):
+        run_settings[name], _ = option_input(run_option(name), key(name), col, value=getattr(base, name))
     if protocol == "loo":
         run_settings["candidates"], _ = option_input(run_option("candidates"), key("candidates"),
                                                             value=base.candidates)
@@ -122,10 +125,11 @@ if not errors:
         st.error(str(err))
 
 if protocol == "ratio" and data is not None and config is not None:
-    cost = evaluation_cost(model, config.options, data.n_users, data.n_items)
+    judged = min(n for n in (data.n_users, config.sample_users, config.eval_users) if n)  # users ranked
+    cost = evaluation_cost(model, config.options, judged, data.n_items)
     if cost is not None:
         say = st.warning if cost["seconds"] > 60 else st.caption
-        say(f"Full ranking runs {spec.title}'s MLP on all {data.n_users * data.n_items:,} user–item pairs "
+        say(f"Full ranking runs {spec.title}'s MLP on all {judged * data.n_items:,} user–item pairs "
             f"each evaluation (every epoch on validation, once on test): {human(cost)}.")
 
 sweep_on = st.toggle("Sweep: one run per value", key="sweep_on")
@@ -218,7 +222,7 @@ def _live() -> None:
     run = by_id[run_id]
     spec = registry.MODELS.get(run.model)
     st.subheader(f"Run #{run.id} · {spec.title if spec else run.model} on {run.dataset}", anchor="watched-run")
-    protocol_text = protocol_label(run.protocol, run.config.candidates, run.config.valid)
+    protocol_text = run.config.protocol_detail
     if run.status == "failed":
         st.error(run.error or "the run failed")
     if spec is not None and not spec.iterative:  # fitted in one pass: no epochs to draw
