@@ -15,13 +15,13 @@ from pages.ui.glossary import explain
 from pages.ui.runs import recover, run_store, status_badge, submit
 from recviz import charts
 from recviz.analysis import progress
-from recviz.analysis.estimate import evaluation_cost, human
+from recviz.analysis.estimate import check_memory, evaluation_cost, human
 from recviz.analysis.results import metric_label
 from recviz.config import PROTOCOLS, VALID_RULES, RunConfig, run_option
 from recviz.errors import RecvizError
 from recviz.models import registry
 from recviz.options import DEVICE
-from recviz.experiments import sweep
+from recviz.experiments import executors, sweep
 from recviz.experiments.store import WAITING_FOR_SLOT
 
 frame.run_in_app()  # Streamlit may run this file alone (legacy pages/ layout): then the frame runs it
@@ -131,6 +131,17 @@ if protocol == "ratio" and data is not None and config is not None:
         say = st.warning if cost["seconds"] > 60 else st.caption
         say(f"Full ranking runs {spec.title}'s MLP on all {judged * data.n_items:,} user–item pairs "
             f"each evaluation (every epoch on validation, once on test): {human(cost)}.")
+too_big = False  # a run that would not fit in this machine's memory is not launched here
+if data is not None and config is not None:
+    memory = check_memory(config, data, prepared=False)
+    if memory.fits:
+        st.caption(memory.line())
+    elif executors.chosen()["executor"] == "local":
+        too_big = True
+        st.error(f"{memory.problem()[0].upper()}{memory.problem()[1:]}. Fix: "
+                 + memory.fix(lambda option: f"{option.title} =") + ".")
+    else:  # a Ray cluster's machines have memory of their own
+        st.warning(f"On this machine: {memory.problem()}; the cluster's machines may have more.")
 
 sweep_on = st.toggle("Sweep: one run per value", key="sweep_on")
 sweep_param, sweep_values, sweep_seeds = None, [], []
@@ -163,7 +174,7 @@ with st.expander("Where runs train"):
 st.caption(where)
 label = f"Launch {len(sweep_values) * len(sweep_seeds)} runs" if sweep_on else "Launch"
 if st.button(label, type="primary", key="launch", disabled=bool(reasons[model]) or data is None or config is None
-             or bool(errors) or (sweep_on and not (sweep_values and sweep_seeds))):
+             or bool(errors) or too_big or (sweep_on and not (sweep_values and sweep_seeds))):
     if sweep_on:
         sweep_id = sweep.new_sweep_id(sweep_param)
         ids = [submit(c, sweep_id=sweep_id, mlflow=mlflow) for c in sweep.plan(config, sweep_param, sweep_values, sweep_seeds)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
+from recviz.analysis.estimate import refuse_if_too_big
 from recviz.analysis.progress import EpochLog
 from recviz.commands.common import config_from_args, load_data
 from recviz.errors import RecvizError
@@ -25,9 +26,11 @@ def cmd_train(args) -> int:
     if args.executor == "ray":
         run_id, summary = _on_ray(args, config, on_start, on_epoch)
     else:
+        data = load_data(config)
+        refuse_if_too_big(config, data)  # a readable refusal with a fix, not an out-of-memory kill
         try:
             run_id, result, summary = record.train_here(config, on_epoch=on_epoch, on_start=on_start,
-                                                        data=load_data(config), mlflow=args.mlflow)
+                                                        data=data, mlflow=args.mlflow)
         except Exception as exc:
             if record.is_cancel(exc):  # the cancel flag, set from the app or `RunStore.request_cancel`
                 raise RecvizError("the run was cancelled (its finished epochs are stored)") from None

@@ -21,7 +21,7 @@ import torch
 from recviz.data.split import Split
 from recviz.data.training_samples import epoch_samples, train_positives
 from recviz.errors import ModelError
-from recviz.models.base import GradientPhase, Recommender
+from recviz.models.base import GradientPhase, Recommender, WeightShape
 from recviz.models.device import flush_denormals, pick_device, seed_everything, set_threads
 from recviz.models.losses import bpr_loss, log_loss
 from recviz.models.spec import SPARSE_ROWS_FROM, Phase
@@ -91,6 +91,16 @@ class TorchRecommender(Recommender):
         self.n_users, self.n_items = n_users, n_items
         self.module = self.build_module(n_users, n_items).to(self.device)
         self.sparse_tables = mark_sparse_rows(self.module, getattr(self.opts, "sparse_rows", "off"))
+
+    def weight_shapes(self, n_users: int, n_items: int, behaviors: tuple[str, ...] = ()) -> list[WeightShape]:
+        """Every weight of this model's module for data of this size, built on torch's meta device
+        (shapes only, nothing allocated), the embedding tables marked as `sparse_rows` would mark
+        them."""
+        with torch.device("meta"):
+            module = self.build_module(n_users, n_items)
+        sparse = {f"{name}.weight" for name in mark_sparse_rows(module, getattr(self.opts, "sparse_rows", "off"))}
+        return [WeightShape(name, tuple(p.shape), p.element_size(), row_sparse=name in sparse)
+                for name, p in module.named_parameters()]
 
     def epoch_sampler(self, split: Split):
         """Prepared once per phase: returns `draw(rng)` → this epoch's sample arrays."""
