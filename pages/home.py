@@ -7,7 +7,6 @@ from pages.ui.executors import device_label
 from pages.ui.glossary import explain
 from pages.ui.runs import run_store, status_badge, submit
 from recviz.config import RunConfig
-from recviz.data.split import protocol_label
 
 frame.run_in_app()  # Streamlit may run this file alone (legacy pages/ layout): then the frame runs it
 
@@ -37,7 +36,7 @@ with right:
         st.info("No runs yet. The button on the left trains one in under a minute.")
     for run in runs:
         metric = (run.summary or {}).get("metrics", {}).get("HR@10")
-        protocol = protocol_label(run.protocol, run.config.candidates, run.config.valid)
+        protocol = run.config.protocol_detail
         score = f" · HR@10 {metric:.3f} ({protocol})" if metric is not None else ""
         st.markdown(f"{status_badge(run)} **#{run.id}** {run.name or run.model} on "
                     f"{run.dataset}{score}")

@@ -11,7 +11,6 @@ from pages.ui.runs import run_store
 from recviz import charts
 from recviz.analysis import embeddings, toplists
 from recviz.analysis import dataset as ds
-from recviz.data.split import protocol_label
 from recviz.experiments import artifacts
 from recviz.experiments.experiment import prepare_split
 
@@ -34,7 +33,7 @@ def load_run(db: str, run_id: int):
     run = store.get(run_id)
     run_dir = artifacts.run_files(store, run)
     c = run.config
-    split = prepare_split(c, load_data(c.data_ref, c.min_user, c.min_item, c.min_rating))
+    split = prepare_split(c, load_data(c.data_ref, c.min_user, c.min_item, c.min_rating, c.sample_users))
     return split, artifacts.load_topn(run_dir), artifacts.load_eval(run_dir), artifacts.load_item_coords(run_dir)
 
 
@@ -42,7 +41,7 @@ split, topn, test_eval, coords = load_run(str(store.path), run.id)
 top_n = topn["items"].shape[1]
 data = split.data
 titles = ds.item_titles(data)
-protocol = protocol_label(run.protocol, run.config.candidates, run.config.valid)
+protocol = run.config.protocol_detail
 
 # ---- pick a user -----------------------------------------------------------------------------------
 others = {k: r for k, r in labels.items() if r.id != run.id and r.dataset == run.dataset}
@@ -52,7 +51,8 @@ if others:
     other = others[st.selectbox("Compare with", list(others), key="other_run")]
     other_lists = load_run(str(store.path), other.id)[1]
     other_top = other_lists["items"]
-test_users = np.unique(split.held_out("test")[0])
+held_users, judged = split.held_out("test")[0], split.evaluated("test")  # judged: the run's evaluated users
+test_users = np.unique(held_users if judged is None else held_users[judged])
 if mode == "search by id":
     # one field per dataset: an id typed for another run's data never lingers here
     raw = st.text_input("Raw user id", value=str(data.user_ids[test_users[0]]), key=f"user_raw.{run.dataset}")

@@ -15,14 +15,13 @@ from pages.ui.glossary import explain
 from pages.ui.runs import recover, run_store, status_badge, submit
 from recviz import charts
 from recviz.analysis import progress
-from recviz.analysis.estimate import evaluation_cost, human
+from recviz.analysis.estimate import check_memory, evaluation_cost, human
 from recviz.analysis.results import metric_label
 from recviz.config import PROTOCOLS, VALID_RULES, RunConfig, run_option
-from recviz.data.split import protocol_label
 from recviz.errors import RecvizError
 from recviz.models import registry
 from recviz.options import DEVICE
-from recviz.experiments import sweep
+from recviz.experiments import executors, sweep
 from recviz.experiments.store import WAITING_FOR_SLOT
 
 frame.run_in_app()  # Streamlit may run this file alone (legacy pages/ layout): then the frame runs it
@@ -67,6 +66,10 @@ with left:
     # settings the form has no field for (k-core filters) stay as the re-opened run had them
     run_settings = {"dataset": ref, "protocol": protocol,
                     **{k: getattr(base, k) for k in ("min_user", "min_item", "min_rating")}}
+    # for exploring a large log: a seeded sample of its users, and of the users judged
+    sample_col, eval_col = st.columns(2)
+    for name, col in (("sample_users", sample_col), ("eval_users", eval_col)):
+        run_settings[name], _ = option_input(run_option(name), key(name), col, value=getattr(base, name))
     if protocol == "loo":
         run_settings["candidates"], _ = option_input(run_option("candidates"), key("candidates"),
                                                             value=base.candidates)
@@ -122,11 +125,23 @@ if not errors:
         st.error(str(err))
 
 if protocol == "ratio" and data is not None and config is not None:
-    cost = evaluation_cost(model, config.options, data.n_users, data.n_items)
+    judged = min(n for n in (data.n_users, config.sample_users, config.eval_users) if n)  # users ranked
+    cost = evaluation_cost(model, config.options, judged, data.n_items)
     if cost is not None:
         say = st.warning if cost["seconds"] > 60 else st.caption
-        say(f"Full ranking runs {spec.title}'s MLP on all {data.n_users * data.n_items:,} user–item pairs "
+        say(f"Full ranking runs {spec.title}'s MLP on all {judged * data.n_items:,} user–item pairs "
             f"each evaluation (every epoch on validation, once on test): {human(cost)}.")
+too_big = False  # a run that would not fit in this machine's memory is not launched here
+if data is not None and config is not None:
+    memory = check_memory(config, data, prepared=False)
+    if memory.fits:
+        st.caption(memory.line())
+    elif executors.chosen()["executor"] == "local":
+        too_big = True
+        st.error(f"{memory.problem()[0].upper()}{memory.problem()[1:]}. Fix: "
+                 + memory.fix(lambda option: f"{option.title} =") + ".")
+    else:  # a Ray cluster's machines have memory of their own
+        st.warning(f"On this machine: {memory.problem()}; the cluster's machines may have more.")
 
 sweep_on = st.toggle("Sweep: one run per value", key="sweep_on")
 sweep_param, sweep_values, sweep_seeds = None, [], []
@@ -159,7 +174,7 @@ with st.expander("Where runs train"):
 st.caption(where)
 label = f"Launch {len(sweep_values) * len(sweep_seeds)} runs" if sweep_on else "Launch"
 if st.button(label, type="primary", key="launch", disabled=bool(reasons[model]) or data is None or config is None
-             or bool(errors) or (sweep_on and not (sweep_values and sweep_seeds))):
+             or bool(errors) or too_big or (sweep_on and not (sweep_values and sweep_seeds))):
     if sweep_on:
         sweep_id = sweep.new_sweep_id(sweep_param)
         ids = [submit(c, sweep_id=sweep_id, mlflow=mlflow) for c in sweep.plan(config, sweep_param, sweep_values, sweep_seeds)]
@@ -218,7 +233,7 @@ def _live() -> None:
     run = by_id[run_id]
     spec = registry.MODELS.get(run.model)
     st.subheader(f"Run #{run.id} · {spec.title if spec else run.model} on {run.dataset}", anchor="watched-run")
-    protocol_text = protocol_label(run.protocol, run.config.candidates, run.config.valid)
+    protocol_text = run.config.protocol_detail
     if run.status == "failed":
         st.error(run.error or "the run failed")
     if spec is not None and not spec.iterative:  # fitted in one pass: no epochs to draw

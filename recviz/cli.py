@@ -98,6 +98,7 @@ def build_parser(model: str | None = None) -> argparse.ArgumentParser:
     s.add_argument("--titles", metavar="FILE",
                    help="item titles and genres to keep beside it: a table with an item id and a title column "
                         "(e.g. item_id,title,genres), or MovieLens' u.item / movies.dat / movies.csv")
+    _settings(s, ("sample_users",))
     s.add_argument("--to", choices=["npz", "parquet"], default="npz",
                    help="how the saved version is stored: npz (default) or parquet (column-wise, "
                         "compressed: for large logs, and readable by other tools)")

@@ -12,6 +12,7 @@ import json
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Mapping
 
+from recviz.data.split import protocol_label
 from recviz.errors import RecvizError
 from recviz.models import registry
 from recviz.options import DEVICE, SEED, THREADS, Option
@@ -37,6 +38,10 @@ class RunConfig:
                             help="k-core: keep items with at least this many interactions (0 = off)")
     min_rating: float | None = setting(kind="float", default=None, optional=True,
                                        help="only ratings at least this high count as positives")
+    sample_users: int = setting(kind="int", default=0, low=0, high=2**31 - 1, label="Sample users",
+                                help="keep this many users drawn at random, with all their rows (the same "
+                                     "users in every run: recviz.data.prepare.sample_users); k-core applies "
+                                     "after it (0 = every user)")
     data_version: str | None = setting(kind="str", default=None, optional=True,
                                        help="the saved dataset's version a run was trained on (its content "
                                             "fingerprint), pinned when the run is created")
@@ -45,6 +50,9 @@ class RunConfig:
                             help="; ".join(f"{k}: {v}" for k, v in PROTOCOLS.items()))
     candidates: int = setting(kind="int", default=100, low=1, high=100_000, label="Candidates per held-out item",
                               help="sampled candidates each held-out item is ranked among (loo)")
+    eval_users: int = setting(kind="int", default=0, low=0, high=2**31 - 1, label="Evaluated users",
+                              help="judge validation and test on this many test users drawn with the seed, "
+                                   "for full ranking at scale (0 = every user)")
     target: str | None = setting(kind="str", default=None, optional=True, label="Target behaviour (held out)",
                                  help="behaviour whose latest interaction is held out (multi-behaviour data)")
     valid: str = setting(kind="str", default="latest", choices=tuple(VALID_RULES), label="Validation item",
@@ -84,6 +92,13 @@ class RunConfig:
         """What the run's split depends on: runs with equal keys train and test on the same split
         (a sweep over a model option draws it once). Names the fields of `SPLIT_FIELDS`."""
         return tuple(self.data_ref if name == "dataset" else getattr(self, name) for name in SPLIT_FIELDS)
+
+    @property
+    def protocol_detail(self) -> str:
+        """The words shown next to this run's metrics ("leave-one-out, 100 candidates"), as its
+        split describes itself (`recviz.data.split.protocol_label`)."""
+        return protocol_label(self.protocol, self.candidates if self.protocol == "loo" else None, self.valid,
+                              eval_users=self.eval_users, sample_users=self.sample_users)
 
     @property
     def spec(self):
@@ -149,11 +164,11 @@ RUN_OPTIONS: tuple[Option, ...] = tuple(
 RUN_NAMES = frozenset(o.name for o in RUN_OPTIONS)
 # the settings a run's data and split are drawn from (`prepare_data`, then `prepare_split`); the
 # dataset counts at its pinned version (`data_ref`), which is why data_version is not listed
-DATA_FIELDS = ("dataset", "min_user", "min_item", "min_rating")
+DATA_FIELDS = ("dataset", "min_user", "min_item", "min_rating", "sample_users")
 PINNED_FIELDS = ("data_version",)  # set when a run is created, never by a person
 # what a person sets besides the data: the protocol and how the run is executed
 RUN_SETTINGS = tuple(o.name for o in RUN_OPTIONS if o.name not in (*DATA_FIELDS, *PINNED_FIELDS))
-SPLIT_FIELDS = (*DATA_FIELDS, "protocol", "candidates", "target", "valid", "seed")
+SPLIT_FIELDS = (*DATA_FIELDS, "protocol", "candidates", "target", "valid", "seed", "eval_users")
 # settings that repeat an experiment rather than change it: runs equal but for these are one
 # point measured several times (the Results page averages them, with an error bar)
 REPEAT_FIELDS = ("seed", "device", "threads")

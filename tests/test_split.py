@@ -186,5 +186,6 @@ def test_the_split_key_names_exactly_what_a_runs_split_is_drawn_from():
     assert np.array_equal(drawn.test_candidates, again.test_candidates)
     other = [base.replace(seed=1), base.replace(protocol="ratio"), base.replace(candidates=50),
              base.replace(valid="random"), base.replace(min_user=2), base.replace(min_rating=3.0),
+             base.replace(sample_users=30), base.replace(eval_users=10),
              base.replace(dataset="synthetic:users=41,items=300,interactions=900")]
     assert len({c.split_key for c in other} | {base.split_key}) == len(other) + 1

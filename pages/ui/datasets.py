@@ -64,14 +64,16 @@ def uploaded(upload):
         folder.rmdir()
 
 
-def load_data(ref: str, min_user: int = 0, min_item: int = 0, min_rating: float | None = None):
+def load_data(ref: str, min_user: int = 0, min_item: int = 0, min_rating: float | None = None,
+              sample_users: int = 0):
     """The prepared dataset, cached per data directory and preparation."""
-    return _load_data(str(paths.home()), ref, min_user, min_item, min_rating)
+    return _load_data(str(paths.home()), ref, min_user, min_item, min_rating, sample_users)
 
 
 @st.cache_resource(max_entries=8, show_spinner="Loading the dataset…")
-def _load_data(home: str, ref: str, min_user: int, min_item: int, min_rating: float | None):
-    return prepare_data(RunConfig(dataset=ref, min_user=min_user, min_item=min_item, min_rating=min_rating))
+def _load_data(home: str, ref: str, min_user: int, min_item: int, min_rating: float | None, sample_users: int):
+    return prepare_data(RunConfig(dataset=ref, min_user=min_user, min_item=min_item, min_rating=min_rating,
+                                  sample_users=sample_users))
 
 
 def clear_data_cache() -> None:

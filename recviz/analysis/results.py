@@ -54,7 +54,8 @@ def runs_table(runs: list[dict]) -> pd.DataFrame:
         config = dict(r.get("config") or {})
         key = r.get("protocol", config.get("protocol"))
         detail = r.get("protocol_detail") or protocol_label(key, config.get("candidates") if key == "loo" else None,
-                                                               config.get("valid"))
+                                                               config.get("valid"), eval_users=config.get("eval_users"),
+                                                               sample_users=config.get("sample_users"))
         rows.append({"id": r.get("id"), "name": r.get("name") or "", "model": r.get("model", config.get("model")),
                      "dataset": r.get("dataset", config.get("dataset")), "protocol": detail,
                      "protocol_key": key, "status": r.get("status"), "created_at": r.get("created_at"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 from recviz.commands.common import config_from_args, load_data
+from recviz.config import run_option
 from recviz.errors import RecvizError
 
 
@@ -45,7 +46,7 @@ def cmd_import(args) -> int:
 
     data = save_named(args.name, args.path, mapping=parse_mapping(args.mapping),
                       delimiter=args.delimiter, dedup=args.dedup, replace=args.replace, titles=args.titles,
-                      to=args.to)
+                      to=args.to, sample_users=run_option("sample_users").parse(args.sample_users or 0))
     stats = data.stats()
     version = data.meta.get("version")
     if args.json:

@@ -42,9 +42,10 @@ def load(ref: str, *, mapping: dict | None = None, delimiter: str | None = None,
     )
 
 
-def save_named(name: str, ref: str, *, min_user: int = 0, min_item: int = 0, replace: bool = False,
-               titles: str | None = None, to: str = "npz", **read_options) -> Interactions:
-    """Read `ref` (validating everything), optionally k-core filter it, and store it as a named
+def save_named(name: str, ref: str, *, min_user: int = 0, min_item: int = 0, sample_users: int = 0,
+               replace: bool = False, titles: str | None = None, to: str = "npz", **read_options) -> Interactions:
+    """Read `ref` (validating everything), optionally keep a seeded sample of `sample_users` users
+    (`recviz.data.prepare.sample_users`) and k-core filter it, and store it as a named
     dataset (`recviz.data.saved`): a new name, or with `replace` a new version of an existing
     one — never an overwrite, so runs trained on an earlier version keep reading it (`to`: "npz"
     or "parquet", see `recviz.data.saved`). `titles`: a file of item titles and genres to keep
@@ -57,6 +58,10 @@ def save_named(name: str, ref: str, *, min_user: int = 0, min_item: int = 0, rep
     if not replace:
         saved.refuse_existing(name)  # before reading what may be a large file
     data = load(ref, **read_options)
+    if sample_users:
+        from recviz.data.prepare import sample_users as sample
+
+        data = sample(data, sample_users)
     if min_user > 1 or min_item > 1:
         from recviz.data.prepare import kcore
 

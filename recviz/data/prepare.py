@@ -1,4 +1,5 @@
-"""Preparation applied after reading: k-core filtering, rating thresholds, de-duplication.
+"""Preparation applied after reading: k-core filtering, rating thresholds, a seeded user sample,
+de-duplication.
 
 Every step returns a new `Interactions` (the input is never modified), keeps the raw-id maps, the
 item table and the shipped test set (`given_test`) consistent with the new contiguous ids, and
@@ -120,6 +121,44 @@ def _drop_given_if_filtered(out: Interactions, alive: np.ndarray, src: Interacti
     note = (f"the shipped test set was dropped: filtering removed {lost_u} of its users, and {lost_i} "
             f"of its rows lost their held-out item or a negative; evaluation will use a fresh split")
     return replace(out, given_test=None), note
+
+
+# ---- a sample of users ------------------------------------------------------------------------
+SAMPLE_SEED = 0  # the sample's own seed: every run that asks for N users of a dataset gets the same N
+
+
+def sample_users(inter: Interactions, n: int, seed: int = SAMPLE_SEED) -> Interactions:
+    """Keep `n` users drawn uniformly at random, with ALL their rows (as the Taobao paper explored
+    UserBehavior through 20,000 sampled users), to explore a large log quickly.
+
+    The users are the first `n` of one seeded permutation of the users that occur, so the sample
+    is reproducible from `seed` and nested (the 10,000-user sample lies inside the 20,000-user
+    one); a run's `sample_users` uses the fixed SAMPLE_SEED, not the run's seed, so repeating an
+    experiment over seeds compares models on the same users, and the data a run reads depends on
+    its data settings alone. `n` at least the number of users keeps every user. Linear: one
+    boolean mask over users, read by every row. A shipped test set keeps the sampled users' rows
+    (their negatives stay in the id space). K-core, when asked for, applies to the sample."""
+    if n < 1:
+        raise DataError(f"a user sample needs at least 1 user, not {n}", fix="use 0 (off) or a positive number")
+    present = np.flatnonzero(np.bincount(inter.user, minlength=inter.n_users))
+    chosen = present[np.random.default_rng(seed).permutation(len(present))[:n]]
+    keep = np.zeros(inter.n_users, bool)
+    keep[chosen] = True
+    rows = keep[inter.user]
+    out = inter.subset(rows)
+    g = inter.given_test
+    if g is not None:
+        mine = keep[g.user]
+        out = replace(out, given_test=GivenTest(g.user[mine], g.item[mine], g.negatives[mine]) if mine.any() else None)
+    record = {"op": "sample_users", "users": int(n), "seed": int(seed), "before": _shape(inter),
+              "after": _shape(inter, rows)}
+    return _with_filter(reindex(out), record)
+
+
+def sampled_users(inter: Interactions) -> int:
+    """The user sample this data was prepared with (the last `sample_users` step), or 0."""
+    steps = [f for f in inter.meta.get("filters", []) if f.get("op") == "sample_users"]
+    return int(steps[-1]["users"]) if steps else 0
 
 
 # ---- thresholds -------------------------------------------------------------------------------

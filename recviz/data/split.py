@@ -37,6 +37,7 @@ import numpy as np
 from recviz import paths
 from recviz.data.interactions import Interactions
 from recviz.data.npz import save_atomic
+from recviz.data.prepare import sampled_users
 from recviz.data.sampling import SeenItems, sample_candidates
 from recviz.errors import ProtocolError
 
@@ -46,17 +47,22 @@ MIN_LOO_ITEMS = 3
 RATIO = (0.8, 0.1, 0.1)
 
 
-def protocol_label(protocol: str, n_candidates: int | None = None, valid: str | None = None) -> str:
+def protocol_label(protocol: str, n_candidates: int | None = None, valid: str | None = None, *,
+                   eval_users: int | None = 0, sample_users: int | None = 0) -> str:
     """The words shown next to every metric, the one place a protocol becomes text: a split
     describes itself with it, and labels rebuilt from a stored run's settings match it
-    ("leave-one-out, 100 candidates"; "80/10/10 ratio split, full ranking"). Unknown text
-    (already a label) passes through unchanged."""
+    ("leave-one-out, 100 candidates"; "80/10/10 ratio split, full ranking"; with a sample of the
+    evaluated users, "80/10/10 ratio split, full ranking, 5,000 sampled users"; on a user sample of
+    the data, "… · 20,000-user sample"). Unknown text (already a label) passes through unchanged."""
     if protocol == "loo":
         label = "leave-one-out" if n_candidates is None else f"leave-one-out, {int(n_candidates)} candidates"
-        return label + (", random validation item" if valid == "random" else "")
-    if protocol == "ratio":
-        return "80/10/10 ratio split, full ranking"
-    return str(protocol)
+        label += ", random validation item" if valid == "random" else ""
+    elif protocol == "ratio":
+        label = "80/10/10 ratio split, full ranking"
+    else:
+        return str(protocol)
+    label += f", {int(eval_users):,} sampled users" if eval_users else ""
+    return label + (f" · {int(sample_users):,}-user sample" if sample_users else "")
 
 
 @dataclass(eq=False)
@@ -73,6 +79,7 @@ class Split:
     target: str | None = None
     info: dict = field(default_factory=dict)
     valid_rule: str = "latest"  # loo only; see VALID_RULES
+    eval_users: int = 0  # judge a seeded sample of this many test users (0 = all); see `evaluated`
 
     # ---- views --------------------------------------------------------------------------------
     @property
@@ -92,8 +99,35 @@ class Split:
         d = self.data
         return SeenItems(d.user[rows], d.item[rows], d.n_users, d.n_items)
 
+    def evaluated(self, part: str) -> np.ndarray | None:
+        """Which of `held_out(part)`'s rows are judged: a boolean mask, or None for all of them.
+
+        With `eval_users` = N (fewer than the test users), N users are drawn uniformly from the
+        users with a test item, with the split's seed (a stream of their own, so the sample does not
+        move the split's candidates), and both validation and test judge those users only: every
+        held-out item of theirs, nobody else's. Training is untouched (the other users' held-out
+        items stay out of train), so the metrics estimate the all-user ones. Reproducible from the
+        seed; linear (a flag per user)."""
+        sample = self.eval_sample()
+        if sample is None:
+            return None
+        flag = np.zeros(self.data.n_users, bool)
+        flag[sample] = True
+        return flag[self.data.user[self._rows(part)]]
+
+    def eval_sample(self) -> np.ndarray | None:
+        """The sampled users `evaluated` keeps (sorted), or None when every user is judged."""
+        if not self.eval_users:
+            return None
+        users = np.flatnonzero(np.bincount(self.data.user[self.test_rows], minlength=self.data.n_users))
+        if self.eval_users >= len(users):
+            return None
+        pick = np.random.default_rng([self.seed, 2]).choice(len(users), self.eval_users, replace=False)
+        return users[np.sort(pick)]
+
     def describe(self) -> str:
-        return protocol_label(self.protocol, self.n_candidates if self.protocol == "loo" else None, self.valid_rule)
+        return protocol_label(self.protocol, self.n_candidates if self.protocol == "loo" else None, self.valid_rule,
+                              eval_users=self.eval_users, sample_users=sampled_users(self.data))
 
     def _rows(self, part: str) -> np.ndarray:
         if part not in ("valid", "test"):
@@ -126,12 +160,13 @@ class Split:
 
 # ---- entry point ----------------------------------------------------------------------------------
 def make_split(data: Interactions, protocol: str = "loo", *, seed: int = 0, n_candidates: int = 100,
-               target: str | None = None, valid: str = "latest", cache: bool = True) -> Split:
+               target: str | None = None, valid: str = "latest", eval_users: int = 0, cache: bool = True) -> Split:
     """Draw (or reload) the split for this data, protocol, seed, candidate count and (loo)
-    validation rule.
+    validation rule; `eval_users` > 0 judges a seeded sample of that many users (`Split.evaluated`).
 
     With `cache`, the split is stored under `paths.splits_dir()` keyed by the data's fingerprint,
-    so every model and every epoch is judged on the very same held-out items and candidates.
+    so every model and every epoch is judged on the very same held-out items and candidates. The
+    user sample is drawn from the split and the seed, so it is not part of the stored file.
     """
     if protocol not in PROTOCOLS:
         raise ProtocolError(f"unknown protocol {protocol!r}", fix=f"use one of {', '.join(PROTOCOLS)}")
@@ -142,14 +177,16 @@ def make_split(data: Interactions, protocol: str = "loo", *, seed: int = 0, n_ca
     rule = "-vrandom" if protocol == "loo" and valid == "random" else ""  # "latest" keeps the old names
     key = f"{data.fingerprint()}-{protocol}-{n_candidates if protocol == 'loo' else 0}-{target or 'all'}-{seed}{rule}.npz"
     path = paths.splits_dir() / key
+    if eval_users < 0:
+        raise ProtocolError(f"eval_users must be 0 (every user) or more, not {eval_users}")
     if cache and path.exists():
-        return Split.load(path, data)
-    if protocol == "loo":
-        split = _leave_one_out(data, seed, n_candidates, target, valid)
+        split = Split.load(path, data)
     else:
-        split = _ratio(data, seed, n_candidates, target)
-    if cache:
-        split.save(path)
+        split = (_leave_one_out(data, seed, n_candidates, target, valid) if protocol == "loo"
+                 else _ratio(data, seed, n_candidates, target))
+        if cache:
+            split.save(path)
+    split.eval_users = int(eval_users)
     return split
 
 

@@ -59,7 +59,10 @@ def _sampled(scorer: Scorer, split: Split, part: str, ks) -> tuple[np.ndarray, d
     """Rank each held-out item among its candidates, a block of users at a time: only the
     per-user metrics are kept."""
     users, held = split.held_out(part)
-    items = np.concatenate([held[:, None], split.candidates(part)], axis=1)
+    cands, keep = split.candidates(part), split.evaluated(part)
+    if keep is not None:  # a sample of the users (`eval_users`)
+        users, held, cands = users[keep], held[keep], cands[keep]
+    items = np.concatenate([held[:, None], cands], axis=1)
     step = max(1, SCORE_CELLS // items.shape[1])
     blocks = [metrics.sampled_metrics(_checked(scorer.score(users[s:s + step], items[s:s + step]),
                                                items[s:s + step].shape), ks)
@@ -71,6 +74,9 @@ def _sampled(scorer: Scorer, split: Split, part: str, ks) -> tuple[np.ndarray, d
 
 def _full(scorer: Scorer, split: Split, part: str, ks) -> tuple[np.ndarray, dict]:
     held_users, held_items = split.held_out(part)
+    keep = split.evaluated(part)
+    if keep is not None:  # a sample of the users (`eval_users`)
+        held_users, held_items = held_users[keep], held_items[keep]
     order = np.lexsort((held_items, held_users))
     held_users, held_items = held_users[order], held_items[order]
     users, starts = np.unique(held_users, return_index=True)

@@ -170,7 +170,6 @@ def run_bench(dataset: str, models=DEFAULT_MODELS, seeds=(0, 1, 2), batch_sizes=
     """Train everything, write `out` after each run, return {"rows", "means", ...}. A batch size
     of None is each model's own default."""
     from recviz.experiments import experiment
-    from recviz.data.split import protocol_label
 
     if peak_test and store:  # a stored run's history is what the app shows: keep test out of it
         raise RecvizError("--peak-test cannot be combined with --store",
@@ -184,7 +183,7 @@ def run_bench(dataset: str, models=DEFAULT_MODELS, seeds=(0, 1, 2), batch_sizes=
     log(f"bench on {dataset}: {stats['users']:,} users × {stats['items']:,} items, "
         f"{stats['interactions']:,} interactions")
     report = {"dataset": dataset, "data": {k: stats[k] for k in ("users", "items", "interactions")},
-              "protocol": protocol_label(base.protocol, base.candidates, base.valid),
+              "protocol": base.protocol_detail,
               "settings": settings(models, preset), "peak_test": peak_test, "rows": [], "means": [],
               "started_at": time.time()}
     for entry in models:

@@ -47,12 +47,14 @@ class RunResult:
             "metrics": self.test.metrics,
             "valid_metrics": self.valid.metrics,
             "users_evaluated": len(self.test.users),
+            # what `sparse_rows` chose: the embedding tables trained with row-sparse (lazy) updates
+            "sparse_tables": list(getattr(self.model, "sparse_tables", ())),
             "config": self.config.to_dict(),
         }
 
 
 def prepare_data(config: RunConfig, progress=None) -> Interactions:
-    """Load the dataset and apply the config's preparation steps (threshold, then k-core)."""
+    """Load the dataset and apply the config's preparation steps (threshold, user sample, k-core)."""
     from recviz.data.load import load
 
     return prepare(load(config.data_ref, progress=progress), config)
@@ -64,6 +66,8 @@ def prepare(data: Interactions, config: RunConfig) -> Interactions:
 
     if config.min_rating is not None:
         data = steps.threshold(data, config.min_rating)
+    if config.sample_users:  # k-core applies on top of the sample
+        data = steps.sample_users(data, config.sample_users)
     if config.min_user > 1 or config.min_item > 1:
         data = steps.kcore(data, min_user=max(1, config.min_user), min_item=max(1, config.min_item))
     return data
@@ -74,7 +78,7 @@ def prepare_split(config: RunConfig, data: Interactions | None = None) -> Split:
     to show a run's held-out items and a user's train history exactly as the run saw them."""
     data = data if data is not None else prepare_data(config)
     return make_split(data, config.protocol, seed=config.seed, n_candidates=config.candidates,
-                      target=config.target, valid=config.valid)
+                      target=config.target, valid=config.valid, eval_users=config.eval_users)
 
 
 def build_model(config: RunConfig):

@@ -3,8 +3,6 @@ and `recviz.runs()` show it."""
 
 from __future__ import annotations
 
-from recviz.data.split import protocol_label
-
 
 def run_row(run) -> dict:
     """One run for `recviz runs --json`: identity, status, headline numbers."""
@@ -13,7 +11,7 @@ def run_row(run) -> dict:
     c = run.config
     return {"id": run.id, "name": run.name, "status": run.status, "model": run.model, "dataset": run.dataset,
             "protocol": run.protocol,
-            "protocol_detail": protocol_label(run.protocol, c.candidates if run.protocol == "loo" else None, c.valid),
+            "protocol_detail": c.protocol_detail,
             "seed": run.seed, "device": run.device,
             "created_at": run.created_at, "finished_at": run.finished_at,
             "HR@10": metrics.get("HR@10"), "NDCG@10": metrics.get("NDCG@10"),

@@ -129,12 +129,10 @@ def _artifacts_beside(uri: str) -> str | None:
 def _log_run(c, exp_id: str, store: RunStore, run) -> str:
     from mlflow.entities import Metric, Param
 
-    from recviz.data.split import protocol_label
-
     summary = run.summary or {}
     tags = {"mlflow.runName": f"#{run.id} {run.model} on {run.dataset}", "recviz.run_id": str(run.id),
             "recviz.store": str(store.path), "dataset": run.dataset, "model": run.model, "protocol": run.protocol,
-            "protocol_detail": protocol_label(run.protocol, run.config.candidates, run.config.valid)}
+            "protocol_detail": run.config.protocol_detail}
     if run.sweep_id not in (None, ""):
         tags["mlflow.parentRunId"] = _sweep_parent(c, exp_id, store, run)
         tags["recviz.sweep_id"] = str(run.sweep_id)

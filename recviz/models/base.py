@@ -83,6 +83,12 @@ class Recommender:
             step = max(1, SCORE_CELLS // max(1, block.shape[1]))
         return np.concatenate(parts) if parts else np.zeros(items.shape, np.float32)
 
+    def weight_shapes(self, n_users: int, n_items: int, behaviors: tuple[str, ...] = ()) -> list["WeightShape"]:
+        """The weights this model learns on data of this size, without allocating them: what the
+        memory estimate (`recviz.analysis.estimate`) counts before a run starts. Empty for models
+        whose state is small next to the data (ItemPop) or not a fixed shape (ItemKNN)."""
+        return []
+
     def item_embeddings(self) -> np.ndarray | None:
         """One vector per item ([n_items, d]) for the embedding map, or None for models that
         learn none (ItemPop, ItemKNN)."""
@@ -95,6 +101,23 @@ class Recommender:
     def set_state(self, state: dict[str, np.ndarray], n_users: int, n_items: int) -> None:
         """Restore from `get_state()`'s arrays; the model was built with the same options."""
         raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class WeightShape:
+    """One weight a model learns, as the memory estimate counts it: its shape and value size,
+    whether gradients train it (then it has a gradient and optimiser state) and whether only the
+    rows of a batch are updated (`row_sparse`: the `sparse_rows` option chose a lazy optimiser)."""
+
+    name: str
+    shape: tuple[int, ...]
+    bytes_per_value: int = 4
+    by_gradient: bool = True
+    row_sparse: bool = False
+
+    @property
+    def nbytes(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64)) * self.bytes_per_value
 
 
 class EpochSteps(Protocol):

@@ -43,7 +43,7 @@ from recviz.data.split import Split
 from recviz.data.training_samples import train_positives
 from recviz.errors import ModelError
 from recviz.models import eals_spec
-from recviz.models.base import Recommender
+from recviz.models.base import Recommender, WeightShape
 from recviz.models.device import pick_device, seed_everything, set_threads
 from recviz.models.spec import Phase
 
@@ -69,6 +69,11 @@ class EALS(Recommender):
         self.device: torch.device | None = None
         self.P: torch.Tensor | None = None  # [n_users, K]
         self.Q: torch.Tensor | None = None  # [n_items, K]
+
+    def weight_shapes(self, n_users: int, n_items: int, behaviors: tuple[str, ...] = ()) -> list[WeightShape]:
+        """P and Q in float64, solved in closed form (no gradients, no optimiser state)."""
+        return [WeightShape("P", (n_users, self.emb_dim), 8, by_gradient=False),
+                WeightShape("Q", (n_items, self.emb_dim), 8, by_gradient=False)]
 
     # ---- training: the shared epoch loop (recviz.training) drives `_Sweeps` ---------------------
     def plan(self, phase: Phase, split: Split) -> "_Sweeps":

@@ -162,6 +162,17 @@ class MultiBehaviorNeuMF(TorchRecommender):
             raise ModelError("mbnmf does not know its behaviours yet", fix="fit it on a split first")
         return MBNMFNet(n_users, n_items, self.emb_dim, self.layers, self.branch_codes)
 
+    def weight_shapes(self, n_users: int, n_items: int, behaviors: tuple[str, ...] = ()):
+        """As every torch model's, with one branch per behaviour of the data (before a split names
+        them, the shape is all that matters)."""
+        if self.branch_codes:
+            return super().weight_shapes(n_users, n_items, behaviors)
+        self.branch_codes = tuple(range(max(1, len(behaviors))))
+        try:
+            return super().weight_shapes(n_users, n_items, behaviors)
+        finally:
+            self.branch_codes = ()
+
     def begin(self, split: Split) -> None:
         self.branch_codes = self._branches(split)
 

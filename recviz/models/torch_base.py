@@ -21,10 +21,10 @@ import torch
 from recviz.data.split import Split
 from recviz.data.training_samples import epoch_samples, train_positives
 from recviz.errors import ModelError
-from recviz.models.base import GradientPhase, Recommender
+from recviz.models.base import GradientPhase, Recommender, WeightShape
 from recviz.models.device import flush_denormals, pick_device, seed_everything, set_threads
 from recviz.models.losses import bpr_loss, log_loss
-from recviz.models.spec import Phase
+from recviz.models.spec import SPARSE_ROWS_FROM, Phase
 
 # (user, item) pairs scored per forward pass: big enough to keep a GPU busy, small enough that a
 # 256-wide MLP input stays ~100 MB.
@@ -32,6 +32,22 @@ SCORE_PAIRS = 1 << 17
 # Distinct users or items whose vectors one step of a two-stage model computes.
 VECTOR_ROWS = 4096
 LOSS_KINDS = ("pointwise", "pairwise")
+ROW_TABLES = (torch.nn.Embedding, torch.nn.EmbeddingBag)
+
+
+def mark_sparse_rows(module: torch.nn.Module, mode: str) -> tuple[str, ...]:
+    """Set torch's own `sparse` flag of every embedding table (`nn.Embedding`, `nn.EmbeddingBag`,
+    DMF's and EINMF's rating-row bags included) as `mode` (the `sparse_rows` option) says: "on" every
+    table, "off" none, "auto" the tables of at least SPARSE_ROWS_FROM rows. A sparse table's
+    gradient holds only the rows a batch read, and the training loop gives such tables the lazy
+    row-wise optimiser (`recviz.training.optim`). Returns the names of the tables made sparse."""
+    names = []
+    for name, table in module.named_modules():
+        if isinstance(table, ROW_TABLES):
+            table.sparse = mode == "on" or (mode == "auto" and table.num_embeddings >= SPARSE_ROWS_FROM)
+            if table.sparse:
+                names.append(name)
+    return tuple(names)
 
 
 class TorchRecommender(Recommender):
@@ -47,6 +63,7 @@ class TorchRecommender(Recommender):
         self.module: torch.nn.Module | None = None
         self.n_users = self.n_items = 0
         self.best_epoch: int | None = None
+        self.sparse_tables: tuple[str, ...] = ()  # embedding tables trained row-sparse (`mark_sparse_rows`)
 
     # ---- to implement -------------------------------------------------------------------------
     def build_module(self, n_users: int, n_items: int) -> torch.nn.Module:
@@ -73,6 +90,17 @@ class TorchRecommender(Recommender):
         seed_everything(self.seed)
         self.n_users, self.n_items = n_users, n_items
         self.module = self.build_module(n_users, n_items).to(self.device)
+        self.sparse_tables = mark_sparse_rows(self.module, getattr(self.opts, "sparse_rows", "off"))
+
+    def weight_shapes(self, n_users: int, n_items: int, behaviors: tuple[str, ...] = ()) -> list[WeightShape]:
+        """Every weight of this model's module for data of this size, built on torch's meta device
+        (shapes only, nothing allocated), the embedding tables marked as `sparse_rows` would mark
+        them."""
+        with torch.device("meta"):
+            module = self.build_module(n_users, n_items)
+        sparse = {f"{name}.weight" for name in mark_sparse_rows(module, getattr(self.opts, "sparse_rows", "off"))}
+        return [WeightShape(name, tuple(p.shape), p.element_size(), row_sparse=name in sparse)
+                for name, p in module.named_parameters()]
 
     def epoch_sampler(self, split: Split):
         """Prepared once per phase: returns `draw(rng)` → this epoch's sample arrays."""

@@ -30,7 +30,7 @@ from recviz.errors import Cancelled, ModelError
 from recviz.models.base import EpochSteps, GradientPhase, Recommender, StopCheck
 from recviz.models.spec import Phase
 from recviz.training.early_stop import EarlyStopping
-from recviz.training.optim import OPTIMIZERS, make_optimizer
+from recviz.training.optim import OPTIMIZERS, make_optimizer, sparse_tables
 from recviz.training.report import EpochReport
 
 POLL_EVERY = 50  # batches between two should_stop() polls: a few ms of work on a CPU
@@ -98,8 +98,9 @@ class GradientEpochs:
         if plan.optimizer not in OPTIMIZERS:
             raise ModelError(f"optimizer must be one of {OPTIMIZERS}, not {plan.optimizer!r}")
         self.plan, self.scorer, self.module = plan, plan.scorer, plan.module
+        # embedding tables the model marked sparse (`sparse_rows`) get lazy row-wise updates
         self.optimizer = make_optimizer(self.module.parameters(), plan.optimizer, plan.lr, plan.weight_decay,
-                                        plan.device)
+                                        plan.device, sparse=sparse_tables(self.module))
         self.rng = np.random.default_rng(plan.seed)  # negatives
         self.shuffle = torch.Generator().manual_seed(plan.seed)  # on the CPU: same order on every device
 

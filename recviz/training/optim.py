@@ -1,4 +1,5 @@
-"""The optimisers of the training loop: Adam (from scratch) and SGD (NeuMF after pre-training).
+"""The optimisers of the training loop: Adam (from scratch) and SGD (NeuMF after pre-training), dense
+for every weight, or row-sparse (lazy) for the embedding tables a model marks sparse.
 
 `Adam` is torch's fused Adam kernel called directly. A CPU step of NeuMF on ml-100k (batch 256)
 takes ~1.5 ms, and `torch.optim.Adam.step` spent ~0.3 ms of it in Python around the kernel:
@@ -9,6 +10,28 @@ arithmetic is the same kernel with the same arguments, so the weights are bit-fo
 weight with no gradient in a step: it is skipped, and its step count and moments stay as they are.
 Where the fused kernel does not exist (older torch, devices other than the CPU and CUDA), torch's
 own Adam is used.
+
+Row-sparse tables (`sparse_rows`, `recviz.models.torch_base.mark_sparse_rows`). Dense Adam reads
+and writes every row of every table on every step: at 4M items × 64 dims that is a 1 GB table,
+plus its gradient and two moments, rewritten per batch. A table marked sparse (torch's own
+`nn.Embedding(sparse=True)` flag) gets a gradient holding only the rows the batch read, and
+`RowAdam` / `RowSGD` below update those rows alone — lazy Adam:
+
+- momentum: a row's moments (m, v) and its step count advance only on steps whose batch holds the
+  row; a row's update sequence is exactly Adam's (torch's formula, bias correction with the row's
+  own count t: lr·m̂/(√v̂ + eps), m̂ = m/(1−β₁ᵗ), v̂ = v/(1−β₂ᵗ)) run on the steps where it was
+  read. So a row read on every step moves exactly as under dense Adam, and a row first read at
+  step 1000 takes Adam's first step (size ≈ lr), not one inflated by 1000 steps of decayed moments
+  (torch's SparseAdam corrects with the global step instead, and has no weight decay).
+- decay: L2 (`l2`, weight_decay) is added to the gradient of the touched rows only: an untouched
+  row keeps its value, moments and count exactly (dense Adam would keep shrinking it and moving it
+  by its old momentum).
+- cost: per step O(rows in the batch × dim) plus a sort of the batch's ids; the memory is the
+  weights, m and v (as dense Adam) plus one int32 count per row, and no full-table gradient.
+
+Dense weights of the same module (MLP towers, output layers, biases) keep the dense optimiser; the
+two step together (`Optimizers`). Small data keeps today's numbers exactly: `sparse_rows=auto`
+marks no table below `SPARSE_ROWS_FROM` rows, and then nothing here runs.
 """
 
 from __future__ import annotations
@@ -30,11 +53,7 @@ class Adam:
         self.steps = [torch.zeros((), dtype=torch.float32, device=p.device) for p in self.params]
 
     def zero_grad(self, set_to_none: bool = True) -> None:
-        for p in self.params:
-            if set_to_none:
-                p.grad = None
-            elif p.grad is not None:
-                p.grad.zero_()
+        _zero_grad(self.params, set_to_none)
 
     def step(self) -> None:
         # a weight without a gradient (e.g. a behaviour branch with no pair in this batch) is skipped
@@ -49,17 +68,126 @@ class Adam:
                            eps=self.eps, maximize=False)
 
 
+def _touched(grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(rows, their gradient) of a row-sparse gradient, each row once (repeats summed, rows
+    sorted); a dense gradient gives the rows that have a non-zero entry."""
+    if grad.is_sparse:
+        grad = grad.coalesce()
+        return grad.indices()[0], grad.values()
+    rows = grad.ne(0).flatten(1).any(1).nonzero().squeeze(1)
+    return rows, grad[rows]
+
+
+class RowAdam:
+    """Lazy Adam over row-sparse gradients (see the module docstring for the semantics): only the
+    rows in a batch move, each with its own moments and step count."""
+
+    def __init__(self, params, lr: float, weight_decay: float = 0.0, betas=(0.9, 0.999), eps: float = 1e-8):
+        self.params = [p for p in params if p.requires_grad]
+        self.lr, self.weight_decay, self.betas, self.eps = float(lr), float(weight_decay), betas, eps
+        self.exp_avg = [torch.zeros_like(p) for p in self.params]
+        self.exp_avg_sq = [torch.zeros_like(p) for p in self.params]
+        self.steps = [torch.zeros(p.shape[0], dtype=torch.int32, device=p.device) for p in self.params]
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        _zero_grad(self.params, set_to_none)
+
+    @torch.no_grad()
+    def step(self) -> None:
+        beta1, beta2 = self.betas
+        for p, m_all, v_all, t_all in zip(self.params, self.exp_avg, self.exp_avg_sq, self.steps):
+            if p.grad is None:
+                continue
+            rows, grad = _touched(p.grad)
+            if len(rows) == 0:
+                continue
+            if self.weight_decay:
+                grad = grad.add(p[rows], alpha=self.weight_decay)
+            m = m_all[rows].mul_(beta1).add_(grad, alpha=1 - beta1)
+            v = v_all[rows].mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+            t = t_all[rows] + 1
+            m_all[rows], v_all[rows], t_all[rows] = m, v, t
+            # bias corrections in float64, as torch's Adam (1 − 0.999ᵗ in float32 loses 4 digits)
+            t = t.to(torch.float64).view((-1,) + (1,) * (p.dim() - 1))
+            step_size = (self.lr / (1 - beta1 ** t)).to(p.dtype)
+            correction2 = (1 - beta2 ** t).sqrt().to(p.dtype)
+            denom = (v.sqrt() / correction2).add_(self.eps)
+            p.index_add_(0, rows, m.div_(denom).mul_(step_size), alpha=-1.0)  # rows are distinct
+
+
+class RowSGD:
+    """Plain SGD over row-sparse gradients: only the rows in a batch move; L2 decays those rows."""
+
+    def __init__(self, params, lr: float, weight_decay: float = 0.0):
+        self.params = [p for p in params if p.requires_grad]
+        self.lr, self.weight_decay = float(lr), float(weight_decay)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        _zero_grad(self.params, set_to_none)
+
+    @torch.no_grad()
+    def step(self) -> None:
+        for p in self.params:
+            if p.grad is None:
+                continue
+            rows, grad = _touched(p.grad)
+            if self.weight_decay:
+                grad = grad.add(p[rows], alpha=self.weight_decay)
+            p.index_add_(0, rows, grad, alpha=-self.lr)
+
+
+class Optimizers:
+    """Several optimisers over disjoint weights, stepped as one (dense weights + sparse tables)."""
+
+    def __init__(self, parts: list):
+        self.parts = parts
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for part in self.parts:
+            part.zero_grad(set_to_none=set_to_none)
+
+    def step(self) -> None:
+        for part in self.parts:
+            part.step()
+
+
+def _zero_grad(params, set_to_none: bool) -> None:
+    for p in params:
+        if set_to_none or p.grad is None or p.grad.is_sparse:
+            p.grad = None
+        else:
+            p.grad.zero_()
+
+
+def sparse_tables(module: torch.nn.Module) -> list[torch.nn.Parameter]:
+    """The weights of the embedding tables marked sparse (torch's `sparse` flag, set by the model
+    from its `sparse_rows` option)."""
+    return [m.weight for m in module.modules()
+            if isinstance(m, (torch.nn.Embedding, torch.nn.EmbeddingBag)) and m.sparse and m.weight.requires_grad]
+
+
 def has_fused_adam(device: torch.device) -> bool:
     return device.type in ("cpu", "cuda") and hasattr(torch, "_fused_adam_")
 
 
-def make_optimizer(params, name: str, lr: float, weight_decay: float, device: torch.device):
-    """Adam or SGD over dense gradients — the optimisers of the papers' Keras code.
+def make_optimizer(params, name: str, lr: float, weight_decay: float, device: torch.device, sparse=()):
+    """Adam or SGD — the optimisers of the papers' Keras code — dense over `params`, and lazy
+    (`RowAdam` / `RowSGD`) over the row-sparse tables among them (`sparse`, e.g. `sparse_tables`).
 
-    Adam reads and writes every embedding row every batch; its fused kernel (one pass per tensor
-    for m, v and the update) is ~3× faster on a CPU than torch's per-parameter or foreach versions,
-    and the fastest on CUDA too."""
+    Dense Adam reads and writes every embedding row every batch; its fused kernel (one pass per
+    tensor for m, v and the update) is ~3× faster on a CPU than torch's per-parameter or foreach
+    versions, and the fastest on CUDA too."""
+    rows = {id(p) for p in sparse}
     params = [p for p in params if p.requires_grad]
+    lazy = [p for p in params if id(p) in rows]
+    dense = [p for p in params if id(p) not in rows]
+    if not lazy:
+        return _dense_optimizer(dense, name, lr, weight_decay, device)
+    row_opt = RowAdam(lazy, lr, weight_decay) if name == "adam" else RowSGD(lazy, lr, weight_decay)
+    return Optimizers([_dense_optimizer(dense, name, lr, weight_decay, device), row_opt] if dense else [row_opt])
+
+
+def _dense_optimizer(params: list, name: str, lr: float, weight_decay: float, device: torch.device):
     if name == "sgd":
         fused = {"fused": True} if device.type in ("cpu", "cuda") else {}
         return torch.optim.SGD(params, lr=lr, weight_decay=weight_decay, **fused)

@@ -65,6 +65,14 @@ class Executor(ABC):
     def where(cls, address: str = "auto") -> str:
         """One line for the sidebar and `recviz executor`: where runs train and what that offers."""
 
+    def check_fits(self, config: RunConfig, data) -> None:
+        """A RecvizError with a fix (a smaller emb_dim, --sample-users) when the run would not fit
+        in the memory of the machine that trains it, instead of an out-of-memory kill. Runs here
+        are checked against this machine; an executor whose machines are elsewhere says otherwise."""
+        from recviz.analysis.estimate import refuse_if_too_big
+
+        refuse_if_too_big(config, data)
+
     @classmethod
     def probe(cls, address: str = "auto") -> dict:
         """What it offers now ({"cpus", "gpus", "nodes", ...}), asking its machines where that
@@ -93,6 +101,7 @@ class Executor(ABC):
         for config in configs:
             if data_key(config) not in data:
                 data[data_key(config)] = load(config)
+            self.check_fits(config, data[data_key(config)])
         outcome = self.execute(store, list(configs), sweep_id=sweep_id, mlflow=mlflow, data=data,
                                on_start=on_start, on_epoch=on_epoch, on_done=on_done)
         return dict(sorted(outcome.items()))  # run ids grow in the order the runs were created

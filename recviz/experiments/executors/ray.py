@@ -96,6 +96,10 @@ class RayExecutor(Executor):
     def require(cls) -> None:
         require_ray()
 
+    def check_fits(self, config: RunConfig, data) -> None:
+        """The runs train on the cluster's machines, whose memory this process does not know: Ray
+        itself refuses a task no node can hold."""
+
     def check(self) -> None:
         connect(self.address)  # an address where nothing answers leaves no run behind
 
