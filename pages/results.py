@@ -1,14 +1,20 @@
-"""Results: every stored run, compared — metric bars, learning curves, sweep plots, export."""
+"""Results: every stored run, compared — metric bars, beyond-accuracy metrics and popularity bias,
+two runs compared user by user, who a model fails, learning curves, sweep plots, export."""
 
 import json
 
 import streamlit as st
 
 from pages.ui import frame
+from pages.ui.errors import show_error
 from pages.ui.glossary import explain
 from pages.ui.runs import run_store
+from pages.ui.understanding import run_results
 from recviz import charts
-from recviz.analysis import progress, results
+from recviz.analysis import exposure, paired, progress, results, slices
+from recviz.analysis.peruser import NotAvailable, metric_names
+from recviz.errors import RecvizError
+from recviz.eval.metrics import DEFAULT_KS, PRIMARY
 from recviz.experiments import sweep
 from recviz.experiments.store import MAX_NAME
 
@@ -79,6 +85,86 @@ over_seeds = st.toggle("Average runs that differ only in seed", value=bool(repea
                             "deviation. Runs count as repeats when they differ only in seed, threads or device."
                        if repeated else "No two of these runs differ only in their seed.")
 st.plotly_chart(charts.metric_bars(results.metric_long(done, over_seeds=over_seeds)), key="metric_bars")
+
+# ---- understanding: beyond accuracy, two runs user by user, who a model fails ----------------------
+run_label = dict(zip(done["id"], results.run_labels(done)))
+status_of = dict(zip(done["id"], done["status"]))
+
+
+def stored(run_id):
+    return run_results(run_id, status_of[run_id])
+
+
+st.subheader("Beyond accuracy")
+explain("beyond accuracy")
+b1, b2 = st.columns([1, 3])
+k = b1.selectbox("List length K", DEFAULT_KS, index=DEFAULT_KS.index(10), key="beyond_k")
+beyond_ids = b2.multiselect("Runs", list(done["id"]), default=list(done["id"])[:6], key="beyond_runs",
+                            format_func=run_label.get)
+try:
+    beyond_runs = [stored(i) for i in beyond_ids]
+    st.dataframe(exposure.shown(exposure.table(beyond_runs, k=k)), hide_index=True, key="beyond_table")
+    st.plotly_chart(charts.popularity_bias(slices.popularity_bias([r for r in beyond_runs if r.available], k=k), k=k),
+                    key="popularity_bias")
+except RecvizError as err:
+    show_error(err)
+
+st.subheader("Compare two runs")
+explain("paired comparison")
+ids = list(done["id"])
+c1, c2, c3 = st.columns([2, 2, 1])
+run_a = c1.selectbox("A", ids, key="compare_a", format_func=run_label.get)
+run_b = c2.selectbox("B", ids, index=min(1, len(ids) - 1), key="compare_b", format_func=run_label.get)
+group_a, group_b = paired.seed_group(done, run_a), paired.seed_group(done, run_b)
+with_seeds = st.toggle(f"With their other seeds ({len(group_a)} and {len(group_b)} runs)", key="compare_seeds",
+                       disabled=len(group_a) < 2 and len(group_b) < 2,
+                       help="Compare the two settings seed by seed: each run of A with the run of B on its split, "
+                            "each user's value the mean over the seeds.")
+side_a, side_b = (group_a, group_b) if with_seeds else ([run_a], [run_b])
+try:
+    loaded_a, loaded_b = [stored(i) for i in side_a], [stored(i) for i in side_b]
+    choices = metric_names(loaded_a + loaded_b)
+    compare_metric = c3.selectbox("Metric", choices, index=choices.index(PRIMARY) if PRIMARY in choices else 0,
+                                  key="compare_metric")
+    if run_a == run_b and not with_seeds:
+        st.info("Pick two different runs.")
+    else:
+        comparison = paired.compare(loaded_a, loaded_b, metric=compare_metric)
+        st.markdown(comparison.verdict)
+        st.dataframe(paired.summary_table(comparison), hide_index=True, key="compare_table")
+        if len(comparison.per_seed) > 1:
+            st.dataframe(paired.seed_table(comparison), hide_index=True, key="compare_seeds_table")
+        st.plotly_chart(charts.paired_differences(comparison.differences, comparison.a, comparison.b,
+                                                  comparison.metric, comparison.protocol), key="compare_hist")
+except (paired.NotPaired, NotAvailable) as why:
+    st.warning(str(why).replace("\n  Fix: ", "  \n**Fix:** "))
+except RecvizError as err:
+    show_error(err)
+
+st.subheader("Who the model fails")
+s1, s2, s3 = st.columns([3, 2, 1])
+slice_ids = s1.multiselect("Runs (one, or two side by side)", ids, default=ids[:1], max_selections=2,
+                           key="slice_runs", format_func=run_label.get)
+by = s2.radio("Users by", list(slices.SLICES), format_func=lambda key: slices.SLICES[key].title, horizontal=True,
+              key="slice_by")
+try:
+    slice_runs = [stored(i) for i in slice_ids]
+    choices = metric_names(slice_runs)
+    slice_metric = s3.selectbox("Metric", choices, index=choices.index(PRIMARY) if PRIMARY in choices else 0,
+                                key="slice_metric")
+    ready = [r for r in slice_runs if r.available]
+    for r in slice_runs:
+        if not r.available:
+            st.caption(r.why_not)
+    if ready:
+        table = slices.sliced(ready, slice_metric, by)
+        bucketing = slices.SLICES[by]
+        st.plotly_chart(charts.sliced_bars(table, slice_metric, bucketing.title, ready[0].protocol), key="slice_chart")
+        st.caption(f"Users in {len(bucketing.names)} buckets of about equal size by {bucketing.measure}; error "
+                   "bars: standard error of each bucket's mean.")
+        st.dataframe(table, hide_index=True, key="slice_table")
+except RecvizError as err:
+    show_error(err)
 
 st.subheader("Learning curves")
 labels = dict(zip(results.run_labels(done), done["id"]))

@@ -9,6 +9,7 @@ From Python (see `recviz.api`)::
     run = recviz.train(data, model="gmf", epochs=2)
     run.history, run.metrics, run.recommend("42"), run.save()
     recviz.runs(), recviz.open_run(run.id)
+    recviz.compare(a_id, b_id).verdict, recviz.report(run.id)
 
 Importing `recviz` stays light (no pandas, torch or streamlit): the API's names are looked up on
 first use (PEP 562 `__getattr__`). They are plain functions: the internal packages have names of
@@ -17,7 +18,7 @@ their own (`recviz.training`, `recviz.experiments`), so no module doubles as a f
 
 from recviz.version import __version__  # noqa: F401  (public: recviz.__version__)
 
-__all__ = ["load", "train", "runs", "open_run", "Run"]
+__all__ = ["load", "train", "runs", "open_run", "compare", "report", "Run"]
 
 
 def __getattr__(name: str):

@@ -151,6 +151,78 @@ def open_run(run_id: int) -> Run:
     return Run(stored.config, run_id=stored.id, stored=stored)
 
 
+def compare(a, b, metric: str | None = None, *, resamples: int | None = None, seed: int | None = None):
+    """Compare two stored runs judged on the same split, user by user (``recviz compare A B``).
+
+    Parameters
+    ----------
+    a, b : int, Run, or a list of them
+        Run ids or saved `Run`s. A list is one setting repeated over seeds: each of its runs is
+        paired with the run of the other list on the same split (same seed), and each user's value
+        is the mean over those seeds.
+    metric : str, optional
+        A per-user test metric: ``"NDCG@10"`` (the default), ``"HR@5"``, ...
+    resamples, seed : int, optional
+        The bootstrap's resamples and seed (defaults: `recviz.eval.significance.RESAMPLES`, ``BOOTSTRAP_SEED``).
+
+    Returns
+    -------
+    recviz.analysis.paired.Comparison
+        ``.verdict`` (in words), ``.test`` (Wilcoxon, paired t, bootstrap CI, wins), ``.frame()``
+        (one row per user: A, B, difference), ``.to_dict()`` (what ``--json`` prints). Runs on
+        different splits raise `recviz.analysis.paired.NotPaired` with the reason; runs stored
+        without per-user results raise `recviz.analysis.peruser.NotAvailable`.
+    """
+    from recviz.analysis import paired
+    from recviz.experiments.store import RunStore
+
+    store = RunStore()
+    options = {k: v for k, v in (("resamples", resamples), ("seed", seed)) if v is not None}
+    return paired.compare(_stored(store, a), _stored(store, b), metric=metric or paired.DEFAULT_METRIC, **options)
+
+
+def report(*runs, k: int = 10, metric: str | None = None) -> dict[str, pd.DataFrame]:
+    """Beyond accuracy and who a run fails, from stored runs (``recviz report RUN...``).
+
+    Returns
+    -------
+    dict of DataFrames
+        ``beyond_accuracy``: per run HR@K, NDCG@K, Coverage@K, ARP@K, Popularity lift@K, Gini@K,
+        Novelty@K, Long tail@K (NaN, with a ``note`` saying why, for runs stored without per-user
+        results); ``activity`` and ``popularity``: `metric` per bucket of user activity and of
+        held-out item popularity; ``popularity_bias``: consumed against recommended popularity
+        per bucket of users' taste.
+    """
+    from recviz.analysis import exposure, paired, peruser, slices
+    from recviz.experiments.store import RunStore
+
+    store = RunStore()
+    loaded = [peruser.load(store, _run_id(r)) for r in runs]
+    ready = [r for r in loaded if r.available]
+    metric = metric or paired.DEFAULT_METRIC
+    return {"beyond_accuracy": exposure.table(loaded, k=k),
+            **{by: slices.sliced(ready, metric, by) for by in slices.SLICES},
+            "popularity_bias": slices.popularity_bias(ready, k=k)}
+
+
+def _stored(store, runs) -> list:
+    """A run or a list of runs (ids or saved `Run`s) with their stored per-user results."""
+    from recviz.analysis import peruser
+
+    return [peruser.load(store, _run_id(r)) for r in (runs if isinstance(runs, (list, tuple)) else [runs])]
+
+
+def _run_id(run) -> int:
+    """A run id from an id or a saved `Run`."""
+    if isinstance(run, Run):
+        if run.id is None:
+            from recviz.errors import RecvizError
+
+            raise RecvizError("this run is not saved, so it has no stored per-user results", fix="call run.save() first")
+        return run.id
+    return int(run)
+
+
 def frame_name(inter: Interactions) -> str:
     """What a DataFrame's data is saved as: its own name, else named by its content."""
     from recviz.data import saved

@@ -208,6 +208,64 @@ def sweep(sweep_df: pd.DataFrame, param: str, metric: str = "NDCG@10") -> go.Fig
     return fig
 
 
+# ---- understanding ------------------------------------------------------------------------------
+def paired_differences(differences: np.ndarray, a: str, b: str, metric: str, protocol: str = "") -> go.Figure:
+    """Histogram of the per-user differences A − B of `metric` (a `paired.Comparison`), with a
+    line at 0 (no difference) and one at the mean: mass right of 0 is where A does better."""
+    title = metric_label(f"Per-user difference of {metric}: {a} − {b}", protocol)
+    d = np.asarray(differences, dtype=np.float64)
+    if not len(d):
+        return _empty(title, "no users in common")
+    fig = go.Figure(go.Histogram(x=d, nbinsx=41, name="users", marker_color=PALETTE[0],
+                                 hovertemplate="difference %{x}<br>%{y} users<extra></extra>"))
+    fig.add_vline(x=0, line={"color": "black", "width": 1}, annotation_text="no difference",
+                  annotation_position="top left")
+    fig.add_vline(x=float(d.mean()), line={"color": PALETTE[1], "dash": "dash"},
+                  annotation_text=f"mean {d.mean():+.4f}", annotation_position="top right")
+    fig.update_layout(title=title, xaxis_title=f"{metric} of {a} − {metric} of {b}", yaxis_title="users",
+                      bargap=0.05)
+    return fig
+
+
+def sliced_bars(df: pd.DataFrame, metric: str, title: str, protocol: str = "") -> go.Figure:
+    """`metric` per bucket of users (`slices.sliced`), one bar colour per run, with the standard
+    error of each bucket's mean; hovering says the bucket's range and its number of users."""
+    label = metric_label(f"{metric} by {title.lower()}", protocol)
+    if df.empty:
+        return _empty(label, "no per-user results for these runs")
+    fig = go.Figure()
+    for i, (run, d) in enumerate(df.groupby("run", sort=False)):
+        fig.add_trace(go.Bar(x=d["bucket"], y=d["mean"], name=str(run), marker_color=PALETTE[i % len(PALETTE)],
+                             error_y={"type": "data", "array": d["sem"].fillna(0).tolist(), "visible": True},
+                             customdata=np.column_stack([d["label"], d["users"]]),
+                             hovertemplate=f"%{{customdata[0]}}<br>%{{customdata[1]}} users<br>{metric}=%{{y:.4f}}"
+                                           f"<extra>{run}</extra>"))
+    fig.update_layout(barmode="group", title=label, xaxis_title=title, yaxis_title=metric)
+    return fig
+
+
+def popularity_bias(df: pd.DataFrame, k: int = 10) -> go.Figure:
+    """Per bucket of users' taste (`slices.popularity_bias`): the mean popularity of what they
+    consumed (grey; the first run's users, which runs on one split share) against that of each
+    run's top-K (coloured). Bars above grey: the model pushes more popular items than these users
+    chose."""
+    title = f"Popularity bias: recommended (top {k}) vs consumed"
+    if df.empty:
+        return _empty(title, "no per-user results for these runs")
+    fig = go.Figure()
+    consumed = df.drop_duplicates("bucket")
+    fig.add_trace(go.Bar(x=consumed["bucket"], y=consumed["consumed"], name="consumed (train)",
+                         marker_color="#9e9e9e", customdata=consumed["label"],
+                         hovertemplate="%{customdata}<br>consumed %{y:.1f}<extra></extra>"))
+    for i, (run, d) in enumerate(df.groupby("run", sort=False)):
+        fig.add_trace(go.Bar(x=d["bucket"], y=d["recommended"], name=f"recommended by {run}",
+                             marker_color=PALETTE[i % len(PALETTE)], customdata=d["label"],
+                             hovertemplate="%{customdata}<br>recommended %{y:.1f}<extra>" + str(run) + "</extra>"))
+    fig.update_layout(barmode="group", title=title, xaxis_title="users by the popularity of what they consumed",
+                      yaxis_title="mean item popularity (users who had it in train)")
+    return fig
+
+
 # ---- recommendations ----------------------------------------------------------------------------
 def embedding_map(map_df: pd.DataFrame, explained: tuple[float, float] | None = None) -> go.Figure:
     """Items on the PCA plane: everything else small and grey, the user's history, the

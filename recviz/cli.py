@@ -186,6 +186,25 @@ def build_parser(model: str | None = None) -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="print one JSON object")
     s.set_defaults(func=_lazy("runs", "cmd_recommend"))
 
+    from recviz.commands.compare import run_ids
+    from recviz.eval.metrics import PRIMARY as DEFAULT_METRIC
+
+    s = sub.add_parser("compare", help="two runs on the same split, user by user: Wilcoxon, paired t, bootstrap CI, "
+                                       "wins (A and B may be seed groups: 4,5,6 7,8,9)")
+    s.add_argument("a", type=run_ids, metavar="A", help="run id, or comma-separated run ids of one setting over seeds")
+    s.add_argument("b", type=run_ids, metavar="B", help="the run (or seed group) to compare with, on the same split(s)")
+    s.add_argument("--metric", default=DEFAULT_METRIC, help=f"per-user test metric (default {DEFAULT_METRIC})")
+    s.add_argument("--json", action="store_true", help="print one JSON object")
+    s.set_defaults(func=_lazy("compare", "cmd_compare"))
+
+    s = sub.add_parser("report", help="beyond-accuracy metrics (coverage, popularity, Gini, novelty, long tail) and "
+                                      "a metric by user activity and held-out item popularity, for stored runs")
+    s.add_argument("runs", type=bounded(1, 2**62), nargs="+", metavar="RUN", help="run ids (see `recviz runs`)")
+    s.add_argument("-k", type=bounded(1, 10_000), default=10, help="list length K (default 10, at most the stored 20)")
+    s.add_argument("--metric", default=DEFAULT_METRIC, help=f"the metric sliced (default {DEFAULT_METRIC})")
+    s.add_argument("--json", action="store_true", help="print one JSON object")
+    s.set_defaults(func=_lazy("compare", "cmd_report"))
+
     from recviz.experiments.bench import DEFAULT_MODELS
 
     s = sub.add_parser("bench", help="every model with its defaults (or a preset) over seeds: table + JSON")

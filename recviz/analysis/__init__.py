@@ -9,10 +9,15 @@ arrays or numbers: no Streamlit, no torch (pages import this on every rerun and 
 - `progress`: the run the Train page watches, learning curves in long form, progress text.
 - `embeddings`: a 2-D PCA map of item embeddings with one user's items highlighted.
 - `estimate`: the memory and time a full-ranking evaluation will take, before it is started.
+- `peruser`: a stored run's per-user results (or why a view is not available for it).
+- `paired`: two runs (or seed groups) on the same split compared user by user: tests, CI, wins.
+- `exposure`: beyond-accuracy metrics of runs (coverage, popularity, Gini, novelty, long tail).
+- `slices`: a metric by user activity or held-out item popularity; popularity bias by users' taste.
 
 Figures for these frames are built by `recviz.charts`.
 """
 
-from recviz.analysis import dataset, embeddings, estimate, progress, results, toplists
+from recviz.analysis import dataset, embeddings, estimate, exposure, paired, peruser, progress, results, slices, toplists
 
-__all__ = ["dataset", "embeddings", "estimate", "progress", "results", "toplists"]
+__all__ = ["dataset", "embeddings", "estimate", "exposure", "paired", "peruser", "progress", "results", "slices",
+           "toplists"]

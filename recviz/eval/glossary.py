@@ -7,6 +7,9 @@ change a definition there and here together.
 
 from __future__ import annotations
 
+from recviz.eval import beyond
+from recviz.eval.significance import ALPHA, CONFIDENCE, RESAMPLES
+
 TERMS: dict[str, str] = {
     "HR@K": (
         "**Hit ratio at K** — the share of test users for whom the model put a held-out item among its "
@@ -43,9 +46,30 @@ TERMS: dict[str, str] = {
 }
 
 
+# the words of the understanding views (explained where those views are, not with every number)
+VIEWS: dict[str, str] = {
+    "paired comparison": (
+        "**Paired comparison** — two runs judged on the same split ranked the same users' same held-out "
+        "items among the same candidates, so each user's difference A − B is a fair pair and the spread "
+        "between users (some are simply easy) cancels out. The *Wilcoxon signed-rank test* asks whether A "
+        "is ahead on more, and larger, differences than B (users with no difference are left out); the "
+        "*paired t-test* asks whether the mean difference is 0; the *bootstrap interval* resamples the users "
+        f"{RESAMPLES} times (seeded, so it is the same every time) for a {CONFIDENCE:.0%} interval of the "
+        f"mean difference. A difference is called shown when the Wilcoxon p is below {ALPHA:g}. Runs on "
+        "different splits — another seed draws other candidates — are not paired and are not compared; runs repeated over seeds are "
+        "compared seed by seed, each user's value the mean over the seeds."),
+    "beyond accuracy": (
+        "**Beyond accuracy** — what the lists hold, whatever the held-out items: "
+        + "; ".join(f"*{name}*: {words}" for name, words in beyond.METRICS.items())
+        + ". Popularity counts the distinct users who have an item in train. Computed from each run's stored "
+          "top list of every test user."),
+}
+
+
 def explain(*terms: str) -> str:
-    """The Markdown for `terms` (all of them when none are named), one paragraph each."""
-    unknown = [t for t in terms if t not in TERMS]
+    """The Markdown for `terms` (every entry of TERMS when none are named), one paragraph each."""
+    known = {**TERMS, **VIEWS}
+    unknown = [t for t in terms if t not in known]
     if unknown:
-        raise KeyError(f"no glossary entry for {unknown[0]!r} (there are {', '.join(TERMS)})")
-    return "\n\n".join(TERMS[t] for t in (terms or TERMS))
+        raise KeyError(f"no glossary entry for {unknown[0]!r} (there are {', '.join(known)})")
+    return "\n\n".join(known[t] for t in (terms or TERMS))

@@ -11,6 +11,8 @@ Definitions (per user, then averaged over evaluated users):
 - NDCG@K: DCG / ideal DCG with gains 1/log2(rank+1); one held-out item ⇒ 1/log2(rank+1) if rank ≤ K.
 - Recall@K: hits in the top K / number of held-out items (RecBole's definition).
 - Precision@K: hits in the top K / K.
+- rank: sampled — the held-out item's expected 1-based rank among its candidates; full — the rank
+  of the user's best-placed held-out item within the top list, +inf when none is in it.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 DEFAULT_KS = (5, 10, 20)
+PRIMARY = "NDCG@10"  # the metric a comparison of runs, a slice or a report reads unless told another
 
 
 def _discounts(n: int) -> np.ndarray:
@@ -72,7 +75,8 @@ def full_ranking_metrics(top: np.ndarray, held_indptr: np.ndarray, held_items: n
     hit = np.isin(top_key, held_key)
     disc = 1.0 / np.log2(np.arange(2, width + 2))
     ideal = _discounts(width)
-    out: dict[str, np.ndarray] = {}
+    first = hit.argmax(axis=1)
+    out: dict[str, np.ndarray] = {"rank": np.where(hit.any(axis=1), first + 1.0, np.inf)}
     for k in ks:
         hits = hit[:, :k].sum(axis=1)
         out[f"HR@{k}"] = (hits > 0).astype(np.float64)

@@ -5,6 +5,11 @@
 - `ids.npz`      raw user / item ids (and item titles, genres when the data has them);
 - `topn.npz`     every user's top-N items with scores, excluding what the user had in train and
                  validation — what the app shows, without loading data or model;
+- `eval.npz`     per evaluated user: the test metrics at every K, the held-out item's rank and the
+                 held-out items; with what train says of them (user activity, the popularity of
+                 items and of each user's history) and the split's identity, so comparing,
+                 slicing and beyond-accuracy views need no data, model or re-scoring
+                 (`load_per_user`; `EVAL_FORMAT`);
 - `history.json` the per-epoch reports;
 - `meta.json`    config, sizes, model name, metrics. Written last: its presence means the set is
                  complete.
@@ -15,6 +20,7 @@ torch is imported only inside the functions that need it (it takes seconds to im
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +30,9 @@ from recviz.errors import RecvizError
 from recviz.files import read_json, write_atomic, write_json
 
 FORMAT = 1
+# eval.npz: 1 held users and float64 metrics only (no held-out items, no split identity, no train
+# popularity: its runs show "not available" in the views that need those); 2 is `_per_user`'s
+EVAL_FORMAT = 2
 FILES = ("model.pt", "ids.npz", "topn.npz", "eval.npz", "history.json", "meta.json")
 OPTIONAL_FILES = ("item_coords.npz",)  # only models with item embeddings
 
@@ -54,9 +63,8 @@ def save(run_dir: str | Path, result, top_n: int = 20) -> Path:
     write_atomic(run_dir / "topn.npz", lambda fh: np.savez(fh, items=items.astype(np.int64),
                                                            scores=scores.astype(np.float32)))
     write_json(run_dir / "history.json", [r.to_dict() for r in result.history])
-    # Per-user test results (the held-out item's rank, HR/NDCG), for the recommendations page.
-    per_user = {k: np.asarray(v, dtype=np.float64) for k, v in result.test.per_user.items()}
-    write_atomic(run_dir / "eval.npz", lambda fh: np.savez(fh, users=result.test.users.astype(np.int64), **per_user))
+    per_user = _per_user(result)
+    write_atomic(run_dir / "eval.npz", lambda fh: np.savez_compressed(fh, **per_user))
     _save_item_coords(run_dir, model)
 
     meta = {"format": FORMAT, "model": config.model, "config": config.to_dict(),
@@ -64,6 +72,49 @@ def save(run_dir: str | Path, result, top_n: int = 20) -> Path:
             "state_keys": sorted(state), "summary": result.summary()}
     write_json(run_dir / "meta.json", meta)
     return run_dir
+
+
+def _per_user(result) -> dict[str, np.ndarray]:
+    """eval.npz's arrays: per evaluated user (in `users` order) every test metric and `rank`
+    (float32), the held-out items as CSR (`held_indptr`, `held_items`), `activity` and
+    `history_popularity`; per item `item_popularity`; and `n_train_users`, `split_id`, `format`.
+    Popularity is counted on what single-behaviour models learn from (`target_train`)."""
+    from recviz.data.split import target_train
+    from recviz.eval import beyond
+
+    split, test = result.split, result.test
+    data = split.data
+    users = np.asarray(test.users, np.int64)
+    index = np.full(data.n_users, -1, np.int64)  # user → its row in `users`
+    index[users] = np.arange(len(users))
+    held_users, held_items = split.held_out("test")
+    row = index[held_users]
+    row, held_items = row[row >= 0], held_items[row >= 0]
+    order = np.lexsort((held_items, row))
+    indptr = np.r_[0, np.cumsum(np.bincount(row, minlength=len(users)))]
+    train = target_train(split)
+    popularity = beyond.item_popularity(train.user, train.item, data.n_items)
+    activity, history = beyond.user_profile(train.user, train.item, data.n_users, data.n_items, popularity)
+    small = np.int32 if max(data.n_users, data.n_items) < np.iinfo(np.int32).max else np.int64
+    out = {name: np.asarray(v, np.float32) for name, v in test.per_user.items()}
+    out.update(users=users.astype(small), held_indptr=indptr.astype(np.int64), held_items=held_items[order].astype(small),
+               activity=activity[users].astype(np.int32), history_popularity=history[users].astype(np.float32),
+               item_popularity=popularity.astype(np.int32), n_train_users=np.array(int((activity > 0).sum())),
+               split_id=np.array(split_id(split)), format=np.array(EVAL_FORMAT))
+    return out
+
+
+def split_id(split) -> str:
+    """What a test was judged on, as a hash: the data's content, the protocol, and the rows held
+    out and candidates drawn. Two runs with the same id ranked the same users' same held-out items
+    among the same candidates (or the same unseen items), so their per-user results pair."""
+    import hashlib
+
+    h = hashlib.sha1()
+    h.update(f"{split.data.fingerprint()}|{split.protocol}|{split.target}|{split.n_candidates}".encode())
+    for part in (split.valid_rows, split.test_rows, split.test_candidates):
+        h.update(b"-" if part is None else np.ascontiguousarray(part).tobytes())
+    return h.hexdigest()[:16]
 
 
 def _save_item_coords(run_dir: Path, model) -> None:
@@ -83,6 +134,55 @@ def load_eval(run_dir: str | Path) -> dict[str, np.ndarray] | None:
     """{"users": evaluated users, "<metric>"/"rank": per-user values}, or None for older runs."""
     path = Path(run_dir) / "eval.npz"
     return _npz(path) if path.exists() else None
+
+
+@dataclass
+class PerUser:
+    """A run's per-user test results (eval.npz, `EVAL_FORMAT`), row i for user `users[i]`."""
+    users: np.ndarray  # internal user ids of the evaluated users
+    metrics: dict[str, np.ndarray]  # "HR@10" → per-user values
+    rank: np.ndarray  # the held-out item's (expected) rank; full ranking: the best held-out item's, inf beyond the list
+    held_indptr: np.ndarray  # user i's held-out items: held_items[held_indptr[i]:held_indptr[i + 1]]
+    held_items: np.ndarray
+    activity: np.ndarray  # distinct items the user has in train
+    history_popularity: np.ndarray  # mean train popularity of those items
+    item_popularity: np.ndarray  # per item: distinct users who have it in train
+    n_train_users: int
+    split_id: str
+
+
+def load_per_user(run_dir: str | Path) -> PerUser | None:
+    """The per-user results of a run, or None when it has none that the views can trust: no
+    eval.npz, or one stored by an earlier version (without held-out items, train popularity or the
+    split's identity). A damaged file is an error, never a number."""
+    path = Path(run_dir) / "eval.npz"
+    if not path.exists():
+        return None
+    z = _npz(path)
+    if "format" not in z or int(z["format"]) < EVAL_FORMAT:
+        return None
+    meta = load_meta(run_dir)
+    needed = ("users", "rank", "held_indptr", "held_items", "activity", "history_popularity", "item_popularity",
+              "n_train_users", "split_id")
+    missing = [k for k in needed if k not in z]
+    if missing:
+        raise _damaged(path, f"it lacks {', '.join(missing)}")
+    users, n = z["users"], len(z["users"])
+    metrics = {k: v for k, v in z.items() if "@" in k}
+    per_user = {"rank": z["rank"], "activity": z["activity"], "history_popularity": z["history_popularity"], **metrics}
+    bad = [k for k, v in per_user.items() if v.shape != (n,)]
+    if bad or users.dtype.kind not in "iu" or z["held_indptr"].shape != (n + 1,):
+        raise _damaged(path, f"its arrays do not all hold one value per evaluated user ({n})")
+    if n and (users.min() < 0 or users.max() >= meta["n_users"]):
+        raise _damaged(path, f"it names users outside 0–{meta['n_users'] - 1}")
+    if z["item_popularity"].shape != (meta["n_items"],) or z["held_indptr"][-1] != len(z["held_items"]):
+        raise _damaged(path, "its item arrays do not match the run's items")
+    if any(np.isnan(v).any() for v in metrics.values()):
+        raise _damaged(path, "some metrics are NaN")
+    return PerUser(users.astype(np.int64), {k: v.astype(np.float64) for k, v in metrics.items()},
+                   z["rank"].astype(np.float64), z["held_indptr"], z["held_items"].astype(np.int64),
+                   z["activity"].astype(np.int64), z["history_popularity"].astype(np.float64),
+                   z["item_popularity"].astype(np.int64), int(z["n_train_users"]), str(z["split_id"]))
 
 
 def load_item_coords(run_dir: str | Path) -> dict[str, np.ndarray] | None:
