@@ -9,7 +9,7 @@ from pages.ui.datasets import load_data
 from pages.ui.glossary import explain
 from pages.ui.runs import run_store
 from recviz import charts
-from recviz.analysis import embeddings, toplists
+from recviz.analysis import embeddings, toplists, why
 from recviz.analysis import dataset as ds
 from recviz.experiments import artifacts
 from recviz.experiments.experiment import prepare_split
@@ -35,6 +35,12 @@ def load_run(db: str, run_id: int):
     c = run.config
     split = prepare_split(c, load_data(c.data_ref, c.min_user, c.min_item, c.min_rating, c.sample_users))
     return split, artifacts.load_topn(run_dir), artifacts.load_eval(run_dir), artifacts.load_item_coords(run_dir)
+
+
+@st.cache_resource(max_entries=4, show_spinner="Loading the model…")
+def load_model(db: str, run_id: int):
+    """The run's trained model, from its stored weights (for "Why these items")."""
+    return artifacts.load_model(artifacts.run_files(store, store.get(run_id)))[0]
 
 
 split, topn, test_eval, coords = load_run(str(store.path), run.id)
@@ -116,6 +122,12 @@ else:
     st.caption(f"Items by their ids in {run.dataset}. \"rank in\" is where the item sits in the other run's "
                f"stored top {top_n} (empty: not in it); held-out items: "
                f"{', '.join(titles[i] for i in held_items) or 'none'}")
+
+# ---- why these items ------------------------------------------------------------------------------------
+st.subheader("Why these items")
+reasons = why.explain(load_model(str(store.path), run.id), split, user, top[ok][:why.SHOWN], k=3, titles=titles)
+st.caption(f"Top {min(why.SHOWN, ok.sum())} of #{run.id} {run.model}: {reasons.measure}")
+st.dataframe(reasons.frame, hide_index=True, key="why")
 
 # ---- embedding map ---------------------------------------------------------------------------------------
 st.subheader("Item embeddings (PCA)")

@@ -274,15 +274,23 @@ class Run:
             return epochs_frame([r.to_dict() for r in self._result.history])
         return RunStore().epochs(self.id)
 
-    def recommend(self, user, k: int = 10) -> pd.DataFrame:
+    def recommend(self, user, k: int = 10, *, why: bool = False) -> pd.DataFrame:
         """The top-`k` items for a user, by the user's raw id, among items the user did not have
         in train or validation.
+
+        Parameters
+        ----------
+        why : bool
+            Add ``why``: per item, the user's history items that most support it, with the
+            measure in ``.attrs["why"]`` (`recviz.analysis.why`: ItemKNN neighbours and their
+            similarity weights; for embedding models the history items closest in the model's
+            item space; ItemPop: popular overall, not personal).
 
         Returns
         -------
         pandas.DataFrame
             rank, item (raw id), title, score, and ``held out``: whether the item is the user's
-            held-out test item.
+            held-out test item (+ ``why``).
         """
         from recviz.analysis.dataset import find_user, item_titles, top_list
         from recviz.eval.protocols import recommend
@@ -294,7 +302,16 @@ class Run:
         items, scores = recommend(model, np.array([u]), split.known_before("test"), k, seed=self.config.seed,
                                   with_scores=True)
         test_users, test_items = split.held_out("test")
-        return top_list(items[0], scores[0], data.item_ids, item_titles(data), held_out=test_items[test_users == u])
+        table = top_list(items[0], scores[0], data.item_ids, item_titles(data), held_out=test_items[test_users == u])
+        if why:
+            from recviz.analysis import why as reasons
+
+            shown = items[0][np.isfinite(scores[0])]
+            explained = reasons.explain(model, split, u, shown, k=3)
+            lines = explained.lines()
+            table["why"] = [lines.get(r, "") for r in table["rank"]]
+            table.attrs["why"] = explained.measure
+        return table
 
     def _trained(self):
         """(model, split): in memory, or rebuilt from the stored weights and the stored split."""

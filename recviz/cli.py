@@ -183,6 +183,9 @@ def build_parser(model: str | None = None) -> argparse.ArgumentParser:
     s.add_argument("--run", type=bounded(1, 2**62), required=True, help="run id (see `recviz runs`)")
     s.add_argument("--user", required=True, help="the user's raw id as in the dataset")
     s.add_argument("-k", type=bounded(1, 10_000), default=10, help="how many items (default 10, at most the stored 20)")
+    s.add_argument("--why", action="store_true",
+                   help="per item, the user's history items that most support it (ItemKNN: neighbours and their "
+                        "similarity; embedding models: closest in the model's item space)")
     s.add_argument("--json", action="store_true", help="print one JSON object")
     s.set_defaults(func=_lazy("runs", "cmd_recommend"))
 

@@ -12,12 +12,14 @@ arrays or numbers: no Streamlit, no torch (pages import this on every rerun and 
 - `peruser`: a stored run's per-user results (or why a view is not available for it).
 - `paired`: two runs (or seed groups) on the same split compared user by user: tests, CI, wins.
 - `exposure`: beyond-accuracy metrics of runs (coverage, popularity, Gini, novelty, long tail).
+- `why`: for one user's top-N, the history items that most support each (ItemKNN neighbours, closest in item space).
 - `slices`: a metric by user activity or held-out item popularity; popularity bias by users' taste.
 
 Figures for these frames are built by `recviz.charts`.
 """
 
-from recviz.analysis import dataset, embeddings, estimate, exposure, paired, peruser, progress, results, slices, toplists
+from recviz.analysis import (dataset, embeddings, estimate, exposure, paired, peruser, progress, results, slices,
+                             toplists, why)
 
 __all__ = ["dataset", "embeddings", "estimate", "exposure", "paired", "peruser", "progress", "results", "slices",
-           "toplists"]
+           "toplists", "why"]

@@ -125,14 +125,27 @@ def cmd_recommend(args) -> int:
 
     table = artifacts.recommend_for(artifacts.run_files(store, run), args.user, k=args.k,
                                     item_table=saved.titles(saved.split_ref(run.dataset)[0]))
+    reasons = None
+    if getattr(args, "why", False):
+        from recviz.analysis import why
+
+        reasons = why.for_run(store, run, args.user, n=len(table))
     if args.json:
-        print(json.dumps({"run": run.id, "model": run.model, "dataset": run.dataset, "user": args.user,
-                          "k": args.k, "items": table.to_dict(orient="records")}, default=_plain))
+        out = {"run": run.id, "model": run.model, "dataset": run.dataset, "user": args.user,
+               "k": args.k, "items": table.to_dict(orient="records")}
+        if reasons is not None:
+            out["why"] = reasons.to_dict()
+        print(json.dumps(out, default=_plain))
         return 0
     print(f"top {len(table)} for user {args.user} · run {run.id} ({run.model} on {run.dataset})")
+    if reasons is not None:
+        print(f"why: {reasons.measure}")
+    lines = reasons.lines() if reasons is not None else {}
     for row in table.itertuples():
         genres = f"  [{row.genres}]" if "genres" in table and row.genres else ""
         print(f"{row.rank:>3}. {row.title}{genres}  (item {row.item}, score {row.score:.3f})")
+        if row.rank in lines:
+            print(f"       {lines[row.rank]}")
     return 0
 
 
