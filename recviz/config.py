@@ -121,7 +121,7 @@ class RunConfig:
         """From flat names, as the CLI, the Train form and sweeps give them: run settings by their
         field names, model options by their declared names."""
         run, opts = split_names(values.get("model", registry.DEFAULT_MODEL), values)
-        return cls(**run, options=opts)
+        return cls(**_absolute(run), options=opts)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -137,7 +137,7 @@ class RunConfig:
             unknown = sorted(set(d) - RUN_NAMES - {"model", "preset", "options"})
             if unknown:
                 raise RecvizError(f"unknown config keys {unknown}", fix=f"run settings: {sorted(RUN_NAMES)}")
-            return cls(**d)
+            return cls(**_absolute(d))
         return cls.build(**d)
 
     @classmethod
@@ -172,6 +172,17 @@ SPLIT_FIELDS = (*DATA_FIELDS, "protocol", "candidates", "target", "valid", "seed
 # settings that repeat an experiment rather than change it: runs equal but for these are one
 # point measured several times (the Results page averages them, with an error bar)
 REPEAT_FIELDS = ("seed", "device", "threads")
+
+
+def _absolute(values: dict) -> dict:
+    """A new config's dataset path made absolute (`recviz.data.load.absolute_ref`): stored as
+    typed, a relative path would be read from whatever folder a page or worker runs in. Stored
+    configs (`from_stored`) keep what they hold."""
+    if values.get("dataset") is None:
+        return values
+    from recviz.data.load import absolute_ref
+
+    return {**values, "dataset": absolute_ref(values["dataset"])}
 
 
 def run_option(name: str) -> Option:

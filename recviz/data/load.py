@@ -36,10 +36,39 @@ def load(ref: str, *, mapping: dict | None = None, delimiter: str | None = None,
         return saved.load(name, which)
     if str(ref).split(":", 1)[0] in {e.name for e in catalog.entries()}:
         return catalog.load_named(str(ref), progress=progress)
+    if _relative_path(str(ref)):  # e.g. an older run's path as typed, read from another folder
+        raise DataError(
+            f"'{ref}' is a relative path, and from here ({Path.cwd()}) it names nothing; runs trained before "
+            "dataset paths were stored absolute keep the path as it was typed, relative to the folder they "
+            "were trained from, which was not recorded",
+            fix="start recviz (or the app) from the folder the run was trained in, or train the run again: its "
+                "dataset path is now stored absolute")
     raise DataError(
         f"'{ref}' is neither an existing file or directory, nor a saved dataset, nor a catalog name",
         fix="check the path, or run `recviz datasets` to see the names that work",
     )
+
+
+def absolute_ref(ref: str) -> str:
+    """A dataset reference as a run stores it: a path (one that exists here, and is not also a
+    saved or catalog name) made absolute and resolved, so that it reads the same data from any
+    folder and two spellings of one path are one dataset; anything else as given."""
+    from recviz.data import catalog, saved
+    from recviz.data.formats.textfile import local_path, path_exists
+
+    ref = str(ref)
+    name = saved.split_ref(ref)[0]
+    if ref.split(":", 1)[0] in {e.name for e in catalog.entries()} or (_usable_name(name) and saved.exists(name)):
+        return ref
+    try:
+        path = local_path(ref)
+        return str(path.resolve()) if path_exists(path) else ref
+    except (DataError, OSError, RuntimeError):
+        return ref  # load() says what is wrong with it
+
+
+def _relative_path(ref: str) -> bool:
+    return ("/" in ref or "\\" in ref or ref.startswith(".")) and not Path(ref).expanduser().is_absolute()
 
 
 def save_named(name: str, ref: str, *, min_user: int = 0, min_item: int = 0, sample_users: int = 0,
