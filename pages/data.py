@@ -13,6 +13,7 @@ from recviz.analysis import dataset as ds
 from recviz.data import catalog, item_info, saved
 from recviz.data.formats.table import preview
 from recviz.data.load import save_named
+from recviz.data.validate import DEDUP_LABEL, DEDUP_RULES
 from recviz.errors import RecvizError
 
 TITLE_TYPES = ["csv", "tsv", "txt", "dat", "item"]
@@ -44,7 +45,7 @@ with catalog_tab:
                 st.session_state["dataset"] = name
                 st.success(f"{name} is ready.")
             except RecvizError as err:
-                st.error(str(err))
+                show_error(err)
     else:
         st.info(entry.instructions)
 
@@ -76,7 +77,7 @@ def _upload_form(upload, incoming: Path) -> None:
     left, mid, right = st.columns(3)
     min_user = left.number_input("k-core: min interactions per user", 0, 1000, 0, key="kcore_user")
     min_item = mid.number_input("k-core: min interactions per item", 0, 1000, 0, key="kcore_item")
-    dedup = right.selectbox("Duplicate (user, item) rows", ["error", "last", "first", "keep"], key="dedup",
+    dedup = right.selectbox(DEDUP_LABEL, list(DEDUP_RULES), key="dedup",
                             help="error: refuse the file; last/first: keep the latest/earliest row")
     stem = Path(upload.name).stem.split(".")[0].encode()[:100].decode(errors="ignore")  # a name is ≤ 100 bytes
     save_as = st.text_input("Save as", value=stem, key="save_as")

@@ -8,7 +8,7 @@ import streamlit as st
 
 from pages.ui import frame
 from pages.ui.datasets import choose_dataset, load_data_or_error
-from pages.ui.errors import error_boundary
+from pages.ui.errors import error_boundary, show_error
 from pages.ui.executors import device_label, devices, executor_choice
 from pages.ui.forms import mlflow_switch, option_input
 from pages.ui.glossary import explain
@@ -16,6 +16,7 @@ from pages.ui.runs import recover, run_store, status_badge, submit
 from recviz import charts
 from recviz.analysis import progress
 from recviz.analysis.estimate import check_memory, evaluation_cost, human
+from recviz.analysis.messages import for_page
 from recviz.analysis.results import metric_label
 from recviz.config import PROTOCOLS, VALID_RULES, RunConfig, run_option
 from recviz.errors import RecvizError
@@ -122,7 +123,7 @@ if not errors:
         config = RunConfig.build(**run_settings, model=model, preset=preset, **options)
     except RecvizError as err:
         errors.append(str(err))
-        st.error(str(err))
+        show_error(err)
 
 if protocol == "ratio" and data is not None and config is not None:
     judged = min(n for n in (data.n_users, config.sample_users, config.eval_users) if n)  # users ranked
@@ -235,7 +236,7 @@ def _live() -> None:
     st.subheader(f"Run #{run.id} · {spec.title if spec else run.model} on {run.dataset}", anchor="watched-run")
     protocol_text = run.config.protocol_detail
     if run.status == "failed":
-        st.error(run.error or "the run failed")
+        st.error(for_page(run.error) if run.error else "the run failed")
     if spec is not None and not spec.iterative:  # fitted in one pass: no epochs to draw
         seconds = (run.summary or {}).get("train_seconds")
         st.markdown(f"{status_badge(run)}"

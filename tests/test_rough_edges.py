@@ -40,3 +40,33 @@ def test_an_old_runs_relative_path_that_is_not_here_names_the_problem(tmp_path, 
         load("../shared/data/ml-100k")
     text = str(err.value)
     assert "relative path" in text and str(tmp_path) in text and "absolute" in text
+
+
+# ---- page messages name the page's widgets, not CLI flags ---------------------------------------
+def test_fixes_on_a_page_name_its_widgets_not_cli_flags():
+    from recviz.analysis.messages import for_page
+    from recviz.data.validate import DEDUP_FIX
+
+    ray = for_page("start one with `ray start --head`, give its address with --address HOST:PORT, "
+                   "or use --address local to start one in this process")
+    assert "--address" not in ray.replace("`ray start --head`", "") and "“Ray address” set to local" in ray
+    assert "`ray start --head`" in ray  # Ray's own command stays as it is
+    assert for_page("check it with `ray status --address ...`") == "check it with `ray status --address ...`"
+    dedup = for_page(f"2 rows for (u1, i1); {DEDUP_FIX}")
+    assert "dedup=" not in dedup and "--dedup" not in dedup and "“Duplicate (user, item) rows”" in dedup
+    assert for_page("ask for fewer candidates (e.g. --candidates 12)") == \
+        "ask for fewer candidates (e.g. “Candidates per held-out item” set to 12)"
+
+
+def test_a_duplicate_rows_upload_says_which_field_to_change(monkeypatch):
+    from tests.test_app import ROOT, app, assert_clean
+
+    monkeypatch.chdir(ROOT)
+    at = app().switch_page("pages/data.py").run()
+    at.file_uploader(key="upload").set_value(("dup.csv", b"user,item,rating\n1,10,4\n1,10,5\n2,11,3\n", "text/csv"))
+    at.run()
+    at.text_input(key="save_as").set_value("dup").run()
+    at.button(key="save_upload").click().run()
+    assert_clean(at)
+    errors = " ".join(e.value for e in at.error)
+    assert "Duplicate (user, item) rows" in errors and "--dedup" not in errors and "dedup='" not in errors

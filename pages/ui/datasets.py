@@ -7,6 +7,7 @@ import contextlib
 
 import streamlit as st
 
+from pages.ui.errors import show_error
 from recviz import paths
 from recviz.config import RunConfig
 from recviz.data import catalog
@@ -86,5 +87,5 @@ def load_data_or_error(ref: str, **kw):
     try:
         return load_data(ref, **kw)
     except RecvizError as err:
-        st.error(str(err))
+        show_error(err)
         return None

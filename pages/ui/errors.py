@@ -7,6 +7,7 @@ import contextlib
 import streamlit as st
 
 from recviz import crashlog
+from recviz.analysis.messages import for_page
 from recviz.errors import RecvizError, StoreError
 from recviz.experiments.reasons import cause
 
@@ -36,10 +37,11 @@ def error_boundary(where: str):
 
 def show_error(err, rename: dict[str, str] | None = None) -> None:
     """A RecvizError on the page: the problem, then its fix on a line of its own; `rename` puts
-    the names a person knows in place of server paths (an upload's temporary copy)."""
-    problem, fix = str(err), None
+    the names a person knows in place of server paths (an upload's temporary copy). CLI flags
+    are said by the page's widget names (`recviz.analysis.messages.for_page`)."""
+    problem, fix = for_page(str(err)), None
     if getattr(err, "fix", None):
-        problem, _, fix = str(err).partition("\n  Fix: ")
+        problem, _, fix = problem.partition("\n  Fix: ")
     for path, name in (rename or {}).items():
         problem = problem.replace(path, name)
     st.error(problem + (f"  \n**Fix:** {fix}" if fix else ""))

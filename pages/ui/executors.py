@@ -7,6 +7,7 @@ import streamlit as st
 
 from recviz.errors import RecvizError
 from recviz.experiments import executors
+from recviz.analysis.messages import RAY_ADDRESS_LABEL
 from recviz.options import DEVICES
 from pages.ui.errors import show_error
 
@@ -40,7 +41,7 @@ def executor_choice() -> str:
                         format_func=lambda e: executors.get(e).label,
                         captions=[executors.EXECUTOR_HELP[e] for e in executors.EXECUTORS])
     takes_address = executors.get(picked).takes_address
-    address = right.text_input("Ray address", current["address"], key="ray_address", disabled=not takes_address,
+    address = right.text_input(RAY_ADDRESS_LABEL, current["address"], key="ray_address", disabled=not takes_address,
                                help=executors.ADDRESS_HELP[0].upper() + executors.ADDRESS_HELP[1:])
     check, address = False, address.strip() or "auto"  # as `choose` keeps it: not changed on every rerun
     if (picked, address) != (current["executor"], current["address"]):

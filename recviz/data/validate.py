@@ -22,6 +22,7 @@ from recviz.errors import DataError
 ROLES = ("user", "item", "rating", "timestamp", "behavior")
 RATING_MAX = float(np.finfo(np.float32).max)
 DEDUP_RULES = ("error", "last", "first", "keep")
+DEDUP_LABEL = "Duplicate (user, item) rows"  # the Data page's field for the rule
 DEDUP_FIX = ("pass dedup='last' (CLI: --dedup last) to keep the latest row, or 'first' to keep the "
              "earliest")
 
