@@ -173,7 +173,7 @@ mlflow = mlflow_switch()
 with st.expander("Where runs train"):
     where = executor_choice()
 st.caption(where)
-label = f"Launch {len(sweep_values) * len(sweep_seeds)} runs" if sweep_on else "Launch"
+label = sweep.launch_label(len(sweep_values) * len(sweep_seeds)) if sweep_on else "Launch"
 if st.button(label, type="primary", key="launch", disabled=bool(reasons[model]) or data is None or config is None
              or bool(errors) or too_big or (sweep_on and not (sweep_values and sweep_seeds))):
     if sweep_on:

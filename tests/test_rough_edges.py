@@ -70,3 +70,19 @@ def test_a_duplicate_rows_upload_says_which_field_to_change(monkeypatch):
     assert_clean(at)
     errors = " ".join(e.value for e in at.error)
     assert "Duplicate (user, item) rows" in errors and "--dedup" not in errors and "dedup='" not in errors
+
+
+# ---- "Launch 1 runs" --------------------------------------------------------------------------------
+def test_the_launch_button_counts_one_run_in_the_singular(monkeypatch):
+    from tests.test_app import ROOT, app
+
+    monkeypatch.chdir(ROOT)
+    at = app().switch_page("pages/train.py").run()
+    at.selectbox(key="model").set_value("gmf").run()
+    at.toggle(key="sweep_on").set_value(True).run()
+    at.selectbox(key="sweep_param.gmf").set_value("emb_dim").run()
+    at.text_input(key="sweep_values.gmf.emb_dim").set_value("8").run()
+    at.text_input(key="sweep_seeds").set_value("0").run()
+    assert at.button(key="launch").label == "Launch 1 run"
+    at.text_input(key="sweep_values.gmf.emb_dim").set_value("8,16").run()
+    assert at.button(key="launch").label == "Launch 2 runs"

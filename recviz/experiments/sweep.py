@@ -42,6 +42,11 @@ def parse_seeds(text: str | None) -> list[int]:
     return list(dict.fromkeys(SEED.parse(p) for p in parts))
 
 
+def launch_label(n_runs: int) -> str:
+    """What the Train page's button says for a sweep of `n_runs` runs: "Launch 1 run", "Launch 6 runs"."""
+    return f"Launch {n_runs} run{'' if n_runs == 1 else 's'}"
+
+
 def plan(base: RunConfig, param: str, values: list, seeds: list[int] | None = None) -> list[RunConfig]:
     """One config per value — per value and seed when `seeds` are given (value-major: every seed of
     the first value, then the next value), everything else as in `base`."""
