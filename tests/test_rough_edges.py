@@ -86,3 +86,18 @@ def test_the_launch_button_counts_one_run_in_the_singular(monkeypatch):
     assert at.button(key="launch").label == "Launch 1 run"
     at.text_input(key="sweep_values.gmf.emb_dim").set_value("8,16").run()
     assert at.button(key="launch").label == "Launch 2 runs"
+
+
+# ---- a protocol error names the user by their raw id ------------------------------------------------
+def test_too_few_candidates_names_the_raw_user_id():
+    import pandas as pd
+
+    from recviz.data.interactions import Interactions
+    from recviz.data.split import make_split
+    from recviz.errors import ProtocolError
+
+    rows = [(f"user-{u}", f"i{(u * 3 + k) % 12}", k) for u in range(5) for k in range(3 if u else 10)]
+    data = Interactions.from_frame(pd.DataFrame(rows, columns=["user", "item", "timestamp"]), name="few")
+    with pytest.raises(ProtocolError) as err:
+        make_split(data, "loo", n_candidates=5)
+    assert "user 'user-0' has only 2 items" in str(err.value) and "#" not in str(err.value)

@@ -72,8 +72,10 @@ class SeenItems:
         return user * (self.n_items + 1) + self.items - before
 
 
-def sample_candidates(users: np.ndarray, seen: SeenItems, n: int, rng: np.random.Generator) -> np.ndarray:
-    """For each user, `n` distinct items drawn uniformly from the items that user never touched.
+def sample_candidates(users: np.ndarray, seen: SeenItems, n: int, rng: np.random.Generator,
+                      user_ids: np.ndarray | None = None) -> np.ndarray:
+    """For each user, `n` distinct items drawn uniformly from the items that user never touched;
+    `user_ids` (raw ids by internal id) name a user with too few in the error.
 
     Draws n distinct ranks uniformly from [0, unseen) per user (`_distinct_ranks`) and maps each
     rank to the item it numbers among the user's unseen ones (`SeenItems.nth_unseen`): exact, and
@@ -84,8 +86,9 @@ def sample_candidates(users: np.ndarray, seen: SeenItems, n: int, rng: np.random
     unseen = seen.n_items - seen.count(users)
     if len(users) and unseen.min() < n:
         bad = int(np.argmin(unseen))
+        who = repr(str(user_ids[users[bad]])) if user_ids is not None else f"#{int(users[bad])}"
         raise ProtocolError(
-            f"user #{int(users[bad])} has only {int(unseen[bad])} items they never interacted with, "
+            f"user {who} has only {int(unseen[bad])} items they never interacted with, "
             f"fewer than the {n} evaluation candidates asked for",
             fix=f"ask for fewer candidates (e.g. --candidates {int(unseen.min())}) or use the ratio protocol",
         )

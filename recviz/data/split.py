@@ -284,11 +284,11 @@ def _leave_one_out(data: Interactions, seed: int, n: int, target: str | None,
     train_rows = _train_without(keys, np.concatenate([test_rows, valid_rows]))
     seen = SeenItems(data.user, data.item, data.n_users, data.n_items)  # all splits, all behaviours
     rng = np.random.default_rng(seed)
-    valid_c = sample_candidates(data.user[valid_rows], seen, n, rng)
+    valid_c = sample_candidates(data.user[valid_rows], seen, n, rng, data.user_ids)
     if given is not None:
         test_c = given.negatives[_order_like(given.user, data.user[test_rows])]
     else:
-        test_c = sample_candidates(data.user[test_rows], seen, n, rng)
+        test_c = sample_candidates(data.user[test_rows], seen, n, rng, data.user_ids)
     info = {"users_evaluated": int(len(test_rows)), "users_too_small": skipped,
             "rule": f"users with fewer than {MIN_LOO_ITEMS} distinct items stay in train, not evaluated",
             "given_test": given is not None, "valid": valid}
