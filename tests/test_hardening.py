@@ -62,3 +62,36 @@ def test_an_unreadable_queued_run_is_failed_not_trained():
     with sqlite3.connect(store.path) as conn:
         status, error = conn.execute("SELECT status, error FROM runs WHERE id = ?", (bad,)).fetchone()
     assert status == "failed" and error.startswith("unreadable: ")
+
+
+# ---- 6. the API raises RecvizErrors only ---------------------------------------------------------
+def test_api_bad_inputs_are_recviz_errors():
+    import pandas as pd
+
+    import recviz
+
+    frame = pd.DataFrame([[1, 2, 3], [2, 3, 4]], columns=["user", "item", "user"])
+    with pytest.raises(RecvizError, match="more than one column named 'user'"):
+        recviz.load(frame)
+    with pytest.raises(RecvizError, match="no run"):
+        recviz.open_run(2 ** 70)
+    with pytest.raises(RecvizError, match="whole number"):
+        recviz.open_run("seven")
+    with pytest.raises(RecvizError, match="cannot read"):
+        recviz.load("/proc/self/mem")
+    with pytest.raises(RecvizError, match="text, not int"):
+        recviz.train("synthetic", model="itempop", mlflow=123)
+
+
+def test_a_damaged_model_pt_is_a_recviz_error_on_recommend():
+    import recviz
+
+    run = recviz.train(recviz.load("synthetic"), model="itempop")
+    run_id = run.save()
+    user = run.recommend(run._result.split.data.user_ids[0])  # noqa: F841 — it works before
+    weights = RunStore().run_dir(run_id) / "model.pt"
+    data = weights.read_bytes()
+    for damaged in (data[: len(data) // 2], b"garbage"):
+        weights.write_bytes(damaged)
+        with pytest.raises(RecvizError, match="model.pt is damaged"):
+            recviz.open_run(run_id).recommend(run._result.split.data.user_ids[0])

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import operator
 import os
 import shutil
 import sqlite3
@@ -165,6 +166,12 @@ class RunStore:
         write_atomic(folder / "config.json", config.to_json())
 
     def get(self, run_id: int) -> Run:
+        try:
+            run_id = operator.index(run_id)
+        except TypeError:
+            raise RecvizError(f"a run id is a whole number, not {run_id!r}", fix="pick a run from the list") from None
+        if not 0 <= run_id < 2 ** 63:  # SQLite's integers
+            raise RecvizError(f"there is no run {run_id} in {self.path}", fix="pick a run from the list")
         with self._read() as conn:
             row = conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
         if row is None:

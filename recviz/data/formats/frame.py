@@ -49,6 +49,10 @@ def read_frame(frame: pd.DataFrame, mapping: dict | None = None, dedup: str | No
     dedup = check_dedup(dedup, "error")
     mapping = _check_mapping_keys(mapping, src)
     columns = list(frame.columns)
+    repeated = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
+    if repeated:
+        raise DataError(f"the table has more than one column named {', '.join(repr(c) for c in repeated)}",
+                        file=label, fix="rename or drop the repeated columns so that each name is used once")
     if len(frame) == 0:
         raise DataError("the table has no rows", file=label, fix="pass a table with one row per interaction")
     roles = _resolve(mapping, columns, True, src, first_row=[])
