@@ -95,3 +95,63 @@ def test_a_damaged_model_pt_is_a_recviz_error_on_recommend():
         weights.write_bytes(damaged)
         with pytest.raises(RecvizError, match="model.pt is damaged"):
             recviz.open_run(run_id).recommend(run._result.split.data.user_ids[0])
+
+
+# ---- 4. stored files are read within bounds --------------------------------------------------------
+def test_parquet_with_too_many_row_groups_is_refused_from_its_footer(tmp_path, monkeypatch):
+    import pandas as pd
+
+    from recviz.data.load import load
+    from recviz.errors import DataError
+
+    path = tmp_path / "many.parquet"
+    pd.DataFrame({"user": range(200), "item": range(200)}).to_parquet(path, row_group_size=1)
+    monkeypatch.setenv("RECVIZ_MAX_ROW_GROUPS", "50")
+    with pytest.raises(DataError, match="200 row groups, more than 50"):
+        load(str(path))
+    monkeypatch.setenv("RECVIZ_MAX_ROW_GROUPS", "500")
+    assert load(str(path)).n_users == 200
+
+
+def _npz_with(path, name, header_shape, payload):
+    import io
+    import zipfile
+
+    import numpy as np
+
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": "<f8", "fortran_order": False, "shape": header_shape})
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(name, buf.getvalue() + payload)
+
+
+def test_npz_bombs_are_refused_from_the_zip_directory_before_loading(tmp_path):
+    from recviz.experiments.artifacts import _npz
+
+    bomb = tmp_path / "topn.npz"
+    _npz_with(bomb, "items.npy", (4 << 20,), bytes(32 << 20))  # 32 MiB of zeros packs to ~32 KiB
+    assert bomb.stat().st_size < 100_000
+    with pytest.raises(RecvizError, match="topn.npz is damaged.*unpacks to 33,554,5"):
+        _npz(bomb)
+    liar = tmp_path / "ids.npz"
+    _npz_with(liar, "user_ids.npy", (1 << 31,), bytes(80))  # a header claiming 16 GiB
+    with pytest.raises(RecvizError, match="ids.npz is damaged.*claims 17,179,869,184 bytes"):
+        _npz(liar)
+
+
+def test_json_is_size_checked_before_it_is_read(tmp_path, monkeypatch):
+    from recviz.experiments.artifacts import load_meta
+    from recviz.files import read_json
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "meta.json").write_text('{"n_users": 1, "n_items": 1}' + " " * 100_000)
+    monkeypatch.setenv("RECVIZ_MAX_JSON_BYTES", "10000")
+    with pytest.raises(RecvizError, match="meta.json is damaged.*more than the 10,000"):
+        load_meta(run_dir)
+    sparse = tmp_path / "sparse.json"
+    with open(sparse, "wb") as fh:  # 1.6 GB on paper, nothing on disk
+        fh.truncate(1_600_000_000)
+    monkeypatch.delenv("RECVIZ_MAX_JSON_BYTES")
+    with pytest.raises(ValueError, match="more than the 67,108,864"):
+        read_json(sparse)

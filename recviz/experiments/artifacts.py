@@ -297,9 +297,10 @@ def _npz(path: Path) -> dict[str, np.ndarray]:
 
     if not path.exists():
         raise _damaged(path, "it is missing")
+    from recviz.data import npz
+
     try:
-        with np.load(path, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
+        return npz.load(path)
     except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as e:
         raise _damaged(path, f"{type(e).__name__}: {e}") from None
 
