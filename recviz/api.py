@@ -107,6 +107,7 @@ def train(data, model: str = registry.DEFAULT_MODEL, *, protocol: str | None = N
         from recviz.experiments import tracking
 
         tracking.check_installed()  # before training, not after
+        tracking.check(mlflow)
     inter = load(data)
     settings = {k: v for k, v in (("protocol", protocol), ("seed", seed)) if v is not None}
     ref = inter.meta.get("ref") or frame_name(inter)
@@ -144,7 +145,12 @@ def open_run(run_id: int) -> Run:
     from recviz.experiments.store import RunStore
 
     store = RunStore()
-    stored = store.get(int(run_id))
+    try:
+        run_id = int(run_id)
+    except (TypeError, ValueError):
+        raise RecvizError(f"a run id is a whole number, not {run_id!r}",
+                          fix="pick a run from recviz.runs()") from None
+    stored = store.get(run_id)
     if stored.status != "done":
         raise RecvizError(f"run {stored.id} is {stored.status}, so it has no trained model",
                           fix="pick a finished run from recviz.runs(status='done')")
@@ -349,6 +355,7 @@ class Run:
         from recviz.experiments.store import RunStore
 
         tracking.check_installed()
+        uri = tracking.check(uri)
         self.save()
         self.mlflow_run_id = tracking.export(RunStore(), [self.id], uri)[self.id]
         return self.mlflow_run_id

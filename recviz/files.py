@@ -4,7 +4,7 @@ Every file RecViz keeps (run artifacts, stored datasets and their index, splits,
 catalog's marker, settings) goes through `write_atomic`: written under a temporary name beside its
 target, flushed to disk, renamed over the target, and the folder flushed too, so after a crash or a
 power cut the file is either the old one or the whole new one, and two writers of the same file
-never interleave. Imports nothing from RecViz: every layer may use it.
+never interleave. Imports nothing from RecViz at import time: every layer may use it.
 """
 
 from __future__ import annotations
@@ -56,7 +56,20 @@ def write_json(path: str | Path, obj: Any, *, indent: int | None = None) -> Path
     return write_atomic(path, json_text(obj, indent=indent))
 
 
-def read_json(path: str | Path) -> Any:
+def read_json(path: str | Path, max_bytes: int | None = None) -> Any:
     """The JSON file `path`. Raises OSError (missing, unreadable), UnicodeDecodeError or ValueError
-    (not JSON) for the caller to word."""
-    return json.loads(Path(path).read_text(encoding="utf-8"))
+    (not JSON, or larger than `max_bytes`: checked before a byte is read; default: the
+    `JSON_BYTES` limit) for the caller to word."""
+    if max_bytes is None:
+        from recviz.data.formats.limits import JSON_BYTES
+
+        max_bytes = JSON_BYTES.value()
+    with open(path, "rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        if size > max_bytes:
+            raise ValueError(f"it is {size:,} bytes, more than the {max_bytes:,} a stored JSON file may have "
+                             "(RECVIZ_MAX_JSON_BYTES raises it)")
+        data = fh.read(max_bytes + 1)  # a file that grows meanwhile is still bounded
+    if len(data) > max_bytes:
+        raise ValueError(f"it is more than the {max_bytes:,} bytes a stored JSON file may have")
+    return json.loads(data.decode("utf-8"))

@@ -36,7 +36,7 @@ def cmd_runs(args) -> int:
               f"{created:16}")
         if r["name"]:
             print(f"{'':6}name: {r['name']}")
-        if r["status"] == "failed" and r["error"]:
+        if r["status"] in ("failed", "unreadable") and r["error"]:
             print(f"{'':6}{r['error'].splitlines()[0]}")
     return 0
 

@@ -66,7 +66,12 @@ def load(path: str | Path) -> Interactions:
     """A version written by `save`."""
     import pyarrow.parquet as pq
 
+    from recviz.data.formats.frame import parquet_footer
+
     path = Path(path)
+    parquet_footer(path)
+    if items_path(path).exists():
+        parquet_footer(items_path(path))
     table = pq.read_table(path)
     header = json.loads(table.schema.metadata[META_KEY])
     frame = table.to_pandas()

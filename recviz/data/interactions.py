@@ -192,6 +192,9 @@ class Interactions:
 
     @classmethod
     def load(cls, path: str | Path) -> Interactions:
+        from recviz.data import npz
+
+        npz.check(path)
         with np.load(path, allow_pickle=False) as z:
             header = json.loads(str(z["header"]))
             get = lambda k: z[k] if k in z.files else None  # noqa: E731

@@ -103,12 +103,21 @@ def load(name: str, which: str | None = None) -> Interactions:
                             fix="the run that used it cannot be shown as it was; train it again on a version that exists")
         raise DataError(f"no dataset is saved as '{name}'", fix="run `recviz datasets` to see the saved names")
     path = _file(name, version)
-    if path.suffix == ".parquet":
-        from recviz.data import columnar
+    import zipfile
 
-        data = columnar.load(path)
-    else:
-        data = Interactions.load(path)
+    try:
+        if path.suffix == ".parquet":
+            from recviz.data import columnar
+
+            data = columnar.load(path)
+        else:
+            data = Interactions.load(path)
+    except (ValueError, EOFError, KeyError, zipfile.BadZipFile) as exc:  
+        if isinstance(exc, DataError):
+            raise
+        raise DataError(f"the file of '{name}' v{version['version']} is damaged or too large to read "
+                        f"({str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__})", file=str(path),
+                        fix="restore the file from a backup, or save the data again as a new version") from None
     if fingerprint(data) != version["fingerprint"]:  # a file swapped or changed since it was saved
         raise DataError(f"this file does not hold the data saved as '{name}' v{version['version']} (its "
                         f"fingerprint is {fingerprint(data)}, the version's {version['fingerprint']}); a run "

@@ -147,6 +147,9 @@ class Split:
 
     @classmethod
     def load(cls, path: Path, data: Interactions) -> Split:
+        from recviz.data import npz
+
+        npz.check(path)
         with np.load(path, allow_pickle=False) as z:
             h = json.loads(str(z["header"]))
             if h["fingerprint"] != data.fingerprint():
@@ -179,9 +182,15 @@ def make_split(data: Interactions, protocol: str = "loo", *, seed: int = 0, n_ca
     path = paths.splits_dir() / key
     if eval_users < 0:
         raise ProtocolError(f"eval_users must be 0 (every user) or more, not {eval_users}")
+    split = None
     if cache and path.exists():
-        split = Split.load(path, data)
-    else:
+        import zipfile
+
+        try:
+            split = Split.load(path, data)
+        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile):  # a damaged cache: draw it again
+            split = None
+    if split is None:
         split = (_leave_one_out(data, seed, n_candidates, target, valid) if protocol == "loo"
                  else _ratio(data, seed, n_candidates, target))
         if cache:

@@ -252,11 +252,19 @@ def load_model(run_dir: str | Path):
     from recviz.experiments.experiment import build_model
 
     meta = load_meta(run_dir)
-    tensors = torch.load(Path(run_dir) / "model.pt", map_location="cpu", weights_only=True)
-    state = {k: t.numpy() for k, t in tensors.items()}
+    path = Path(run_dir) / "model.pt"
+    if not path.is_file():
+        raise _damaged(path, "it is missing")
     config = RunConfig.from_stored(meta["config"])
     model = build_model(config)
-    model.set_state(state, meta["n_users"], meta["n_items"])
+    try:  # a truncated, garbled or edited file, or weights of another shape
+        tensors = torch.load(path, map_location="cpu", weights_only=True)
+        state = {k: t.numpy() for k, t in tensors.items()}
+        model.set_state(state, meta["n_users"], meta["n_items"])
+    except RecvizError:
+        raise
+    except Exception as e:  # noqa: BLE001 — whatever torch or the model says, the file is the cause
+        raise _damaged(path, f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
     return model, meta, load_ids(run_dir)
 
 
@@ -289,9 +297,10 @@ def _npz(path: Path) -> dict[str, np.ndarray]:
 
     if not path.exists():
         raise _damaged(path, "it is missing")
+    from recviz.data import npz
+
     try:
-        with np.load(path, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
+        return npz.load(path)
     except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as e:
         raise _damaged(path, f"{type(e).__name__}: {e}") from None
 

@@ -197,6 +197,7 @@ def train_here(config: RunConfig, store: RunStore | None = None, *, data=None, o
     registry.get(config.model)  # a typo is not worth a failed run in the store
     if mlflow is not None:
         tracking.check_installed()  # before training, not after
+        tracking.check(mlflow)
     store = store or RunStore()
     run_id = store.create(config, sweep_id=sweep_id, claim=os.getpid())  # never queued: ours from the start
     run_dir = store.run_dir(run_id)

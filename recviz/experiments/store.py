@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import operator
 import os
 import shutil
 import sqlite3
@@ -165,6 +166,12 @@ class RunStore:
         write_atomic(folder / "config.json", config.to_json())
 
     def get(self, run_id: int) -> Run:
+        try:
+            run_id = operator.index(run_id)
+        except TypeError:
+            raise RecvizError(f"a run id is a whole number, not {run_id!r}", fix="pick a run from the list") from None
+        if not 0 <= run_id < 2 ** 63:  # SQLite's integers
+            raise RecvizError(f"there is no run {run_id} in {self.path}", fix="pick a run from the list")
         with self._read() as conn:
             row = conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
         if row is None:
@@ -224,7 +231,11 @@ class RunStore:
             conn.execute("UPDATE runs SET status = 'running', pid = :pid, started_at = :heartbeat_at,"
                          f" claims = claims + 1, oom_kills = :oom, {_BEAT} WHERE id = :id AND status = 'queued'",
                          {**liveness.beat(), "pid": pid, "oom": liveness.oom_kills(), "id": row["id"]})
-        return self.get(row["id"])
+        run = self.get(row["id"])
+        if run.status == "unreadable":  # nothing to train: fail it with the reason, take the next
+            self.fail(run.id, run.error)
+            return self.next_queued(pid)
+        return run
 
     def has_queued(self) -> bool:
         return bool(self.list(status="queued", limit=1))
@@ -372,12 +383,43 @@ def epochs_frame(reports: list[dict]) -> pd.DataFrame:
 _RUN_FIELDS = {f.name for f in fields(Run)}
 
 
+class UnreadableConfig:
+    """The config of a stored run that cannot be read back (a damaged JSON column, a model this
+    RecViz does not know): what the row's own columns say, and nothing to train or score with."""
+
+    options: dict = {}
+    preset = None
+
+    def __init__(self, row: dict):
+        self.dataset, self.model = row.get("dataset"), row.get("model")
+        self.protocol, self.seed = row.get("protocol"), row.get("seed")
+        self.protocol_detail = str(self.protocol)
+
+    def option(self, name: str, default=None):
+        return default
+
+    def to_dict(self) -> dict:
+        return {"dataset": self.dataset, "model": self.model, "protocol": self.protocol, "seed": self.seed}
+
+
 def _to_run(row: sqlite3.Row) -> Run:
-    # Tolerant: runs stored by another RecViz version (other config keys, columns) stay readable.
+    """A stored row as a Run. Tolerant: runs stored by another RecViz version (other config keys,
+    columns) stay readable, and a row that cannot be read at all (damaged JSON, a model that is not
+    registered here: the README's toy model saved from a notebook) becomes a run with status
+    "unreadable" and the reason as its error, so that one bad row never hides the others."""
     d = {k: v for k, v in dict(row).items() if k in _RUN_FIELDS}
-    raw = _loads(d.pop("config")) or {}
-    d["config"] = RunConfig.from_stored(raw)
-    d["summary"] = _loads(d["summary"])
+    try:
+        raw = _loads(d["config"]) or {}
+        config = RunConfig.from_stored(raw)
+        summary = _loads(d["summary"])
+        if summary is not None and not isinstance(summary, dict):
+            raise ValueError(f"its summary is a {type(summary).__name__}, not an object")
+    except Exception as exc:  # noqa: BLE001 — any damage: this run is shown as unreadable
+        why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        d.update(config=UnreadableConfig(d), summary=None, status="unreadable",
+                 error=f"unreadable: {why}")
+    else:
+        d.update(config=config, summary=summary)
     d["cancel_requested"] = bool(d["cancel_requested"])
     return Run(**d)
 

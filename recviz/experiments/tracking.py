@@ -52,6 +52,42 @@ def check_installed() -> None:
         raise RecvizError("MLflow is not installed, so runs cannot be logged to it", fix=INSTALL_FIX)
 
 
+# the tracking URI schemes MLflow can store runs in (a database URI may name its driver: postgresql+psycopg2)
+SCHEMES = ("http", "https", "sqlite", "file", "databricks", "databricks-uc", "postgresql", "mysql", "mssql")
+URI_FIX = ("give http(s)://host:port for a tracking server or sqlite:///path/to/mlflow.db for a local "
+           "store, or --mlflow alone (mlflow=True) for MLflow's default store")
+
+
+def check(uri) -> str | None:
+    """The tracking URI to use, checked before anything trains: None (or True, or "") is MLflow's
+    default store — `MLFLOW_TRACKING_URI` when set, which is then checked too. Anything else that
+    is not text naming a store MLflow knows is one RecvizError that names it, with the fix."""
+    import os
+
+    if uri is None or uri is True or uri == "":
+        env = os.environ.get("MLFLOW_TRACKING_URI")
+        if env is None:
+            return None
+        _check_text(env, " (from MLFLOW_TRACKING_URI)")
+        return None
+    if not isinstance(uri, str):
+        raise RecvizError(f"an MLflow tracking URI is text, not {type(uri).__name__} ({uri!r})", fix=URI_FIX)
+    return _check_text(uri, "")
+
+
+def _check_text(uri: str, where: str) -> str:
+    from urllib.parse import urlsplit
+
+    text = uri.strip()
+    if not text:
+        raise RecvizError(f"the MLflow tracking URI{where} is blank", fix=URI_FIX)
+    scheme = urlsplit(text).scheme.lower() if "://" in text or text.startswith("file:") else ""
+    if scheme and scheme.split("+")[0] not in SCHEMES:
+        raise RecvizError(f"MLflow cannot store runs at '{text}'{where}: it does not know the scheme '{scheme}'",
+                          fix=URI_FIX)
+    return text
+
+
 def params_of(config) -> dict[str, str]:
     """The config as MLflow params: every run setting, model, preset and the model's options,
     by the names `RunConfig.build` takes, values as text (MLflow stores params as text)."""
@@ -62,8 +98,10 @@ def params_of(config) -> dict[str, str]:
 # ---- asking for an export when a run finishes ---------------------------------------------------------
 def request(run_dir: Path, uri: str | None) -> None:
     """Ask for this run to be logged to MLflow (`uri`; None or "" = MLflow's default store) once
-    it finishes. Fails at once, with how to install it, when MLflow is missing."""
+    it finishes. Fails at once, with how to install it, when MLflow is missing, and with the
+    fix when the URI is one MLflow cannot use."""
     check_installed()
+    uri = check(uri)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / REQUEST_FILE).write_text(json.dumps({"uri": uri or None}))
 
@@ -104,6 +142,7 @@ def client(uri: str | None = None):
 def export(store: RunStore, run_ids, uri: str | None = None, experiment: str = EXPERIMENT) -> dict[int, str]:
     """Log stored, finished runs to MLflow; returns {RecViz run id: MLflow run id}. Runs of a
     sweep go under that sweep's parent run (created the first time)."""
+    uri = check(uri)
     runs = [store.get(int(r)) for r in run_ids]
     for run in runs:
         if run.status != "done":

@@ -62,6 +62,14 @@ def read_path(
     if not (p.is_dir() or p.is_file()):  # a FIFO would block, a device never ends
         raise DataError(f"{p.name} is not a regular file or a folder (a pipe, device or socket)",
                         file=str(p), fix="save the data to a regular file first and give its path")
+    try:
+        return _read_checked(p, mapping=mapping, delimiter=delimiter, dedup=dedup, header=header)
+    except OSError as e:  # a file that cannot be read (/proc/self/mem, a disk error, a lost mount)
+        raise DataError(f"cannot read {e.filename or p}: {e.strerror or e}", file=str(p),
+                        fix="copy the data to a regular, readable file and give its path") from None
+
+
+def _read_checked(p: Path, *, mapping, delimiter, dedup, header) -> Interactions:
     generic = mapping is not None or delimiter is not None or header is not None
     if frame.is_parquet(p) or (p.is_dir() and _holds_parquet(p)):
         return frame.read_parquet(p, mapping, dedup)

@@ -9,6 +9,8 @@ Row numbers in messages count data rows from 1 (a Parquet folder's files in name
 
 from __future__ import annotations
 
+import os
+
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +51,10 @@ def read_frame(frame: pd.DataFrame, mapping: dict | None = None, dedup: str | No
     dedup = check_dedup(dedup, "error")
     mapping = _check_mapping_keys(mapping, src)
     columns = list(frame.columns)
+    repeated = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
+    if repeated:
+        raise DataError(f"the table has more than one column named {', '.join(repr(c) for c in repeated)}",
+                        file=label, fix="rename or drop the repeated columns so that each name is used once")
     if len(frame) == 0:
         raise DataError("the table has no rows", file=label, fix="pass a table with one row per interaction")
     roles = _resolve(mapping, columns, True, src, first_row=[])
@@ -73,6 +79,39 @@ def parquet_files(folder: Path) -> list[Path]:
                   and not any(part.startswith((".", "_")) for part in p.relative_to(folder).parts))
 
 
+def parquet_footer(path: str | Path):
+    """A Parquet file's metadata (schema, rows, row groups), read before any data and refused when
+    reading the file would cost far more than its data: a footer over `FOOTER_BYTES` (it is parsed
+    whole) or more than `ROW_GROUPS` row groups (each is read with its own buffers: 200,000
+    one-row groups took 2.7 GB)."""
+    import pyarrow.parquet as pq
+
+    from recviz.data.formats.limits import FOOTER_BYTES, ROW_GROUPS
+
+    fix = "write it again with fewer, larger row groups (e.g. DataFrame.to_parquet(row_group_size=1_000_000))"
+    try:
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            if size >= 12:
+                fh.seek(size - 8)
+                tail = fh.read(8)
+                footer_bytes = int.from_bytes(tail[:4], "little")
+                if tail[4:] == b"PAR1" and footer_bytes > FOOTER_BYTES.value():
+                    raise DataError(f"its Parquet footer is {footer_bytes:,} bytes, more than "
+                                    f"{FOOTER_BYTES.value():,} ({FOOTER_BYTES.name} is bounded)", file=str(path), fix=fix)
+        footer = pq.ParquetFile(path).metadata  # the schema and row count, before any data is read
+    except DataError:
+        raise
+    except Exception as exc:  # noqa: BLE001 — pyarrow raises several kinds for a damaged file
+        raise DataError(f"this is not a readable Parquet file ({exc})", file=str(path),
+                        fix="write it again (e.g. DataFrame.to_parquet) or export the table as CSV") from None
+    if footer.num_row_groups > ROW_GROUPS.value():
+        raise DataError(f"it has {footer.num_row_groups:,} row groups, more than {ROW_GROUPS.value():,} "
+                        f"({ROW_GROUPS.name} is bounded: each costs memory of its own when read)", file=str(path),
+                        fix=f"{fix}, or set {ROW_GROUPS.env} higher")
+    return footer
+
+
 def read_parquet(path: str | Path, mapping: dict | None = None, dedup: str | None = None, *,
                  name: str | None = None) -> Interactions:
     """A `.parquet` file, or a folder of them read as one table, with roles mapped as for CSV.
@@ -87,12 +126,7 @@ def read_parquet(path: str | Path, mapping: dict | None = None, dedup: str | Non
                         fix="point at a .parquet file or a folder of them")
     rows = 0
     for f in files:
-        try:
-            footer = pq.ParquetFile(f).metadata  # the schema and row count, before any data is read
-        except Exception as exc:  # noqa: BLE001 — pyarrow raises several kinds for a damaged file
-            raise DataError(f"this is not a readable Parquet file ({exc})", file=str(f),
-                            fix="write it again (e.g. DataFrame.to_parquet) or export the table as CSV") from None
-        rows += footer.num_rows
+        rows += parquet_footer(f).num_rows
     schema = pq.read_schema(files[0])
     if rows > ROWS.value():
         raise DataError(f"has {rows:,} rows, more than {ROWS.value():,} ({ROWS.name} is bounded)", file=str(path),

@@ -50,7 +50,21 @@ LINE_BYTES = Limit("a line's length", 32 * 1024, None, "bytes")
 # largest public log we read (Taobao UserBehavior, 100,150,807 rows) fits; a file of a billion
 # tiny lines is stopped while it streams, before its arrays grow.
 ROWS = Limit("a file's rows", 150_000_000, "RECVIZ_MAX_ROWS", "rows")
-LIMITS = (FILE_BYTES, ARCHIVE_BYTES, COLUMNS, LINE_BYTES, ROWS)
+# Parquet: every row group costs its own buffers and metadata when read, so a file of 200,000
+# one-row groups took 2.7 GB; writers use a handful (pandas: one per million rows). Counted from the
+# footer, whose own size is bounded first (it is parsed whole).
+ROW_GROUPS = Limit("a Parquet file's row groups", 10_000, "RECVIZ_MAX_ROW_GROUPS", "row groups")
+FOOTER_BYTES = Limit("a Parquet file's footer", 32 << 20, None, "bytes")
+# Stored .npz files (run artifacts, saved datasets, splits): each member's unpacked size is read
+# from the zip directory and its array's shape from its header before anything is loaded. A member
+# may unpack to at most 4 GiB, and one that unpacks more than 500 times its packed size while over
+# 16 MiB is a zip bomb (numbers RecViz stores pack 2–50×; deflate tops out near 1,000×).
+NPZ_MEMBER_BYTES = Limit("one stored array, unpacked", 4 << 30, "RECVIZ_MAX_ARRAY_BYTES", "bytes")
+NPZ_RATIO = Limit("how far a large stored array may unpack", 500, None, "times its packed size")
+# Stored JSON (meta.json, history.json, the dataset index, settings) is parsed whole: a few MB at most.
+JSON_BYTES = Limit("a stored JSON file's size", 64 << 20, "RECVIZ_MAX_JSON_BYTES", "bytes")
+LIMITS = (FILE_BYTES, ARCHIVE_BYTES, COLUMNS, LINE_BYTES, ROWS, ROW_GROUPS, FOOTER_BYTES, NPZ_MEMBER_BYTES,
+          NPZ_RATIO, JSON_BYTES)
 
 
 def human_bytes(n: float) -> str:

@@ -95,6 +95,7 @@ class Executor(ABC):
             registry.get(config.model)  # a typo is not worth a failed run in the store
         if mlflow is not None:
             tracking.check_installed()  # before training, not after
+            tracking.check(mlflow)
         self.check()
         load = load or experiment.prepare_data
         data: dict[tuple, object] = {}
