@@ -61,7 +61,7 @@ def read_json(path: str | Path, max_bytes: int | None = None) -> Any:
     (not JSON, or larger than `max_bytes`: checked before a byte is read; default: the
     `JSON_BYTES` limit) for the caller to word."""
     if max_bytes is None:
-        from recviz.data.formats.limits import JSON_BYTES
+        from recviz.limits import JSON_BYTES
 
         max_bytes = JSON_BYTES.value()
     with open(path, "rb") as fh:

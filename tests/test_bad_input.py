@@ -291,7 +291,7 @@ def test_a_line_of_a_million_columns_or_megabytes_is_refused_in_bounded_memory(t
 def test_the_readme_states_every_input_limit_and_how_to_raise_it():
     from pathlib import Path
 
-    from recviz.data.formats.limits import LIMITS, describe
+    from recviz.limits import LIMITS, describe
 
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     section = readme.split("## Limits and guarantees")[1].split("\n## ")[0]

@@ -16,7 +16,7 @@ def check(path: str | Path) -> None:
     caller words it: a damaged file); OSError and zipfile.BadZipFile pass through."""
     import zipfile
 
-    from recviz.data.formats.limits import NPZ_MEMBER_BYTES, NPZ_RATIO
+    from recviz.limits import NPZ_MEMBER_BYTES, NPZ_RATIO
 
     most, ratio = NPZ_MEMBER_BYTES.value(), NPZ_RATIO.value()
     with zipfile.ZipFile(path) as zf:

@@ -20,7 +20,7 @@ import zipfile
 import zlib
 from pathlib import Path, PurePosixPath
 
-from recviz.data.formats.limits import ARCHIVE_BYTES, SNIFF_BYTES, human_bytes
+from recviz.limits import ARCHIVE_BYTES, SNIFF_BYTES, human_bytes
 from recviz.data.formats.textfile import Source, check_size
 from recviz.errors import DataError
 

@@ -17,7 +17,7 @@ from typing import Iterator
 import numpy as np
 import pandas as pd
 
-from recviz.data.formats.limits import ROWS
+from recviz.limits import ROWS
 from recviz.data.formats.textfile import DOUBLE_COLON_SUB, Source, check_file, delimiter_name, head_text, sniff_delimiter
 from recviz.errors import DataError
 

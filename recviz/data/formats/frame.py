@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from recviz.data.formats.limits import ROWS
+from recviz.limits import ROWS
 from recviz.data.formats.table import _check_mapping_keys, _resolve
 from recviz.data.formats.textfile import Source
 from recviz.data.interactions import Interactions
@@ -86,7 +86,7 @@ def parquet_footer(path: str | Path):
     one-row groups took 2.7 GB)."""
     import pyarrow.parquet as pq
 
-    from recviz.data.formats.limits import FOOTER_BYTES, ROW_GROUPS
+    from recviz.limits import FOOTER_BYTES, ROW_GROUPS
 
     fix = "write it again with fewer, larger row groups (e.g. DataFrame.to_parquet(row_group_size=1_000_000))"
     try:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from recviz.data.formats.limits import COLUMNS, FILE_BYTES, LINE_BYTES, SNIFF_BYTES, SNIFF_LINES, human_bytes
+from recviz.limits import COLUMNS, FILE_BYTES, LINE_BYTES, SNIFF_BYTES, SNIFF_LINES, human_bytes
 from recviz.errors import DataError
 
 MAX_FILE_BYTES_ENV = FILE_BYTES.env  # the names tests and messages use
