@@ -17,7 +17,7 @@ from recviz.models import device as dev
 from recviz.data.training_samples import epoch_samples, train_positives
 from recviz.errors import Cancelled
 from recviz.models.losses import bpr_loss, log_loss
-from recviz.training.loop import fit
+from recviz.training.loop import GradientEpochs, fit
 from tests.helpers import random_interactions
 
 TIMING = ("seconds", "eval_seconds", "samples_per_second")
@@ -218,3 +218,26 @@ def test_cpu_training_flushes_subnormal_floats():
         assert (torch.tensor([1e-39]) * 1.0).item() == 0.0
     finally:
         torch.set_flush_denormal(False)
+
+
+# ---- the batch loop: views made once ---------------------------------------------------------------------
+def gmf_epochs(**options):
+    model = GMF(emb_dim=8, epochs=1, patience=0, batch_size=64, **options)
+    split = small_split()
+    model.begin(split)
+    return GradientEpochs(model.plan(model.phases()[0], split)), model
+
+
+def test_batches_are_views_of_the_shuffled_epoch_made_before_the_first_step():
+    steps, _ = gmf_epochs()
+    data, n = steps.samples()
+    batches = steps.batches(data)
+    assert [len(b["user"]) for b in batches] == [64] * (n // 64) + ([n % 64] if n % 64 else [])
+    for key, whole in data.items():
+        assert torch.equal(torch.cat([b[key] for b in batches]), whole)
+        assert all(b[key]._base is whole and b[key].data_ptr() == whole[64 * k:].data_ptr()
+                   for k, b in enumerate(batches))
+    seen = []
+    steps.batch_loss = lambda batch: seen.append(batch) or steps.plan.batch_loss(batch)
+    losses = steps.run(batches, lambda: False)
+    assert [id(b) for b in seen] == [id(b) for b in batches] and losses.shape == (len(batches),)

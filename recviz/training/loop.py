@@ -12,9 +12,12 @@ weights are put back at the end of each phase (also when cancelled). Epochs are 
 phases, so one history holds them all.
 
 The batch loop draws the epoch's samples (vectorised, seeded), moves them to the device once,
-shuffles them there with one seeded permutation and walks through contiguous slices — no
-DataLoader and no Python work per sample, because with ~1000 batches an epoch the per-batch
-overhead is what costs time on a CPU.
+shuffles them there with one seeded permutation and cuts them into batches with one `split` per
+array — every batch a view, made before the first step — so a step is the model's loss, backward
+and the optimiser, nothing else: no DataLoader, no Python work per sample or per batch beyond the
+calls themselves, because with ~1000 batches an epoch the per-operation overhead is what costs time
+on a CPU. Nothing in a step reads a value back to the host (the losses stay on the device until the
+epoch ends), so a GPU is never made to wait inside an epoch.
 """
 
 from __future__ import annotations
@@ -102,35 +105,55 @@ class GradientEpochs:
                                         plan.device)
         self.rng = np.random.default_rng(plan.seed)  # negatives
         self.shuffle = torch.Generator().manual_seed(plan.seed)  # on the CPU: same order on every device
+        self.batch_loss = plan.batch_loss
+        self._step = self._plain_step
 
     def epoch(self, stop: StopCheck) -> tuple[float, int]:
         """One pass over the epoch's samples; returns (mean loss per sample, number of samples)."""
+        data, n = self.samples()
+        batches = self.batches(data)
+        self.module.train()
+        losses = self.run(batches, stop)
+        # batch means → sample mean; summed on the device, read back once (no per-batch sync on a GPU)
+        size = self.plan.batch_size
+        sizes = torch.full((len(batches),), float(size), device=self.plan.device)
+        sizes[-1] = n - size * (len(batches) - 1)
+        return float((losses * sizes).sum()) / n, n
+
+    def samples(self) -> tuple[dict[str, torch.Tensor], int]:
+        """This epoch's samples drawn, on the device (one host→device copy per array) and shuffled."""
         plan, device = self.plan, self.plan.device
         arrays = plan.draw(self.rng)
         n = len(next(iter(arrays.values())))
         if n == 0:
             raise ModelError("there are no training samples (is the train part empty?)")
-        block, batch_size = plan.shuffle_block, plan.batch_size
+        block = plan.shuffle_block
         if n % block:
             raise ModelError(f"{n} samples do not split into blocks of {block}")
         order = (torch.randperm(n // block, generator=self.shuffle)[:, None] * block + torch.arange(block)).reshape(-1)
         order = order.to(device)
-        # one host→device copy per array per epoch; the shuffled copies make every batch a plain view
-        data = {k: torch.from_numpy(np.ascontiguousarray(v)).to(device)[order] for k, v in arrays.items()}
-        self.module.train()
-        losses = []
-        for b, lo in enumerate(range(0, n, batch_size)):
+        return {k: torch.from_numpy(np.ascontiguousarray(v)).to(device)[order] for k, v in arrays.items()}, n
+
+    def batches(self, data: dict[str, torch.Tensor]) -> list[dict[str, torch.Tensor]]:
+        """The epoch's batches, in order, as views of the shuffled tensors: one `split` per array."""
+        keys = tuple(data)
+        return [dict(zip(keys, views)) for views in zip(*(t.split(self.plan.batch_size) for t in data.values()))]
+
+    def run(self, batches: list[dict[str, torch.Tensor]], stop: StopCheck) -> torch.Tensor:
+        """One optimiser step per batch; returns the batches' mean losses (on the device)."""
+        step, losses = self._step, []
+        for b, batch in enumerate(batches):
             if b and b % POLL_EVERY == 0 and stop():
                 raise _Stop
-            loss = plan.batch_loss({k: t[lo:lo + batch_size] for k, t in data.items()})
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer.step()
-            losses.append(loss.detach())
-        # batch means → sample mean; summed on the device, read back once (no per-batch sync on a GPU)
-        sizes = torch.full((len(losses),), float(batch_size), device=device)
-        sizes[-1] = n - batch_size * (len(losses) - 1)
-        return float((torch.stack(losses) * sizes).sum()) / n, n
+            losses.append(step(batch))
+        return torch.stack(losses)
+
+    def _plain_step(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        loss = self.batch_loss(batch)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        return loss.detach()
 
     def snapshot(self) -> dict[str, torch.Tensor]:
         """A copy of the weights, kept on the model's device (copying back to host every time the
