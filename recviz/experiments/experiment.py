@@ -47,6 +47,8 @@ class RunResult:
             "metrics": self.test.metrics,
             "valid_metrics": self.valid.metrics,
             "users_evaluated": len(self.test.users),
+            # the arithmetic training used (the `precision` option applies on CUDA only); None: no torch
+            "precision": getattr(self.model, "precision", None),
             "config": self.config.to_dict(),
         }
 

@@ -184,12 +184,18 @@ L2 = Option("l2", "float", 0.0, "L2 penalty on every weight (Adam's weight_decay
             label="L2 (weight decay)", low=0.0, high=1.0, log=True, sweep=True,
             formerly=("weight_decay",))
 
+PRECISIONS = ("fp32", "bf16", "fp16")
+PRECISION = Option("precision", "str", "fp32",
+                   "arithmetic of training on a CUDA GPU: fp32, or bf16 / fp16 mixed precision (autocast; fp16 "
+                   "with loss scaling). Other devices train in fp32, and the run records the precision it used",
+                   label="Precision (CUDA)", choices=PRECISIONS)
+
 
 def training(*, pairwise: bool = False, paper: Mapping[str, Any] | None = None, **defaults) -> tuple[Option, ...]:
     """The options of the shared training loop with a model's own defaults and its paper's values.
     BPR's pairwise loss takes exactly one negative per positive, so it has no `neg_ratio`."""
-    base = (LR, BATCH_SIZE, EPOCHS, PATIENCE, L2) if pairwise else (NEG_RATIO, LR, BATCH_SIZE, EPOCHS, PATIENCE, L2)
-    return adjust(base, paper=paper, **defaults)
+    base = (LR, BATCH_SIZE, EPOCHS, PATIENCE, L2, PRECISION)
+    return adjust(base if pairwise else (NEG_RATIO, *base), paper=paper, **defaults)
 
 
 def adjust(options: tuple[Option, ...], *, paper: Mapping[str, Any] | None = None, **defaults) -> tuple[Option, ...]:

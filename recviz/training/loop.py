@@ -18,6 +18,11 @@ and the optimiser, nothing else: no DataLoader, no Python work per sample or per
 calls themselves, because with ~1000 batches an epoch the per-operation overhead is what costs time
 on a CPU. Nothing in a step reads a value back to the host (the losses stay on the device until the
 epoch ends), so a GPU is never made to wait inside an epoch.
+
+Mixed precision (`GradientPhase.precision`, from the models' `precision` option): "bf16" and
+"fp16" run the loss under `torch.autocast` (weights, optimiser state and the loss itself stay
+float32); "fp16" also scales the loss (`torch.amp.GradScaler`, whose overflow check and update
+stay on the device). The models ask for it on CUDA only (`TorchRecommender.prepare`).
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from recviz.training.optim import OPTIMIZERS, make_optimizer
 from recviz.training.report import EpochReport
 
 POLL_EVERY = 50  # batches between two should_stop() polls: a few ms of work on a CPU
+AMP_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}  # GradientPhase.precision
 
 EpochCallback = Callable[[EpochReport], None]
 
@@ -106,7 +112,18 @@ class GradientEpochs:
         self.rng = np.random.default_rng(plan.seed)  # negatives
         self.shuffle = torch.Generator().manual_seed(plan.seed)  # on the CPU: same order on every device
         self.batch_loss = plan.batch_loss
-        self._step = self._plain_step
+        precision = plan.precision
+        if precision not in AMP_DTYPES:
+            raise ModelError(f"precision must be one of {tuple(AMP_DTYPES)}, not {precision!r}")
+        self.precision, self.scaler = precision, None
+        if precision == "fp32":
+            self._step = self._plain_step
+        else:
+            dtype, kind = AMP_DTYPES[precision], plan.device.type
+            self.autocast = lambda: torch.autocast(kind, dtype=dtype)
+            if precision == "fp16":
+                self.scaler = torch.amp.GradScaler(kind)
+            self._step = self._amp_step
 
     def epoch(self, stop: StopCheck) -> tuple[float, int]:
         """One pass over the epoch's samples; returns (mean loss per sample, number of samples)."""
@@ -154,6 +171,19 @@ class GradientEpochs:
         loss.backward()
         self.optimizer.step()
         return loss.detach()
+
+    def _amp_step(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        with self.autocast():
+            loss = self.batch_loss(batch)
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.scaler is None:
+            loss.backward()
+            self.optimizer.step()
+        else:
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimizer)  # skipped on the device when a gradient overflowed
+            self.scaler.update()
+        return loss.detach().float()
 
     def snapshot(self) -> dict[str, torch.Tensor]:
         """A copy of the weights, kept on the model's device (copying back to host every time the
