@@ -1,6 +1,7 @@
 """GMF, MLP, NeuMF, MF and BPR on tiny data: they learn, they save and load, NeuMF pre-trains."""
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,11 +12,12 @@ from recviz.data.sampling import SeenItems
 from recviz.data.split import make_split
 from recviz.errors import Cancelled, ModelError
 from recviz.models import registry
-from recviz.models.ncf import NeuMF, init_from_pretrained
+from recviz.models.ncf import NeuMF, NeuMFNet, init_from_pretrained
 from recviz.experiments import experiment
 from recviz.training.loop import fit
 from tests.helpers import assert_train_items_rank_first, random_interactions
 
+FIXTURES = Path(__file__).parent / "fixtures"
 NEURAL = ["gmf", "mlp", "neumf", "mf", "bpr"]
 # small but roomy enough to fit 10 users' train items exactly; many epochs, no early stopping
 OVERFIT = dict(emb_dim=16, mlp_layers="32,16", lr=0.05, batch_size=64, epochs=80, patience=0, seed=0,
@@ -98,8 +100,10 @@ def test_pretrained_neumf_reports_phases_and_starts_from_its_parts(monkeypatch):
     h = torch.cat([0.5 * gmf.out.weight, 0.5 * mlp.out.weight], dim=1)
     assert torch.equal(s["out.weight"], h)
     assert torch.equal(s["out.bias"], 0.5 * gmf.out.bias + 0.5 * mlp.out.bias)
-    assert torch.equal(s["bodies.gmf.user.weight"], gmf.bodies["gmf"].user.weight)
-    assert torch.equal(s["bodies.mlp.tower.0.weight"], mlp.bodies["mlp"].tower[0].weight)
+    # one table per side: GMF's columns, then MLP's
+    assert torch.equal(s["user.weight"], torch.cat([gmf.bodies["gmf"].user.weight, mlp.bodies["mlp"].user.weight], 1))
+    assert torch.equal(s["item.weight"], torch.cat([gmf.bodies["gmf"].item.weight, mlp.bodies["mlp"].item.weight], 1))
+    assert torch.equal(s["tower.0.weight"], mlp.bodies["mlp"].tower[0].weight)
 
 
 def test_cancelled_pretraining_reports_every_finished_epoch():
@@ -187,3 +191,68 @@ def test_scores_are_logits_of_the_held_out_candidates():
     # candidates never include anything the user touched
     seen = SeenItems(split.data.user, split.data.item, split.data.n_users, split.data.n_items)
     assert not seen.contains(np.repeat(users, items.shape[1] - 1), split.candidates("test").ravel()).any()
+
+
+# ---- NeuMF: one embedding table per side --------------------------------------------------------------
+# tests/fixtures/neumf-state-64f9647.npz was written at 64f9647, when NeuMF kept GMF's and MLP's
+# embeddings in separate tables (`bodies.gmf.user.weight` …): NeuMF(**OLD_LAYOUT) on tiny_split(),
+# its weights as first built ("init/…"), after `fit` ("state/…"), its scores of every item for every
+# user and its item embeddings.
+OLD_LAYOUT = dict(emb_dim=8, mlp_layers="16,8,4", pretrain=True, lr=0.01, epochs=2, patience=0, seed=3)
+
+
+def old_layout_fixture():
+    z = np.load(FIXTURES / "neumf-state-64f9647.npz")
+    part = {p: {k[len(p) + 1:]: z[k] for k in z.files if k.startswith(p + "/")} for p in ("init", "state")}
+    return part["init"], part["state"], z
+
+
+def test_neumf_state_saved_with_separate_tables_loads_and_scores_identically():
+    _, state, z = old_layout_fixture()
+    assert "bodies.gmf.user.weight" in state and "bodies.mlp.tower.2.weight" in state
+    n_users, n_items = (int(x) for x in z["shape"])
+    model = NeuMF(**OLD_LAYOUT)
+    model.set_state(state, n_users, n_items)
+    np.testing.assert_array_equal(model.score_all(np.arange(n_users)), z["scores"])
+    np.testing.assert_array_equal(model.item_embeddings(), z["item_embeddings"])
+    assert sorted(model.get_state()) == ["item.weight", "out.bias", "out.weight", "tower.0.bias", "tower.0.weight",
+                                         "tower.2.bias", "tower.2.weight", "user.weight"]
+    with pytest.raises(ModelError, match="do not fit"):  # an old state for other options is still refused
+        NeuMF(**{**OLD_LAYOUT, "mlp_layers": "16,8"}).set_state(state, n_users, n_items)
+
+
+def test_neumf_weights_and_training_are_those_of_separate_tables():
+    """Same seed, same initial weights as separate tables (drawn table by table in their order), and
+    on the CPU the same training, through pre-training and the SGD phase."""
+    init, state, z = old_layout_fixture()
+    fresh = NeuMF(**OLD_LAYOUT)
+    fresh.prepare(*(int(x) for x in z["shape"]))
+    for k, v in NeuMFNet.from_bodies_state(init).items():
+        np.testing.assert_array_equal(fresh.get_state()[k], v, err_msg=k)
+    model = NeuMF(**OLD_LAYOUT)
+    fit(model, tiny_split())
+    for k, v in NeuMFNet.from_bodies_state(state).items():
+        np.testing.assert_allclose(model.get_state()[k], v, rtol=1e-5, atol=1e-6, err_msg=k)
+
+
+def ops_of_one_step(model, batch):
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        model.batch_loss(batch).backward()
+    return [e.name for e in prof.events()]
+
+
+@pytest.mark.parametrize("name", ["gmf", "mlp", "neumf"])
+def test_a_step_looks_each_side_up_once(name):
+    """NeuMF too: one lookup and one embedding backward per side (it had two of each, GMF's and MLP's)."""
+    model = build(name, emb_dim=8, mlp_layers="16,8,4", pretrain=False)
+    model.prepare(10, 30)
+    batch = {"user": torch.tensor([0, 1, 2, 3]), "item": torch.tensor([5, 6, 7, 8]), "label": torch.ones(4)}
+    names = ops_of_one_step(model, batch)
+    assert names.count("aten::embedding") == 2
+    assert names.count("aten::embedding_dense_backward") == 2
+    embeddings = [m for m in model.module.modules() if isinstance(m, torch.nn.Embedding)]
+    assert len(embeddings) == 2
+    if name == "neumf":  # [GMF | MLP] columns side by side: 8 + 16/2
+        assert [tuple(e.weight.shape) for e in embeddings] == [(10, 16), (30, 16)]

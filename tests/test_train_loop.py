@@ -17,7 +17,7 @@ from recviz.models import device as dev
 from recviz.data.training_samples import epoch_samples, train_positives
 from recviz.errors import Cancelled
 from recviz.models.losses import bpr_loss, log_loss
-from recviz.training.loop import fit
+from recviz.training.loop import GradientEpochs, fit
 from tests.helpers import random_interactions
 
 TIMING = ("seconds", "eval_seconds", "samples_per_second")
@@ -218,3 +218,96 @@ def test_cpu_training_flushes_subnormal_floats():
         assert (torch.tensor([1e-39]) * 1.0).item() == 0.0
     finally:
         torch.set_flush_denormal(False)
+
+
+# ---- the batch loop: views made once, no host sync, mixed precision -----------------------------------
+def gmf_epochs(**options):
+    model = GMF(emb_dim=8, epochs=1, patience=0, batch_size=64, **options)
+    split = small_split()
+    model.begin(split)
+    return GradientEpochs(model.plan(model.phases()[0], split)), model
+
+
+def test_batches_are_views_of_the_shuffled_epoch_made_before_the_first_step():
+    steps, _ = gmf_epochs()
+    data, n = steps.samples()
+    batches = steps.batches(data)
+    assert [len(b["user"]) for b in batches] == [64] * (n // 64) + ([n % 64] if n % 64 else [])
+    for key, whole in data.items():
+        assert torch.equal(torch.cat([b[key] for b in batches]), whole)
+        assert all(b[key]._base is whole and b[key].data_ptr() == whole[64 * k:].data_ptr()
+                   for k, b in enumerate(batches))
+    seen = []
+    steps.batch_loss = lambda batch: seen.append(batch) or steps.plan.batch_loss(batch)
+    losses = steps.run(batches, lambda: False)
+    assert [id(b) for b in seen] == [id(b) for b in batches] and losses.shape == (len(batches),)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("precision", ["fp32", "bf16", "fp16"])
+def test_a_cuda_step_never_waits_for_the_host(precision):
+    steps, _ = gmf_epochs(device="cuda", precision=precision)
+    data, _ = steps.samples()
+    batches = steps.batches(data)
+    steps.run(batches[:2], lambda: False)  # warm-up: lazy state, first kernels
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        steps.run(batches[2:], lambda: False)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+
+
+def test_mixed_precision_is_cuda_only_and_the_run_records_what_it_used():
+    from recviz.config import RunConfig
+    from recviz.experiments import experiment
+
+    config = RunConfig.build(dataset="synthetic:users=40,items=60,interactions=600", model="gmf", epochs=1,
+                             device="cpu", precision="bf16", candidates=20)
+    assert config.options["precision"] == "bf16"
+    result = experiment.run(config)
+    assert result.model.precision == "fp32" and result.summary()["precision"] == "fp32"
+    with pytest.raises(Exception, match="precision"):
+        RunConfig.build(model="gmf", precision="fp8")
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_the_mixed_precision_step_trains(precision):
+    """The autocast path (and fp16's loss scaling), run here on the CPU by asking the loop directly."""
+    import dataclasses
+
+    steps, _ = gmf_epochs()
+    steps = GradientEpochs(dataclasses.replace(steps.plan, precision=precision))
+    before = {k: v.clone() for k, v in steps.module.state_dict().items()}
+    loss, n = steps.epoch(lambda: False)
+    assert math.isfinite(loss) and 0 < loss < 1 and n > 0
+    assert all(not torch.equal(before[k], v) for k, v in steps.module.state_dict().items())
+    assert (steps.scaler is not None) == (precision == "fp16")
+
+
+def test_loss_scaling_with_the_direct_adam_is_exact_and_skips_overflow():
+    """fp16's GradScaler with recviz's Adam: a power-of-two scale unscales exactly in the kernel (the
+    same weights as without scaling), and a step with an inf gradient changes nothing."""
+    from recviz.training.optim import Adam
+
+    torch.manual_seed(0)
+    x = torch.randn(16, 6)
+    plain, scaled = torch.nn.Linear(6, 3), torch.nn.Linear(6, 3)
+    scaled.load_state_dict(plain.state_dict())
+    opt_p, opt_s = Adam(plain.parameters(), lr=0.01), Adam(scaled.parameters(), lr=0.01)
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0 ** 10)
+    for _ in range(3):
+        plain(x).pow(2).mean().backward()
+        opt_p.step()
+        opt_p.zero_grad()
+        scaler.scale(scaled(x).pow(2).mean()).backward()
+        scaler.step(opt_s)
+        scaler.update()
+        opt_s.zero_grad()
+    for a, b in zip(plain.parameters(), scaled.parameters()):
+        assert torch.equal(a, b)
+    kept = [p.detach().clone() for p in scaled.parameters()] + [s.clone() for s in opt_s.steps]
+    scaler.scale(scaled(x * float("inf")).pow(2).mean()).backward()
+    scaler.step(opt_s)
+    scaler.update()
+    assert all(torch.equal(a, b) for a, b in zip(kept, [*scaled.parameters(), *opt_s.steps]))
+    assert scaler.get_scale() == 2.0 ** 9

@@ -49,6 +49,8 @@ class RunResult:
             "users_evaluated": len(self.test.users),
             # what `sparse_rows` chose: the embedding tables trained with row-sparse (lazy) updates
             "sparse_tables": list(getattr(self.model, "sparse_tables", ())),
+            # the arithmetic training used (the `precision` option applies on CUDA only); None: no torch
+            "precision": getattr(self.model, "precision", None),
             "config": self.config.to_dict(),
         }
 

@@ -142,7 +142,7 @@ class GradientPhase:
     optimiser settings. `scorer` is judged on validation after each epoch (NeuMF's pre-training
     phases judge the GMF or MLP being trained) and gets `best_epoch` at the end. `shuffle_block`:
     consecutive samples that move together when an epoch is shuffled (DMF keeps a positive with
-    its negatives)."""
+    its negatives). `precision`: the arithmetic of the loss (autocast for bf16/fp16)."""
 
     scorer: Recommender
     module: Any  # torch.nn.Module (torch is not imported here)
@@ -155,3 +155,4 @@ class GradientPhase:
     seed: int
     optimizer: str = "adam"  # "adam" (from scratch) | "sgd" (NeuMF after pre-training, §3.4.1)
     shuffle_block: int = 1
+    precision: str = "fp32"  # "fp32" | "bf16" | "fp16": the loss under autocast (see recviz.training.loop)

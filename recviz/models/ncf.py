@@ -8,7 +8,10 @@ concatenated and projected to a logit by the output layer h (σ lives in the log
                         dims, then Linear 64→32, ReLU, Linear 32→16, ReLU, and 16 predictive factors —
                         the convention of the authors' code
                         (github.com/hexiangnan/neural_collaborative_filtering).
-- NeuMF (eq. 12):       a GMF body and an MLP body with separate embeddings, h over [φ_GMF; φ_MLP].
+- NeuMF (eq. 12):       GMF's and MLP's separate embeddings, h over [φ_GMF; φ_MLP]. Stored as one table
+                        per side: row u of `user` is [p_u^GMF; p_u^MLP] side by side, so a step does one
+                        lookup (and one embedding backward) per side instead of two; the columns split
+                        into views and never mix, so this is the same network (`NeuMFNet`).
 
 Initialisation as in the authors' Keras code: embeddings N(0, 0.01²) (paper §4.1), hidden layers
 Glorot/Xavier-uniform (Keras' default), the output layer LeCun-uniform, biases zero.
@@ -28,6 +31,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -91,24 +95,76 @@ class MLPBody(nn.Module):
 
 
 class NCFNet(nn.Module):
-    """Bodies side by side, one output layer: GMF = {gmf}, MLP = {mlp}, NeuMF = {gmf, mlp}."""
+    """One body and the output layer: GMF = {gmf}, MLP = {mlp} (the state keys stay
+    `bodies.gmf.user.weight` …, as every stored GMF and MLP has them)."""
 
     def __init__(self, **bodies: nn.Module):
         super().__init__()
+        if len(bodies) != 1:
+            raise ValueError("NCFNet holds one body; NeuMF is NeuMFNet")
         self.bodies = nn.ModuleDict(bodies)
         self.out = output_layer(sum(b.width for b in bodies.values()))
 
     def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        feats = [body(users, items) for body in self.bodies.values()]
-        return self.out(feats[0] if len(feats) == 1 else torch.cat(feats, dim=-1)).squeeze(-1)
+        (body,) = self.bodies.values()
+        return self.out(body(users, items)).squeeze(-1)
 
 
-def init_from_pretrained(neumf: NCFNet, gmf: NCFNet, mlp: NCFNet, alpha: float = ALPHA) -> None:
+def side_by_side(*tables: nn.Embedding) -> nn.Embedding:
+    """One table whose rows are the tables' rows side by side (taking the first one's flags)."""
+    first = tables[0]
+    weight = torch.cat([t.weight.detach() for t in tables], dim=1)
+    return nn.Embedding(weight.shape[0], weight.shape[1], _weight=weight, sparse=first.sparse)
+
+
+class NeuMFNet(nn.Module):
+    """NeuMF (eq. 12): h over [p_u^G ⊙ q_i^G; tower([p_u^M; q_i^M])], one embedding table per side.
+
+    `user` holds [p^G | p^M] (emb_dim + mlp_layers[0]/2 columns), `item` [q^G | q^M]; a step looks
+    each side up once and splits the rows into views. The weights are drawn table by table in the
+    order of separate GMF and MLP bodies (GMF user, GMF item, MLP user, MLP item, tower, h), so a
+    seed gives exactly the weights it gave when the tables were separate. `from_bodies_state` reads
+    a state stored in that earlier layout."""
+
+    def __init__(self, n_users: int, n_items: int, dim: int, layers: tuple[int, ...], dropout: float = 0.0):
+        super().__init__()
+        half = layers[0] // 2
+        gmf_user, gmf_item = gaussian_embedding(n_users, dim), gaussian_embedding(n_items, dim)
+        mlp_user, mlp_item = gaussian_embedding(n_users, half), gaussian_embedding(n_items, half)
+        self.user, self.item = side_by_side(gmf_user, mlp_user), side_by_side(gmf_item, mlp_item)
+        self.tower = relu_tower(layers, dropout)
+        self.out = output_layer(dim + layers[-1])
+        self.widths = (dim, half)  # GMF's and MLP's columns of each table
+
+    def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        gu, mu = self.user(users).split(self.widths, dim=-1)
+        gi, mi = self.item(items).split(self.widths, dim=-1)
+        return self.out(torch.cat([gu * gi, self.tower(torch.cat([mu, mi], dim=-1))], dim=-1)).squeeze(-1)
+
+    @staticmethod
+    def from_bodies_state(state: dict) -> dict:
+        """A state saved with separate GMF and MLP bodies (`bodies.gmf.user.weight`,
+        `bodies.mlp.tower.0.weight`, …: RecViz before one table per side) in this layout; any other
+        state is returned as it is."""
+        if "bodies.gmf.user.weight" not in state:
+            return state
+        old, new = dict(state), {}
+        for side in ("user", "item"):
+            gmf, mlp = old.pop(f"bodies.gmf.{side}.weight", None), old.pop(f"bodies.mlp.{side}.weight", None)
+            if gmf is None or mlp is None or len(gmf) != len(mlp):  # not that layout: the caller says why
+                return state
+            new[f"{side}.weight"] = np.concatenate([np.asarray(gmf), np.asarray(mlp)], axis=1)
+        return new | {k.removeprefix("bodies.mlp."): v for k, v in old.items()}  # tower.*; out.* as it was
+
+
+def init_from_pretrained(neumf: NeuMFNet, gmf: NCFNet, mlp: NCFNet, alpha: float = ALPHA) -> None:
     """Copy the trained bodies into NeuMF and set h = [α·h_GMF; (1−α)·h_MLP] (eq. 13); the bias
     becomes α·b_GMF + (1−α)·b_MLP, so NeuMF's first logit is the weighted mean of the two logits."""
+    g, m = gmf.bodies["gmf"], mlp.bodies["mlp"]
     with torch.no_grad():
-        neumf.bodies["gmf"].load_state_dict(gmf.bodies["gmf"].state_dict())
-        neumf.bodies["mlp"].load_state_dict(mlp.bodies["mlp"].state_dict())
+        neumf.user.weight.copy_(torch.cat([g.user.weight, m.user.weight], dim=1))
+        neumf.item.weight.copy_(torch.cat([g.item.weight, m.item.weight], dim=1))
+        neumf.tower.load_state_dict(m.tower.state_dict())
         neumf.out.weight.copy_(torch.cat([alpha * gmf.out.weight, (1 - alpha) * mlp.out.weight], dim=1))
         neumf.out.bias.copy_(alpha * gmf.out.bias + (1 - alpha) * mlp.out.bias)
 
@@ -135,7 +191,8 @@ class MLP(TorchRecommender):
 
 class NeuMF(TorchRecommender):
     """Neural Matrix Factorization (eq. 12): GMF (emb_dim) and MLP (`mlp_layers`) with separate
-    embeddings, fused in the output layer; optionally pre-trained from GMF and MLP (§3.4.1)."""
+    embeddings (one table per side, `NeuMFNet`), fused in the output layer; optionally pre-trained
+    from GMF and MLP (§3.4.1)."""
 
     spec = ncf_spec.NEUMF
 
@@ -143,9 +200,12 @@ class NeuMF(TorchRecommender):
         super().__init__(**options)
         self.parts: dict[str, TorchRecommender] = {}  # the pre-trained GMF and MLP, after fit
 
-    def build_module(self, n_users: int, n_items: int) -> NCFNet:
-        return NCFNet(gmf=GMFBody(n_users, n_items, self.opts.emb_dim),
-                      mlp=MLPBody(n_users, n_items, widths(self.opts.mlp_layers), self.opts.dropout))
+    def build_module(self, n_users: int, n_items: int) -> NeuMFNet:
+        return NeuMFNet(n_users, n_items, self.opts.emb_dim, widths(self.opts.mlp_layers), self.opts.dropout)
+
+    def set_state(self, state: dict[str, np.ndarray], n_users: int, n_items: int) -> None:
+        """Also a state stored before one table per side (separate GMF and MLP bodies)."""
+        super().set_state(NeuMFNet.from_bodies_state(dict(state)), n_users, n_items)
 
     def part(self, cls: type[TorchRecommender]) -> TorchRecommender:
         """GMF or MLP with this NeuMF's options (those it declares), seed, device and threads."""

@@ -195,14 +195,19 @@ SPARSE_ROWS = Option("sparse_rows", "str", "auto", choices=("auto", "on", "off")
                           f"recviz.training.optim): auto = tables of at least {SPARSE_ROWS_FROM:,} rows; "
                           f"on = every embedding table; off = dense updates of every row, every step")
 
+PRECISIONS = ("fp32", "bf16", "fp16")
+PRECISION = Option("precision", "str", "fp32",
+                   "arithmetic of training on a CUDA GPU: fp32, or bf16 / fp16 mixed precision (autocast; fp16 "
+                   "with loss scaling). Other devices train in fp32, and the run records the precision it used",
+                   label="Precision (CUDA)", choices=PRECISIONS)
+
 
 def training(*, pairwise: bool = False, paper: Mapping[str, Any] | None = None, **defaults) -> tuple[Option, ...]:
     """The options of the shared training loop with a model's own defaults and its paper's values
-    (`sparse_rows` too: how the loop updates embedding tables). BPR's pairwise loss takes exactly
-    one negative per positive, so it has no `neg_ratio`."""
-    base = (LR, BATCH_SIZE, EPOCHS, PATIENCE, L2, SPARSE_ROWS)
-    base = base if pairwise else (NEG_RATIO, *base)
-    return adjust(base, paper=paper, **defaults)
+    (`sparse_rows` too: how the loop updates embedding tables; `precision`: the arithmetic on CUDA).
+    BPR's pairwise loss takes exactly one negative per positive, so it has no `neg_ratio`."""
+    base = (LR, BATCH_SIZE, EPOCHS, PATIENCE, L2, SPARSE_ROWS, PRECISION)
+    return adjust(base if pairwise else (NEG_RATIO, *base), paper=paper, **defaults)
 
 
 def adjust(options: tuple[Option, ...], *, paper: Mapping[str, Any] | None = None, **defaults) -> tuple[Option, ...]:

@@ -64,6 +64,7 @@ class TorchRecommender(Recommender):
         self.n_users = self.n_items = 0
         self.best_epoch: int | None = None
         self.sparse_tables: tuple[str, ...] = ()  # embedding tables trained row-sparse (`mark_sparse_rows`)
+        self.precision: str | None = None  # the arithmetic training uses, once prepared (see prepare)
 
     # ---- to implement -------------------------------------------------------------------------
     def build_module(self, n_users: int, n_items: int) -> torch.nn.Module:
@@ -80,11 +81,15 @@ class TorchRecommender(Recommender):
         o = self.opts
         return GradientPhase(self, self.module, self.device, self.epoch_sampler(split), self.batch_loss,
                              lr=o.lr, batch_size=o.batch_size, weight_decay=o.l2, seed=self.seed,
-                             optimizer=optimizer, shuffle_block=self.shuffle_block)
+                             optimizer=optimizer, shuffle_block=self.shuffle_block, precision=self.precision)
 
     def prepare(self, n_users: int, n_items: int) -> None:
-        """Pick the device, set threads, and build freshly initialised weights from the seed."""
+        """Pick the device, set threads, and build freshly initialised weights from the seed. Mixed
+        precision (the `precision` option) is for CUDA: elsewhere the model trains in fp32, and
+        `self.precision` says what it uses (runs record it)."""
         self.device = pick_device(self.device_name)
+        asked = getattr(self.opts, "precision", "fp32")
+        self.precision = asked if self.device.type == "cuda" else "fp32"
         set_threads(self.threads)
         flush_denormals(self.device)
         seed_everything(self.seed)

@@ -12,9 +12,17 @@ weights are put back at the end of each phase (also when cancelled). Epochs are 
 phases, so one history holds them all.
 
 The batch loop draws the epoch's samples (vectorised, seeded), moves them to the device once,
-shuffles them there with one seeded permutation and walks through contiguous slices — no
-DataLoader and no Python work per sample, because with ~1000 batches an epoch the per-batch
-overhead is what costs time on a CPU.
+shuffles them there with one seeded permutation and cuts them into batches with one `split` per
+array — every batch a view, made before the first step — so a step is the model's loss, backward
+and the optimiser, nothing else: no DataLoader, no Python work per sample or per batch beyond the
+calls themselves, because with ~1000 batches an epoch the per-operation overhead is what costs time
+on a CPU. Nothing in a step reads a value back to the host (the losses stay on the device until the
+epoch ends), so a GPU is never made to wait inside an epoch.
+
+Mixed precision (`GradientPhase.precision`, from the models' `precision` option): "bf16" and
+"fp16" run the loss under `torch.autocast` (weights, optimiser state and the loss itself stay
+float32); "fp16" also scales the loss (`torch.amp.GradScaler`, whose overflow check and update
+stay on the device). The models ask for it on CUDA only (`TorchRecommender.prepare`).
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ from recviz.training.optim import OPTIMIZERS, make_optimizer, sparse_tables
 from recviz.training.report import EpochReport
 
 POLL_EVERY = 50  # batches between two should_stop() polls: a few ms of work on a CPU
+AMP_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}  # GradientPhase.precision
 
 EpochCallback = Callable[[EpochReport], None]
 
@@ -103,35 +112,79 @@ class GradientEpochs:
                                         plan.device, sparse=sparse_tables(self.module))
         self.rng = np.random.default_rng(plan.seed)  # negatives
         self.shuffle = torch.Generator().manual_seed(plan.seed)  # on the CPU: same order on every device
+        self.batch_loss = plan.batch_loss
+        precision = plan.precision
+        if precision not in AMP_DTYPES:
+            raise ModelError(f"precision must be one of {tuple(AMP_DTYPES)}, not {precision!r}")
+        self.precision, self.scaler = precision, None
+        if precision == "fp32":
+            self._step = self._plain_step
+        else:
+            dtype, kind = AMP_DTYPES[precision], plan.device.type
+            self.autocast = lambda: torch.autocast(kind, dtype=dtype)
+            if precision == "fp16":
+                self.scaler = torch.amp.GradScaler(kind)
+            self._step = self._amp_step
 
     def epoch(self, stop: StopCheck) -> tuple[float, int]:
         """One pass over the epoch's samples; returns (mean loss per sample, number of samples)."""
+        data, n = self.samples()
+        batches = self.batches(data)
+        self.module.train()
+        losses = self.run(batches, stop)
+        # batch means → sample mean; summed on the device, read back once (no per-batch sync on a GPU)
+        size = self.plan.batch_size
+        sizes = torch.full((len(batches),), float(size), device=self.plan.device)
+        sizes[-1] = n - size * (len(batches) - 1)
+        return float((losses * sizes).sum()) / n, n
+
+    def samples(self) -> tuple[dict[str, torch.Tensor], int]:
+        """This epoch's samples drawn, on the device (one host→device copy per array) and shuffled."""
         plan, device = self.plan, self.plan.device
         arrays = plan.draw(self.rng)
         n = len(next(iter(arrays.values())))
         if n == 0:
             raise ModelError("there are no training samples (is the train part empty?)")
-        block, batch_size = plan.shuffle_block, plan.batch_size
+        block = plan.shuffle_block
         if n % block:
             raise ModelError(f"{n} samples do not split into blocks of {block}")
         order = (torch.randperm(n // block, generator=self.shuffle)[:, None] * block + torch.arange(block)).reshape(-1)
         order = order.to(device)
-        # one host→device copy per array per epoch; the shuffled copies make every batch a plain view
-        data = {k: torch.from_numpy(np.ascontiguousarray(v)).to(device)[order] for k, v in arrays.items()}
-        self.module.train()
-        losses = []
-        for b, lo in enumerate(range(0, n, batch_size)):
+        return {k: torch.from_numpy(np.ascontiguousarray(v)).to(device)[order] for k, v in arrays.items()}, n
+
+    def batches(self, data: dict[str, torch.Tensor]) -> list[dict[str, torch.Tensor]]:
+        """The epoch's batches, in order, as views of the shuffled tensors: one `split` per array."""
+        keys = tuple(data)
+        return [dict(zip(keys, views)) for views in zip(*(t.split(self.plan.batch_size) for t in data.values()))]
+
+    def run(self, batches: list[dict[str, torch.Tensor]], stop: StopCheck) -> torch.Tensor:
+        """One optimiser step per batch; returns the batches' mean losses (on the device)."""
+        step, losses = self._step, []
+        for b, batch in enumerate(batches):
             if b and b % POLL_EVERY == 0 and stop():
                 raise _Stop
-            loss = plan.batch_loss({k: t[lo:lo + batch_size] for k, t in data.items()})
-            self.optimizer.zero_grad(set_to_none=True)
+            losses.append(step(batch))
+        return torch.stack(losses)
+
+    def _plain_step(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        loss = self.batch_loss(batch)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        return loss.detach()
+
+    def _amp_step(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        with self.autocast():
+            loss = self.batch_loss(batch)
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.scaler is None:
             loss.backward()
             self.optimizer.step()
-            losses.append(loss.detach())
-        # batch means → sample mean; summed on the device, read back once (no per-batch sync on a GPU)
-        sizes = torch.full((len(losses),), float(batch_size), device=device)
-        sizes[-1] = n - batch_size * (len(losses) - 1)
-        return float((torch.stack(losses) * sizes).sum()) / n, n
+        else:
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimizer)  # skipped on the device when a gradient overflowed
+            self.scaler.update()
+        return loss.detach().float()
 
     def snapshot(self) -> dict[str, torch.Tensor]:
         """A copy of the weights, kept on the model's device (copying back to host every time the

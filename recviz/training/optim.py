@@ -42,7 +42,14 @@ OPTIMIZERS = ("adam", "sgd")
 
 
 class Adam:
-    """Adam (Kingma & Ba 2015) with L2 weight decay added to the gradient, as `torch.optim.Adam`."""
+    """Adam (Kingma & Ba 2015) with L2 weight decay added to the gradient, as `torch.optim.Adam`.
+
+    Loss scaling (fp16, `torch.amp.GradScaler`): like torch's fused optimisers it declares
+    `_step_supports_amp_scaling`; the scaler then sets `grad_scale` and `found_inf` (tensors on the
+    device) before `step`, and the kernel unscales the gradients and skips the update after an
+    overflow itself — no value read back to the host."""
+
+    _step_supports_amp_scaling = True
 
     def __init__(self, params, lr: float, weight_decay: float = 0.0, betas=(0.9, 0.999), eps: float = 1e-8):
         self.params = [p for p in params if p.requires_grad]
@@ -61,11 +68,19 @@ class Adam:
         if not live:
             return
         params, steps = [self.params[k] for k in live], [self.steps[k] for k in live]
+        grad_scale, found_inf = getattr(self, "grad_scale", None), getattr(self, "found_inf", None)
         torch._foreach_add_(steps, 1)
         torch._fused_adam_(params, [p.grad for p in params], [self.exp_avg[k] for k in live],
                            [self.exp_avg_sq[k] for k in live], [], steps, amsgrad=False, lr=self.lr,
                            beta1=self.betas[0], beta2=self.betas[1], weight_decay=self.weight_decay,
-                           eps=self.eps, maximize=False)
+                           eps=self.eps, maximize=False, grad_scale=grad_scale, found_inf=found_inf)
+        if found_inf is not None:  # a skipped step does not count (as torch's fused Adam)
+            torch._foreach_sub_(steps, [found_inf] * len(steps))
+
+    @property
+    def param_groups(self) -> list[dict]:
+        """For `torch.amp.GradScaler`, which checks the gradients group by group."""
+        return [{"params": self.params}]
 
 
 def _touched(grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
