@@ -101,3 +101,20 @@ def test_too_few_candidates_names_the_raw_user_id():
     with pytest.raises(ProtocolError) as err:
         make_split(data, "loo", n_candidates=5)
     assert "user 'user-0' has only 2 items" in str(err.value) and "#" not in str(err.value)
+
+
+# ---- the two-run table on Recommendations prints no "None" -------------------------------------------
+def test_the_side_by_side_table_has_no_missing_cells():
+    import numpy as np
+
+    from recviz.analysis import toplists
+
+    top_a = np.array([[0, 1, 2, -1]])  # A has only 3 items for this user (padding)
+    top_b = np.array([[5, 0, 6, 7]])
+    scores_a = np.array([[3.0, 2.0, 1.0, -np.inf]])
+    scores_b = np.array([[4.0, 3.0, 2.0, 1.0]])
+    ids, titles = [f"i{k}" for k in range(8)], [f"t{k}" for k in range(8)]
+    df = toplists.side_by_side(top_a, scores_a, top_b, scores_b, 0, ids, titles, names=("A", "B"), k=4)
+    assert not df.isna().any().any(), df  # Streamlit prints a missing cell as "None"
+    assert df["rank in B"].tolist() == ["2", "", "", ""] and df["rank in A"].tolist() == ["", "1", "", ""]
+    assert df["A score"].tolist()[:3] == [3.0, 2.0, 1.0] and df["A score"].tolist()[3] == ""
