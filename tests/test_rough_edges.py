@@ -118,3 +118,14 @@ def test_the_side_by_side_table_has_no_missing_cells():
     assert not df.isna().any().any(), df  # Streamlit prints a missing cell as "None"
     assert df["rank in B"].tolist() == ["2", "", "", ""] and df["rank in A"].tolist() == ["", "1", "", ""]
     assert df["A score"].tolist()[:3] == [3.0, 2.0, 1.0] and df["A score"].tolist()[3] == ""
+
+
+# ---- no select can be cleared to blank ----------------------------------------------------------------
+def test_the_settings_select_and_every_other_cannot_be_cleared(monkeypatch):
+    from tests.test_app import ROOT, app
+
+    monkeypatch.chdir(ROOT)
+    at = app().switch_page("pages/train.py").run()
+    settings = next(s for s in at.selectbox if s.label == "Settings")
+    assert settings.proto.required and settings.value is None  # None: the defaults, shown by name
+    assert all(s.proto.required for s in at.selectbox), [s.label for s in at.selectbox if not s.proto.required]
