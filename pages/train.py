@@ -53,8 +53,18 @@ def key(name: str) -> str:
 
 
 launched = st.session_state.pop("just_launched", None)  # from Home's one-click button
+
+
+@st.fragment(run_every=2)
+def launched_note(run_id: int) -> None:
+    """The launched run's note, redrawn as it goes: never "is training" once it is done."""
+    with error_boundary("the Train page's launch note"):
+        status = store.get(run_id).status
+        (st.success if status in ("queued", "running", "done") else st.warning)(progress.launched_text(run_id, status))
+
+
 if launched is not None:
-    st.success(f"Run #{launched} is training with the settings below. [Watch it learn ↓](#watched-run)")
+    launched_note(launched)
 
 
 # ---- what to train ----------------------------------------------------------------------------------

@@ -129,3 +129,22 @@ def test_the_settings_select_and_every_other_cannot_be_cleared(monkeypatch):
     settings = next(s for s in at.selectbox if s.label == "Settings")
     assert settings.proto.required and settings.value is None  # None: the defaults, shown by name
     assert all(s.proto.required for s in at.selectbox), [s.label for s in at.selectbox if not s.proto.required]
+
+
+# ---- "Run #1 is training" once it is done ----------------------------------------------------------
+def test_the_launch_note_follows_the_runs_status(monkeypatch):
+    from recviz.analysis.progress import launched_text
+    from recviz.experiments import record
+    from tests.test_app import ROOT, app, assert_clean
+
+    monkeypatch.chdir(ROOT)
+    run_id = record.train_here(RunConfig.build(dataset="synthetic:users=30,items=80,interactions=400",
+                                               model="itempop", candidates=20))[0]
+    at = app()
+    at.session_state["just_launched"] = run_id
+    at.switch_page("pages/train.py").run()
+    assert_clean(at)
+    shown = " ".join(str(e.value) for e in [*at.success, *at.info])
+    assert f"Run #{run_id}" in shown and "is training" not in shown and "finished" in shown
+    assert "is training" in launched_text(7, "running") and "queued" in launched_text(7, "queued")
+    assert "failed" in launched_text(7, "failed")
