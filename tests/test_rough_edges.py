@@ -148,3 +148,21 @@ def test_the_launch_note_follows_the_runs_status(monkeypatch):
     assert f"Run #{run_id}" in shown and "is training" not in shown and "finished" in shown
     assert "is training" in launched_text(7, "running") and "queued" in launched_text(7, "queued")
     assert "failed" in launched_text(7, "failed")
+
+
+# ---- the MLflow export keeps run names ------------------------------------------------------------------
+def test_the_mlflow_export_uses_the_runs_name(tmp_path, monkeypatch):
+    mlflow = pytest.importorskip("mlflow")
+    from recviz.experiments import record, tracking
+    from recviz.experiments.store import RunStore
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    config = RunConfig.build(dataset="synthetic:users=30,items=80,interactions=400", model="itempop", candidates=20)
+    named, unnamed = record.train_here(config)[0], record.train_here(config.replace(seed=1))[0]
+    store = RunStore()
+    store.rename(named, "baseline")
+    sent = tracking.export(store, [named, unnamed], uri)
+    client = mlflow.tracking.MlflowClient(tracking_uri=uri)
+    assert client.get_run(sent[named]).data.tags["mlflow.runName"] == "baseline"
+    assert client.get_run(sent[unnamed]).data.tags["mlflow.runName"] == f"#{unnamed} itempop on {config.dataset}"
