@@ -163,7 +163,9 @@ if sweep_on:
     sweep_param = s1.selectbox("Option", sweepable, key=f"sweep_param.{model}", required=True) if sweepable else None
     if sweep_param:
         text = s2.text_input(f"Values (separated by '{sweep.separator(sweep_param, spec)}')",
-                             sweep.suggested_values(spec, sweep_param), key=f"sweep_values.{model}.{sweep_param}")
+                             sweep.suggested_values(spec, sweep_param), key=f"sweep_values.{model}.{sweep_param}",
+                             help=f"Each value listed, or for a number a range START:STOP:STEP with the stop "
+                                  f"included, e.g. {sweep.VALUES_EXAMPLE}.")
         try:
             sweep_values = sweep.parse_values(spec, sweep_param, text)
         except RecvizError as err:

@@ -166,3 +166,31 @@ def test_the_mlflow_export_uses_the_runs_name(tmp_path, monkeypatch):
     client = mlflow.tracking.MlflowClient(tracking_uri=uri)
     assert client.get_run(sent[named]).data.tags["mlflow.runName"] == "baseline"
     assert client.get_run(sent[unnamed]).data.tags["mlflow.runName"] == f"#{unnamed} itempop on {config.dataset}"
+
+
+# ---- the README's sweep values are accepted ----------------------------------------------------------
+def test_sweep_values_take_a_range_and_the_readme_example_parses():
+    import re
+
+    from recviz.errors import RecvizError
+    from recviz.experiments.sweep import parse_values
+    from recviz.models import registry
+    from tests.test_app import ROOT
+
+    einmf, gmf = registry.get("einmf"), registry.get("gmf")
+    assert parse_values(einmf, "eta", "0:1:0.2") == [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
+    assert parse_values(gmf, "emb_dim", "8:32:8") == [8, 16, 24, 32]
+    assert parse_values(gmf, "emb_dim", "4,8:16:4") == [4, 8, 12, 16]
+    with pytest.raises(RecvizError, match="0:1:0.2"):
+        parse_values(einmf, "eta", "0,0.2,...,1")  # the ellipsis is refused, saying what works
+    with pytest.raises(RecvizError):
+        parse_values(einmf, "eta", "1:0:0.2")
+    readme = (ROOT / "README.md").read_text()
+    shown = re.findall(r"--param (\w+) --values (\S+)", readme)
+    assert shown
+    for param, values in shown:
+        if values.startswith("$"):
+            continue
+        param = "eta" if param == "OPTION" else param  # the command table's placeholder: a 0–1 option
+        spec = next(s for s in registry.MODELS.values() if any(o.name == param for o in s.sweepable()))
+        assert parse_values(spec, param, values)
