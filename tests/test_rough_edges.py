@@ -194,3 +194,14 @@ def test_sweep_values_take_a_range_and_the_readme_example_parses():
         param = "eta" if param == "OPTION" else param  # the command table's placeholder: a 0–1 option
         spec = next(s for s in registry.MODELS.values() if any(o.name == param for o in s.sweepable()))
         assert parse_values(spec, param, values)
+
+
+# ---- the README says where the data lives, in its set-up ------------------------------------------------
+def test_the_readme_names_the_data_directory_in_its_set_up():
+    from recviz import paths
+    from tests.test_app import ROOT
+
+    readme = (ROOT / "README.md").read_text()
+    set_up = readme[:readme.index("## The command line")]
+    assert "RECVIZ_HOME" in set_up and "~/.recviz" in set_up
+    assert paths.DEFAULT_HOME == "~/.recviz"
