@@ -205,3 +205,18 @@ def test_the_readme_names_the_data_directory_in_its_set_up():
     set_up = readme[:readme.index("## The command line")]
     assert "RECVIZ_HOME" in set_up and "~/.recviz" in set_up
     assert paths.DEFAULT_HOME == "~/.recviz"
+
+
+def test_an_old_run_with_a_relative_path_says_so_on_the_recommendations_page(tmp_path, monkeypatch):
+    from recviz.experiments import record
+    from tests.test_app import ROOT, app
+
+    write(tmp_path / "data" / "ratings.csv", RATINGS * 1)
+    monkeypatch.chdir(tmp_path)
+    old = RunConfig(dataset="data/ratings.csv", model="itempop", candidates=2)  # as older versions stored it
+    assert old.dataset == "data/ratings.csv"
+    record.train_here(old)
+    monkeypatch.chdir(ROOT)
+    at = app().switch_page("pages/recommendations.py").run()
+    shown = " ".join(e.value for e in at.error)
+    assert "relative path" in shown and "internal error" not in shown, shown
