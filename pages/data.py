@@ -28,7 +28,7 @@ with catalog_tab:
     st.dataframe([{k: r[k] for k in ("name", "kind", "cached", "description")} for r in rows],
                  hide_index=True)
     names = [r["name"] for r in rows]
-    name = st.selectbox("Catalog dataset", names, index=names.index(DEFAULT_DATASET), key="catalog_name")
+    name = st.selectbox("Catalog dataset", names, index=names.index(DEFAULT_DATASET), key="catalog_name", required=True)
     entry = catalog.get(name)
     if catalog.cached_path(name) is not None or entry.generated:
         if st.button(f"Use {name}", key="use_catalog", type="primary"):
@@ -54,7 +54,7 @@ def _upload_form(upload, incoming: Path) -> None:
     is_zip = incoming.suffix.lower() == ".zip"
     mapping, delimiter, previewed = None, None, True
     if not is_zip:
-        delim_choice = st.selectbox("Delimiter", ["auto", ",", "tab", ";", "|", "::"], key="delimiter")
+        delim_choice = st.selectbox("Delimiter", ["auto", ",", "tab", ";", "|", "::"], key="delimiter", required=True)
         try:
             pv = preview(incoming, None if delim_choice == "auto" else delim_choice)
         except RecvizError as err:
@@ -70,7 +70,7 @@ def _upload_form(upload, incoming: Path) -> None:
             for col, role in zip(cols, ("user", "item", "rating", "timestamp", "behavior")):
                 guess = pv.roles.get(role)
                 pick = col.selectbox(role, columns, index=columns.index(guess) if guess in columns else 0,
-                                     key=f"map_{role}")
+                                     key=f"map_{role}", required=True)
                 if pick != "—":
                     mapping[role] = pick if pv.header else int(pick)
             delimiter = pv.delimiter
@@ -78,7 +78,7 @@ def _upload_form(upload, incoming: Path) -> None:
     min_user = left.number_input("k-core: min interactions per user", 0, 1000, 0, key="kcore_user")
     min_item = mid.number_input("k-core: min interactions per item", 0, 1000, 0, key="kcore_item")
     dedup = right.selectbox(DEDUP_LABEL, list(DEDUP_RULES), key="dedup",
-                            help="error: refuse the file; last/first: keep the latest/earliest row")
+                            help="error: refuse the file; last/first: keep the latest/earliest row", required=True)
     stem = Path(upload.name).stem.split(".")[0].encode()[:100].decode(errors="ignore")  # a name is ≤ 100 bytes
     save_as = st.text_input("Save as", value=stem, key="save_as")
     taken = saved.versions(save_as.strip()) if save_as.strip() else []

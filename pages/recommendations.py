@@ -24,7 +24,7 @@ if not done:
 
 labels = {f"#{r.id} · {r.model} on {r.dataset}": r for r in done}
 default = next((i for i, r in enumerate(done) if r.id == st.session_state.get("active_run")), 0)
-run = labels[st.selectbox("Run", list(labels), index=default, key="rec_run")]
+run = labels[st.selectbox("Run", list(labels), index=default, key="rec_run", required=True)]
 
 
 @st.cache_resource(max_entries=16, show_spinner="Loading the run…")
@@ -54,7 +54,7 @@ others = {k: r for k, r in labels.items() if r.id != run.id and r.dataset == run
 mode = st.radio("User", ["search by id", "random", "where two runs disagree most"], horizontal=True, key="user_mode")
 other = None
 if others:
-    other = others[st.selectbox("Compare with", list(others), key="other_run")]
+    other = others[st.selectbox("Compare with", list(others), key="other_run", required=True)]
     other_lists = load_run(str(store.path), other.id)[1]
     other_top = other_lists["items"]
 held_users, judged = split.held_out("test")[0], split.evaluated("test")  # judged: the run's evaluated users
@@ -68,7 +68,7 @@ if mode == "search by id":
     else:
         st.warning(f"No user {raw.strip()!r} in {run.dataset}. Pick one of its evaluated users instead:")
         user = int(st.selectbox("Users of this run's test set", test_users, key=f"user_pick.{run.dataset}",
-                                format_func=lambda u: str(data.user_ids[u])))
+                                format_func=lambda u: str(data.user_ids[u]), required=True))
 elif mode == "random":
     if st.button("Another user", key="random_user") or "random_user_pick" not in st.session_state:
         st.session_state["random_user_pick"] = int(np.random.default_rng().choice(test_users))
@@ -80,7 +80,7 @@ else:
     worst = toplists.disagreement_users(topn["items"], other_top, k=10, n=20)
     user = int(st.selectbox("Users where the runs disagree most", worst, key="disagree_user",
                             format_func=lambda u: f"{data.user_ids[u]} (overlap "
-                            f"{toplists.overlap(topn['items'][[u]], other_top[[u]])[0]:.0%})"))
+                            f"{toplists.overlap(topn['items'][[u]], other_top[[u]])[0]:.0%})", required=True))
 
 # ---- what the user did, what was held out --------------------------------------------------------------
 history = ds.user_history(data, user, split)

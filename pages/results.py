@@ -39,7 +39,7 @@ with st.expander("Name, re-open or delete a run"):
     by_id = {r.id: r for r in runs}
     picked = st.selectbox("Run", list(shown["id"]), key="manage_run",
                           format_func=lambda i: f"#{i} {by_id[i].name or by_id[i].model} on {by_id[i].dataset} "
-                                                f"· {by_id[i].status}")
+                                                f"· {by_id[i].status}", required=True)
     if picked is not None:
         run = by_id[int(picked)]
         n1, n2 = st.columns([3, 1])
@@ -98,7 +98,7 @@ def stored(run_id):
 st.subheader("Beyond accuracy")
 explain("beyond accuracy")
 b1, b2 = st.columns([1, 3])
-k = b1.selectbox("List length K", DEFAULT_KS, index=DEFAULT_KS.index(10), key="beyond_k")
+k = b1.selectbox("List length K", DEFAULT_KS, index=DEFAULT_KS.index(10), key="beyond_k", required=True)
 beyond_ids = b2.multiselect("Runs", list(done["id"]), default=list(done["id"])[:6], key="beyond_runs",
                             format_func=run_label.get)
 try:
@@ -113,8 +113,8 @@ st.subheader("Compare two runs")
 explain("paired comparison")
 ids = list(done["id"])
 c1, c2, c3 = st.columns([2, 2, 1])
-run_a = c1.selectbox("A", ids, key="compare_a", format_func=run_label.get)
-run_b = c2.selectbox("B", ids, index=min(1, len(ids) - 1), key="compare_b", format_func=run_label.get)
+run_a = c1.selectbox("A", ids, key="compare_a", format_func=run_label.get, required=True)
+run_b = c2.selectbox("B", ids, index=min(1, len(ids) - 1), key="compare_b", format_func=run_label.get, required=True)
 group_a, group_b = paired.seed_group(done, run_a), paired.seed_group(done, run_b)
 with_seeds = st.toggle(f"With their other seeds ({len(group_a)} and {len(group_b)} runs)", key="compare_seeds",
                        disabled=len(group_a) < 2 and len(group_b) < 2,
@@ -125,7 +125,7 @@ try:
     loaded_a, loaded_b = [stored(i) for i in side_a], [stored(i) for i in side_b]
     choices = metric_names(loaded_a + loaded_b)
     compare_metric = c3.selectbox("Metric", choices, index=choices.index(PRIMARY) if PRIMARY in choices else 0,
-                                  key="compare_metric")
+                                  key="compare_metric", required=True)
     if run_a == run_b and not with_seeds:
         st.info("Pick two different runs.")
     else:
@@ -151,7 +151,7 @@ try:
     slice_runs = [stored(i) for i in slice_ids]
     choices = metric_names(slice_runs)
     slice_metric = s3.selectbox("Metric", choices, index=choices.index(PRIMARY) if PRIMARY in choices else 0,
-                                key="slice_metric")
+                                key="slice_metric", required=True)
     ready = [r for r in slice_runs if r.available]
     for r in slice_runs:
         if not r.available:
@@ -172,7 +172,7 @@ with_curves = [label for label, rid in labels.items() if progress.has_epochs(don
 chosen = st.multiselect("Runs", list(labels), default=with_curves[:3], key="curve_runs",
                         help="ItemPop, ItemKNN and other one-pass models have no epochs to draw.")
 metric = st.selectbox("Validation metric", ["NDCG@10", "HR@10", "NDCG@5", "HR@5", "NDCG@20", "HR@20"],
-                      key="curve_metric")
+                      key="curve_metric", required=True)
 curves = progress.curves_long({label: store.epochs(labels[label]) for label in chosen})
 best = {label: (by_id[labels[label]].summary or {}).get("best_epoch") for label in chosen}
 panels = done.set_index("id").loc[[labels[c] for c in chosen]] if chosen else done.iloc[:0]
@@ -184,8 +184,8 @@ st.subheader("Sweeps")
 params = results.sweep_params()
 latest = next((p for p in (sweep.param_of(r.sweep_id) for r in runs if r.sweep_id) if p in params), params[0])
 param = st.selectbox("Parameter", params, index=params.index(latest), key="sweep_param",
-                     help="Starts at the option of the latest sweep.")
-sweep_metric = st.selectbox("Metric", ["HR@10", "NDCG@10"], key="sweep_metric")
+                     help="Starts at the option of the latest sweep.", required=True)
+sweep_metric = st.selectbox("Metric", ["HR@10", "NDCG@10"], key="sweep_metric", required=True)
 sweeps = results.swept_lines(results.sweep_table(done, param), param)
 if not sweeps.empty:
     st.plotly_chart(charts.sweep(sweeps, param, sweep_metric), key="sweep_plot")
@@ -194,7 +194,7 @@ else:
                "dataset yet (launch a sweep on Train).")
 
 st.subheader("Export")
-run_id = st.selectbox("Run", list(done["id"]), key="export_run", format_func=lambda i: f"#{i}")
+run_id = st.selectbox("Run", list(done["id"]), key="export_run", format_func=lambda i: f"#{i}", required=True)
 run = store.get(int(run_id))
 e1, e2 = st.columns(2)
 e1.download_button("Config and metrics (JSON)", json.dumps(run.to_row(), indent=2, default=str),

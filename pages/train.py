@@ -53,8 +53,18 @@ def key(name: str) -> str:
 
 
 launched = st.session_state.pop("just_launched", None)  # from Home's one-click button
+
+
+@st.fragment(run_every=2)
+def launched_note(run_id: int) -> None:
+    """The launched run's note, redrawn as it goes: never "is training" once it is done."""
+    with error_boundary("the Train page's launch note"):
+        status = store.get(run_id).status
+        (st.success if status in ("queued", "running", "done") else st.warning)(progress.launched_text(run_id, status))
+
+
 if launched is not None:
-    st.success(f"Run #{launched} is training with the settings below. [Watch it learn ↓](#watched-run)")
+    launched_note(launched)
 
 
 # ---- what to train ----------------------------------------------------------------------------------
@@ -81,13 +91,14 @@ with left:
         behaviors = list(data.behaviors)
         run_settings["target"] = st.selectbox(
             run_option("target").title, behaviors, key=key("target"),
-            index=behaviors.index(base.target) if base.target in behaviors else len(behaviors) - 1)
+            index=behaviors.index(base.target) if base.target in behaviors else len(behaviors) - 1, required=True)
 with right:
     names = list(registry.MODELS)
     reasons = {n: (registry.get(n).unavailable_reason(data) if data is not None else None) for n in names}
     model = st.selectbox("Model", names, index=names.index(base.model if base.model in names else registry.DEFAULT_MODEL),
                          key=key("model"),
-                         format_func=lambda n: registry.get(n).title + (" — unavailable" if reasons[n] else ""))
+                         format_func=lambda n: registry.get(n).title + (" — unavailable" if reasons[n] else ""),
+                         required=True)
     spec = registry.get(model)
     st.caption(f"{spec.summary} — {spec.paper}")
     if reasons[model]:
@@ -97,7 +108,7 @@ with right:
                           index=presets.index(base.preset) if model == base.model and base.preset in presets else 0,
                           format_func=lambda p: "defaults (best known)" if p is None else f"preset: {p}",
                           help="Defaults are the best settings known, chosen on validation; a preset such as "
-                               "`paper` is the model's paper's settings.")
+                               "`paper` is the model's paper's settings.", required=True)
 
 with st.expander(f"{spec.title} options", expanded=launched is None):  # folded: the run is what to see
     same = model == base.model and preset == base.preset  # the re-opened run's own values apply
@@ -115,7 +126,7 @@ with st.expander(f"{spec.title} options", expanded=launched is None):  # folded:
         choices = devices()
         run_settings["device"] = c2.selectbox(DEVICE.title, choices, key=key("device"),
                                               index=choices.index(base.device) if base.device in choices else 0,
-                                              help=f"auto = {device_label()}")
+                                              help=f"auto = {device_label()}", required=True)
 
 config = None
 if not errors:
@@ -149,10 +160,12 @@ sweep_param, sweep_values, sweep_seeds = None, [], []
 if sweep_on:
     sweepable = [o.name for o in spec.sweepable()]
     s1, s2, s3 = st.columns([1, 2, 1])
-    sweep_param = s1.selectbox("Option", sweepable, key=f"sweep_param.{model}") if sweepable else None
+    sweep_param = s1.selectbox("Option", sweepable, key=f"sweep_param.{model}", required=True) if sweepable else None
     if sweep_param:
         text = s2.text_input(f"Values (separated by '{sweep.separator(sweep_param, spec)}')",
-                             sweep.suggested_values(spec, sweep_param), key=f"sweep_values.{model}.{sweep_param}")
+                             sweep.suggested_values(spec, sweep_param), key=f"sweep_values.{model}.{sweep_param}",
+                             help=f"Each value listed, or for a number a range START:STOP:STEP with the stop "
+                                  f"included, e.g. {sweep.VALUES_EXAMPLE}.")
         try:
             sweep_values = sweep.parse_values(spec, sweep_param, text)
         except RecvizError as err:
@@ -229,7 +242,8 @@ def _live() -> None:
         r = by_id[i]
         return f"#{i} {r.model} on {r.dataset} · {WAITING_FOR_SLOT if r.waiting else r.status}"
 
-    st.selectbox("Watch", [FOLLOW, *by_id], key="watch_run", on_change=watched_changed, format_func=label)
+    st.selectbox("Watch", [FOLLOW, *by_id], key="watch_run", on_change=watched_changed, format_func=label,
+                 required=True)
     run_id = progress.run_to_watch(recent, st.session_state["watch_run"], st.session_state.get("active_run"))
     run = by_id[run_id]
     spec = registry.MODELS.get(run.model)

@@ -128,7 +128,8 @@ def build_parser(model: str | None = None) -> argparse.ArgumentParser:
     _training_args(s, spec)
     sweepable = ", ".join(o.name for o in spec.sweepable()) if spec else "see --model M --help"
     s.add_argument("--param", required=True, help=f"the option to vary ({sweepable})")
-    s.add_argument("--values", required=True, help="comma-separated (layer lists: separated by ';')")
+    s.add_argument("--values", required=True, help="comma-separated (layer lists: separated by ';'), or a range "
+                                                   "START:STOP:STEP with the stop included (0:1:0.2 is 0, 0.2, ..., 1)")
     s.add_argument("--seeds", metavar="S,S,...",
                    help="run every value with each of these seeds (e.g. 0,1,2; instead of --seed); the table "
                         "shows mean ± std over them, and so does the Results page")

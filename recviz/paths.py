@@ -10,9 +10,12 @@ import os
 from pathlib import Path
 
 
+DEFAULT_HOME = "~/.recviz"  # the data directory when RECVIZ_HOME is not set
+
+
 def root() -> Path:
     """The data directory, without creating it (for messages, and for readers that only read)."""
-    return Path(os.environ.get("RECVIZ_HOME") or Path.home() / ".recviz").expanduser()
+    return Path(os.environ.get("RECVIZ_HOME") or DEFAULT_HOME).expanduser()
 
 
 def home() -> Path:

@@ -119,8 +119,8 @@ def test_side_by_side_shows_raw_ids_titles_scores_ranks_and_the_held_out_item():
     assert df["#1 gmf score"].tolist() == scores_a[1, :3].tolist()
     assert df["#2 mlp score"].tolist() == scores_b[1, :3].tolist()
     # where each item sits in the other list (the whole stored list)
-    assert df["rank in #2 mlp"].tolist()[0] == toplists.rank_of(TOP_B, 1, TOP_A[1, 0])
-    assert df["rank in #1 gmf"].fillna(0).tolist() == [1, 0, 0]  # 4 is first in A; 10 and 11 are not there
+    assert df["rank in #2 mlp"].tolist()[0] == str(toplists.rank_of(TOP_B, 1, TOP_A[1, 0]))
+    assert df["rank in #1 gmf"].tolist() == ["1", "", ""]  # 4 is first in A; 10 and 11 are not there
     assert df["#2 mlp item held out"].tolist() == [False, True, False]
     assert not any("a_" in c or "b_in" in c for c in df.columns)
 

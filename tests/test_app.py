@@ -162,7 +162,8 @@ def test_one_click_and_the_untouched_form_train_what_the_cli_trains():
     at.button(key="quick_start").click().run()
     home_run = at.session_state["active_run"]
     # the button went to the Train page, which points to the run at the top
-    assert f"Run #{home_run} is training" in at.success[0].value and "(#watched-run)" in at.success[0].value
+    note = at.success[0].value  # as the run stands: queued, then training
+    assert any(f"Run #{home_run} is {s}" in note for s in ("queued", "training")) and "(#watched-run)" in note
     assert any(h.value.startswith(f"Run #{home_run} ") for h in at.subheader)
     at = app().switch_page("pages/train.py").run()
     at.button(key="launch").click().run()

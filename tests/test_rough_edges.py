@@ -101,3 +101,122 @@ def test_too_few_candidates_names_the_raw_user_id():
     with pytest.raises(ProtocolError) as err:
         make_split(data, "loo", n_candidates=5)
     assert "user 'user-0' has only 2 items" in str(err.value) and "#" not in str(err.value)
+
+
+# ---- the two-run table on Recommendations prints no "None" -------------------------------------------
+def test_the_side_by_side_table_has_no_missing_cells():
+    import numpy as np
+
+    from recviz.analysis import toplists
+
+    top_a = np.array([[0, 1, 2, -1]])  # A has only 3 items for this user (padding)
+    top_b = np.array([[5, 0, 6, 7]])
+    scores_a = np.array([[3.0, 2.0, 1.0, -np.inf]])
+    scores_b = np.array([[4.0, 3.0, 2.0, 1.0]])
+    ids, titles = [f"i{k}" for k in range(8)], [f"t{k}" for k in range(8)]
+    df = toplists.side_by_side(top_a, scores_a, top_b, scores_b, 0, ids, titles, names=("A", "B"), k=4)
+    assert not df.isna().any().any(), df  # Streamlit prints a missing cell as "None"
+    assert df["rank in B"].tolist() == ["2", "", "", ""] and df["rank in A"].tolist() == ["", "1", "", ""]
+    assert df["A score"].tolist()[:3] == [3.0, 2.0, 1.0] and df["A score"].tolist()[3] == ""
+
+
+# ---- no select can be cleared to blank ----------------------------------------------------------------
+def test_the_settings_select_and_every_other_cannot_be_cleared(monkeypatch):
+    from tests.test_app import ROOT, app
+
+    monkeypatch.chdir(ROOT)
+    at = app().switch_page("pages/train.py").run()
+    settings = next(s for s in at.selectbox if s.label == "Settings")
+    assert settings.proto.required and settings.value is None  # None: the defaults, shown by name
+    assert all(s.proto.required for s in at.selectbox), [s.label for s in at.selectbox if not s.proto.required]
+
+
+# ---- "Run #1 is training" once it is done ----------------------------------------------------------
+def test_the_launch_note_follows_the_runs_status(monkeypatch):
+    from recviz.analysis.progress import launched_text
+    from recviz.experiments import record
+    from tests.test_app import ROOT, app, assert_clean
+
+    monkeypatch.chdir(ROOT)
+    run_id = record.train_here(RunConfig.build(dataset="synthetic:users=30,items=80,interactions=400",
+                                               model="itempop", candidates=20))[0]
+    at = app()
+    at.session_state["just_launched"] = run_id
+    at.switch_page("pages/train.py").run()
+    assert_clean(at)
+    shown = " ".join(str(e.value) for e in [*at.success, *at.info])
+    assert f"Run #{run_id}" in shown and "is training" not in shown and "finished" in shown
+    assert "is training" in launched_text(7, "running") and "queued" in launched_text(7, "queued")
+    assert "failed" in launched_text(7, "failed")
+
+
+# ---- the MLflow export keeps run names ------------------------------------------------------------------
+def test_the_mlflow_export_uses_the_runs_name(tmp_path, monkeypatch):
+    mlflow = pytest.importorskip("mlflow")
+    from recviz.experiments import record, tracking
+    from recviz.experiments.store import RunStore
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    config = RunConfig.build(dataset="synthetic:users=30,items=80,interactions=400", model="itempop", candidates=20)
+    named, unnamed = record.train_here(config)[0], record.train_here(config.replace(seed=1))[0]
+    store = RunStore()
+    store.rename(named, "baseline")
+    sent = tracking.export(store, [named, unnamed], uri)
+    client = mlflow.tracking.MlflowClient(tracking_uri=uri)
+    assert client.get_run(sent[named]).data.tags["mlflow.runName"] == "baseline"
+    assert client.get_run(sent[unnamed]).data.tags["mlflow.runName"] == f"#{unnamed} itempop on {config.dataset}"
+
+
+# ---- the README's sweep values are accepted ----------------------------------------------------------
+def test_sweep_values_take_a_range_and_the_readme_example_parses():
+    import re
+
+    from recviz.errors import RecvizError
+    from recviz.experiments.sweep import parse_values
+    from recviz.models import registry
+    from tests.test_app import ROOT
+
+    einmf, gmf = registry.get("einmf"), registry.get("gmf")
+    assert parse_values(einmf, "eta", "0:1:0.2") == [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
+    assert parse_values(gmf, "emb_dim", "8:32:8") == [8, 16, 24, 32]
+    assert parse_values(gmf, "emb_dim", "4,8:16:4") == [4, 8, 12, 16]
+    with pytest.raises(RecvizError, match="0:1:0.2"):
+        parse_values(einmf, "eta", "0,0.2,...,1")  # the ellipsis is refused, saying what works
+    with pytest.raises(RecvizError):
+        parse_values(einmf, "eta", "1:0:0.2")
+    readme = (ROOT / "README.md").read_text()
+    shown = re.findall(r"--param (\w+) --values (\S+)", readme)
+    assert shown
+    for param, values in shown:
+        if values.startswith("$"):
+            continue
+        param = "eta" if param == "OPTION" else param  # the command table's placeholder: a 0–1 option
+        spec = next(s for s in registry.MODELS.values() if any(o.name == param for o in s.sweepable()))
+        assert parse_values(spec, param, values)
+
+
+# ---- the README says where the data lives, in its set-up ------------------------------------------------
+def test_the_readme_names_the_data_directory_in_its_set_up():
+    from recviz import paths
+    from tests.test_app import ROOT
+
+    readme = (ROOT / "README.md").read_text()
+    set_up = readme[:readme.index("## The command line")]
+    assert "RECVIZ_HOME" in set_up and "~/.recviz" in set_up
+    assert paths.DEFAULT_HOME == "~/.recviz"
+
+
+def test_an_old_run_with_a_relative_path_says_so_on_the_recommendations_page(tmp_path, monkeypatch):
+    from recviz.experiments import record
+    from tests.test_app import ROOT, app
+
+    write(tmp_path / "data" / "ratings.csv", RATINGS * 1)
+    monkeypatch.chdir(tmp_path)
+    old = RunConfig(dataset="data/ratings.csv", model="itempop", candidates=2)  # as older versions stored it
+    assert old.dataset == "data/ratings.csv"
+    record.train_here(old)
+    monkeypatch.chdir(ROOT)
+    at = app().switch_page("pages/recommendations.py").run()
+    shown = " ".join(e.value for e in at.error)
+    assert "relative path" in shown and "internal error" not in shown, shown

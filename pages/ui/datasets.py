@@ -42,7 +42,7 @@ def choose_dataset(label: str = "Dataset", key: str = "dataset_choice") -> str:
     def changed() -> None:
         st.session_state["dataset"] = st.session_state[key]
 
-    st.selectbox(label, options, key=key, on_change=changed)
+    st.selectbox(label, options, key=key, on_change=changed, required=True)
     return current_dataset()
 
 

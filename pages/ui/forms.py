@@ -20,7 +20,8 @@ def option_input(option, key: str, container=None, value=None):
         return box.checkbox(option.title, value=bool(value), key=key, help=help_text), None
     if option.choices:
         choices = list(option.choices)
-        return box.selectbox(option.title, choices, index=choices.index(value), key=key, help=help_text), None
+        return box.selectbox(option.title, choices, index=choices.index(value), key=key, help=help_text,
+                             required=True), None
     if option.kind == "int" and option.low is not None and option.high is not None:
         return int(box.number_input(option.title, int(option.low), int(option.high), int(value), step=1,
                                     key=key, help=help_text)), None

@@ -182,3 +182,12 @@ def seconds_left(epochs_done: int, epochs_total: int, seconds_per_epoch: Sequenc
     if not times:
         return None
     return float(np.median(times)) * remaining
+
+
+def launched_text(run_id: int, status: str) -> str:
+    """The Train page's note on a run just launched, as it stands now (it is redrawn as the run goes)."""
+    watch = " [Watch it learn ↓](#watched-run)"
+    return {"queued": f"Run #{run_id} is queued with the settings below.{watch}",
+            "running": f"Run #{run_id} is training with the settings below.{watch}",
+            "done": f"Run #{run_id} finished: its results are on Results, its lists on Recommendations.",
+            }.get(status, f"Run #{run_id} {status}: see below.")

@@ -42,7 +42,7 @@ def side_by_side(top_a: np.ndarray, scores_a: np.ndarray, top_b: np.ndarray, sco
                  item_ids, item_titles, held_out=(), names: tuple[str, str] = ("A", "B"), k: int = 10) -> pd.DataFrame:
     """Both runs' top-k for one user, rank by rank, as a person reads it: each side's item by its
     raw id (as in the data file), its title and score, where that item sits in the other run's list
-    (its full stored list, not only the top k; empty when it is not there), and whether it is the
+    (its full stored list, not only the top k; as text, empty when it is not there), and whether it is the
     user's held-out test item. `names` label the two sides (e.g. "#3 neumf")."""
     ids, titles = np.asarray(item_ids, dtype=object), np.asarray(item_titles, dtype=object)
     held = set(int(i) for i in held_out)
@@ -51,13 +51,14 @@ def side_by_side(top_a: np.ndarray, scores_a: np.ndarray, top_b: np.ndarray, sco
                                                       ((names[1], top_b), (names[0], top_a))):
         items, sc = _pad(np.asarray(top)[user, :k], k), np.asarray(scores, dtype=np.float64)[user, :k]
         sc = np.concatenate([sc, np.full(k - len(sc), np.nan)])
-        there = items >= 0
+        there = (items >= 0) & np.isfinite(sc)  # not past the end of the list, nor its -inf padding
         out[f"{name} item"] = np.where(there, ids[np.maximum(items, 0)], "")
         out[f"{name} title"] = np.where(there, titles[np.maximum(items, 0)], "")
-        out[f"{name} score"] = np.where(there & np.isfinite(sc), sc, np.nan)
-        ranks = [rank_of(other_top, user, int(i)) if i >= 0 else None for i in items]
-        out[f"rank in {other}"] = pd.array(ranks, dtype="Int64")
-        out[f"{name} item held out"] = [int(i) in held for i in items]
+        # an empty cell, never a missing one (a page prints that as "None")
+        out[f"{name} score"] = sc if there.all() else np.array([v if t else "" for v, t in zip(sc, there)], dtype=object)
+        ranks = [rank_of(other_top, user, int(i)) if t else None for i, t in zip(items, there)]
+        out[f"rank in {other}"] = ["" if r is None else str(r) for r in ranks]
+        out[f"{name} item held out"] = [bool(t) and int(i) in held for i, t in zip(items, there)]
     return pd.DataFrame(out)
 
 

@@ -22,9 +22,35 @@ def parse_values(spec: ModelSpec, param: str, text: str) -> list:
     option = sweepable[param]
     parts = [p.strip() for p in text.split(separator(option.name, spec)) if p.strip()]
     if not parts:
-        raise RecvizError(f"no values given for {param}", fix="e.g. --values 0,0.2,0.4,0.6,0.8,1")
-    values = [option.parse(p, spec.name) for p in parts]
+        raise RecvizError(f"no values given for {param}", fix=f"e.g. {VALUES_EXAMPLE}")
+    if any(p in ("...", "…") for p in parts):
+        raise RecvizError(f"'{text}': a list of values cannot be continued with '...'",
+                          fix=f"list every value, or give a range START:STOP:STEP (stop included), e.g. {VALUES_EXAMPLE}")
+    values = [option.parse(v, spec.name) for p in parts for v in _expand(p, option)]
     return list(dict.fromkeys(values))  # keep order, drop repeats
+
+
+VALUES_EXAMPLE = "0:1:0.2 (0, 0.2, 0.4, 0.6, 0.8, 1) or 0,0.5,1"
+RANGE_MAX = 1000  # values one range may give
+
+
+def _expand(part: str, option) -> list[str]:
+    """"0:1:0.2" → ["0", "0.2", …, "1"] (stop included) for a number option; anything else as given."""
+    if option.kind not in ("int", "float") or part.count(":") != 2:
+        return [part]
+    from decimal import Decimal, InvalidOperation
+
+    try:
+        start, stop, step = (Decimal(x.strip()) for x in part.split(":"))
+    except InvalidOperation:
+        raise RecvizError(f"'{part}' is not a range START:STOP:STEP of numbers", fix=f"e.g. {VALUES_EXAMPLE}") from None
+    if step <= 0 or stop < start:
+        raise RecvizError(f"'{part}': a range goes up from START to STOP by a positive STEP",
+                          fix=f"e.g. {VALUES_EXAMPLE}")
+    count = int((stop - start) / step) + 1
+    if count > RANGE_MAX:
+        raise RecvizError(f"'{part}' gives {count:,} values, more than {RANGE_MAX} runs", fix="take a larger step")
+    return [str(start + k * step) for k in range(count)]  # decimal steps: 0.6, never 0.6000000000000001
 
 
 def separator(param: str, spec: ModelSpec) -> str:

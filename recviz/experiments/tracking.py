@@ -169,7 +169,7 @@ def _log_run(c, exp_id: str, store: RunStore, run) -> str:
     from mlflow.entities import Metric, Param
 
     summary = run.summary or {}
-    tags = {"mlflow.runName": f"#{run.id} {run.model} on {run.dataset}", "recviz.run_id": str(run.id),
+    tags = {"mlflow.runName": run.name or f"#{run.id} {run.model} on {run.dataset}", "recviz.run_id": str(run.id),
             "recviz.store": str(store.path), "dataset": run.dataset, "model": run.model, "protocol": run.protocol,
             "protocol_detail": run.config.protocol_detail}
     if run.sweep_id not in (None, ""):
