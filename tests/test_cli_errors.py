@@ -30,17 +30,21 @@ def test_out_of_range_numbers_are_readable_errors(args, words):
     assert words in proc.stderr and "Traceback" not in proc.stderr
 
 
-def test_an_unexpected_error_names_its_log_file(recviz_home):
+def test_an_unexpected_error_names_its_log_file(recviz_home, monkeypatch, capsys):
+    """A bug (here: the store's listing failing with a KeyError) is one line naming the log file
+    that holds its traceback. (A bad stored row used to be the example; it now lists as
+    'unreadable: <why>' beside the other runs.)"""
+    from recviz.cli import main
     from recviz.experiments.store import RunStore
 
-    store = RunStore()  # a sound store holding a row no RecViz wrote: its config is not JSON
-    store.create(RunConfig())
-    with store.transaction() as conn:
-        conn.execute("UPDATE runs SET config = '{not json'")
-    proc = recviz("runs", check=False)
-    assert proc.returncode == 1 and "Traceback" not in proc.stderr
-    assert proc.stderr.startswith("recviz: internal error (") and "the full traceback is in" in proc.stderr
-    log = proc.stderr.split("the full traceback is in ")[1].split(". Please")[0]
+    def broken(self, *args, **kwargs):
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(RunStore, "list", broken)
+    assert main(["runs"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.startswith("recviz: internal error (KeyError")
+    log = err.split("the full traceback is in ")[1].split(". Please")[0]
     assert "Traceback" in open(log).read() and str(recviz_home) in log
 
 
