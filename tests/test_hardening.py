@@ -260,3 +260,21 @@ def test_a_failed_export_ends_its_mlflow_run_failed(tmp_path, monkeypatch):
     client = mlflow.tracking.MlflowClient(tracking_uri=uri)
     [logged] = client.search_runs([client.get_experiment_by_name("recviz").experiment_id])
     assert logged.info.status == "FAILED"
+
+
+# ---- 2. Ray refuses what the cluster can never satisfy ----------------------------------------------
+def test_ray_refuses_a_run_asking_for_more_than_the_cluster_has(monkeypatch):
+    from recviz.experiments.executors import ray as ray_executor
+
+    class TwoCpuCluster:
+        def cluster_resources(self):
+            return {"CPU": 2.0, "memory": 1e9}
+
+    monkeypatch.setattr(ray_executor, "connect", lambda address: TwoCpuCluster())
+    executor = ray_executor.RayExecutor(address="127.0.0.1:6379")
+    store = RunStore()
+    with pytest.raises(RecvizError, match="asks for more than the cluster has: 64 CPUs .* has 2 in all"):
+        executor.execute(store, [RunConfig.build(model="gmf", dataset="synthetic", threads=64)])
+    with pytest.raises(RecvizError, match="a GPU .* has none"):
+        executor.execute(store, [RunConfig.build(model="gmf", dataset="synthetic", threads=1, device="cuda")])
+    assert store.list() == []  # refused before any run was stored
