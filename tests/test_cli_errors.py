@@ -33,10 +33,10 @@ def test_out_of_range_numbers_are_readable_errors(args, words):
 def test_an_unexpected_error_names_its_log_file(recviz_home):
     from recviz.experiments.store import RunStore
 
-    store = RunStore()  # a sound store holding a row no RecViz wrote: its config is not JSON
-    store.create(RunConfig())
+    store = RunStore()  # a sound store holding a row no RecViz wrote: its creation time is text
+    store.create(RunConfig())  # (a config that is not JSON is an "unreadable" run, listed: test_hardening)
     with store.transaction() as conn:
-        conn.execute("UPDATE runs SET config = '{not json'")
+        conn.execute("UPDATE runs SET created_at = 'yesterday'")
     proc = recviz("runs", check=False)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert proc.stderr.startswith("recviz: internal error (") and "the full traceback is in" in proc.stderr
