@@ -155,3 +155,126 @@ def test_json_is_size_checked_before_it_is_read(tmp_path, monkeypatch):
     monkeypatch.delenv("RECVIZ_MAX_JSON_BYTES")
     with pytest.raises(ValueError, match="more than the 67,108,864"):
         read_json(sparse)
+
+
+# ---- 1. MLflow never hangs, and says which store ---------------------------------------------------
+def _done_run(store):
+    import os
+
+    run_id = store.create(RunConfig.build(model="itempop", dataset="synthetic"), claim=os.getpid())
+    store.finish(run_id, {"metrics": {"HR@10": 0.5}, "epochs_run": 1})
+    return run_id
+
+
+@pytest.mark.parametrize("uri, says", [("bogus://x", "scheme 'bogus'"), ("ftp://host/x", "scheme 'ftp'"),
+                                       ("   ", "blank"), (123, "text, not int")])
+def test_mlflow_uris_mlflow_cannot_use_are_refused_before_training(uri, says, capsys):
+    from recviz.cli import main
+    from recviz.experiments import tracking
+
+    with pytest.raises(RecvizError, match=says):
+        tracking.check(uri)
+    if isinstance(uri, str):
+        assert main(["train", "--dataset", "synthetic", "--model", "itempop", "--mlflow", uri]) == 2
+        err = capsys.readouterr().err
+        assert says in err and "Traceback" not in err and "Fix:" in err
+        assert RunStore().list() == []  # nothing trained, nothing stored
+
+
+def test_a_bad_mlflow_tracking_uri_variable_and_unusable_sqlite_stores_are_refused(tmp_path, monkeypatch):
+    from recviz.experiments import tracking
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "bogus://y")
+    with pytest.raises(RecvizError, match="bogus://y.*MLFLOW_TRACKING_URI"):
+        tracking.check(None)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    with pytest.raises(RecvizError, match=f"sqlite:///{tmp_path} is a folder"):
+        tracking.check(f"sqlite:///{tmp_path}")
+    with pytest.raises(RecvizError, match="does not exist"):
+        tracking.check(f"sqlite:///{tmp_path}/nowhere/mlflow.db")
+
+    def read_only(*a, **k):  # root may write a chmod-ed folder: a read-only mount is what refuses it
+        raise PermissionError(13, "Read-only file system")
+
+    monkeypatch.setattr("os.open", read_only)
+    with pytest.raises(RecvizError, match="mlflow.db cannot be written.*Read-only"):
+        tracking.check(f"sqlite:///{tmp_path}/mlflow.db")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delitem(__import__("sys").modules, "mlflow", raising=False)
+    with pytest.raises(RecvizError, match=f"sqlite:///{tmp_path}/mlflow.db cannot be written"):
+        tracking.check(None)  # MLflow's default store, ./mlflow.db
+
+
+def test_an_export_to_a_dead_or_silent_server_fails_fast_naming_the_uri(monkeypatch, capsys):
+    import socket
+    import time
+
+    pytest.importorskip("mlflow")
+    from recviz.experiments import tracking
+
+    store = RunStore()
+    run_id = _done_run(store)
+    start = time.monotonic()
+    with pytest.raises(RecvizError, match=r"MLflow at http://127.0.0.1:9: nothing answers"):
+        tracking.export(store, [run_id], "http://127.0.0.1:9")
+    silent = socket.socket()  # accepts connections (the backlog) and never answers a request
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    monkeypatch.setattr(tracking, "HTTP_TIMEOUT_S", 1)
+    uri = f"http://127.0.0.1:{silent.getsockname()[1]}"
+    try:
+        with pytest.raises(RecvizError, match=f"could not log to MLflow at {uri}") as err:
+            tracking.export(store, [run_id], uri)
+        assert "runs.db" not in str(err.value) and "recviz export --mlflow" in str(err.value)
+        # a run that asked for it: one line on stderr, no traceback, the run stays done
+        tracking.request(store.run_dir(run_id), uri)
+        assert tracking.export_requested(store, run_id) is None
+    finally:
+        silent.close()
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.count("\n") == 1 and uri in err
+    assert store.get(run_id).status == "done"
+    assert time.monotonic() - start < 60  # MLflow's own retries took minutes
+    import os
+
+    assert "MLFLOW_HTTP_REQUEST_MAX_RETRIES" not in os.environ  # set for the export only
+
+
+@pytest.mark.slow  # creates a real MLflow SQLite store (~9 s)
+def test_a_failed_export_ends_its_mlflow_run_failed(tmp_path, monkeypatch):
+    mlflow = pytest.importorskip("mlflow")
+    from recviz.experiments import tracking
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    store = RunStore()
+    run_id = _done_run(store)
+    (store.run_dir(run_id) / "meta.json").write_text("{}")
+
+    def broken(self, *a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(mlflow.tracking.MlflowClient, "log_artifact", broken)
+    with pytest.raises(RecvizError, match=f"could not log to MLflow at {uri}: .*No space left"):
+        tracking.export(store, [run_id], uri)
+    client = mlflow.tracking.MlflowClient(tracking_uri=uri)
+    [logged] = client.search_runs([client.get_experiment_by_name("recviz").experiment_id])
+    assert logged.info.status == "FAILED"
+
+
+# ---- 2. Ray refuses what the cluster can never satisfy ----------------------------------------------
+def test_ray_refuses_a_run_asking_for_more_than_the_cluster_has(monkeypatch):
+    from recviz.experiments.executors import ray as ray_executor
+
+    class TwoCpuCluster:
+        def cluster_resources(self):
+            return {"CPU": 2.0, "memory": 1e9}
+
+    monkeypatch.setattr(ray_executor, "connect", lambda address: TwoCpuCluster())
+    executor = ray_executor.RayExecutor(address="127.0.0.1:6379")
+    store = RunStore()
+    with pytest.raises(RecvizError, match="asks for more than the cluster has: 64 CPUs .* has 2 in all"):
+        executor.execute(store, [RunConfig.build(model="gmf", dataset="synthetic", threads=64)])
+    with pytest.raises(RecvizError, match="a GPU .* has none"):
+        executor.execute(store, [RunConfig.build(model="gmf", dataset="synthetic", threads=1, device="cuda")])
+    assert store.list() == []  # refused before any run was stored

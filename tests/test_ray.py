@@ -145,6 +145,18 @@ def test_an_address_where_nothing_answers_is_a_clear_error_at_once(tmp_path, mon
     assert RunStore().list() == []  # no run left behind
 
 
+def test_a_run_asking_for_more_cpus_than_the_cluster_has_is_refused_not_left_waiting():
+    """`--threads` above the cluster's CPUs would be a Ray task pending for ever: refused at once,
+    nothing stored."""
+    threads = str((os.cpu_count() or 1) * 4 + 60)
+    proc = recviz("train", "--dataset", TINY, "--model", "gmf", "--epochs", "1", "--threads", threads,
+                  "--executor", "ray", "--address", "local", netns=True)
+    assert proc.returncode == 2, (proc.stdout[-2000:], proc.stderr[-2000:])
+    assert "asks for more than the cluster has" in proc.stderr and f"{threads} CPUs" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert RunStore().list() == []
+
+
 def test_recviz_train_runs_one_run_on_ray_and_prints_what_a_local_run_prints(tmp_path, monkeypatch):
     monkeypatch.setenv("RECVIZ_HOME", str(tmp_path))
     args = ("train", "--dataset", TINY, "--model", "mf", "--epochs", "2", "--threads", "1", "--json")

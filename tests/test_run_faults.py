@@ -1,6 +1,7 @@
 """Runs end with the truth: a worker killed by a signal names it, a full disk says so, a clock jump
 cannot fail a healthy run. Real SQLite, real worker processes."""
 
+import contextlib
 import errno
 import os
 import signal
@@ -127,6 +128,41 @@ def test_other_known_causes_are_named(exc, words):
 
 
 # ---- fault injection ----------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_a_stopped_drain_worker_does_not_keep_the_queue(monkeypatch):
+    """SIGSTOP leaves a drain alive, its flock held: its beat in the lock file goes stale, and the
+    next reader of the store starts a drain that takes the queue over and trains the queued runs
+    (the stopped one's own run is the reaper's, after its heartbeat limit)."""
+    monkeypatch.setenv(TEST_SLEEP_ENV, "30")
+    first, second = launch.submit(ITEMPOP), launch.submit(ITEMPOP)
+    held = wait_until_running(first)
+    pid = launch.drain_pid()
+    assert pid == held.pid
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        monkeypatch.setenv(launch.STALE_ENV, "3")  # 120 s in use
+        monkeypatch.delenv(TEST_SLEEP_ENV)
+        store, deadline = RunStore(), time.monotonic() + 120
+        while store.get(second).status != "done":
+            assert time.monotonic() < deadline, (store.get(second).status, launch.drain_pid())
+            launch.recover()  # what every reader of the store does first
+            time.sleep(0.2)
+        assert launch.drain_pid() not in (pid, -1)  # the new drain holds the lock (or has finished)
+        assert store.get(first).status == "running" and store.get(first).pid == pid  # until reaped
+        os.kill(pid, signal.SIGCONT)  # woken up: it finds the lock taken and takes no further run
+        third = launch.submit(ITEMPOP)
+        while store.get(third).status != "done":
+            assert time.monotonic() < deadline, (store.get(third).status, launch.drain_pid())
+            launch.recover()
+            time.sleep(0.2)
+        assert store.get(third).pid != pid
+    finally:
+        for sig in (signal.SIGKILL, signal.SIGCONT):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+
+
+
 @pytest.mark.slow
 def test_a_sweep_survives_its_worker_killed_five_times_at_random_points(monkeypatch):
     """10 runs queued as one sweep; the queue's worker is SIGKILLed 5 times at seeded random moments

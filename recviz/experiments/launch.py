@@ -58,8 +58,11 @@ def ensure_drain(threads: int | None = None) -> subprocess.Popen | None:
     this at start to pick up runs queued before a restart. Returns the new process, or None when
     one was already running."""
     reap_children()
+    holder = _holder()
+    stale = holder[0] if _stale(holder) and _locked() else None  # stopped: not a drain any more
     with _children_lock:  # one this process started is still starting (it has not locked yet)
-        if any(getattr(proc, "drain", False) and proc.returncode is None for proc in _children):
+        if any(getattr(proc, "drain", False) and proc.returncode is None and proc.pid != stale
+               for proc in _children):
             return None
     if drain_pid() is not None:
         return None
@@ -135,25 +138,127 @@ def wait(run_id: int, timeout: float = 60.0, poll: float = 0.1) -> Run:
 
 
 # ---- the drain lock ------------------------------------------------------------------------------
+# The flock alone outlives a holder that is alive but stopped (SIGSTOP, a frozen container): the
+# kernel drops it only when the process ends, so queued runs would wait forever. The holder
+# therefore beats inside the lock file (`hold`: its pid, `liveness.beat()`'s monotonic reading and
+# boot id, every LOCK_BEAT_S), and a holder silent for DRAIN_STALE_S — the reaper's limit for a
+# run — is taken over: a new lock file replaces the old one, and a holder that wakes up finds that
+# its file is no longer the lock (`still_held`) and stops taking runs.
+DRAIN_STALE_S = 120.0
+STALE_ENV = "RECVIZ_TEST_DRAIN_STALE_S"  # test hook: a shorter limit, for every process of the test
+LOCK_BEAT_S = 2.0
+_LINE = 160  # the holder line's fixed width: rewritten in place, never truncated to empty
+
+
+def _lock_path() -> Path:
+    return paths.home() / "drain.lock"
+
+
 def try_lock(patience: float = 0.0) -> int | None:
-    """The locked file descriptor, or None when another process holds the lock. A drain waits
+    """The locked file descriptor, or None when another live process holds the lock. A drain waits
     `patience` seconds, so that a `drain_pid()` probe holding the lock for an instant cannot make
-    it give up with runs still queued."""
-    fd = os.open(paths.home() / "drain.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    it give up with runs still queued. A holder whose beat is stale is taken over."""
+    fd = os.open(_lock_path(), os.O_RDWR | os.O_CREAT, 0o644)
     deadline = time.monotonic() + patience
     while True:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return fd
+            if still_held(fd):  # not a file replaced by a takeover meanwhile
+                return fd
+            os.close(fd)
+            fd = os.open(_lock_path(), os.O_RDWR | os.O_CREAT, 0o644)
+            continue
         except BlockingIOError:
+            if _stale(_holder()):
+                os.close(fd)
+                return _take_over()
             if time.monotonic() >= deadline:
                 os.close(fd)
                 return None
             time.sleep(0.02)
 
 
+def _take_over() -> int | None:
+    """A fresh lock file, locked and stamped by this process, renamed over the stale holder's."""
+    path = _lock_path()
+    tmp = path.with_name(f".drain.lock.{os.getpid()}")
+    fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    hold(fd)
+    os.replace(tmp, path)
+    print(f"drain {os.getpid()}: took over the queue from a drain worker silent for over {stale_after():.0f} s",
+          file=sys.stderr, flush=True)
+    return fd
+
+
+def still_held(fd: int) -> bool:
+    """Whether `fd` is still the drain lock (not replaced by a takeover while this process slept)."""
+    try:
+        return os.fstat(fd).st_ino == os.stat(_lock_path()).st_ino
+    except OSError:
+        return False
+
+
+def hold(fd: int) -> None:
+    """Stamp the lock with this process's pid and liveness beat (the holder calls it every LOCK_BEAT_S)."""
+    from recviz.experiments import liveness
+
+    beat = liveness.beat()
+    line = f"{os.getpid()} {beat['heartbeat_mono']!r} {beat['boot_id'] or '-'}"
+    os.pwrite(fd, line.ljust(_LINE).encode()[:_LINE] + b"\n", 0)
+
+
+def _holder() -> tuple[int, float | None, str] | None:
+    try:
+        parts = _lock_path().read_text().split()
+        return int(parts[0]), float(parts[1]) if len(parts) > 1 else None, parts[2] if len(parts) > 2 else "-"
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _stale(holder) -> bool:
+    """A holder of this boot whose beat is older than DRAIN_STALE_S (stopped, frozen). A holder
+    that has not stamped yet, or an older version's (pid only), is never judged stale."""
+    from recviz.experiments import liveness
+
+    if holder is None or holder[1] is None:
+        return False
+    this_boot = liveness.boot_id() or "-"
+    return holder[2] == this_boot and time.monotonic() - holder[1] > stale_after()
+
+
+def stale_after() -> float:
+    return float(os.environ.get(STALE_ENV) or DRAIN_STALE_S)
+
+
+class Beat(threading.Thread):
+    """The drain's beat in its lock file, from a daemon thread (a long run does not delay it)."""
+
+    def __init__(self):
+        super().__init__(daemon=True, name="recviz-drain-lock")
+        self.fd: int | None = None
+        self.lock = threading.Lock()
+        self.done = threading.Event()
+
+    def set(self, fd: int | None) -> None:
+        with self.lock:
+            self.fd = fd
+            if fd is not None:
+                hold(fd)
+
+    def run(self) -> None:
+        while not self.done.wait(LOCK_BEAT_S):
+            with self.lock:
+                if self.fd is not None:
+                    try:
+                        hold(self.fd)
+                    except OSError:
+                        pass
+
+
 def unlock(fd: int) -> None:
-    os.ftruncate(fd, 0)
+    if still_held(fd):
+        os.ftruncate(fd, 0)
     fcntl.flock(fd, fcntl.LOCK_UN)
     os.close(fd)
 
@@ -172,12 +277,28 @@ def recover(threads: int | None = None) -> list[int]:
 
 
 def drain_pid() -> int | None:
-    """Pid of the live drain worker, or None when none holds the lock."""
+    """Pid of the live drain worker, or None when none holds the lock (or its holder is stale: a
+    drain started now takes the queue over)."""
+    holder = _holder()
+    if _stale(holder) and _locked():
+        return None
     fd = try_lock()
     if fd is not None:
         unlock(fd)
         return None
+    holder = _holder()
+    return holder[0] if holder is not None and holder[0] > 0 else -1  # -1: held, pid not written yet
+
+
+def _locked() -> bool:
     try:
-        return int((paths.home() / "drain.lock").read_text().strip() or 0) or -1
-    except (OSError, ValueError):
-        return -1  # held, pid not written yet
+        fd = os.open(_lock_path(), os.O_RDWR)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False

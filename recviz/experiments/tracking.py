@@ -24,6 +24,7 @@ an optional dependency, imported only here and only when something is logged.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from pathlib import Path
@@ -63,12 +64,16 @@ def check(uri) -> str | None:
     default store — `MLFLOW_TRACKING_URI` when set, which is then checked too. Anything else that
     is not text naming a store MLflow knows is one RecvizError that names it, with the fix."""
     import os
+    import sys
 
     if uri is None or uri is True or uri == "":
         env = os.environ.get("MLFLOW_TRACKING_URI")
-        if env is None:
-            return None
-        _check_text(env, " (from MLFLOW_TRACKING_URI)")
+        if env is not None:
+            _check_text(env, " (from MLFLOW_TRACKING_URI)")
+        elif "mlflow" in sys.modules:  # a notebook may have set its own with mlflow.set_tracking_uri
+            check_sqlite(sys.modules["mlflow"].get_tracking_uri())
+        else:  # MLflow's default store: ./mlflow.db, in the working directory
+            check_sqlite(f"sqlite:///{Path.cwd() / 'mlflow.db'}")
         return None
     if not isinstance(uri, str):
         raise RecvizError(f"an MLflow tracking URI is text, not {type(uri).__name__} ({uri!r})", fix=URI_FIX)
@@ -85,7 +90,39 @@ def _check_text(uri: str, where: str) -> str:
     if scheme and scheme.split("+")[0] not in SCHEMES:
         raise RecvizError(f"MLflow cannot store runs at '{text}'{where}: it does not know the scheme '{scheme}'",
                           fix=URI_FIX)
+    check_sqlite(text)
     return text
+
+
+def check_sqlite(uri: str) -> None:
+    """A SQLite store must be a file MLflow can create or write, in a folder it can write (for the
+    journal): checked before MLflow touches it, since MLflow retries an unopenable database for
+    minutes and then names no file."""
+    import os
+    from urllib.parse import unquote
+
+    if not uri.startswith("sqlite:///"):
+        return
+    raw = unquote(uri[len("sqlite:///"):].split("?", 1)[0])
+    if raw in ("", ":memory:"):
+        return
+    path = Path(raw).absolute()
+    fix = "give --mlflow sqlite:///PATH/mlflow.db with PATH a folder you can write"
+    if path.is_dir():
+        raise RecvizError(f"the MLflow store {uri} is a folder, not a database file", fix=fix)
+    folder = path.parent
+    if not folder.is_dir():
+        raise RecvizError(f"the folder of the MLflow store {uri} ({folder}) does not exist", fix=fix)
+    if path.exists() and not path.is_file():
+        raise RecvizError(f"the MLflow store {uri} is not a regular file", fix=fix)
+    probe = folder / f".recviz-mlflow-probe-{os.getpid()}"
+    try:  # os.access says yes to root on a read-only mount: try it
+        os.close(os.open(probe, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        probe.unlink()
+        if path.exists():
+            os.close(os.open(path, os.O_RDWR))
+    except OSError as e:
+        raise RecvizError(f"the MLflow store {uri} cannot be written ({e.strerror or e})", fix=fix) from None
 
 
 def params_of(config) -> dict[str, str]:
@@ -117,13 +154,12 @@ def export_requested(store: RunStore, run_id: int) -> str | None:
     uri = json.loads(path.read_text()).get("uri")
     try:
         return export(store, [run_id], uri)[run_id]
-    except Exception as exc:  # noqa: BLE001 — the run itself succeeded
+    except Exception as exc:  # noqa: BLE001 — the run itself succeeded: one line, never a traceback
         import sys
-        import traceback
 
-        traceback.print_exc()
         again = " ".join(filter(None, ["recviz export --mlflow", uri, str(run_id)]))
-        print(f"recviz: run {run_id} is stored, but logging it to MLflow failed ({exc}); send it again "
+        print(f"recviz: run {run_id} is stored, but logging it to MLflow failed "
+              f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}); send it again "
               f"with `{again}`", file=sys.stderr, flush=True)
         return None
 
@@ -148,11 +184,64 @@ def export(store: RunStore, run_ids, uri: str | None = None, experiment: str = E
         if run.status != "done":
             raise RecvizError(f"run {run.id} is {run.status}; only finished runs can be logged to MLflow",
                               fix="pick runs from `recviz runs --status done`")
-    c = client(uri)
-    exp = c.get_experiment_by_name(experiment)
-    exp_id = exp.experiment_id if exp is not None else \
-        c.create_experiment(experiment, artifact_location=_artifacts_beside(c.tracking_uri))
-    return {run.id: _log_run(c, exp_id, store, run) for run in runs}
+    check_installed()
+    import mlflow
+
+    target = uri or mlflow.get_tracking_uri()  # what MLflow will use: named in every message
+    check_sqlite(target)
+    again = " ".join(["recviz export --mlflow", *([uri] if uri else []), *(str(r.id) for r in runs)])
+    fix = f"check that the MLflow store at {target} is up and writable, then send the runs again: `{again}`"
+    _probe(target, fix)
+    try:
+        with short_requests():
+            c = client(uri)
+            exp = c.get_experiment_by_name(experiment)
+            exp_id = exp.experiment_id if exp is not None else \
+                c.create_experiment(experiment, artifact_location=_artifacts_beside(c.tracking_uri))
+            return {run.id: _log_run(c, exp_id, store, run) for run in runs}
+    except RecvizError:
+        raise
+    except Exception as exc:  # noqa: BLE001 — MLflow's own errors, said with the store they concern
+        first = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+        raise RecvizError(f"could not log to MLflow at {target}: {first}", fix=fix) from None
+
+
+# MLflow's HTTP client waits 120 s per request and retries 7 times with backoff: minutes against a
+# dead server. For an export (and only while it runs) a request gets HTTP_TIMEOUT_S and no retries,
+# unless the user set these variables themselves.
+HTTP_TIMEOUT_S = 10
+PROBE_TIMEOUT_S = 3.0
+
+
+@contextlib.contextmanager
+def short_requests():
+    import os
+
+    settings = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": str(HTTP_TIMEOUT_S),
+                "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "0", "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0"}
+    ours = {k: v for k, v in settings.items() if k not in os.environ}
+    os.environ.update(ours)
+    try:
+        yield
+    finally:
+        for k in ours:
+            os.environ.pop(k, None)
+
+
+def _probe(uri: str, fix: str) -> None:
+    """A tracking server that nothing answers at is one message at once, not MLflow's retries."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(uri)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        socket.create_connection((parts.hostname, port), timeout=PROBE_TIMEOUT_S).close()
+    except OSError as e:
+        raise RecvizError(f"could not log to MLflow at {uri}: nothing answers at {parts.hostname}:{port} "
+                          f"({e.strerror or e})", fix=fix) from None
 
 
 def _artifacts_beside(uri: str) -> str | None:
@@ -166,8 +255,6 @@ def _artifacts_beside(uri: str) -> str | None:
 
 
 def _log_run(c, exp_id: str, store: RunStore, run) -> str:
-    from mlflow.entities import Metric, Param
-
     summary = run.summary or {}
     tags = {"mlflow.runName": run.name or f"#{run.id} {run.model} on {run.dataset}", "recviz.run_id": str(run.id),
             "recviz.store": str(store.path), "dataset": run.dataset, "model": run.model, "protocol": run.protocol,
@@ -177,6 +264,18 @@ def _log_run(c, exp_id: str, store: RunStore, run) -> str:
         tags["recviz.sweep_id"] = str(run.sweep_id)
     mlrun = c.create_run(exp_id, start_time=_ms(run.started_at or run.created_at), tags=tags)
     rid = mlrun.info.run_id
+    try:
+        _fill_run(c, rid, store, run, summary)
+    except BaseException:  # never left RUNNING forever: the MLflow run says it failed
+        with contextlib.suppress(Exception):
+            c.set_terminated(rid, "FAILED", end_time=_ms(time.time()))
+        raise
+    return rid
+
+
+def _fill_run(c, rid: str, store: RunStore, run, summary: dict) -> None:
+    from mlflow.entities import Metric, Param
+
     now = _ms(time.time())
     metrics = [Metric(key, float(value), now, step) for key, value, step in _epoch_metrics(store.epochs(run.id))]
     final = {metric_name(k): v for k, v in (summary.get("metrics") or {}).items()}
@@ -192,7 +291,6 @@ def _log_run(c, exp_id: str, store: RunStore, run) -> str:
         if (run_dir / name).exists():
             c.log_artifact(rid, str(run_dir / name), artifact_path="recviz")
     c.set_terminated(rid, "FINISHED", end_time=_ms(run.finished_at or time.time()))
-    return rid
 
 
 def _epoch_metrics(epochs):

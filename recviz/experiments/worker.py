@@ -12,7 +12,9 @@ itself. If it dies anyway (SIGKILL, out of memory), `RunStore.reap()` marks the 
 The queue (`recviz.experiments.launch.submit`, which also starts workers): runs are created `queued` and one *drain* worker per data directory trains
 them in order, so by default one run uses the machine at a time. The drain holds an exclusive
 `flock` on `home()/drain.lock` (its pid written inside) for as long as it lives; the kernel drops
-the lock when the process dies, even on SIGKILL, so a stale lock file can never block the queue.
+the lock when the process dies, even on SIGKILL, so a stale lock file can never block the queue;
+and a holder that is alive but stopped (SIGSTOP) stops beating in the lock file and is taken
+over after 120 s (`launch.try_lock`).
 `submit` starts a drain only when that lock is free. A drain that finds the queue empty releases
 the lock and looks once more before exiting, so a run submitted at that very moment is never
 stranded. `launch.launch(run_id)` bypasses the queue (a run that must start now); the atomic claim in the
@@ -48,12 +50,13 @@ def drain(threads: int | None = None, redirect: bool = False) -> int:
     if fd is None:
         print("another drain worker is active; exiting", flush=True)
         return 0
-    os.ftruncate(fd, 0)
-    os.write(fd, f"{os.getpid()}\n".encode())
+    beat = launch.Beat()
+    beat.set(fd)
+    beat.start()
     store = RunStore()
     store.reap()
     try:
-        return _drain_loop(store, fd, threads, redirect)
+        return _drain_loop(store, fd, threads, redirect, beat)
     except KeyboardInterrupt as exc:  # SIGTERM between claiming a run and execute's own handler
         for run in store.list(status="running"):
             if run.pid == os.getpid():  # the handler's message names the signal and this process
@@ -61,28 +64,38 @@ def drain(threads: int | None = None, redirect: bool = False) -> int:
         raise
 
 
-def _drain_loop(store: RunStore, fd: int, threads: int | None, redirect: bool) -> int:
+def _drain_loop(store: RunStore, fd: int, threads: int | None, redirect: bool, beat=None) -> int:
+    beat = beat or launch.Beat()
     done = 0
     while not _terminated.is_set():
+        if not launch.still_held(fd):  # stopped for longer than the lock's patience: taken over
+            beat.set(None)
+            os.close(fd)
+            print(f"drain {os.getpid()}: another drain worker took the queue over while this one was stopped; "
+                  "exiting", flush=True)
+            return done
         run = store.next_queued()
         if run is not None:
-            done += _execute_queue(store, run, threads, redirect)
+            done += _execute_queue(store, run, threads, redirect, holds=lambda: launch.still_held(fd))
             continue
+        beat.set(None)
         launch.unlock(fd)  # then look once more: a submit may have seen our lock just before this
         if not store.has_queued() or (fd := launch.try_lock(patience=0.5)) is None:
             return done
-        os.write(fd, f"{os.getpid()}\n".encode())
+        beat.set(fd)
+    beat.set(None)
     launch.unlock(fd)
     return done
 
 
-def _execute_queue(store: RunStore, first: Run, threads: int | None, redirect: bool) -> int:
+def _execute_queue(store: RunStore, first: Run, threads: int | None, redirect: bool, holds=lambda: True) -> int:
     """Train `first` (claimed by this process) and the runs queued after it with the executor the
     app chose (the Train page's "Where runs train"), for as long as that choice stands: each time
     the executor can take more, it gets the runs queued meanwhile (after a change, the next batch
     goes to the newly chosen one). Returns how many runs it took. Whatever stops the executor
     itself (a cluster that cannot be reached) fails the runs it took that are still running with
-    that message, so the page says it instead of waiting."""
+    that message, so the page says it instead of waiting. `holds()` false: the queue was taken
+    over by another drain (this one was stopped): take no more runs."""
     from recviz.experiments import executors
 
     chosen = executors.chosen()
@@ -93,7 +106,7 @@ def _execute_queue(store: RunStore, first: Run, threads: int | None, redirect: b
     def more(limit: int | None) -> list[int]:
         ids = []
         while (limit is None or len(ids) < limit) and not _terminated.is_set() and executors.chosen() == chosen \
-                and (run := store.next_queued()) is not None:
+                and holds() and (run := store.next_queued()) is not None:  # holds: not taken over
             ids.append(run.id)
         if ids:
             print(f"drain {os.getpid()}: {_runs(ids)} ({chosen['executor']})", flush=True)

@@ -130,10 +130,15 @@ class RayExecutor(Executor):
 
         address = self.address
         ray = connect(address)
+        totals = ray.cluster_resources()
+        for item in runs:  # new runs the cluster could never take: refused before any is stored
+            if isinstance(item, RunConfig):
+                check_cluster_fits(item.replace(threads=self.threads) if self.threads and not item.threads else item,
+                                   totals, address)
         remember_cluster(ray, address)
         mailbox_class, task = _remote_parts(ray)
         mail = _Mail(ray, mailbox_class)
-        gpus = ray.cluster_resources().get("GPU", 0)
+        gpus = totals.get("GPU", 0)
         splits: dict = {}  # by split key: the split (with its data) in Ray's object store, put once
         sent: dict[int, _Out] = {}  # every run sent out, by id (late news still lands)
         live: dict[object, _Out] = {}  # the runs still out, by their task's ObjectRef
@@ -180,6 +185,7 @@ class RayExecutor(Executor):
                 prepared = (data or {}).get(data_key(config))
                 splits[key] = ray.put(experiment.prepare_split(
                     config, prepared if prepared is not None else experiment.prepare_data(config)))
+            check_cluster_fits(config, totals, address)  # a queued run: it fails alone, with the reason
             wants_gpu = config.spec.uses_device and config.device in ("auto", "cuda") and gpus >= 1
             ref = task.options(num_cpus=config.threads or 1, num_gpus=1 if wants_gpu else 0).remote(
                 config.to_json(), splits[key], mail.box, run_id)
@@ -308,6 +314,21 @@ def _lost(ray, store: RunStore, run: _Out, address: str, why: BaseException | No
                        f"({run.where or 'not started yet'}): {_reason(why) if why else 'no answer'}")
     _quietly(ray.cancel, run.ref, force=True)
     return "failed"
+
+
+def check_cluster_fits(config: RunConfig, totals: dict, address: str) -> None:
+    """Refuse a run whose task asks for more CPUs (its threads) or GPUs than the whole cluster has:
+    Ray would keep it pending for ever, the run "waiting for a free slot" that never comes."""
+    from recviz.errors import RecvizError
+
+    cpus, have_cpus = config.threads or 1, totals.get("CPU", 0)
+    if cpus > have_cpus:
+        raise RecvizError(f"this run asks for more than the cluster has: {cpus} CPUs (--threads {cpus}) where the "
+                          f"Ray cluster at {address} has {have_cpus:g} in all, so it would wait for ever",
+                          fix=f"use --threads {max(int(have_cpus), 1)} or fewer, or join a cluster with more CPUs")
+    if config.spec.uses_device and config.device == "cuda" and totals.get("GPU", 0) < 1:
+        raise RecvizError(f"this run asks for more than the cluster has: a GPU (--device cuda), and the Ray cluster "
+                          f"at {address} has none", fix="use --device auto or cpu, or join a cluster with a GPU")
 
 
 def _send_or_fail(store: RunStore, send, run_id: int, config: RunConfig, ended) -> None:
