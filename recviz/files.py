@@ -35,15 +35,22 @@ def write_atomic(path: str | Path, content: Content, *, suffix: str = ".tmp") ->
                 fh.write(content.encode() if isinstance(content, str) else content)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        move_into_place(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-    folder = os.open(path.parent, os.O_RDONLY)
+    return path
+
+
+def move_into_place(tmp: str | Path, path: str | Path) -> None:
+    """Rename `tmp` over `path` (same folder) and flush the folder, so the rename survives a crash:
+    the last step of `write_atomic`, and of a drain lock taken over (`experiments.launch`), whose
+    new file must be locked before anyone can open it under its name."""
+    os.replace(tmp, path)
+    folder = os.open(Path(path).parent, os.O_RDONLY)
     try:
         os.fsync(folder)
     finally:
         os.close(folder)
-    return path
 
 
 def json_text(obj: Any, *, indent: int | None = None) -> str:

@@ -19,6 +19,7 @@ from recviz import paths
 from recviz.config import RunConfig
 from recviz.experiments.liveness import pid_alive
 from recviz.experiments.store import Run, RunStore
+from recviz.files import move_into_place
 
 _children: list[subprocess.Popen] = []
 _children_lock = threading.Lock()
@@ -185,7 +186,7 @@ def _take_over() -> int | None:
     fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     hold(fd)
-    os.replace(tmp, path)
+    move_into_place(tmp, path)
     print(f"drain {os.getpid()}: took over the queue from a drain worker silent for over {stale_after():.0f} s",
           file=sys.stderr, flush=True)
     return fd
