@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from recviz.data.arrays import unique
 from recviz.data.npz import save_atomic
 from recviz.errors import DataError
 
@@ -238,7 +239,7 @@ def encode_ids(raw: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     uniq = np.asarray(uniq, dtype=object).astype(str)
     numeric = pd.to_numeric(pd.Series(uniq), errors="coerce").to_numpy()
     if len(uniq) and not np.isnan(numeric).any():
-        if len(np.unique(numeric)) == len(uniq):  # each number is written one way
+        if len(unique(numeric)) == len(uniq):  # each number is written one way
             order = np.argsort(numeric, kind="stable")
         else:  # "0042" and "42" are different ids: numeric order, then text order among equal numbers
             order = np.lexsort((uniq, numeric))

@@ -27,6 +27,7 @@ from typing import Callable, Iterable
 import numpy as np
 import pandas as pd
 
+from recviz.data.arrays import unique
 from recviz.data.interactions import Interactions, encode_ids
 from recviz.data.timestamps import finish_timestamps
 from recviz.data.validate import DEDUP_FIX, check_scale, validate_with_lines
@@ -159,7 +160,7 @@ class _Ids:
         column = _Column(np.int32, max(self.capacity, len(done)))
         self.texts = _Texts(column)
         if len(done):
-            known = np.unique(done)
+            known = unique(done)
             for s, e in _blocks(len(done)):
                 column.append(np.searchsorted(known, done[s:e]).astype(np.int32))
             self.texts.known = pd.Index(known.astype(str), dtype="str")
@@ -185,7 +186,7 @@ class _Ids:
             for s, e in _blocks(len(raw)):
                 raw[s:e] = code_of[raw[s:e] - lo]
         else:
-            known = np.unique(raw)
+            known = unique(raw)
             for s, e in _blocks(len(raw)):
                 raw[s:e] = np.searchsorted(known, raw[s:e])
         width = max(len(str(int(known[0]))), len(str(int(known[-1]))))

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from recviz.data.arrays import unique
 from recviz.data.interactions import GivenTest, Interactions
 from recviz.data.formats import chunked
 from recviz.data.formats.delimited import estimate_rows, iter_delimited
@@ -158,8 +159,8 @@ def read_ncf(
                         fix="use the .test.rating and .test.negative files that were made together")
 
     u_raw, i_raw = np.concatenate([tu[keep], eu]), np.concatenate([ti[keep], ei])
-    user_space = np.unique(np.concatenate([u_raw, nu]))
-    item_space = np.unique(np.concatenate([i_raw, ni, negs.ravel()]))
+    user_space = unique(np.concatenate([u_raw, nu]))
+    item_space = unique(np.concatenate([i_raw, ni, negs.ravel()]))
     enc_u = lambda a: np.searchsorted(user_space, a).astype(np.int64)  # noqa: E731
     enc_i = lambda a: np.searchsorted(item_space, a).astype(np.int64)  # noqa: E731
     given = GivenTest(user=enc_u(nu), item=enc_i(ni), negatives=enc_i(negs).reshape(negs.shape))
