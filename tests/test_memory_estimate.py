@@ -2,7 +2,6 @@
 model would build, counted without allocating them; a run that would not fit is refused with a fix
 that the estimate says fits, by `recviz train` and on the Train page."""
 
-import numpy as np
 import pytest
 
 from recviz.analysis import estimate

@@ -1,6 +1,5 @@
 """Rough edges from the "Understanding" issue, each pinned by a test."""
 
-import os
 
 import pytest
 

@@ -22,6 +22,7 @@ from recviz.errors import DataError
 from recviz.files import write_atomic
 
 META_KEY = b"recviz"
+BATCH_ROWS = 1 << 20
 
 
 def items_path(path: Path) -> Path:
@@ -30,7 +31,8 @@ def items_path(path: Path) -> Path:
 
 def save(data: Interactions, path: str | Path, fingerprint) -> Path:
     """Write `data` to `path` (+ its items file), atomically, and check that it reads back the same
-    (`fingerprint(data)` on both sides)."""
+    (`fingerprint(data)` on both sides). Written `BATCH_ROWS` rows at a time (the raw ids of a
+    batch as text), so that saving takes memory of a batch, not of the table as text."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -38,21 +40,34 @@ def save(data: Interactions, path: str | Path, fingerprint) -> Path:
         raise DataError("this dataset carries a given test set (the NCF paper's files), which the Parquet "
                         "layout does not hold", fix="save it without --to parquet (the default npz keeps it)")
     path = Path(path)
-    columns = {"user": pa.array(data.user_ids[data.user]), "item": pa.array(data.item_ids[data.item])}
-    if data.rating is not None:
-        columns["rating"] = pa.array(data.rating)
-    if data.timestamp is not None:
-        columns["timestamp"] = pa.array(data.timestamp)
-    if data.behavior is not None:
-        columns["behavior"] = pa.DictionaryArray.from_arrays(data.behavior, list(data.behaviors))
     header = {"name": data.name, "source": data.source, "behaviors": list(data.behaviors), "meta": data.meta}
-    table = pa.table(columns).replace_schema_metadata({META_KEY: json.dumps(header, default=str).encode()})
-    files = [(path, table)]
+    fields = [("user", pa.string()), ("item", pa.string())]
+    fields += [(c, t) for c, t in (("rating", pa.float32()), ("timestamp", pa.int64())) if getattr(data, c) is not None]
+    if data.behavior is not None:
+        fields.append(("behavior", pa.dictionary(pa.int8(), pa.string())))
+    schema = pa.schema(fields, metadata={META_KEY: json.dumps(header, default=str).encode()})
+    names = pa.array(list(data.behaviors), pa.string())
+
+    def batch(s: int, e: int):
+        columns = [pa.array(data.user_ids[data.user[s:e]], pa.string()),
+                   pa.array(data.item_ids[data.item[s:e]], pa.string())]
+        columns += [pa.array(getattr(data, c)[s:e]) for c in ("rating", "timestamp") if getattr(data, c) is not None]
+        if data.behavior is not None:
+            columns.append(pa.DictionaryArray.from_arrays(pa.array(data.behavior[s:e], pa.int8()), names))
+        return pa.table(columns, schema=schema)
+
+    def write(fh) -> None:
+        with pq.ParquetWriter(fh, schema, compression="zstd") as writer:
+            for s in range(0, max(len(data), 1), BATCH_ROWS):
+                writer.write_table(batch(s, min(s + BATCH_ROWS, len(data))))
+
+    files = [(path, write)]
     if data.items is not None and len(data.items):
         items = data.items.fillna("").astype(str).assign(item=data.item_ids.astype(str))
-        files.append((items_path(path), pa.Table.from_pandas(items, preserve_index=False)))
-    for target, tab in files:
-        write_atomic(target, lambda fh, tab=tab: pq.write_table(tab, fh, compression="zstd"))
+        table = pa.Table.from_pandas(items, preserve_index=False)
+        files.append((items_path(path), lambda fh: pq.write_table(table, fh, compression="zstd")))
+    for target, content in files:
+        write_atomic(target, content)
     if fingerprint(load(path)) != fingerprint(data):
         for target, _ in files:
             target.unlink(missing_ok=True)
@@ -63,23 +78,33 @@ def save(data: Interactions, path: str | Path, fingerprint) -> Path:
 
 
 def load(path: str | Path) -> Interactions:
-    """A version written by `save`."""
+    """A version written by `save`, read a batch at a time (`recviz.data.formats.chunked`): the raw
+    ids are re-indexed exactly as every reader does."""
     import pyarrow.parquet as pq
 
+    from recviz.data.formats import chunked
     from recviz.data.formats.frame import parquet_footer
 
     path = Path(path)
-    parquet_footer(path)
+    parquet_footer(path)  # its row groups and footer bounded before a byte of data is read
     if items_path(path).exists():
         parquet_footer(items_path(path))
-    table = pq.read_table(path)
-    header = json.loads(table.schema.metadata[META_KEY])
-    frame = table.to_pandas()
-    if "behavior" in frame:
-        frame["behavior"] = frame["behavior"].astype(str)
+    parquet = pq.ParquetFile(path)
+    header = json.loads(parquet.schema_arrow.metadata[META_KEY])
     items = None
     if items_path(path).exists():
         items = pq.read_table(items_path(path)).to_pandas().set_index("item").replace("", np.nan)
-    data = Interactions.from_frame(frame, name=header["name"], source=header["source"], items=items,
-                                   behaviors=tuple(header["behaviors"]) or None, meta=header.get("meta", {}))
-    return data
+
+    def batches():
+        start = 0
+        for batch in parquet.iter_batches(batch_size=BATCH_ROWS):
+            frame = batch.to_pandas()
+            if "behavior" in frame:
+                frame["behavior"] = frame["behavior"].astype(str)
+            yield frame, np.arange(start + 1, start + len(frame) + 1)
+            start += len(frame)
+
+    return chunked.assemble(batches(), to_roles=lambda frame: frame, file=str(path), dedup="keep",
+                            behaviors=tuple(header["behaviors"]) or None, expected_rows=parquet.metadata.num_rows,
+                            items=items, name=header["name"], source=header["source"],
+                            meta=header.get("meta", {}))

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from recviz.data.arrays import unique
 from recviz.data.npz import save_atomic
 from recviz.errors import DataError
 
@@ -104,7 +105,12 @@ class Interactions:
 
     @property
     def density(self) -> float:
-        pairs = len(np.unique(self.user * self.n_items + self.item)) if len(self) else 0
+        """Distinct (user, item) pairs over users × items: one int64 key a row, sorted in place."""
+        if not len(self):
+            return 0.0
+        key = self.user.astype(np.int64) * self.n_items + self.item
+        key.sort()
+        pairs = 1 + int(np.count_nonzero(key[1:] != key[:-1]))
         return pairs / max(1, self.n_users * self.n_items)
 
     def subset(self, rows: np.ndarray) -> Interactions:
@@ -163,7 +169,7 @@ class Interactions:
         """A content hash: a stored split is only reused for the exact data it was drawn on."""
         h = hashlib.sha1()
         for a in (self.user, self.item, self.rating, self.timestamp, self.behavior):
-            h.update(b"-" if a is None else np.ascontiguousarray(a).tobytes())
+            h.update(b"-" if a is None else memoryview(np.ascontiguousarray(a)).cast("B"))  # no copy
         h.update(json.dumps([self.n_users, self.n_items, list(self.behaviors)]).encode())
         if self.given_test is not None:
             h.update(self.given_test.negatives.tobytes())
@@ -236,7 +242,7 @@ def encode_ids(raw: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     uniq = np.asarray(uniq, dtype=object).astype(str)
     numeric = pd.to_numeric(pd.Series(uniq), errors="coerce").to_numpy()
     if len(uniq) and not np.isnan(numeric).any():
-        if len(np.unique(numeric)) == len(uniq):  # each number is written one way
+        if len(unique(numeric)) == len(uniq):  # each number is written one way
             order = np.argsort(numeric, kind="stable")
         else:  # "0042" and "42" are different ids: numeric order, then text order among equal numbers
             order = np.lexsort((uniq, numeric))

@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from recviz import paths
+from recviz.data.arrays import unique
 from recviz.data.interactions import Interactions
 from recviz.data.npz import save_atomic
 from recviz.data.prepare import sampled_users
@@ -212,21 +213,43 @@ def target_train(split: Split) -> Interactions:
 
 
 # ---- protocols -------------------------------------------------------------------------------------
+_BLOCK = 1 << 20  # values per step of a whole-column search
 def _pairs(data: Interactions, target: str | None) -> tuple[np.ndarray, np.ndarray]:
     """One representative row per eligible (user, item) pair — its latest eligible row — ordered by
     (user, time, row). Returns (rows, pair keys of all rows of `data`)."""
     keys = data.user.astype(np.int64) * data.n_items + data.item
-    eligible = np.ones(len(data), bool) if target is None else data.behavior == data.behavior_code(target)
-    rows = np.flatnonzero(eligible)
-    time = data.timestamp[rows] if data.timestamp is not None else np.zeros(len(rows), np.int64)
-    order = rows[np.lexsort((rows, time, keys[rows]))]  # by pair, then time, then file order
+    time = data.timestamp
+    if target is None:
+        order = _order_by(keys, time)  # by pair, then time, then file order
+    else:
+        rows = np.flatnonzero(data.behavior == data.behavior_code(target))
+        order = rows[_order_by(keys[rows], None if time is None else time[rows])]
+        del rows
     ordered = keys[order]
     last_of_pair = np.r_[ordered[1:] != ordered[:-1], True]
     del ordered
     rep = order[last_of_pair]
-    rep_time = data.timestamp[rep] if data.timestamp is not None else np.zeros(len(rep), np.int64)
-    rep = rep[np.lexsort((rep, rep_time, data.user[rep]))]
+    del order, last_of_pair
+    rep.sort()  # file order, which breaks the ties below
+    rep = rep[_order_by(data.user[rep], None if time is None else time[rep])]
     return rep, keys
+
+
+def _order_by(major: np.ndarray, minor: np.ndarray | None) -> np.ndarray:
+    """Positions sorted by (major, minor, position) for non-negative `major`: one stable sort of
+    one int64 key (major × span of minor + minor's offset) when that fits in 63 bits — user × item
+    pair keys and 9 days of seconds do — else np.lexsort, which sorts once per key."""
+    if minor is None or not len(major):
+        return np.argsort(major, kind="stable")
+    lo, hi = int(minor.min()), int(minor.max())
+    span, top = hi - lo + 1, int(major.max()) + 1
+    if top * span >= 2 ** 63:
+        return np.lexsort((minor, major))
+    key = major.astype(np.int64)
+    key *= span
+    key += minor
+    key -= lo
+    return np.argsort(key, kind="stable")
 
 
 def _train_without(keys: np.ndarray, held: np.ndarray) -> np.ndarray:
@@ -235,27 +258,42 @@ def _train_without(keys: np.ndarray, held: np.ndarray) -> np.ndarray:
 
 def _member(values: np.ndarray, of: np.ndarray) -> np.ndarray:
     """values ∈ of, by binary search in sorted `of`: O(len · log len(of)) time and one index array,
-    where np.isin on pair keys (a range of users × items) sorts both arrays together."""
+    where np.isin on pair keys (a range of users × items) sorts both arrays together. A block of
+    values at a time, so the search's temporaries stay small."""
     of = np.sort(of)
+    out = np.zeros(len(values), bool)
     if not len(of):
-        return np.zeros(len(values), bool)
-    pos = np.searchsorted(of, values)
-    np.minimum(pos, len(of) - 1, out=pos)
-    return of[pos] == values
+        return out
+    for s in range(0, len(values), _BLOCK):
+        part = values[s:s + _BLOCK]
+        pos = np.searchsorted(of, part)
+        np.minimum(pos, len(of) - 1, out=pos)
+        out[s:s + _BLOCK] = of[pos] == part
+    return out
 
 
 def _pick_valid(users: np.ndarray, eligible: np.ndarray, from_end: np.ndarray, rule: str,
                 rng: np.random.Generator) -> np.ndarray:
     """Positions (into the user-sorted pairs) of each user's validation pair among `eligible`
     ones: the latest (`from_end` smallest) or one drawn uniformly (a random key per pair, the
-    largest key per user wins — one sort, no loop over users)."""
+    largest key per user wins). The pairs come by user, and within a user `from_end` falls, so
+    a user's eligible pairs are one run and no sort is needed: the latest is the run's last, the
+    drawn one the run's largest key (its last on a tie)."""
     pos = np.flatnonzero(eligible)
     if len(pos) == 0:
         return pos
     key = -from_end[pos] if rule == "latest" else rng.random(len(pos))
-    order = pos[np.lexsort((key, users[pos]))]
-    last = np.r_[users[order][1:] != users[order][:-1], True]
-    return order[last]
+    user = users[pos]
+    new_user = np.r_[True, user[1:] != user[:-1]]
+    runs = (user[1:] >= user[:-1]).all() and (rule != "latest" or (new_user[1:] | (key[1:] > key[:-1])).all())
+    if not runs:  # not in the order the protocols make: sort
+        order = pos[np.lexsort((key, user))]
+        return order[np.r_[users[order][1:] != users[order][:-1], True]]
+    starts = np.flatnonzero(new_user)
+    if rule == "latest":
+        return pos[np.r_[starts[1:], len(pos)] - 1]
+    best = np.repeat(np.maximum.reduceat(key, starts), np.diff(np.r_[starts, len(pos)]))
+    return pos[np.maximum.reduceat(np.where(key == best, np.arange(len(pos)), -1), starts)]
 
 
 def _leave_one_out(data: Interactions, seed: int, n: int, target: str | None,
@@ -291,6 +329,7 @@ def _leave_one_out(data: Interactions, seed: int, n: int, target: str | None,
             fix="use a dataset with more interactions per user, or the ratio protocol",
         )
     train_rows = _train_without(keys, np.concatenate([test_rows, valid_rows]))
+    del keys, rep, users, from_end  # before the index of seen pairs is built
     seen = SeenItems(data.user, data.item, data.n_users, data.n_items)  # all splits, all behaviours
     rng = np.random.default_rng(seed)
     valid_c = sample_candidates(data.user[valid_rows], seen, n, rng, data.user_ids)
@@ -317,15 +356,15 @@ def _ratio(data: Interactions, seed: int, n: int, target: str | None) -> Split:
                             file=data.source, fix="use a larger dataset")
     train_rows = _train_without(keys, np.concatenate([valid_rows, test_rows]))
     has_train = np.bincount(data.user[train_rows], minlength=data.n_users) > 0
-    cold = {p: int(len(np.unique(data.user[r][~has_train[data.user[r]]]))) for p, r in
+    cold = {p: int(len(unique(data.user[r][~has_train[data.user[r]]]))) for p, r in
             (("valid", valid_rows), ("test", test_rows))}
     valid_rows = valid_rows[has_train[data.user[valid_rows]]]
     test_rows = test_rows[has_train[data.user[test_rows]]]
     if len(test_rows) == 0:
         raise ProtocolError("no test user has any training interaction (every user has one item?)",
                             file=data.source, fix="use a dataset with several interactions per user")
-    info = {"users_evaluated_valid": int(len(np.unique(data.user[valid_rows]))),
-            "users_evaluated_test": int(len(np.unique(data.user[test_rows]))),
+    info = {"users_evaluated_valid": int(len(unique(data.user[valid_rows]))),
+            "users_evaluated_test": int(len(unique(data.user[test_rows]))),
             "cold_users_skipped": cold,
             "rule": "users with held-out items but no train interactions are not evaluated"}
     return Split("ratio", data, train_rows, np.sort(valid_rows), np.sort(test_rows), seed=seed,

@@ -83,10 +83,13 @@ def _validate(
     dup_keys: tuple[str, ...] | None = None,
     columns: dict[str, str] | None = None,
     defer_timestamps: bool = False,
+    keep_int_ids: bool = False,
 ) -> tuple[pd.DataFrame, np.ndarray]:
     """See `validate_frame`. `defer_timestamps`: one chunk of a file — leave the timestamps as
     parsed (float64, unit not yet decided; `attrs['timestamp_dates']` says whether they were
-    dates) for `finish_timestamps` over the whole column. The steps below run in this order; each
+    dates) for `finish_timestamps` over the whole column. `keep_int_ids`: ids of an integer column
+    stay int64 (checked the same way) instead of becoming their text — a chunked reader
+    (`recviz.data.formats.chunked`) encodes them as numbers. The steps below run in this order; each
     raises the DataError of the first problem it finds."""
     file = str(file)
     names = {**{r: r for r in ROLES}, **(columns or {})}
@@ -95,7 +98,7 @@ def _validate(
     present = [r for r in ROLES if r in df.columns]
     _refuse_empty_cells(df, present, file=file, line_of=line_of, names=names)
     out: dict[str, object] = {role: _ids(df[role], role, int_ids=int_ids, file=file, line_of=line_of,
-                                         column=names[role]) for role in ("user", "item")}
+                                         column=names[role], keep_int=keep_int_ids) for role in ("user", "item")}
     if "rating" in present:
         out["rating"] = _ratings(df["rating"], rating_range, rating_step, file=file, line_of=line_of,
                                  column=names["rating"])
@@ -142,13 +145,14 @@ def _refuse_empty_cells(df: pd.DataFrame, present: list[str], *, file: str, line
                 fix=f"fill in or delete rows without a {role}; check that the line has every field")
 
 
-def _ids(col: pd.Series, role: str, *, int_ids: bool, file: str, line_of: np.ndarray, column: str) -> pd.Series:
+def _ids(col: pd.Series, role: str, *, int_ids: bool, file: str, line_of: np.ndarray, column: str,
+         keep_int: bool = False) -> pd.Series:
     """User or item ids, kept as the strings the file has ("0042" stays "0042"): numbers (whole
-    floats become integers) as a categorical of their text, text stripped."""
+    floats become integers) as a categorical of their text (`keep_int`: as int64), text stripped."""
     if pd.api.types.is_float_dtype(col.dtype):
         col = _whole_numbers(col, role, file=file, line_of=line_of, column=column)
     if pd.api.types.is_integer_dtype(col.dtype):
-        s = _integer_ids(col, role, int_ids=int_ids, file=file, line_of=line_of, column=column)
+        s = _integer_ids(col, role, int_ids=int_ids, file=file, line_of=line_of, column=column, keep_int=keep_int)
     else:
         s = _text_ids(col, role, int_ids=int_ids, file=file, line_of=line_of, column=column)
     return s.reset_index(drop=True)
@@ -166,15 +170,17 @@ def _whole_numbers(col: pd.Series, role: str, *, file: str, line_of: np.ndarray,
 
 
 def _integer_ids(col: pd.Series, role: str, *, int_ids: bool, file: str, line_of: np.ndarray,
-                 column: str) -> pd.Series:
+                 column: str, keep_int: bool = False) -> pd.Series:
     """Integer ids (>= 0 where the format says so) as a categorical of their text, each distinct
-    id's string made once."""
+    id's string made once (`keep_int`: as int64 numbers)."""
     neg = (col.to_numpy() < 0) if int_ids else np.zeros(len(col), dtype=bool)
     if neg.any():
         k = _first(neg)
         raise DataError(f"{role} id {_show(col.iat[k])} is negative; this format's ids are "
                         "integers >= 0", file=file, row=_line(line_of, k), column=column,
                         fix=_ID_FIX)
+    if keep_int:
+        return pd.Series(col.to_numpy(dtype=np.int64))
     codes, uniq = pd.factorize(col.to_numpy(), sort=False)
     return pd.Series(pd.Categorical.from_codes(codes, categories=pd.Index(uniq.astype(str), dtype=object)))
 
@@ -206,7 +212,7 @@ def _ratings(col: pd.Series, rating_range: tuple[float, float] | None, rating_st
     r = _rating_numbers(col, file=file, line_of=line_of, column=column)
     _check_storable(r, file=file, line_of=line_of, column=column)
     if rating_range is not None:
-        _check_scale(r, rating_range, rating_step, file=file, line_of=line_of, column=column)
+        check_scale(r, rating_range, rating_step, file=file, line_of=line_of, column=column)
     return r
 
 
@@ -240,7 +246,7 @@ def _check_storable(r: np.ndarray, *, file: str, line_of: np.ndarray, column: st
                         fix="fix or delete that line")
 
 
-def _check_scale(r: np.ndarray, rating_range: tuple[float, float], rating_step: float | None, *,
+def check_scale(r: np.ndarray, rating_range: tuple[float, float], rating_step: float | None, *,
                  file: str, line_of: np.ndarray, column: str) -> None:
     """Every rating within the format's range, and on its steps when it has any."""
     lo, hi = rating_range

@@ -57,8 +57,7 @@ def iter_delimited(
     `fixed_delimiter`: the format prescribes `sep` (the fix then does not suggest another one)."""
     encoding = check_file(src, encoding=encoding)
     if sep == "::":
-        raw = src.read_bytes().replace(b"::", DOUBLE_COLON_SUB.encode())
-        handle, pd_sep = io.BytesIO(raw), DOUBLE_COLON_SUB
+        handle, pd_sep = io.BufferedReader(_DoubleColons(src.open())), DOUBLE_COLON_SUB
     else:
         handle, pd_sep = src.handle(), sep
     dtype = str if str_columns is None else {c: str for c in str_columns}
@@ -103,6 +102,40 @@ def iter_delimited(
     finally:
         if not isinstance(handle, str):
             handle.close()
+
+
+class _DoubleColons(io.RawIOBase):
+    """A binary stream with every '::' replaced by `DOUBLE_COLON_SUB` (the C parser splits on one
+    character), a block at a time, as `bytes.replace` would on the whole file: a run of colons at a
+    block's end is paired from its start, and an odd last colon waits for the next block."""
+
+    BLOCK = 1 << 20
+
+    def __init__(self, raw) -> None:
+        self.raw, self.carry, self.out = raw, b"", b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while not self.out:
+            block = self.raw.read(self.BLOCK)
+            data, self.carry = self.carry + block, b""
+            if not data:
+                return 0
+            if block:
+                run = len(data) - len(data.rstrip(b":"))
+                if run % 2:  # an odd trailing colon may pair with the next block's first
+                    data, self.carry = data[:-1], b":"
+            self.out = data.replace(b"::", DOUBLE_COLON_SUB.encode())
+        n = min(len(buffer), len(self.out))
+        buffer[:n] = self.out[:n]
+        self.out = self.out[n:]
+        return n
+
+    def close(self) -> None:
+        self.raw.close()
+        super().close()
 
 
 class _errors_for_people:

@@ -1,8 +1,10 @@
 """Interactions that are already columns: a pandas DataFrame (`recviz.load(df)`) and Parquet files
 or folders of them. Nothing is parsed from text, but everything else is what a text table gets: the
 roles come from the same column mapping (a name or 0-based position per role) or are guessed from
-the column names the same way (`table.guess_roles`), and the values pass the same `validate_frame`,
-so a DataFrame or a Parquet file is refused with the same messages as the CSV it came from.
+the column names the same way (`table.guess_roles`), and the values pass the same validation, chunk
+by chunk (`chunked.assemble`: a DataFrame in slices, a Parquet file in batches of its row groups), so
+a DataFrame or a Parquet file is refused with the same messages as the CSV it came from, and a large
+one is read in memory of the order of the arrays it becomes.
 
 Row numbers in messages count data rows from 1 (a Parquet folder's files in name order).
 """
@@ -16,14 +18,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from recviz.limits import ROWS
+from recviz.data.formats import chunked, delimited
 from recviz.data.formats.table import _check_mapping_keys, _resolve
 from recviz.data.formats.textfile import Source
 from recviz.data.interactions import Interactions
-from recviz.data.validate import check_dedup, validate_frame
+from recviz.data.validate import check_dedup
 from recviz.errors import DataError
+from recviz.limits import ROWS
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
+BATCH_ROWS = 1 << 18  # rows of a Parquet file read at a time: a few MB of columns
 
 
 def read_frame(frame: pd.DataFrame, mapping: dict | None = None, dedup: str | None = None, *,
@@ -50,23 +54,38 @@ def read_frame(frame: pd.DataFrame, mapping: dict | None = None, dedup: str | No
     src = Source(data=b"", label=label)
     dedup = check_dedup(dedup, "error")
     mapping = _check_mapping_keys(mapping, src)
-    columns = list(frame.columns)
     repeated = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
     if repeated:
         raise DataError(f"the table has more than one column named {', '.join(repr(c) for c in repeated)}",
                         file=label, fix="rename or drop the repeated columns so that each name is used once")
     if len(frame) == 0:
         raise DataError("the table has no rows", file=label, fix="pass a table with one row per interaction")
-    roles = _resolve(mapping, columns, True, src, first_row=[])
-    raw = frame[[roles[r] for r in roles]].copy()
-    raw.columns = list(roles)
-    raw.index = pd.RangeIndex(len(raw))
-    df = validate_frame(raw, file=label, line_of=np.arange(1, len(raw) + 1), timestamps="auto", dedup=dedup,
-                        columns={r: str(c) for r, c in roles.items()})
-    meta = {"format": "table", "files": [label], "mapping": {r: str(c) for r, c in roles.items()}, **(meta or {})}
-    if df.attrs.get("duplicates_dropped"):
-        meta["duplicates_dropped"] = int(df.attrs["duplicates_dropped"])
-    return Interactions.from_frame(df, name=name, source=source or label, meta=meta)
+    roles = _resolve(mapping, list(frame.columns), True, src, first_row=[])
+    positions = [list(frame.columns).index(roles[r]) for r in roles]
+
+    def slices():  # a chunk at a time, so that checking the table takes memory of a chunk, not a copy of it
+        step = delimited.CHUNK_ROWS
+        for s in range(0, len(frame), step):
+            part = frame.iloc[s:s + step, positions]
+            yield part, np.arange(s + 1, s + len(part) + 1)
+
+    return _assemble(slices(), roles, dedup, label=label, name=name, source=source or label,
+                     meta={"format": "table", "files": [label], "mapping": {r: str(c) for r, c in roles.items()},
+                           **(meta or {})},
+                     rows=len(frame))
+
+
+def _assemble(chunks, roles: dict, dedup: str, *, label: str, name: str, source: str, meta: dict,
+              rows: int) -> Interactions:
+    """Chunks whose columns are the role columns in `roles` order, through `chunked.assemble`."""
+    def to_roles(part: pd.DataFrame) -> pd.DataFrame:
+        part = part.set_axis(list(roles), axis=1)
+        part.index = pd.RangeIndex(len(part))
+        return part
+
+    return chunked.assemble(chunks, to_roles=to_roles, file=label, timestamps="auto", dedup=dedup,
+                            columns={r: str(c) for r, c in roles.items()}, expected_rows=rows, name=name,
+                            source=source, meta=meta)
 
 
 def is_parquet(path: Path) -> bool:
@@ -116,7 +135,8 @@ def read_parquet(path: str | Path, mapping: dict | None = None, dedup: str | Non
                  name: str | None = None) -> Interactions:
     """A `.parquet` file, or a folder of them read as one table, with roles mapped as for CSV.
     Only the mapped columns are read (Parquet stores columns apart, so a wide file costs no more
-    than its user, item, rating, timestamp and behaviour columns)."""
+    than its user, item, rating, timestamp and behaviour columns), `BATCH_ROWS` rows at a time
+    (`chunked`), so reading takes memory of the order of the arrays the table becomes."""
     import pyarrow.parquet as pq
 
     path = Path(path)
@@ -135,14 +155,30 @@ def read_parquet(path: str | Path, mapping: dict | None = None, dedup: str | Non
     src = Source(data=b"", label=str(path))
     wanted = _check_mapping_keys(mapping, src)
     roles = _resolve(wanted, list(schema.names), True, src, first_row=[])
-    try:
-        tables = [pq.read_table(f, columns=list(dict.fromkeys(roles.values()))) for f in files]
-    except Exception as exc:  # noqa: BLE001
-        raise DataError(f"could not read the Parquet data ({exc})", file=str(path),
-                        fix="check that every file of the folder has the same columns") from None
-    import pyarrow as pa
+    if rows == 0:
+        raise DataError("the table has no rows", file=str(path), fix="pass a table with one row per interaction")
+    dedup = check_dedup(dedup, "error")
+    return _assemble(_batches(files, list(roles.values()), path), roles, dedup, label=str(path),
+                     name=name or path.name.split(".")[0], source=str(path),
+                     meta={"format": "parquet", "files": [str(f) for f in files],
+                           "mapping": {r: str(c) for r, c in roles.items()}},
+                     rows=rows)
 
-    frame = pa.concat_tables(tables, promote_options="default").to_pandas() if len(tables) > 1 \
-        else tables[0].to_pandas()
-    return read_frame(frame, roles, dedup, label=str(path), name=name or path.name.split(".")[0],
-                      source=str(path), meta={"format": "parquet", "files": [str(f) for f in files]})
+
+def _batches(files: list[Path], columns: list[str], path: Path):
+    """(frame of `columns`, row numbers) per batch of at most BATCH_ROWS rows, file after file."""
+    import pyarrow.parquet as pq
+
+    start = 0
+    for f in files:
+        try:
+            batches = pq.ParquetFile(f).iter_batches(batch_size=BATCH_ROWS, columns=list(dict.fromkeys(columns)))
+            for batch in batches:
+                part = batch.to_pandas()
+                yield part[columns], np.arange(start + 1, start + len(part) + 1)
+                start += len(part)
+        except DataError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise DataError(f"could not read the Parquet data ({exc})", file=str(path),
+                            fix="check that every file of the folder has the same columns") from None

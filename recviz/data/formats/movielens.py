@@ -14,7 +14,7 @@ from recviz.data.interactions import Interactions
 from recviz.data.formats import chunked
 from recviz.data.formats.delimited import estimate_rows, iter_delimited, read_delimited
 from recviz.data.formats.textfile import Source, as_source
-from recviz.data.validate import check_dedup, default_name, validate_frame
+from recviz.data.validate import check_dedup, default_name
 from recviz.errors import DataError
 
 ML100K_GENRES = ("unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime",
@@ -24,15 +24,16 @@ _GENERIC_STEMS = ("u", "ratings", "rating", "data")
 _ROLES4 = {0: "user", 1: "item", 2: "rating", 3: "timestamp"}
 
 
-def _finish(df: pd.DataFrame, src: Source, *, fmt: str, items: pd.DataFrame | None, name: str | None,
-            source: str | Path | None, extra_meta: dict | None = None) -> Interactions:
+def _stream(src: Source, chunks, *, fmt: str, items, name: str | None,
+            source: str | Path | None, extra_meta: dict | None = None, encoding: str = "utf-8",
+            **checks) -> Interactions:
+    """u.data / ratings.dat, four positional columns, streamed (`chunked`)."""
     meta = {"format": fmt, "files": [src.label]}
     meta.update(extra_meta or {})
-    if df.attrs.get("duplicates_dropped"):
-        meta["duplicates_dropped"] = int(df.attrs["duplicates_dropped"])
-    return Interactions.from_frame(df, name=name or default_name(src, _GENERIC_STEMS),
-                                   source=str(source if source is not None else src.label),
-                                   items=items, meta=meta)
+    return chunked.assemble(chunks, to_roles=lambda raw: raw.iloc[:, :4].rename(columns=_ROLES4), file=src.label,
+                            int_ids=True, items=items, name=name or default_name(src, _GENERIC_STEMS),
+                            source=str(source if source is not None else src.label), meta=meta,
+                            expected_rows=estimate_rows(src, encoding), **checks)
 
 
 def items_table(ids: pd.Series, titles: pd.Series, genres: pd.Series) -> pd.DataFrame:
@@ -62,15 +63,13 @@ def read_ml100k(
     flags). `items=None` picks up `u.item` beside `data` if there is one."""
     src = as_source(data)
     dedup = check_dedup(dedup, "error")
-    raw, line_of = read_delimited(src, sep="\t", encoding="latin-1", min_columns=4,
-                                  str_columns=[0, 1], what="MovieLens-100K u.data (user, item, rating, timestamp)")
-    raw = raw.iloc[:, :4].rename(columns=_ROLES4)
-    df = validate_frame(raw, file=src.label, line_of=line_of, int_ids=True, rating_range=(1, 5),
-                        rating_step=1, dedup=dedup)
+    chunks = iter_delimited(src, sep="\t", encoding="latin-1", min_columns=4, str_columns=[0, 1],
+                            what="MovieLens-100K u.data (user, item, rating, timestamp)")
     item_src = as_source(items) if items is not None else src.sibling("u.item")
-    table = read_ml100k_items(item_src) if item_src is not None else None
+    table = (lambda: read_ml100k_items(item_src)) if item_src is not None else None
     extra = {"item_file": item_src.label} if item_src is not None else {}
-    return _finish(df, src, fmt="ml-100k", items=table, name=name, source=source, extra_meta=extra)
+    return _stream(src, chunks, fmt="ml-100k", items=table, name=name, source=source,
+                   extra_meta=extra, encoding="latin-1", rating_range=(1, 5), rating_step=1, dedup=dedup)
 
 
 def read_ml100k_items(path: str | Path | Source) -> pd.DataFrame:
@@ -101,19 +100,25 @@ def read_ml1m(
     (10M: half stars 0.5–5, accepted too)."""
     src = as_source(ratings)
     dedup = check_dedup(dedup, "error")
-    raw, line_of = read_delimited(src, sep="::", encoding="latin-1", min_columns=4, str_columns=[0, 1],
-                                  what="MovieLens-1M ratings.dat (UserID::MovieID::Rating::Timestamp)")
-    raw = raw.iloc[:, :4].rename(columns=_ROLES4)
-    # ml-1m uses whole stars; ml-10m (same layout) half stars: allow the finer scale only if used
-    r = pd.to_numeric(raw["rating"], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-    half = bool(np.any(np.mod(r, 1) == 0.5))
-    df = validate_frame(raw, file=src.label, line_of=line_of, int_ids=True,
-                        rating_range=(0.5, 5) if half else (1, 5), rating_step=0.5 if half else 1,
-                        dedup=dedup)
+    chunks = iter_delimited(src, sep="::", encoding="latin-1", min_columns=4, str_columns=[0, 1],
+                            what="MovieLens-1M ratings.dat (UserID::MovieID::Rating::Timestamp)")
     movie_src = as_source(movies) if movies is not None else src.sibling("movies.dat")
-    table = read_ml1m_movies(movie_src) if movie_src is not None else None
+    table = (lambda: read_ml1m_movies(movie_src)) if movie_src is not None else None
     extra = {"item_file": movie_src.label} if movie_src is not None else {}
-    return _finish(df, src, fmt="ml-1m", items=table, name=name, source=source, extra_meta=extra)
+    return _stream(src, chunks, fmt="ml-1m", items=table, name=name, source=source,
+                   extra_meta=extra, encoding="latin-1", rating_scale=_StarScale(), dedup=dedup)
+
+
+class _StarScale:
+    """ml-1m uses whole stars; ml-10m (same layout) half stars: the finer scale is allowed once a
+    half star has been seen (a chunk's scale, for `chunked.assemble`'s `rating_scale`)."""
+
+    def __init__(self) -> None:
+        self.half = False
+
+    def __call__(self, ratings: np.ndarray) -> tuple[tuple[float, float], float]:
+        self.half = self.half or bool(np.any(np.mod(ratings, 1) == 0.5))
+        return ((0.5, 5), 0.5) if self.half else ((1, 5), 1)
 
 
 def read_ml1m_movies(path: str | Path | Source) -> pd.DataFrame:

@@ -4,15 +4,17 @@ the colon); other fields are ignored."""
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from recviz.data.interactions import Interactions
-from recviz.data.formats.delimited import delimiter_error, empty_error, read_delimited
+from recviz.data.formats import chunked
+from recviz.data.formats.delimited import delimiter_error, empty_error, estimate_rows, iter_delimited, read_delimited
 from recviz.data.formats.textfile import Source, as_source, check_file, head_text, sniff_delimiter
-from recviz.data.validate import check_dedup, validate_frame
+from recviz.data.validate import check_dedup
 from recviz.errors import DataError
 
 INTER_FIELDS = {
@@ -81,24 +83,24 @@ def read_recbole(
                             f"(fields: {[f for f, _ in fields]})", file=src.label, row=1,
                             column=INTER_FIELDS[role][0], fix=_FIX)
     ids = [roles["user"], roles["item"]]
-    raw, line_of = read_delimited(src, sep="\t", header=True, min_columns=len(fields),
-                                  str_columns=ids + ([roles["behavior"]] if roles["behavior"] is not None else []),
-                                  what=f"this RecBole file's header ({len(fields)} fields)")
+    chunks = iter_delimited(src, sep="\t", header=True, min_columns=len(fields),
+                            str_columns=ids + ([roles["behavior"]] if roles["behavior"] is not None else []),
+                            what=f"this RecBole file's header ({len(fields)} fields)")
+    first = next(chunks)
     picked = {role: pos for role, pos in roles.items() if pos is not None}
-    frame = pd.DataFrame({role: raw.iloc[:, pos] for role, pos in picked.items()})
-    df = validate_frame(frame, file=src.label, line_of=line_of, dedup=dedup,
-                        columns={role: raw.columns[pos] for role, pos in picked.items()})
+    header = list(first[0].columns)
     stem = src.name[: -len(".inter")] if src.name.endswith(".inter") else Path(src.name).stem
     item_src = as_source(item) if item is not None else src.sibling(stem + ".item")
-    table = read_recbole_items(item_src) if item_src is not None else None
+    table = (lambda: read_recbole_items(item_src)) if item_src is not None else None
     meta = {"format": "recbole", "files": [src.label],
             "fields": {role: fields[pos][0] for role, pos in picked.items()}}
     if item_src is not None:
         meta["item_file"] = item_src.label
-    if df.attrs.get("duplicates_dropped"):
-        meta["duplicates_dropped"] = int(df.attrs["duplicates_dropped"])
-    return Interactions.from_frame(df, name=name or stem, source=str(source if source is not None else src.label),
-                                   items=table, meta=meta)
+    return chunked.assemble(itertools.chain([first], chunks), file=src.label, dedup=dedup,
+                            to_roles=lambda raw: pd.DataFrame({role: raw.iloc[:, pos] for role, pos in picked.items()}),
+                            columns={role: header[pos] for role, pos in picked.items()}, expected_rows=estimate_rows(src),
+                            items=table, name=name or stem, source=str(source if source is not None else src.label),
+                            meta=meta)
 
 
 def read_recbole_items(path: str | Path | Source) -> pd.DataFrame | None:

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from recviz.data.interactions import Interactions
-from recviz.data.formats.delimited import read_delimited
+from recviz.data.formats import chunked
+from recviz.data.formats.delimited import estimate_rows, iter_delimited
 from recviz.data.formats.textfile import Source, as_source, check_file, head_text
-from recviz.data.validate import check_dedup, default_name, validate_with_lines
+from recviz.data.validate import check_dedup, default_name
 
 BEHAVIORS = ("pv", "cart", "fav", "buy")
+_COLUMNS = ("user", "item", "category", "behavior", "timestamp")
 
 
 def looks_like_taobao(lines: list[str]) -> bool:
@@ -36,28 +37,26 @@ def read_taobao(
     name: str | None = None,
     source: str | Path | None = None,
 ) -> Interactions:
-    """Read UserBehavior.csv. The item table has one row per item with its category id as
-    `genres` (no titles: the data set is anonymised)."""
+    """Read UserBehavior.csv, streamed (`chunked`: the full log is 100M rows). The item table has
+    one row per item with its category id as `genres` — the one on the item's last line (an item
+    has one category in practice) — and no titles: the data set is anonymised."""
     src = as_source(path)
     dedup = check_dedup(dedup, "last")
     encoding = check_file(src)
     first = head_text(src, encoding, lines=1)
     header = bool(first) and not first[0].split(",")[0].strip().lstrip("-").isdigit()
-    raw, line_of = read_delimited(src, sep=",", header=header, min_columns=5, str_columns=[0, 1, 2, 3],
-                                  what="Taobao UserBehavior.csv (user_id,item_id,category_id,behavior_type,timestamp)")
-    raw = raw.iloc[:, :5]
-    raw.columns = ["user", "item", "category", "behavior", "timestamp"]
-    df, kept_lines = validate_with_lines(
-        raw[["user", "item", "behavior", "timestamp"]], file=src.label, line_of=line_of, int_ids=True,
-        behaviors=BEHAVIORS, dedup=dedup, dup_keys=("user", "item", "behavior"),
-        columns={"user": "user_id", "item": "item_id", "behavior": "behavior_type", "timestamp": "timestamp"})
-    # category of each item: the one on its last line (an item has one category in practice)
-    cat = pd.DataFrame({"item": raw["item"].astype(str).str.strip(),
-                        "genres": raw["category"].astype(str).str.strip().replace("nan", np.nan)})
-    items = cat.drop_duplicates("item", keep="last").set_index("item")[["genres"]]
+    chunks = iter_delimited(src, sep=",", header=header, encoding=encoding, min_columns=5, str_columns=[0, 1, 2, 3],
+                            what="Taobao UserBehavior.csv (user_id,item_id,category_id,behavior_type,timestamp)")
+
+    def to_roles(raw: pd.DataFrame) -> pd.DataFrame:
+        frame = raw.iloc[:, :5]
+        frame.columns = list(_COLUMNS)
+        return frame
+
     meta = {"format": "taobao", "files": [src.label], "dedup": dedup}
-    if df.attrs.get("duplicates_dropped"):
-        meta["duplicates_dropped"] = int(df.attrs["duplicates_dropped"])
-    return Interactions.from_frame(df, name=name or default_name(src, ("UserBehavior",)),
-                                   source=str(source if source is not None else src.label),
-                                   items=items, behaviors=BEHAVIORS, meta=meta)
+    return chunked.assemble(chunks, to_roles=to_roles, file=src.label, int_ids=True, behaviors=BEHAVIORS,
+                            dedup=dedup, dup_keys=("user", "item", "behavior"), item_column="category",
+                            columns={"user": "user_id", "item": "item_id", "behavior": "behavior_type",
+                                     "timestamp": "timestamp"},
+                            expected_rows=estimate_rows(src, encoding), name=name or default_name(src, ("UserBehavior",)),
+                            source=str(source if source is not None else src.label), meta=meta)

@@ -1,0 +1,522 @@
+"""How RecViz copes with a real-sized log: every step a person takes, on a Taobao-shaped log of
+`--rows` rows, each step in a fresh process so that its peak memory is its own.
+
+    python benchmarks/scale.py --rows 1000000
+    python benchmarks/scale.py --rows 10M --out /tmp/scale --phases generate,import,split-loo,itempop
+
+The log comes from `benchmarks/taobao_like.py` (users ≈ rows/100, items ≈ rows/25, pv/cart/fav/buy,
+9 days, planted factors), written as Parquet in bounded memory. Then each phase runs the code the
+CLI and the app run — never a re-implementation:
+
+| phase       | what runs                                                                                 |
+|-------------|-------------------------------------------------------------------------------------------|
+| generate    | the Parquet log (reused when `--out` already holds it for these rows and seed)             |
+| import      | `recviz import LOG --name scale --dedup last --replace` (`cli.main`; saved as npz, as the app saves an upload) |
+| inspect     | `recviz inspect --dataset scale --json`                                                    |
+| split-loo   | the run's split as `experiment.prepare_split` draws it: leave-one-out, 100 candidates      |
+| split-ratio | the same, 80/10/10 ratio split                                                              |
+| itempop     | `experiment.run` of ItemPop: fit, then validation and test evaluation (split reloaded)      |
+| itemknn     | the same for ItemKNN                                                                        |
+| gmf         | GMF through `training.fit`, stopped after `--batches` batches of `--batch-size`: samples/s, and the epoch time extrapolated from it |
+| mbnmf       | the same for multi-behaviour NeuMF with target buy (its split drawn first)                  |
+| topn        | one user's top-20 as the Recommendations page makes it: `eval.protocols.recommend` on a fitted ItemPop, `analysis.dataset.top_list` and `user_history` |
+| data-page   | the Data page: the dataset loaded as the page loads it, `stats()`, `analysis.dataset` summaries and `recviz.charts` figures serialised |
+
+Each phase's row gives its wall time (the whole process: start, imports, loading the data, the
+work), the time of its own work (`work s`: what the acceptance limits, e.g. fit + evaluation), its
+peak resident memory (`os.wait4`'s ru_maxrss of that process), that peak above what the process held
+after its imports (`above base`), and that as a multiple of the imported log's final arrays. A phase
+that fails, runs past `--timeout` or grows past `--max-rss-gb` (killed, so a shared machine is not
+starved) says so in its row; the others still run. The table is printed, then one JSON line, and both
+are written to OUT/scale-ROWS.json and .txt. Wall times depend on the machine's load: the load
+average before and after is printed with them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's recviz and benchmarks
+
+PHASES = ("generate", "import", "inspect", "split-loo", "split-ratio", "itempop", "itemknn", "gmf", "mbnmf",
+          "topn", "data-page")
+NEEDS = {"import": "generate", **{p: "import" for p in PHASES[2:]}}
+NAME = "scale"
+RESULT = "SCALE-RESULT "
+TOP_N = 20
+
+
+# ---- the parent: one child process per phase ------------------------------------------------------
+def rows_arg(text: str) -> int:
+    text = text.strip().upper().replace("_", "")
+    scale = {"K": 10**3, "M": 10**6, "G": 10**9}.get(text[-1:], 1)
+    return int(float(text[:-1] if scale > 1 else text) * scale)
+
+
+def parse(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--rows", type=rows_arg, required=True, help="rows of the log (1000000, 1M, 1e7)")
+    p.add_argument("--phases", default="all", help=f"comma-separated, from: {', '.join(PHASES)} (default all)")
+    p.add_argument("--out", help="folder for the log, the data directory and the results (default: a temporary "
+                                 "folder, removed at the end)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--timeout", type=float, default=1800, help="seconds a phase may take (default 1800)")
+    p.add_argument("--max-rss-gb", type=float, default=12.0, help="a phase above this resident memory is "
+                                                                   "stopped (default 12, the acceptance bound)")
+    p.add_argument("--batches", type=int, default=200, help="batches GMF and mbnmf train (default 200)")
+    p.add_argument("--batch-size", type=int, default=1024)
+    p.add_argument("--child", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    args.phases = list(PHASES) if args.phases == "all" else [x.strip() for x in args.phases.split(",") if x.strip()]
+    unknown = [x for x in args.phases if x not in PHASES]
+    if unknown:
+        p.error(f"unknown phase(s) {unknown}; phases: {', '.join(PHASES)}")
+    if args.rows < 1000:
+        p.error("--rows must be at least 1000")
+    return args
+
+
+def paths(args) -> dict:
+    root = Path(args.out)
+    return {"root": root, "log": root / f"log-{args.rows}-{args.seed}.parquet",
+            "facts": root / f"log-{args.rows}-{args.seed}.json", "home": root / f"home-{args.rows}-{args.seed}"}
+
+
+def main(argv=None) -> int:
+    args = parse(argv)
+    if args.child:
+        return child(args)
+    scratch = None
+    if not args.out:
+        scratch = args.out = tempfile.mkdtemp(prefix="recviz-scale-")
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    try:
+        return parent(args)
+    finally:
+        if scratch:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def load_average() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def parent(args) -> int:
+    where = paths(args)
+    started = {"load": load_average(), "at": time.strftime("%Y-%m-%d %H:%M:%S")}
+    print(f"scale benchmark: {args.rows:,} rows, seed {args.seed}, phases {', '.join(args.phases)}; "
+          f"{os.cpu_count()} CPUs; load average {started['load']} at {started['at']}", flush=True)
+    rows, failed = [], set()
+    arrays = None
+    for phase in args.phases:
+        need = NEEDS.get(phase)
+        if need in failed:
+            row = {"phase": phase, "ok": False, "note": f"not run: it needs {need}, which did not finish"}
+        else:
+            row = run_child(phase, args, where)
+        if not row["ok"]:
+            failed.add(phase)
+        if phase == "import" and row["ok"]:
+            arrays = row.get("arrays_bytes")
+        elif arrays is None and (where["home"] / "arrays.json").exists():  # imported by an earlier run
+            arrays = json.loads((where["home"] / "arrays.json").read_text())["bytes"]
+        if arrays and row.get("above_base") is not None:
+            row["x_arrays"] = round(row["above_base"] / arrays, 2)
+        rows.append(row)
+        print(format_row(row), flush=True)
+    ended = load_average()
+    report = {"rows": args.rows, "seed": args.seed, "cpus": os.cpu_count(), "started": started["at"],
+              "load_before": started["load"], "load_after": ended, "log_arrays_bytes": arrays,
+              "batches": args.batches, "batch_size": args.batch_size, "phases": rows}
+    table = format_table(rows)
+    text = (f"{args.rows:,} rows (seed {args.seed}), {os.cpu_count()} CPUs, load average {started['load']} before, "
+            f"{ended} after ({started['at']})\n{table}")
+    print("\n" + text)
+    print(json.dumps(report))
+    from recviz.files import write_json, write_atomic
+
+    write_json(Path(args.out) / f"scale-{args.rows}.json", report, indent=1)
+    write_atomic(Path(args.out) / f"scale-{args.rows}.txt", text + "\n")
+    return 0 if not failed else 1
+
+
+def run_child(phase: str, args, where: dict) -> dict:
+    """Run one phase in a fresh Python, watching its memory; its row."""
+    log_dir = Path(args.out) / "logs"
+    log_dir.mkdir(exist_ok=True)
+    out_path = log_dir / f"{phase}-{args.rows}.log"
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", phase, "--rows", str(args.rows),
+           "--seed", str(args.seed), "--out", str(args.out), "--batches", str(args.batches),
+           "--batch-size", str(args.batch_size)]
+    env = {**os.environ, "RECVIZ_HOME": str(where["home"]), "PYTHONUNBUFFERED": "1"}
+    start = time.perf_counter()
+    with open(out_path, "wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
+    limit = int(args.max_rss_gb * 2**30)
+    stopped = None
+    while True:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            break
+        elapsed = time.perf_counter() - start
+        if stopped is None and elapsed > args.timeout:
+            stopped = f"stopped after {args.timeout:.0f} s (--timeout)"
+        elif stopped is None and _rss(proc.pid) > limit:
+            stopped = f"stopped above {args.max_rss_gb:g} GB resident (--max-rss-gb)"
+        if stopped and proc.returncode is None:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.returncode = -9
+        time.sleep(0.1)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - start
+    text = out_path.read_text(errors="replace")
+    found = [json.loads(line[len(RESULT):]) for line in text.splitlines() if line.startswith(RESULT)]
+    row = {"phase": phase, "wall_s": round(wall, 1), "peak_rss": usage.ru_maxrss * 1024, "ok": False}
+    if found:
+        row.update(found[-1])
+        row["above_base"] = row["peak_rss"] - row.pop("base_rss")
+    if stopped:
+        row.update(ok=False, note=stopped)
+    elif proc.returncode != 0 and not found:
+        tail = [ln for ln in text.strip().splitlines() if ln.strip()][-1:] or ["no output"]
+        why = f"killed by signal {-proc.returncode}" if proc.returncode < 0 else f"exit {proc.returncode}"
+        row["note"] = f"failed ({why}): {tail[0][:160]} (log: {out_path})"
+    return row
+
+
+def _rss(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _mb(n) -> str:
+    return "" if n is None else f"{n / 2**20:,.0f} MB" if n < 2**30 else f"{n / 2**30:,.2f} GB"
+
+
+def format_row(row: dict) -> str:
+    work = f"{row['work_s']:.1f}" if row.get("work_s") is not None else ""
+    return (f"{row['phase']:<12} {row.get('wall_s', ''):>8} {work:>8} {_mb(row.get('peak_rss')):>10} "
+            f"{_mb(row.get('above_base')):>10} {row.get('x_arrays', ''):>6}  {row.get('note', '')}")
+
+
+def format_table(rows: list[dict]) -> str:
+    head = f"{'phase':<12} {'wall s':>8} {'work s':>8} {'peak RSS':>10} {'above base':>10} {'×arrays':>6}  note"
+    return "\n".join([head, "-" * len(head)] + [format_row(r) for r in rows])
+
+
+# ---- the child: one phase ------------------------------------------------------------------------
+def child(args) -> int:
+    where = paths(args)
+    phase = args.child
+    import numpy  # noqa: F401 — what every phase imports counts as its base
+    import pandas  # noqa: F401
+
+    if phase != "generate":  # RecViz's modules (torch with the training loop), so that the base holds them
+        import pyarrow.compute  # noqa: F401
+        import pyarrow.parquet  # noqa: F401
+
+        import recviz.analysis.dataset  # noqa: F401
+        import recviz.cli  # noqa: F401
+        import recviz.commands.data  # noqa: F401
+        import recviz.data.formats.detect  # noqa: F401
+        import recviz.experiments.experiment  # noqa: F401
+
+    base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    result = {"ok": True}
+    try:
+        result.update(PHASE_FUNCS[phase](args, where))
+    except Exception as exc:  # noqa: BLE001 — the row says what went wrong
+        result = {"ok": False, "note": f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"}
+        import traceback
+
+        traceback.print_exc()
+    result["base_rss"] = result.get("base_rss", base_rss)
+    print(RESULT + json.dumps(result, default=str), flush=True)
+    return 0 if result["ok"] else 1
+
+
+def _base() -> int:
+    """Peak resident bytes so far: taken after a phase's imports, before its work."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def _config(args, **kw):
+    from recviz.config import RunConfig
+
+    return RunConfig(dataset=NAME, seed=args.seed, **kw)
+
+
+def phase_generate(args, where) -> dict:
+    from benchmarks.taobao_like import write_parquet
+    from recviz.files import write_json
+
+    base = _base()
+    if where["log"].exists() and where["facts"].exists():
+        facts = json.loads(where["facts"].read_text())
+        return {"base_rss": base, "work_s": 0.0, "note": f"reused {where['log'].name}: " + _describe_log(facts)}
+    start = time.perf_counter()
+    facts = write_parquet(where["log"], args.rows, args.seed)
+    work = time.perf_counter() - start
+    facts["file_bytes"] = where["log"].stat().st_size
+    write_json(where["facts"], facts)
+    return {"base_rss": base, "work_s": work, "note": _describe_log(facts)}
+
+
+def _describe_log(facts: dict) -> str:
+    shares = "/".join(f"{100 * v / facts['rows']:.1f}" for v in facts["behaviors"].values())
+    return (f"{facts['users']:,} users, {facts['items']:,} items, pv/cart/fav/buy {shares} %, "
+            f"{facts['file_bytes'] / 2**20:,.0f} MB Parquet")
+
+
+def phase_import(args, where) -> dict:
+    import zipfile
+
+    import numpy as np
+
+    from recviz import cli
+    from recviz.data import saved
+    from recviz.files import write_json
+
+    base = _base()
+    shutil.rmtree(where["home"] / "splits", ignore_errors=True)  # splits of an earlier import's data
+    start = time.perf_counter()
+    code = cli.main(["import", str(where["log"]), "--name", NAME, "--dedup", "last", "--replace", "--json"])
+    work = time.perf_counter() - start
+    if code != 0:
+        raise RuntimeError(f"recviz import exited {code}")
+    version = saved.versions(NAME)[-1]
+    arrays = 0  # the final arrays' bytes, from the saved file's headers (nothing loaded)
+    with zipfile.ZipFile(saved._file(NAME, version)) as z:
+        for name in z.namelist():
+            if name.split(".")[0] in ("user", "item", "timestamp", "behavior", "rating", "user_ids", "item_ids"):
+                with z.open(name) as fh:
+                    magic = np.lib.format.read_magic(fh)
+                    header = np.lib.format.read_array_header_1_0 if magic == (1, 0) else \
+                        np.lib.format.read_array_header_2_0
+                    shape, _, dtype = header(fh)
+                    arrays += int(np.prod(shape)) * dtype.itemsize
+    write_json(where["home"] / "arrays.json", {"bytes": arrays})
+    return {"base_rss": base, "work_s": work, "arrays_bytes": arrays,
+            "note": f"{version['interactions']:,} interactions ({args.rows - version['interactions']:,} repeats "
+                    f"dropped), {version['users']:,} users, {version['items']:,} items; arrays {_mb(arrays)}"}
+
+
+def phase_inspect(args, where) -> dict:
+    from recviz import cli
+
+    base = _base()
+    start = time.perf_counter()
+    code = cli.main(["inspect", "--dataset", NAME, "--json"])
+    if code != 0:
+        raise RuntimeError(f"recviz inspect exited {code}")
+    return {"base_rss": base, "work_s": time.perf_counter() - start, "note": "load + stats()"}
+
+
+def _split_phase(args, where, protocol: str) -> dict:
+    from recviz import paths as rpaths
+    from recviz.experiments.experiment import prepare_data, prepare_split
+
+    base = _base()
+    config = _config(args, protocol=protocol, candidates=100)
+    for old in rpaths.splits_dir().glob(f"*-{protocol}-*-all-{args.seed}.npz"):
+        old.unlink()  # drawn fresh, as a first run on the data does
+    start = time.perf_counter()
+    data = prepare_data(config)
+    loaded = time.perf_counter()
+    split = prepare_split(config, data)
+    work = time.perf_counter() - loaded
+    info = split.info
+    evaluated = info.get("users_evaluated", info.get("users_evaluated_test"))
+    return {"base_rss": base, "work_s": work,
+            "note": f"load {loaded - start:.1f} s; {len(split.train_rows):,} train rows, {evaluated:,} users evaluated"}
+
+
+def phase_split_loo(args, where) -> dict:
+    return _split_phase(args, where, "loo")
+
+
+def phase_split_ratio(args, where) -> dict:
+    return _split_phase(args, where, "ratio")
+
+
+def _run_phase(args, model: str) -> dict:
+    from recviz.experiments.experiment import prepare_data, prepare_split, run
+
+    base = _base()
+    config = _config(args, model=model, protocol="loo", candidates=100)
+    start = time.perf_counter()
+    data = prepare_data(config)
+    split = prepare_split(config, data)  # the split-loo phase's, reloaded
+    ready = time.perf_counter()
+    result = run(config, data=data, split=split)
+    work = time.perf_counter() - ready
+    m = result.test.metrics
+    return {"base_rss": base, "work_s": work,
+            "note": f"fit + valid/test evaluation (load + split reload {ready - start:.1f} s before it); "
+                    f"test HR@10 {m['HR@10']:.3f}, NDCG@10 {m['NDCG@10']:.3f}"}
+
+
+def phase_itempop(args, where) -> dict:
+    return _run_phase(args, "itempop")
+
+
+def phase_itemknn(args, where) -> dict:
+    return _run_phase(args, "itemknn")
+
+
+def _batches_phase(args, model: str, **config_kw) -> dict:
+    """`training.fit` on the run's split, stopped after `args.batches` batches through the loop's own
+    `should_stop` poll (every POLL_EVERY batches): samples/s, and the epoch time extrapolated."""
+    import dataclasses
+    import math
+
+    from recviz.errors import Cancelled
+    from recviz.experiments.experiment import build_model, prepare_data, prepare_split
+    from recviz.training import loop
+
+    import torch
+
+    base = _base()
+    config = _config(args, model=model, protocol="loo", candidates=100, options={"batch_size": args.batch_size},
+                     **config_kw)
+    start = time.perf_counter()
+    data = prepare_data(config)
+    split = prepare_split(config, data)
+    ready = time.perf_counter()
+    model_ = build_model(config)
+    drawn = {}
+    plan_of = model_.plan
+
+    def plan(phase, split_):  # the model's own plan, its draw timed and its sample count noted
+        p = plan_of(phase, split_)
+        draw_of = p.draw
+
+        def draw(rng):
+            t = time.perf_counter()
+            arrays = draw_of(rng)
+            if "samples" not in drawn:
+                drawn.update(samples=len(next(iter(arrays.values()))), draw_s=time.perf_counter() - t)
+            drawn["epochs"] = drawn.get("epochs", 0) + 1
+            return arrays
+        return dataclasses.replace(p, draw=draw)
+
+    model_.plan = plan
+    polls = []  # (time, epochs drawn so far) at each poll
+    stop_at = 1 + math.ceil(args.batches / loop.POLL_EVERY)  # the epoch's first poll comes before any batch
+
+    def should_stop() -> bool:
+        polls.append((time.perf_counter(), drawn.get("epochs", 0)))
+        return len(polls) >= stop_at or drawn.get("epochs", 0) >= 2  # or a whole (short) epoch is done
+
+    try:
+        loop.fit(model_, split, should_stop=should_stop)
+        raise RuntimeError("training ended before the batches were done")
+    except Cancelled:
+        pass
+    if "samples" not in drawn:
+        raise RuntimeError("no samples were drawn")
+    epoch_batches = math.ceil(drawn["samples"] / args.batch_size)
+    within = [t for t, epochs in polls if epochs == 1]  # polls inside the first epoch: after 50, 100, … batches
+    threads = torch.get_num_threads()
+    if drawn["epochs"] >= 2:  # the first epoch was shorter than the batches asked for: measured whole
+        epoch = polls[-1][0] - polls[0][0]
+        rate = drawn["samples"] / epoch
+        return {"base_rss": base, "work_s": polls[-1][0] - ready, "samples_per_s": round(rate),
+                "epoch_s": round(epoch, 1), "epoch_samples": drawn["samples"],
+                "note": f"a whole epoch measured ({drawn['samples']:,} samples, {epoch_batches:,} batches of "
+                        f"{args.batch_size}, with its validation): {epoch:,.1f} s, {rate:,.0f} samples/s on "
+                        f"{threads} torch thread(s); load + split {ready - start:.1f} s"}
+    batches = len(within) * loop.POLL_EVERY
+    per_batch = (within[-1] - within[0]) / (batches - loop.POLL_EVERY)  # after the first POLL_EVERY: warm
+    setup = within[0] - polls[0][0] - loop.POLL_EVERY * per_batch  # drawing, copying and shuffling the samples
+    epoch = setup + epoch_batches * per_batch
+    rate = args.batch_size / per_batch
+    return {"base_rss": base, "work_s": within[-1] - ready, "samples_per_s": round(rate),
+            "epoch_s_extrapolated": round(epoch, 1), "epoch_samples": drawn["samples"],
+            "note": f"{batches} batches of {args.batch_size}: {rate:,.0f} samples/s on {threads} torch "
+                    f"thread(s); epoch of {drawn['samples']:,} samples ≈ {epoch:,.0f} s EXTRAPOLATED (setup "
+                    f"{setup:.1f} s incl. draw {drawn['draw_s']:.1f} s + {epoch_batches:,} batches, no validation); "
+                    f"load + split {ready - start:.1f} s"}
+
+
+def phase_gmf(args, where) -> dict:
+    return _batches_phase(args, "gmf")
+
+
+def phase_mbnmf(args, where) -> dict:
+    return _batches_phase(args, "mbnmf", target="buy")
+
+
+def phase_topn(args, where) -> dict:
+    import numpy as np
+
+    from recviz.analysis import dataset as ds
+    from recviz.eval.protocols import recommend
+    from recviz.experiments.experiment import build_model, prepare_data, prepare_split
+
+    base = _base()
+    config = _config(args, model="itempop", protocol="loo", candidates=100)
+    start = time.perf_counter()
+    data = prepare_data(config)
+    split = prepare_split(config, data)
+    model = build_model(config)
+    model.fit(split)
+    ready = time.perf_counter()
+    users, held = split.held_out("test")
+    user = int(users[0])
+    top, scores = recommend(model, np.array([user]), split.known_before("test"), TOP_N, seed=config.seed,
+                            with_scores=True)
+    table = ds.top_list(top[0], scores[0], data.item_ids, ds.item_titles(data), held_out=held[users == user])
+    history = ds.user_history(data, user, split)
+    work = time.perf_counter() - ready
+    return {"base_rss": base, "work_s": work,
+            "note": f"one user's top-{len(table)} + history of {len(history)} rows; load, split reload and "
+                    f"ItemPop fit {ready - start:.1f} s before it"}
+
+
+def phase_data_page(args, where) -> dict:
+    from recviz import charts
+    from recviz.analysis import dataset as ds
+    from recviz.data import saved
+    from recviz.experiments.experiment import prepare_data
+
+    base = _base()
+    start = time.perf_counter()
+    data = prepare_data(_config(args))  # what pages/ui/datasets.load_data caches
+    loaded = time.perf_counter()
+    data.stats()
+    figures = [charts.long_tail(ds.activity(data, "user"), ds.activity(data, "item"))]
+    mix = ds.behavior_mix(data)
+    if mix is not None:
+        figures.append(charts.behavior_mix(mix))
+    hist = ds.rating_histogram(data)
+    if hist is not None:
+        figures.append(charts.rating_histogram(hist))
+    ds.summary_table(data)
+    saved.versions(NAME)
+    sent = sum(len(fig.to_json()) for fig in figures)  # what the page sends the browser
+    work = time.perf_counter() - loaded
+    return {"base_rss": base, "work_s": work, "figure_bytes": sent,
+            "note": f"load {loaded - start:.1f} s; stats, summaries, {len(figures)} charts ({_mb(sent)} of figure JSON)"}
+
+
+PHASE_FUNCS = {"generate": phase_generate, "import": phase_import, "inspect": phase_inspect,
+               "split-loo": phase_split_loo, "split-ratio": phase_split_ratio, "itempop": phase_itempop,
+               "itemknn": phase_itemknn, "gmf": phase_gmf, "mbnmf": phase_mbnmf, "topn": phase_topn,
+               "data-page": phase_data_page}
+
+if __name__ == "__main__":
+    raise SystemExit(main())
