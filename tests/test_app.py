@@ -88,13 +88,30 @@ def test_train_form_launches_a_run_and_its_results_and_recommendations_show():
     assert len(at.dataframe) >= 3  # history, held-out, top list
 
 
-def test_an_invalid_upload_shows_the_error_with_its_line():
+def upload_and_save(name: str, content: bytes, save_as: str) -> AppTest:
+    """The Data page with `content` uploaded as `name` and the Save button pressed."""
     at = app().switch_page("pages/data.py").run()
-    at.file_uploader(key="upload").set_value(("bad.csv", b"user,item,rating\n1,10,4\n2,11,five\n", "text/csv"))
+    at.file_uploader(key="upload").set_value((name, content, "text/csv"))
     at.run()
-    at.text_input(key="save_as").set_value("bad").run()
+    at.text_input(key="save_as").set_value(save_as).run()
     at.button(key="save_upload").click().run()
     assert_clean(at)
+    return at
+
+
+def sweep_form(values: str, seeds: str) -> AppTest:
+    """The Train page set to sweep GMF's emb_dim over `values` and `seeds`."""
+    at = app().switch_page("pages/train.py").run()
+    at.selectbox(key="model").set_value("gmf").run()
+    at.toggle(key="sweep_on").set_value(True).run()
+    at.selectbox(key="sweep_param.gmf").set_value("emb_dim").run()
+    at.text_input(key="sweep_values.gmf.emb_dim").set_value(values).run()
+    at.text_input(key="sweep_seeds").set_value(seeds).run()
+    return at
+
+
+def test_an_invalid_upload_shows_the_error_with_its_line():
+    at = upload_and_save("bad.csv", b"user,item,rating\n1,10,4\n2,11,five\n", "bad")
     errors = " ".join(e.value for e in at.error)
     assert "bad.csv" in errors and "line 3" in errors and "Fix" in errors
 

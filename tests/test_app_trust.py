@@ -8,7 +8,7 @@ from recviz.config import RunConfig
 from recviz.data.load import save_named
 from recviz.experiments import artifacts, record
 from recviz.experiments.store import RunStore
-from tests.test_app import ROOT, app, app_env, assert_clean  # noqa: F401  (app_env: the fixture)
+from tests.test_app import ROOT, app, app_env, assert_clean, sweep_form  # noqa: F401  (app_env: the fixture)
 
 
 def _two_runs(tmp_path) -> tuple[int, int, str]:
@@ -265,12 +265,7 @@ def test_the_sweep_mode_runs_each_value_with_each_seed(monkeypatch):
 
     monkeypatch.setattr(launch, "submit", lambda config, sweep_id=None, **_:
                         RunStore().create(config, sweep_id=sweep_id))  # queue only: nothing trains here
-    at = app().switch_page("pages/train.py").run()
-    at.selectbox(key="model").set_value("gmf").run()
-    at.toggle(key="sweep_on").set_value(True).run()
-    at.selectbox(key="sweep_param.gmf").set_value("emb_dim").run()
-    at.text_input(key="sweep_values.gmf.emb_dim").set_value("8,16").run()
-    at.text_input(key="sweep_seeds").set_value("0,1,2").run()
+    at = sweep_form("8,16", "0,1,2")
     assert at.button(key="launch").label == "Launch 6 runs"
     at.button(key="launch").click().run()
     assert_clean(at)

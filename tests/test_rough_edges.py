@@ -58,30 +58,20 @@ def test_fixes_on_a_page_name_its_widgets_not_cli_flags():
 
 
 def test_a_duplicate_rows_upload_says_which_field_to_change(monkeypatch):
-    from tests.test_app import ROOT, app, assert_clean
+    from tests.test_app import ROOT, upload_and_save
 
     monkeypatch.chdir(ROOT)
-    at = app().switch_page("pages/data.py").run()
-    at.file_uploader(key="upload").set_value(("dup.csv", b"user,item,rating\n1,10,4\n1,10,5\n2,11,3\n", "text/csv"))
-    at.run()
-    at.text_input(key="save_as").set_value("dup").run()
-    at.button(key="save_upload").click().run()
-    assert_clean(at)
+    at = upload_and_save("dup.csv", b"user,item,rating\n1,10,4\n1,10,5\n2,11,3\n", "dup")
     errors = " ".join(e.value for e in at.error)
     assert "Duplicate (user, item) rows" in errors and "--dedup" not in errors and "dedup='" not in errors
 
 
 # ---- "Launch 1 runs" --------------------------------------------------------------------------------
 def test_the_launch_button_counts_one_run_in_the_singular(monkeypatch):
-    from tests.test_app import ROOT, app
+    from tests.test_app import ROOT, sweep_form
 
     monkeypatch.chdir(ROOT)
-    at = app().switch_page("pages/train.py").run()
-    at.selectbox(key="model").set_value("gmf").run()
-    at.toggle(key="sweep_on").set_value(True).run()
-    at.selectbox(key="sweep_param.gmf").set_value("emb_dim").run()
-    at.text_input(key="sweep_values.gmf.emb_dim").set_value("8").run()
-    at.text_input(key="sweep_seeds").set_value("0").run()
+    at = sweep_form("8", "0")
     assert at.button(key="launch").label == "Launch 1 run"
     at.text_input(key="sweep_values.gmf.emb_dim").set_value("8,16").run()
     assert at.button(key="launch").label == "Launch 2 runs"
