@@ -82,6 +82,7 @@ def test_ml100k_baselines_match_the_dmf_paper():
     assert knn["metrics"]["HR@10"] >= 0.57
 
 
+@pytest.mark.slow  # a chain of recviz commands, each a process
 def test_import_saves_a_named_dataset_and_a_bad_import_damages_nothing(tmp_path):
     good = tmp_path / "good.csv"
     good.write_text("userId,movieId,stars,ts\n" + "".join(

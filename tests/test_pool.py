@@ -17,6 +17,9 @@ from recviz.config import RunConfig
 from recviz.experiments import executors, launch, worker
 from recviz.experiments.store import RunStore
 
+# real worker processes per run, killed and cancelled: the slow tier (fault injection)
+pytestmark = pytest.mark.slow
+
 TINY = "synthetic:users=60,items=300,interactions=1500"
 
 
