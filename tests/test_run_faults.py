@@ -128,6 +128,27 @@ def test_other_known_causes_are_named(exc, words):
 
 
 # ---- fault injection ----------------------------------------------------------------------------------
+def stop_outside_a_write(pid: int, tries: int = 50) -> None:
+    """SIGSTOP `pid` at a moment it holds no SQLite write lock. A process stopped inside a write
+    transaction (its heartbeat commits every ~2 s) holds the store's write lock until it runs again:
+    SQLite's own rule, which no reader can break — what this test checks is the drain lock."""
+    import sqlite3
+
+    for _ in range(tries):
+        os.kill(pid, signal.SIGSTOP)
+        conn = sqlite3.connect(RunStore().path, timeout=0.5)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.rollback()
+            return
+        except sqlite3.OperationalError:
+            os.kill(pid, signal.SIGCONT)
+            time.sleep(0.05)
+        finally:
+            conn.close()
+    raise AssertionError(f"process {pid} held the store's write lock at every one of {tries} tries")
+
+
 @pytest.mark.slow
 def test_a_stopped_drain_worker_does_not_keep_the_queue(monkeypatch):
     """SIGSTOP leaves a drain alive, its flock held: its beat in the lock file goes stale, and the
@@ -138,7 +159,7 @@ def test_a_stopped_drain_worker_does_not_keep_the_queue(monkeypatch):
     held = wait_until_running(first)
     pid = launch.drain_pid()
     assert pid == held.pid
-    os.kill(pid, signal.SIGSTOP)
+    stop_outside_a_write(pid)
     try:
         monkeypatch.setenv(launch.STALE_ENV, "3")  # 120 s in use
         monkeypatch.delenv(TEST_SLEEP_ENV)
