@@ -23,10 +23,10 @@ def test_the_registry_names_every_executor_and_an_unknown_name_is_a_readable_err
     assert set(executors.EXECUTORS) <= set(executors.REGISTRY)
     for cls in executors.REGISTRY.values():
         assert issubclass(cls, Executor) and cls.help and cls.label
-    with pytest.raises(RecvizError, match="(?s)no executor 'slurm'.*choose one of local, ray, pool"):
+    with pytest.raises(RecvizError, match="(?s)no executor 'slurm'.*choose one of local, ray"):
         executors.get("slurm")
     assert executors.chosen()["executor"] == "local"  # never chosen: the first
-    with pytest.raises(RecvizError, match="(?s)no executor 'slurm'.*choose one of local, ray, pool"):
+    with pytest.raises(RecvizError, match="(?s)no executor 'slurm'.*choose one of local, ray"):
         executors.choose("slurm")
 
 
@@ -99,7 +99,8 @@ def test_a_failed_or_cancelled_run_is_an_outcome_and_the_others_train():
     assert "no CUDA GPU" in cuda.error and pop.summary["metrics"]
 
 
-def test_ctrl_c_is_recorded_as_a_cancel_and_stops_the_batch():
+def test_ctrl_c_is_recorded_as_a_cancel_and_stops_the_batch(monkeypatch):
+    monkeypatch.setenv("RECVIZ_LOCAL_SLOTS", "1")  # one by one, in this process (side by side: tests/test_pool.py)
     store = RunStore()
 
     def interrupt(run_id, report):

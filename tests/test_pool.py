@@ -1,7 +1,8 @@
-"""The `pool` executor: the local executor, several one-thread worker processes at once. The same
-sweep stores the same numbers as trained one run at a time with one thread; no more runs train at
-once than there are slots; cancel, a killed worker process and a dead driver end runs as the local
-worker's would; the app's queue goes through it when the Train page chose it."""
+"""The local executor with several slots: one-thread worker processes side by side
+(`recviz.experiments.executors.pool`). The same sweep stores the same numbers as trained one run at
+a time with one thread; no more runs train at once than there are slots; cancel, a killed worker
+process and a dead driver end runs as the one-by-one worker's would; the app's queue goes through
+it by default."""
 
 import json
 import os
@@ -25,7 +26,7 @@ TINY = "synthetic:users=60,items=300,interactions=1500"
 
 @pytest.fixture(autouse=True)
 def two_slots(monkeypatch):
-    monkeypatch.setenv("RECVIZ_POOL_SLOTS", "2")
+    monkeypatch.setenv("RECVIZ_LOCAL_SLOTS", "2")
     yield
     for proc in launch.children():  # never leave a worker process behind
         if proc.poll() is None:
@@ -46,10 +47,11 @@ def sweep_args(*extra):
     return ("sweep", "--dataset", TINY, "--model", "gmf", "--param", "emb_dim", *extra)
 
 
-def test_a_pool_sweep_stores_what_the_same_runs_store_trained_one_at_a_time(tmp_path, monkeypatch):
+def test_a_sweep_side_by_side_stores_what_the_same_runs_store_trained_one_at_a_time(tmp_path, monkeypatch):
     stored = {}
-    for name, extra in (("pool", ("--executor", "pool")), ("local", ("--threads", "1"))):
+    for name, slots, extra in (("pool", "2", ()), ("local", "1", ("--threads", "1"))):
         monkeypatch.setenv("RECVIZ_HOME", str(tmp_path / name))
+        monkeypatch.setenv("RECVIZ_LOCAL_SLOTS", slots)
         proc = recviz(*sweep_args("--values", "8,16", "--seeds", "0,1", "--epochs", "3", "--json", *extra))
         assert proc.returncode == 0, proc.stderr[-3000:]
         store = RunStore()
@@ -80,7 +82,7 @@ def _wait_for(condition, proc, timeout=90.0):
 
 
 def test_two_slots_train_two_runs_a_cancel_and_a_killed_process_end_runs_as_the_local_workers_would():
-    proc = recviz(*sweep_args("--values", "8,16,32", "--epochs", "1000", "--patience", "0", "--executor", "pool"),
+    proc = recviz(*sweep_args("--values", "8,16,32", "--epochs", "1000", "--patience", "0",),
                   background=True)
     store, most = RunStore(), [0]
 
@@ -115,7 +117,7 @@ def test_two_slots_train_two_runs_a_cancel_and_a_killed_process_end_runs_as_the_
 
 
 def test_a_dead_driver_leaves_its_runs_failed_and_its_worker_processes_stop():
-    proc = recviz(*sweep_args("--values", "8,16", "--epochs", "1000", "--patience", "0", "--executor", "pool"),
+    proc = recviz(*sweep_args("--values", "8,16", "--epochs", "1000", "--patience", "0",),
                   background=True)
     store = RunStore()
     try:
@@ -134,9 +136,8 @@ def test_a_dead_driver_leaves_its_runs_failed_and_its_worker_processes_stop():
     assert all(r.status == "failed" and r.error.startswith(f"worker process {proc.pid} ") for r in store.list())
 
 
-def test_the_apps_queue_trains_through_the_pool_when_chosen(monkeypatch):
-    monkeypatch.setattr(executors, "EXECUTORS", (*executors.EXECUTORS, "pool"))  # once the Train page labels it
-    executors.choose("pool")
+def test_the_apps_queue_trains_side_by_side_by_default():
+    assert executors.chosen()["executor"] == "local"
     assert executors.where_runs_train().endswith("2 at a time, one thread each")
     store = RunStore()
     ids = [store.create(RunConfig.build(dataset=TINY, model="itempop", seed=s)) for s in range(3)]
@@ -147,7 +148,7 @@ def test_the_apps_queue_trains_through_the_pool_when_chosen(monkeypatch):
 def test_a_bad_slot_count_is_a_readable_error(monkeypatch):
     from recviz.errors import RecvizError
 
-    monkeypatch.setenv("RECVIZ_POOL_SLOTS", "many")
-    with pytest.raises(RecvizError, match="RECVIZ_POOL_SLOTS='many' is not a number"):
-        executors.get("pool")().train(RunStore(), [RunConfig.build(dataset=TINY, model="itempop")])
+    monkeypatch.setenv("RECVIZ_LOCAL_SLOTS", "many")
+    with pytest.raises(RecvizError, match="RECVIZ_LOCAL_SLOTS='many' is not a number"):
+        executors.get("local")().train(RunStore(), [RunConfig.build(dataset=TINY, model="itempop")])
     assert RunStore().list() == []  # refused before any run was created

@@ -12,7 +12,7 @@ import pytest
 from recviz.config import RunConfig
 from recviz.experiments import artifacts, launch, liveness, worker
 from recviz.experiments.store import RunStore
-from recviz.experiments.executors.local import TEST_SLEEP_ENV
+from recviz.experiments.executors.local import TEST_SLEEP_ENV, LocalExecutor
 from tests.test_worker import KNN, stop_workers, wait_until_running  # noqa: F401 — the fixture
 
 ITEMPOP = RunConfig.build(dataset="synthetic", model="itempop")
@@ -229,7 +229,8 @@ def test_a_sweep_survives_its_worker_killed_five_times_at_random_points(monkeypa
         assert r.claims == 1, (r.id, r.claims)  # taken by exactly one worker: never trained twice
         if r.status == "done":
             assert len(store.epochs(r.id)) == r.summary["epochs_run"] == 3
-    assert sum(r.status == "failed" for r in runs) <= len(kills)
-    assert sum(r.status == "done" for r in runs) >= 10 - len(kills)
+    held = LocalExecutor.slots()  # a killed drain worker held at most this many runs, all training
+    assert sum(r.status == "failed" for r in runs) <= held * len(kills)
+    assert sum(r.status == "done" for r in runs) >= 10 - held * len(kills)
     with sqlite3.connect(store.path) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

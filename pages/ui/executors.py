@@ -30,7 +30,7 @@ def device_label() -> str:
 
 def executor_choice() -> str:
     """The Train page's "Where runs train": every registered executor by its label (this machine,
-    one run at a time; several runs side by side; a Ray cluster). Remembered in the data directory
+    a one-thread run per core at once; a Ray cluster). Remembered in the data directory
     for the app's queue; choosing one with machines elsewhere (a cluster) joins it once from a
     short-lived process, to say at once whether it can be reached and what it offers. Returns a
     caption saying where the next run trains."""

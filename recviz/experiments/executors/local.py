@@ -1,7 +1,14 @@
-"""The `local` executor: runs train in this process, one after another — `recviz train` and `recviz
-sweep` in the command's own process, the app's queue in its background worker
-(`recviz.experiments.worker`), which passes `run_logs` (each run's output goes to its log) and its
-SIGTERM flag (`interrupted`).
+"""The `local` executor: runs train on this machine, as many at once as it has slots — the cores
+this process may use, or `RECVIZ_LOCAL_SLOTS` — so that a sweep or the app's queue keeps every core
+busy with one-thread runs (a two-thread run is barely faster than a one-thread one on small
+matrices, and two one-thread runs side by side train twice the work).
+
+With one slot, or a single run to train (`recviz train`, the API), a run trains in this process —
+`recviz train` and `recviz sweep` in the command's own process, the app's queue in its background
+worker (`recviz.experiments.worker`), which passes `run_logs` (each run's output goes to its log)
+and its SIGTERM flag (`interrupted`). With more, each trains in a one-thread worker process of its
+own (`recviz.experiments.executors.pool`), with the same store, cancel, liveness and failure
+semantics and the numbers of the same run trained alone with one thread.
 
 Each run: claimed by this process, a heartbeat and the cancel flag watched in a daemon thread
 (`record.Watch`), every epoch stored as it comes, artifacts and summary saved, and however it ends
@@ -23,25 +30,64 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from recviz.config import RunConfig
+from recviz.errors import RecvizError
 from recviz.experiments.executors.base import Executor, More, OnDone, OnEpoch, OnStart, capacity, data_key, machine
 
 if TYPE_CHECKING:
     from recviz.experiments.store import RunStore
 
 TEST_SLEEP_ENV = "RECVIZ_TEST_SLEEP_BEFORE_FIT"
+SLOTS_ENV = "RECVIZ_LOCAL_SLOTS"
 
 
 class LocalExecutor(Executor):
     label = "this machine"
-    help = "train on this machine, one run at a time (nothing to install)"
+    help = (f"train on this machine, as many one-thread runs at once as there are cores ({SLOTS_ENV} sets "
+            f"how many; 1: one at a time, in this process)")
+
+    @classmethod
+    def slots(cls) -> int:
+        """How many runs train at once: `RECVIZ_LOCAL_SLOTS`, else the cores this process may use."""
+        text = os.environ.get(SLOTS_ENV, "").strip()
+        if not text:
+            return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        if not text.isdigit() or not 1 <= int(text) <= 1024:
+            raise RecvizError(f"{SLOTS_ENV}={text!r} is not a number of runs to train at once",
+                              fix=f"set {SLOTS_ENV} to a whole number from 1 to 1024, or unset it to use every core")
+        return int(text)
+
+    @classmethod
+    def require(cls) -> None:
+        cls.slots()
+
+    def check(self) -> None:
+        self.slots()
 
     @classmethod
     def where(cls, address: str = "auto") -> str:
-        return f"Runs train on this machine: {capacity(machine())}, one at a time"
+        slots = cls.slots()
+        at_once = "one at a time" if slots == 1 else f"{slots} at a time, one thread each"
+        return f"Runs train on this machine: {capacity(machine())}, {at_once}"
 
     def execute(self, store: RunStore, runs: Sequence[int | RunConfig], *, sweep_id=None, mlflow: str | None = None,
                 data: dict | None = None, on_start: OnStart | None = None, on_epoch: OnEpoch | None = None,
                 on_done: OnDone | None = None, more: More | None = None) -> dict[int, str]:
+        """Side by side in worker processes when there are several slots and more than one run
+        (a sweep, the app's queue); otherwise one after another in this process."""
+        slots = self.slots()
+        if slots > 1 and (more is not None or len(runs) > 1):
+            from recviz.experiments.executors import pool
+
+            return pool.execute(self, slots, store, runs, sweep_id=sweep_id, mlflow=mlflow, on_start=on_start,
+                                on_epoch=on_epoch, on_done=on_done, more=more)
+        return self.one_by_one(store, runs, sweep_id=sweep_id, mlflow=mlflow, data=data, on_start=on_start,
+                               on_epoch=on_epoch, on_done=on_done, more=more)
+
+    def one_by_one(self, store: RunStore, runs: Sequence[int | RunConfig], *, sweep_id=None,
+                   mlflow: str | None = None, data: dict | None = None, on_start: OnStart | None = None,
+                   on_epoch: OnEpoch | None = None, on_done: OnDone | None = None,
+                   more: More | None = None) -> dict[int, str]:
+        """Each run in this process, one after another."""
         outcome: dict[int, str] = {}
         waiting = list(runs)
         while True:

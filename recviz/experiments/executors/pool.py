@@ -1,7 +1,7 @@
-"""The `pool` executor: the local executor, several runs at once. Each run trains in a worker
-process of its own — `python -m recviz.experiments.worker RUN_ID --threads 1 --holder PID`, the
-local worker's one-run path, with one torch thread — and as many train at once as there are slots
-(`RECVIZ_POOL_SLOTS`, default: the cores this process may use); the others wait for a slot.
+"""Several runs at once on this machine — the `local` executor's way when it has more than one slot
+(`recviz.experiments.executors.local`). Each run trains in a worker process of its own — `python -m
+recviz.experiments.worker RUN_ID --threads 1 --holder PID`, the local worker's one-run path, with one
+torch thread — and as many train at once as there are slots; the others wait for a slot.
 
 The process that calls `execute` holds the runs (claimed by its pid, as a Ray driver holds its
 runs), so that if it dies they are reaped as any dead worker's are, and its worker processes,
@@ -24,22 +24,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from recviz.config import RunConfig
-from recviz.errors import RecvizError
-from recviz.experiments.executors.base import (
-    More,
-    OnDone,
-    OnEpoch,
-    OnStart,
-    capacity,
-    machine,
-)
-from recviz.experiments.executors.local import LocalExecutor
+from recviz.experiments.executors.base import Executor, More, OnDone, OnEpoch, OnStart
 from recviz.training.report import EpochReport
 
 if TYPE_CHECKING:
     from recviz.experiments.store import RunStore
 
-SLOTS_ENV = "RECVIZ_POOL_SLOTS"
 POLL_S = 0.25  # how often the driver looks at its runs: epochs to pass on, ends, cancels of waiting runs
 HEARTBEAT_S = 2.0  # how often a waiting run's heartbeat is written (a training one's: by its worker)
 STOP_GRACE_S = 10.0  # a worker process asked to stop (SIGTERM) that has not ended by then is killed
@@ -54,100 +44,73 @@ class _Slot:
     seen: int = 0  # its epochs already passed to `on_epoch`
 
 
-class PoolExecutor(LocalExecutor):
-    label = "this machine, runs side by side"
-    help = (f"train on this machine, a one-thread process per run, as many at once as there are cores "
-            f"({SLOTS_ENV} sets how many)")
+def execute(executor: Executor, slots: int, store: RunStore, runs: Sequence[int | RunConfig], *, sweep_id=None,
+            mlflow: str | None = None, on_start: OnStart | None = None, on_epoch: OnEpoch | None = None,
+            on_done: OnDone | None = None, more: More | None = None) -> dict[int, str]:
+    """`executor.execute`, `slots` runs at once, each in a one-thread worker process; the worker
+    processes read their runs' data themselves, and `more(n)` is asked for as many runs as there
+    are free slots."""
+    from recviz.experiments.store import WAITING_FOR_SLOT
 
-    @classmethod
-    def slots(cls) -> int:
-        """How many runs train at once: `RECVIZ_POOL_SLOTS`, else the cores this process may use."""
-        text = os.environ.get(SLOTS_ENV, "").strip()
-        if not text:
-            return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-        if not text.isdigit() or not 1 <= int(text) <= 1024:
-            raise RecvizError(f"{SLOTS_ENV}={text!r} is not a number of runs to train at once",
-                              fix=f"set {SLOTS_ENV} to a whole number from 1 to 1024, or unset it to use every core")
-        return int(text)
+    pid = os.getpid()
+    outcome: dict[int, str] = {}
+    waiting: list[tuple[int, RunConfig]] = []  # claimed by this process, shown waiting for a slot
+    busy: dict[int, _Slot] = {}
+    beat = 0.0
 
-    @classmethod
-    def require(cls) -> None:
-        cls.slots()
+    def ended(run_id: int, status: str) -> None:
+        outcome[run_id] = status
+        if on_done is not None:
+            on_done(run_id, status)
 
-    def check(self) -> None:
-        self.slots()
+    def take(batch: Sequence[int | RunConfig]) -> None:
+        for item in batch:
+            if isinstance(item, RunConfig):
+                waiting.append((executor.create(store, item, sweep_id, mlflow, device=WAITING_FOR_SLOT), item))
+            elif store.mark_running(item, pid, WAITING_FOR_SLOT):
+                waiting.append((item, store.get(item).config))
+            else:  # not ours to run: cancelled while queued, ended, or another worker's
+                ended(item, store.get(item).status)
 
-    @classmethod
-    def where(cls, address: str = "auto") -> str:
-        return f"Runs train on this machine: {capacity(machine())}, {cls.slots()} at a time, one thread each"
+    try:
+        take(runs)
+        while True:
+            free = slots - len(busy) - len(waiting)
+            if more is not None and free > 0 and not executor.interrupted.is_set():
+                take(more(free))
+            for run_id, config in list(waiting):
+                if store.cancel_requested(run_id):  # nothing started: it ends at once
+                    waiting.remove((run_id, config))
+                    store.mark_cancelled(run_id)
+                    ended(run_id, "cancelled")
+            while waiting and len(busy) < slots:
+                run_id, config = waiting.pop(0)
+                busy[run_id] = _Slot(run_id, _start(run_id, pid))
+                if on_start is not None:
+                    on_start(run_id, config)
+            if not busy and not waiting:
+                return outcome
+            time.sleep(POLL_S)
+            if time.monotonic() - beat >= HEARTBEAT_S:
+                for run_id, _ in waiting:
+                    store.heartbeat(run_id)
+                beat = time.monotonic()
+            for slot in list(busy.values()):
+                gone = slot.proc.poll() is not None  # before its epochs: none is missed
+                _pass_on(store, slot, on_epoch)
+                if gone:
+                    del busy[slot.run_id]
+                    ended(slot.run_id, _outcome(store, slot))
+    except BaseException as exc:  # this driver stops early (Ctrl-C, SIGTERM, an error)
+        _stop(store, busy.values())
+        for run_id, _ in waiting:
+            if isinstance(exc, KeyboardInterrupt):
+                store.mark_cancelled(run_id, reason=str(exc) or "stopped before it started")
+            else:
+                from recviz.experiments import reasons
 
-    def execute(self, store: RunStore, runs: Sequence[int | RunConfig], *, sweep_id=None, mlflow: str | None = None,
-                data: dict | None = None, on_start: OnStart | None = None, on_epoch: OnEpoch | None = None,
-                on_done: OnDone | None = None, more: More | None = None) -> dict[int, str]:
-        """As the local executor's, several at once; the worker processes read their runs' data
-        themselves (`data` only spared the caller's checks), and `more(n)` is asked for as many
-        runs as there are free slots."""
-        from recviz.experiments.store import WAITING_FOR_SLOT
-
-        slots, pid = self.slots(), os.getpid()
-        outcome: dict[int, str] = {}
-        waiting: list[tuple[int, RunConfig]] = []  # claimed by this process, shown waiting for a slot
-        busy: dict[int, _Slot] = {}
-        beat = 0.0
-
-        def ended(run_id: int, status: str) -> None:
-            outcome[run_id] = status
-            if on_done is not None:
-                on_done(run_id, status)
-
-        def take(batch: Sequence[int | RunConfig]) -> None:
-            for item in batch:
-                if isinstance(item, RunConfig):
-                    waiting.append((self.create(store, item, sweep_id, mlflow, device=WAITING_FOR_SLOT), item))
-                elif store.mark_running(item, pid, WAITING_FOR_SLOT):
-                    waiting.append((item, store.get(item).config))
-                else:  # not ours to run: cancelled while queued, ended, or another worker's
-                    ended(item, store.get(item).status)
-
-        try:
-            take(runs)
-            while True:
-                free = slots - len(busy) - len(waiting)
-                if more is not None and free > 0 and not self.interrupted.is_set():
-                    take(more(free))
-                for run_id, config in list(waiting):
-                    if store.cancel_requested(run_id):  # nothing started: it ends at once
-                        waiting.remove((run_id, config))
-                        store.mark_cancelled(run_id)
-                        ended(run_id, "cancelled")
-                while waiting and len(busy) < slots:
-                    run_id, config = waiting.pop(0)
-                    busy[run_id] = _Slot(run_id, _start(run_id, pid))
-                    if on_start is not None:
-                        on_start(run_id, config)
-                if not busy and not waiting:
-                    return outcome
-                time.sleep(POLL_S)
-                if time.monotonic() - beat >= HEARTBEAT_S:
-                    for run_id, _ in waiting:
-                        store.heartbeat(run_id)
-                    beat = time.monotonic()
-                for slot in list(busy.values()):
-                    gone = slot.proc.poll() is not None  # before its epochs: none is missed
-                    _pass_on(store, slot, on_epoch)
-                    if gone:
-                        del busy[slot.run_id]
-                        ended(slot.run_id, _outcome(store, slot))
-        except BaseException as exc:  # this driver stops early (Ctrl-C, SIGTERM, an error)
-            _stop(store, busy.values())
-            for run_id, _ in waiting:
-                if isinstance(exc, KeyboardInterrupt):
-                    store.mark_cancelled(run_id, reason=str(exc) or "stopped before it started")
-                else:
-                    from recviz.experiments import reasons
-
-                    store.fail(run_id, reasons.describe(exc))
-            raise
+                store.fail(run_id, reasons.describe(exc))
+        raise
 
 
 def _start(run_id: int, holder: int) -> subprocess.Popen:

@@ -6,13 +6,11 @@ from __future__ import annotations
 from recviz.errors import RecvizError
 from recviz.experiments.executors.base import Executor
 from recviz.experiments.executors.local import LocalExecutor
-from recviz.experiments.executors.pool import PoolExecutor
 from recviz.experiments.executors.ray import RayExecutor
 
 REGISTRY: dict[str, type[Executor]] = {  # name → executor; the first is the default
     "local": LocalExecutor,
     "ray": RayExecutor,
-    "pool": PoolExecutor,
 }
 EXECUTORS = tuple(REGISTRY)  # the names, for the Train page's choice and `recviz executor`
 EXECUTOR_HELP = {name: cls.help for name, cls in REGISTRY.items()}
