@@ -11,9 +11,10 @@ stops early when validation NDCG@10 has not improved for `patience` epochs, and 
 weights are put back at the end of each phase (also when cancelled). Epochs are numbered across
 phases, so one history holds them all.
 
-The batch loop draws the epoch's samples (vectorised, seeded), moves them to the device once,
-shuffles them there with one seeded permutation and cuts them into batches with one `split` per
-array — every batch a view, made before the first step — so a step is the model's loss, backward
+The batch loop draws the epoch's samples (vectorised, seeded) a chunk at a time
+(`recviz.training.chunks`: an epoch of at most EPOCH_CHUNK samples is one chunk, drawn whole), moves
+each chunk to the device once, shuffles it there with one seeded permutation and cuts it into
+batches with one `split` per array — every batch a view, made before the chunk's first step — so a step is the model's loss, backward
 and the optimiser, nothing else: no DataLoader, no Python work per sample or per batch beyond the
 calls themselves, because with ~1000 batches an epoch the per-operation overhead is what costs time
 on a CPU. Nothing in a step reads a value back to the host (the losses stay on the device until the
@@ -135,7 +136,7 @@ class GradientEpochs:
         self.module.train()
         losses, n = [], 0
         for data, size in self.chunks():
-            losses.append(self.run(self.batches(data), stop))
+            losses.append(self.run(self.batches(data), stop, first=sum(len(x) for x in losses)))
             n += size
             del data  # before the next chunk is drawn
         losses = torch.cat(losses)
@@ -188,10 +189,12 @@ class GradientEpochs:
         keys = tuple(data)
         return [dict(zip(keys, views)) for views in zip(*(t.split(self.plan.batch_size) for t in data.values()))]
 
-    def run(self, batches: list[dict[str, torch.Tensor]], stop: StopCheck) -> torch.Tensor:
-        """One optimiser step per batch; returns the batches' mean losses (on the device)."""
+    def run(self, batches: list[dict[str, torch.Tensor]], stop: StopCheck, first: int = 0) -> torch.Tensor:
+        """One optimiser step per batch; returns the batches' mean losses (on the device). `first`:
+        the epoch's batches before these (earlier chunks), so that `stop` is polled every POLL_EVERY
+        batches of the epoch whatever the chunks."""
         step, losses = self._step, []
-        for b, batch in enumerate(batches):
+        for b, batch in enumerate(batches, start=first):
             if b and b % POLL_EVERY == 0 and stop():
                 raise _Stop
             losses.append(step(batch))
