@@ -5,6 +5,9 @@ stopped after `--batches` batches through the loop's own `should_stop` poll, tim
   so that the phase's peak memory is training's: the split's own cost is the split phases' row.
 - An epoch is built chunk by chunk (`recviz.training.chunks`); the phase times the first chunk's
   draw and extrapolates the epoch from the chunks' setup and the measured batches, labelled as such.
+- Rates are per wall second and per CPU second of the training thread (`time.thread_time`: with
+  one torch thread the steps run on it), the second being what a shared machine's load distorts
+  least.
 - gmf also times GMF on MovieLens-100K (`../shared/data/ml-100k` beside the repository, or
   $RECVIZ_ML100K), in the same process with the same batch size, threads and batches, and reports
   both rates and their ratio — the acceptance's "within 25 % of its ml-100k figure, run in the same
@@ -86,11 +89,11 @@ def timed_batches(args, model: str, dataset: str) -> dict:
         return dataclasses.replace(p, draw=EpochDraw(epoch.units, epoch.rows_per_unit, fn))
 
     model_.plan = plan
-    polls, done = [], []  # polls: (time, epochs finished so far)
+    polls, done = [], []  # polls: (time, epochs finished so far, this thread's CPU seconds)
     stop_at = 1 + math.ceil(args.batches / loop.POLL_EVERY)  # the epoch's first poll comes before any batch
 
     def should_stop() -> bool:
-        polls.append((time.perf_counter(), len(done)))
+        polls.append((time.perf_counter(), len(done), time.thread_time()))
         return len(polls) >= stop_at or len(done) >= 1  # or a whole (short) epoch is done
 
     try:
@@ -108,11 +111,13 @@ def timed_batches(args, model: str, dataset: str) -> dict:
         epoch = polls[-1][0] - polls[0][0]
         return {**out, "samples_per_s": drawn["samples"] / epoch, "epoch_s": epoch, "end": polls[-1][0],
                 "batches": epoch_batches, "whole": True}
-    within = [t for t, _ in polls[1:]]  # after 50, 100, … batches
+    within = [t for t, _, _ in polls[1:]]  # after 50, 100, … batches
     batches = len(within) * loop.POLL_EVERY
     per_batch = (within[-1] - within[0]) / (batches - loop.POLL_EVERY)  # after the first POLL_EVERY: warm
+    cpu_per_batch = (polls[-1][2] - polls[1][2]) / (batches - loop.POLL_EVERY)
     setup = within[0] - polls[0][0] - loop.POLL_EVERY * per_batch  # the first chunk: draw, copy, shuffle
     return {**out, "samples_per_s": args.batch_size / per_batch, "setup_s": setup, "end": within[-1],
+            "samples_per_cpu_s": args.batch_size / cpu_per_batch,
             "epoch_s_extrapolated": drawn["chunks"] * setup + epoch_batches * per_batch, "batches": batches,
             "epoch_batches": epoch_batches, "first_draw_s": drawn.get("first_draw_s", 0.0), "whole": False}
 
@@ -121,7 +126,8 @@ def describe(t: dict, batch_size: int) -> str:
     if t["whole"]:
         return (f"a whole epoch measured ({t['epoch_samples']:,} samples, {t['batches']:,} batches of {batch_size}, "
                 f"with its validation): {t['epoch_s']:,.1f} s, {t['samples_per_s']:,.0f} samples/s")
-    return (f"{t['batches']} batches of {batch_size}: {t['samples_per_s']:,.0f} samples/s; epoch of "
+    return (f"{t['batches']} batches of {batch_size}: {t['samples_per_s']:,.0f} samples/s "
+            f"({t['samples_per_cpu_s']:,.0f} per CPU second of the training thread); epoch of "
             f"{t['epoch_samples']:,} samples in {t['chunks']} chunk(s) ≈ {t['epoch_s_extrapolated']:,.0f} s "
             f"EXTRAPOLATED (per chunk setup {t['setup_s']:.1f} s incl. draw {t['first_draw_s']:.1f} s + "
             f"{t['epoch_batches']:,} batches, no validation)")
@@ -150,5 +156,10 @@ def _reference(args, model: str, big: dict, row: dict) -> str:
     ref = timed_batches(args, model, str(ML100K))
     rate = ref["samples_per_s"]
     row.update(ml100k_samples_per_s=round(rate), ratio_to_ml100k=round(big["samples_per_s"] / rate, 3))
-    return (f"ml-100k in the same process: {describe(ref, args.batch_size)} on {ref['threads']} torch thread(s); "
+    note = (f"ml-100k in the same process: {describe(ref, args.batch_size)} on {ref['threads']} torch thread(s); "
             f"ratio {big['samples_per_s'] / rate:.2f} of ml-100k's rate")
+    if not (ref["whole"] or big["whole"]):  # CPU seconds: what a busy machine's wall clock hides
+        cpu = big["samples_per_cpu_s"] / ref["samples_per_cpu_s"]
+        row.update(ml100k_samples_per_cpu_s=round(ref["samples_per_cpu_s"]), ratio_to_ml100k_cpu=round(cpu, 3))
+        note += f" ({cpu:.2f} per CPU second)"
+    return note
