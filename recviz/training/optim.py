@@ -100,8 +100,11 @@ class RowAdam:
     def __init__(self, params, lr: float, weight_decay: float = 0.0, betas=(0.9, 0.999), eps: float = 1e-8):
         self.params = [p for p in params if p.requires_grad]
         self.lr, self.weight_decay, self.betas, self.eps = float(lr), float(weight_decay), betas, eps
-        self.exp_avg = [torch.zeros_like(p) for p in self.params]
-        self.exp_avg_sq = [torch.zeros_like(p) for p in self.params]
+        # a row's m and v side by side ([rows, 2, …]): one gather and one write per step for both
+        self.moments = [torch.zeros((p.shape[0], 2) + tuple(p.shape[1:]), dtype=p.dtype, device=p.device)
+                        for p in self.params]
+        self.exp_avg = [mv[:, 0] for mv in self.moments]  # views
+        self.exp_avg_sq = [mv[:, 1] for mv in self.moments]
         self.steps = [torch.zeros(p.shape[0], dtype=torch.int32, device=p.device) for p in self.params]
         self.calls = 0  # steps taken: no row's count is above it
         self.corrections: dict = {}  # (device, dtype) → (step sizes, √ second corrections) by count
@@ -129,7 +132,7 @@ class RowAdam:
     def step(self) -> None:
         beta1, beta2 = self.betas
         self.calls += 1
-        for p, m_all, v_all, t_all in zip(self.params, self.exp_avg, self.exp_avg_sq, self.steps):
+        for p, mv_all, t_all in zip(self.params, self.moments, self.steps):
             if p.grad is None:
                 continue
             rows, grad = _touched(p.grad)
@@ -141,11 +144,11 @@ class RowAdam:
             weights = p.index_select(0, rows)
             if self.weight_decay:
                 grad = grad.add(weights, alpha=self.weight_decay)
-            m = m_all.index_select(0, rows).mul_(beta1).add_(grad, alpha=1 - beta1)
-            v = v_all.index_select(0, rows).mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+            mv = mv_all.index_select(0, rows)
+            m = mv[:, 0].mul_(beta1).add_(grad, alpha=1 - beta1)
+            v = mv[:, 1].mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
             t = t_all.index_select(0, rows) + 1
-            m_all.index_copy_(0, rows, m)
-            v_all.index_copy_(0, rows, v)
+            mv_all.index_copy_(0, rows, mv)
             t_all.index_copy_(0, rows, t)
             # bias corrections in float64, as torch's Adam (1 − 0.999ᵗ in float32 loses 4 digits)
             step_size, correction2 = self._bias(t, p)
