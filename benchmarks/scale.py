@@ -17,8 +17,8 @@ CLI and the app run — never a re-implementation:
 | split-ratio | the same, 80/10/10 ratio split                                                              |
 | itempop     | `experiment.run` of ItemPop: fit, then validation and test evaluation (split reloaded)      |
 | itemknn     | the same for ItemKNN                                                                        |
-| gmf         | GMF through `training.fit`, stopped after `--batches` batches of `--batch-size`: samples/s, and the epoch time extrapolated from it |
-| mbnmf       | the same for multi-behaviour NeuMF with target buy (its split drawn first)                  |
+| gmf         | GMF through `training.fit`, stopped after `--batches` batches of `--batch-size`: samples/s, the epoch time extrapolated from it, and the same on ml-100k in the same process with their ratio (`benchmarks/scale_training.py`) |
+| mbnmf       | the same for multi-behaviour NeuMF with target buy (no ml-100k reference)                   |
 | topn        | one user's top-20 as the Recommendations page makes it: `eval.protocols.recommend` on a fitted ItemPop, `analysis.dataset.top_list` and `user_history` |
 | data-page   | the Data page: the dataset loaded as the page loads it, `stats()`, `analysis.dataset` summaries and `recviz.charts` figures serialised |
 
@@ -377,87 +377,25 @@ def phase_itemknn(args, where) -> dict:
     return _run_phase(args, "itemknn")
 
 
-def _batches_phase(args, model: str, **config_kw) -> dict:
-    """`training.fit` on the run's split, stopped after `args.batches` batches through the loop's own
-    `should_stop` poll (every POLL_EVERY batches): samples/s, and the epoch time extrapolated."""
-    import dataclasses
-    import math
-
-    from recviz.errors import Cancelled
-    from recviz.experiments.experiment import build_model, prepare_data, prepare_split
-    from recviz.training import loop
-
-    import torch
-
-    base = _base()
-    config = _config(args, model=model, protocol="loo", candidates=100, options={"batch_size": args.batch_size},
-                     **config_kw)
-    start = time.perf_counter()
-    data = prepare_data(config)
-    split = prepare_split(config, data)
-    ready = time.perf_counter()
-    model_ = build_model(config)
-    drawn = {}
-    plan_of = model_.plan
-
-    def plan(phase, split_):  # the model's own plan, its draw timed and its sample count noted
-        p = plan_of(phase, split_)
-        draw_of = p.draw
-
-        def draw(rng):
-            t = time.perf_counter()
-            arrays = draw_of(rng)
-            if "samples" not in drawn:
-                drawn.update(samples=len(next(iter(arrays.values()))), draw_s=time.perf_counter() - t)
-            drawn["epochs"] = drawn.get("epochs", 0) + 1
-            return arrays
-        return dataclasses.replace(p, draw=draw)
-
-    model_.plan = plan
-    polls = []  # (time, epochs drawn so far) at each poll
-    stop_at = 1 + math.ceil(args.batches / loop.POLL_EVERY)  # the epoch's first poll comes before any batch
-
-    def should_stop() -> bool:
-        polls.append((time.perf_counter(), drawn.get("epochs", 0)))
-        return len(polls) >= stop_at or drawn.get("epochs", 0) >= 2  # or a whole (short) epoch is done
-
-    try:
-        loop.fit(model_, split, should_stop=should_stop)
-        raise RuntimeError("training ended before the batches were done")
-    except Cancelled:
-        pass
-    if "samples" not in drawn:
-        raise RuntimeError("no samples were drawn")
-    epoch_batches = math.ceil(drawn["samples"] / args.batch_size)
-    within = [t for t, epochs in polls if epochs == 1]  # polls inside the first epoch: after 50, 100, … batches
-    threads = torch.get_num_threads()
-    if drawn["epochs"] >= 2:  # the first epoch was shorter than the batches asked for: measured whole
-        epoch = polls[-1][0] - polls[0][0]
-        rate = drawn["samples"] / epoch
-        return {"base_rss": base, "work_s": polls[-1][0] - ready, "samples_per_s": round(rate),
-                "epoch_s": round(epoch, 1), "epoch_samples": drawn["samples"],
-                "note": f"a whole epoch measured ({drawn['samples']:,} samples, {epoch_batches:,} batches of "
-                        f"{args.batch_size}, with its validation): {epoch:,.1f} s, {rate:,.0f} samples/s on "
-                        f"{threads} torch thread(s); load + split {ready - start:.1f} s"}
-    batches = len(within) * loop.POLL_EVERY
-    per_batch = (within[-1] - within[0]) / (batches - loop.POLL_EVERY)  # after the first POLL_EVERY: warm
-    setup = within[0] - polls[0][0] - loop.POLL_EVERY * per_batch  # drawing, copying and shuffling the samples
-    epoch = setup + epoch_batches * per_batch
-    rate = args.batch_size / per_batch
-    return {"base_rss": base, "work_s": within[-1] - ready, "samples_per_s": round(rate),
-            "epoch_s_extrapolated": round(epoch, 1), "epoch_samples": drawn["samples"],
-            "note": f"{batches} batches of {args.batch_size}: {rate:,.0f} samples/s on {threads} torch "
-                    f"thread(s); epoch of {drawn['samples']:,} samples ≈ {epoch:,.0f} s EXTRAPOLATED (setup "
-                    f"{setup:.1f} s incl. draw {drawn['draw_s']:.1f} s + {epoch_batches:,} batches, no validation); "
-                    f"load + split {ready - start:.1f} s"}
-
-
 def phase_gmf(args, where) -> dict:
-    return _batches_phase(args, "gmf")
+    from benchmarks import scale_training
+
+    return scale_training.batches_phase(args, "gmf", NAME, _base)
 
 
 def phase_mbnmf(args, where) -> dict:
-    return _batches_phase(args, "mbnmf", target="buy")
+    from benchmarks import scale_training
+
+    return scale_training.batches_phase(args, "mbnmf", NAME, _base)
+
+
+def split_for(model: str):
+    """The hidden child `split-MODEL`: the training phase's split drawn in a process of its own."""
+    def phase(args, where) -> dict:
+        from benchmarks import scale_training
+
+        return scale_training.draw_split(args, model, NAME)
+    return phase
 
 
 def phase_topn(args, where) -> dict:
@@ -516,7 +454,7 @@ def phase_data_page(args, where) -> dict:
 PHASE_FUNCS = {"generate": phase_generate, "import": phase_import, "inspect": phase_inspect,
                "split-loo": phase_split_loo, "split-ratio": phase_split_ratio, "itempop": phase_itempop,
                "itemknn": phase_itemknn, "gmf": phase_gmf, "mbnmf": phase_mbnmf, "topn": phase_topn,
-               "data-page": phase_data_page}
+               "data-page": phase_data_page, "split-gmf": split_for("gmf"), "split-mbnmf": split_for("mbnmf")}
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -55,15 +55,26 @@ def test_a_tiny_limit_is_refused_with_the_parts_and_a_fix():
     assert "nothing was run" in text
 
 
+def test_an_epoch_counts_one_chunk_of_samples_and_its_order_of_positives():
+    from recviz.training.chunks import EPOCH_CHUNK
+
+    per_sample = estimate.SAMPLE_BYTES * estimate.SAMPLE_COPIES + 8
+    big = training_memory(RunConfig.build(model="gmf", neg_ratio=4), BIG)  # 500M samples: chunked
+    assert big["samples"] == EPOCH_CHUNK * per_sample + 4 * BIG.rows
+    small = DataSize(users=1_000, items=2_000, rows=100_000)  # 500k samples: one chunk, the whole epoch
+    assert training_memory(RunConfig.build(model="gmf", neg_ratio=4), small)["samples"] == 500_000 * per_sample
+
+
 def test_the_suggested_fixes_fit():
-    # rows dominate: a user sample fits
+    # rows dominate (the split's arrays; an epoch's samples are held a chunk at a time): a user sample fits
+    many_rows = DataSize(users=1_000_000, items=100_000, rows=100_000_000)
     config = RunConfig.build(model="neumf")
-    need = training_memory(config, BIG)["total"]
-    check = memory_check(config, BIG, host_free=need // 2)
+    need = training_memory(config, many_rows)["total"]
+    check = memory_check(config, many_rows, host_free=need // 2)
     assert not check.fits
     users = next(c["sample_users"] for c in check.changes if "sample_users" in c)
-    assert 0 < users < BIG.users
-    assert memory_check(config, BIG.sampled(users), host_free=need // 2).fits
+    assert 0 < users < many_rows.users
+    assert memory_check(config, many_rows.sampled(users), host_free=need // 2).fits
     assert f"--sample-users {users:,}" in check.fix()
     # embedding tables dominate (a huge catalogue, few interactions): a smaller embedding fits
     wide = DataSize(users=1_000, items=50_000_000, rows=100_000)

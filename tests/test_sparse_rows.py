@@ -150,3 +150,42 @@ def test_sparse_rows_train_gmf_on_ml100k_within_seed_noise_of_dense():
     noise = max(ndcg["off"].std(ddof=1), ndcg["on"].std(ddof=1), 0.005)
     assert abs(ndcg["on"].mean() - ndcg["off"].mean()) < 3 * noise, ndcg
     assert ndcg["on"].mean() > 0.3, ndcg  # it learned
+
+
+def per_row_adam_step(p, m_all, v_all, t_all, lr, weight_decay, betas=(0.9, 0.999), eps=1e-8):
+    """RowAdam's step as it was written at 8db3eed (advanced indexing, index_add_, bias corrections
+    computed per row in float64): the reference the faster step must match bit for bit."""
+    beta1, beta2 = betas
+    grad = p.grad.coalesce()
+    rows, grad = grad.indices()[0], grad.values()
+    if weight_decay:
+        grad = grad.add(p[rows], alpha=weight_decay)
+    m = m_all[rows].mul_(beta1).add_(grad, alpha=1 - beta1)
+    v = v_all[rows].mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+    t = t_all[rows] + 1
+    m_all[rows], v_all[rows], t_all[rows] = m, v, t
+    t = t.to(torch.float64).view(-1, 1)
+    step_size = (lr / (1 - beta1 ** t)).to(p.dtype)
+    correction2 = (1 - beta2 ** t).sqrt().to(p.dtype)
+    denom = (v.sqrt() / correction2).add_(eps)
+    p.index_add_(0, rows, m.div_(denom).mul_(step_size), alpha=-1.0)
+
+
+@pytest.mark.parametrize("weight_decay", [0.0, 0.01])
+def test_row_adam_matches_the_per_row_formula_bit_for_bit_past_its_first_bias_table(weight_decay):
+    """2,100 steps: the bias-correction tables (1,024 counts at first) are outgrown twice; row 0 is
+    read on every step (its count reaches 2,100), the others now and then."""
+    fast, slow = table(True), table(True)
+    opt = RowAdam(fast.parameters(), lr=0.01, weight_decay=weight_decay)
+    m, v, t = torch.zeros(6, 3), torch.zeros(6, 3), torch.zeros(6, dtype=torch.int32)
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(2100):
+        rows = torch.cat([torch.zeros(1, dtype=torch.int64), torch.randint(0, 6, (3,), generator=gen)])
+        for emb in (fast, slow):
+            emb.weight.grad = None
+            (emb(rows) ** 2).sum().backward()
+        opt.step()
+        with torch.no_grad():
+            per_row_adam_step(slow.weight, m, v, t, 0.01, weight_decay)
+    assert int(opt.steps[0][0]) == 2100 and len(opt.corrections[(fast.weight.device, fast.weight.dtype)][0]) > 2100
+    assert torch.equal(fast.weight, slow.weight) and torch.equal(opt.exp_avg[0], m) and torch.equal(opt.steps[0], t)

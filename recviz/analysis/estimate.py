@@ -127,9 +127,11 @@ def evaluation_cost(model: str, options: dict, n_users: int, n_items: int, *,
 # - training state: the best epoch's copy of the weights (kept on the device) and, for a weight
 #   trained by gradients, its gradient and Adam's two moments — a row-sparse table (`sparse_rows`)
 #   has no full-table gradient but one int32 step count per row;
-# - epoch samples: an epoch's (user, item, label) arrays as the loop builds them today, the whole
-#   epoch at once (`recviz.training.loop`) — the numpy arrays, the negatives' temporaries while they
-#   are drawn, the shuffled copy on the device (SAMPLE_COPIES × SAMPLE_BYTES) and the permutation;
+# - epoch samples: one chunk's (user, item, label) arrays as the loop builds them — the whole epoch
+#   when it has at most EPOCH_CHUNK samples, else a chunk of that many (`recviz.training.chunks`) —
+#   the numpy arrays, the negatives' temporaries while they are drawn, the shuffled copy on the
+#   device (SAMPLE_COPIES × SAMPLE_BYTES) and the permutation; a chunked epoch adds its order of
+#   positives (int32, 4 bytes a row);
 # - split: the data's own arrays, train's copy of them, the row indices of the three parts, the
 #   seen-item indexes of train and of train + validation, and the stored loo candidates;
 # - evaluation: one block of scores with its top-K work (SCORE_CELLS × 16 bytes), and for an
@@ -180,8 +182,11 @@ def training_memory(config, size: DataSize, behaviors: tuple[str, ...] = ()) -> 
     gradient = any(w.by_gradient for w in weights)
     pairwise = getattr(model, "loss_kind", "") == "pairwise"
     per_pair = 1 if pairwise else 1 + int(config.options.get("neg_ratio", 1))
-    samples = size.rows * per_pair if gradient else 0
-    sample_bytes = samples * (SAMPLE_BYTES * SAMPLE_COPIES + 8)
+    from recviz.training.chunks import EPOCH_CHUNK
+
+    epoch = size.rows * per_pair if gradient else 0
+    samples = min(epoch, EPOCH_CHUNK)  # held at once: one chunk
+    sample_bytes = samples * (SAMPLE_BYTES * SAMPLE_COPIES + 8) + (4 * size.rows if epoch > EPOCH_CHUNK else 0)
     on_device = samples * (SAMPLE_BYTES + 8)  # the shuffled copy and the permutation
     candidates = 2 * size.users * config.candidates * 8 if config.protocol == "loo" else 0
     split = 2 * size.rows * size.row_bytes + size.rows * 8 + 2 * (size.rows * 16 + size.users * 8) + candidates

@@ -40,6 +40,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from recviz.data.split import Split
+from recviz.data.training_samples import EpochDraw
 from recviz.models import dmf_spec
 from recviz.models.rating_matrix import RatingMatrixInput, rating_sampler, register_inputs, row_bags
 from recviz.models.torch_base import TorchRecommender
@@ -120,17 +121,17 @@ class DMF(RatingMatrixInput, TorchRecommender):
         the costlier one, users having rated more items than items have raters — runs 8× less."""
         return 1 + self.opts.neg_ratio
 
-    def epoch_sampler(self, split: Split):
-        """`rating_sampler`'s samples, re-laid as [positive, its negatives] blocks."""
+    def epoch_sampler(self, split: Split) -> EpochDraw:
+        """`rating_sampler`'s samples, re-laid as [positive, its negatives] blocks (a unit each)."""
         draw, ratio = rating_sampler(split, self.opts.neg_ratio, "DMF"), self.opts.neg_ratio
 
-        def blocks(rng: np.random.Generator) -> dict[str, np.ndarray]:
-            sample = draw(rng)
+        def blocks(rng: np.random.Generator, units: np.ndarray | None) -> dict[str, np.ndarray]:
+            sample = draw(rng, units)
             n_pos = len(sample["user"]) // (1 + ratio)  # positives first, then ratio negatives each
             at = np.concatenate([np.arange(n_pos)[:, None],
                                  n_pos + np.arange(n_pos)[:, None] * ratio + np.arange(ratio)], axis=1).ravel()
             return {k: v[at] for k, v in sample.items()}
-        return blocks
+        return EpochDraw(draw.units, draw.rows_per_unit, blocks)
 
     def batch_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """eq. 11/12 on Ŷᵒ = max(µ, cos) (eq. 13): −[t·log Ŷᵒ + (1−t)·log(1−Ŷᵒ)], batch mean."""

@@ -47,7 +47,7 @@ from recviz.data.interactions import Interactions
 from recviz.data.sampling import SeenItems, sample_negatives
 from recviz.data.split import Split
 from recviz.errors import ModelError
-from recviz.data.training_samples import train_positives
+from recviz.data.training_samples import EpochDraw, train_positives
 from recviz.models import multibehavior_spec
 from recviz.models.ncf import GMFBody, gaussian_embedding, output_layer, relu_tower
 from recviz.models.torch_base import TorchRecommender
@@ -184,13 +184,26 @@ class MultiBehaviorNeuMF(TorchRecommender):
         super().set_state(state, n_users, n_items)
 
     # ---- samples --------------------------------------------------------------------------------
-    def epoch_sampler(self, split: Split):
+    def epoch_sampler(self, split: Split) -> EpochDraw:
         """Prepared once per fit: the target stream (stream 0) and one stream per supportive
-        branch k, each with its `has` bits; `draw(rng)` re-samples the negatives every epoch."""
+        branch k, each with its `has` bits; the draw re-samples the negatives every epoch. Units are
+        the streams' positives one after another (the target's first), each with its negatives."""
         train, ratio = split.train, self.opts.neg_ratio
         t_users, t_items, t_seen = train_positives(split)  # target pairs (target_train)
         seen = [t_seen] + [behavior_pairs(train, c) for c in self.branch_codes[1:]]
         only = supportive_only(train, self.branch_codes[0]) if self.neg_source == "supportive" else None
+        del train  # a copy of every train column: not kept while training
+        starts = np.cumsum([0] + [len(s.keys) for s in seen])
+
+        def positives(k: int, units: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+            """Stream k's positive pairs: all, or those of `units` that are stream k's."""
+            if k == 0 and units is None:
+                return t_users, t_items
+            s = seen[k]
+            if units is None:
+                return s.keys // s.n_items, s.items
+            mine = units[(units >= starts[k]) & (units < starts[k + 1])] - starts[k]
+            return (t_users[mine], t_items[mine]) if k == 0 else (s.keys[mine] // s.n_items, s.items[mine])
 
         def has_bits(users, items):
             bits = np.zeros(len(users), np.int64)
@@ -198,10 +211,10 @@ class MultiBehaviorNeuMF(TorchRecommender):
                 bits |= s.contains(users, items).astype(np.int64) << k
             return bits
 
-        def draw(rng: np.random.Generator) -> dict[str, np.ndarray]:
+        def draw(rng: np.random.Generator, units: np.ndarray | None) -> dict[str, np.ndarray]:
             parts = []
             for k, s in enumerate(seen):
-                pos_u, pos_i = (t_users, t_items) if k == 0 else (s.keys // s.n_items, s.items)
+                pos_u, pos_i = positives(k, units)
                 neg_u = np.repeat(pos_u, ratio)
                 if k == 0 and only is not None:
                     neg_i = supportive_negatives(neg_u, only, t_seen, rng)
@@ -214,7 +227,7 @@ class MultiBehaviorNeuMF(TorchRecommender):
                               "stream": np.full(len(users), k, np.int64), "has": has_bits(users, items)})
             return {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
 
-        return draw
+        return EpochDraw(int(starts[-1]), 1 + ratio, draw)
 
     def batch_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Log loss of each row on its stream's logit: the fused one (target) or branch k's head."""

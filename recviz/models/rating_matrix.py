@@ -18,7 +18,7 @@ import torch
 
 from recviz.data.sampling import SeenItems
 from recviz.data.split import Split
-from recviz.data.training_samples import epoch_samples, train_positives
+from recviz.data.training_samples import EpochDraw, epoch_samples, train_positives
 from recviz.errors import ModelError
 
 INPUTS = ("user_ptr", "user_idx", "user_val", "item_ptr", "item_idx", "item_val")
@@ -46,19 +46,20 @@ def train_ratings(split: Split, model: str) -> tuple[np.ndarray, np.ndarray, See
     return users, items, seen, r[order][last]
 
 
-def rating_sampler(split: Split, neg_ratio: int, model: str):
+def rating_sampler(split: Split, neg_ratio: int, model: str) -> EpochDraw:
     """Per epoch: positives + `neg_ratio` fresh negatives (`epoch_samples`) and "target", the
-    explicit target R_ui / max(train R) for positives and 0 for negatives."""
+    explicit target R_ui / max(train R) for positives and 0 for negatives. Unit k: positive k."""
     users, items, seen, ratings = train_ratings(split, model)
     scaled = ratings / ratings.max() if len(ratings) else ratings
 
-    def draw(rng: np.random.Generator) -> dict[str, np.ndarray]:
-        sample = epoch_samples(users, items, seen, rng, neg_ratio=neg_ratio)
+    def draw(rng: np.random.Generator, units: np.ndarray | None) -> dict[str, np.ndarray]:
+        u, i, r = (users, items, scaled) if units is None else (users[units], items[units], scaled[units])
+        sample = epoch_samples(u, i, seen, rng, neg_ratio=neg_ratio)
         target = np.zeros_like(sample["label"])
-        target[:len(users)] = scaled  # epoch_samples puts the positives first, in this order
+        target[:len(u)] = r  # epoch_samples puts the positives first, in this order
         sample["target"] = target
         return sample
-    return draw
+    return EpochDraw(len(users), 1 + neg_ratio, draw)
 
 
 def rating_matrix(split: Split, model: str = "DMF") -> dict[str, np.ndarray]:

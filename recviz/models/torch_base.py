@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from recviz.data.split import Split
-from recviz.data.training_samples import epoch_samples, train_positives
+from recviz.data.training_samples import EpochDraw, pair_draw, train_positives
 from recviz.errors import ModelError
 from recviz.models.base import GradientPhase, Recommender, WeightShape
 from recviz.models.device import flush_denormals, pick_device, seed_everything, set_threads
@@ -107,11 +107,11 @@ class TorchRecommender(Recommender):
         return [WeightShape(name, tuple(p.shape), p.element_size(), row_sparse=name in sparse)
                 for name, p in module.named_parameters()]
 
-    def epoch_sampler(self, split: Split):
-        """Prepared once per phase: returns `draw(rng)` → this epoch's sample arrays."""
-        users, items, seen = train_positives(split)
+    def epoch_sampler(self, split: Split) -> EpochDraw:
+        """Prepared once per phase: the `EpochDraw` giving each epoch's sample arrays."""
+        _, _, seen = train_positives(split)
         pairwise, ratio = self.loss_kind == "pairwise", getattr(self.opts, "neg_ratio", 1)
-        return lambda rng: epoch_samples(users, items, seen, rng, neg_ratio=ratio, pairwise=pairwise)
+        return pair_draw(seen, neg_ratio=ratio, pairwise=pairwise)
 
     def batch_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         if self.loss_kind == "pairwise":

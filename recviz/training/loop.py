@@ -11,9 +11,10 @@ stops early when validation NDCG@10 has not improved for `patience` epochs, and 
 weights are put back at the end of each phase (also when cancelled). Epochs are numbered across
 phases, so one history holds them all.
 
-The batch loop draws the epoch's samples (vectorised, seeded), moves them to the device once,
-shuffles them there with one seeded permutation and cuts them into batches with one `split` per
-array — every batch a view, made before the first step — so a step is the model's loss, backward
+The batch loop draws the epoch's samples (vectorised, seeded) a chunk at a time
+(`recviz.training.chunks`: an epoch of at most EPOCH_CHUNK samples is one chunk, drawn whole), moves
+each chunk to the device once, shuffles it there with one seeded permutation and cuts it into
+batches with one `split` per array — every batch a view, made before the chunk's first step — so a step is the model's loss, backward
 and the optimiser, nothing else: no DataLoader, no Python work per sample or per batch beyond the
 calls themselves, because with ~1000 batches an epoch the per-operation overhead is what costs time
 on a CPU. Nothing in a step reads a value back to the host (the losses stay on the device until the
@@ -28,15 +29,17 @@ stay on the device). The models ask for it on CUDA only (`TorchRecommender.prepa
 from __future__ import annotations
 
 import time
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
 
 from recviz.data.split import Split
+from recviz.data.training_samples import EpochDraw
 from recviz.errors import Cancelled, ModelError
 from recviz.models.base import EpochSteps, GradientPhase, Recommender, StopCheck
 from recviz.models.spec import Phase
+from recviz.training.chunks import EPOCH_CHUNK, as_units, block_order, chunk_slices, chunk_units, unit_order
 from recviz.training.early_stop import EarlyStopping
 from recviz.training.optim import OPTIMIZERS, make_optimizer, sparse_tables
 from recviz.training.report import EpochReport
@@ -112,6 +115,7 @@ class GradientEpochs:
                                         plan.device, sparse=sparse_tables(self.module))
         self.rng = np.random.default_rng(plan.seed)  # negatives
         self.shuffle = torch.Generator().manual_seed(plan.seed)  # on the CPU: same order on every device
+        self.chunk_samples = EPOCH_CHUNK  # an epoch of more samples is built and trained chunk by chunk
         self.batch_loss = plan.batch_loss
         precision = plan.precision
         if precision not in AMP_DTYPES:
@@ -127,40 +131,70 @@ class GradientEpochs:
             self._step = self._amp_step
 
     def epoch(self, stop: StopCheck) -> tuple[float, int]:
-        """One pass over the epoch's samples; returns (mean loss per sample, number of samples)."""
-        data, n = self.samples()
-        batches = self.batches(data)
+        """One pass over the epoch's samples, chunk by chunk (`recviz.training.chunks`); returns
+        (mean loss per sample, number of samples)."""
         self.module.train()
-        losses = self.run(batches, stop)
-        # batch means → sample mean; summed on the device, read back once (no per-batch sync on a GPU)
+        losses, n = [], 0
+        for data, size in self.chunks():
+            losses.append(self.run(self.batches(data), stop, first=sum(len(x) for x in losses)))
+            n += size
+            del data  # before the next chunk is drawn
+        losses = torch.cat(losses)
+        # batch means → sample mean; summed on the device, read back once (no per-batch sync on a GPU).
+        # Every chunk but the last holds whole batches, so only the epoch's last batch can be short.
         size = self.plan.batch_size
-        sizes = torch.full((len(batches),), float(size), device=self.plan.device)
-        sizes[-1] = n - size * (len(batches) - 1)
+        sizes = torch.full((len(losses),), float(size), device=self.plan.device)
+        sizes[-1] = n - size * (len(losses) - 1)
         return float((losses * sizes).sum()) / n, n
 
+    def chunks(self) -> Iterator[tuple[dict[str, torch.Tensor], int]]:
+        """The epoch's samples as shuffled chunks on the device, with their sizes: the whole epoch
+        as one chunk when it has at most EPOCH_CHUNK samples (or the draw cannot be drawn in parts),
+        else `chunks.chunk_units` units at a time, in a seeded order of the units."""
+        draw, block = self.plan.draw, self.plan.shuffle_block
+        if not isinstance(draw, EpochDraw) or draw.samples <= self.chunk_samples:
+            yield self.samples()
+            return
+        if draw.rows_per_unit % block:
+            raise ModelError(f"units of {draw.rows_per_unit} samples do not split into blocks of {block}")
+        order = unit_order(draw.units, self.shuffle)
+        for part in chunk_slices(draw.units, chunk_units(draw.rows_per_unit, self.plan.batch_size,
+                                                         self.chunk_samples)):
+            yield self._shuffled(draw(self.rng, as_units(order[part])))
+
     def samples(self) -> tuple[dict[str, torch.Tensor], int]:
-        """This epoch's samples drawn, on the device (one host→device copy per array) and shuffled."""
-        plan, device = self.plan, self.plan.device
-        arrays = plan.draw(self.rng)
+        """The whole epoch's samples drawn, on the device (one host→device copy per array) and
+        shuffled: the one chunk of an epoch of at most EPOCH_CHUNK samples."""
+        return self._shuffled(self.plan.draw(self.rng))
+
+    def _shuffled(self, arrays: dict[str, np.ndarray]) -> tuple[dict[str, torch.Tensor], int]:
+        """Drawn arrays on the device, in one seeded order (blocks of `shuffle_block` kept together).
+        Each array is dropped on the host once its shuffled copy exists, so at most one array is
+        held twice."""
+        device = self.plan.device
         n = len(next(iter(arrays.values())))
         if n == 0:
             raise ModelError("there are no training samples (is the train part empty?)")
-        block = plan.shuffle_block
+        block = self.plan.shuffle_block
         if n % block:
             raise ModelError(f"{n} samples do not split into blocks of {block}")
-        order = (torch.randperm(n // block, generator=self.shuffle)[:, None] * block + torch.arange(block)).reshape(-1)
-        order = order.to(device)
-        return {k: torch.from_numpy(np.ascontiguousarray(v)).to(device)[order] for k, v in arrays.items()}, n
+        order = block_order(n, block, self.shuffle).to(device)
+        arrays, out = dict(arrays), {}
+        for key in list(arrays):
+            out[key] = torch.from_numpy(np.ascontiguousarray(arrays.pop(key))).to(device)[order]
+        return out, n
 
     def batches(self, data: dict[str, torch.Tensor]) -> list[dict[str, torch.Tensor]]:
         """The epoch's batches, in order, as views of the shuffled tensors: one `split` per array."""
         keys = tuple(data)
         return [dict(zip(keys, views)) for views in zip(*(t.split(self.plan.batch_size) for t in data.values()))]
 
-    def run(self, batches: list[dict[str, torch.Tensor]], stop: StopCheck) -> torch.Tensor:
-        """One optimiser step per batch; returns the batches' mean losses (on the device)."""
+    def run(self, batches: list[dict[str, torch.Tensor]], stop: StopCheck, first: int = 0) -> torch.Tensor:
+        """One optimiser step per batch; returns the batches' mean losses (on the device). `first`:
+        the epoch's batches before these (earlier chunks), so that `stop` is polled every POLL_EVERY
+        batches of the epoch whatever the chunks."""
         step, losses = self._step, []
-        for b, batch in enumerate(batches):
+        for b, batch in enumerate(batches, start=first):
             if b and b % POLL_EVERY == 0 and stop():
                 raise _Stop
             losses.append(step(batch))
