@@ -94,10 +94,17 @@ class Split:
     def candidates(self, part: str) -> np.ndarray | None:
         return {"valid": self.valid_candidates, "test": self.test_candidates}[part]
 
-    def known_before(self, part: str) -> SeenItems:
-        """Items excluded from full ranking for `part`: train, plus validation when testing."""
+    def known_before(self, part: str, users: np.ndarray | None = None) -> SeenItems:
+        """Items excluded from full ranking for `part`: train, plus validation when testing.
+
+        `users`: only these users' pairs are indexed (the others' sets are empty), so one user's
+        top-N (the Recommendations page) costs a mask over the rows, not an index of the whole log."""
         rows = self.train_rows if part == "valid" else np.concatenate([self.train_rows, self.valid_rows])
         d = self.data
+        if users is not None:
+            wanted = np.zeros(d.n_users, bool)
+            wanted[np.asarray(users, np.int64)] = True
+            rows = rows[wanted[d.user[rows]]]
         return SeenItems(d.user[rows], d.item[rows], d.n_users, d.n_items)
 
     def evaluated(self, part: str) -> np.ndarray | None:
@@ -206,10 +213,16 @@ def target_train(split: Split) -> Interactions:
     (BPR, WMF, NCF) learn from purchases alone — so that every model is judged on the same held-out
     target items and only multi-behaviour models (mbnmf) see the supportive rows. Otherwise all of
     train. Every single-behaviour model (neural ones, ItemPop, ItemKNN, eALS) goes through here."""
-    train = split.train
-    if split.target is None or train.behavior is None:
-        return train
-    return train.subset(train.behavior == train.behavior_code(split.target))
+    return split.data.subset(target_rows(split))
+
+
+def target_rows(split: Split) -> np.ndarray:
+    """`target_train`'s rows as indices into `split.data`, in train order: a model that needs only
+    some columns gathers those (`data.user[rows]`), instead of copying every column of train."""
+    data = split.data
+    if split.target is None or data.behavior is None:
+        return split.train_rows
+    return split.train_rows[data.behavior[split.train_rows] == data.behavior_code(split.target)]
 
 
 # ---- protocols -------------------------------------------------------------------------------------
