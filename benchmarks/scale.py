@@ -415,7 +415,7 @@ def phase_topn(args, where) -> dict:
     ready = time.perf_counter()
     users, held = split.held_out("test")
     user = int(users[0])
-    top, scores = recommend(model, np.array([user]), split.known_before("test"), TOP_N, seed=config.seed,
+    top, scores = recommend(model, np.array([user]), split.known_before("test", users=[user]), TOP_N, seed=config.seed,
                             with_scores=True)
     table = ds.top_list(top[0], scores[0], data.item_ids, ds.item_titles(data), held_out=held[users == user])
     history = ds.user_history(data, user, split)

@@ -305,8 +305,8 @@ class Run:
         data = split.data
         u = find_user(data.user_ids, user, f"{self.config.dataset}")
         k = max(1, min(int(k), data.n_items))
-        items, scores = recommend(model, np.array([u]), split.known_before("test"), k, seed=self.config.seed,
-                                  with_scores=True)
+        items, scores = recommend(model, np.array([u]), split.known_before("test", users=[u]), k,
+                                  seed=self.config.seed, with_scores=True)
         test_users, test_items = split.held_out("test")
         table = top_list(items[0], scores[0], data.item_ids, item_titles(data), held_out=test_items[test_users == u])
         if why:

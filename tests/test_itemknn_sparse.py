@@ -12,7 +12,7 @@ from recviz.data.load import load
 from recviz.data.split import make_split
 from recviz.eval.protocols import evaluate
 from recviz.models import itemknn
-from recviz.models.itemknn import ItemKNN
+from recviz.models.itemknn import ItemKNN, _top_k_of_rows
 from tests.helpers import SHARED_DATA, random_interactions
 
 
@@ -107,6 +107,90 @@ def test_a_catalogue_of_300k_items_fits_and_evaluates_in_bounded_memory():
         tracemalloc.stop()
     assert peak < 150e6, f"peak {peak / 1e6:.0f} MB"
     assert (np.diff(model.sim.indptr) <= 100).all() and len(result.users) > 10_000
+
+
+# ---- ItemKNN: the per-row top k -------------------------------------------------------------------
+def test_top_k_of_rows_by_hand():
+    # three rows of a CSR block, columns in any order; k = 2
+    lens = np.array([4, 2, 5])
+    values = np.array([0.5, 0.0, 0.9, 0.5,   # row 0: 0.9 (col 3), then 0.5 twice: col 1 beats col 7
+                       0.3, 0.0,             # row 1: ≤ k entries: every positive one (the 0 is a diagonal)
+                       0.2, 0.2, 0.2, 0.1, 0.2], np.float32)  # row 2: four ties at 0.2: cols 0 and 2
+    cols = np.array([7, 5, 3, 1,
+                     4, 1,
+                     9, 2, 6, 1, 0])
+    keep = _top_k_of_rows(values, cols, lens, 2)
+    assert sorted(cols[:4][keep[:4]]) == [1, 3]
+    assert cols[4:6][keep[4:6]].tolist() == [4]
+    assert sorted(cols[6:][keep[6:]]) == [0, 2]
+
+
+def test_top_k_of_rows_on_rows_of_very_different_lengths():
+    """Rows padded by length group (1 to 5,000 entries): the same choice as a full sort by
+    (value descending, column)."""
+    rng = np.random.default_rng(1)
+    lens = np.r_[rng.integers(0, 40, 200), [5000, 1200, 513, 512, 257]]
+    values = rng.integers(0, 8, lens.sum()).astype(np.float32) / 8  # many ties and zeros
+    cols = np.concatenate([rng.permutation(n) for n in lens])
+    keep = _top_k_of_rows(values, cols, lens, 7)
+    start = np.r_[0, np.cumsum(lens)]
+    for r in range(len(lens)):
+        v, c = values[start[r]:start[r + 1]], cols[start[r]:start[r + 1]]
+        order = np.lexsort((c, -v))
+        expected = {int(x) for x in c[order[:7]][v[order[:7]] > 0]}
+        assert {int(x) for x in c[keep[start[r]:start[r + 1]]]} == expected, r
+
+
+# ---- ItemKNN: scoring pairs -------------------------------------------------------------------------
+def test_pair_scores_by_hand_in_blocks_of_one_user(monkeypatch):
+    """Users a{0,1,2} b{0,1} c{0,2}, item 3 unseen: |U_0|=3, |U_1|=|U_2|=2, U_0∩U_1={a,b},
+    U_0∩U_2={a,c}, U_1∩U_2={a}. score(b, 2) = sim(2,0) + sim(2,1) = 2/√6 + 1/2; score(c, 1) =
+    sim(1,0) + sim(1,2) = 2/√6 + 1/2; score(a, 3) = 0; score(b, 0) = sim(0,1) = 2/√6."""
+    monkeypatch.setattr(itemknn, "MASK_CELLS", 1)  # one user a block: the mask is cleared between them
+    monkeypatch.setattr(itemknn, "BLOCK_PAIRS", 1)
+    model = ItemKNN(neighbors=5)
+    model._set_train(np.array([0, 0, 0, 1, 1, 2, 2]), np.array([0, 1, 2, 0, 1, 0, 2]), 3, 4)
+    model._set_sim(itemknn._top_k_cosine(model.x, 5, 0.0))
+    users, items = np.array([1, 2, 0, 1]), np.array([[2, 3], [1, 3], [3, 0], [0, 2]])
+    got = model.score(users, items)
+    h = np.float32(2 / np.sqrt(np.float32(6))) + np.float32(0.5)
+    assert got[:, 1].tolist()[:2] == [0, 0] and got[2, 0] == 0
+    assert got[0, 0] == pytest.approx(h) and got[1, 0] == pytest.approx(h)
+    assert got[3, 0] == pytest.approx(2 / np.sqrt(6))
+    assert np.array_equal(got, np.take_along_axis(model.score_all(users), items, axis=1))
+
+
+# ---- ItemKNN: the fit's memory ------------------------------------------------------------------------
+def test_itemknn_fit_memory_is_bounded_by_its_blocks():
+    """Log-normal activity (heavy users make most of the co-occurrences) over 100k items: the
+    fit holds the train matrix twice, the k neighbours per item and one block's work — the traced
+    peak stays within the state plus a fixed number of bytes per co-occurrence of a block, and
+    shrinks with the block (41 and 45 MB measured); items² float32 would be 40 GB."""
+    rng = np.random.default_rng(0)
+    n_users, n_items = 5_000, 100_000
+    per_user = np.minimum(np.exp(rng.normal(3.5, 1.2, n_users)).astype(np.int64) + 1, 3_000)
+    user = np.repeat(np.arange(n_users), per_user)
+    item = (rng.zipf(1.2, len(user)) * 7919) % n_items
+    ids = lambda n: np.arange(n).astype(str)  # noqa: E731
+    data = Interactions.from_codes(user, item, ids(n_users), ids(n_items), timestamp=rng.integers(0, 10**6, len(user)),
+                                   name="heavy")
+    split = make_split(data, "loo", n_candidates=5, cache=False)
+    peaks = {}
+    for block in (1 << 16, 1 << 19):
+        itemknn.BLOCK_PAIRS, saved = block, itemknn.BLOCK_PAIRS
+        model = ItemKNN(neighbors=50)
+        tracemalloc.start()
+        try:
+            model.fit(split)
+            _, peaks[block] = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+            itemknn.BLOCK_PAIRS = saved
+        state = sum(a.nbytes for a in model.get_state().values())
+        work = model.x.nnz * 8 * 3 + model.sim.nnz * 24 + n_items * 32  # x, its transpose, kept parts, per item
+        biggest = max(block, int((model.x.T @ np.diff(model.x.indptr)).max()))  # a block holds ≥ one item
+        assert peaks[block] < state + work + 120 * biggest, f"block {block}: {peaks[block] / 1e6:.0f} MB"
+    assert peaks[1 << 16] < peaks[1 << 19]
 
 
 # ---- ml-100k against the dense version (92487f6) ------------------------------------------------

@@ -132,19 +132,20 @@ def user_history(inter: Interactions, user: int, split=None) -> pd.DataFrame:
     if inter.timestamp is not None:
         out["date"] = pd.to_datetime(inter.timestamp[rows], unit="s")
     if split is not None:
-        out["part"] = _parts(split, len(inter))[rows]
+        out["part"] = _parts(split, len(inter), rows)
     return out
 
 
-def _parts(split, n_rows: int) -> np.ndarray:
-    """The part each row of `split.data` belongs to (object array of PARTS or UNUSED)."""
+def _parts(split, n_rows: int, rows: np.ndarray) -> np.ndarray:
+    """The part (PARTS or UNUSED, an object array) of each of `rows` of `split.data`. One byte per
+    row of the data marks the parts, not an object per row: a user's history on a 100M-row log."""
     if len(split.data) != n_rows:
         raise ValueError(f"the split was drawn on {len(split.data):,} rows, this table has {n_rows:,}: "
                          "pass the split of this very dataset")
-    part = np.full(n_rows, UNUSED, dtype=object)
-    for name, rows in zip(PARTS, (split.train_rows, split.valid_rows, split.test_rows)):
-        part[np.asarray(rows, dtype=np.int64)] = name
-    return part
+    code = np.full(n_rows, len(PARTS), dtype=np.int8)
+    for c, part_rows in enumerate((split.train_rows, split.valid_rows, split.test_rows)):
+        code[np.asarray(part_rows, dtype=np.int64)] = c
+    return np.asarray((*PARTS, UNUSED), dtype=object)[code[np.asarray(rows, dtype=np.int64)]]
 
 
 def versions_table(versions: list[dict], runs: list) -> pd.DataFrame:

@@ -35,7 +35,6 @@ from pathlib import Path
 import numpy as np
 
 from recviz import paths
-from recviz.data.arrays import unique
 from recviz.data.interactions import Interactions
 from recviz.data.npz import save_atomic
 from recviz.data.prepare import sampled_users
@@ -94,10 +93,17 @@ class Split:
     def candidates(self, part: str) -> np.ndarray | None:
         return {"valid": self.valid_candidates, "test": self.test_candidates}[part]
 
-    def known_before(self, part: str) -> SeenItems:
-        """Items excluded from full ranking for `part`: train, plus validation when testing."""
+    def known_before(self, part: str, users: np.ndarray | None = None) -> SeenItems:
+        """Items excluded from full ranking for `part`: train, plus validation when testing.
+
+        `users`: only these users' pairs are indexed (the others' sets are empty), so one user's
+        top-N (the Recommendations page) costs a mask over the rows, not an index of the whole log."""
         rows = self.train_rows if part == "valid" else np.concatenate([self.train_rows, self.valid_rows])
         d = self.data
+        if users is not None:
+            wanted = np.zeros(d.n_users, bool)
+            wanted[np.asarray(users, np.int64)] = True
+            rows = rows[wanted[d.user[rows]]]
         return SeenItems(d.user[rows], d.item[rows], d.n_users, d.n_items)
 
     def evaluated(self, part: str) -> np.ndarray | None:
@@ -206,10 +212,16 @@ def target_train(split: Split) -> Interactions:
     (BPR, WMF, NCF) learn from purchases alone — so that every model is judged on the same held-out
     target items and only multi-behaviour models (mbnmf) see the supportive rows. Otherwise all of
     train. Every single-behaviour model (neural ones, ItemPop, ItemKNN, eALS) goes through here."""
-    train = split.train
-    if split.target is None or train.behavior is None:
-        return train
-    return train.subset(train.behavior == train.behavior_code(split.target))
+    return split.data.subset(target_rows(split))
+
+
+def target_rows(split: Split) -> np.ndarray:
+    """`target_train`'s rows as indices into `split.data`, in train order: a model that needs only
+    some columns gathers those (`data.user[rows]`), instead of copying every column of train."""
+    data = split.data
+    if split.target is None or data.behavior is None:
+        return split.train_rows
+    return split.train_rows[data.behavior[split.train_rows] == data.behavior_code(split.target)]
 
 
 # ---- protocols -------------------------------------------------------------------------------------
@@ -356,19 +368,24 @@ def _ratio(data: Interactions, seed: int, n: int, target: str | None) -> Split:
                             file=data.source, fix="use a larger dataset")
     train_rows = _train_without(keys, np.concatenate([valid_rows, test_rows]))
     has_train = np.bincount(data.user[train_rows], minlength=data.n_users) > 0
-    cold = {p: int(len(unique(data.user[r][~has_train[data.user[r]]]))) for p, r in
+    cold = {p: _n_distinct(data.user[r][~has_train[data.user[r]]], data.n_users) for p, r in
             (("valid", valid_rows), ("test", test_rows))}
     valid_rows = valid_rows[has_train[data.user[valid_rows]]]
     test_rows = test_rows[has_train[data.user[test_rows]]]
     if len(test_rows) == 0:
         raise ProtocolError("no test user has any training interaction (every user has one item?)",
                             file=data.source, fix="use a dataset with several interactions per user")
-    info = {"users_evaluated_valid": int(len(unique(data.user[valid_rows]))),
-            "users_evaluated_test": int(len(unique(data.user[test_rows]))),
+    info = {"users_evaluated_valid": _n_distinct(data.user[valid_rows], data.n_users),
+            "users_evaluated_test": _n_distinct(data.user[test_rows], data.n_users),
             "cold_users_skipped": cold,
             "rule": "users with held-out items but no train interactions are not evaluated"}
     return Split("ratio", data, train_rows, np.sort(valid_rows), np.sort(test_rows), seed=seed,
                  target=target, info=info)
+
+
+def _n_distinct(codes: np.ndarray, n: int) -> int:
+    """How many distinct values codes in [0, n) take: a count per value, linear (no sort)."""
+    return int(np.count_nonzero(np.bincount(codes, minlength=n)))
 
 
 def _rows_of_pairs(data: Interactions, keys: np.ndarray, users: np.ndarray, items: np.ndarray) -> np.ndarray:

@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from recviz.data.arrays import count_distinct, unique
+
 HEAD_SHARE = 0.2  # the head: the most popular 20 % of items by train popularity; the rest is the long tail
 
 # name → what it measures, for tables and help; "@K" is the list length
@@ -47,14 +49,13 @@ def name(metric: str, k: int) -> str:
 
 # ---- what train says about items and users -------------------------------------------------------
 def _pairs(user: np.ndarray, item: np.ndarray, n_items: int) -> tuple[np.ndarray, np.ndarray]:
-    keys = np.unique(np.asarray(user, np.int64) * n_items + np.asarray(item, np.int64))
+    keys = unique(np.asarray(user, np.int64) * n_items + np.asarray(item, np.int64))  # sorted, not hashed
     return keys // n_items, keys % n_items
 
 
 def item_popularity(user: np.ndarray, item: np.ndarray, n_items: int) -> np.ndarray:
     """Distinct users per item (a user who had an item ten times counts once)."""
-    _, items = _pairs(user, item, n_items)
-    return np.bincount(items, minlength=n_items).astype(np.int64)
+    return count_distinct(item, user, n_items, int(np.max(user, initial=-1)) + 1)
 
 
 def user_profile(user: np.ndarray, item: np.ndarray, n_users: int, n_items: int,

@@ -16,8 +16,9 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from recviz.data.arrays import unique
 from recviz.data.sampling import SeenItems
-from recviz.data.split import Split, target_train
+from recviz.data.split import Split, target_rows
 from recviz.models.base import Recommender
 from recviz.models.spec import ModelSpec
 from recviz.options import Option
@@ -33,6 +34,8 @@ SPEC = ModelSpec("itemknn", "ItemKNN", "Sarwar et al. 2001; baseline of He et al
 # Work per block, bounding memory: (item, item) co-occurrences when fitting, (pair, neighbour)
 # look-ups when scoring pairs.
 BLOCK_PAIRS = 1 << 20
+# Cells of the boolean (user, item) matrix that marks a block of users' train items when scoring pairs.
+MASK_CELLS = 1 << 24
 
 
 class ItemKNN(Recommender):
@@ -43,8 +46,8 @@ class ItemKNN(Recommender):
         self.neighbors, self.shrink = self.opts.neighbors, self.opts.shrink
 
     def fit(self, split: Split) -> None:
-        train = target_train(split)  # the target behaviour's rows when there is one
-        self._set_train(train.user, train.item, train.n_users, train.n_items)
+        rows, data = target_rows(split), split.data  # the target behaviour's train rows when there is one
+        self._set_train(data.user[rows], data.item[rows], data.n_users, data.n_items)
         self._set_sim(_top_k_cosine(self.x, self.neighbors, self.shrink))
 
     def score_all(self, users: np.ndarray) -> np.ndarray:
@@ -55,18 +58,32 @@ class ItemKNN(Recommender):
         return (self.x[np.asarray(users)] @ self._by_neighbour).toarray()
 
     def score(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-        """score_all's numbers for [B, M] pairs only, without a B × n_items array: for each pair
-        (u, j), j's kept neighbours that u has, summed in the same order and precision. Work is
-        pairs × neighbours, in blocks of about BLOCK_PAIRS neighbour lookups."""
+        """score_all's numbers for [B, M] pairs only, without a B × n_items float array: for each
+        pair (u, j), j's kept neighbours that u has, summed in the same order and precision.
+
+        Work is pairs × neighbours. Users go in blocks whose items are marked in one reusable
+        boolean matrix [block, n_items] of at most MASK_CELLS cells (set, read, then cleared: a
+        look-up per neighbour instead of a binary search in the whole train), and whose neighbour
+        look-ups stay near BLOCK_PAIRS."""
         users, items = np.asarray(users, dtype=np.int64), np.asarray(items, dtype=np.int64)
-        out = np.zeros(items.size, np.float32)
-        u, j = np.repeat(users, items.shape[1]), items.ravel()
-        step = max(1, BLOCK_PAIRS // max(1, int(np.diff(self.sim.indptr).max(initial=0))))
-        for s in range(0, len(j), step):
-            pair, i, v = _rows_of(self.sim, j[s:s + step])
-            has = self._seen.contains(u[s:s + step][pair], i)
-            np.add.at(out, s + pair[has], v[has])  # in order: pair, then neighbour id, as score_all
-        return out.reshape(items.shape)
+        n_items, m = self.sim.shape[0], items.shape[1]
+        out = np.zeros(items.shape, np.float32)
+        widest = max(1, int(np.diff(self.sim.indptr).max(initial=0)))
+        step = max(1, min(MASK_CELLS // max(1, n_items), BLOCK_PAIRS // max(1, m * widest)))
+        mask = np.zeros((min(step, len(users)), n_items), bool)
+        flat_mask = mask.reshape(-1)
+        for s in range(0, len(users), step):
+            block = users[s:s + step]
+            owner, seen = self._seen.rows(block)
+            marked = owner * n_items + seen
+            flat_mask[marked] = True
+            pick = self.sim[items[s:s + step].ravel()]  # each pair's neighbour list, in id order
+            owner = np.repeat(np.repeat(np.arange(len(block)) * n_items, m), np.diff(pick.indptr))
+            pick.data *= flat_mask[owner + pick.indices]  # 0 where the user lacks the neighbour
+            # a CSR product sums each row in order in float32, as score_all; adding 0 changes nothing
+            out[s:s + step] = (pick @ np.ones(n_items, np.float32)).reshape(len(block), m)
+            flat_mask[marked] = False
+        return out
 
     def _set_train(self, users, items, n_users: int, n_items: int) -> None:
         """The users × items 0/1 matrix (a pair in several rows is one 1) and its sorted pair keys."""
@@ -92,41 +109,71 @@ class ItemKNN(Recommender):
                                          state["sim_indptr"]), shape=(n_items, n_items)))
 
 
-def _rows_of(m: sp.csr_matrix, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The entries of the given rows of `m`: (position in `rows`, column, value), row by row."""
-    start, count = m.indptr[rows], m.indptr[rows + 1] - m.indptr[rows]
-    pos = np.repeat(np.arange(len(rows)), count)
-    at = np.repeat(start - np.cumsum(count) + count, count) + np.arange(count.sum())
-    return pos, m.indices[at], m.data[at]
-
-
 def _top_k_cosine(x: sp.csr_matrix, k: int, shrink: float) -> sp.csr_matrix:
     """Row j: the k items i ≠ j of highest sim(j, i) > 0 (ties: smaller i first), as CSR.
 
     Items go in blocks whose co-occurrence work (Σ over the item's users of their item counts,
-    the most nonzeros its row can have) adds up to about BLOCK_PAIRS. The arithmetic is the dense
-    formula's, in float32, entry by entry."""
+    the most nonzeros its row can have) adds up to about BLOCK_PAIRS, so memory is bounded by the
+    block, never items². The arithmetic is the dense formula's, in float32, entry by entry; each
+    block keeps its rows' top k by selection (`_top_k_of_rows`, linear), not by sorting every
+    co-occurrence: at 10M rows a fit makes ~10⁹ of them and keeps 4·10⁷."""
     n_items = x.shape[1]
     xt = x.T.tocsr()  # items × users
     norms = np.sqrt(np.diff(xt.indptr).astype(np.float32))  # sqrt |U_i|
     work = xt @ np.diff(x.indptr).astype(np.float64)
     cuts = np.searchsorted(np.cumsum(work), np.arange(1, int(work.sum() // BLOCK_PAIRS) + 1) * BLOCK_PAIRS)
-    edges = np.unique(np.r_[0, cuts, n_items])
-    kept = []
+    edges = unique(np.r_[0, cuts, n_items])
+    counts, cols, vals = [np.zeros(0, np.int64)], [], []
     for a, b in zip(edges[:-1], edges[1:]):
         co = (xt[a:b] @ x).tocsr()  # co-occurrence counts of items a..b-1 with every item
-        i = co.indices
-        j = np.repeat(np.arange(a, b, dtype=i.dtype), np.diff(co.indptr))
+        i, lens = co.indices, np.diff(co.indptr)
+        j = np.repeat(np.arange(a, b, dtype=i.dtype), lens)
         sim = co.data / (norms[j] * norms[i] + shrink + 1e-12)
-        keep = (i != j) & (sim > 0)
-        j, i, sim = j[keep], i[keep], sim[keep]
-        order = np.lexsort((i, -sim, j))  # by row, best first, then smaller id
-        j, i, sim = j[order], i[order], sim[order]
-        first = np.searchsorted(j, j)  # where each entry's row starts
-        top = np.arange(len(j)) - first < k
-        kept.append((j[top], i[top], sim[top]))
-    j, i, sim = (np.concatenate(part) for part in zip(*kept))
-    indptr = np.r_[0, np.cumsum(np.bincount(j, minlength=n_items))]
-    out = sp.csr_matrix((sim.astype(np.float32), i, indptr), shape=(n_items, n_items))
+        sim[i == j] = 0  # an item is not its own neighbour
+        keep = _top_k_of_rows(sim, i, lens, k)
+        counts.append(np.bincount(j[keep] - a, minlength=b - a))
+        cols.append(i[keep])
+        vals.append(sim[keep])
+    indptr = np.r_[0, np.cumsum(np.concatenate(counts))]
+    out = sp.csr_matrix((np.concatenate(vals).astype(np.float32), np.concatenate(cols), indptr),
+                        shape=(n_items, n_items))
     out.sort_indices()
     return out
+
+
+def _top_k_of_rows(values: np.ndarray, cols: np.ndarray, lens: np.ndarray, k: int) -> np.ndarray:
+    """Which entries of a CSR block (rows of `lens` consecutive entries, any column order) are
+    among their row's k largest positive values, ties at the k-th place to the smaller column.
+
+    The k-th largest value t of each row longer than k comes from np.partition over the rows
+    padded with zeros, grouped by length (each row padded at most to twice its length, so the work
+    is linear in the entries); every entry above t is kept, and of the entries equal to t the
+    smallest columns fill the row to k (only those ties are sorted)."""
+    n_rows = len(lens)
+    row = np.repeat(np.arange(n_rows), lens)
+    start = np.cumsum(lens) - lens
+    thr = np.zeros(n_rows, values.dtype)  # rows of ≤ k entries keep every positive one
+    big = np.flatnonzero(lens > k)
+    width = 1 << np.ceil(np.log2(np.maximum(lens[big], 1))).astype(np.int64)  # ≥ the row's length
+    for w in np.unique(width):  # a few widths (powers of two)
+        rows = big[width == w]
+        pos, at = _entries(start[rows], lens[rows])
+        pad = np.zeros((len(rows), int(w)), values.dtype)  # zero: below every similarity kept
+        pad[pos, at - start[rows][pos]] = values[at]
+        thr[rows] = np.partition(pad, int(w) - k, axis=1)[:, int(w) - k]
+    t = thr[row]
+    keep = values > t
+    ties = np.flatnonzero((values == t) & (t > 0))
+    if len(ties):
+        need = k - np.bincount(row[keep], minlength=n_rows)  # places left for ties, per row
+        ties = ties[np.lexsort((cols[ties], row[ties]))]  # by row, then column
+        tie_row = row[ties]
+        rank = np.arange(len(ties)) - np.searchsorted(tie_row, tie_row)  # among the row's ties
+        keep[ties[rank < need[tie_row]]] = True
+    return keep
+
+
+def _entries(starts: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For runs of `counts` consecutive positions from `starts`: (run number, position) of each."""
+    run = np.repeat(np.arange(len(counts)), counts)
+    return run, np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from recviz.data.split import Split, target_train
+from recviz.data.arrays import count_distinct
+from recviz.data.split import Split, target_rows
 from recviz.models.base import Recommender
 from recviz.models.spec import ModelSpec
 
@@ -17,10 +18,13 @@ class ItemPop(Recommender):
     spec = SPEC
 
     def fit(self, split: Split) -> None:
-        train = target_train(split)  # the target behaviour's rows when there is one
-        pairs = np.unique(train.user.astype(np.int64) * train.n_items + train.item)
-        # distinct users per item: a user viewing an item ten times counts once
-        self.popularity = np.bincount(pairs % train.n_items, minlength=train.n_items).astype(np.float32)
+        rows = target_rows(split)  # the target behaviour's train rows when there is one
+        data = split.data
+        # distinct users per item: a user viewing an item ten times counts once. Only the two
+        # columns are gathered, and counted by sorting (numpy's hashed np.unique is ~20× slower on
+        # millions of pairs).
+        self.popularity = count_distinct(data.item[rows], data.user[rows], data.n_items,
+                                         data.n_users).astype(np.float32)
 
     def score_all(self, users: np.ndarray) -> np.ndarray:
         return np.broadcast_to(self.popularity, (len(users), len(self.popularity))).copy()

@@ -152,7 +152,7 @@ class MultiBehaviorNeuMF(TorchRecommender):
                              f"(behaviours: {list(data.behaviors)})",
                              fix=f"pass --target {suggested_target(data.behaviors)}")
         target = data.behavior_code(split.target)
-        present = np.unique(split.train.behavior)
+        present = np.flatnonzero(np.bincount(data.behavior[split.train_rows], minlength=len(data.behaviors)))
         supportive = tuple(int(c) for c in present if c != target)
         self.branch_names = tuple(data.behaviors[c] for c in (target, *supportive))
         return (target, *supportive)
