@@ -140,3 +140,13 @@ def test_the_embedding_map_keeps_every_highlighted_item_and_a_bounded_seeded_bac
     again = embeddings.embedding_map(coords, titles, [1, 2], [3], [49_999], max_others=100)
     assert again.equals(df)
     assert len(embeddings.embedding_map(coords[:10], titles[:10], [1], max_others=100)) == 10
+
+
+def test_the_paired_differences_chart_is_binned_with_known_counts_and_bounded():
+    fig = charts.paired_differences(np.array([-1.0, 0.0, 0.0, 1.0]), "A", "B", "HR@10")
+    bars = fig.data[0]
+    assert len(bars.x) == charts.PAIRED_BINS and sum(bars.y) == 4
+    assert bars.y[0] == 1 and bars.y[-1] == 1 and bars.y[charts.PAIRED_BINS // 2] == 2  # -1, 0 twice, +1
+    many = charts.paired_differences(np.random.default_rng(0).normal(size=1_000_000), "A", "B", "HR@10")
+    assert len(many.data[0].x) == charts.PAIRED_BINS and sum(many.data[0].y) == 1_000_000
+    assert len(many.to_json()) < 20_000
