@@ -71,7 +71,9 @@ held_users, judged = split.held_out("test")[0], split.evaluated("test")  # judge
 test_users = np.unique(held_users if judged is None else held_users[judged])
 if mode == "search by id":
     # one field per dataset: an id typed for another run's data never lingers here
-    user = search_id("Raw user id", user_index, key=f"user_raw.{run.dataset}", default=str(data.user_ids[test_users[0]]))
+    user = search_id("Raw user id", user_index, key=f"user_raw.{run.dataset}", default=str(data.user_ids[test_users[0]]),
+                     where=run.dataset, suggestions=test_users, suggestions_label="Users of this run's test set (the first "
+                     f"{min(len(test_users), lookup.SHOWN)})", suggestions_key=f"user_pick.{run.dataset}")
     if user is None:
         st.stop()
 elif mode == "random":

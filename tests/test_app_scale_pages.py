@@ -129,6 +129,10 @@ def test_the_recommendations_page_at_a_million_rows_searches_users_and_pages_the
     clean(box.set_value(int(np.flatnonzero(data.user_ids == "1001")[0])).run())
     assert any(h.value == "User 1001" for h in at.subheader)
 
+    clean(at.text_input(key=field).set_value("zzz").run())  # no such id: a few valid ones are offered
+    assert any("No user 'zzz' in big" in w.value for w in at.warning)
+    assert len(at.selectbox(key=f"user_pick.{NAME}").options) == SHOWN
+
     heavy = int(np.bincount(data.user).argmax())
     n_rows = int((data.user == heavy).sum())
     assert n_rows > history.PAGE_SIZE

@@ -9,26 +9,35 @@ from recviz.analysis.history import PAGE_SIZE, PAGE_SIZES, Page, page_bounds
 from recviz.analysis.lookup import SHOWN, IdIndex
 
 
-def search_id(label: str, index: IdIndex, key: str, default: str = "", noun: str = "user") -> int | None:
+def search_id(label: str, index: IdIndex, key: str, default: str = "", noun: str = "user", where: str = "",
+              suggestions=(), suggestions_label: str = "", suggestions_key: str = "") -> int | None:
     """A raw id typed (or its beginning), then a pick among at most `lookup.SHOWN` matches; the
-    internal id chosen, or None after saying that nothing matches. Nothing but the matches is sent
-    to the browser, however many ids there are."""
+    internal id chosen. When nothing matches, the page says so and offers the first `SHOWN` of
+    `suggestions` (internal ids, e.g. the run's evaluated users; else the first ids in text order)
+    to pick from instead; None only when there are no ids at all. Nothing but these few ids is
+    sent to the browser, however many there are."""
     query = st.text_input(label, value=default, key=key,
                           help=f"The {noun} id as in your data: the whole id, or its first characters.")
-    found = index.search(query, SHOWN)
+    q = query.strip()
+    found = index.search(q, SHOWN)
     if found.total == 0:
-        examples = ", ".join(index.ids[i] for i in index.search("", 3).ids)
-        st.warning(f"No {noun} id is or starts with {query.strip()!r} (there are {len(index.ids):,}, "
-                   f"e.g. {examples}). Type another.")
-        return None
+        offered = [int(i) for i in list(suggestions)[:SHOWN]] or [int(i) for i in index.search("", SHOWN).ids]
+        if not offered:
+            st.warning(f"There are no {noun}s in {where or 'this data'}.")
+            return None
+        st.warning(f"No {noun} {q!r} in {where or 'this data'}, and no {noun} id starts with it. Pick one of "
+                   f"these instead, or type another id or its beginning:")
+        return int(st.selectbox(suggestions_label or f"{noun.capitalize()}s (the first {len(offered)})", offered,
+                                format_func=lambda i: str(index.ids[i]), key=suggestions_key or f"{key}.pick",
+                                required=True))
     if found.total == 1:
         st.caption(f"{noun.capitalize()} {index.ids[found.ids[0]]}" + ("" if found.exact else " (the only match)"))
         return int(found.ids[0])
     shown = len(found.ids)
     more = f", the first {shown} in text order" if found.total > shown else ""
     # one select box per query: the matches of an earlier query never linger as its options
-    pick = st.selectbox(f"{found.total:,} {noun} ids start with {query.strip()!r}{more}", list(found.ids),
-                        format_func=lambda i: str(index.ids[i]), key=f"{key}.match.{query.strip()}", required=True)
+    pick = st.selectbox(f"{found.total:,} {noun} ids start with {q!r}{more}", list(found.ids),
+                        format_func=lambda i: str(index.ids[i]), key=f"{key}.match.{q}", required=True)
     return int(pick)
 
 
