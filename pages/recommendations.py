@@ -101,7 +101,8 @@ with left:
     st.dataframe(shown, hide_index=True, height=320, key="history")
 with right:
     st.markdown("**Held out for test**")
-    st.dataframe(held, hide_index=True, key="held_out")
+    held_at = pager(len(held), key=f"held_page.{run.id}.{user}", noun="held-out interactions")  # ratio: 10 % of a user
+    st.dataframe(held.iloc[held_at.start:held_at.stop], hide_index=True, key="held_out")
     if test_eval is not None and user in test_eval["users"]:
         k = int(np.flatnonzero(test_eval["users"] == user)[0])
         if "rank" in test_eval:
