@@ -53,10 +53,12 @@ def pager(total: int, key: str, noun: str = "rows") -> Page:
     st.session_state[key] = where.page  # a page past the end (a shorter history) moves back
     if where.pages == 1:
         return where
-    prev_col, text_col, next_col, size_col = st.columns([1, 3, 1, 1.4])
-    prev_col.button("Previous", key=f"{key}.prev", on_click=_turn, args=(key, -1), disabled=where.page == 0)
-    next_col.button("Next", key=f"{key}.next", on_click=_turn, args=(key, 1), disabled=where.page >= where.pages - 1)
-    text_col.caption(f"{noun} {where.start + 1:,}–{where.stop:,} of {total:,} · page {where.page + 1:,} of {where.pages:,}")
+    prev_col, next_col, size_col = st.columns([1, 1, 2.5])  # fits half a page's width
+    prev_col.button(":material/chevron_left:", key=f"{key}.prev", on_click=_turn, args=(key, -1), help="Previous page",
+                    disabled=where.page == 0)
+    next_col.button(":material/chevron_right:", key=f"{key}.next", on_click=_turn, args=(key, 1), help="Next page",
+                    disabled=where.page >= where.pages - 1)
     size_col.selectbox("per page", PAGE_SIZES, index=PAGE_SIZES.index(size) if size in PAGE_SIZES else 0,
-                       key=f"{key}.size", label_visibility="collapsed", format_func=lambda n: f"{n} per page")
+                       key=f"{key}.size", label_visibility="collapsed", format_func=lambda n: f"{n} a page")
+    st.caption(f"{noun} {where.start + 1:,}–{where.stop:,} of {total:,} · page {where.page + 1:,} of {where.pages:,}")
     return where
