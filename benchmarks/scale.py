@@ -402,6 +402,7 @@ def phase_topn(args, where) -> dict:
     import numpy as np
 
     from recviz.analysis import dataset as ds
+    from recviz.analysis.history import user_history
     from recviz.eval.protocols import recommend
     from recviz.experiments.experiment import build_model, prepare_data, prepare_split
 
@@ -418,7 +419,7 @@ def phase_topn(args, where) -> dict:
     top, scores = recommend(model, np.array([user]), split.known_before("test", users=[user]), TOP_N, seed=config.seed,
                             with_scores=True)
     table = ds.top_list(top[0], scores[0], data.item_ids, ds.item_titles(data), held_out=held[users == user])
-    history = ds.user_history(data, user, split)
+    history = user_history(data, user, split)
     work = time.perf_counter() - ready
     return {"base_rss": base, "work_s": work,
             "note": f"one user's top-{len(table)} + history of {len(history)} rows; load, split reload and "
@@ -435,15 +436,12 @@ def phase_data_page(args, where) -> dict:
     start = time.perf_counter()
     data = prepare_data(_config(args))  # what pages/ui/datasets.load_data caches
     loaded = time.perf_counter()
-    data.stats()
-    figures = [charts.long_tail(ds.activity(data, "user"), ds.activity(data, "item"))]
-    mix = ds.behavior_mix(data)
-    if mix is not None:
-        figures.append(charts.behavior_mix(mix))
-    hist = ds.rating_histogram(data)
-    if hist is not None:
-        figures.append(charts.rating_histogram(hist))
-    ds.summary_table(data)
+    view = ds.overview(data)  # what pages/ui/datasets.data_overview caches
+    figures = [charts.long_tail(view.users, view.items)]
+    if view.behaviors is not None:
+        figures.append(charts.behavior_mix(view.behaviors))
+    if view.ratings is not None:
+        figures.append(charts.rating_histogram(view.ratings))
     saved.versions(NAME)
     sent = sum(len(fig.to_json()) for fig in figures)  # what the page sends the browser
     work = time.perf_counter() - loaded

@@ -5,7 +5,8 @@ from pathlib import Path
 import streamlit as st
 
 from pages.ui import frame
-from pages.ui.datasets import DEFAULT_DATASET, choose_dataset, clear_data_cache, load_data_or_error, uploaded
+from pages.ui.datasets import (DEFAULT_DATASET, choose_dataset, clear_data_cache, data_overview, load_data_or_error,
+                               uploaded)
 from pages.ui.errors import show_error
 from pages.ui.runs import run_store
 from recviz import charts
@@ -123,22 +124,21 @@ st.divider()
 ref = choose_dataset("Look at", key="data_page_dataset")
 data = load_data_or_error(ref)
 if data is not None:
-    stats = data.stats()
+    view = data_overview(ref, data)
+    stats = view.stats
     a, b, c, d = st.columns(4)
     a.metric("Users", f"{stats['users']:,}")
     b.metric("Items", f"{stats['items']:,}")
     c.metric("Interactions", f"{stats['interactions']:,}")
     d.metric("Density", f"{stats['density']:.2%}")
     left, right = st.columns(2)
-    hist = ds.rating_histogram(data)
-    if hist is not None:
-        left.plotly_chart(charts.rating_histogram(hist), key="rating_hist")
-    mix = ds.behavior_mix(data)
-    if mix is not None:
-        left.plotly_chart(charts.behavior_mix(mix), key="behavior_mix")
-    right.plotly_chart(charts.long_tail(ds.activity(data, "user"), ds.activity(data, "item")), key="long_tail")
+    if view.ratings is not None:
+        left.plotly_chart(charts.rating_histogram(view.ratings), key="rating_hist")
+    if view.behaviors is not None:
+        left.plotly_chart(charts.behavior_mix(view.behaviors), key="behavior_mix")
+    right.plotly_chart(charts.long_tail(view.users, view.items), key="long_tail")
     with st.expander("Summary"):
-        st.dataframe(ds.summary_table(data), hide_index=True)
+        st.dataframe(view.summary, hide_index=True)
     versions = saved.versions(saved.split_ref(ref)[0])
     if versions:
         runs = [r for r in run_store().list(limit=100_000) if saved.split_ref(r.dataset)[0] == saved.split_ref(ref)[0]]

@@ -7,9 +7,10 @@ import streamlit as st
 from pages.ui import frame
 from pages.ui.datasets import load_data
 from pages.ui.glossary import explain
+from pages.ui.pickers import pager, search_id
 from pages.ui.runs import run_store
 from recviz import charts
-from recviz.analysis import embeddings, toplists, why
+from recviz.analysis import embeddings, history, lookup, toplists, why
 from recviz.analysis import dataset as ds
 from recviz.experiments import artifacts
 from recviz.experiments.experiment import prepare_split
@@ -43,10 +44,19 @@ def load_model(db: str, run_id: int):
     return artifacts.load_model(artifacts.run_files(store, store.get(run_id)))[0]
 
 
+@st.cache_resource(max_entries=4, show_spinner="Indexing the run's users…")
+def run_index(db: str, run_id: int):
+    """Built once per run, so that a rerun costs O(one user's rows): the users' raw ids sorted for
+    the search, every user's rows with their part of the split, and every item's title."""
+    split = load_run(db, run_id)[0]
+    return (lookup.IdIndex.build(split.data.user_ids), history.RowIndex.build(split.data, split),
+            ds.item_titles(split.data))
+
+
 split, topn, test_eval, coords = load_run(str(store.path), run.id)
 top_n = topn["items"].shape[1]
 data = split.data
-titles = ds.item_titles(data)
+user_index, rows_index, titles = run_index(str(store.path), run.id)
 protocol = run.config.protocol_detail
 
 # ---- pick a user -----------------------------------------------------------------------------------
@@ -61,14 +71,11 @@ held_users, judged = split.held_out("test")[0], split.evaluated("test")  # judge
 test_users = np.unique(held_users if judged is None else held_users[judged])
 if mode == "search by id":
     # one field per dataset: an id typed for another run's data never lingers here
-    raw = st.text_input("Raw user id", value=str(data.user_ids[test_users[0]]), key=f"user_raw.{run.dataset}")
-    hit = np.flatnonzero(data.user_ids == raw.strip())
-    if len(hit):
-        user = int(hit[0])
-    else:
-        st.warning(f"No user {raw.strip()!r} in {run.dataset}. Pick one of its evaluated users instead:")
-        user = int(st.selectbox("Users of this run's test set", test_users, key=f"user_pick.{run.dataset}",
-                                format_func=lambda u: str(data.user_ids[u]), required=True))
+    user = search_id("Raw user id", user_index, key=f"user_raw.{run.dataset}", default=str(data.user_ids[test_users[0]]),
+                     where=run.dataset, suggestions=test_users, suggestions_label="Users of this run's test set (the first "
+                     f"{min(len(test_users), lookup.SHOWN)})", suggestions_key=f"user_pick.{run.dataset}")
+    if user is None:
+        st.stop()
 elif mode == "random":
     if st.button("Another user", key="random_user") or "random_user_pick" not in st.session_state:
         st.session_state["random_user_pick"] = int(np.random.default_rng().choice(test_users))
@@ -83,16 +90,19 @@ else:
                             f"{toplists.overlap(topn['items'][[u]], other_top[[u]])[0]:.0%})", required=True))
 
 # ---- what the user did, what was held out --------------------------------------------------------------
-history = ds.user_history(data, user, split)
-held = history[history["part"] == "test"] if "part" in history else history.iloc[0:0]
+held = history.part_history(data, user, split, "test", index=rows_index)
 st.subheader(f"User {data.user_ids[user]}")
 left, right = st.columns(2)
 with left:
-    st.markdown(f"**History** ({len(history)} interactions)")
-    st.dataframe(history, hide_index=True, height=320, key="history")
+    n_rows = len(rows_index.rows(user))
+    st.markdown(f"**History** ({n_rows:,} interactions, oldest first)")
+    where = pager(n_rows, key=f"history_page.{run.id}.{user}", noun="interactions")
+    shown = history.history_page(data, user, split, where.page, where.size, index=rows_index)[0]
+    st.dataframe(shown, hide_index=True, height=320, key="history")
 with right:
     st.markdown("**Held out for test**")
-    st.dataframe(held, hide_index=True, key="held_out")
+    held_at = pager(len(held), key=f"held_page.{run.id}.{user}", noun="held-out interactions")  # ratio: 10 % of a user
+    st.dataframe(held.iloc[held_at.start:held_at.stop], hide_index=True, key="held_out")
     if test_eval is not None and user in test_eval["users"]:
         k = int(np.flatnonzero(test_eval["users"] == user)[0])
         if "rank" in test_eval:
@@ -134,7 +144,7 @@ st.subheader("Item embeddings (PCA)")
 if coords is None:
     st.caption(f"{run.model} has no item embeddings to map.")
 else:
-    train_items = data.item[split.train_rows][data.user[split.train_rows] == user]
+    train_items = history.part_items(data, user, split, "train", index=rows_index)
     points = embeddings.embedding_map(coords["xy"], titles, history_items=train_items,
                                       recommended_items=top[ok][:10], held_out_items=list(held_items))
     st.plotly_chart(charts.embedding_map(points, tuple(coords["explained"])), key="embedding_map")

@@ -209,15 +209,23 @@ def sweep(sweep_df: pd.DataFrame, param: str, metric: str = "NDCG@10") -> go.Fig
 
 
 # ---- understanding ------------------------------------------------------------------------------
+PAIRED_BINS = 41  # bars of the per-user differences: the figure holds these, never one value per user
+
+
 def paired_differences(differences: np.ndarray, a: str, b: str, metric: str, protocol: str = "") -> go.Figure:
     """Histogram of the per-user differences A − B of `metric` (a `paired.Comparison`), with a
-    line at 0 (no difference) and one at the mean: mass right of 0 is where A does better."""
+    line at 0 (no difference) and one at the mean: mass right of 0 is where A does better. Binned
+    here (`PAIRED_BINS` equal bins over the differences' range), so the figure has the same size
+    for 600 users as for a million."""
     title = metric_label(f"Per-user difference of {metric}: {a} − {b}", protocol)
     d = np.asarray(differences, dtype=np.float64)
     if not len(d):
         return _empty(title, "no users in common")
-    fig = go.Figure(go.Histogram(x=d, nbinsx=41, name="users", marker_color=PALETTE[0],
-                                 hovertemplate="difference %{x}<br>%{y} users<extra></extra>"))
+    counts, edges = np.histogram(d, bins=PAIRED_BINS)
+    fig = go.Figure(go.Bar(x=(edges[:-1] + edges[1:]) / 2, y=counts, width=np.diff(edges), name="users",
+                           marker_color=PALETTE[0], customdata=np.column_stack([edges[:-1], edges[1:]]),
+                           hovertemplate="difference %{customdata[0]:.3f} to %{customdata[1]:.3f}<br>"
+                                         "%{y} users<extra></extra>"))
     fig.add_vline(x=0, line={"color": "black", "width": 1}, annotation_text="no difference",
                   annotation_position="top left")
     fig.add_vline(x=float(d.mean()), line={"color": PALETTE[1], "dash": "dash"},

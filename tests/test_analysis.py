@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from recviz import charts
-from recviz.analysis import dataset, embeddings, estimate, progress, results, toplists
+from recviz.analysis import dataset, embeddings, estimate, history, progress, results, toplists
 from recviz.data.split import make_split, protocol_label
 from recviz.training.report import EpochReport
 from tests.helpers import frame, random_interactions
@@ -57,22 +57,22 @@ def test_user_history_parts_with_a_split():
     data = frame([("a", "p", 40), ("a", "q", 10), ("a", "r", 30), ("a", "s", 20),
                   ("b", "p", 1), ("b", "q", 2), ("b", "r", 3)])
     split = make_split(data, "loo", n_candidates=0, cache=False)
-    h = dataset.user_history(data, 0, split)
+    h = history.user_history(data, 0, split)
     assert h["item"].tolist() == ["q", "s", "r", "p"]
     assert h["part"].tolist() == ["train", "train", "valid", "test"]
     assert h["title"].tolist() == ["item q", "item s", "item r", "item p"]
     assert list(h.columns) == ["item", "title", "genres", "date", "part"]
     assert h["date"].is_monotonic_increasing
-    assert "part" not in dataset.user_history(data, 0).columns
+    assert "part" not in history.user_history(data, 0).columns
     with pytest.raises(ValueError):
-        dataset.user_history(data, 7)
+        history.user_history(data, 7)
 
 
 def test_user_history_marks_rows_in_no_part_unused():
     # a's click on p (t=1) precedes the buy that is held out: holding out the pair removes both rows
     data = frame([("a", "p", 1), ("a", "q", 2), ("a", "r", 3), ("a", "p", 9)])
     split = make_split(data, "loo", n_candidates=0, cache=False)
-    assert dataset.user_history(data, 0, split)["part"].tolist() == ["unused", "train", "valid", "test"]
+    assert history.user_history(data, 0, split)["part"].tolist() == ["unused", "train", "valid", "test"]
 
 
 # ---- top-N lists ------------------------------------------------------------------------------------

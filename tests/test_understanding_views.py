@@ -19,7 +19,8 @@ def test_the_charts_draw_one_bar_set_per_run_and_consumed_popularity_once(runs):
     bias = charts.popularity_bias(slices.popularity_bias([runs[1], runs[2]], k=10), k=10)
     assert [t.name for t in bias.data] == ["consumed (train)", "recommended by #1 itemknn", "recommended by #2 itempop"]
     hist = charts.paired_differences(paired.compare(runs[1], runs[2]).differences, "A", "B", "NDCG@10")
-    assert hist.data[0].type == "histogram" and len(hist.data[0].x) == len(runs[1].per_user.users)
+    assert hist.data[0].type == "bar" and len(hist.data[0].x) == charts.PAIRED_BINS  # binned: bounded at any size
+    assert sum(hist.data[0].y) == len(runs[1].per_user.users)
 
 
 # ---- where it is shown: CLI, API, Results page -------------------------------------------------------

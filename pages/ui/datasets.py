@@ -11,7 +11,8 @@ from pages.ui.errors import show_error
 from recviz import paths
 from recviz.config import RunConfig
 from recviz.data import catalog
-from recviz.data.load import saved_names
+from recviz.analysis import dataset as ds
+from recviz.data.load import identity, saved_names
 from recviz.errors import RecvizError
 from recviz.experiments.experiment import prepare_data
 
@@ -65,21 +66,42 @@ def uploaded(upload):
         folder.rmdir()
 
 
+def data_key(ref: str, min_user: int = 0, min_item: int = 0, min_rating: float | None = None,
+             sample_users: int = 0) -> tuple:
+    """What a cached read of a dataset is keyed by: the data directory, the reference, the
+    version it names now (`load.identity`: a new version saved under the name by the CLI or another
+    session is read afresh, never served stale) and the preparation."""
+    return str(paths.home()), ref, identity(ref), min_user, min_item, min_rating, sample_users
+
+
 def load_data(ref: str, min_user: int = 0, min_item: int = 0, min_rating: float | None = None,
               sample_users: int = 0):
-    """The prepared dataset, cached per data directory and preparation."""
-    return _load_data(str(paths.home()), ref, min_user, min_item, min_rating, sample_users)
+    """The prepared dataset, read once per version and preparation (`data_key`)."""
+    return _load_data(*data_key(ref, min_user, min_item, min_rating, sample_users))
 
 
 @st.cache_resource(max_entries=8, show_spinner="Loading the dataset…")
-def _load_data(home: str, ref: str, min_user: int, min_item: int, min_rating: float | None, sample_users: int):
+def _load_data(home: str, ref: str, version: str, min_user: int, min_item: int, min_rating: float | None,
+               sample_users: int):
     return prepare_data(RunConfig(dataset=ref, min_user=min_user, min_item=min_item, min_rating=min_rating,
                                   sample_users=sample_users))
 
 
+def data_overview(ref: str, data) -> ds.Overview:
+    """The Data page's numbers and (downsampled) chart frames of `data`, the dataset `ref` names
+    now: computed once per version, so a rerun of the page reads no column of the log."""
+    return _overview(data_key(ref), data)
+
+
+@st.cache_data(max_entries=16, show_spinner="Summarising the dataset…")
+def _overview(key: tuple, _data) -> ds.Overview:  # _data: not hashed (the key says which data it is)
+    return ds.overview(_data)
+
+
 def clear_data_cache() -> None:
-    """After saving a dataset under an existing name, the cached copy is stale."""
+    """After saving a dataset under an existing name (or adding titles to it), drop what is cached."""
     _load_data.clear()
+    _overview.clear()
 
 
 def load_data_or_error(ref: str, **kw):

@@ -3,7 +3,10 @@
 Everything here takes numpy arrays, pandas frames or an `Interactions` table and returns frames,
 arrays or numbers: no Streamlit, no torch (pages import this on every rerun and must stay fast).
 
-- `dataset`: the Data page (rating histogram, long tail, behaviour mix, one user's history).
+- `dataset`: the Data page (rating histogram, long tail, behaviour mix; `overview` holds them all).
+- `downsample`: which points of a long curve a chart draws, so figures stay bounded at any size.
+- `history`: one user's rows, a page at a time, with their part of the split (`RowIndex` built once).
+- `lookup`: finding a user or item by its raw id or a prefix of it (`IdIndex`), never listing them all.
 - `results`: comparing runs by their numbers (results table, grouped metrics, sweeps, run labels).
 - `toplists`: comparing two runs' top-N lists (overlap, where they disagree, side by side).
 - `progress`: the run the Train page watches, learning curves in long form, progress text.
@@ -18,8 +21,8 @@ arrays or numbers: no Streamlit, no torch (pages import this on every rerun and 
 Figures for these frames are built by `recviz.charts`.
 """
 
-from recviz.analysis import (dataset, embeddings, estimate, exposure, paired, peruser, progress, results, slices,
-                             toplists, why)
+from recviz.analysis import (dataset, downsample, embeddings, estimate, exposure, history, lookup, paired, peruser,
+                             progress, results, slices, toplists, why)
 
-__all__ = ["dataset", "embeddings", "estimate", "exposure", "paired", "peruser", "progress", "results", "slices",
-           "toplists", "why"]
+__all__ = ["dataset", "downsample", "embeddings", "estimate", "exposure", "history", "lookup", "paired", "peruser",
+           "progress", "results", "slices", "toplists", "why"]

@@ -6,13 +6,13 @@ clicked and then bought an item contributes two rows, and that is what the long 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
+from recviz.analysis.downsample import MAX_POINTS, curve_positions
 from recviz.data.interactions import Interactions
-
-PARTS = ("train", "valid", "test")
-UNUSED = "unused"  # a row in no part of the split (see `user_history`)
 
 
 def rating_histogram(inter: Interactions) -> pd.DataFrame | None:
@@ -24,16 +24,19 @@ def rating_histogram(inter: Interactions) -> pd.DataFrame | None:
     return pd.DataFrame({"rating": values.astype(float), "count": counts.astype(np.int64)})
 
 
-def activity(inter: Interactions, by: str = "user") -> pd.DataFrame:
+def activity(inter: Interactions, by: str = "user", max_points: int | None = MAX_POINTS) -> pd.DataFrame:
     """Interactions per user (or item), most active first, with rank 1..n: the long-tail plot.
 
     Users/items with no rows (possible after filtering a table in place) are kept with 0 so the
-    tail is honest about them; a log-scale chart simply does not draw zeros."""
+    tail is honest about them; a log-scale chart simply does not draw zeros. A curve longer than
+    `max_points` keeps only the ranks `downsample.curve_positions` picks (exact values, the
+    shape kept); None keeps every rank."""
     if by not in ("user", "item"):
         raise ValueError(f"by must be 'user' or 'item', not {by!r}")
     ids, n = (inter.user, inter.n_users) if by == "user" else (inter.item, inter.n_items)
     counts = np.sort(np.bincount(ids, minlength=n))[::-1]
-    return pd.DataFrame({"rank": np.arange(1, n + 1), "interactions": counts.astype(np.int64)})
+    keep = np.arange(n) if max_points is None else curve_positions(counts, max_points)
+    return pd.DataFrame({"rank": keep + 1, "interactions": counts[keep].astype(np.int64)})
 
 
 def behavior_mix(inter: Interactions) -> pd.DataFrame | None:
@@ -69,14 +72,16 @@ def summary_table(inter: Interactions) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["statistic", "value"])
 
 
-def item_titles(inter: Interactions) -> np.ndarray:
-    """A title for every internal item id ("item <raw id>" where the data has none): what charts
-    and tables show instead of bare ids."""
-    fallback = np.char.add("item ", inter.item_ids.astype(str)).astype(object)
+def item_titles(inter: Interactions, items=None) -> np.ndarray:
+    """A title for every internal item id, or for the ids `items` only ("item <raw id>" where the
+    data has none): what charts and tables show instead of bare ids. A page showing 50 rows asks
+    for those 50, not for all 400,000 items of a large dataset."""
+    idx = np.arange(inter.n_items) if items is None else np.asarray(items, dtype=np.int64)
+    fallback = np.char.add("item ", np.asarray(inter.item_ids)[idx].astype(str)).astype(object)
     if inter.items is None or "title" not in inter.items:
         return fallback
-    titles = inter.items["title"].reindex(range(inter.n_items)).to_numpy(dtype=object)
-    ok = np.array([isinstance(t, str) and t != "" for t in titles], dtype=bool)
+    titles = inter.items["title"].reindex(idx).to_numpy(dtype=object)
+    ok = pd.Series(titles).map(lambda t: isinstance(t, str) and t != "").to_numpy(dtype=bool)
     return np.where(ok, titles, fallback)
 
 
@@ -106,48 +111,6 @@ def top_list(items: np.ndarray, scores: np.ndarray, item_ids: np.ndarray, titles
     return out
 
 
-def user_history(inter: Interactions, user: int, split=None) -> pd.DataFrame:
-    """One user's rows, oldest first (file order breaks ties and stands in for missing times).
-
-    Columns: item (raw id), title, genres, then rating / behavior / date where the data has
-    them, then `part` when a split is given: "train", "valid" or "test" by row index into
-    `split.data` (which must be this very table). A row in no part is "unused": e.g. an earlier
-    click on the item that became the user's test item (holding out a pair removes all its rows
-    from train), or a cold user's held-out rows under the ratio protocol."""
-    if not 0 <= user < inter.n_users:
-        raise ValueError(f"user {user} is not in this dataset (0..{inter.n_users - 1})")
-    rows = np.flatnonzero(inter.user == user)
-    if inter.timestamp is not None:
-        rows = rows[np.argsort(inter.timestamp[rows], kind="stable")]
-    items = inter.item[rows]
-    out = pd.DataFrame({"item": inter.item_ids[items], "title": item_titles(inter)[items]})
-    genres = None
-    if inter.items is not None and "genres" in inter.items:
-        genres = inter.items["genres"].reindex(items).fillna("").to_numpy(dtype=object)
-    out["genres"] = genres if genres is not None else ""
-    if inter.rating is not None:
-        out["rating"] = inter.rating[rows].astype(float)
-    if inter.behavior is not None:
-        out["behavior"] = np.asarray(inter.behaviors, dtype=object)[inter.behavior[rows]]
-    if inter.timestamp is not None:
-        out["date"] = pd.to_datetime(inter.timestamp[rows], unit="s")
-    if split is not None:
-        out["part"] = _parts(split, len(inter), rows)
-    return out
-
-
-def _parts(split, n_rows: int, rows: np.ndarray) -> np.ndarray:
-    """The part (PARTS or UNUSED, an object array) of each of `rows` of `split.data`. One byte per
-    row of the data marks the parts, not an object per row: a user's history on a 100M-row log."""
-    if len(split.data) != n_rows:
-        raise ValueError(f"the split was drawn on {len(split.data):,} rows, this table has {n_rows:,}: "
-                         "pass the split of this very dataset")
-    code = np.full(n_rows, len(PARTS), dtype=np.int8)
-    for c, part_rows in enumerate((split.train_rows, split.valid_rows, split.test_rows)):
-        code[np.asarray(part_rows, dtype=np.int64)] = c
-    return np.asarray((*PARTS, UNUSED), dtype=object)[code[np.asarray(rows, dtype=np.int64)]]
-
-
 def versions_table(versions: list[dict], runs: list) -> pd.DataFrame:
     """A saved dataset's versions, oldest first, and the runs trained on each ([version, saved,
     users, items, interactions, runs]); `runs` are store runs (with `.id` and `.config`). A run
@@ -161,3 +124,23 @@ def versions_table(versions: list[dict], runs: list) -> pd.DataFrame:
                      "users": v["users"], "items": v["items"], "interactions": v["interactions"],
                      "runs": ", ".join(used) or "—"})
     return pd.DataFrame(rows, columns=["version", "saved", "users", "items", "interactions", "runs"])
+
+
+@dataclass(frozen=True)
+class Overview:
+    """Everything the Data page shows of a dataset, all of it small whatever the dataset's size
+    (the long tails are downsampled): computed once per dataset version and cached by the page,
+    so a rerun of the page reads no column of the log again."""
+    stats: dict
+    ratings: pd.DataFrame | None
+    behaviors: pd.DataFrame | None
+    users: pd.DataFrame  # the users' long tail, at most ~max_points ranks
+    items: pd.DataFrame
+    summary: pd.DataFrame
+
+
+def overview(inter: Interactions, max_points: int = MAX_POINTS) -> Overview:
+    """The Data page's numbers and chart frames for `inter` (see `Overview`)."""
+    return Overview(stats=inter.stats(), ratings=rating_histogram(inter), behaviors=behavior_mix(inter),
+                    users=activity(inter, "user", max_points), items=activity(inter, "item", max_points),
+                    summary=summary_table(inter))

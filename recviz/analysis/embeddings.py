@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 ROLES = ("other", "history", "recommended", "held-out")  # drawing order: highlights on top
+MAX_OTHERS = 5_000  # grey background items drawn at most: the map's size stays bounded at any catalogue size
 
 
 def _centred_svd(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -53,8 +54,10 @@ def explained_variance(vectors: np.ndarray) -> tuple[float, float]:
 
 
 def embedding_map(coords: np.ndarray, item_titles, history_items=(), recommended_items=(),
-                  held_out_items=()) -> pd.DataFrame:
+                  held_out_items=(), max_others: int | None = MAX_OTHERS, seed: int = 0) -> pd.DataFrame:
     """[item, x, y, title, role] for every item, sorted so "other" comes first (drawn beneath).
+    Beyond `max_others` background ("other") items, a seeded uniform sample of that many is kept
+    (the same one on every rerun; None keeps all); the user's items are always all there.
 
     An item in several groups takes the most telling role: held-out (a held-out item that was
     recommended is a hit, and the page says so by it sitting among the recommendations), then
@@ -66,7 +69,12 @@ def embedding_map(coords: np.ndarray, item_titles, history_items=(), recommended
                         ("held-out", held_out_items)):
         ids = np.asarray(items, dtype=np.int64).ravel()
         role[ids[(ids >= 0) & (ids < n)]] = name
-    df = pd.DataFrame({"item": np.arange(n), "x": coords[:, 0], "y": coords[:, 1],
-                       "title": np.asarray(item_titles, dtype=object)[:n], "role": role})
+    keep = np.arange(n)
+    others = np.flatnonzero(role == "other")
+    if max_others is not None and len(others) > max_others:
+        dropped = np.random.default_rng(seed).choice(others, len(others) - max_others, replace=False)
+        keep = np.setdiff1d(keep, dropped)
+    df = pd.DataFrame({"item": keep, "x": coords[keep, 0], "y": coords[keep, 1],
+                       "title": np.asarray(item_titles, dtype=object)[keep], "role": role[keep]})
     order = pd.Categorical(df["role"], categories=list(ROLES)).codes
     return df.iloc[np.argsort(order, kind="stable")].reset_index(drop=True)

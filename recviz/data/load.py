@@ -139,3 +139,28 @@ def saved_names() -> list[str]:
     from recviz.data import saved
 
     return saved.names()
+
+
+def identity(ref: str) -> str:
+    """What `ref` names right now, cheaply and without loading it: a saved name's version
+    fingerprint (read from its index), a file's size and modification time, a catalog name as is.
+    A cache keyed by `(ref, identity(ref))` serves a new version of a dataset, saved under the
+    same name by the CLI or another session, instead of the one it cached first."""
+    from recviz.data import saved
+    from recviz.data.formats.textfile import local_path, path_exists
+
+    name, which = saved.split_ref(str(ref))
+    if _usable_name(name):
+        version = saved.find(name, which)
+        if version is not None:
+            return f"saved:{version['fingerprint']}"
+    try:
+        path = local_path(str(ref))
+        found = path_exists(path)
+    except DataError:  # not a path at all: loading it will say why
+        found = False
+    if found:
+        p = Path(path)
+        stats = [p.stat()] + ([f.stat() for f in sorted(p.iterdir()) if f.is_file()] if p.is_dir() else [])
+        return "file:" + ",".join(f"{s.st_size}-{s.st_mtime_ns}" for s in stats)
+    return f"ref:{ref}"
