@@ -82,7 +82,7 @@ repeated = results.seed_groups(done).duplicated().any()
 over_seeds = st.toggle("Average runs that differ only in seed", value=bool(repeated), key="over_seeds",
                        disabled=not repeated,
                        help="One bar per setting: the mean over its runs, with an error bar of their standard "
-                            "deviation. Runs count as repeats when they differ only in seed, threads or device."
+                            "deviation. Runs count as repeats when they differ only in seed, split seed, threads or device."
                        if repeated else "No two of these runs differ only in their seed.")
 st.plotly_chart(charts.metric_bars(results.metric_long(done, over_seeds=over_seeds)), key="metric_bars")
 

@@ -120,11 +120,15 @@ with st.expander(f"{spec.title} options", expanded=launched is None):  # folded:
                                                           columns[k % 4], values[option.name])
         if error:
             errors.append(f"{option.name}: {error}")
-    c1, c2 = st.columns(2)
+    c1, c2, c3 = st.columns(3)
     run_settings["seed"], _ = option_input(run_option("seed"), key("seed"), c1, value=base.seed)
+    run_settings["split_seed"], error = option_input(run_option("split_seed"), key("split_seed"), c2,
+                                                     value=base.split_seed)
+    if error:
+        errors.append(f"split_seed: {error}")
     if spec.uses_device:
         choices = devices()
-        run_settings["device"] = c2.selectbox(DEVICE.title, choices, key=key("device"),
+        run_settings["device"] = c3.selectbox(DEVICE.title, choices, key=key("device"),
                                               index=choices.index(base.device) if base.device in choices else 0,
                                               help=f"auto = {device_label()}", required=True)
 

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from recviz.config import REPEAT_FIELDS, RUN_NAMES, RunConfig
-from recviz.data.split import protocol_label
+from recviz.data.split import protocol_label, same_scale
 from recviz.errors import RecvizError
 from recviz.models import registry
 
@@ -39,7 +39,7 @@ def metric_label(metric: str, protocol: str) -> str:
 def mixed_protocols(runs_df: pd.DataFrame) -> bool:
     """True when the runs were judged under more than one protocol (their numbers do not share
     a scale)."""
-    return "protocol" in runs_df and runs_df["protocol"].dropna().nunique() > 1
+    return "protocol" in runs_df and runs_df["protocol"].dropna().map(same_scale).nunique() > 1
 
 
 def runs_table(runs: list[dict]) -> pd.DataFrame:
@@ -98,10 +98,13 @@ def run_labels(runs_df: pd.DataFrame, ignore: tuple[str, ...] = ()) -> pd.Series
 
 
 def _distinguishing(model: str, configs: list[dict]) -> list[str]:
-    """`model`'s option names (then "seed") whose values are not the same in all `configs`."""
+    """`model`'s option names (then "seed", and "split_seed" where a run set it) whose values are not
+    the same in all `configs`."""
     spec = registry.MODELS.get(model)
     names = [o.name for o in spec.options] if spec is not None else []
     names.append("seed")
+    if any((c or {}).get("split_seed") is not None for c in configs):  # named only where someone set it
+        names.append("split_seed")
     varied = []
     for name in names:
         values = {repr(_param_value(c, name)) for c in configs}
@@ -122,10 +125,10 @@ def panel_label(dataset: str, protocol: str) -> str:
 def seed_groups(runs_df: pd.DataFrame) -> pd.Series:
     """Which runs are one experiment repeated (index aligned with `runs_df`): runs of one model on
     one dataset under one protocol whose settings are equal but for those that repeat an
-    experiment rather than change it (`REPEAT_FIELDS`: seed, device, threads) share a key."""
+    experiment rather than change it (`REPEAT_FIELDS`: seed, split seed, device, threads) share a key."""
     if runs_df.empty:
         return pd.Series([], dtype=object)
-    return pd.Series([repr((m, d, p, _setting(m, c))) for m, d, p, c in
+    return pd.Series([repr((m, d, same_scale(p), _setting(m, c))) for m, d, p, c in
                       zip(runs_df["model"], runs_df["dataset"], runs_df["protocol"], runs_df["config"])],
                      index=runs_df.index, dtype=object)
 
@@ -161,7 +164,7 @@ def metric_long(runs_df: pd.DataFrame, ks=(5, 10, 20), metrics=("HR", "NDCG"),
         return pd.DataFrame(columns=columns)
     keys = ["run", "model", "dataset", "protocol", "panel"]
     base = runs_df.assign(run=run_labels(runs_df, ignore=("seed",) if over_seeds else ()),
-                          panel=[panel_label(d, p) for d, p in zip(runs_df["dataset"], runs_df["protocol"])],
+                          panel=[panel_label(d, same_scale(p)) for d, p in zip(runs_df["dataset"], runs_df["protocol"])],
                           group=seed_groups(runs_df) if over_seeds else runs_df["id"].astype(str),
                           seed=[(c or {}).get("seed") for c in runs_df["config"]])
     ids = keys + ["group", "id", "seed"]
@@ -204,6 +207,7 @@ def sweep_table(runs_df: pd.DataFrame, param: str, metrics=("HR@10", "NDCG@10"))
         return pd.DataFrame(columns=columns)
     declares = runs_df["model"].map(lambda m: _declares(m, param))
     df = runs_df[declares.to_numpy(bool)]
+    df = df.assign(protocol=df["protocol"].map(same_scale))  # a line's seeds may share one split seed
     values = [_param_value(cfg, param) for cfg in df["config"]]
     df = df.assign(**{param: values}).dropna(subset=[param])
     df = df.dropna(subset=[m for m in metrics if m in df], how="all")
@@ -267,6 +271,8 @@ def _declares(model: str, param: str) -> bool:
 def _param_value(config: dict, param: str):
     """A model option (`config["options"]`), or a flat key of a config stored by an earlier version."""
     config = config or {}
+    if param == "split_seed":  # the seed the split was drawn with: the run's own when split_seed is unset
+        return config.get("seed") if config.get("split_seed") is None else config["split_seed"]
     value = (config.get("options") or {}).get(param, config.get(param))
     if isinstance(value, (list, tuple)):
         return ",".join(str(int(w)) for w in value)
