@@ -42,12 +42,15 @@ with st.expander("Name, re-open or delete a run"):
                                                 f"· {by_id[i].status}", required=True)
     if picked is not None:
         run = by_id[int(picked)]
-        n1, n2 = st.columns([3, 1])
-        new_name = n1.text_input("Name", run.name, key=f"name_{run.id}", max_chars=MAX_NAME,
-                                 placeholder="e.g. baseline, big embeddings")
-        if n2.button("Save name", key="save_name", disabled=new_name == run.name):
-            store.rename(run.id, new_name)
-            st.rerun()
+        # a form: typing a name and clicking "Save name" is one click (a disabled button until the field
+        # was committed took two), and Enter saves too
+        with st.form(f"name_form_{run.id}", border=False):
+            n1, n2 = st.columns([3, 1], vertical_alignment="bottom")
+            new_name = n1.text_input("Name", run.name, key=f"name_{run.id}", max_chars=MAX_NAME,
+                                     placeholder="e.g. baseline, big embeddings")
+            if n2.form_submit_button("Save name", key="save_name") and new_name != run.name:
+                store.rename(run.id, new_name)
+                st.rerun()
         a, b = st.columns(2)
         if a.button("Open its settings in the Train form", key="reopen_button"):
             st.session_state["reopen"] = run.id

@@ -196,7 +196,7 @@ if st.button(label, type="primary", key="launch", disabled=bool(reasons[model]) 
     if sweep_on:
         sweep_id = sweep.new_sweep_id(sweep_param)
         ids = [submit(c, sweep_id=sweep_id, mlflow=mlflow) for c in sweep.plan(config, sweep_param, sweep_values, sweep_seeds)]
-        st.session_state["active_run"] = ids[0]
+        st.session_state["active_run"] = ids[-1]  # the latest, as the live picker's "(or the latest)" says
         st.toast(f"Queued {len(ids)} runs (sweep {sweep_id})")
     else:
         st.session_state["active_run"] = submit(config, mlflow=mlflow)

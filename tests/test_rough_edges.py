@@ -209,3 +209,95 @@ def test_an_old_run_with_a_relative_path_says_so_on_the_recommendations_page(tmp
     at = app().switch_page("pages/recommendations.py").run()
     shown = " ".join(e.value for e in at.error)
     assert "relative path" in shown and "internal error" not in shown, shown
+
+
+# ---- "Save name" took two clicks ------------------------------------------------------------------------
+def test_save_name_is_one_click_typing_and_saving_go_together(monkeypatch):
+    """In a browser the button was disabled until the typed name was committed (on blur), so the
+    first click only committed it. Now the field and the button are one form: the click sends both."""
+    from recviz.experiments import record
+    from recviz.experiments.store import RunStore
+    from tests.test_app import ROOT, app, assert_clean
+
+    monkeypatch.chdir(ROOT)
+    run_id = record.train_here(RunConfig.build(dataset="synthetic:users=30,items=80,interactions=400",
+                                               model="itempop", candidates=20))[0]
+    at = app().switch_page("pages/results.py").run()
+    field, button = at.text_input(key=f"name_{run_id}"), at.button(key="save_name")
+    assert not button.disabled  # clickable before the field is committed
+    assert field.proto.form_id and field.proto.form_id == button.proto.form_id  # one submit sends both
+    field.set_value("baseline")
+    at.button(key="save_name").click().run()
+    assert_clean(at)
+    assert RunStore().get(run_id).name == "baseline"
+    at.button(key="save_name").click().run()  # the same name again: nothing to do, nothing breaks
+    assert_clean(at)
+    assert RunStore().get(run_id).name == "baseline"
+
+
+# ---- after a sweep, "the run training now (or the latest)" showed the sweep's first run -------------
+def test_after_a_sweep_the_live_panel_shows_its_latest_run(monkeypatch):
+    import os
+
+    from recviz.experiments import launch
+    from recviz.experiments.store import RunStore
+    from tests.test_app import ROOT, assert_clean, sweep_form
+
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setattr(launch, "submit", lambda config, sweep_id=None, **_:
+                        RunStore().create(config, sweep_id=sweep_id))  # queue only: nothing trains here
+    at = sweep_form("8,16", "0")
+    at.button(key="launch").click().run()
+    store = RunStore()
+    ids = sorted(r.id for r in store.list())
+    for run_id in ids:  # the sweep ran and finished
+        store.mark_running(run_id, os.getpid())
+        store.finish(run_id, {"metrics": {"HR@10": 0.5, "NDCG@10": 0.3}, "best_epoch": 1})
+    at.run()
+    assert_clean(at)
+    assert at.selectbox(key="watch_run").value == "follow"
+    watched = [h.value for h in at.subheader if h.value.startswith("Run #")]
+    assert watched and watched[0].startswith(f"Run #{ids[-1]} "), watched
+
+
+# ---- a CSV quote error named the wrong line -----------------------------------------------------------
+def test_an_unclosed_quote_names_the_line_it_opens_on(tmp_path):
+    from recviz.data.load import load
+
+    path = write(tmp_path / "q.csv", 'user,item,rating\n1,10,4\n2,11,3\n3,"12,5\n4,13,2\n5,14,1\n')
+    with pytest.raises(DataError) as err:
+        load(str(path))
+    assert err.value.row == 4 and "line 4" in str(err.value) and "never closed" in str(err.value)
+
+
+# ---- Results' run labels omit shared settings, and there was no settings column -----------------------
+def test_the_runs_table_has_a_settings_column_with_what_runs_share():
+    from recviz.analysis import results
+
+    def row(i, **values):
+        config = RunConfig.build(dataset="synthetic", **values)
+        return {"id": i, "model": config.model, "dataset": "synthetic", "protocol": "loo", "status": "done",
+                "config": config.to_dict()}
+
+    df = results.runs_table([row(1, model="gmf", emb_dim=16, epochs=3, seed=0),
+                             row(2, model="gmf", emb_dim=16, epochs=3, seed=1, split_seed=0),
+                             row(3, model="itempop")])
+    assert df["settings"].tolist() == ["emb_dim=16, epochs=3", "emb_dim=16, epochs=3, seed=1, split_seed=0",
+                                       "defaults"]
+    # the labels name what tells the runs apart (both splits drawn with seed 0); the column says the rest
+    assert results.run_labels(df).tolist()[:2] == ["#1 gmf · seed=0", "#2 gmf · seed=1"]
+    assert results.settings_text("gmf", {**row(4, model="gmf", preset="paper")["config"]}).startswith("preset paper")
+    assert results.settings_text("gone-model", {}) == ""
+
+
+# ---- the sidebar said "cluster at auto" ---------------------------------------------------------------
+def test_the_sidebar_names_the_cluster_auto_resolves_to(monkeypatch, tmp_path):
+    from recviz.experiments.executors.ray import RayExecutor
+
+    monkeypatch.setenv("RECVIZ_HOME", str(tmp_path))
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    where = RayExecutor.where("auto")
+    assert "cluster at auto" not in where and "running on this machine" in where
+    monkeypatch.setenv("RAY_ADDRESS", "10.0.0.5:6379")
+    assert "the cluster at 10.0.0.5:6379 (RAY_ADDRESS)" in RayExecutor.where("auto")
+    assert "the cluster at 10.0.0.9:6379:" in RayExecutor.where("10.0.0.9:6379")

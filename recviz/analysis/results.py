@@ -15,12 +15,14 @@ import re
 import numpy as np
 import pandas as pd
 
-from recviz.config import REPEAT_FIELDS, RUN_NAMES, RunConfig
+from recviz.config import REPEAT_FIELDS, RUN_NAMES, RUN_OPTIONS, RunConfig
 from recviz.data.split import protocol_label, same_scale
 from recviz.errors import RecvizError
 from recviz.models import registry
 
-RUN_COLUMNS = ["id", "name", "model", "dataset", "protocol", "protocol_key", "status", "created_at"]
+RUN_COLUMNS = ["id", "name", "model", "settings", "dataset", "protocol", "protocol_key", "status", "created_at"]
+# run settings the table shows in columns of their own (dataset, protocol) or never needs to
+_NOT_IN_SETTINGS = ("dataset", "data_version", "protocol", "candidates", "valid", "eval_users", "sample_users")
 MAX_SETTINGS_IN_LABEL = 3  # a run label names at most this many of its distinguishing settings
 MAX_IDS_IN_LABEL = 4  # a bar averaged over runs names at most this many of their ids
 _METRIC = re.compile(r"^([A-Za-z]+)@(\d+)$")
@@ -43,7 +45,8 @@ def mixed_protocols(runs_df: pd.DataFrame) -> bool:
 
 
 def runs_table(runs: list[dict]) -> pd.DataFrame:
-    """One row per run: id, model, dataset, protocol (label), protocol_key ("loo"/"ratio"),
+    """One row per run: id, name, model, settings (`settings_text`), dataset, protocol (label),
+    protocol_key ("loo"/"ratio"),
     status, created_at (datetime), one column per metric ("HR@5", "HR@10", … ordered by metric
     then K) and `config` (the dict, for sweeps; drop it before showing the table).
 
@@ -56,7 +59,9 @@ def runs_table(runs: list[dict]) -> pd.DataFrame:
         detail = r.get("protocol_detail") or protocol_label(key, config.get("candidates") if key == "loo" else None,
                                                                config.get("valid"), eval_users=config.get("eval_users"),
                                                                sample_users=config.get("sample_users"))
-        rows.append({"id": r.get("id"), "name": r.get("name") or "", "model": r.get("model", config.get("model")),
+        model = r.get("model", config.get("model"))
+        rows.append({"id": r.get("id"), "name": r.get("name") or "", "model": model,
+                     "settings": settings_text(model, config),
                      "dataset": r.get("dataset", config.get("dataset")), "protocol": detail,
                      "protocol_key": key, "status": r.get("status"), "created_at": r.get("created_at"),
                      **(r.get("metrics") or {}), "config": config})
@@ -65,6 +70,22 @@ def runs_table(runs: list[dict]) -> pd.DataFrame:
     df = df[RUN_COLUMNS + metrics + ["config"]]
     df["created_at"] = pd.to_datetime(pd.to_numeric(df["created_at"], errors="coerce"), unit="s")
     return df
+
+
+def settings_text(model: str, config: dict) -> str:
+    """Everything a run set away from its model's defaults, in one line: "preset paper, emb_dim=16,
+    seed=1, split_seed=0" ("defaults" when nothing). Run labels name only the settings that tell the
+    shown runs apart; this says the ones they share too. The dataset and protocol have columns."""
+    try:
+        c = RunConfig.from_stored({**(config or {}), "model": model})
+    except (RecvizError, TypeError, ValueError, KeyError):  # a model since removed: nothing to compare with
+        return ""
+    defaults = c.spec.resolve({}, c.preset)
+    parts = [f"preset {c.preset}"] if c.preset else []
+    parts += [f"{k}={_format_setting(v)}" for k, v in c.options.items() if v != defaults.get(k)]
+    parts += [f"{o.name}={_format_setting(getattr(c, o.name))}" for o in RUN_OPTIONS
+              if o.name not in _NOT_IN_SETTINGS and getattr(c, o.name) != o.default]
+    return ", ".join(parts) or "defaults"
 
 
 def filter_runs(df: pd.DataFrame, dataset=None, model=None, status=None) -> pd.DataFrame:
