@@ -18,7 +18,7 @@ from recviz.analysis import progress
 from recviz.analysis.estimate import check_memory, evaluation_cost, human
 from recviz.analysis.messages import for_page
 from recviz.analysis.results import metric_label
-from recviz.config import PROTOCOLS, VALID_RULES, RunConfig, run_option
+from recviz.config import PROTOCOLS, VALID_RULES, RunConfig, from_link, link_text, run_option
 from recviz.errors import RecvizError
 from recviz.models import registry
 from recviz.options import DEVICE
@@ -38,6 +38,14 @@ if "reopen" in st.session_state:
     st.session_state["train_form"] = {"suffix": f".r{reopened.id}", "run": reopened.id,
                                       "config": reopened.config.to_dict()}
     st.session_state["dataset"] = reopened.config.dataset
+# A reload starts a new session: the form's settings live in the address too (?form=…, written below
+# on every run) and are read back once per session, as a re-opened run's are.
+if "form_link_read" not in st.session_state:
+    st.session_state["form_link_read"] = True
+    linked = from_link(st.query_params.get("form"))
+    if linked is not None and "train_form" not in st.session_state:
+        st.session_state["train_form"] = {"suffix": ".link", "run": None, "config": linked.to_dict()}
+        st.session_state["dataset"] = linked.dataset
 form = st.session_state.get("train_form") or {"suffix": "", "run": None, "config": None}
 base = RunConfig.from_dict(form["config"]) if form["config"] else RunConfig()
 if form["run"] is not None:
@@ -45,6 +53,7 @@ if form["run"] is not None:
     note.info(f"The form holds run #{form['run']}'s settings: change any and launch.")
     if reset.button("Start from the defaults", key="reset_form"):
         st.session_state.pop("train_form")
+        st.query_params.pop("form", None)
         st.rerun()
 
 
@@ -139,6 +148,8 @@ if not errors:
     except RecvizError as err:
         errors.append(str(err))
         show_error(err)
+if config is not None:
+    st.query_params["form"] = link_text(config)  # a reload keeps the form
 
 if protocol == "ratio" and data is not None and config is not None:
     judged = min(n for n in (data.n_users, config.sample_users, config.eval_users) if n)  # users ranked

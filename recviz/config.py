@@ -132,6 +132,17 @@ class RunConfig:
             return replace(self, **run, options=opts)
         return replace(self, **run, options={**self.options, **opts})
 
+    def changed(self) -> dict:
+        """What this config sets away from the defaults, by flat name (`build` takes it back):
+        the run settings not at their declared default, the preset, and the model's options not at
+        what its defaults and preset give. The model is always named."""
+        out = {o.name: getattr(self, o.name) for o in RUN_OPTIONS if getattr(self, o.name) != o.default}
+        out["model"] = self.model
+        if self.preset:
+            out["preset"] = self.preset
+        defaults = self.spec.resolve({}, self.preset)
+        return out | {k: v for k, v in self.options.items() if v != defaults.get(k)}
+
     # ---- construction -------------------------------------------------------------------------
     @classmethod
     def build(cls, **values) -> RunConfig:
@@ -200,6 +211,24 @@ def _absolute(values: dict) -> dict:
     from recviz.data.load import absolute_ref
 
     return {**values, "dataset": absolute_ref(values["dataset"])}
+
+
+def link_text(config: RunConfig) -> str:
+    """A config as a short text for a page's address (`?form=…`): only what it changes
+    (`RunConfig.changed`), as compact JSON, so a reload or a shared link fills the form again."""
+    return json.dumps(config.changed(), separators=(",", ":"), sort_keys=True)
+
+
+def from_link(text: str | None) -> RunConfig | None:
+    """`link_text` read back; None for no text or a malformed or out-of-range one (an edited or
+    stale link is ignored, never an error)."""
+    if not text:
+        return None
+    try:
+        values = json.loads(text)
+        return RunConfig.build(**values) if isinstance(values, dict) else None
+    except (ValueError, TypeError, RecvizError):
+        return None
 
 
 def run_option(name: str) -> Option:

@@ -301,3 +301,33 @@ def test_the_sidebar_names_the_cluster_auto_resolves_to(monkeypatch, tmp_path):
     monkeypatch.setenv("RAY_ADDRESS", "10.0.0.5:6379")
     assert "the cluster at 10.0.0.5:6379 (RAY_ADDRESS)" in RayExecutor.where("auto")
     assert "the cluster at 10.0.0.9:6379:" in RayExecutor.where("10.0.0.9:6379")
+
+
+# ---- a reload reset the Train form --------------------------------------------------------------------
+def test_a_reload_keeps_the_train_form(monkeypatch):
+    """A reload is a new session: the form's settings travel in the address (?form=…) and come back."""
+    import json
+
+    from streamlit.testing.v1 import AppTest
+
+    from recviz.config import from_link, link_text
+    from tests.test_app import ROOT, app, assert_clean
+
+    monkeypatch.chdir(ROOT)
+    at = app().switch_page("pages/train.py").run()
+    at.selectbox(key="model").set_value("gmf").run()
+    at.number_input(key="seed").set_value(3).run()
+    at.text_input(key="split_seed").set_value("0").run()
+    link = at.query_params["form"]
+    link = link[0] if isinstance(link, list) else link
+    assert json.loads(link) == {"model": "gmf", "seed": 3, "split_seed": 0}
+
+    reloaded = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    reloaded.query_params["form"] = link
+    reloaded.switch_page("pages/train.py").run()
+    assert_clean(reloaded)
+    assert reloaded.selectbox(key="model.link").value == "gmf"
+    assert reloaded.number_input(key="seed.link").value == 3 and reloaded.text_input(key="split_seed.link").value == "0"
+    # an edited or stale link is ignored, never an error
+    assert from_link('{"model": "nope"}') is None and from_link("{not json") is None and from_link(None) is None
+    assert link_text(RunConfig()) == '{"model":"neumf"}'

@@ -15,7 +15,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from recviz.config import REPEAT_FIELDS, RUN_NAMES, RUN_OPTIONS, RunConfig
+from recviz.config import REPEAT_FIELDS, RUN_NAMES, RunConfig
 from recviz.data.split import protocol_label, same_scale
 from recviz.errors import RecvizError
 from recviz.models import registry
@@ -80,11 +80,11 @@ def settings_text(model: str, config: dict) -> str:
         c = RunConfig.from_stored({**(config or {}), "model": model})
     except (RecvizError, TypeError, ValueError, KeyError):  # a model since removed: nothing to compare with
         return ""
-    defaults = c.spec.resolve({}, c.preset)
-    parts = [f"preset {c.preset}"] if c.preset else []
-    parts += [f"{k}={_format_setting(v)}" for k, v in c.options.items() if v != defaults.get(k)]
-    parts += [f"{o.name}={_format_setting(getattr(c, o.name))}" for o in RUN_OPTIONS
-              if o.name not in _NOT_IN_SETTINGS and getattr(c, o.name) != o.default]
+    changed = c.changed()
+    parts = [f"preset {changed.pop('preset')}"] if "preset" in changed else []
+    options = [k for k in changed if k in c.options]  # the model's own first, then the run's
+    parts += [f"{k}={_format_setting(changed[k])}" for k in options + [k for k in changed if k not in options]
+              if k not in (*_NOT_IN_SETTINGS, "model")]
     return ", ".join(parts) or "defaults"
 
 
