@@ -90,7 +90,7 @@ over_seeds = st.toggle("Average runs that differ only in seed", value=bool(repea
 st.plotly_chart(charts.metric_bars(results.metric_long(done, over_seeds=over_seeds)), key="metric_bars")
 
 # ---- understanding: beyond accuracy, two runs user by user, who a model fails ----------------------
-run_label = dict(zip(done["id"], results.run_labels(done)))
+run_label = dict(zip(done["id"], results.picker_labels(done)))  # stable when another run is deleted
 status_of = dict(zip(done["id"], done["status"]))
 
 
@@ -170,7 +170,7 @@ except RecvizError as err:
     show_error(err)
 
 st.subheader("Learning curves")
-labels = dict(zip(results.run_labels(done), done["id"]))
+labels = {run_label[rid]: rid for rid in done["id"]}
 with_curves = [label for label, rid in labels.items() if progress.has_epochs(done.set_index("id").at[rid, "model"])]
 chosen = st.multiselect("Runs", list(labels), default=with_curves[:3], key="curve_runs",
                         help="ItemPop, ItemKNN and other one-pass models have no epochs to draw.")

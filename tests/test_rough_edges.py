@@ -331,3 +331,34 @@ def test_a_reload_keeps_the_train_form(monkeypatch):
     # an edited or stale link is ignored, never an error
     assert from_link('{"model": "nope"}') is None and from_link("{not json") is None and from_link(None) is None
     assert link_text(RunConfig()) == '{"model":"neumf"}'
+
+
+# ---- deleting a run dropped another from a picker -----------------------------------------------------
+def test_deleting_a_run_leaves_the_other_runs_picker_labels_as_they_were(monkeypatch):
+    """A browser sends a picker's choice back as the label it showed; Results' pickers named a run
+    by the settings that told it apart from the others, so deleting one run renamed another and the
+    choice no longer matched. A run's picker label now depends on that run alone."""
+    from recviz.experiments import record
+    from recviz.experiments.store import RunStore
+    from tests.test_app import ROOT, app, assert_clean
+
+    monkeypatch.chdir(ROOT)
+    tiny = "synthetic:users=30,items=80,interactions=400"
+    for emb in (8, 16):
+        record.train_here(RunConfig.build(dataset=tiny, model="gmf", emb_dim=emb, epochs=1, candidates=20))
+    record.train_here(RunConfig.build(dataset=tiny, model="itempop", candidates=20))
+    pickers = ("compare_a", "compare_b", "beyond_runs", "slice_runs", "curve_runs")
+
+    def _options(at, key):
+        widget = at.selectbox(key=key) if key.startswith("compare") else at.multiselect(key=key)
+        return widget.options
+
+    at = app().switch_page("pages/results.py").run()
+    before = {key: [o for o in _options(at, key) if o.startswith("#1 ")] for key in pickers}
+    assert all(len(v) == 1 for v in before.values()), before
+    RunStore().delete(2)
+    at.run()
+    assert_clean(at)
+    after = {key: [o for o in _options(at, key) if o.startswith("#1 ")] for key in pickers}
+    assert after == before
+    assert before["compare_a"] == ["#1 gmf · emb_dim=8, epochs=1"]  # the run's own settings

@@ -88,6 +88,16 @@ def settings_text(model: str, config: dict) -> str:
     return ", ".join(parts) or "defaults"
 
 
+def picker_labels(runs_df: pd.DataFrame) -> pd.Series:
+    """How a page's pickers name each run (index aligned with `runs_df`): "#4 gmf · emb_dim=16,
+    seed=1" — the run's own settings (`settings` column), never the other runs'. A browser keeps a
+    picker's choice as its label, so a label that changed when another run was deleted (as
+    `run_labels`' distinguishing settings do) dropped the choice."""
+    return pd.Series([f"#{i} {name or model}" + (f" · {s}" if s and s != "defaults" else "")
+                      for i, name, model, s in zip(runs_df["id"], runs_df["name"], runs_df["model"],
+                                                   runs_df["settings"])], index=runs_df.index, dtype=object)
+
+
 def filter_runs(df: pd.DataFrame, dataset=None, model=None, status=None) -> pd.DataFrame:
     """Keep runs matching every given filter; each is one value or a list of values, None = any."""
     keep = np.ones(len(df), dtype=bool)
