@@ -44,6 +44,14 @@ def table_with(driver, column: str) -> list[dict]:
     return []
 
 
+def pick(driver, label: str, option: str) -> None:
+    """`choose`, once the selectbox is drawn (a page streams its elements in: on a busy machine the
+    subheader can be there a while before the widgets under it)."""
+    WebDriverWait(driver, 60).until(lambda d: d.find_elements(
+        By.CSS_SELECTOR, f"input[role='combobox'][aria-label='{label}']"))
+    choose(driver, label, option)
+
+
 def recviz(*args: str) -> str:
     import os
 
@@ -83,8 +91,8 @@ def test_compare_two_runs_and_why_this_item_read_in_the_browser(server, browser,
 
     browser.get(f"{server}/results")
     wait_text(browser, "Compare two runs")
-    choose(browser, "A", "#1 itemknn")
-    choose(browser, "B", "#2 itempop")
+    pick(browser, "A", "#1 itemknn")
+    pick(browser, "B", "#2 itempop")
     WebDriverWait(browser, 60).until(lambda d: table_with(d, "statistic"))
     body = browser.find_element(By.TAG_NAME, "body").text
     assert "Traceback" not in body
@@ -101,7 +109,7 @@ def test_compare_two_runs_and_why_this_item_read_in_the_browser(server, browser,
 
     browser.get(f"{server}/recommendations")
     wait_text(browser, "Why these items")
-    choose(browser, "Run", "#1 · itemknn")
+    pick(browser, "Run", "#1 · itemknn")
     WebDriverWait(browser, 60).until(lambda d: table_with(d, "supported by"))
     user = browser.find_element(By.CSS_SELECTOR, "input[aria-label='Raw user id']").get_attribute("value")
     why = json.loads(recviz("recommend", "--run", "1", "--user", user, "--why", "--json"))["why"]
