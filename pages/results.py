@@ -42,12 +42,15 @@ with st.expander("Name, re-open or delete a run"):
                                                 f"· {by_id[i].status}", required=True)
     if picked is not None:
         run = by_id[int(picked)]
-        n1, n2 = st.columns([3, 1])
-        new_name = n1.text_input("Name", run.name, key=f"name_{run.id}", max_chars=MAX_NAME,
-                                 placeholder="e.g. baseline, big embeddings")
-        if n2.button("Save name", key="save_name", disabled=new_name == run.name):
-            store.rename(run.id, new_name)
-            st.rerun()
+        # a form: typing a name and clicking "Save name" is one click (a disabled button until the field
+        # was committed took two), and Enter saves too
+        with st.form(f"name_form_{run.id}", border=False):
+            n1, n2 = st.columns([3, 1], vertical_alignment="bottom")
+            new_name = n1.text_input("Name", run.name, key=f"name_{run.id}", max_chars=MAX_NAME,
+                                     placeholder="e.g. baseline, big embeddings")
+            if n2.form_submit_button("Save name", key="save_name") and new_name != run.name:
+                store.rename(run.id, new_name)
+                st.rerun()
         a, b = st.columns(2)
         if a.button("Open its settings in the Train form", key="reopen_button"):
             st.session_state["reopen"] = run.id
@@ -82,12 +85,12 @@ repeated = results.seed_groups(done).duplicated().any()
 over_seeds = st.toggle("Average runs that differ only in seed", value=bool(repeated), key="over_seeds",
                        disabled=not repeated,
                        help="One bar per setting: the mean over its runs, with an error bar of their standard "
-                            "deviation. Runs count as repeats when they differ only in seed, threads or device."
+                            "deviation. Runs count as repeats when they differ only in seed, split seed, threads or device."
                        if repeated else "No two of these runs differ only in their seed.")
 st.plotly_chart(charts.metric_bars(results.metric_long(done, over_seeds=over_seeds)), key="metric_bars")
 
 # ---- understanding: beyond accuracy, two runs user by user, who a model fails ----------------------
-run_label = dict(zip(done["id"], results.run_labels(done)))
+run_label = dict(zip(done["id"], results.picker_labels(done)))  # stable when another run is deleted
 status_of = dict(zip(done["id"], done["status"]))
 
 
@@ -167,7 +170,7 @@ except RecvizError as err:
     show_error(err)
 
 st.subheader("Learning curves")
-labels = dict(zip(results.run_labels(done), done["id"]))
+labels = {run_label[rid]: rid for rid in done["id"]}
 with_curves = [label for label, rid in labels.items() if progress.has_epochs(done.set_index("id").at[rid, "model"])]
 chosen = st.multiselect("Runs", list(labels), default=with_curves[:3], key="curve_runs",
                         help="ItemPop, ItemKNN and other one-pass models have no epochs to draw.")

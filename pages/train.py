@@ -18,7 +18,7 @@ from recviz.analysis import progress
 from recviz.analysis.estimate import check_memory, evaluation_cost, human
 from recviz.analysis.messages import for_page
 from recviz.analysis.results import metric_label
-from recviz.config import PROTOCOLS, VALID_RULES, RunConfig, run_option
+from recviz.config import PROTOCOLS, VALID_RULES, RunConfig, from_link, link_text, run_option
 from recviz.errors import RecvizError
 from recviz.models import registry
 from recviz.options import DEVICE
@@ -38,6 +38,14 @@ if "reopen" in st.session_state:
     st.session_state["train_form"] = {"suffix": f".r{reopened.id}", "run": reopened.id,
                                       "config": reopened.config.to_dict()}
     st.session_state["dataset"] = reopened.config.dataset
+# A reload starts a new session: the form's settings live in the address too (?form=…, written below
+# on every run) and are read back once per session, as a re-opened run's are.
+if "form_link_read" not in st.session_state:
+    st.session_state["form_link_read"] = True
+    linked = from_link(st.query_params.get("form"))
+    if linked is not None and "train_form" not in st.session_state:
+        st.session_state["train_form"] = {"suffix": ".link", "run": None, "config": linked.to_dict()}
+        st.session_state["dataset"] = linked.dataset
 form = st.session_state.get("train_form") or {"suffix": "", "run": None, "config": None}
 base = RunConfig.from_dict(form["config"]) if form["config"] else RunConfig()
 if form["run"] is not None:
@@ -45,6 +53,7 @@ if form["run"] is not None:
     note.info(f"The form holds run #{form['run']}'s settings: change any and launch.")
     if reset.button("Start from the defaults", key="reset_form"):
         st.session_state.pop("train_form")
+        st.query_params.pop("form", None)
         st.rerun()
 
 
@@ -120,11 +129,15 @@ with st.expander(f"{spec.title} options", expanded=launched is None):  # folded:
                                                           columns[k % 4], values[option.name])
         if error:
             errors.append(f"{option.name}: {error}")
-    c1, c2 = st.columns(2)
+    c1, c2, c3 = st.columns(3)
     run_settings["seed"], _ = option_input(run_option("seed"), key("seed"), c1, value=base.seed)
+    run_settings["split_seed"], error = option_input(run_option("split_seed"), key("split_seed"), c2,
+                                                     value=base.split_seed)
+    if error:
+        errors.append(f"split_seed: {error}")
     if spec.uses_device:
         choices = devices()
-        run_settings["device"] = c2.selectbox(DEVICE.title, choices, key=key("device"),
+        run_settings["device"] = c3.selectbox(DEVICE.title, choices, key=key("device"),
                                               index=choices.index(base.device) if base.device in choices else 0,
                                               help=f"auto = {device_label()}", required=True)
 
@@ -135,6 +148,8 @@ if not errors:
     except RecvizError as err:
         errors.append(str(err))
         show_error(err)
+if config is not None:
+    st.query_params["form"] = link_text(config)  # a reload keeps the form
 
 if protocol == "ratio" and data is not None and config is not None:
     judged = min(n for n in (data.n_users, config.sample_users, config.eval_users) if n)  # users ranked
@@ -192,7 +207,7 @@ if st.button(label, type="primary", key="launch", disabled=bool(reasons[model]) 
     if sweep_on:
         sweep_id = sweep.new_sweep_id(sweep_param)
         ids = [submit(c, sweep_id=sweep_id, mlflow=mlflow) for c in sweep.plan(config, sweep_param, sweep_values, sweep_seeds)]
-        st.session_state["active_run"] = ids[0]
+        st.session_state["active_run"] = ids[-1]  # the latest, as the live picker's "(or the latest)" says
         st.toast(f"Queued {len(ids)} runs (sweep {sweep_id})")
     else:
         st.session_state["active_run"] = submit(config, mlflow=mlflow)

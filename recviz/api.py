@@ -74,7 +74,7 @@ def load(data, *, dedup: str | None = None, name: str | None = None, **column_ma
 
 
 def train(data, model: str = registry.DEFAULT_MODEL, *, protocol: str | None = None, seed: int | None = None,
-          progress: bool = False, mlflow: str | bool | None = None, **options) -> Run:
+          split_seed: int | None = None, progress: bool = False, mlflow: str | bool | None = None, **options) -> Run:
     """Train a model and evaluate it, in this process.
 
     Parameters
@@ -88,6 +88,9 @@ def train(data, model: str = registry.DEFAULT_MODEL, *, protocol: str | None = N
         `RunConfig`'s, leave-one-out).
     seed : int, optional
         Same data, config and seed on CPU give the same numbers (default: `RunConfig`'s).
+    split_seed : int, optional
+        Draw the split with this seed instead of ``seed``: runs of different seeds with one
+        ``split_seed`` share their split, so `compare` pairs them (default: the run's seed).
     progress : bool
         Show a progress bar on stderr, one step per epoch.
     mlflow : str or bool, optional
@@ -109,7 +112,7 @@ def train(data, model: str = registry.DEFAULT_MODEL, *, protocol: str | None = N
         tracking.check_installed()  # before training, not after
         tracking.check(mlflow)
     inter = load(data)
-    settings = {k: v for k, v in (("protocol", protocol), ("seed", seed)) if v is not None}
+    settings = {k: v for k, v in (("protocol", protocol), ("seed", seed), ("split_seed", split_seed)) if v is not None}
     ref = inter.meta.get("ref") or frame_name(inter)
     config = RunConfig.build(dataset=ref, model=model, **settings, **options)
     from recviz.experiments import experiment

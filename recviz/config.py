@@ -58,6 +58,12 @@ class RunConfig:
     valid: str = setting(kind="str", default="latest", choices=tuple(VALID_RULES), label="Validation item",
                          help="loo validation item: " + "; ".join(f"{k}: {v}" for k, v in VALID_RULES.items()))
     seed: int = setting(SEED)
+    # unset (None): the split is drawn with `seed`, as before split_seed existed, so stored runs keep theirs
+    split_seed: int | None = setting(kind="int", default=None, optional=True, low=0, high=2**31 - 1,
+                                     label="Split seed",
+                                     help="draw the split (held-out items, candidates) with this seed instead of "
+                                          "the run's, so runs of different seeds share one split and compare user "
+                                          "by user (recviz compare); empty: the run's seed")
     device: str = setting(DEVICE)
     threads: int = setting(THREADS)
     # model
@@ -88,17 +94,28 @@ class RunConfig:
         return f"{self.dataset.partition('@')[0]}@{self.data_version}" if self.data_version else self.dataset
 
     @property
+    def drawn_with(self) -> int:
+        """The seed the run's split (held-out items, candidates, sampled users) is drawn with:
+        `split_seed` when set, else the run's own `seed` — so runs stored before split_seed existed,
+        and runs that leave it unset, keep exactly the split they always had."""
+        return self.seed if self.split_seed is None else self.split_seed
+
+    @property
     def split_key(self) -> tuple:
         """What the run's split depends on: runs with equal keys train and test on the same split
-        (a sweep over a model option draws it once). Names the fields of `SPLIT_FIELDS`."""
-        return tuple(self.data_ref if name == "dataset" else getattr(self, name) for name in SPLIT_FIELDS)
+        (a sweep over a model option draws it once; two model seeds with one split seed share it).
+        Names the fields of `SPLIT_FIELDS`; "split_seed" counts as the seed the split is drawn with."""
+        def value(name):
+            return self.data_ref if name == "dataset" else self.drawn_with if name == "split_seed" else getattr(self, name)
+        return tuple(value(name) for name in SPLIT_FIELDS)
 
     @property
     def protocol_detail(self) -> str:
         """The words shown next to this run's metrics ("leave-one-out, 100 candidates"), as its
         split describes itself (`recviz.data.split.protocol_label`)."""
         return protocol_label(self.protocol, self.candidates if self.protocol == "loo" else None, self.valid,
-                              eval_users=self.eval_users, sample_users=self.sample_users)
+                              eval_users=self.eval_users, sample_users=self.sample_users,
+                              split_seed=self.split_seed if self.split_seed != self.seed else None)
 
     @property
     def spec(self):
@@ -114,6 +131,17 @@ class RunConfig:
         if "model" in changes and changes["model"] != self.model:
             return replace(self, **run, options=opts)
         return replace(self, **run, options={**self.options, **opts})
+
+    def changed(self) -> dict:
+        """What this config sets away from the defaults, by flat name (`build` takes it back):
+        the run settings not at their declared default, the preset, and the model's options not at
+        what its defaults and preset give. The model is always named."""
+        out = {o.name: getattr(self, o.name) for o in RUN_OPTIONS if getattr(self, o.name) != o.default}
+        out["model"] = self.model
+        if self.preset:
+            out["preset"] = self.preset
+        defaults = self.spec.resolve({}, self.preset)
+        return out | {k: v for k, v in self.options.items() if v != defaults.get(k)}
 
     # ---- construction -------------------------------------------------------------------------
     @classmethod
@@ -168,10 +196,10 @@ DATA_FIELDS = ("dataset", "min_user", "min_item", "min_rating", "sample_users")
 PINNED_FIELDS = ("data_version",)  # set when a run is created, never by a person
 # what a person sets besides the data: the protocol and how the run is executed
 RUN_SETTINGS = tuple(o.name for o in RUN_OPTIONS if o.name not in (*DATA_FIELDS, *PINNED_FIELDS))
-SPLIT_FIELDS = (*DATA_FIELDS, "protocol", "candidates", "target", "valid", "seed", "eval_users")
+SPLIT_FIELDS = (*DATA_FIELDS, "protocol", "candidates", "target", "valid", "split_seed", "eval_users")
 # settings that repeat an experiment rather than change it: runs equal but for these are one
 # point measured several times (the Results page averages them, with an error bar)
-REPEAT_FIELDS = ("seed", "device", "threads")
+REPEAT_FIELDS = ("seed", "split_seed", "device", "threads")
 
 
 def _absolute(values: dict) -> dict:
@@ -183,6 +211,24 @@ def _absolute(values: dict) -> dict:
     from recviz.data.load import absolute_ref
 
     return {**values, "dataset": absolute_ref(values["dataset"])}
+
+
+def link_text(config: RunConfig) -> str:
+    """A config as a short text for a page's address (`?form=…`): only what it changes
+    (`RunConfig.changed`), as compact JSON, so a reload or a shared link fills the form again."""
+    return json.dumps(config.changed(), separators=(",", ":"), sort_keys=True)
+
+
+def from_link(text: str | None) -> RunConfig | None:
+    """`link_text` read back; None for no text or a malformed or out-of-range one (an edited or
+    stale link is ignored, never an error)."""
+    if not text:
+        return None
+    try:
+        values = json.loads(text)
+        return RunConfig.build(**values) if isinstance(values, dict) else None
+    except (ValueError, TypeError, RecvizError):
+        return None
 
 
 def run_option(name: str) -> Option:

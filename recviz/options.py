@@ -179,7 +179,7 @@ def _num(x: float) -> str:
 
 # ---- settings of a run that a model also reads ------------------------------------------------------
 # Declared here, below both the models and RunConfig, because a model is built with them too.
-SEED = Option("seed", "int", 0, "seeds the split's candidates, the weights and the negatives", low=0,
+SEED = Option("seed", "int", 0, "seeds the split (unless split_seed is set), the weights and the negatives", low=0,
               high=2**31 - 1, sweep=True)
 DEVICES = ("auto", "cpu", "cuda")  # and cuda:N
 DEVICE = Option("device", "str", "auto", "auto (CUDA when present) | cpu | cuda | cuda:N", label="Device",

@@ -209,3 +209,156 @@ def test_an_old_run_with_a_relative_path_says_so_on_the_recommendations_page(tmp
     at = app().switch_page("pages/recommendations.py").run()
     shown = " ".join(e.value for e in at.error)
     assert "relative path" in shown and "internal error" not in shown, shown
+
+
+# ---- "Save name" took two clicks ------------------------------------------------------------------------
+def test_save_name_is_one_click_typing_and_saving_go_together(monkeypatch):
+    """In a browser the button was disabled until the typed name was committed (on blur), so the
+    first click only committed it. Now the field and the button are one form: the click sends both."""
+    from recviz.experiments import record
+    from recviz.experiments.store import RunStore
+    from tests.test_app import ROOT, app, assert_clean
+
+    monkeypatch.chdir(ROOT)
+    run_id = record.train_here(RunConfig.build(dataset="synthetic:users=30,items=80,interactions=400",
+                                               model="itempop", candidates=20))[0]
+    at = app().switch_page("pages/results.py").run()
+    field, button = at.text_input(key=f"name_{run_id}"), at.button(key="save_name")
+    assert not button.disabled  # clickable before the field is committed
+    assert field.proto.form_id and field.proto.form_id == button.proto.form_id  # one submit sends both
+    field.set_value("baseline")
+    at.button(key="save_name").click().run()
+    assert_clean(at)
+    assert RunStore().get(run_id).name == "baseline"
+    at.button(key="save_name").click().run()  # the same name again: nothing to do, nothing breaks
+    assert_clean(at)
+    assert RunStore().get(run_id).name == "baseline"
+
+
+# ---- after a sweep, "the run training now (or the latest)" showed the sweep's first run -------------
+def test_after_a_sweep_the_live_panel_shows_its_latest_run(monkeypatch):
+    import os
+
+    from recviz.experiments import launch
+    from recviz.experiments.store import RunStore
+    from tests.test_app import ROOT, assert_clean, sweep_form
+
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setattr(launch, "submit", lambda config, sweep_id=None, **_:
+                        RunStore().create(config, sweep_id=sweep_id))  # queue only: nothing trains here
+    at = sweep_form("8,16", "0")
+    at.button(key="launch").click().run()
+    store = RunStore()
+    ids = sorted(r.id for r in store.list())
+    for run_id in ids:  # the sweep ran and finished
+        store.mark_running(run_id, os.getpid())
+        store.finish(run_id, {"metrics": {"HR@10": 0.5, "NDCG@10": 0.3}, "best_epoch": 1})
+    at.run()
+    assert_clean(at)
+    assert at.selectbox(key="watch_run").value == "follow"
+    watched = [h.value for h in at.subheader if h.value.startswith("Run #")]
+    assert watched and watched[0].startswith(f"Run #{ids[-1]} "), watched
+
+
+# ---- a CSV quote error named the wrong line -----------------------------------------------------------
+def test_an_unclosed_quote_names_the_line_it_opens_on(tmp_path):
+    from recviz.data.load import load
+
+    path = write(tmp_path / "q.csv", 'user,item,rating\n1,10,4\n2,11,3\n3,"12,5\n4,13,2\n5,14,1\n')
+    with pytest.raises(DataError) as err:
+        load(str(path))
+    assert err.value.row == 4 and "line 4" in str(err.value) and "never closed" in str(err.value)
+
+
+# ---- Results' run labels omit shared settings, and there was no settings column -----------------------
+def test_the_runs_table_has_a_settings_column_with_what_runs_share():
+    from recviz.analysis import results
+
+    def row(i, **values):
+        config = RunConfig.build(dataset="synthetic", **values)
+        return {"id": i, "model": config.model, "dataset": "synthetic", "protocol": "loo", "status": "done",
+                "config": config.to_dict()}
+
+    df = results.runs_table([row(1, model="gmf", emb_dim=16, epochs=3, seed=0),
+                             row(2, model="gmf", emb_dim=16, epochs=3, seed=1, split_seed=0),
+                             row(3, model="itempop")])
+    assert df["settings"].tolist() == ["emb_dim=16, epochs=3", "emb_dim=16, epochs=3, seed=1, split_seed=0",
+                                       "defaults"]
+    # the labels name what tells the runs apart (both splits drawn with seed 0); the column says the rest
+    assert results.run_labels(df).tolist()[:2] == ["#1 gmf · seed=0", "#2 gmf · seed=1"]
+    assert results.settings_text("gmf", {**row(4, model="gmf", preset="paper")["config"]}).startswith("preset paper")
+    assert results.settings_text("gone-model", {}) == ""
+
+
+# ---- the sidebar said "cluster at auto" ---------------------------------------------------------------
+def test_the_sidebar_names_the_cluster_auto_resolves_to(monkeypatch, tmp_path):
+    from recviz.experiments.executors.ray import RayExecutor
+
+    monkeypatch.setenv("RECVIZ_HOME", str(tmp_path))
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    where = RayExecutor.where("auto")
+    assert "cluster at auto" not in where and "running on this machine" in where
+    monkeypatch.setenv("RAY_ADDRESS", "10.0.0.5:6379")
+    assert "the cluster at 10.0.0.5:6379 (RAY_ADDRESS)" in RayExecutor.where("auto")
+    assert "the cluster at 10.0.0.9:6379:" in RayExecutor.where("10.0.0.9:6379")
+
+
+# ---- a reload reset the Train form --------------------------------------------------------------------
+def test_a_reload_keeps_the_train_form(monkeypatch):
+    """A reload is a new session: the form's settings travel in the address (?form=…) and come back."""
+    import json
+
+    from streamlit.testing.v1 import AppTest
+
+    from recviz.config import from_link, link_text
+    from tests.test_app import ROOT, app, assert_clean
+
+    monkeypatch.chdir(ROOT)
+    at = app().switch_page("pages/train.py").run()
+    at.selectbox(key="model").set_value("gmf").run()
+    at.number_input(key="seed").set_value(3).run()
+    at.text_input(key="split_seed").set_value("0").run()
+    link = at.query_params["form"]
+    link = link[0] if isinstance(link, list) else link
+    assert json.loads(link) == {"model": "gmf", "seed": 3, "split_seed": 0}
+
+    reloaded = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    reloaded.query_params["form"] = link
+    reloaded.switch_page("pages/train.py").run()
+    assert_clean(reloaded)
+    assert reloaded.selectbox(key="model.link").value == "gmf"
+    assert reloaded.number_input(key="seed.link").value == 3 and reloaded.text_input(key="split_seed.link").value == "0"
+    # an edited or stale link is ignored, never an error
+    assert from_link('{"model": "nope"}') is None and from_link("{not json") is None and from_link(None) is None
+    assert link_text(RunConfig()) == '{"model":"neumf"}'
+
+
+# ---- deleting a run dropped another from a picker -----------------------------------------------------
+def test_deleting_a_run_leaves_the_other_runs_picker_labels_as_they_were(monkeypatch):
+    """A browser sends a picker's choice back as the label it showed; Results' pickers named a run
+    by the settings that told it apart from the others, so deleting one run renamed another and the
+    choice no longer matched. A run's picker label now depends on that run alone."""
+    from recviz.experiments import record
+    from recviz.experiments.store import RunStore
+    from tests.test_app import ROOT, app, assert_clean
+
+    monkeypatch.chdir(ROOT)
+    tiny = "synthetic:users=30,items=80,interactions=400"
+    for emb in (8, 16):
+        record.train_here(RunConfig.build(dataset=tiny, model="gmf", emb_dim=emb, epochs=1, candidates=20))
+    record.train_here(RunConfig.build(dataset=tiny, model="itempop", candidates=20))
+    pickers = ("compare_a", "compare_b", "beyond_runs", "slice_runs", "curve_runs")
+
+    def _options(at, key):
+        widget = at.selectbox(key=key) if key.startswith("compare") else at.multiselect(key=key)
+        return widget.options
+
+    at = app().switch_page("pages/results.py").run()
+    before = {key: [o for o in _options(at, key) if o.startswith("#1 ")] for key in pickers}
+    assert all(len(v) == 1 for v in before.values()), before
+    RunStore().delete(2)
+    at.run()
+    assert_clean(at)
+    after = {key: [o for o in _options(at, key) if o.startswith("#1 ")] for key in pickers}
+    assert after == before
+    assert before["compare_a"] == ["#1 gmf · emb_dim=8, epochs=1"]  # the run's own settings

@@ -29,7 +29,7 @@ def _results_with(run_id):
 def test_a_run_named_on_results_is_named_everywhere():
     run_id = record.train_here(RunConfig.build(dataset=TINY, model="itempop"))[0]
     at = _results_with(run_id)
-    at.text_input(key=f"name_{run_id}").set_value("  popularity   baseline ").run()
+    at.text_input(key=f"name_{run_id}").set_value("  popularity   baseline ")  # typed, then one click: a form
     at.button(key="save_name").click().run()
     assert_clean(at)
     assert RunStore().get(run_id).name == "popularity baseline"

@@ -224,7 +224,7 @@ def test_comparing_two_runs_on_one_split_is_the_tests_on_their_per_user_numbers(
 
 
 def test_runs_on_different_splits_are_refused_with_the_reason(runs):
-    with pytest.raises(paired.NotPaired, match=r"different splits \(seed 0 ≠ 1\).*not paired"):
+    with pytest.raises(paired.NotPaired, match=r"different splits \(split seed 0 ≠ 1\).*not paired"):
         paired.compare(runs[1], runs[4])
     with pytest.raises(paired.NotPaired, match="protocol loo ≠ ratio"):
         paired.compare(runs[2], runs[5])

@@ -11,8 +11,8 @@ from recviz.options import format_value
 
 def option_input(option, key: str, container=None, value=None):
     """One widget for one declared option; returns (value, error). Numbers with a range get a
-    stepper bounded by it; lists, texts and values spanning orders of magnitude get a text field
-    checked as the option declares (the message goes under the field)."""
+    stepper bounded by it; lists, texts, values spanning orders of magnitude and optional numbers
+    (empty: not set) get a text field checked as the option declares (the message goes under it)."""
     box = container or st
     value = option.default if value is None else value
     help_text = option.describe()
@@ -22,7 +22,7 @@ def option_input(option, key: str, container=None, value=None):
         choices = list(option.choices)
         return box.selectbox(option.title, choices, index=choices.index(value), key=key, help=help_text,
                              required=True), None
-    if option.kind == "int" and option.low is not None and option.high is not None:
+    if option.kind == "int" and option.low is not None and option.high is not None and not option.optional:
         return int(box.number_input(option.title, int(option.low), int(option.high), int(value), step=1,
                                     key=key, help=help_text)), None
     if option.kind == "float" and not option.log and option.low is not None and option.high is not None \

@@ -6,7 +6,9 @@ difference, and who wins on how many users.
 Pairing is what makes the test strong: the same users, the same held-out items, the same
 candidates, so each user's difference cancels how hard that user is. Runs on different splits (a
 different seed draws other candidates; another protocol, dataset version or validation rule) are
-refused with the reason, since their per-user numbers do not pair. Whether two runs share a split
+refused with the reason, since their per-user numbers do not pair. The split is drawn with the
+run's seed unless `split_seed` is set: two seeds of one setting given one split seed share a split
+and compare as a pair. Whether two runs share a split
 is decided by the split's identity stored with each run (`artifacts.split_id`); the settings that
 differ (`RunConfig.split_key`) name the reason.
 
@@ -138,7 +140,7 @@ def compare(a: RunResults | list[RunResults], b: RunResults | list[RunResults],
 
 def seed_group(runs_df: pd.DataFrame, run_id: int) -> list[int]:
     """The ids of the runs that repeat run `run_id`'s setting over seeds (`results.seed_groups`:
-    equal but for seed, threads, device), itself included, ordered by seed then id."""
+    equal but for seed, split seed, threads, device), itself included, ordered by seed then id."""
     from recviz.analysis.results import seed_groups
 
     groups = seed_groups(runs_df)
@@ -194,10 +196,14 @@ def pair(group_a: list[RunResults], group_b: list[RunResults]) -> list[tuple[Run
     for ra in group_a:
         rb = next((r for r in group_b if r.per_user.split_id == ra.per_user.split_id), None)
         if rb is None:
-            raise NotPaired(_why_not_paired(ra, group_b), fix="compare runs with the same dataset version, protocol, "
-                            "validation rule, candidates and seed (their splits match), or groups of the same seeds")
+            raise NotPaired(_why_not_paired(ra, group_b), fix=NOT_PAIRED_FIX)
         pairs.append((ra, rb))
     return pairs
+
+
+NOT_PAIRED_FIX = ("compare runs with the same dataset version, protocol, validation rule, candidates and split seed "
+                  "(their splits match: train both with one --split-seed, or split_seed=, to compare two model seeds), "
+                  "or groups of the same seeds")
 
 
 def _why_not_paired(ra: RunResults, group_b: list[RunResults]) -> str:
@@ -206,7 +212,8 @@ def _why_not_paired(ra: RunResults, group_b: list[RunResults]) -> str:
     if rb is None:
         return (f"{ra.label} (seed {ra.seed}) has no run in B judged on its split (B: "
                 f"{', '.join(f'{r.label} seed {r.seed}' for r in group_b)}): that comparison is not paired")
-    differ = [f"{name} {x} ≠ {y}" for name, x, y in zip(SPLIT_FIELDS, ra.split_key, rb.split_key) if x != y]
+    differ = [f"{name.replace('_', ' ')} {x} ≠ {y}" for name, x, y in zip(SPLIT_FIELDS, ra.split_key, rb.split_key)
+              if x != y]
     what = ", ".join(differ) if differ else "the same settings, but the data or split drawn differ " \
                                             "(the dataset changed between them)"
     return (f"{ra.label} and {rb.label} were judged on different splits ({what}): their users' held-out items "

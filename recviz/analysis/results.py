@@ -16,11 +16,13 @@ import numpy as np
 import pandas as pd
 
 from recviz.config import REPEAT_FIELDS, RUN_NAMES, RunConfig
-from recviz.data.split import protocol_label
+from recviz.data.split import protocol_label, same_scale
 from recviz.errors import RecvizError
 from recviz.models import registry
 
-RUN_COLUMNS = ["id", "name", "model", "dataset", "protocol", "protocol_key", "status", "created_at"]
+RUN_COLUMNS = ["id", "name", "model", "settings", "dataset", "protocol", "protocol_key", "status", "created_at"]
+# run settings the table shows in columns of their own (dataset, protocol) or never needs to
+_NOT_IN_SETTINGS = ("dataset", "data_version", "protocol", "candidates", "valid", "eval_users", "sample_users")
 MAX_SETTINGS_IN_LABEL = 3  # a run label names at most this many of its distinguishing settings
 MAX_IDS_IN_LABEL = 4  # a bar averaged over runs names at most this many of their ids
 _METRIC = re.compile(r"^([A-Za-z]+)@(\d+)$")
@@ -39,11 +41,12 @@ def metric_label(metric: str, protocol: str) -> str:
 def mixed_protocols(runs_df: pd.DataFrame) -> bool:
     """True when the runs were judged under more than one protocol (their numbers do not share
     a scale)."""
-    return "protocol" in runs_df and runs_df["protocol"].dropna().nunique() > 1
+    return "protocol" in runs_df and runs_df["protocol"].dropna().map(same_scale).nunique() > 1
 
 
 def runs_table(runs: list[dict]) -> pd.DataFrame:
-    """One row per run: id, model, dataset, protocol (label), protocol_key ("loo"/"ratio"),
+    """One row per run: id, name, model, settings (`settings_text`), dataset, protocol (label),
+    protocol_key ("loo"/"ratio"),
     status, created_at (datetime), one column per metric ("HR@5", "HR@10", … ordered by metric
     then K) and `config` (the dict, for sweeps; drop it before showing the table).
 
@@ -56,7 +59,9 @@ def runs_table(runs: list[dict]) -> pd.DataFrame:
         detail = r.get("protocol_detail") or protocol_label(key, config.get("candidates") if key == "loo" else None,
                                                                config.get("valid"), eval_users=config.get("eval_users"),
                                                                sample_users=config.get("sample_users"))
-        rows.append({"id": r.get("id"), "name": r.get("name") or "", "model": r.get("model", config.get("model")),
+        model = r.get("model", config.get("model"))
+        rows.append({"id": r.get("id"), "name": r.get("name") or "", "model": model,
+                     "settings": settings_text(model, config),
                      "dataset": r.get("dataset", config.get("dataset")), "protocol": detail,
                      "protocol_key": key, "status": r.get("status"), "created_at": r.get("created_at"),
                      **(r.get("metrics") or {}), "config": config})
@@ -65,6 +70,32 @@ def runs_table(runs: list[dict]) -> pd.DataFrame:
     df = df[RUN_COLUMNS + metrics + ["config"]]
     df["created_at"] = pd.to_datetime(pd.to_numeric(df["created_at"], errors="coerce"), unit="s")
     return df
+
+
+def settings_text(model: str, config: dict) -> str:
+    """Everything a run set away from its model's defaults, in one line: "preset paper, emb_dim=16,
+    seed=1, split_seed=0" ("defaults" when nothing). Run labels name only the settings that tell the
+    shown runs apart; this says the ones they share too. The dataset and protocol have columns."""
+    try:
+        c = RunConfig.from_stored({**(config or {}), "model": model})
+    except (RecvizError, TypeError, ValueError, KeyError):  # a model since removed: nothing to compare with
+        return ""
+    changed = c.changed()
+    parts = [f"preset {changed.pop('preset')}"] if "preset" in changed else []
+    options = [k for k in changed if k in c.options]  # the model's own first, then the run's
+    parts += [f"{k}={_format_setting(changed[k])}" for k in options + [k for k in changed if k not in options]
+              if k not in (*_NOT_IN_SETTINGS, "model")]
+    return ", ".join(parts) or "defaults"
+
+
+def picker_labels(runs_df: pd.DataFrame) -> pd.Series:
+    """How a page's pickers name each run (index aligned with `runs_df`): "#4 gmf · emb_dim=16,
+    seed=1" — the run's own settings (`settings` column), never the other runs'. A browser keeps a
+    picker's choice as its label, so a label that changed when another run was deleted (as
+    `run_labels`' distinguishing settings do) dropped the choice."""
+    return pd.Series([f"#{i} {name or model}" + (f" · {s}" if s and s != "defaults" else "")
+                      for i, name, model, s in zip(runs_df["id"], runs_df["name"], runs_df["model"],
+                                                   runs_df["settings"])], index=runs_df.index, dtype=object)
 
 
 def filter_runs(df: pd.DataFrame, dataset=None, model=None, status=None) -> pd.DataFrame:
@@ -98,10 +129,13 @@ def run_labels(runs_df: pd.DataFrame, ignore: tuple[str, ...] = ()) -> pd.Series
 
 
 def _distinguishing(model: str, configs: list[dict]) -> list[str]:
-    """`model`'s option names (then "seed") whose values are not the same in all `configs`."""
+    """`model`'s option names (then "seed", and "split_seed" where a run set it) whose values are not
+    the same in all `configs`."""
     spec = registry.MODELS.get(model)
     names = [o.name for o in spec.options] if spec is not None else []
     names.append("seed")
+    if any((c or {}).get("split_seed") is not None for c in configs):  # named only where someone set it
+        names.append("split_seed")
     varied = []
     for name in names:
         values = {repr(_param_value(c, name)) for c in configs}
@@ -122,10 +156,10 @@ def panel_label(dataset: str, protocol: str) -> str:
 def seed_groups(runs_df: pd.DataFrame) -> pd.Series:
     """Which runs are one experiment repeated (index aligned with `runs_df`): runs of one model on
     one dataset under one protocol whose settings are equal but for those that repeat an
-    experiment rather than change it (`REPEAT_FIELDS`: seed, device, threads) share a key."""
+    experiment rather than change it (`REPEAT_FIELDS`: seed, split seed, device, threads) share a key."""
     if runs_df.empty:
         return pd.Series([], dtype=object)
-    return pd.Series([repr((m, d, p, _setting(m, c))) for m, d, p, c in
+    return pd.Series([repr((m, d, same_scale(p), _setting(m, c))) for m, d, p, c in
                       zip(runs_df["model"], runs_df["dataset"], runs_df["protocol"], runs_df["config"])],
                      index=runs_df.index, dtype=object)
 
@@ -161,7 +195,7 @@ def metric_long(runs_df: pd.DataFrame, ks=(5, 10, 20), metrics=("HR", "NDCG"),
         return pd.DataFrame(columns=columns)
     keys = ["run", "model", "dataset", "protocol", "panel"]
     base = runs_df.assign(run=run_labels(runs_df, ignore=("seed",) if over_seeds else ()),
-                          panel=[panel_label(d, p) for d, p in zip(runs_df["dataset"], runs_df["protocol"])],
+                          panel=[panel_label(d, same_scale(p)) for d, p in zip(runs_df["dataset"], runs_df["protocol"])],
                           group=seed_groups(runs_df) if over_seeds else runs_df["id"].astype(str),
                           seed=[(c or {}).get("seed") for c in runs_df["config"]])
     ids = keys + ["group", "id", "seed"]
@@ -204,6 +238,7 @@ def sweep_table(runs_df: pd.DataFrame, param: str, metrics=("HR@10", "NDCG@10"))
         return pd.DataFrame(columns=columns)
     declares = runs_df["model"].map(lambda m: _declares(m, param))
     df = runs_df[declares.to_numpy(bool)]
+    df = df.assign(protocol=df["protocol"].map(same_scale))  # a line's seeds may share one split seed
     values = [_param_value(cfg, param) for cfg in df["config"]]
     df = df.assign(**{param: values}).dropna(subset=[param])
     df = df.dropna(subset=[m for m in metrics if m in df], how="all")
@@ -267,6 +302,8 @@ def _declares(model: str, param: str) -> bool:
 def _param_value(config: dict, param: str):
     """A model option (`config["options"]`), or a flat key of a config stored by an earlier version."""
     config = config or {}
+    if param == "split_seed":  # the seed the split was drawn with: the run's own when split_seed is unset
+        return config.get("seed") if config.get("split_seed") is None else config["split_seed"]
     value = (config.get("options") or {}).get(param, config.get(param))
     if isinstance(value, (list, tuple)):
         return ",".join(str(int(w)) for w in value)

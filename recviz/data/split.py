@@ -29,6 +29,7 @@ Ratio (`ratio`; EINMF)
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,12 +49,14 @@ RATIO = (0.8, 0.1, 0.1)
 
 
 def protocol_label(protocol: str, n_candidates: int | None = None, valid: str | None = None, *,
-                   eval_users: int | None = 0, sample_users: int | None = 0) -> str:
+                   eval_users: int | None = 0, sample_users: int | None = 0, split_seed: int | None = None) -> str:
     """The words shown next to every metric, the one place a protocol becomes text: a split
     describes itself with it, and labels rebuilt from a stored run's settings match it
     ("leave-one-out, 100 candidates"; "80/10/10 ratio split, full ranking"; with a sample of the
     evaluated users, "80/10/10 ratio split, full ranking, 5,000 sampled users"; on a user sample of
-    the data, "… · 20,000-user sample"). Unknown text (already a label) passes through unchanged."""
+    the data, "… · 20,000-user sample"; a split drawn with a seed other than the run's,
+    "leave-one-out, 100 candidates, split seed 0"). Unknown text (already a label) passes through
+    unchanged."""
     if protocol == "loo":
         label = "leave-one-out" if n_candidates is None else f"leave-one-out, {int(n_candidates)} candidates"
         label += ", random validation item" if valid == "random" else ""
@@ -62,7 +65,18 @@ def protocol_label(protocol: str, n_candidates: int | None = None, valid: str | 
     else:
         return str(protocol)
     label += f", {int(eval_users):,} sampled users" if eval_users else ""
+    label += f"{SPLIT_SEED_WORDS}{int(split_seed)}" if split_seed is not None else ""
     return label + (f" · {int(sample_users):,}-user sample" if sample_users else "")
+
+
+SPLIT_SEED_WORDS = ", split seed "
+
+
+def same_scale(label: str) -> str:
+    """A protocol label without its split seed: runs whose splits were drawn with different seeds
+    measure the same quantity (as runs of different seeds always did), so charts and the seed
+    groups put them together."""
+    return re.sub(re.escape(SPLIT_SEED_WORDS) + r"\d+", "", str(label))
 
 
 @dataclass(eq=False)
@@ -132,9 +146,12 @@ class Split:
         pick = np.random.default_rng([self.seed, 2]).choice(len(users), self.eval_users, replace=False)
         return users[np.sort(pick)]
 
-    def describe(self) -> str:
+    def describe(self, run_seed: int | None = None) -> str:
+        """The protocol label; naming the split's seed when it is not `run_seed` (the seed of the
+        run judged on it, which set `split_seed`)."""
         return protocol_label(self.protocol, self.n_candidates if self.protocol == "loo" else None, self.valid_rule,
-                              eval_users=self.eval_users, sample_users=sampled_users(self.data))
+                              eval_users=self.eval_users, sample_users=sampled_users(self.data),
+                              split_seed=self.seed if run_seed is not None and run_seed != self.seed else None)
 
     def _rows(self, part: str) -> np.ndarray:
         if part not in ("valid", "test"):

@@ -39,7 +39,7 @@ class RunResult:
             "model": self.config.model,
             "dataset": self.config.dataset,
             "protocol": self.config.protocol,
-            "protocol_detail": self.split.describe(),
+            "protocol_detail": self.split.describe(run_seed=self.config.seed),
             "seed": self.config.seed,
             "train_seconds": round(self.train_seconds, 3),
             "epochs_run": self.epochs_run,
@@ -79,7 +79,7 @@ def prepare_split(config: RunConfig, data: Interactions | None = None) -> Split:
     """The run's split, drawn once and then reloaded from the store of splits: the pages use this
     to show a run's held-out items and a user's train history exactly as the run saw them."""
     data = data if data is not None else prepare_data(config)
-    return make_split(data, config.protocol, seed=config.seed, n_candidates=config.candidates,
+    return make_split(data, config.protocol, seed=config.drawn_with, n_candidates=config.candidates,
                       target=config.target, valid=config.valid, eval_users=config.eval_users)
 
 

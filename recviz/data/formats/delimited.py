@@ -215,12 +215,17 @@ def _parser_error(src: Source, e: Exception, sep: str, encoding: str, fix_hint: 
     m_line = re.search(r"line (\d+)", msg)
     m_fields = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", msg)
     line = int(m_line.group(1)) if m_line else None
+    m_quote = re.search(r"EOF inside string starting at row (\d+)", msg)  # pandas counts rows from 0
     if m_fields:
         expected, line, saw = int(m_fields.group(1)), int(m_fields.group(2)), int(m_fields.group(3))
         problem = (f"this line has {saw} fields when split on {delimiter_name(sep)}, but the first "
                    f"line has {expected}")
         fix = (fix_hint or f"make every line have the same number of fields: quote values that contain "
                f"{delimiter_name(sep)}, or pass the right delimiter")
+    elif m_quote:
+        line = int(m_quote.group(1)) + 1
+        problem = "a quote opens on this line and is never closed, so the rest of the file reads as one value"
+        fix = fix_hint or 'close the quote on this line, or remove it (a value containing " is written ""like this"")'
     else:
         problem = f"the file could not be parsed as a {delimiter_name(sep)}-separated table ({msg.strip()})"
         fix = fix_hint or "check the delimiter and look for unbalanced quotes around this line"

@@ -108,11 +108,12 @@ class RayExecutor(Executor):
         if address == "local":
             return f"Runs train as Ray tasks on a cluster the worker starts here: {capacity(machine())}"
         seen = last_seen(address)
+        cluster = _cluster_words(address)
         if seen is None:
-            return (f"Runs train as Ray tasks on the cluster at {address}: not joined yet (its CPUs and GPUs "
+            return (f"Runs train as Ray tasks on {cluster}: not joined yet (its CPUs and GPUs "
                     "show once a run or a check joins it)")
         when = time.strftime("%d %b %H:%M", time.localtime(seen["at"]))
-        return f"Runs train as Ray tasks on the cluster at {address}: {capacity(seen)} (at {when})"
+        return f"Runs train as Ray tasks on {cluster}: {capacity(seen)} (at {when})"
 
     @classmethod
     def probe(cls, address: str = "auto") -> dict:
@@ -483,3 +484,13 @@ def train_task(config_json: str, split, line: _Line, ray) -> _Trained:
         artifacts.save(folder, result)
         files = {p.name: p.read_bytes() for p in Path(folder).iterdir() if p.is_file()}
     return _Trained(record.summarize(result, device), files)
+
+
+def _cluster_words(address: str) -> str:
+    """The cluster an address names, in words: "auto" is no place a person can look up, so it
+    becomes what Ray resolves it to — RAY_ADDRESS when set, else the cluster running here."""
+    if address != "auto":
+        return f"the cluster at {address}"
+    named = os.environ.get("RAY_ADDRESS", "").strip()
+    return (f"the cluster at {named} (RAY_ADDRESS)" if named
+            else "the Ray cluster running on this machine (address auto: RAY_ADDRESS is not set)")
