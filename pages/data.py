@@ -46,6 +46,7 @@ with catalog_tab:
                 st.session_state["dataset"] = name
                 st.success(f"{name} is ready.")
             except RecvizError as err:
+                bar.empty()  # a bar left above the error would say the download is still going
                 show_error(err)
     else:
         st.info(entry.instructions)
@@ -103,9 +104,14 @@ def _upload_form(upload, incoming: Path) -> None:
                 st.session_state["dataset"] = save_as
                 clear_data_cache()
                 named = data.meta.get("titles")
-                st.success(f"Saved '{save_as}' v{data.meta['version']}: {data.n_users:,} users, {data.n_items:,} items, "
-                           f"{len(data):,} interactions"
-                           + (f"; {named['matched']:,} items have a title." if named else "."))
+                version = data.meta["version"]
+                if taken and version <= taken[-1]["version"]:  # the same content: saving returned that version
+                    st.info(f"'{save_as}' v{version} already holds exactly this content, so nothing new was saved: "
+                            f"runs use v{version}.")
+                else:
+                    st.success(f"Saved '{save_as}' v{version}: {data.n_users:,} users, {data.n_items:,} items, "
+                               f"{len(data):,} interactions"
+                               + (f"; {named['matched']:,} items have a title." if named else "."))
             except RecvizError as err:
                 show_error(err, {str(incoming): upload.name,
                                         **({str(titles_path): titles.name} if titles_path else {})})

@@ -362,3 +362,40 @@ def test_deleting_a_run_leaves_the_other_runs_picker_labels_as_they_were(monkeyp
     after = {key: [o for o in _options(at, key) if o.startswith("#1 ")] for key in pickers}
     assert after == before
     assert before["compare_a"] == ["#1 gmf · emb_dim=8, epochs=1"]  # the run's own settings
+
+
+# ---- Data page: re-saving identical content; a failed download's bar ----------------------------------
+def test_saving_identical_content_again_says_nothing_new_was_saved(monkeypatch):
+    from tests.test_app import ROOT, app, upload_and_save
+
+    monkeypatch.chdir(ROOT)
+    content = b"user,item,rating\n1,10,4\n1,11,5\n2,11,3\n"
+    upload_and_save("same.csv", content, "same")
+    at = app().switch_page("pages/data.py").run()
+    at.file_uploader(key="upload").set_value(("same.csv", content, "text/csv")).run()
+    at.text_input(key="save_as").set_value("same").run()
+    at.checkbox(key="replace").check().run()  # "'same' exists (v1 …): save this as v2"
+    at.button(key="save_upload").click().run()
+    said = " ".join(e.value for e in at.info)
+    assert "'same' v1 already holds exactly this content" in said and "runs use v1" in said
+    assert not [s.value for s in at.success if "Saved 'same'" in s.value]
+
+
+def test_a_failed_download_leaves_no_progress_bar_above_its_error(monkeypatch):
+    from recviz.data import catalog
+    from recviz.errors import RecvizError
+    from tests.test_app import ROOT, app
+
+    monkeypatch.chdir(ROOT)
+    name = next(e.name for e in catalog.entries() if e.downloadable and catalog.cached_path(e.name) is None)
+
+    def offline(which, progress=None, **_):
+        progress(1_000_000, 4_000_000)
+        raise RecvizError(f"could not download {which}: the network is unreachable", fix="try again when online")
+
+    monkeypatch.setattr(catalog, "download", offline)
+    at = app().switch_page("pages/data.py").run()
+    at.selectbox(key="catalog_name").set_value(name).run()
+    at.button(key="download").click().run()
+    assert "network is unreachable" in " ".join(e.value for e in at.error)
+    assert not at.get("progress"), [p.proto for p in at.get("progress")]
