@@ -19,6 +19,7 @@ import json
 import operator
 import os
 import shutil
+import signal
 import sqlite3
 import time
 from dataclasses import dataclass, fields
@@ -243,7 +244,12 @@ class RunStore:
     def heartbeat(self, run_id: int) -> bool:
         """Record that the worker is alive. False when the run is no longer running (reaped,
         deleted): the worker should then stop."""
-        return self._set(run_id, "status = 'running'", **liveness.beat())
+        values = liveness.beat()
+        cols = ", ".join(f"{k} = ?" for k in values)
+        with self.transaction() as conn:
+            stop_here_for_test()
+            cur = conn.execute(f"UPDATE runs SET {cols} WHERE id = ? AND status = 'running'", (*values.values(), run_id))
+            return cur.rowcount == 1
 
     def add_epoch(self, run_id: int, report: dict) -> None:
         """Store one epoch report of the training loop (re-sending an epoch replaces it)."""
@@ -377,6 +383,21 @@ def epochs_frame(reports: list[dict]) -> pd.DataFrame:
     for col in extra.columns.difference(frame.columns, sort=False):
         frame[col] = extra[col]
     return frame
+
+
+STOP_IN_WRITE_ENV = "RECVIZ_TEST_STOP_IN_HEARTBEAT"  # test hook: a flag file's path (see below)
+
+
+def stop_here_for_test() -> None:
+    """Test hook: with STOP_IN_WRITE_ENV set, the first worker to create that file stops itself
+    (SIGSTOP) here, inside its heartbeat's write transaction, holding the store's write lock."""
+    flag = os.environ.get(STOP_IN_WRITE_ENV)
+    if flag:
+        try:
+            os.close(os.open(flag, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            return
+        os.kill(os.getpid(), signal.SIGSTOP)
 
 
 # ---- rows and JSON --------------------------------------------------------------------------------
