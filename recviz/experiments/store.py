@@ -181,12 +181,16 @@ class RunStore:
 
     def list(self, status: str | tuple | list | None = None, dataset: str | None = None,
              model: str | None = None, sweep_id: int | str | None = None, limit: int = 200) -> list[Run]:
-        """Runs newest first, optionally filtered (`status` may be one status or several)."""
+        """Runs newest first, optionally filtered (`status` may be one status or several). A row
+        that cannot be read back has status "unreadable" whatever its column says, so asking for
+        "done" runs never yields one (it has no config to show or score with)."""
         where, args = [], []
+        statuses = None
         if status is not None:
             statuses = (status,) if isinstance(status, str) else tuple(status)
-            where.append(f"status IN ({', '.join('?' * len(statuses))})")
-            args += statuses
+            if "unreadable" not in statuses:  # not a stored status: judged once each row is read
+                where.append(f"status IN ({', '.join('?' * len(statuses))})")
+                args += statuses
         for col, value in (("dataset", dataset), ("model", model), ("sweep_id", sweep_id)):
             if value is not None:
                 where.append(f"{col} = ?")
@@ -194,7 +198,8 @@ class RunStore:
         sql = "SELECT * FROM runs" + (" WHERE " + " AND ".join(where) if where else "")
         with self._read() as conn:
             rows = conn.execute(sql + " ORDER BY id DESC LIMIT ?", (*args, int(limit))).fetchall()
-        return [_to_run(r) for r in rows]
+        runs = [_to_run(r) for r in rows]
+        return runs if statuses is None else [r for r in runs if r.status in statuses]
 
     def epochs(self, run_id: int) -> pd.DataFrame:
         """The run's stored epoch reports as `epochs_frame` lays them out, in the order they arrived."""
