@@ -19,6 +19,8 @@ frame.run_in_app()  # Streamlit may run this file alone (legacy pages/ layout): 
 st.title("Recommendations")
 store = run_store()
 done = store.list(status="done", limit=500)
+for r in store.list(status="unreadable", limit=500):  # not listed below: no config to score or show with
+    st.caption(f"Run #{r.id} ({r.model}) is {r.error}")
 if not done:
     st.info("No finished runs yet — train one on the Train page first.")
     st.stop()

@@ -34,6 +34,9 @@ pick_status = f3.multiselect("Status", sorted(table["status"].unique()), key="fi
 shown = results.filter_runs(table, dataset=pick_data or None, model=pick_model or None,
                             status=pick_status or None)
 st.dataframe(shown.drop(columns=["config", "protocol_key"]), hide_index=True, key="runs_table")
+for r in runs:  # a stored row that cannot be read back: say why, beside the runs that list
+    if r.status == "unreadable" and r.id in set(shown["id"]):
+        st.caption(f"Run #{r.id} ({r.model}) is {r.error}")
 
 with st.expander("Name, re-open or delete a run"):
     by_id = {r.id: r for r in runs}

@@ -264,7 +264,7 @@ def _live() -> None:
     spec = registry.MODELS.get(run.model)
     st.subheader(f"Run #{run.id} · {spec.title if spec else run.model} on {run.dataset}", anchor="watched-run")
     protocol_text = run.config.protocol_detail
-    if run.status == "failed":
+    if run.status in ("failed", "unreadable"):  # unreadable: the reason ("unreadable: <why>") is its error
         st.error(for_page(run.error) if run.error else "the run failed")
     if spec is not None and not spec.iterative:  # fitted in one pass: no epochs to draw
         seconds = (run.summary or {}).get("train_seconds")

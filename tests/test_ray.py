@@ -255,3 +255,53 @@ def test_runs_that_each_ask_for_every_cpu_train_one_after_another(tmp_path, monk
     assert all(r.finished_at - r.started_at > 2.0 for r in trained), [(r.started_at, r.finished_at) for r in trained]
     for before, after in zip(trained, trained[1:]):
         assert before.finished_at - after.started_at < 2.5, [(r.started_at, r.finished_at) for r in trained]
+
+
+def _process_table() -> dict[int, tuple[int, str, str]]:
+    """pid → (parent pid, start time, name) of every live (non-zombie) process."""
+    table = {}
+    for name in os.listdir("/proc"):
+        try:
+            stat = open(f"/proc/{name}/stat").read() if name.isdigit() else None
+        except OSError:
+            continue
+        if stat:
+            fields = stat[stat.rindex(")") + 2:].split()
+            if fields[0] != "Z":
+                table[int(name)] = (int(fields[1]), fields[19], stat[stat.index("(") + 1:stat.rindex(")")])
+    return table
+
+
+def _tree(root: int) -> dict[int, tuple[str, str]]:
+    table, found = _process_table(), {root}
+    while more := {p for p, (pp, _, _) in table.items() if pp in found and p not in found}:
+        found |= more
+    return {p: table[p][1:] for p in found if p in table}
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_sigkilled_drivers_ray_helpers_end_with_it(tmp_path, monkeypatch):
+    """kill -9 of a driver that started its cluster (`--address local`): within 10 s no process of
+    its cluster is left — GCS, raylet, monitors, task workers, and the dashboard and runtime-env
+    agents, which Ray left running for 20–35 s, reparented to pid 1."""
+    monkeypatch.setenv("RECVIZ_HOME", str(tmp_path))
+    code = ("import sys, time; from recviz.experiments.executors.ray_cluster import connect; ray = connect('local'); "
+            "print(ray.get(ray.remote(lambda: 1).remote()), flush=True); time.sleep(600)")
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0", "HOME": str(tmp_path)}
+    driver = subprocess.Popen([*NETNS, sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert driver.stdout.readline().strip() == "1"  # the cluster runs a task
+        deadline = time.monotonic() + 60
+        while not {"ray::DashboardA", "ray::RuntimeEnv"} <= {n for _, n in _tree(driver.pid).values()}:
+            assert time.monotonic() < deadline, _tree(driver.pid)
+            time.sleep(0.5)
+        time.sleep(2)  # the watcher notes the tree every second
+        started = _tree(driver.pid)
+        assert {"raylet", "gcs_server"} <= {n for _, n in started.values()}, started
+    finally:
+        driver.kill()
+        driver.wait()
+    deadline = time.monotonic() + 10
+    while left := {p: n for p, (st, n) in started.items() if _process_table().get(p, (0, None))[1] == st}:
+        assert time.monotonic() < deadline, f"still running 10 s after the driver was killed: {left}"
+        time.sleep(0.5)

@@ -185,6 +185,52 @@ def test_a_stopped_drain_worker_does_not_keep_the_queue(monkeypatch):
 
 
 @pytest.mark.slow
+def test_a_drain_stopped_inside_a_write_is_named_then_ended_and_the_queue_goes_on(tmp_path, monkeypatch):
+    """A real SIGSTOP inside a write transaction (the test hook stops the drain in its heartbeat's
+    UPDATE): the store's write lock stays held. A writer that times out is a StoreError naming the
+    stopped process and how to free it (was: 'database is locked'); once the drain is stale, the
+    next reader ends it (its write rolls back), reaps its run and a new drain trains the queue."""
+    from recviz.errors import StoreError
+    from recviz.experiments import db
+    from recviz.experiments.store import STOP_IN_WRITE_ENV
+
+    flag = tmp_path / "stopped"
+    monkeypatch.setenv(STOP_IN_WRITE_ENV, str(flag))
+    monkeypatch.setenv(TEST_SLEEP_ENV, "30")  # the first run beats (and so stops) before it trains
+    first, second = launch.submit(ITEMPOP), launch.submit(ITEMPOP)
+    store, deadline = RunStore(), time.monotonic() + 60
+    while (pid := db.stopped_writer(store.path)) is None:
+        assert time.monotonic() < deadline, "the drain never stopped inside its heartbeat's write"
+        time.sleep(0.1)
+    try:
+        assert flag.exists() and pid == launch.drain_pid() == store.get(first).pid
+        monkeypatch.setattr(db, "BUSY_TIMEOUT_S", 0.5)
+        with pytest.raises(StoreError, match=f"locked by process {pid}, which is stopped") as err:
+            store.request_cancel(second)
+        assert f"kill -CONT {pid}" in err.value.fix
+        monkeypatch.setenv(launch.STALE_ENV, "3")  # 120 s in use
+        monkeypatch.delenv(TEST_SLEEP_ENV)
+        monkeypatch.setattr(db, "BUSY_TIMEOUT_S", 10.0)
+        time.sleep(3.5)  # the stopped drain's beat in drain.lock goes stale
+        deadline = time.monotonic() + 120
+        while store.get(second).status != "done":
+            assert time.monotonic() < deadline, (store.get(second).status, launch.drain_pid())
+            launch.recover()  # what every reader of the store does first
+            time.sleep(0.2)
+        assert not liveness.pid_alive(pid)
+        gone = store.get(first)
+        assert gone.status == "failed" and gone.error, (gone.status, gone.error)
+        import sqlite3
+
+        with sqlite3.connect(store.path) as conn:
+            assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    finally:
+        for sig in (signal.SIGKILL, signal.SIGCONT):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+
+
+@pytest.mark.slow
 def test_a_sweep_survives_its_worker_killed_five_times_at_random_points(monkeypatch):
     """10 runs queued as one sweep; the queue's worker is SIGKILLed 5 times at seeded random moments
     (while importing, training, saving or between runs) and restarted the way every reader of the

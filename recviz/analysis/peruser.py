@@ -74,6 +74,9 @@ def label(run) -> str:
 def load(store, run_id: int) -> RunResults:
     """Run `run_id` of `store` with its per-user results, or with the reason it has none."""
     run = store.get(int(run_id))
+    if run.status == "unreadable":  # its config is a stand-in with no protocol or split to compare on
+        return RunResults(run.id, label(run), str(run.protocol), None, run.seed, None, {},
+                          why_not=f"run {label(run)} is {run.error}", _run_dir=store.run_dir(run.id))
     summary = run.summary or {}
     from recviz.data.split import protocol_label
 

@@ -16,11 +16,13 @@ kept beside its versions as `items.csv`, not inside them, and change no version'
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from recviz import limits
 from recviz.data.formats import movielens
 from recviz.data.formats.delimited import read_delimited
 from recviz.data.formats.textfile import Source, head_text, regular_file, sniff_delimiter
@@ -90,12 +92,28 @@ def save(folder: Path, table: pd.DataFrame) -> Path:
 
 
 def load(folder: Path) -> pd.DataFrame | None:
-    """The titles kept in `folder`, or None."""
+    """The titles kept in `folder`, or None. Stored content is not trusted: a damaged or edited
+    file (not text, ragged rows, other columns, a folder or pipe in its place, over the input size
+    limit) is one DataError naming it, never a parser's exception."""
     path = folder / FILE
-    if not path.exists():
+    if not os.path.lexists(path):
         return None
-    table = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""]).set_index("item")
-    return table
+    fix = (f"give the titles again (`recviz titles {folder.name} FILE`), or delete {path} to go without "
+           "titles")
+    if not path.is_file():
+        raise DataError("the saved item titles are not a regular file", file=str(path), fix=fix)
+    if path.stat().st_size > limits.FILE_BYTES.value():
+        raise DataError(f"the saved item titles are larger than {limits.describe(limits.FILE_BYTES)}", file=str(path),
+                        fix=fix)
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8")
+    except (OSError, ValueError, pd.errors.ParserError) as exc:  # UnicodeDecodeError is a ValueError
+        raise DataError(f"the saved item titles cannot be read ({str(exc).splitlines()[0][:200]})", file=str(path),
+                        fix=fix) from None
+    if list(table.columns) != ["item", "title", "genres"]:
+        raise DataError(f"the saved item titles have columns {list(table.columns)[:5]}, not item, title, genres",
+                        file=str(path), fix=fix)
+    return table.set_index("item")
 
 
 def _norm(column) -> str:

@@ -107,6 +107,10 @@ def load(name: str, which: str | None = None) -> Interactions:
     path = _file(name, version)
     import zipfile
 
+    if not path.is_file():  # deleted, or a folder, pipe or device in its place (a pipe would block)
+        what = "missing" if not path.exists() else "not a regular file"
+        raise DataError(f"the file of '{name}' v{version['version']} is {what}", file=str(path),
+                        fix="restore the file from a backup, or save the data again as a new version")
     try:
         if path.suffix == ".parquet":
             from recviz.data import columnar
@@ -114,7 +118,10 @@ def load(name: str, which: str | None = None) -> Interactions:
             data = columnar.load(path)
         else:
             data = Interactions.load(path)
-    except (ValueError, EOFError, KeyError, zipfile.BadZipFile) as exc:  
+    except OSError as exc:  # e.g. no permission to read it
+        raise DataError(f"the file of '{name}' v{version['version']} cannot be read ({exc.strerror or exc})",
+                        file=str(path), fix="check that you may read it, or restore it from a backup") from None
+    except (ValueError, EOFError, KeyError, zipfile.BadZipFile) as exc:
         if isinstance(exc, DataError):
             raise
         raise DataError(f"the file of '{name}' v{version['version']} is damaged or too large to read "

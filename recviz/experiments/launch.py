@@ -7,8 +7,10 @@ can start workers too."""
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -271,10 +273,33 @@ def recover(threads: int | None = None) -> list[int]:
     store = RunStore()
     if not store.writable:  # a read-only data directory: nothing can be marked or started here
         return []
+    end_stopped_writer(store)
     reaped = store.reap(exits=exit_status)
     if store.has_queued() and drain_pid() is None:
         ensure_drain(threads)
     return reaped
+
+
+def end_stopped_writer(store: RunStore) -> int | None:
+    """A stale drain worker (silent for DRAIN_STALE_S) that is stopped inside a write transaction
+    holds the store's write lock, so no run can be reaped, taken or written until it runs again.
+    It is ended (SIGKILL: its unfinished write rolls back, its run is reaped as any dead worker's)
+    rather than resumed (SIGCONT would undo a stop someone chose, and a resumed drain takes no further
+    run anyway). Only RecViz's own queue worker, only when stale, stopped and holding the lock: a
+    stopped `recviz train` or other writer is named in the timeout's error instead. Returns its pid."""
+    from recviz.experiments.db import stopped_writer
+
+    holder = _holder()
+    if not (_stale(holder) and _locked()) or stopped_writer(store.path) != holder[0]:
+        return None
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(holder[0], signal.SIGKILL)
+    print(f"recviz: ended drain worker {holder[0]}: stopped for over {stale_after():.0f} s inside a write to "
+          f"{store.path}, it held every writer off", file=sys.stderr, flush=True)
+    deadline = time.monotonic() + 10  # the kernel frees its locks once it is gone
+    while stopped_writer(store.path) == holder[0] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return holder[0]
 
 
 def drain_pid() -> int | None:

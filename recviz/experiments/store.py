@@ -19,6 +19,7 @@ import json
 import operator
 import os
 import shutil
+import signal
 import sqlite3
 import time
 from dataclasses import dataclass, fields
@@ -180,12 +181,16 @@ class RunStore:
 
     def list(self, status: str | tuple | list | None = None, dataset: str | None = None,
              model: str | None = None, sweep_id: int | str | None = None, limit: int = 200) -> list[Run]:
-        """Runs newest first, optionally filtered (`status` may be one status or several)."""
+        """Runs newest first, optionally filtered (`status` may be one status or several). A row
+        that cannot be read back has status "unreadable" whatever its column says, so asking for
+        "done" runs never yields one (it has no config to show or score with)."""
         where, args = [], []
+        statuses = None
         if status is not None:
             statuses = (status,) if isinstance(status, str) else tuple(status)
-            where.append(f"status IN ({', '.join('?' * len(statuses))})")
-            args += statuses
+            if "unreadable" not in statuses:  # not a stored status: judged once each row is read
+                where.append(f"status IN ({', '.join('?' * len(statuses))})")
+                args += statuses
         for col, value in (("dataset", dataset), ("model", model), ("sweep_id", sweep_id)):
             if value is not None:
                 where.append(f"{col} = ?")
@@ -193,7 +198,8 @@ class RunStore:
         sql = "SELECT * FROM runs" + (" WHERE " + " AND ".join(where) if where else "")
         with self._read() as conn:
             rows = conn.execute(sql + " ORDER BY id DESC LIMIT ?", (*args, int(limit))).fetchall()
-        return [_to_run(r) for r in rows]
+        runs = [_to_run(r) for r in rows]
+        return runs if statuses is None else [r for r in runs if r.status in statuses]
 
     def epochs(self, run_id: int) -> pd.DataFrame:
         """The run's stored epoch reports as `epochs_frame` lays them out, in the order they arrived."""
@@ -243,7 +249,12 @@ class RunStore:
     def heartbeat(self, run_id: int) -> bool:
         """Record that the worker is alive. False when the run is no longer running (reaped,
         deleted): the worker should then stop."""
-        return self._set(run_id, "status = 'running'", **liveness.beat())
+        values = liveness.beat()
+        cols = ", ".join(f"{k} = ?" for k in values)
+        with self.transaction() as conn:
+            stop_here_for_test()
+            cur = conn.execute(f"UPDATE runs SET {cols} WHERE id = ? AND status = 'running'", (*values.values(), run_id))
+            return cur.rowcount == 1
 
     def add_epoch(self, run_id: int, report: dict) -> None:
         """Store one epoch report of the training loop (re-sending an epoch replaces it)."""
@@ -377,6 +388,21 @@ def epochs_frame(reports: list[dict]) -> pd.DataFrame:
     for col in extra.columns.difference(frame.columns, sort=False):
         frame[col] = extra[col]
     return frame
+
+
+STOP_IN_WRITE_ENV = "RECVIZ_TEST_STOP_IN_HEARTBEAT"  # test hook: a flag file's path (see below)
+
+
+def stop_here_for_test() -> None:
+    """Test hook: with STOP_IN_WRITE_ENV set, the first worker to create that file stops itself
+    (SIGSTOP) here, inside its heartbeat's write transaction, holding the store's write lock."""
+    flag = os.environ.get(STOP_IN_WRITE_ENV)
+    if flag:
+        try:
+            os.close(os.open(flag, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            return
+        os.kill(os.getpid(), signal.SIGSTOP)
 
 
 # ---- rows and JSON --------------------------------------------------------------------------------

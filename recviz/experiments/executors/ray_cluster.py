@@ -49,7 +49,12 @@ def connect(address: str = "auto"):
     options = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)
     if address == "local":
         # "local": a new instance even where `ray start` left a cluster file behind (/tmp/ray)
+        from recviz.experiments.executors import ray_reaper
+
+        before = ray_reaper.children() if ray_reaper.supported() else set()
         ray.init(address="local", num_cpus=os.cpu_count(), object_store_memory=256 << 20, **options)
+        if ray_reaper.supported():  # its helpers end with this process, also when it is SIGKILLed
+            ray_reaper.watch(ray_reaper.children() - before)
         return ray
     target = _auto_address() if address == "auto" else address
     if target is None:
