@@ -62,7 +62,7 @@ def tower_layers(tower: nn.Sequential | None) -> tuple[list[nn.Linear], float] |
             return None
         linears.append(lin)
         ps.update(d.p for d in drop)
-    if len(ps) > 1:
+    if len(ps) > 1 or any(not 0 <= q < 1 for q in ps):  # nn.Dropout(1) zeroes: autograd's business
         return None
     return linears, (ps.pop() if ps else 0.0)
 
