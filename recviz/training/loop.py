@@ -21,8 +21,8 @@ epoch ends), so a GPU is never made to wait inside an epoch.
 
 A step is either the model's loss through autograd (`batch_loss`, backward, optimiser) or, where
 the model hands one over (`GradientPhase.batch_grads`: GMF, MLP and NeuMF, `recviz.models.ncf_step`),
-its hand-written loss-and-gradient step and the optimiser: the same gradients in ~3× fewer
-operations. The hand-written step is fp32 only (mixed precision runs through autograd), and
+its hand-written loss-and-gradient step and the optimiser: the same gradients in ~1.6× fewer
+aten operations (docs/experiments.md, 2026-12-06). The hand-written step is fp32 only (mixed precision runs through autograd), and
 `GradientEpochs(plan, autograd=True)` asks for autograd anyway (to check one against the other).
 
 Mixed precision (`GradientPhase.precision`, from the models' `precision` option): "bf16" and
