@@ -3,6 +3,7 @@ MLP and NeuMF (or any model), split into making the batch, forward, backward and
 
     python benchmarks/profile_step.py                                   # gmf,mlp,neumf on ml-100k, batch 256
     python benchmarks/profile_step.py --models neumf --batch-size 1024 --steps 100
+    python benchmarks/profile_step.py --models neumf --autograd        # GMF/MLP/NeuMF through autograd
 
 Counts do not depend on how busy the machine is, so this is the measure of per-operation overhead
 on a shared machine; wall-clock figures from it are printed too but mean something only on an idle
@@ -14,6 +15,10 @@ one. For each phase of a step it reports (means per step over `--steps` steps, a
 - `py`: operations called from Python (each a Python → C++ crossing; backward's are called by the
   autograd engine in C++, so its `py` is ~0);
 - `nodes`: autograd nodes run (backward only).
+
+Phases: `batch` (getting the batch), `forward`, `backward` (autograd), `grads` (a model's
+hand-written loss-and-gradient step, `recviz.models.ncf_step`: forward and backward in one; GMF,
+MLP and NeuMF use it unless `--autograd`) and `optimizer` (its step).
 
 `loop` profiles the training loop itself (`GradientEpochs.epoch` on the first `--steps` batches of
 an epoch, divided by the batches): what a step really costs, the loop's bookkeeping included.
@@ -40,10 +45,11 @@ from recviz.config import RunConfig  # noqa: E402
 from recviz.experiments import experiment  # noqa: E402
 from recviz.training.loop import GradientEpochs  # noqa: E402
 
-PHASES = ("batch", "forward", "backward", "optimizer")
+PHASES = ("batch", "forward", "backward", "grads", "optimizer")
 
 
-def _plan(model_name: str, dataset: str, batch_size: int, threads: int, device: str, extra: dict):
+def _plan(model_name: str, dataset: str, batch_size: int, threads: int, device: str, extra: dict,
+          autograd: bool = False):
     options = {"batch_size": batch_size, **extra}
     if model_name == "neumf":
         options.setdefault("pretrain", False)
@@ -52,7 +58,7 @@ def _plan(model_name: str, dataset: str, batch_size: int, threads: int, device: 
     model = experiment.build_model(config)
     model.begin(split)
     phase = model.phases()[-1]
-    return GradientEpochs(model.plan(phase, split)), config
+    return GradientEpochs(model.plan(phase, split), autograd=autograd), config
 
 
 def _limited(steps: GradientEpochs, n: int):
@@ -87,7 +93,7 @@ def _count(prof, scope_names: tuple[str, ...]) -> dict[str, Counter]:
 
 
 def profile_model(name: str, args) -> dict:
-    steps, config = _plan(name, args.dataset, args.batch_size, args.threads, args.device, args.options)
+    steps, config = _plan(name, args.dataset, args.batch_size, args.threads, args.device, args.options, args.autograd)
     plan, module, opt = steps.plan, steps.module, steps.optimizer
     if args.compile:  # the module's forward and backward through torch.compile (inductor)
         module.compile()
@@ -109,6 +115,12 @@ def profile_model(name: str, args) -> dict:
     def one(b):
         with record_function("batch"):
             batch = get(b)
+        if steps.batch_grads is not None:  # the hand-written step: forward and backward in one
+            with record_function("grads"):
+                steps.batch_grads(batch)
+            with record_function("optimizer"):
+                opt.step()
+            return
         with record_function("forward"):
             loss = plan.batch_loss(batch)
         with record_function("backward"):
@@ -131,7 +143,7 @@ def profile_model(name: str, args) -> dict:
     top = {p: {k: round(v / args.steps, 2) for k, v in counted[p][1].most_common()} for p in PHASES}
 
     # the loop itself, on the first `steps` batches of an epoch
-    loop_steps, _ = _plan(name, args.dataset, args.batch_size, args.threads, args.device, args.options)
+    loop_steps, _ = _plan(name, args.dataset, args.batch_size, args.threads, args.device, args.options, args.autograd)
     if args.compile:
         loop_steps.module.compile()
     _limited(loop_steps, bs * args.steps)
@@ -140,7 +152,7 @@ def profile_model(name: str, args) -> dict:
         with record_function("epoch"):
             loop_steps.epoch(lambda: False)
     loop = _count(lprof, ("epoch",))["epoch"][0]
-    return {"model": name, "batch_size": bs, "device": str(plan.device), "threads": torch.get_num_threads(),
+    return {"model": name, "step": "hand" if steps.batch_grads is not None else "autograd", "batch_size": bs, "device": str(plan.device), "threads": torch.get_num_threads(),
             "steps": args.steps, "per_step": per, "loop_per_step": {k: round(v / args.steps, 1) for k, v in loop.items()},
             "ops_by_name": top, "wall_ms_per_step": round(1e3 * wall / args.steps, 3),
             "aten_self_ms_per_step": round(self_us / 1e3 / args.steps, 3),
@@ -159,6 +171,7 @@ def main(argv=None) -> None:
     ap.add_argument("--set", action="append", default=[], metavar="OPTION=VALUE",
                     help="a model option, e.g. --set emb_dim=64 (repeatable)")
     ap.add_argument("--compile", action="store_true", help="compile each model's module (torch.compile) first")
+    ap.add_argument("--autograd", action="store_true", help="train through autograd even where a model has a hand-written step")
     ap.add_argument("--names", action="store_true", help="also print the operations of each phase by name")
     args = ap.parse_args(argv)
     args.options = dict(s.split("=", 1) for s in args.set)
@@ -166,14 +179,14 @@ def main(argv=None) -> None:
     print(f"per step, batch {args.batch_size}, {args.steps} steps, device {args.device}, threads {args.threads}"
           + (", compiled" if args.compile else ""))
     print("ops / leaf / py per phase; loop: the training loop's own epoch, per batch")
-    print(f"{'model':8} {'params':>6} " + " ".join(f"{p:>15}" for p in PHASES)
+    print(f"{'model':8} {'step':8} {'params':>6} " + " ".join(f"{p:>15}" for p in PHASES)
           + f" {'bwd nodes':>9} {'step':>15} {'loop':>15} {'wall ms':>8} {'aten self ms':>12}")
 
     def cell(c):
         return f"{c.get('ops', 0):g}/{c.get('leaf', 0):g}/{c.get('py', 0):g}".rjust(15)
     for r in results:
         s = r["per_step"]
-        print(f"{r['model']:8} {r['params']:>6} " + " ".join(cell(s[p]) for p in PHASES)
+        print(f"{r['model']:8} {r['step']:8} {r['params']:>6} " + " ".join(cell(s[p]) for p in PHASES)
               + f" {s['backward'].get('nodes', 0):>9g} {cell(s['step'])} {cell(r['loop_per_step'])} "
               f"{r['wall_ms_per_step']:>8.3f} {r['aten_self_ms_per_step']:>12.3f}")
         if args.names:

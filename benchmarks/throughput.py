@@ -3,11 +3,13 @@
     python benchmarks/throughput.py                                   # every device here, both datasets
     python benchmarks/throughput.py --dataset ../shared/data/ml-100k --models neumf --batch-sizes 256
     python benchmarks/throughput.py --precision bf16 --compile        # options of the CUDA cells / all cells
+    python benchmarks/throughput.py --autograd                        # GMF/MLP/NeuMF through autograd too
 
 Each cell trains a fresh model (its defaults, the batch size of the cell; NeuMF from scratch, its own
 Adam phase) through the training loop's own step (`GradientEpochs.run`) for `--warmup` batches, then
 times `--batches` batches (a CUDA cell is synchronised before and after) and reports samples/s and
-ms per step. Drawing the epoch's samples, moving them to the device and shuffling them are not
+ms per step; `step` says how it took the step (GMF, MLP and NeuMF: `hand`, the hand-written step of
+`recviz.models.ncf_step`, unless `--autograd`; every other model `autograd`). Drawing the epoch's samples, moving them to the device and shuffling them are not
 timed: they happen once per epoch. Devices: the CPU, and every CUDA device torch sees
 (`torch.cuda.is_available()`); `--devices` picks others. `--precision` applies to CUDA cells only (the
 models train in fp32 elsewhere, and the cell says what it used).
@@ -96,7 +98,7 @@ class Cells:
         need = batch_size * (args.warmup + args.batches)
         arrays = {k: v[:need - need % plan.shuffle_block] for k, v in self.epochs[key].items()}
         plan.draw = lambda rng: arrays
-        steps = GradientEpochs(plan)
+        steps = GradientEpochs(plan, autograd=args.autograd)
         if args.compile:
             steps.module.compile()
         data, n = steps.samples()
@@ -115,7 +117,8 @@ class Cells:
         assert torch.isfinite(losses).all(), "a loss is not finite"
         return {"dataset": label(ref), "model": model_name, "batch_size": batch_size, "device": str(plan.device),
                 "device_name": torch.cuda.get_device_name(plan.device) if plan.device.type == "cuda" else f"{os.cpu_count()} cores",
-                "precision": model.precision, "compiled": bool(args.compile), "threads": torch.get_num_threads(),
+                "precision": model.precision, "step": "autograd" if steps.batch_grads is None else "hand",
+                "compiled": bool(args.compile), "threads": torch.get_num_threads(),
                 "batches": len(timed), "samples": samples, "seconds": round(seconds, 4),
                 "samples_per_s": round(samples / seconds, 1), "ms_per_step": round(1e3 * seconds / len(timed), 4),
                 "warmup_s": round(warm_s, 2)}
@@ -139,14 +142,17 @@ def main(argv=None) -> None:
     ap.add_argument("--warmup", type=int, default=20, help="batches run before timing (compiling, lazy state)")
     ap.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     ap.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "fp16"), help="CUDA cells only")
-    ap.add_argument("--compile", action="store_true", help="torch.compile each module first (warm-up compiles)")
+    ap.add_argument("--compile", action="store_true", help="torch.compile each module first (warm-up compiles; "
+                    "it compiles the module's forward, which a hand-written step does not call: add --autograd)")
+    ap.add_argument("--autograd", action="store_true", help="train through autograd even where a model has a hand-written step")
     args = ap.parse_args(argv)
     datasets = args.dataset or [ML100K, SYNTHETIC_10M]
     devices = args.devices.split(",") if args.devices else devices_here()
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     sizes = [int(b) for b in args.batch_sizes.split(",")]
     cells, rows = Cells(args), []
-    header = f"{'dataset':14} {'model':6} {'batch':>6} {'device':8} {'precision':9} {'samples/s':>12} {'ms/step':>9}"
+    header = (f"{'dataset':14} {'model':6} {'batch':>6} {'device':8} {'precision':9} {'step':8} {'samples/s':>12} "
+              f"{'ms/step':>9}")
     print(header)
     for ref in datasets:
         for model_name in models:
@@ -154,7 +160,7 @@ def main(argv=None) -> None:
                 for device in devices:
                     r = cells.measure(ref, model_name, size, device)
                     rows.append(r)
-                    print(f"{r['dataset']:14} {r['model']:6} {r['batch_size']:>6} {r['device']:8} {r['precision']:9} "
+                    print(f"{r['dataset']:14} {r['model']:6} {r['batch_size']:>6} {r['device']:8} {r['precision']:9} {r['step']:8} "
                           f"{r['samples_per_s']:>12,.0f} {r['ms_per_step']:>9.3f}", flush=True)
     print(json.dumps({"throughput": rows, "commit": commit(), "torch": torch.__version__,
                       "cuda": torch.version.cuda, "compiled": bool(args.compile)}))

@@ -142,7 +142,8 @@ class GradientPhase:
     optimiser settings. `scorer` is judged on validation after each epoch (NeuMF's pre-training
     phases judge the GMF or MLP being trained) and gets `best_epoch` at the end. `shuffle_block`:
     consecutive samples that move together when an epoch is shuffled (DMF keeps a positive with
-    its negatives). `precision`: the arithmetic of the loss (autocast for bf16/fp16)."""
+    its negatives). `precision`: the arithmetic of the loss (autocast for bf16/fp16). `batch_grads`:
+    a hand-written loss-and-gradient step the loop may use instead of autograd (fp32 only)."""
 
     scorer: Recommender
     module: Any  # torch.nn.Module (torch is not imported here)
@@ -156,3 +157,6 @@ class GradientPhase:
     optimizer: str = "adam"  # "adam" (from scratch) | "sgd" (NeuMF after pre-training, §3.4.1)
     shuffle_block: int = 1
     precision: str = "fp32"  # "fp32" | "bf16" | "fp16": the loss under autocast (see recviz.training.loop)
+    # `batch_grads(batch)` → the loss, each weight's `.grad` written without autograd (the same
+    # gradients as `batch_loss` + backward; e.g. `recviz.models.ncf_step`), or None: autograd
+    batch_grads: Callable[[dict], Any] | None = None

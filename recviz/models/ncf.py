@@ -37,6 +37,7 @@ from torch import nn
 
 from recviz.models import ncf_spec
 from recviz.models.base import GradientPhase
+from recviz.models.ncf_step import NCFStep
 from recviz.models.spec import Phase
 from recviz.models.torch_base import TorchRecommender
 from recviz.options import widths
@@ -109,6 +110,13 @@ class NCFNet(nn.Module):
         (body,) = self.bodies.values()
         return self.out(body(users, items)).squeeze(-1)
 
+    def hand_step(self) -> NCFStep:
+        """This network's hand-written training step (`recviz.models.ncf_step`)."""
+        (body,) = self.bodies.values()
+        if isinstance(body, GMFBody):
+            return NCFStep(self, body.user, body.item, body.width, 0, None, self.out)
+        return NCFStep(self, body.user, body.item, 0, body.user.embedding_dim, body.tower, self.out)
+
 
 def side_by_side(*tables: nn.Embedding) -> nn.Embedding:
     """One table whose rows are the tables' rows side by side (taking the first one's flags)."""
@@ -141,6 +149,10 @@ class NeuMFNet(nn.Module):
         gi, mi = self.item(items).split(self.widths, dim=-1)
         return self.out(torch.cat([gu * gi, self.tower(torch.cat([mu, mi], dim=-1))], dim=-1)).squeeze(-1)
 
+    def hand_step(self) -> NCFStep:
+        """This network's hand-written training step (`recviz.models.ncf_step`)."""
+        return NCFStep(self, self.user, self.item, *self.widths, self.tower, self.out)
+
     @staticmethod
     def from_bodies_state(state: dict) -> dict:
         """A state saved with separate GMF and MLP bodies (`bodies.gmf.user.weight`,
@@ -169,7 +181,18 @@ def init_from_pretrained(neumf: NeuMFNet, gmf: NCFNet, mlp: NCFNet, alpha: float
         neumf.out.bias.copy_(alpha * gmf.out.bias + (1 - alpha) * mlp.out.bias)
 
 
-class GMF(TorchRecommender):
+class NCFRecommender(TorchRecommender):
+    """What GMF, MLP and NeuMF share: the hand-written training step of their networks (for the
+    log loss over every weight; a subclass with another loss or a frozen weight trains by autograd)."""
+
+    def batch_grads(self):
+        own_loss = type(self).batch_loss is not TorchRecommender.batch_loss or self.loss_kind != "pointwise"
+        if own_loss or not all(p.requires_grad for p in self.module.parameters()):
+            return None
+        return self.module.hand_step()
+
+
+class GMF(NCFRecommender):
     """Generalized Matrix Factorization (eq. 9): σ(hᵀ(p_u ⊙ q_i)), log loss with `neg_ratio`
     sampled negatives per positive."""
 
@@ -179,7 +202,7 @@ class GMF(TorchRecommender):
         return NCFNet(gmf=GMFBody(n_users, n_items, self.opts.emb_dim))
 
 
-class MLP(TorchRecommender):
+class MLP(NCFRecommender):
     """Multi-Layer Perceptron (eq. 10): a ReLU tower over [p_u; q_i]; `mlp_layers` starts with the
     concatenated embedding width (each embedding is mlp_layers[0]/2)."""
 
@@ -189,7 +212,7 @@ class MLP(TorchRecommender):
         return NCFNet(mlp=MLPBody(n_users, n_items, widths(self.opts.mlp_layers), self.opts.dropout))
 
 
-class NeuMF(TorchRecommender):
+class NeuMF(NCFRecommender):
     """Neural Matrix Factorization (eq. 12): GMF (emb_dim) and MLP (`mlp_layers`) with separate
     embeddings (one table per side, `NeuMFNet`), fused in the output layer; optionally pre-trained
     from GMF and MLP (§3.4.1)."""

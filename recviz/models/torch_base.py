@@ -81,7 +81,13 @@ class TorchRecommender(Recommender):
         o = self.opts
         return GradientPhase(self, self.module, self.device, self.epoch_sampler(split), self.batch_loss,
                              lr=o.lr, batch_size=o.batch_size, weight_decay=o.l2, seed=self.seed,
-                             optimizer=optimizer, shuffle_block=self.shuffle_block, precision=self.precision)
+                             optimizer=optimizer, shuffle_block=self.shuffle_block, precision=self.precision,
+                             batch_grads=self.batch_grads())
+
+    def batch_grads(self):
+        """A hand-written loss-and-gradient step for this model's current module (`GradientPhase.
+        batch_grads`), or None to train through autograd (the default: only GMF, MLP and NeuMF have one)."""
+        return None
 
     def prepare(self, n_users: int, n_items: int) -> None:
         """Pick the device, set threads, and build freshly initialised weights from the seed. Mixed

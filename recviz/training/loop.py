@@ -20,6 +20,12 @@ calls themselves, because with ~1000 batches an epoch the per-operation overhead
 on a CPU. Nothing in a step reads a value back to the host (the losses stay on the device until the
 epoch ends), so a GPU is never made to wait inside an epoch.
 
+A step is either the model's loss through autograd (`batch_loss`, backward, optimiser) or, where
+the model hands one over (`GradientPhase.batch_grads`: GMF, MLP and NeuMF, `recviz.models.ncf_step`),
+its hand-written loss-and-gradient step and the optimiser: the same gradients in ~1.6× fewer
+aten operations (docs/experiments.md, 2026-12-06). The hand-written step is fp32 only (mixed precision runs through autograd), and
+`GradientEpochs(plan, autograd=True)` asks for autograd anyway (to check one against the other).
+
 Mixed precision (`GradientPhase.precision`, from the models' `precision` option): "bf16" and
 "fp16" run the loss under `torch.autocast` (weights, optimiser state and the loss itself stay
 float32); "fp16" also scales the loss (`torch.amp.GradScaler`, whose overflow check and update
@@ -106,7 +112,7 @@ class GradientEpochs:
     """A `GradientPhase` as `EpochSteps`: the optimiser, the seeded negatives and shuffles, and one
     pass over the epoch's samples per `epoch()`."""
 
-    def __init__(self, plan: GradientPhase):
+    def __init__(self, plan: GradientPhase, autograd: bool = False):
         if plan.optimizer not in OPTIMIZERS:
             raise ModelError(f"optimizer must be one of {OPTIMIZERS}, not {plan.optimizer!r}")
         self.plan, self.scorer, self.module = plan, plan.scorer, plan.module
@@ -121,7 +127,11 @@ class GradientEpochs:
         if precision not in AMP_DTYPES:
             raise ModelError(f"precision must be one of {tuple(AMP_DTYPES)}, not {precision!r}")
         self.precision, self.scaler = precision, None
-        if precision == "fp32":
+        # the model's hand-written step when it has one (fp32 only), else — or asked — autograd
+        self.batch_grads = plan.batch_grads if precision == "fp32" and not autograd else None
+        if self.batch_grads is not None:
+            self._step = self._hand_step
+        elif precision == "fp32":
             self._step = self._plain_step
         else:
             dtype, kind = AMP_DTYPES[precision], plan.device.type
@@ -206,6 +216,11 @@ class GradientEpochs:
         loss.backward()
         self.optimizer.step()
         return loss.detach()
+
+    def _hand_step(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        loss = self.batch_grads(batch)  # writes every weight's .grad (no zero_grad needed)
+        self.optimizer.step()
+        return loss
 
     def _amp_step(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         with self.autocast():

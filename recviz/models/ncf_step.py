@@ -1,0 +1,169 @@
+"""A hand-written training step for GMF, MLP and NeuMF: the log loss's forward and backward pass
+written out as a few large tensor operations, instead of autograd's graph.
+
+Why: on a CPU a batch-256 NeuMF step is mostly per-operation overhead, not arithmetic. Autograd ran
+358 aten operations a step for NeuMF (emb 64, tower 128→128→64→32, dropout 0.1; 126 forward, 160
+backward, 72 Adam): every `nn.Linear` is ~10 operations forward and ~15 backward (views,
+transposes, `resolve_conj`, copies of the bias), every embedding lookup 7 and its backward a zeroed
+table-sized gradient made anew. The network is small and fixed, so its gradient is short to write:
+
+    forward                                   backward (dz = ∂loss/∂z = (σ(z) − y) / B)
+    e_u = U[u], e_i = I[i]                    dW_out = dzᵀ·f, db_out = Σ dz, df = dz·W_out
+    g = e_u^G ⊙ e_i^G            (GMF)        de_u^G = df^G ⊙ e_i^G, de_i^G = df^G ⊙ e_u^G
+    h₀ = [e_u^M; e_i^M]          (MLP)        per layer, last first: da_k = dh_k·noise_k·[h_k > 0]
+    h_k = relu(h_{k−1}·W_kᵀ + b_k)·noise_k      dW_k = da_kᵀ·h_{k−1}, db_k = Σ da_k, dh_{k−1} = da_k·W_k
+    f = [g; h_K], z = f·W_outᵀ + b_out        dU = 0; dU[u] += [de_u^G; dh₀^u] (same for I)
+
+— the operations autograd itself would run for this network (the same `addmm`/`mm`,
+`threshold_backward` for the ReLU, `index_add_` into a zeroed table for the embeddings,
+`(σ(z) − y)/B` for the loss), on detached aliases of the weights, so no graph is built. Dropout is
+drawn as `nn.Dropout` draws it on that device (CPU: noise = `bernoulli(1 − p)` / (1 − p) from the
+same generator in the same order; CUDA: `native_dropout`, its fused kernel), so a seed gives the
+same masks on either path. The gradients are written to each weight's `.grad` and the optimiser steps as usual; a
+table's gradient lives in one buffer reused every step (zeroed, then the batch's rows added), or is
+row-sparse (`sparse_coo_tensor` of the batch's rows) for a table marked sparse (`sparse_rows`),
+as autograd's sparse embedding backward gives it. Nothing reads a value back to the host, so a GPU
+is never made to wait.
+
+Scope: the NCF networks of `recviz.models.ncf` as they are built there (a tower of Linear → ReLU
+(→ Dropout)), pointwise log loss, fp32. The loop uses autograd for everything else: every other
+model, `precision` bf16/fp16 (autocast), and on request (`GradientEpochs(plan, autograd=True)`,
+`--autograd` in the benchmarks). tests/test_ncf_step.py holds the gradients to autograd's (float64
+and float32, dropout on and off, sparse tables) and a seeded training to autograd's weights.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+Tensor = torch.Tensor
+# the backward functions autograd calls for ReLU and dropout (not in the torch namespace)
+threshold_backward = torch.ops.aten.threshold_backward.default
+native_dropout_backward = torch.ops.aten.native_dropout_backward.default
+
+
+def tower_layers(tower: nn.Sequential | None) -> tuple[list[nn.Linear], float] | None:
+    """The Linear layers and the dropout probability of a `relu_tower` (Linear → ReLU, each followed
+    by Dropout(p) or none), or None for any other shape (which has no hand-written step)."""
+    if tower is None:
+        return [], 0.0
+    mods = list(tower)
+    with_dropout = len(mods) > 2 and isinstance(mods[2], nn.Dropout)
+    width = 3 if with_dropout else 2
+    if not mods or len(mods) % width:
+        return None
+    linears, ps = [], set()
+    for k in range(0, len(mods), width):
+        lin, relu, *drop = mods[k:k + width]
+        if not (isinstance(lin, nn.Linear) and type(relu) is nn.ReLU and not relu.inplace):
+            return None
+        if drop and not (type(drop[0]) is nn.Dropout and not drop[0].inplace):
+            return None
+        linears.append(lin)
+        ps.update(d.p for d in drop)
+    if len(ps) > 1 or any(not 0 <= q < 1 for q in ps):  # nn.Dropout(1) zeroes: autograd's business
+        return None
+    return linears, (ps.pop() if ps else 0.0)
+
+
+class NCFStep:
+    """`step(batch) -> loss`: the mean log loss of a batch ({"user", "item", "label"}) through an
+    NCF network, its gradient written to every weight's `.grad` (see the module docstring).
+
+    user, item: the embedding tables, columns [GMF's `gmf` | MLP's `mlp`] (either may be 0 wide);
+    tower: the MLP's ReLU tower (None without an MLP part); out: the output layer h. `module` is
+    the network they belong to (its `training` flag switches dropout)."""
+
+    def __init__(self, module: nn.Module, user: nn.Embedding, item: nn.Embedding, gmf: int, mlp: int,
+                 tower: nn.Sequential | None, out: nn.Linear):
+        layers = tower_layers(tower)
+        if layers is None or not (gmf or mlp) or bool(mlp) != (tower is not None):
+            raise ValueError("not an NCF network: embedding tables, a Linear → ReLU (→ Dropout) tower, h")
+        self.module, self.gmf, self.mlp, self.tables, self.out = module, gmf, mlp, (user, item), out
+        self.linears, self.p = layers
+        self.params = [user.weight, item.weight, *(w for lin in self.linears for w in (lin.weight, lin.bias)),
+                       out.weight, out.bias]
+        self._bound: list[int] = []
+
+    def _bind(self) -> None:
+        """Detached aliases of the weights (and the layers' transposes), made again whenever a
+        weight's storage moved (another tensor, another device): the optimisers update weights in
+        place, and so does loading a state, so between those the aliases stay current."""
+        self.w = [p.detach() for p in self.params]
+        self.wt = [lin.weight.detach().t() for lin in self.linears]
+        self.table_grads = [None if t.sparse else torch.zeros_like(t.weight) for t in self.tables]
+        self._bound = [p.data_ptr() for p in self.params]
+
+    def __call__(self, batch: dict[str, Tensor]) -> Tensor:
+        if self._bound != [p.data_ptr() for p in self.params]:
+            self._bind()
+        u, i, y = batch["user"], batch["item"], batch["label"].unsqueeze(1)
+        w, g, m = self.w, self.gmf, self.mlp
+        eu, ei = w[0].index_select(0, u), w[1].index_select(0, i)
+        if g:
+            gu, gi = (eu, ei) if not m else (eu[:, :g], ei[:, :g])
+            prod = gu * gi
+        if m:
+            xs, relus, masks = self._tower(torch.cat([eu, ei] if not g else [eu[:, g:], ei[:, g:]], 1))
+        f = prod if not m else xs[-1] if not g else torch.cat([prod, xs[-1]], 1)
+        z = torch.addmm(w[-1], f, w[-2].t())  # [B, 1] logits
+        loss = torch.addcmul(torch.nn.functional.softplus(z), z, y, value=-1).mean()  # softplus(z) − y·z
+        # backward: the log loss's gradient (as binary_cross_entropy_with_logits_backward), then h
+        dz = torch.sigmoid(z).sub_(y).div_(float(len(z)))
+        df = torch.mm(dz, w[-2])
+        grads = [torch.mm(dz.t(), f), dz.sum(0)]  # h's weight and bias
+        if m:
+            dx, tower_grads = self._tower_back(df if not g else df[:, g:], xs, relus, masks)
+            grads[:0] = tower_grads
+            du, di = dx[:, :m], dx[:, m:]
+        if g:
+            dg = df if not m else df[:, :g]
+            dgu, dgi = dg * gi, dg * gu
+            du, di = (dgu, dgi) if not m else (torch.cat([dgu, du], 1), torch.cat([dgi, di], 1))
+        grads[:0] = [self._table_grad(0, u, du), self._table_grad(1, i, di)]
+        for p, grad in zip(self.params, grads):
+            p.grad = grad
+        return loss.detach()
+
+    def _tower(self, h: Tensor) -> tuple[list[Tensor], list[Tensor], list[Tensor | None]]:
+        """The tower forward: each layer's input (and the output last), its ReLU output and its
+        dropout noise (float, CPU) or mask (bool, CUDA), both as `nn.Dropout` draws them there."""
+        xs, relus, masks = [h], [], []
+        drop = self.p > 0 and self.module.training
+        for k in range(len(self.linears)):
+            r = torch.addmm(self.w[3 + 2 * k], xs[-1], self.wt[k]).relu_()
+            relus.append(r)
+            if drop and r.device.type == "cpu":  # nn.Dropout's CPU path (at::native::_dropout_impl)
+                mask = torch.bernoulli(r, 1 - self.p).div_(1 - self.p)  # noise: 0 or 1/(1 − p)
+                masks.append(mask)
+                r = r * mask
+            elif drop:
+                r, mask = torch.native_dropout(r, self.p, True)
+                masks.append(mask)
+            else:
+                masks.append(None)
+            xs.append(r)
+        return xs, relus, masks
+
+    def _tower_back(self, dh: Tensor, xs: list[Tensor], relus: list[Tensor],
+                    masks: list[Tensor | None]) -> tuple[Tensor, list[Tensor]]:
+        """The tower backward from ∂L/∂output: ∂L/∂input and [dW₁, db₁, dW₂, …]."""
+        grads: list[Tensor] = []
+        for k in range(len(self.linears) - 1, -1, -1):
+            if masks[k] is not None and masks[k].dtype == torch.bool:
+                dh = native_dropout_backward(dh, masks[k], 1 / (1 - self.p))
+            elif masks[k] is not None:
+                dh = dh * masks[k]
+            da = threshold_backward(dh, relus[k], 0)
+            grads[:0] = [torch.mm(da.t(), xs[k]), da.sum(0)]
+            dh = torch.mm(da, self.w[2 + 2 * k])
+        return dh, grads
+
+    def _table_grad(self, k: int, ids: Tensor, rows: Tensor) -> Tensor:
+        """A table's gradient: the batch's rows added into zeros (repeats summed), as autograd's
+        dense embedding backward; row-sparse for a sparse table, as its sparse backward."""
+        buf = self.table_grads[k]
+        if buf is None:
+            return torch.sparse_coo_tensor(ids.unsqueeze(0), rows, self.w[k].shape, check_invariants=False)
+        return buf.zero_().index_add_(0, ids, rows)
