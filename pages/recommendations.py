@@ -12,7 +12,7 @@ from pages.ui.runs import run_store
 from recviz import charts
 from recviz.analysis import embeddings, history, lookup, toplists, why
 from recviz.analysis import dataset as ds
-from recviz.experiments import artifacts
+from recviz.experiments import artifacts, topn as lists
 from recviz.experiments.experiment import prepare_split
 
 frame.run_in_app()  # Streamlit may run this file alone (legacy pages/ layout): then the frame runs it
@@ -46,6 +46,16 @@ def load_model(db: str, run_id: int):
     return artifacts.load_model(artifacts.run_files(store, store.get(run_id)))[0]
 
 
+@st.cache_resource(max_entries=64, show_spinner="Making this user's list from the run's model…")
+def user_list(db: str, run_id: int, user: int):
+    """One user's (items, scores): stored with the run, or made now for that user alone."""
+    split, stored = load_run(db, run_id)[:2]
+    if lists.row_of(stored, [user])[0] >= 0:
+        return artifacts.user_topn(stored, user, None)
+    run_dir = artifacts.run_files(store, store.get(run_id))
+    return artifacts.user_topn(stored, user, run_dir, load_model(db, run_id), split)
+
+
 @st.cache_resource(max_entries=4, show_spinner="Indexing the run's users…")
 def run_index(db: str, run_id: int):
     """Built once per run, so that a rerun costs O(one user's rows): the users' raw ids sorted for
@@ -68,7 +78,6 @@ other = None
 if others:
     other = others[st.selectbox("Compare with", list(others), key="other_run", required=True)]
     other_lists = load_run(str(store.path), other.id)[1]
-    other_top = other_lists["items"]
 held_users, judged = split.held_out("test")[0], split.evaluated("test")  # judged: the run's evaluated users
 test_users = np.unique(held_users if judged is None else held_users[judged])
 if mode == "search by id":
@@ -86,10 +95,11 @@ else:
     if other is None:
         st.info("Train a second model on this dataset to compare.")
         st.stop()
-    worst = toplists.disagreement_users(topn["items"], other_top, k=10, n=20)
-    user = int(st.selectbox("Users where the runs disagree most", worst, key="disagree_user",
-                            format_func=lambda u: f"{data.user_ids[u]} (overlap "
-                            f"{toplists.overlap(topn['items'][[u]], other_top[[u]])[0]:.0%})", required=True))
+    common, mine, theirs = lists.both(topn, other_lists)  # the users whose lists both runs stored
+    worst = toplists.disagreement_users(mine, theirs, k=10, n=20)
+    overlaps = dict(zip(common[worst].tolist(), toplists.overlap(mine[worst], theirs[worst])))
+    user = int(st.selectbox("Users where the runs disagree most", list(overlaps), key="disagree_user",
+                            format_func=lambda u: f"{data.user_ids[u]} (overlap {overlaps[u]:.0%})", required=True))
 
 # ---- what the user did, what was held out --------------------------------------------------------------
 held = history.part_history(data, user, split, "test", index=rows_index)
@@ -118,8 +128,7 @@ with right:
 
 # ---- the list -----------------------------------------------------------------------------------------
 held_items = set(split.held_out("test")[1][split.held_out("test")[0] == user])
-top = topn["items"][user]
-scores = topn["scores"][user]
+top, scores = user_list(str(store.path), run.id, user)
 ok = np.isfinite(scores)
 table = ds.top_list(top, scores, data.item_ids, titles, held_out=held_items)
 st.subheader(f"Top {ok.sum()} for this user (train and validation items excluded)")
@@ -127,7 +136,8 @@ if other is None:
     st.dataframe(table, hide_index=True, key="top_list")
 else:
     names = (f"#{run.id} {run.model}", f"#{other.id} {other.model}")
-    st.dataframe(toplists.side_by_side(topn["items"], topn["scores"], other_top, other_lists["scores"], user,
+    other_top, other_scores = user_list(str(store.path), other.id, user)
+    st.dataframe(toplists.side_by_side(top[None], scores[None], other_top[None], other_scores[None], 0,
                                       data.item_ids, titles, held_out=held_items, names=names,
                                       k=min(20, top.shape[0])),
                  hide_index=True, key="side_by_side")

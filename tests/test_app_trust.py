@@ -298,3 +298,31 @@ def test_an_upload_whose_name_is_too_long_for_the_file_system_is_read_and_named_
     errors = [e.value for e in at.error]
     assert len(errors) == 1 and errors[0].startswith(f"{long_name}, line 3"), errors
     assert not any((recviz_home / "incoming").rglob("*"))
+
+
+def test_the_page_shows_a_user_whose_list_the_run_did_not_store(tmp_path, monkeypatch):
+    """Past `topn.TOPN_USERS` a run stores some users' lists: the page makes another user's list
+    from the run's model (both runs' in the comparison), and compares the runs over the users both
+    stored."""
+    from recviz.experiments import topn
+
+    monkeypatch.setattr(topn, "TOPN_USERS", 10)
+    knn, pop, _ = _two_runs(tmp_path)
+    store = RunStore()
+    stored = artifacts.load_topn(store.run_dir(knn))
+    ids = artifacts.load_ids(store.run_dir(knn))["user_ids"]
+    assert len(stored["users"]) == 10
+    user = str(ids[np.setdiff1d(np.arange(len(ids)), stored["users"])[0]])
+    at = app().switch_page("pages/recommendations.py").run()
+    at.selectbox(key="rec_run").set_value(next(o for o in at.selectbox(key="rec_run").options
+                                                if o.startswith(f"#{knn} "))).run()
+    at.text_input(key="user_raw.oddids").set_value(user).run()
+    assert_clean(at)
+    table = next(d.value for d in at.dataframe if any(str(c).startswith("rank in") for c in d.value.columns))
+    for run_id, name in ((knn, "itemknn"), (pop, "itempop")):
+        expected = artifacts.recommend_for(store.run_dir(run_id), user, k=len(table))
+        assert table[f"#{run_id} {name} item"].astype(str).tolist() == expected["item"].astype(str).tolist()
+    at.radio(key="user_mode").set_value("where two runs disagree most").run()
+    assert_clean(at)
+    offered = at.selectbox(key="disagree_user").options
+    assert offered and all(o.split(" ")[0] in set(ids[stored["users"]]) for o in offered)

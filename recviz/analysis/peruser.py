@@ -41,11 +41,20 @@ class RunResults:
         return self.per_user
 
     def top(self) -> np.ndarray:
-        """The stored top-N of the evaluated users (rows in `per_user.users` order), padding as -1."""
+        """The stored top-N of the evaluated users (rows in `per_user.users` order), padding as -1.
+
+        A run that evaluated more users than it stores lists of (`topn.TOPN_USERS`) stores a seeded
+        draw of them: the others' rows are all -1 (no list), so the views read that draw — making
+        their lists here would cost evaluated users × items."""
         if self._top is None:
+            from recviz.experiments.topn import row_of
+
             stored = artifacts.load_topn(self._run_dir)
-            users = self.need().users
-            self._top = np.where(np.isfinite(stored["scores"][users]), stored["items"][users], -1)
+            row = row_of(stored, self.need().users)
+            here = row >= 0
+            top = np.full((len(row), stored["items"].shape[1]), -1, np.int64)
+            top[here] = np.where(np.isfinite(stored["scores"][row[here]]), stored["items"][row[here]], -1)
+            self._top = top
         return self._top
 
     def user_ids(self) -> np.ndarray:

@@ -85,17 +85,16 @@ def explain(model, split, user: int, items, k: int = 3, titles: np.ndarray | Non
 
 def for_run(store, run, raw_user, n: int = 10, k: int = 3) -> Why:
     """`explain` for a stored run's top-`n` of one user (by raw id), from its stored weights,
-    top-N lists and split."""
+    top-N list (made now when the run did not store it) and split."""
     from recviz.analysis.dataset import find_user
     from recviz.experiments import artifacts
     from recviz.experiments.experiment import prepare_split
 
     run_dir = artifacts.run_files(store, run)
     model = artifacts.load_model(run_dir)[0]
-    topn = artifacts.load_topn(run_dir)
     split = prepare_split(run.config)
     u = find_user(split.data.user_ids, raw_user, run.config.dataset)
-    top, scores = topn["items"][u, :n], topn["scores"][u, :n]
+    top, scores = (a[:n] for a in artifacts.user_topn(artifacts.load_topn(run_dir), u, run_dir, model, split))
     return explain(model, split, u, top[np.isfinite(scores)], k=k)
 
 

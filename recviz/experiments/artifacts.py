@@ -3,8 +3,10 @@
 - `model.pt`     the model's `get_state()` arrays as a plain {name: tensor} dict, so loading uses
                  `torch.load(weights_only=True)` and never unpickles arbitrary objects;
 - `ids.npz`      raw user / item ids (and item titles, genres when the data has them);
-- `topn.npz`     every user's top-N items with scores, excluding what the user had in train and
-                 validation — what the app shows, without loading data or model;
+- `topn.npz`     top-N items with scores, excluding what the user had in train and validation,
+                 of every user or — past `topn.TOPN_USERS` users — of that many (evaluated users
+                 first), named in `users`: what the app shows without loading data or model
+                 (another user's list is made on demand, `user_topn`);
 - `eval.npz`     per evaluated user: the test metrics at every K, the held-out item's rank and the
                  held-out items; with what train says of them (user activity, the popularity of
                  items and of each user's history) and the split's identity, so comparing,
@@ -22,12 +24,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from recviz.errors import RecvizError
 from recviz.files import read_json, write_atomic, write_json
+
+if TYPE_CHECKING:
+    from recviz.data.split import Split
 
 FORMAT = 1
 # eval.npz: 1 held users and float64 metrics only (no held-out items, no split identity, no train
@@ -41,7 +47,7 @@ def save(run_dir: str | Path, result, top_n: int = 20) -> Path:
     """Write the artifacts of a `RunResult` into `run_dir`."""
     import torch
 
-    from recviz.eval.protocols import recommend
+    from recviz.experiments import topn
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -56,12 +62,10 @@ def save(run_dir: str | Path, result, top_n: int = 20) -> Path:
             ids[f"item_{col}"] = data.items[col].fillna("").astype(str).to_numpy().astype(str)
     write_atomic(run_dir / "ids.npz", lambda fh: np.savez(fh, **ids))
 
-    users = np.arange(data.n_users)
+    users = topn.stored_users(data.n_users, result.test.users, config.seed)
     k = min(top_n, data.n_items)
-    items, scores = recommend(model, users, split.known_before("test"), k, seed=config.seed,
-                              with_scores=True)
-    write_atomic(run_dir / "topn.npz", lambda fh: np.savez(fh, items=items.astype(np.int64),
-                                                           scores=scores.astype(np.float32)))
+    items, scores = topn.lists(model, split, users, k, config.seed)
+    write_atomic(run_dir / "topn.npz", lambda fh: np.savez(fh, items=items, scores=scores, users=users))
     write_json(run_dir / "history.json", [r.to_dict() for r in result.history])
     per_user = _per_user(result)
     write_atomic(run_dir / "eval.npz", lambda fh: np.savez_compressed(fh, **per_user))
@@ -269,26 +273,67 @@ def load_model(run_dir: str | Path):
 
 
 def load_topn(run_dir: str | Path) -> dict[str, np.ndarray]:
-    """{"items": int64 [n_users, N] internal item ids, "scores": float32 [n_users, N]}; a score
-    of -inf pads users that have fewer than N unseen items. A damaged or edited file is refused,
-    never shown: every listed id must be an item, every score a number (or the -inf padding)."""
+    """{"items": int64 [n_stored, N] internal item ids, "scores": float32 [n_stored, N], "users":
+    int64 [n_stored] the users (sorted internal ids) of the rows}; a score of -inf pads users that
+    have fewer than N unseen items. A file without `users` (written before `topn.TOPN_USERS`)
+    holds every user. A damaged or edited file is refused, never shown: every listed id must be an
+    item, every score a number (or the -inf padding), every user a user of the run, once."""
     meta = load_meta(run_dir)  # a readable error when the run has no artifacts
     path = Path(run_dir) / "topn.npz"
     z = _npz(path)
     items, scores = z.get("items"), z.get("scores")
+    users = z.get("users", np.arange(meta["n_users"]))
     expected = f"{meta['n_users']} users × items 0–{meta['n_items'] - 1}"
     if items is None or scores is None:
         raise _damaged(path, "it lacks the items or the scores array")
-    if items.dtype.kind not in "iu" or scores.dtype.kind != "f":
-        raise _damaged(path, f"items are {items.dtype} and scores {scores.dtype}, not integers and floats")
-    if items.ndim != 2 or items.shape != scores.shape or items.shape[0] != meta["n_users"]:
-        raise _damaged(path, f"its arrays are {items.shape} and {scores.shape}, not {expected}")
+    if items.dtype.kind not in "iu" or scores.dtype.kind != "f" or users.dtype.kind not in "iu":
+        raise _damaged(path, f"items are {items.dtype}, scores {scores.dtype} and users {users.dtype}, not "
+                             "integers, floats and integers")
+    if items.ndim != 2 or items.shape != scores.shape or users.shape != items.shape[:1]:
+        raise _damaged(path, f"its arrays are {items.shape}, {scores.shape} and {users.shape} users, not {expected}")
+    if len(users) and (users[0] < 0 or users[-1] >= meta["n_users"] or (np.diff(users) <= 0).any()):
+        raise _damaged(path, f"its users are not sorted distinct ids of the run's {meta['n_users']} users")
     shown = np.isfinite(scores)
     if (shown & ((items < 0) | (items >= meta["n_items"]))).any():
         raise _damaged(path, f"it lists item ids outside {expected}")
     if (~shown & (scores != -np.inf)).any():
         raise _damaged(path, "some scores are NaN or +inf")
-    return {"items": items.astype(np.int64, copy=False), "scores": scores}
+    return {"items": items.astype(np.int64, copy=False), "scores": scores, "users": users.astype(np.int64, copy=False)}
+
+
+def user_topn(stored: dict, user: int, run_dir, model=None, split=None) -> tuple[np.ndarray, np.ndarray]:
+    """User `user`'s (items [N], scores [N]) in the run of `run_dir` whose lists `stored` are (`load_topn`): its
+    stored row, or else made now for that user alone from the run's model and split (`model`,
+    `split` when the caller has them loaded; else from the run's files and its dataset). A list that
+    needs the dataset while it cannot be loaded is a RecvizError saying so."""
+    from recviz.experiments.topn import lists, row_of
+
+    row = int(row_of(stored, [user])[0])
+    if row >= 0:
+        return stored["items"][row], stored["scores"][row]
+    meta = load_meta(run_dir)
+    if split is None:
+        split = _split(meta, user, len(stored["users"]), run_dir)
+    if model is None:
+        model = load_model(run_dir)[0]
+    items, scores = lists(model, split, [user], stored["items"].shape[1], meta["config"]["seed"])
+    return items[0], scores[0]
+
+
+def _split(meta: dict, user: int, n_stored: int, run_dir) -> Split:
+    """The run's split, for a user whose list was not stored: it needs the run's dataset."""
+    from recviz.config import RunConfig
+    from recviz.experiments.experiment import prepare_split
+
+    config = RunConfig.from_stored(meta["config"])
+    try:
+        return prepare_split(config)
+    except RecvizError as e:
+        raise RecvizError(f"the top-N list of user {user} was not stored with the run in {run_dir} (it stores "
+                          f"{n_stored:,} users' lists), and making it needs the run's dataset "
+                          f"'{config.dataset}', which cannot be loaded: {e.problem}",
+                          fix=e.fix or "make the dataset available again (upload or download it), or pick "
+                                       "one of the run's evaluated users") from None
 
 
 def _npz(path: Path) -> dict[str, np.ndarray]:
@@ -312,15 +357,17 @@ def _damaged(path: Path, why: str) -> RecvizError:
 
 
 def recommend_for(run_dir: str | Path, raw_user_id, k: int = 10, item_table: pd.DataFrame | None = None) -> pd.DataFrame:
-    """The stored top-k (at most the saved top-N) for one user by raw id: columns rank, item
+    """The top-k (at most the saved top-N) for one user by raw id, stored or made on demand
+    (`user_topn`): columns rank, item
     (raw id), title, score (+ genres when known). `item_table` (titles and genres by raw item
     id, `recviz.data.item_info`) names items the run stored no title for: titles given to its
     dataset after it was trained."""
     from recviz.analysis.dataset import find_user, top_list
 
-    topn, ids = load_topn(run_dir), load_ids(run_dir)
+    stored, ids = load_topn(run_dir), load_ids(run_dir)
     u = find_user(ids["user_ids"], raw_user_id)
-    items = topn["items"][u, :k]
+    items, scores = user_topn(stored, u, run_dir)
+    items, scores = items[:k], scores[:k]
     raw = ids["item_ids"][items]
     later = item_table.reindex(raw.astype(str)) if item_table is not None else None
     named = {}
@@ -330,7 +377,7 @@ def recommend_for(run_dir: str | Path, raw_user_id, k: int = 10, item_table: pd.
         named[col] = np.array([s if s else (g if isinstance(g, str) and g else "") for s, g in zip(stored, given)],
                               dtype=object)
     title = np.array([t or f"item {r}" for t, r in zip(named["title"], raw)], dtype=object)
-    out = top_list(np.arange(len(items)), topn["scores"][u, :k], raw, title)
+    out = top_list(np.arange(len(items)), scores, raw, title)
     if any(named["genres"]):
-        out["genres"] = named["genres"][np.isfinite(topn["scores"][u, :k])]
+        out["genres"] = named["genres"][np.isfinite(scores)]
     return out
