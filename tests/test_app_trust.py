@@ -70,6 +70,7 @@ def test_with_two_runs_queued_the_live_panel_shows_the_running_one(monkeypatch):
     from recviz.experiments import launch
 
     monkeypatch.setenv("RECVIZ_TEST_SLEEP_BEFORE_FIT", "30")  # the worker holds each run, cancellably
+    monkeypatch.setenv("RECVIZ_LOCAL_SLOTS", "1")  # one runs, two wait (with two slots two would run)
     first = launch.submit(RunConfig.build(dataset="synthetic:users=60,items=400,interactions=1500", model="itempop"))
     store = RunStore()
     while store.get(first).status != "running":
