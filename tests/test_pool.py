@@ -2,7 +2,7 @@
 (`recviz.experiments.executors.pool`). The same sweep stores the same numbers as trained one run at
 a time with one thread; no more runs train at once than there are slots; cancel, a killed worker
 process and a dead driver end runs as the one-by-one worker's would; the app's queue goes through
-it by default."""
+it when RECVIZ_LOCAL_SLOTS says so."""
 
 import json
 import os
@@ -136,7 +136,7 @@ def test_a_dead_driver_leaves_its_runs_failed_and_its_worker_processes_stop():
     assert all(r.status == "failed" and r.error.startswith(f"worker process {proc.pid} ") for r in store.list())
 
 
-def test_the_apps_queue_trains_side_by_side_by_default():
+def test_the_apps_queue_trains_side_by_side_with_two_slots():
     assert executors.chosen()["executor"] == "local"
     assert executors.where_runs_train().endswith("2 at a time, one thread each")
     store = RunStore()

@@ -138,7 +138,7 @@ def test_a_bad_config_fails_with_a_readable_message():
 
 
 def test_the_queue_trains_one_run_at_a_time_with_one_slot(monkeypatch):
-    monkeypatch.setenv("RECVIZ_LOCAL_SLOTS", "1")  # several at once by default: tests/test_pool.py
+    monkeypatch.setenv("RECVIZ_LOCAL_SLOTS", "1")  # several at once: tests/test_pool.py
     ids = [launch.submit(RunConfig.build(dataset="synthetic", model="itempop", seed=s)) for s in (1, 2)]
     runs = [launch.wait(i, timeout=60) for i in ids]
     assert [r.status for r in runs] == ["done", "done"], [r.error for r in runs]
