@@ -1,17 +1,18 @@
 """Issue 25's memory bombs, measured: small stored files that once took gigabytes to refuse are now
 refused within a bounded peak memory. Each case is loaded in a child process, and its peak resident
-memory (`ru_maxrss` from `os.wait4`) is compared with a child that only imports the same modules:
+memory (`tests.helpers.peak_child_memory`) is compared with a child that only imports the same modules:
 before the bounds, the Parquet file peaked at 2.7 GB and the npz bombs at 2–4 GB."""
 
 import io
 import json
-import os
 import subprocess
 import sys
 import zipfile
 
 import numpy as np
 import pytest
+
+from tests.helpers import peak_child_memory
 
 pytestmark = pytest.mark.slow  # writes a 2 GiB-unpacking bomb and an 86 MB Parquet file (~1 min)
 
@@ -21,12 +22,16 @@ EXTRA_MB = 100  # above the imports alone: the bounds refuse each bomb from its 
 
 def peak_mb(body: str) -> tuple[float, str]:
     """Run IMPORTS + `body` in a child; its peak RSS in MB and what it printed."""
-    child = subprocess.Popen([sys.executable, "-c", IMPORTS + body], stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONPATH": os.getcwd()})
-    out = child.stdout.read()
-    _, status, usage = os.wait4(child.pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0, out
-    return usage.ru_maxrss / 1024, out
+    peak, out = peak_child_memory(IMPORTS + body)
+    return peak / 2**20, out
+
+
+def assert_refused_in_bounded_memory(call: str, says: str, baseline: float) -> None:
+    """`call` in a child is refused with a message holding `says`, within EXTRA_MB of the imports alone."""
+    peak, out = peak_mb(refused(call))
+    assert "REFUSED" in out and says in out, out
+    print(f"peak {peak:.0f} MB (the imports alone: {baseline:.0f} MB)")
+    assert peak < baseline + EXTRA_MB, (peak, baseline)
 
 
 def refused(call: str) -> str:
@@ -64,19 +69,15 @@ def test_a_topn_zip_bomb_is_refused_in_bounded_memory(tmp_path, baseline):
     run = _run_dir(tmp_path)
     _bomb_npz(run / "topn.npz", "items.npy", "<i8", 256 << 20)  # 2 GiB unpacked
     assert (run / "topn.npz").stat().st_size < 3_000_000
-    peak, out = peak_mb(refused(f"recviz.experiments.artifacts.load_topn({str(run)!r})"))
-    assert "REFUSED" in out and "topn.npz is damaged" in out, out
-    print(f"peak {peak:.0f} MB (the imports alone: {baseline:.0f} MB)")
-    assert peak < baseline + EXTRA_MB, (peak, baseline)
+    assert_refused_in_bounded_memory(f"recviz.experiments.artifacts.load_topn({str(run)!r})", "topn.npz is damaged",
+                                     baseline)
 
 
 def test_an_ids_zip_bomb_is_refused_in_bounded_memory(tmp_path, baseline):
     run = _run_dir(tmp_path)
     _bomb_npz(run / "ids.npz", "user_ids.npy", "<i8", 512 << 20)  # 4 GiB unpacked
-    peak, out = peak_mb(refused(f"recviz.experiments.artifacts.load_ids({str(run)!r})"))
-    assert "REFUSED" in out and "ids.npz is damaged" in out, out
-    print(f"peak {peak:.0f} MB (the imports alone: {baseline:.0f} MB)")
-    assert peak < baseline + EXTRA_MB, (peak, baseline)
+    assert_refused_in_bounded_memory(f"recviz.experiments.artifacts.load_ids({str(run)!r})", "ids.npz is damaged",
+                                     baseline)
 
 
 def test_a_sparse_meta_json_is_refused_unread(tmp_path, baseline):
@@ -84,10 +85,8 @@ def test_a_sparse_meta_json_is_refused_unread(tmp_path, baseline):
     run.mkdir()
     with open(run / "meta.json", "wb") as fh:  # 1.6 GB on paper, nothing on disk
         fh.truncate(1_600_000_000)
-    peak, out = peak_mb(refused(f"recviz.experiments.artifacts.load_meta({str(run)!r})"))
-    assert "REFUSED" in out and "meta.json is damaged" in out, out
-    print(f"peak {peak:.0f} MB (the imports alone: {baseline:.0f} MB)")
-    assert peak < baseline + EXTRA_MB, (peak, baseline)
+    assert_refused_in_bounded_memory(f"recviz.experiments.artifacts.load_meta({str(run)!r})", "meta.json is damaged",
+                                     baseline)
 
 
 def test_a_parquet_file_of_200000_one_row_groups_is_refused_in_bounded_memory(tmp_path, baseline):
@@ -97,7 +96,4 @@ def test_a_parquet_file_of_200000_one_row_groups_is_refused_in_bounded_memory(tm
                     "pq.write_table(pa.table({'user': range(n), 'item': range(n)}), sys.argv[1], row_group_size=1)",
                     str(path)], check=True)
     assert path.stat().st_size > 50_000_000
-    peak, out = peak_mb(refused(f"recviz.data.load.load({str(path)!r})"))
-    assert "REFUSED" in out and "Parquet footer" in out, out
-    print(f"peak {peak:.0f} MB (the imports alone: {baseline:.0f} MB)")
-    assert peak < baseline + EXTRA_MB, (peak, baseline)
+    assert_refused_in_bounded_memory(f"recviz.data.load.load({str(path)!r})", "Parquet footer", baseline)
