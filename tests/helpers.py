@@ -2,15 +2,16 @@
 
 from pathlib import Path
 
-import pytest
-
 import numpy as np
 import pandas as pd
+import pytest
 
 from recviz.data.interactions import Interactions
 from recviz.errors import DataError, RecvizError
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+# a test that reads the real MovieLens-100K: skipped cleanly where ../shared/data is absent
+needs_ml100k = pytest.mark.skipif(not (SHARED_DATA / "ml-100k").is_dir(), reason="../shared/data absent")
 
 
 def frame(rows, columns=("user", "item", "timestamp")) -> Interactions:

@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from tests.helpers import SHARED_DATA
+from tests.helpers import SHARED_DATA, needs_ml100k
 
 
 def recviz(*args, check=True):
@@ -61,7 +61,6 @@ def test_datasets_lists_the_catalog():
     assert {"ml-100k", "ml-1m", "pinterest-20", "taobao-userbehavior", "synthetic"} <= names
 
 
-needs_ml100k = pytest.mark.skipif(not (SHARED_DATA / "ml-100k").is_dir(), reason="../shared/data absent")
 
 
 @needs_ml100k

@@ -20,7 +20,7 @@ from recviz.models.itempop import ItemPop
 from recviz.errors import Cancelled
 from recviz.experiments import experiment
 from recviz.training.loop import fit
-from tests.helpers import assert_train_items_rank_first, SHARED_DATA, random_interactions
+from tests.helpers import SHARED_DATA, assert_train_items_rank_first, needs_ml100k, random_interactions
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -153,7 +153,7 @@ def test_registry_entry():
 
 @pytest.mark.slow
 @pytest.mark.realdata
-@pytest.mark.skipif(not (SHARED_DATA / "ml-100k").is_dir(), reason="../shared/data absent")
+@needs_ml100k
 def test_ml100k_hr10_reaches_the_paper():
     """NCF paper, Fig. 4: eALS HR@10 = 0.621 at 64 factors on MovieLens-1M-style LOO. Here
     ml-100k, 100 candidates, c0 = 512, α = 0.4, and reg = 10 (chosen on validation NDCG@10;

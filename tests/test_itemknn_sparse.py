@@ -13,7 +13,7 @@ from recviz.data.split import make_split
 from recviz.eval.protocols import evaluate
 from recviz.models import itemknn
 from recviz.models.itemknn import ItemKNN, _top_k_of_rows
-from tests.helpers import SHARED_DATA, random_interactions
+from tests.helpers import SHARED_DATA, needs_ml100k, random_interactions
 
 
 def dense_reference(x: np.ndarray, k: int, shrink: float) -> np.ndarray:
@@ -206,7 +206,7 @@ SPARSE = {("ratio", 100, 0.0): (0.762987, 0.275116), ("loo", 100, 0.0): (0.59384
 
 @pytest.mark.slow
 @pytest.mark.realdata
-@pytest.mark.skipif(not (SHARED_DATA / "ml-100k").is_dir(), reason="../shared/data absent")
+@needs_ml100k
 @pytest.mark.parametrize("protocol", ["ratio", "loo"])
 def test_ml100k_matches_the_dense_version(protocol):
     split = make_split(load(str(SHARED_DATA / "ml-100k")), protocol, n_candidates=100, cache=False)

@@ -12,7 +12,7 @@ from recviz.data.load import load
 from recviz.data.split import make_split, target_rows, target_train
 from recviz.eval.protocols import evaluate
 from recviz.models.itempop import ItemPop
-from tests.helpers import SHARED_DATA, random_interactions
+from tests.helpers import SHARED_DATA, needs_ml100k, random_interactions
 
 
 def old_itempop(split) -> np.ndarray:
@@ -77,7 +77,7 @@ def test_itempop_fit_gathers_two_columns_and_counts_in_place():
 
 @pytest.mark.slow
 @pytest.mark.realdata
-@pytest.mark.skipif(not (SHARED_DATA / "ml-100k").is_dir(), reason="../shared/data absent")
+@needs_ml100k
 @pytest.mark.parametrize("protocol", ["loo", "ratio"])
 def test_itempop_on_ml100k_is_bit_equal_to_the_np_unique_version(protocol):
     split = make_split(load(str(SHARED_DATA / "ml-100k")), protocol, n_candidates=100, cache=False)
