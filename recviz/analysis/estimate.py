@@ -126,7 +126,8 @@ def evaluation_cost(model: str, options: dict, n_users: int, n_items: int, *,
 #   on torch's meta device, so nothing is allocated);
 # - training state: the best epoch's copy of the weights (kept on the device) and, for a weight
 #   trained by gradients, its gradient and Adam's two moments — a row-sparse table (`sparse_rows`)
-#   has no full-table gradient but one int32 step count per row;
+#   has no full-table gradient but one int32 step count per row (and one int32 scratch slot of
+#   the compiled update, `recviz.training.native`);
 # - epoch samples: one chunk's (user, item, label) arrays as the loop builds them — the whole epoch
 #   when it has at most EPOCH_CHUNK samples, else a chunk of that many (`recviz.training.chunks`) —
 #   the numpy arrays, the negatives' temporaries while they are drawn, the shuffled copy on the
@@ -178,7 +179,7 @@ def training_memory(config, size: DataSize, behaviors: tuple[str, ...] = ()) -> 
     state = w_bytes  # the best epoch's copy
     for w in weights:
         if w.by_gradient:
-            state += 2 * w.nbytes + (4 * w.shape[0] if w.row_sparse else w.nbytes)  # moments + grad or counts
+            state += 2 * w.nbytes + (8 * w.shape[0] if w.row_sparse else w.nbytes)  # moments + grad, or counts + slots
     gradient = any(w.by_gradient for w in weights)
     pairwise = getattr(model, "loss_kind", "") == "pairwise"
     per_pair = 1 if pairwise else 1 + int(config.options.get("neg_ratio", 1))

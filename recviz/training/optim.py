@@ -29,8 +29,13 @@ plus its gradient and two moments, rewritten per batch. A table marked sparse (t
 - decay: L2 (`l2`, weight_decay) is added to the gradient of the touched rows only: an untouched
   row keeps its value, moments and count exactly (dense Adam would keep shrinking it and moving it
   by its old momentum).
-- cost: per step O(rows in the batch × dim) plus a sort of the batch's ids; the memory is the
-  weights, m and v (as dense Adam) plus one int32 count per row, and no full-table gradient.
+- cost: per step O(rows in the batch × dim); the memory is the weights, m and v (as dense Adam)
+  plus one int32 count per row (and, on the CPU, one int32 scratch slot per row), and no
+  full-table gradient. On the CPU a float32 table's update is one compiled pass over the batch's
+  rows (`row_adam.c`, built on first use: `recviz.training.native`), the same arithmetic as the
+  torch operations of `RowAdam.step` — equal to them to float32 rounding (torch's vectorised
+  `sqrt` is not always correctly rounded; C's is), not bit for bit. Without a C compiler, on
+  CUDA, and with `RECVIZ_NATIVE=0`, the torch operations run.
 
 Dense weights of the same module (MLP towers, output layers, biases) keep the dense optimiser; the
 two step together (`Optimizers`). Small data keeps today's numbers exactly: `sparse_rows=auto`
@@ -40,6 +45,8 @@ marks no table below `SPARSE_ROWS_FROM` rows, and then nothing here runs.
 from __future__ import annotations
 
 import torch
+
+from recviz.training import native
 
 OPTIMIZERS = ("adam", "sgd")
 
@@ -122,9 +129,13 @@ class RowAdam:
     """Lazy Adam over row-sparse gradients (see the module docstring for the semantics): only the
     rows in a batch move, each with its own moments and step count."""
 
-    def __init__(self, params, lr: float, weight_decay: float = 0.0, betas=(0.9, 0.999), eps: float = 1e-8):
+    def __init__(self, params, lr: float, weight_decay: float = 0.0, betas=(0.9, 0.999), eps: float = 1e-8,
+                 compiled: bool = True):
         self.params = [p for p in params if p.requires_grad]
         self.lr, self.weight_decay, self.betas, self.eps = float(lr), float(weight_decay), betas, eps
+        # float32 CPU tables take the compiled one-pass update where it can be built (`native`);
+        # `compiled=False`, other devices and dtypes run the torch operations of `step`
+        self.kernel = native.kernel() if compiled and any(_compiled_case(p) for p in self.params) else None
         # a row's m and v side by side ([rows, 2, …]): one gather and one write per step for both
         self.moments = [torch.zeros((p.shape[0], 2) + tuple(p.shape[1:]), dtype=p.dtype, device=p.device)
                         for p in self.params]
@@ -132,6 +143,7 @@ class RowAdam:
         self.exp_avg_sq = [mv[:, 1] for mv in self.moments]
         self.steps = [torch.zeros(p.shape[0], dtype=torch.int32, device=p.device) for p in self.params]
         self.calls = 0  # steps taken: no row's count is above it
+        self._slots: list[torch.Tensor | None] = [None] * len(self.params)  # the native kernel's scratch
         self.corrections: dict = {}  # (device, dtype) → (step sizes, √ second corrections) by count
 
     def zero_grad(self, set_to_none: bool = True) -> None:
@@ -142,6 +154,12 @@ class RowAdam:
         looked up in tables by count (computed in float64 as torch's Adam does, then cast — the same
         values as computing them per row, for two index_selects instead of ~10 float64 passes).
         A table covers counts up to `calls` and doubles when outgrown (no value read from the device)."""
+        have = self._bias_tables(p)
+        shape = (-1,) + (1,) * (p.dim() - 1)
+        return have[0].index_select(0, t).view(shape), have[1].index_select(0, t).view(shape)
+
+    def _bias_tables(self, p: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The tables of `_bias` for `p`'s device and dtype, covering every count up to `calls`."""
         key = (p.device, p.dtype)
         have = self.corrections.get(key)
         if have is None or len(have[0]) <= self.calls:
@@ -150,15 +168,16 @@ class RowAdam:
             counts = torch.arange(size, dtype=torch.float64, device=p.device)
             have = ((self.lr / (1 - beta1 ** counts)).to(p.dtype), (1 - beta2 ** counts).sqrt().to(p.dtype))
             self.corrections[key] = have
-        shape = (-1,) + (1,) * (p.dim() - 1)
-        return have[0].index_select(0, t).view(shape), have[1].index_select(0, t).view(shape)
+        return have
 
     @torch.no_grad()
     def step(self) -> None:
         beta1, beta2 = self.betas
         self.calls += 1
-        for p, mv_all, t_all in zip(self.params, self.moments, self.steps):
+        for k, (p, mv_all, t_all) in enumerate(zip(self.params, self.moments, self.steps)):
             if p.grad is None:
+                continue
+            if self._compiled_step(k, p, mv_all, t_all):
                 continue
             rows, grad = _touched(p.grad)
             if len(rows) == 0:
@@ -179,6 +198,34 @@ class RowAdam:
             step_size, correction2 = self._bias(t, p)
             denom = (v.sqrt() / correction2).add_(self.eps)
             p.index_copy_(0, rows, weights.add_(m.div_(denom).mul_(step_size), alpha=-1.0))
+
+
+    def _compiled_step(self, k: int, p: torch.Tensor, mv_all: torch.Tensor, t_all: torch.Tensor) -> bool:
+        """The whole update of table `k` in one compiled pass (`row_adam.c`, see `native`): the
+        same update as the torch operations below, for a float32 CPU table with a row-sparse
+        gradient, where the kernel could be built. False: not done here."""
+        grad = p.grad
+        if self.kernel is None or not (grad.is_sparse and _compiled_case(p)):
+            return False
+        ids = grad._indices()[0].contiguous()  # the batch's rows, repeats not yet summed
+        values = grad._values().to(torch.float32).contiguous()
+        if len(ids) == 0:
+            return True
+        if self._slots[k] is None:
+            self._slots[k] = torch.full((p.shape[0],), -1, dtype=torch.int32)
+        n, dim = values.shape
+        uniq, acc = torch.empty(n, dtype=torch.int64), torch.empty(n, dim, dtype=torch.float32)
+        step_sizes, corrections2 = self._bias_tables(p)
+        done = self.kernel(p.data_ptr(), mv_all.data_ptr(), t_all.data_ptr(), self._slots[k].data_ptr(),
+                           p.shape[0], dim, ids.data_ptr(), values.data_ptr(), n, uniq.data_ptr(), acc.data_ptr(),
+                           step_sizes.data_ptr(), corrections2.data_ptr(), *self.betas, self.eps, self.weight_decay)
+        if done < 0:  # checked before anything was written
+            raise IndexError(f"a row-sparse gradient names a row outside its {p.shape[0]}-row table")
+        return True
+
+
+def _compiled_case(p: torch.Tensor) -> bool:
+    return p.device.type == "cpu" and p.dtype == torch.float32 and p.dim() == 2 and p.is_contiguous()
 
 
 class RowSGD:
