@@ -291,7 +291,7 @@ def _reason(exc: BaseException) -> str:
 
 
 def _remote_parts(ray):
-    """The mailbox and the task, defined once Ray is imported (Ray pickles them by value, so a
+    """The mailbox actor (`ray_mailbox.Mailbox`) and the task, made remote once Ray is imported (a
     worker needs only `recviz` importable, not this module's state)."""
 
     _Mailbox = ray.remote(num_cpus=0)(Mailbox)
