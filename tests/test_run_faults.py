@@ -191,7 +191,7 @@ def test_a_drain_stopped_inside_a_write_is_named_then_ended_and_the_queue_goes_o
     stopped process and how to free it (was: 'database is locked'); once the drain is stale, the
     next reader ends it (its write rolls back), reaps its run and a new drain trains the queue."""
     from recviz.errors import StoreError
-    from recviz.experiments import writers
+    from recviz.experiments import db, writers
     from recviz.experiments.writers import STOP_IN_WRITE_ENV
 
     flag = tmp_path / "stopped"
