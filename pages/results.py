@@ -110,6 +110,8 @@ beyond_ids = b2.multiselect("Runs", list(done["id"]), default=list(done["id"])[:
 try:
     beyond_runs = [stored(i) for i in beyond_ids]
     st.dataframe(exposure.shown(exposure.table(beyond_runs, k=k)), hide_index=True, key="beyond_table")
+    if notes := exposure.sample_notes(beyond_runs):
+        st.caption(" · ".join(notes))
     st.plotly_chart(charts.popularity_bias(slices.popularity_bias([r for r in beyond_runs if r.available], k=k), k=k),
                     key="popularity_bias")
 except RecvizError as err:

@@ -191,15 +191,15 @@ def test_a_drain_stopped_inside_a_write_is_named_then_ended_and_the_queue_goes_o
     stopped process and how to free it (was: 'database is locked'); once the drain is stale, the
     next reader ends it (its write rolls back), reaps its run and a new drain trains the queue."""
     from recviz.errors import StoreError
-    from recviz.experiments import db
-    from recviz.experiments.store import STOP_IN_WRITE_ENV
+    from recviz.experiments import db, writers
+    from recviz.experiments.writers import STOP_IN_WRITE_ENV
 
     flag = tmp_path / "stopped"
     monkeypatch.setenv(STOP_IN_WRITE_ENV, str(flag))
     monkeypatch.setenv(TEST_SLEEP_ENV, "30")  # the first run beats (and so stops) before it trains
     first, second = launch.submit(ITEMPOP), launch.submit(ITEMPOP)
     store, deadline = RunStore(), time.monotonic() + 60
-    while (pid := db.stopped_writer(store.path)) is None:
+    while (pid := writers.stopped_writer(store.path)) is None:
         assert time.monotonic() < deadline, "the drain never stopped inside its heartbeat's write"
         time.sleep(0.1)
     try:

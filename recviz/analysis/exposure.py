@@ -1,6 +1,11 @@
 """Beyond-accuracy metrics of stored runs, from each run's stored top-N of its evaluated users
 (`recviz.eval.beyond` defines them), as one table beside HR@K and NDCG@K. A run without per-user
-results (stored by an earlier version) gets "not available" in every one of them."""
+results (stored by an earlier version) gets "not available" in every one of them.
+
+A run stores the top-N lists of at most `topn.TOPN_USERS` users, so a run that evaluated more
+users than that has its beyond-accuracy metrics over the seeded sample of them it stored: the table
+names how many users each run's numbers are over (`LISTED` of `EVALUATED`), and `sample_notes`
+says it in words for the page and `recviz report`."""
 
 from __future__ import annotations
 
@@ -9,8 +14,11 @@ import pandas as pd
 
 from recviz.analysis.peruser import RunResults
 from recviz.eval import beyond
+from recviz.experiments import topn
 
 NOT_AVAILABLE = "not available"
+LISTED = "users listed"  # evaluated users with a stored list: the users the metrics are over
+EVALUATED = "users evaluated"
 
 
 def columns(k: int) -> list[str]:
@@ -28,16 +36,17 @@ def run_metrics(r: RunResults, k: int = 10) -> dict[str, float | None]:
 
 
 def table(runs: list[RunResults], k: int = 10) -> pd.DataFrame:
-    """[run, protocol, HR@K, NDCG@K, <beyond-accuracy metrics at K>, note]: numbers as floats,
-    NaN where a run cannot say; `note` is why ("" when everything is there)."""
+    """[run, protocol, HR@K, NDCG@K, <beyond-accuracy metrics at K>, users listed, users evaluated,
+    note]: numbers as floats, NaN where a run cannot say; `note` is why ("" when everything is there)."""
     rows = []
     for r in runs:
         row = {"run": r.label, "protocol": r.protocol,
                f"HR@{k}": r.metrics.get(f"HR@{k}"), f"NDCG@{k}": r.metrics.get(f"NDCG@{k}")}
         row.update(run_metrics(r, k))
+        row[LISTED], row[EVALUATED] = (r.listed(), len(r.need().users)) if r.available else (None, None)
         row["note"] = "" if r.available else (r.why_not or "")
         rows.append(row)
-    cols = ["run", "protocol", f"HR@{k}", f"NDCG@{k}", *columns(k), "note"]
+    cols = ["run", "protocol", f"HR@{k}", f"NDCG@{k}", *columns(k), LISTED, EVALUATED, "note"]
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -47,6 +56,24 @@ def shown(df: pd.DataFrame) -> pd.DataFrame:
     for c in out.columns:
         if c in ("run", "protocol", "note"):
             continue
+        if c in (LISTED, EVALUATED):
+            out[c] = [NOT_AVAILABLE if v is None or v != v else f"{int(v):,}" for v in out[c]]
+            continue
         out[c] = [NOT_AVAILABLE if v is None or (isinstance(v, float) and not np.isfinite(v)) else f"{v:.4g}"
                   for v in out[c]]
     return out
+
+
+def sample_note(r: RunResults) -> str | None:
+    """One run's beyond-accuracy sample in words, or None when its metrics are over every user it
+    evaluated."""
+    if not r.available or r.listed() >= len(r.need().users):
+        return None
+    return (f"{r.label}: beyond-accuracy metrics over a seeded sample of {r.listed():,} of its "
+            f"{len(r.need().users):,} evaluated users (a run stores the top-N lists of at most "
+            f"{topn.TOPN_USERS:,} users)")
+
+
+def sample_notes(runs: list[RunResults]) -> list[str]:
+    """`sample_note` of each run that has one."""
+    return [n for n in map(sample_note, runs) if n]

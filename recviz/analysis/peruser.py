@@ -29,6 +29,7 @@ class RunResults:
     why_not: str | None = None  # why per_user is None
     _run_dir: object = field(default=None, repr=False)
     _top: np.ndarray | None = field(default=None, repr=False)
+    _listed: int | None = field(default=None, repr=False)
 
     @property
     def available(self) -> bool:
@@ -54,8 +55,14 @@ class RunResults:
             here = row >= 0
             top = np.full((len(row), stored["items"].shape[1]), -1, np.int64)
             top[here] = np.where(np.isfinite(stored["scores"][row[here]]), stored["items"][row[here]], -1)
-            self._top = top
+            self._top, self._listed = top, int(here.sum())
         return self._top
+
+    def listed(self) -> int:
+        """How many evaluated users have a stored list: the users the beyond-accuracy views are over
+        (fewer than `per_user.users` when the run evaluated more users than `topn.TOPN_USERS`)."""
+        self.top()
+        return self._listed
 
     def user_ids(self) -> np.ndarray:
         """Raw user ids (as in the data file), indexed by internal id."""

@@ -76,14 +76,17 @@ def cmd_report(args) -> int:
     if args.json:
         print(json.dumps({"k": args.k, "metric": args.metric,
                           "beyond_accuracy": _records(table),
+                          "beyond_accuracy_samples": exposure.sample_notes(runs),
                           "slices": {by: _records(df) for by, df in sliced.items()},
                           "popularity_bias": _records(bias)}))
         return 0
-    print(f"beyond accuracy, top {args.k} of every evaluated user")
+    print(f"beyond accuracy, top {args.k} of the evaluated users")
     print(exposure.shown(table).drop(columns=["note"]).to_string(index=False))
     for r in runs:
         if not r.available:
             print(f"  {r.why_not}")
+    for note in exposure.sample_notes(runs):
+        print(f"  {note}")
     for by, df in sliced.items():
         if df.empty:
             continue

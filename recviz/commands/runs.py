@@ -7,6 +7,7 @@ import json
 import sys
 import time
 
+from recviz.commands.table import text_table
 from recviz.errors import RecvizError
 from recviz.experiments.rows import run_row
 
@@ -26,19 +27,34 @@ def cmd_runs(args) -> int:
         print("no runs stored yet" + (" that match" if args.status or args.model else "")
               + " — train one with `recviz train`")
         return 0
-    print(f"{'id':>5} {'status':9} {'model':8} {'dataset':28} {'protocol':34} {'seed':>4} {'HR@10':>6} "
-          f"{'NDCG@10':>7} {'epochs':>6} {'created':16}")
+    for line in runs_table(rows):
+        print(line)
+    return 0
+
+
+RUNS_COLUMNS = (("id", True), ("status", False), ("model", False), ("dataset", False), ("protocol", False),
+                ("seed", True), ("HR@10", True), ("NDCG@10", True), ("epochs", True), ("created", False))
+DATASET_WIDTH = 28  # a dataset given by its path keeps its last characters ("…/ratings.dat")
+
+
+def runs_table(rows: list[dict]) -> list[str]:
+    """`recviz runs`' lines: one per run (`run_row`s), columns sized to their content, and under a
+    run its name and, when it failed, its error's first line."""
+    lines = []
     for r in rows:
         hr, ndcg = (f"{r[k]:.4f}" if r[k] is not None else "—" for k in ("HR@10", "NDCG@10"))
         created = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["created_at"]))
-        print(f"{r['id']:>5} {r['status']:9} {r['model']:8} {_short(r['dataset'], 28):28} {r['protocol_detail']:34} "
-              f"{r['seed']:>4} {hr:>6} {ndcg:>7} {r['epochs_run'] if r['epochs_run'] is not None else '—':>6} "
-              f"{created:16}")
+        lines.append([r["id"], r["status"], r["model"], _short(r["dataset"], DATASET_WIDTH), r["protocol_detail"],
+                      r["seed"], hr, ndcg, r["epochs_run"] if r["epochs_run"] is not None else "—", created])
+    table = text_table([h for h, _ in RUNS_COLUMNS], lines, [right for _, right in RUNS_COLUMNS])
+    out = [table[0]]
+    for r, line in zip(rows, table[1:]):
+        out.append(line)
         if r["name"]:
-            print(f"{'':6}name: {r['name']}")
+            out.append(f"{'':6}name: {r['name']}")
         if r["status"] in ("failed", "unreadable") and r["error"]:
-            print(f"{'':6}{r['error'].splitlines()[0]}")
-    return 0
+            out.append(f"{'':6}{r['error'].splitlines()[0]}")
+    return out
 
 
 def cmd_rename(args) -> int:

@@ -7,7 +7,7 @@ file or its directory is not what it should be.
   multi-threaded and workers are separate processes; sqlite3 connections are cheap to open.
 - Every write is one short `BEGIN IMMEDIATE` transaction: a crash mid-write rolls back that write
   only. A process stopped (SIGSTOP, Ctrl-Z) inside one holds the write lock until it runs again or
-  ends: no waiting helps, so a writer that times out says which process it is (`stopped_writer`,
+  ends: no waiting helps, so a writer that times out says which process it is (`writers.stopped_writer`,
   from the kernel's lock table) and how to free it, and the queue's reaper ends a stale drain worker
   stopped that way (`recviz.experiments.launch.recover`).
 - A data directory this process cannot write (a read-only mount, another user's folder) is opened
@@ -28,6 +28,7 @@ import sqlite3
 from pathlib import Path
 
 from recviz.errors import RecvizError, StoreError
+from recviz.experiments.writers import stopped_writer
 
 SCHEMA_VERSION = 3
 BUSY_TIMEOUT_S = 10.0
@@ -181,40 +182,6 @@ class Database:
                           "needs to write the run store",
                           fix="make it writable (check its permissions and mount), or point RECVIZ_HOME at a "
                               "writable directory; reading commands (recviz runs) work as they are")
-
-
-WAL_WRITE_LOCK = 120  # the byte of the `-shm` file SQLite locks (fcntl) while a WAL transaction writes
-
-
-def write_lock_holder(path: Path) -> int | None:
-    """The pid of the process holding the write lock of the WAL store at `path`, or None (none,
-    or not knowable: the kernel's lock table, /proc/locks, is Linux's). SQLite cannot say who holds
-    its lock; the kernel can, which needs no cooperation from the holder (a stopped one gives none)."""
-    try:
-        inode = os.stat(f"{path}-shm").st_ino
-        table = Path("/proc/locks").read_text()
-    except OSError:
-        return None
-    for line in table.splitlines():
-        f = line.split()  # "1: POSIX  ADVISORY  WRITE 1234 08:01:5678 120 120"
-        if len(f) >= 8 and f[1] == "POSIX" and f[3] == "WRITE" and f[5].rsplit(":", 1)[-1] == str(inode):
-            end = int(f[7]) if f[7] != "EOF" else float("inf")
-            if int(f[6]) <= WAL_WRITE_LOCK <= end and int(f[4]) > 0:
-                return int(f[4])
-    return None
-
-
-def stopped_writer(path: Path) -> int | None:
-    """The pid holding the store's write lock when that process is stopped (state T or t in
-    /proc), else None."""
-    pid = write_lock_holder(path)
-    if pid is None or pid == os.getpid():
-        return None
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return pid if stat[stat.rindex(")") + 2] in "Tt" else None
 
 
 def _can_write(path: Path) -> bool:

@@ -287,7 +287,7 @@ def end_stopped_writer(store: RunStore) -> int | None:
     rather than resumed (SIGCONT would undo a stop someone chose, and a resumed drain takes no further
     run anyway). Only RecViz's own queue worker, only when stale, stopped and holding the lock: a
     stopped `recviz train` or other writer is named in the timeout's error instead. Returns its pid."""
-    from recviz.experiments.db import stopped_writer
+    from recviz.experiments.writers import stopped_writer
 
     holder = _holder()
     if not (_stale(holder) and _locked()) or stopped_writer(store.path) != holder[0]:

@@ -15,14 +15,10 @@ Why it looks like this:
 from __future__ import annotations
 
 import contextlib
-import json
 import operator
 import os
 import shutil
-import signal
-import sqlite3
 import time
-from dataclasses import dataclass, fields
 from pathlib import Path
 
 import pandas as pd
@@ -32,64 +28,17 @@ from recviz.config import RunConfig
 from recviz.errors import RecvizError
 from recviz.experiments import liveness
 from recviz.experiments.db import Database
+# Run and WAITING_FOR_SLOT are read from here too (`from recviz.experiments.store import Run, RunStore`)
+from recviz.experiments.stored_run import WAITING_FOR_SLOT, Run, as_float, loads_json, run_from_row  # noqa: F401
+from recviz.experiments.writers import stop_here_for_test
 from recviz.files import json_text, write_atomic
 
-ACTIVE = ("queued", "running")
 HEARTBEAT_TIMEOUT_S = 120.0
 EPOCH_COLUMNS = ["epoch", "phase", "train_loss", "seconds", "samples_per_second", "valid"]
 _EPOCH_KEYS = set(EPOCH_COLUMNS)
 
 _BEAT = "heartbeat_at = :heartbeat_at, heartbeat_mono = :heartbeat_mono, boot_id = :boot_id"
 MAX_NAME = 100  # characters in a run's name
-# the device of a run its driver holds but that does not train yet: a Ray task waiting for CPUs or
-# a GPU on the cluster (a sweep of 33 runs on 2 CPUs has 31 of them)
-WAITING_FOR_SLOT = "waiting for a free slot on the cluster"
-
-
-@dataclass
-class Run:
-    id: int
-    status: str
-    config: RunConfig
-    dataset: str
-    model: str
-    protocol: str
-    seed: int
-    created_at: float
-    started_at: float | None = None
-    finished_at: float | None = None
-    sweep_id: int | str | None = None
-    pid: int | None = None
-    heartbeat_at: float | None = None
-    cancel_requested: bool = False
-    error: str | None = None
-    summary: dict | None = None
-    device: str | None = None
-    log_path: str | None = None
-    heartbeat_mono: float | None = None
-    boot_id: str | None = None
-    claims: int = 0
-    oom_kills: int | None = None
-    name: str = ""
-
-    @property
-    def finished(self) -> bool:
-        return self.status not in ACTIVE
-
-    @property
-    def waiting(self) -> bool:
-        """Held by its driver but not training yet (`WAITING_FOR_SLOT`): "running" only in the store."""
-        return self.status == "running" and self.device == WAITING_FOR_SLOT
-
-    def to_row(self) -> dict:
-        """Plain dict for tables and export: ids, status, config and the final test metrics."""
-        summary = self.summary or {}
-        return {"id": self.id, "name": self.name, "model": self.model, "dataset": self.dataset, "protocol": self.protocol,
-                "protocol_detail": summary.get("protocol_detail"), "status": self.status,
-                "seed": self.seed, "created_at": self.created_at, "sweep_id": self.sweep_id,
-                "device": self.device, "error": self.error, "metrics": summary.get("metrics", {}),
-                "best_epoch": summary.get("best_epoch"), "epochs_run": summary.get("epochs_run"),
-                "train_seconds": summary.get("train_seconds"), "config": self.config.to_dict()}
 
 
 class RunStore:
@@ -177,7 +126,7 @@ class RunStore:
             row = conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
         if row is None:
             raise RecvizError(f"there is no run {run_id} in {self.path}", fix="pick a run from the list")
-        return _to_run(row)
+        return run_from_row(row)
 
     def list(self, status: str | tuple | list | None = None, dataset: str | None = None,
              model: str | None = None, sweep_id: int | str | None = None, limit: int = 200) -> list[Run]:
@@ -198,7 +147,7 @@ class RunStore:
         sql = "SELECT * FROM runs" + (" WHERE " + " AND ".join(where) if where else "")
         with self._read() as conn:
             rows = conn.execute(sql + " ORDER BY id DESC LIMIT ?", (*args, int(limit))).fetchall()
-        runs = [_to_run(r) for r in rows]
+        runs = [run_from_row(r) for r in rows]
         return runs if statuses is None else [r for r in runs if r.status in statuses]
 
     def epochs(self, run_id: int) -> pd.DataFrame:
@@ -207,8 +156,8 @@ class RunStore:
             rows = conn.execute(
                 f"SELECT {', '.join(EPOCH_COLUMNS)}, extra FROM epochs WHERE run_id = ? ORDER BY rowid",
                 (run_id,)).fetchall()
-        return epochs_frame([{**{k: r[k] for k in EPOCH_COLUMNS}, "valid": _loads(r["valid"]),
-                              **(_loads(r["extra"]) or {})} for r in rows])
+        return epochs_frame([{**{k: r[k] for k in EPOCH_COLUMNS}, "valid": loads_json(r["valid"]),
+                              **(loads_json(r["extra"]) or {})} for r in rows])
 
     # ---- the worker's transitions -------------------------------------------------------------
     def mark_running(self, run_id: int, pid: int, device: str | None = None,
@@ -268,8 +217,8 @@ class RunStore:
             valid = report.get("valid")
             extra = {k: v for k, v in report.items() if k not in _EPOCH_KEYS}
             rows.append((run_id, int(report["epoch"]), str(report.get("phase") or "train"),
-                         _num(report.get("train_loss")), None if valid is None else json_text(valid),
-                         _num(report.get("seconds")), _num(report.get("samples_per_second")),
+                         as_float(report.get("train_loss")), None if valid is None else json_text(valid),
+                         as_float(report.get("seconds")), as_float(report.get("samples_per_second")),
                          json_text(extra) if extra else None))
         if not rows:
             return
@@ -388,71 +337,3 @@ def epochs_frame(reports: list[dict]) -> pd.DataFrame:
     for col in extra.columns.difference(frame.columns, sort=False):
         frame[col] = extra[col]
     return frame
-
-
-STOP_IN_WRITE_ENV = "RECVIZ_TEST_STOP_IN_HEARTBEAT"  # test hook: a flag file's path (see below)
-
-
-def stop_here_for_test() -> None:
-    """Test hook: with STOP_IN_WRITE_ENV set, the first worker to create that file stops itself
-    (SIGSTOP) here, inside its heartbeat's write transaction, holding the store's write lock."""
-    flag = os.environ.get(STOP_IN_WRITE_ENV)
-    if flag:
-        try:
-            os.close(os.open(flag, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
-        except FileExistsError:
-            return
-        os.kill(os.getpid(), signal.SIGSTOP)
-
-
-# ---- rows and JSON --------------------------------------------------------------------------------
-_RUN_FIELDS = {f.name for f in fields(Run)}
-
-
-class UnreadableConfig:
-    """The config of a stored run that cannot be read back (a damaged JSON column, a model this
-    RecViz does not know): what the row's own columns say, and nothing to train or score with."""
-
-    options: dict = {}
-    preset = None
-
-    def __init__(self, row: dict):
-        self.dataset, self.model = row.get("dataset"), row.get("model")
-        self.protocol, self.seed = row.get("protocol"), row.get("seed")
-        self.protocol_detail = str(self.protocol)
-
-    def option(self, name: str, default=None):
-        return default
-
-    def to_dict(self) -> dict:
-        return {"dataset": self.dataset, "model": self.model, "protocol": self.protocol, "seed": self.seed}
-
-
-def _to_run(row: sqlite3.Row) -> Run:
-    """A stored row as a Run. Tolerant: runs stored by another RecViz version (other config keys,
-    columns) stay readable, and a row that cannot be read at all (damaged JSON, a model that is not
-    registered here: the README's toy model saved from a notebook) becomes a run with status
-    "unreadable" and the reason as its error, so that one bad row never hides the others."""
-    d = {k: v for k, v in dict(row).items() if k in _RUN_FIELDS}
-    try:
-        raw = _loads(d["config"]) or {}
-        config = RunConfig.from_stored(raw)
-        summary = _loads(d["summary"])
-        if summary is not None and not isinstance(summary, dict):
-            raise ValueError(f"its summary is a {type(summary).__name__}, not an object")
-    except Exception as exc:  # noqa: BLE001 — any damage: this run is shown as unreadable
-        why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        d.update(config=UnreadableConfig(d), summary=None, status="unreadable",
-                 error=f"unreadable: {why}")
-    else:
-        d.update(config=config, summary=summary)
-    d["cancel_requested"] = bool(d["cancel_requested"])
-    return Run(**d)
-
-
-def _loads(text: str | None):
-    return None if text is None else json.loads(text)
-
-
-def _num(v) -> float | None:
-    return None if v is None else float(v)

@@ -8,9 +8,9 @@ driver that is gone), and it is the only one that writes the store. Each run bec
 - the run's split (with its data) goes through Ray's object store, put once per dataset and
   protocol, so a node that does not share our data directory trains on exactly what a local run
   would;
-- per-epoch reports flow back through one small actor per driver (`_Mailbox`, on the driver's
-  node) that the driver empties every `POLL_S`, so the store — and the live curves read from it —
-  fill as for a local run;
+- per-epoch reports flow back through one small actor per driver (`Mailbox`, on the driver's
+  node; it and both its ends are in `recviz.experiments.executors.ray_mailbox`) that the driver
+  empties every `POLL_S`, so the store — and the live curves read from it — fill as for a local run;
 - the artifacts (weights, top-N, evaluation, item coordinates) are written by the task into a
   temporary folder on its node and come back as bytes, written where a local run keeps them;
 - a cancel asked in the store is passed to the task, which stops between batches as a local run
@@ -35,8 +35,7 @@ import os
 import tempfile
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -44,36 +43,13 @@ from recviz.config import RunConfig
 from recviz.errors import Cancelled
 from recviz.experiments.executors.base import Executor, More, OnDone, OnEpoch, OnStart, capacity, data_key, machine
 from recviz.experiments.executors.ray_cluster import INSTALL, connect, last_seen, probe, remember_cluster, require_ray
+from recviz.experiments.executors.ray_mailbox import LOST_AFTER_S, POLL_S, Line, Mail, Mailbox, Out, quietly
 from recviz.experiments.store import WAITING_FOR_SLOT
-from recviz.training.report import EpochReport
 
 if TYPE_CHECKING:
     from recviz.experiments.store import RunStore
 
-POLL_S = 0.5  # how often the driver collects epoch reports, heartbeats and cancel requests
 CANCEL_GRACE_S = 10.0  # a task asked to stop that has not stopped by then is cancelled by Ray
-LOST_AFTER_S = 10.0  # a task Ray cannot reach for this long fails its run: its node or the cluster is gone
-
-
-@dataclass(eq=False)
-class _Out:
-    """A run the driver sent out as a Ray task: what it knows of it while the task is out (and
-    after, while late news may still land)."""
-
-    id: int
-    ref: object  # the task's ObjectRef
-    where: str | None = None  # where the task trains, once it says so (None: waiting for a slot)
-    stop_asked: float | None = None  # when (monotonic) a cancel asked in the store was passed on
-    before_start: bool = False  # cancelled by Ray before its task started: nothing to explain
-
-
-@dataclass
-class _News:
-    """What a task sent its driver since the driver last looked (the mailbox keeps one per run)."""
-
-    epochs: list[dict] = field(default_factory=list)
-    where: str | None = None  # where it trains, once it has started
-    started_at: float | None = None  # when it started (epoch seconds)
 
 
 @dataclass
@@ -138,11 +114,11 @@ class RayExecutor(Executor):
                                    totals, address)
         remember_cluster(ray, address)
         mailbox_class, task = _remote_parts(ray)
-        mail = _Mail(ray, mailbox_class)
+        mail = Mail(ray, mailbox_class)
         gpus = totals.get("GPU", 0)
         splits: dict = {}  # by split key: the split (with its data) in Ray's object store, put once
-        sent: dict[int, _Out] = {}  # every run sent out, by id (late news still lands)
-        live: dict[object, _Out] = {}  # the runs still out, by their task's ObjectRef
+        sent: dict[int, Out] = {}  # every run sent out, by id (late news still lands)
+        live: dict[object, Out] = {}  # the runs still out, by their task's ObjectRef
         outcome: dict[int, str] = {}
 
         def ended(run_id: int, status: str) -> None:
@@ -190,7 +166,7 @@ class RayExecutor(Executor):
             wants_gpu = config.spec.uses_device and config.device in ("auto", "cuda") and gpus >= 1
             ref = task.options(num_cpus=config.threads or 1, num_gpus=1 if wants_gpu else 0).remote(
                 config.to_json(), splits[key], mail.box, run_id)
-            live[ref] = sent[run_id] = _Out(run_id, ref)
+            live[ref] = sent[run_id] = Out(run_id, ref)
 
         try:
             for run_id, config in hold(taken([*runs, *(more(None) if more is not None else [])])):
@@ -217,73 +193,11 @@ class RayExecutor(Executor):
                     _send_or_fail(store, send, run_id, config, ended)
         finally:  # this driver stops early (an error, a signal): its tasks must not train on unseen
             for ref in live:
-                _quietly(ray.cancel, ref, force=True)
+                quietly(ray.cancel, ref, force=True)
         return outcome
 
 
-class _Mail:
-    """The driver's side of its mailbox: one question at a time ("what is new?"), never asked
-    again before it is answered, so no report is lost; what a run sent is stored even when the
-    answer comes after its task ended. A slow answer is not an outage (the mailbox may wait
-    minutes for a worker process on a busy cluster); Ray failing the call (the cluster is gone)
-    is, from then until an answer comes."""
-
-    def __init__(self, ray, mailbox_class):
-        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
-        self.ray, self.asked, self.unreachable, self._since = ray, None, None, None
-        here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=True)
-        self.box = mailbox_class.options(scheduling_strategy=here).remote()
-
-    def collect(self, store: RunStore, sent: dict[int, _Out], on_epoch, wait: float = POLL_S) -> None:
-        """Store what the tasks sent since the last look, if the answer is back within `wait`
-        (`sent`: the driver's runs by id)."""
-        ray = self.ray
-        try:
-            if self.asked is None:
-                self.asked = self.box.take.remote()
-            if not ray.wait([self.asked], timeout=wait)[0]:
-                return
-            asked, self.asked = self.asked, None
-            news = ray.get(asked)
-        except ray.exceptions.RayError as exc:
-            self.asked = None
-            self.unreachable, self._since = exc, self._since or time.monotonic()
-            return
-        self._since = None
-        for run_id, got in news.items():
-            if run_id in sent:
-                _store_reports(store, sent[run_id], got, on_epoch)
-
-    def collect_last(self, store: RunStore, sent: dict[int, _Out], on_epoch) -> None:
-        """Some tasks have ended: everything they sent is in the mailbox (each report was delivered
-        before training went on), but an answer to a question asked before they ended may miss
-        the last of it, so the question is asked once more after that answer."""
-        for _ in range(2):
-            self.collect(store, sent, on_epoch, wait=LOST_AFTER_S)
-            if self.asked is not None or self._since is not None:
-                return  # no answer: the tasks' outcomes say what became of them
-
-    def lost_for(self) -> float:
-        """Seconds since Ray last failed to reach the mailbox without an answer since (0: reached)."""
-        return 0.0 if self._since is None else time.monotonic() - self._since
-
-    def ask_to_stop(self, run_id: int) -> None:
-        _quietly(self.box.request_stop.remote, run_id)
-
-
-def _store_reports(store: RunStore, run: _Out, got: _News, on_epoch) -> None:
-    """Store the epoch reports a task sent since the last look, and where and when it started
-    (a run that waited for a slot on the cluster starts then, not when it was queued)."""
-    if got.where and got.where != run.where:
-        run.where = got.where
-        store.mark_running(run.id, os.getpid(), got.where, started_at=got.started_at)
-    store.add_epochs(run.id, got.epochs)  # one commit: a driver of many runs keeps up
-    for report in got.epochs if on_epoch is not None else ():
-        on_epoch(run.id, EpochReport.from_dict(report))
-
-
-def _keep(ray, store: RunStore, run: _Out, mail: _Mail) -> None:
+def _keep(ray, store: RunStore, run: Out, mail: Mail) -> None:
     """A run still out: heartbeat, and pass on a cancel asked in the store — to Ray at once for a
     task that has not started (nothing to stop cooperatively), else to the task, which Ray cancels
     itself if it has not stopped `CANCEL_GRACE_S` later."""
@@ -291,29 +205,20 @@ def _keep(ray, store: RunStore, run: _Out, mail: _Mail) -> None:
     if run.stop_asked is None and store.cancel_requested(run.id):
         if run.where is None:
             run.before_start = True
-            _quietly(ray.cancel, run.ref, force=True)
+            quietly(ray.cancel, run.ref, force=True)
         mail.ask_to_stop(run.id)
         run.stop_asked = time.monotonic()
     elif run.stop_asked is not None and time.monotonic() - run.stop_asked > CANCEL_GRACE_S:
-        _quietly(ray.cancel, run.ref, force=True)
+        quietly(ray.cancel, run.ref, force=True)
 
 
-def _quietly(call, *args, **kwargs) -> None:
-    """A request to Ray whose failure changes nothing here (the cluster may be gone: `_lost` and
-    `_finish` say what became of the run)."""
-    try:
-        call(*args, **kwargs)
-    except Exception:  # noqa: BLE001
-        pass
-
-
-def _lost(ray, store: RunStore, run: _Out, address: str, why: BaseException | None) -> str:
+def _lost(ray, store: RunStore, run: Out, address: str, why: BaseException | None) -> str:
     """A run still out when Ray has failed to reach the driver's mailbox for `LOST_AFTER_S`: it
     fails saying so (never a hang), and Ray is asked to end its task in case it still trains."""
     cluster = "the Ray cluster" + (f" at {address}" if address not in ("auto", "local") else "")
     store.fail(run.id, f"lost contact with {cluster} for {LOST_AFTER_S:.0f} s while it trained "
                        f"({run.where or 'not started yet'}): {_reason(why) if why else 'no answer'}")
-    _quietly(ray.cancel, run.ref, force=True)
+    quietly(ray.cancel, run.ref, force=True)
     return "failed"
 
 
@@ -343,7 +248,7 @@ def _send_or_fail(store: RunStore, send, run_id: int, config: RunConfig, ended) 
         ended(run_id, "failed")
 
 
-def _finish(ray, store: RunStore, run: _Out) -> str:
+def _finish(ray, store: RunStore, run: Out) -> str:
     from ray import exceptions as rex
 
     from recviz.experiments import reasons, record, tracking
@@ -386,40 +291,14 @@ def _reason(exc: BaseException) -> str:
 
 
 def _remote_parts(ray):
-    """The mailbox and the task, defined once Ray is imported (Ray pickles them by value, so a
+    """The mailbox actor (`ray_mailbox.Mailbox`) and the task, made remote once Ray is imported (a
     worker needs only `recviz` importable, not this module's state)."""
 
-    @ray.remote(num_cpus=0)
-    class _Mailbox:
-        """Between a driver and its tasks: per run, epochs and where it started out; stop requests in."""
-
-        def __init__(self):
-            self.news: dict[int, _News] = {}
-            self.stops: set[int] = set()
-
-        def _of(self, run_id: int) -> _News:
-            return self.news.setdefault(run_id, _News())
-
-        def started(self, run_id: int, where: str, at: float) -> None:
-            news = self._of(run_id)
-            news.where, news.started_at = where, at
-
-        def put(self, run_id: int, report: dict) -> None:
-            self._of(run_id).epochs.append(report)
-
-        def take(self) -> dict[int, _News]:
-            news, self.news = self.news, {}
-            return news
-
-        def request_stop(self, run_id: int) -> None:
-            self.stops.add(run_id)
-
-        def should_stop(self, run_id: int) -> bool:
-            return run_id in self.stops
+    _Mailbox = ray.remote(num_cpus=0)(Mailbox)
 
     @ray.remote(max_retries=0)
     def _train(config_json: str, split, mailbox, run_id: int) -> _Trained:
-        line = _Line(ray, mailbox, run_id)
+        line = Line(ray, mailbox, run_id)
         try:
             return train_task(config_json, split, line, ray)
         finally:  # Ray reuses the worker process for later tasks: leave no thread behind
@@ -428,36 +307,7 @@ def _remote_parts(ray):
     return _Mailbox, _train
 
 
-class _Line:
-    """A task's line to its driver's mailbox. Every call waits on a helper thread, not the task's
-    main thread: Ray lends a task's CPUs to other tasks while its main thread blocks in `ray.get`
-    or `ray.wait` (so that nested tasks cannot deadlock), and on 2 CPUs a sweep of 1-thread runs
-    then trained 4 and more at once."""
-
-    def __init__(self, ray, mailbox, run_id: int):
-        self._ray, self._box, self._id = ray, mailbox, run_id
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recviz-mailbox")
-
-    def _call(self, method: str, *args):
-        def ask():
-            return self._ray.get(getattr(self._box, method).remote(self._id, *args))
-
-        return self._thread.submit(ask).result()
-
-    def started(self, where: str) -> None:
-        self._call("started", where, time.time())
-
-    def put(self, report: dict) -> None:
-        self._call("put", report)
-
-    def should_stop(self) -> bool:
-        return self._call("should_stop")
-
-    def close(self) -> None:
-        self._thread.shutdown(wait=False)
-
-
-def train_task(config_json: str, split, line: _Line, ray) -> _Trained:
+def train_task(config_json: str, split, line: Line, ray) -> _Trained:
     """What a Ray worker does for one run: train it on the split it was sent, send each epoch
     report and poll the stop flag (at most every `POLL_S`, between batches), then save the
     artifacts in a temporary folder and return them as bytes with the summary."""
