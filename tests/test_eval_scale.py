@@ -10,7 +10,7 @@ from recviz.data.interactions import Interactions
 from recviz.data.sampling import SeenItems
 from recviz.data.split import make_split
 from recviz.eval import metrics, protocols
-from recviz.eval.protocols import FunctionScorer, _top_k, evaluate, recommend
+from recviz.eval.protocols import FunctionScorer, TopK, _top_k, evaluate, recommend
 from recviz.models.base import Recommender
 from recviz.models.itempop import ItemPop
 from recviz.models import itempop
@@ -45,6 +45,18 @@ def test_top_k_is_the_full_sort_with_ties_in_permutation_order():
         perm = rng.permutation(n)
         for k in sorted({0, 1, min(n, 3), n - 1, n}):
             assert np.array_equal(_top_k(s, k, np.argsort(perm)), metrics.top_k(s, k, perm)[:, :k])
+
+
+def test_the_rank_keys_order_every_float_as_the_sort_does():
+    """The int64 keys of `TopK` (float bits, then the tie rank): negative, subnormal, huge, ±0.0 and
+    ±inf scores, and one TopK reused over blocks of different sizes, as `recommend` uses it."""
+    values = np.array([-np.inf, -3e38, -1.5, -1e-40, -0.0, 0.0, 1e-40, 1e-30, 1.5, 3e38, np.inf], np.float32)
+    rng = np.random.default_rng(1)
+    perm = rng.permutation(30)
+    top = TopK(np.argsort(perm), 12)
+    for rows in (4, 1, 7, 2):
+        s = rng.choice(values, (rows, 30))
+        assert np.array_equal(top(s), metrics.top_k(s, 12, perm)[:, :12])
 
 
 def test_recommend_by_hand_excludes_known_items_and_breaks_ties_by_the_seed():
