@@ -22,6 +22,22 @@
 #include <stdint.h>
 #include <string.h>
 
+/* A batch's rows lie anywhere in tables of up to gigabytes: every row is a cache (and TLB) miss.
+ * Asking for the rows a few steps ahead overlaps those misses instead of paying them one by one. */
+#define AHEAD_IDS 16
+#define AHEAD_ROWS 4
+
+static inline void prefetch_row(const float *p, const float *mv, const int32_t *t, int64_t r, int64_t dim)
+{
+    const char *w = (const char *)(p + r * dim), *m = (const char *)(mv + r * 2 * dim);
+    for (int64_t b = 0; b < dim * (int64_t)sizeof(float); b += 64) {
+        __builtin_prefetch(w + b, 1);
+        __builtin_prefetch(m + b, 1);
+        __builtin_prefetch(m + dim * sizeof(float) + b, 1);
+    }
+    __builtin_prefetch(t + r, 1);
+}
+
 int64_t row_adam_f32(float *p, float *mv, int32_t *t, int32_t *slot, int64_t table_rows, int64_t dim,
                      const int64_t *ids, const float *grads, int64_t n, int64_t *uniq, float *acc,
                      const float *step_sizes, const float *corrections2,
@@ -32,6 +48,8 @@ int64_t row_adam_f32(float *p, float *mv, int32_t *t, int32_t *slot, int64_t tab
             return -1;
     int64_t rows = 0;
     for (int64_t k = 0; k < n; k++) {
+        if (k + AHEAD_IDS < n)
+            __builtin_prefetch(slot + ids[k + AHEAD_IDS], 1);
         int64_t r = ids[k];
         const float *g = grads + k * dim;
         if (slot[r] < 0) {
@@ -48,6 +66,8 @@ int64_t row_adam_f32(float *p, float *mv, int32_t *t, int32_t *slot, int64_t tab
     const float b1 = (float)beta1, b2 = (float)beta2, one_b1 = (float)(1.0 - beta1);
     const float one_b2 = (float)(1.0 - beta2), e = (float)eps, wd = (float)weight_decay;
     for (int64_t s = 0; s < rows; s++) {
+        if (s + AHEAD_ROWS < rows)
+            prefetch_row(p, mv, t, uniq[s + AHEAD_ROWS], dim);
         int64_t r = uniq[s];
         slot[r] = -1;
         int32_t count = t[r] + 1;
