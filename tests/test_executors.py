@@ -4,6 +4,7 @@ everywhere; and the local executor's outcomes — a run that fails or is cancell
 the others train, a Ctrl-C is recorded and stops the batch. The Ray executor: tests/test_ray.py."""
 
 import json
+import os
 from typing import ClassVar
 
 import pytest
@@ -111,3 +112,13 @@ def test_ctrl_c_is_recorded_as_a_cancel_and_stops_the_batch(monkeypatch):
         executors.get("local")().train(store, configs, on_epoch=interrupt)
     [run] = store.list()  # the second run was never created
     assert run.status == "cancelled" and store.epochs(run.id)["epoch"].tolist() == [1]
+
+
+def test_the_local_executor_keeps_every_core_busy_by_default(monkeypatch):
+    """Unset, RECVIZ_LOCAL_SLOTS is 'cores': as many runs at once as this process may use cores;
+    a number is that many, 1 one at a time."""
+    monkeypatch.delenv("RECVIZ_LOCAL_SLOTS", raising=False)
+    assert LocalExecutor.slots() == len(os.sched_getaffinity(0))
+    for text, slots in (("cores", len(os.sched_getaffinity(0))), ("1", 1), (" 3 ", 3)):
+        monkeypatch.setenv("RECVIZ_LOCAL_SLOTS", text)
+        assert LocalExecutor.slots() == slots

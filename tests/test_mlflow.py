@@ -144,3 +144,28 @@ def test_without_a_uri_mlflow_picks_its_own_default_store(uri, capsys, monkeypat
     sent = cli_json(capsys, "export", "--mlflow", str(run_id), "--json")  # a bare number is a run id
     client = mlflow.tracking.MlflowClient(tracking_uri=uri)
     assert client.get_run(sent["runs"][str(run_id)]).data.tags["recviz.run_id"] == str(run_id)
+
+
+@pytest.mark.slow  # three processes exporting to a real MLflow store at once
+def test_a_sweeps_runs_exported_at_once_by_three_processes_all_land_under_one_parent(uri, capsys, tmp_path):
+    """Runs trained side by side finish (and export) together. Three `recviz export`s started at
+    once into a new SQLite store: each creates MLflow's tables, the experiment and the sweep's parent
+    unless exports take turns (was: "duplicate column name", a lost run, or two parents)."""
+    import os
+    import subprocess
+    import sys
+
+    table = cli_json(capsys, "sweep", "--dataset", TINY, "--model", "gmf", "--epochs", "1", "--threads", "1",
+                     "--param", "emb_dim", "--values", "4,8,16", "--json")  # no MLflow yet: the exports below make the store
+    ids = [str(row["run_id"]) for row in table["rows"]]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [os.getcwd(), os.environ.get("PYTHONPATH")]))}
+    procs = [subprocess.Popen([sys.executable, "-m", "recviz", "export", "--mlflow", uri, run_id], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for run_id in ids]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], [err[-2000:] for _, err in outs]
+    client = mlflow.tracking.MlflowClient(tracking_uri=uri)
+    runs = client.search_runs([client.get_experiment_by_name("recviz").experiment_id])
+    parents = [r for r in runs if r.data.tags.get("recviz.role") == "sweep"]
+    assert len(parents) == 1
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parents[0].info.run_id]
+    assert sorted(r.data.tags["recviz.run_id"] for r in children) == sorted(ids)

@@ -152,3 +152,23 @@ def test_a_bad_slot_count_is_a_readable_error(monkeypatch):
     with pytest.raises(RecvizError, match="RECVIZ_LOCAL_SLOTS='many' is not a number"):
         executors.get("local")().train(RunStore(), [RunConfig.build(dataset=TINY, model="itempop")])
     assert RunStore().list() == []  # refused before any run was created
+
+
+@pytest.mark.parametrize("stopped_by, status, words", [
+    (KeyboardInterrupt("stopped by signal 15 (SIGTERM) sent to worker process 1"), "cancelled", "signal 15"),
+    (OSError(28, "No space left on device"), "failed", "disk"),
+])
+def test_a_stopped_driver_ends_a_run_its_worker_could_not_record_as_what_stopped_it(stopped_by, status, words):
+    """A drain SIGTERMed while a run's worker process is still importing (no handler yet: the
+    signal kills it before it can record anything): the run ends cancelled, as a SIGTERMed
+    one-by-one drain's does — not failed as a killed worker. An error stops the driver: failed,
+    with that error's reason. (Stood in for by a process that dies of SIGTERM as it is.)"""
+    from recviz.experiments.executors import pool
+
+    store = RunStore()
+    run_id = store.create(RunConfig.build(dataset=TINY, model="itempop"), claim=os.getpid())
+    proc = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    pool._stop(store, [pool._Slot(run_id, proc)], stopped_by)
+    run = store.get(run_id)
+    assert proc.returncode == -signal.SIGTERM
+    assert run.status == status and words in run.error.lower(), (run.status, run.error)

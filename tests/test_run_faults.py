@@ -149,16 +149,34 @@ def stop_outside_a_write(pid: int, tries: int = 50) -> None:
     raise AssertionError(f"process {pid} held the store's write lock at every one of {tries} tries")
 
 
+def wait_until_training(run_id, timeout=30.0):
+    """The run, once a worker has stored where it trains (a slot's worker process has started)."""
+    from recviz.experiments.store import WAITING_FOR_SLOT
+
+    store, deadline = RunStore(), time.monotonic() + timeout
+    while (run := store.get(run_id)).device in (None, WAITING_FOR_SLOT):
+        assert time.monotonic() < deadline and run.status == "running", (run.status, run.device, run.error)
+        time.sleep(0.05)
+    return run
+
+
 @pytest.mark.slow
-def test_a_stopped_drain_worker_does_not_keep_the_queue(monkeypatch):
+@pytest.mark.parametrize("slots", ["1", "2"])
+def test_a_stopped_drain_worker_does_not_keep_the_queue(monkeypatch, slots):
     """SIGSTOP leaves a drain alive, its flock held: its beat in the lock file goes stale, and the
-    next reader of the store starts a drain that takes the queue over and trains the queued runs
-    (the stopped one's own run is the reaper's, after its heartbeat limit)."""
+    next reader of the store starts a drain that takes the queue over and trains the queued runs.
+    One slot: the stopped drain's own run is the reaper's, after its heartbeat limit. Two: the
+    runs it holds train on in the worker processes it started (the store names the drain, their
+    holder; their workers beat), and end done."""
+    monkeypatch.setenv("RECVIZ_LOCAL_SLOTS", slots)
     monkeypatch.setenv(TEST_SLEEP_ENV, "30")
-    first, second = launch.submit(ITEMPOP), launch.submit(ITEMPOP)
-    held = wait_until_running(first)
+    held_ids = [launch.submit(ITEMPOP) for _ in range(int(slots))]  # all the stopped drain will hold
+    first, second = held_ids[0], launch.submit(ITEMPOP)
+    held = [wait_until_running(run_id) for run_id in held_ids]
+    if slots != "1":  # each in its worker process (not waiting for a slot inside the drain)
+        held = [wait_until_training(run_id) for run_id in held_ids]
     pid = launch.drain_pid()
-    assert pid == held.pid
+    assert {run.pid for run in held} == {pid}
     stop_outside_a_write(pid)
     try:
         monkeypatch.setenv(launch.STALE_ENV, "3")  # 120 s in use
@@ -169,7 +187,12 @@ def test_a_stopped_drain_worker_does_not_keep_the_queue(monkeypatch):
             launch.recover()  # what every reader of the store does first
             time.sleep(0.2)
         assert launch.drain_pid() not in (pid, -1)  # the new drain holds the lock (or has finished)
-        assert store.get(first).status == "running" and store.get(first).pid == pid  # until reaped
+        assert store.get(second).pid != pid
+        if slots == "1":
+            assert store.get(first).status == "running" and store.get(first).pid == pid  # until reaped
+        else:
+            runs = [launch.wait(run_id, timeout=90) for run_id in held_ids]
+            assert [(run.status, run.pid) for run in runs] == [("done", pid)] * len(runs), [r.error for r in runs]
         os.kill(pid, signal.SIGCONT)  # woken up: it finds the lock taken and takes no further run
         third = launch.submit(ITEMPOP)
         while store.get(third).status != "done":
@@ -185,16 +208,21 @@ def test_a_stopped_drain_worker_does_not_keep_the_queue(monkeypatch):
 
 
 @pytest.mark.slow
-def test_a_drain_stopped_inside_a_write_is_named_then_ended_and_the_queue_goes_on(tmp_path, monkeypatch):
-    """A real SIGSTOP inside a write transaction (the test hook stops the drain in its heartbeat's
+@pytest.mark.parametrize("slots", ["1", "2"])
+def test_a_drain_stopped_inside_a_write_is_named_then_ended_and_the_queue_goes_on(tmp_path, monkeypatch, slots):
+    """A real SIGSTOP inside a write transaction (the test hook stops the writer in its heartbeat's
     UPDATE): the store's write lock stays held. A writer that times out is a StoreError naming the
-    stopped process and how to free it (was: 'database is locked'); once the drain is stale, the
-    next reader ends it (its write rolls back), reaps its run and a new drain trains the queue."""
+    stopped process and how to free it (was: 'database is locked'); once it is stale, the next
+    reader ends it (its write rolls back) and its run fails. One slot: the writer is the drain
+    itself, its run is reaped and a new drain trains the queue. Two: it is one of the drain's run
+    workers (the store names the drain, which holds the run); the drain fails that run and trains
+    the other."""
     from recviz.errors import StoreError
     from recviz.experiments import db, writers
     from recviz.experiments.writers import STOP_IN_WRITE_ENV
 
     flag = tmp_path / "stopped"
+    monkeypatch.setenv("RECVIZ_LOCAL_SLOTS", slots)
     monkeypatch.setenv(STOP_IN_WRITE_ENV, str(flag))
     monkeypatch.setenv(TEST_SLEEP_ENV, "30")  # the first run beats (and so stops) before it trains
     first, second = launch.submit(ITEMPOP), launch.submit(ITEMPOP)
@@ -203,7 +231,11 @@ def test_a_drain_stopped_inside_a_write_is_named_then_ended_and_the_queue_goes_o
         assert time.monotonic() < deadline, "the drain never stopped inside its heartbeat's write"
         time.sleep(0.1)
     try:
-        assert flag.exists() and pid == launch.drain_pid() == store.get(first).pid
+        drain = launch.drain_pid()
+        stopped = first if slots == "1" else launch._queue_run_of(pid, drain)
+        other = second if stopped == first else first
+        assert flag.exists() and stopped in (first, second) and store.get(stopped).pid == drain
+        assert pid == drain if slots == "1" else pid != drain
         monkeypatch.setattr(db, "BUSY_TIMEOUT_S", 0.5)
         with pytest.raises(StoreError, match=f"locked by process {pid}, which is stopped") as err:
             store.request_cancel(second)
@@ -213,12 +245,12 @@ def test_a_drain_stopped_inside_a_write_is_named_then_ended_and_the_queue_goes_o
         monkeypatch.setattr(db, "BUSY_TIMEOUT_S", 10.0)
         time.sleep(3.5)  # the stopped drain's beat in drain.lock goes stale
         deadline = time.monotonic() + 120
-        while store.get(second).status != "done":
-            assert time.monotonic() < deadline, (store.get(second).status, launch.drain_pid())
+        while store.get(other).status != "done":
+            assert time.monotonic() < deadline, (store.get(other).status, store.get(other).error)
             launch.recover()  # what every reader of the store does first
             time.sleep(0.2)
         assert not liveness.pid_alive(pid)
-        gone = store.get(first)
+        gone = launch.wait(stopped, timeout=30)
         assert gone.status == "failed" and gone.error, (gone.status, gone.error)
         import sqlite3
 

@@ -281,25 +281,61 @@ def recover(threads: int | None = None) -> list[int]:
 
 
 def end_stopped_writer(store: RunStore) -> int | None:
-    """A stale drain worker (silent for DRAIN_STALE_S) that is stopped inside a write transaction
-    holds the store's write lock, so no run can be reaped, taken or written until it runs again.
-    It is ended (SIGKILL: its unfinished write rolls back, its run is reaped as any dead worker's)
-    rather than resumed (SIGCONT would undo a stop someone chose, and a resumed drain takes no further
-    run anyway). Only RecViz's own queue worker, only when stale, stopped and holding the lock: a
-    stopped `recviz train` or other writer is named in the timeout's error instead. Returns its pid."""
+    """A stale queue process stopped inside a write transaction holds the store's write lock, so no
+    run can be reaped, taken or written until it runs again. It is ended (SIGKILL: its unfinished
+    write rolls back) rather than resumed (SIGCONT would undo a stop someone chose). The queue's
+    processes are its drain worker — stale when its beat in drain.lock is older than DRAIN_STALE_S;
+    its run is then reaped as any dead worker's — and, runs side by side, the drain's run workers
+    (`--holder` the drain): stale when their run's heartbeat is that old; the drain, alive, then
+    fails the run as its killed worker's. Only these: a stopped `recviz train` or other writer is
+    named in the timeout's error instead. Returns the pid ended."""
     from recviz.experiments.writers import stopped_writer
 
-    holder = _holder()
-    if not (_stale(holder) and _locked()) or stopped_writer(store.path) != holder[0]:
+    holder, writer = _holder(), stopped_writer(store.path)
+    if holder is None or writer is None:
+        return None
+    if writer == holder[0]:
+        if not (_stale(holder) and _locked()):
+            return None
+        what = "drain worker"
+    elif (run_id := _queue_run_of(writer, holder[0])) is not None and _silent(store, run_id):
+        what = f"run {run_id}'s worker process (of drain {holder[0]})"
+    else:
         return None
     with contextlib.suppress(ProcessLookupError):
-        os.kill(holder[0], signal.SIGKILL)
-    print(f"recviz: ended drain worker {holder[0]}: stopped for over {stale_after():.0f} s inside a write to "
+        os.kill(writer, signal.SIGKILL)
+    print(f"recviz: ended {what} {writer}: stopped for over {stale_after():.0f} s inside a write to "
           f"{store.path}, it held every writer off", file=sys.stderr, flush=True)
     deadline = time.monotonic() + 10  # the kernel frees its locks once it is gone
-    while stopped_writer(store.path) == holder[0] and time.monotonic() < deadline:
+    while stopped_writer(store.path) == writer and time.monotonic() < deadline:
         time.sleep(0.05)
-    return holder[0]
+    return writer
+
+
+def _queue_run_of(pid: int, drain: int) -> int | None:
+    """The run that process `pid` trains for the drain `drain` (its command line: `...worker RUN_ID
+    ... --holder DRAIN`), else None."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        return None
+    if "recviz.experiments.worker" not in argv or "--holder" not in argv:
+        return None
+    at = argv.index("recviz.experiments.worker")
+    holder_at = argv.index("--holder")
+    if holder_at + 1 >= len(argv) or argv[holder_at + 1] != str(drain) or at + 1 >= len(argv) \
+            or not argv[at + 1].isdigit():
+        return None
+    return int(argv[at + 1])
+
+
+def _silent(store: RunStore, run_id: int) -> bool:
+    """Whether the run's heartbeat (this boot's) is older than the drain's stale limit."""
+    from recviz.experiments import liveness
+
+    run = store.get(run_id)
+    return run.status == "running" and run.heartbeat_mono is not None and run.boot_id == liveness.boot_id() \
+        and time.monotonic() - run.heartbeat_mono > stale_after()
 
 
 def drain_pid() -> int | None:

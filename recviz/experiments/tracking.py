@@ -94,19 +94,25 @@ def _check_text(uri: str, where: str) -> str:
     return text
 
 
+def _sqlite_file(uri: str) -> Path | None:
+    """The database file of a `sqlite:///` tracking URI (None: another kind of store, or in memory)."""
+    from urllib.parse import unquote
+
+    if not uri.startswith("sqlite:///"):
+        return None
+    raw = unquote(uri[len("sqlite:///"):].split("?", 1)[0])
+    return None if raw in ("", ":memory:") else Path(raw).absolute()
+
+
 def check_sqlite(uri: str) -> None:
     """A SQLite store must be a file MLflow can create or write, in a folder it can write (for the
     journal): checked before MLflow touches it, since MLflow retries an unopenable database for
     minutes and then names no file."""
     import os
-    from urllib.parse import unquote
 
-    if not uri.startswith("sqlite:///"):
+    path = _sqlite_file(uri)
+    if path is None:
         return
-    raw = unquote(uri[len("sqlite:///"):].split("?", 1)[0])
-    if raw in ("", ":memory:"):
-        return
-    path = Path(raw).absolute()
     fix = "give --mlflow sqlite:///PATH/mlflow.db with PATH a folder you can write"
     if path.is_dir():
         raise RecvizError(f"the MLflow store {uri} is a folder, not a database file", fix=fix)
@@ -193,17 +199,54 @@ def export(store: RunStore, run_ids, uri: str | None = None, experiment: str = E
     fix = f"check that the MLflow store at {target} is up and writable, then send the runs again: `{again}`"
     _probe(target, fix)
     try:
-        with short_requests():
+        with _one_exporter(target, store), short_requests():
             c = client(uri)
-            exp = c.get_experiment_by_name(experiment)
-            exp_id = exp.experiment_id if exp is not None else \
-                c.create_experiment(experiment, artifact_location=_artifacts_beside(c.tracking_uri))
+            exp_id = _experiment_id(c, experiment)
             return {run.id: _log_run(c, exp_id, store, run) for run in runs}
     except RecvizError:
         raise
     except Exception as exc:  # noqa: BLE001 — MLflow's own errors, said with the store they concern
         first = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
         raise RecvizError(f"could not log to MLflow at {target}: {first}", fix=fix) from None
+
+
+@contextlib.contextmanager
+def _one_exporter(target: str, store: RunStore):
+    """Hold the export lock (an exclusive flock; the kernel drops it when a process dies): one
+    export at a time per SQLite MLflow store (the lock file beside it), else per RecViz store. Runs
+    trained side by side finish together, and MLflow's steps are get-or-create without a lock:
+    two processes opening a new SQLite store both create its tables ("duplicate column name"),
+    and both see no experiment, or no parent run for the sweep, and make one each — so a run was
+    lost, or a sweep had two parents."""
+    import fcntl
+    import os
+
+    db = _sqlite_file(target)
+    path = db.with_name(db.name + ".recviz-export.lock") if db is not None else \
+        store.path.parent / "mlflow-export.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _experiment_id(c, name: str) -> str:
+    """The experiment `name`'s id, created if missing — by another process meanwhile too (one
+    outside the export lock: another RecViz store's export to the same server): MLflow then says
+    RESOURCE_ALREADY_EXISTS, and the one it made is used."""
+    from mlflow.exceptions import MlflowException
+
+    exp = c.get_experiment_by_name(name)
+    if exp is not None:
+        return exp.experiment_id
+    try:
+        return c.create_experiment(name, artifact_location=_artifacts_beside(c.tracking_uri))
+    except MlflowException as exc:
+        if exc.error_code != "RESOURCE_ALREADY_EXISTS" or (exp := c.get_experiment_by_name(name)) is None:
+            raise
+        return exp.experiment_id
 
 
 # MLflow's HTTP client waits 120 s per request and retries 7 times with backoff: minutes against a

@@ -10,7 +10,7 @@ run, beats a heartbeat every ~2 s, polls the cancel flag, and writes done / fail
 itself. If it dies anyway (SIGKILL, out of memory), `RunStore.reap()` marks the run failed.
 
 The queue (`recviz.experiments.launch.submit`, which also starts workers): runs are created `queued` and one *drain* worker per data directory trains
-them in order, so by default one run uses the machine at a time. The drain holds an exclusive
+them in order, as many at once as its executor has room for. The drain holds an exclusive
 `flock` on `home()/drain.lock` (its pid written inside) for as long as it lives; the kernel drops
 the lock when the process dies, even on SIGKILL, so a stale lock file can never block the queue;
 and a holder that is alive but stopped (SIGSTOP) stops beating in the lock file and is taken
@@ -21,7 +21,8 @@ stranded. `launch.launch(run_id)` bypasses the queue (a run that must start now)
 store still guarantees one worker per run.
 
 What trains the runs it takes is the executor the app chose (`recviz.experiments.executors`:
-this process, one run at a time, by default; or Ray tasks it drives). Test hook:
+this machine by default, as many one-thread runs at once as `RECVIZ_LOCAL_SLOTS` says; or Ray
+tasks it drives). Test hook:
 `RECVIZ_TEST_SLEEP_BEFORE_FIT=<seconds>` makes a run wait (cancellable) after it has been marked
 running and before training, so tests can kill or cancel a run mid-way.
 """

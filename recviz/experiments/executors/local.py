@@ -1,5 +1,5 @@
 """The `local` executor: runs train on this machine, as many at once as it has slots —
-`RECVIZ_LOCAL_SLOTS` (a number, or "cores"; one when unset) — so that a sweep or the app's queue can
+`RECVIZ_LOCAL_SLOTS` (a number, or "cores", `DEFAULT_SLOTS`) — so that a sweep or the app's queue can
 keep every core busy with one-thread runs (a two-thread run is barely faster than a one-thread one
 on small matrices, and two one-thread runs side by side train twice the work).
 
@@ -38,27 +38,26 @@ if TYPE_CHECKING:
 
 TEST_SLEEP_ENV = "RECVIZ_TEST_SLEEP_BEFORE_FIT"
 SLOTS_ENV = "RECVIZ_LOCAL_SLOTS"
+DEFAULT_SLOTS = "cores"  # unset: every core this process may use trains a one-thread run
 
 
 class LocalExecutor(Executor):
     label = "this machine"
-    help = (f"train on this machine, one run at a time ({SLOTS_ENV}=N or 'cores': N one-thread runs at once, "
-            f"each in a worker process)")
+    help = (f"train on this machine, a sweep's or the queue's runs side by side, one thread each in a worker "
+            f"process ({SLOTS_ENV}=N runs at once or 'cores', default {DEFAULT_SLOTS!r}; 1: one at a time)")
 
     @classmethod
     def slots(cls) -> int:
-        """How many runs train at once: `RECVIZ_LOCAL_SLOTS` ("cores": the cores this process may
-        use), else one. One is still the default: side by side, the app's queue and MLflow exports
-        do not yet keep every promise they keep one by one (see the issue's note)."""
-        text = os.environ.get(SLOTS_ENV, "").strip()
-        if not text:
-            return 1
+        """How many runs train at once: `RECVIZ_LOCAL_SLOTS`, a number or "cores" (the cores this
+        process may use; `DEFAULT_SLOTS` when unset), so that a sweep or the queue keeps every core
+        busy with one-thread runs."""
+        text = os.environ.get(SLOTS_ENV, "").strip() or DEFAULT_SLOTS
         if text == "cores":
             return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
         if not text.isdigit() or not 1 <= int(text) <= 1024:
             raise RecvizError(f"{SLOTS_ENV}={text!r} is not a number of runs to train at once",
-                              fix=f"set {SLOTS_ENV} to a whole number from 1 to 1024, or to 'cores' to use every "
-                                  "core; unset, runs train one at a time")
+                              fix=f"set {SLOTS_ENV} to a whole number from 1 to 1024 (1: one run at a time), or "
+                                  f"to 'cores' to use every core (unset: {DEFAULT_SLOTS!r})")
         return int(text)
 
     @classmethod

@@ -102,7 +102,7 @@ def execute(executor: Executor, slots: int, store: RunStore, runs: Sequence[int 
                     del busy[slot.run_id]
                     ended(slot.run_id, _outcome(store, slot))
     except BaseException as exc:  # this driver stops early (Ctrl-C, SIGTERM, an error)
-        _stop(store, busy.values())
+        _stop(store, busy.values(), exc)
         for run_id, _ in waiting:
             if isinstance(exc, KeyboardInterrupt):
                 store.mark_cancelled(run_id, reason=str(exc) or "stopped before it started")
@@ -151,9 +151,14 @@ def _outcome(store: RunStore, slot: _Slot) -> str:
     return store.get(run.id).status
 
 
-def _stop(store: RunStore, slots) -> None:
+def _stop(store: RunStore, slots, exc: BaseException) -> None:
     """Ask every worker process still training to stop (each records its run cancelled, saying so),
-    and kill those that have not within `STOP_GRACE_S`."""
+    and kill those that have not within `STOP_GRACE_S`. A run its worker could not record — the
+    signal came before the worker had its handler (still importing), or it had to be killed — ends
+    as what stopped the driver made of it: cancelled for a signal or Ctrl-C (`KeyboardInterrupt`,
+    what the worker would have recorded), failed with the reason for an error."""
+    from recviz.experiments import launch, reasons
+
     slots = list(slots)
     for slot in slots:
         _signal(slot.proc, signal.SIGTERM)
@@ -164,7 +169,13 @@ def _stop(store: RunStore, slots) -> None:
         except subprocess.TimeoutExpired:
             _signal(slot.proc, signal.SIGKILL)
             slot.proc.wait()
-        _outcome(store, slot)
+        if store.get(slot.run_id).status != "running":  # recorded by its worker
+            continue
+        if isinstance(exc, KeyboardInterrupt):
+            store.mark_cancelled(slot.run_id, reason=str(exc) or "stopped before it finished")
+        else:
+            store.fail(slot.run_id, reasons.describe(exc))
+    launch.reap_children()
 
 
 def _signal(proc: subprocess.Popen, sig: int) -> None:
