@@ -88,3 +88,20 @@ def test_a_compiler_that_fails_or_recviz_native_0_means_the_torch_operations(mon
     monkeypatch.setenv("RECVIZ_NATIVE_CACHE", str(tmp_path / "cache"))
     assert native.kernel() is None  # no error: the caller runs the torch operations
     assert not list((tmp_path / "cache").glob("*"))  # nothing half-built left behind
+
+
+def test_huge_pages_are_advice_zeros_stay_zeros_and_small_tensors_are_left_alone():
+    from pathlib import Path
+
+    from recviz.training import huge_pages
+
+    t = huge_pages.zeros((3, 1 << 20), torch.float32, torch.device("cpu"))  # 12 MB
+    assert t.shape == (3, 1 << 20) and not t.any()
+    assert not huge_pages.advise(torch.ones(1000))  # under two huge pages: nothing asked
+    setting = Path("/sys/kernel/mm/transparent_hugepage/enabled")
+    if setting.exists() and "[never]" not in setting.read_text():
+        assert huge_pages.advise(t, collapse=True)
+        table = nn.Embedding(1 << 16, 64, sparse=True)  # 16 MB: RowAdam advises it, same values after
+        before = table.weight.detach().clone()
+        RowAdam(table.parameters(), lr=0.1)
+        assert torch.equal(table.weight, before)

@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import torch
 
-from recviz.training import native
+from recviz.training import huge_pages, native
 
 OPTIMIZERS = ("adam", "sgd")
 
@@ -136,12 +136,15 @@ class RowAdam:
         # float32 CPU tables take the compiled one-pass update where it can be built (`native`);
         # `compiled=False`, other devices and dtypes run the torch operations of `step`
         self.kernel = native.kernel() if compiled and any(_compiled_case(p) for p in self.params) else None
+        # rows are read at random: the tables and their state in huge pages where the system gives them
+        for p in self.params:
+            huge_pages.advise(p.detach(), collapse=True)
         # a row's m and v side by side ([rows, 2, …]): one gather and one write per step for both
-        self.moments = [torch.zeros((p.shape[0], 2) + tuple(p.shape[1:]), dtype=p.dtype, device=p.device)
+        self.moments = [huge_pages.zeros((p.shape[0], 2) + tuple(p.shape[1:]), p.dtype, p.device)
                         for p in self.params]
         self.exp_avg = [mv[:, 0] for mv in self.moments]  # views
         self.exp_avg_sq = [mv[:, 1] for mv in self.moments]
-        self.steps = [torch.zeros(p.shape[0], dtype=torch.int32, device=p.device) for p in self.params]
+        self.steps = [huge_pages.zeros(p.shape[0], torch.int32, p.device) for p in self.params]
         self.calls = 0  # steps taken: no row's count is above it
         self._slots: list[torch.Tensor | None] = [None] * len(self.params)  # the native kernel's scratch
         self.corrections: dict = {}  # (device, dtype) → (step sizes, √ second corrections) by count
@@ -212,7 +215,7 @@ class RowAdam:
         if len(ids) == 0:
             return True
         if self._slots[k] is None:
-            self._slots[k] = torch.full((p.shape[0],), -1, dtype=torch.int32)
+            self._slots[k] = huge_pages.zeros(p.shape[0], torch.int32, p.device).sub_(1)  # all -1
         n, dim = values.shape
         uniq, acc = torch.empty(n, dtype=torch.int64), torch.empty(n, dim, dtype=torch.float32)
         step_sizes, corrections2 = self._bias_tables(p)
