@@ -83,6 +83,10 @@ def parse(argv=None) -> argparse.Namespace:
         p.error(f"unknown phase(s) {unknown}; phases: {', '.join(PHASES)}")
     if args.rows < 1000:
         p.error("--rows must be at least 1000")
+    from recviz.training.loop import POLL_EVERY  # the rate is timed from the first poll on
+
+    if args.batches < 2 * POLL_EVERY:
+        p.error(f"--batches must be at least {2 * POLL_EVERY}: the rate is timed between polls every {POLL_EVERY} batches")
     return args
 
 

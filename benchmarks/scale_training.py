@@ -89,6 +89,17 @@ def timed_batches(args, model: str, dataset: str) -> dict:
         return dataclasses.replace(p, draw=EpochDraw(epoch.units, epoch.rows_per_unit, fn))
 
     model_.plan = plan
+    # the epoch's order of positives is drawn once per epoch, before its first chunk: timed on its
+    # own, so that it is not counted again for every chunk of the extrapolated epoch
+    order_of = loop.unit_order
+
+    def unit_order(units, generator):
+        t = time.perf_counter()
+        order = order_of(units, generator)
+        drawn["order_s"] = drawn.get("order_s", 0.0) + time.perf_counter() - t
+        return order
+
+    loop.unit_order = unit_order
     polls, done = [], []  # polls: (time, epochs finished so far, this thread's CPU seconds)
     stop_at = 1 + math.ceil(args.batches / loop.POLL_EVERY)  # the epoch's first poll comes before any batch
 
@@ -101,6 +112,8 @@ def timed_batches(args, model: str, dataset: str) -> dict:
         raise RuntimeError("training ended before the batches were done")
     except Cancelled:
         pass
+    finally:
+        loop.unit_order = order_of
     import torch
 
     threads = torch.get_num_threads()
@@ -115,10 +128,11 @@ def timed_batches(args, model: str, dataset: str) -> dict:
     batches = len(within) * loop.POLL_EVERY
     per_batch = (within[-1] - within[0]) / (batches - loop.POLL_EVERY)  # after the first POLL_EVERY: warm
     cpu_per_batch = (polls[-1][2] - polls[1][2]) / (batches - loop.POLL_EVERY)
-    setup = within[0] - polls[0][0] - loop.POLL_EVERY * per_batch  # the first chunk: draw, copy, shuffle
+    order_s = drawn.get("order_s", 0.0)  # once an epoch
+    setup = within[0] - polls[0][0] - loop.POLL_EVERY * per_batch - order_s  # the first chunk: draw, copy, shuffle
     return {**out, "samples_per_s": args.batch_size / per_batch, "setup_s": setup, "end": within[-1],
-            "samples_per_cpu_s": args.batch_size / cpu_per_batch,
-            "epoch_s_extrapolated": drawn["chunks"] * setup + epoch_batches * per_batch, "batches": batches,
+            "samples_per_cpu_s": args.batch_size / cpu_per_batch, "order_s": order_s,
+            "epoch_s_extrapolated": order_s + drawn["chunks"] * setup + epoch_batches * per_batch, "batches": batches,
             "epoch_batches": epoch_batches, "first_draw_s": drawn.get("first_draw_s", 0.0), "whole": False}
 
 
@@ -129,8 +143,8 @@ def describe(t: dict, batch_size: int) -> str:
     return (f"{t['batches']} batches of {batch_size}: {t['samples_per_s']:,.0f} samples/s "
             f"({t['samples_per_cpu_s']:,.0f} per CPU second of the training thread); epoch of "
             f"{t['epoch_samples']:,} samples in {t['chunks']} chunk(s) ≈ {t['epoch_s_extrapolated']:,.0f} s "
-            f"EXTRAPOLATED (per chunk setup {t['setup_s']:.1f} s incl. draw {t['first_draw_s']:.1f} s + "
-            f"{t['epoch_batches']:,} batches, no validation)")
+            f"EXTRAPOLATED (the epoch's order {t['order_s']:.1f} s + per chunk setup {t['setup_s']:.1f} s incl. draw "
+            f"{t['first_draw_s']:.1f} s + {t['epoch_batches']:,} batches, no validation)")
 
 
 def batches_phase(args, model: str, name: str, base_rss) -> dict:

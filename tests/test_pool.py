@@ -172,3 +172,25 @@ def test_a_stopped_driver_ends_a_run_its_worker_could_not_record_as_what_stopped
     run = store.get(run_id)
     assert proc.returncode == -signal.SIGTERM
     assert run.status == status and words in run.error.lower(), (run.status, run.error)
+
+
+def test_runs_that_ask_for_several_threads_keep_them_and_take_as_many_slots(monkeypatch):
+    """A sweep's `--threads 2` is never silently made one thread: on 4 slots two such runs train at
+    once with two threads each; on 2 slots one at a time, in this process, with two threads."""
+    from recviz.experiments.executors import local, pool
+
+    calls = []
+    monkeypatch.setattr(pool, "execute", lambda ex, slots, store, runs, **kw: calls.append(("pool", slots)) or {})
+    monkeypatch.setattr(local.LocalExecutor, "one_by_one", lambda self, store, runs, **kw: calls.append(("here", 1)) or {})
+    runs = [RunConfig.build(dataset=TINY, model="itempop", threads=2, seed=s) for s in range(3)]
+    for slots, expected in (("4", ("pool", 2)), ("2", ("here", 1)), ("3", ("here", 1))):
+        monkeypatch.setenv("RECVIZ_LOCAL_SLOTS", slots)
+        local.LocalExecutor().execute(RunStore(), runs)
+        assert calls.pop() == expected, slots
+    monkeypatch.setenv("RECVIZ_LOCAL_SLOTS", "2")
+    local.LocalExecutor().execute(RunStore(), [RunConfig.build(dataset=TINY, model="itempop", seed=s) for s in (0, 1)])
+    assert calls.pop() == ("pool", 2)  # threads unset: one each, every slot
+    started = []
+    monkeypatch.setattr(launch, "launch", lambda run_id, threads=None, holder=None: started.append(threads))
+    pool._start(7, os.getpid(), 2), pool._start(8, os.getpid(), 0)
+    assert started == [2, 1]

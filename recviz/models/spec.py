@@ -184,12 +184,15 @@ L2 = Option("l2", "float", 0.0, "L2 penalty on every weight (Adam's weight_decay
             label="L2 (weight decay)", low=0.0, high=1.0, log=True, sweep=True,
             formerly=("weight_decay",))
 # Embedding tables with at least this many rows get row-sparse updates under sparse_rows=auto (the
-# one place this size is written). One CPU Adam step over a 64-wide table with 1,280 looked-up rows,
-# roughly (a busy 2-core machine): dense and lazy cost the same near 20k rows, lazy is ~7× cheaper at
-# 100k and ~140× at 1M. Lazy Adam moves a row only when a batch reads it, so per epoch it learns a
-# little slower (about an epoch behind on ml-100k GMF): below this size the dense step is cheap and
-# kept, and ml-100k (943 users, 1,682 items) and ml-1m keep their numbers exactly.
-SPARSE_ROWS_FROM = 100_000
+# one place this size is written). One CPU Adam step over a 64-wide table, batch 1024, gradient
+# included (2026-12-07, idle machine, /tmp-style micro-benchmark in docs/experiments.md): dense
+# 0.19 / 0.62 / 0.95 / 6.1 ms at 2k / 10k / 20k / 100k rows, lazy with the compiled update
+# (`recviz.training.native`) 0.10 / 0.12 / 0.16 / 0.14 ms. Lazy Adam moves a row only when a batch
+# reads it, so per epoch it learns a little slower (about an epoch behind on ml-100k GMF): below
+# this size the dense step is cheap enough and kept, and ml-100k (943 users, 1,682 items) and ml-1m
+# (6,040 users, 3,706 items) keep their numbers exactly. (It was 100,000 while the lazy update was
+# ~20 torch operations: a 1M-row log's 10k × 40k tables then trained at 0.15 of ml-100k's rate.)
+SPARSE_ROWS_FROM = 10_000
 SPARSE_ROWS = Option("sparse_rows", "str", "auto", choices=("auto", "on", "off"), label="Row-sparse embeddings",
                      help=f"update only the embedding rows in each batch (lazy Adam/SGD, see "
                           f"recviz.training.optim): auto = tables of at least {SPARSE_ROWS_FROM:,} rows; "

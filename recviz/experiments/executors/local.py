@@ -3,6 +3,7 @@
 keep every core busy with one-thread runs (a two-thread run is barely faster than a one-thread one
 on small matrices, and two one-thread runs side by side train twice the work).
 
+A run that asks for N threads (`--threads N`) takes N slots' worth of cores (see `execute`).
 With one slot, or a single run to train (`recviz train`, the API), a run trains in this process —
 `recviz train` and `recviz sweep` in the command's own process, the app's queue in its background
 worker (`recviz.experiments.worker`), which passes `run_logs` (each run's output goes to its log)
@@ -77,8 +78,10 @@ class LocalExecutor(Executor):
                 data: dict | None = None, on_start: OnStart | None = None, on_epoch: OnEpoch | None = None,
                 on_done: OnDone | None = None, more: More | None = None) -> dict[int, str]:
         """Side by side in worker processes when there are several slots and more than one run
-        (a sweep, the app's queue); otherwise one after another in this process."""
-        slots = self.slots()
+        (a sweep, the app's queue); otherwise one after another in this process. Runs that ask
+        for several threads (`--threads N`) keep them, and take as many slots: a sweep of
+        two-thread runs on 4 cores trains two at a time, on 2 cores one at a time."""
+        slots = self.slots() // max(1, max((c.threads for c in runs if isinstance(c, RunConfig)), default=1))
         if slots > 1 and (more is not None or len(runs) > 1):
             from recviz.experiments.executors import pool
 

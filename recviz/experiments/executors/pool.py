@@ -1,7 +1,8 @@
 """Several runs at once on this machine — the `local` executor's way when it has more than one slot
 (`recviz.experiments.executors.local`). Each run trains in a worker process of its own — `python -m
 recviz.experiments.worker RUN_ID --threads 1 --holder PID`, the local worker's one-run path, with one
-torch thread — and as many train at once as there are slots; the others wait for a slot.
+torch thread (or the run's own `--threads N`) — and as many train at once as there are slots; the
+others wait for a slot.
 
 The process that calls `execute` holds the runs (claimed by its pid, as a Ray driver holds its
 runs), so that if it dies they are reaped as any dead worker's are, and its worker processes,
@@ -85,7 +86,7 @@ def execute(executor: Executor, slots: int, store: RunStore, runs: Sequence[int 
                     ended(run_id, "cancelled")
             while waiting and len(busy) < slots:
                 run_id, config = waiting.pop(0)
-                busy[run_id] = _Slot(run_id, _start(run_id, pid))
+                busy[run_id] = _Slot(run_id, _start(run_id, pid, config.threads))
                 if on_start is not None:
                     on_start(run_id, config)
             if not busy and not waiting:
@@ -113,11 +114,12 @@ def execute(executor: Executor, slots: int, store: RunStore, runs: Sequence[int 
         raise
 
 
-def _start(run_id: int, holder: int) -> subprocess.Popen:
-    """The run's worker process: one torch thread, its output in the run's log."""
+def _start(run_id: int, holder: int, threads: int = 0) -> subprocess.Popen:
+    """The run's worker process, its output in the run's log: one torch thread, or the run's own
+    count where it asked for one (`--threads N`: never silently changed)."""
     from recviz.experiments import launch
 
-    return launch.launch(run_id, threads=1, holder=holder)
+    return launch.launch(run_id, threads=max(1, threads), holder=holder)
 
 
 def _pass_on(store: RunStore, slot: _Slot, on_epoch: OnEpoch | None) -> None:
