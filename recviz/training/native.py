@@ -30,6 +30,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from recviz.files import move_into_place
+
 SOURCE = Path(__file__).with_name("row_adam.c")
 # -O3 vectorises the row loops, for this machine's vector width where the compiler knows it
 # (-march=native; the cached file's name carries the CPU's flags); no -ffast-math and no FMA
@@ -87,7 +89,7 @@ def _compile(cc: str, flags: tuple[str, ...], path: Path) -> bool:
         done = subprocess.run([cc, *flags, "-o", tmp, str(SOURCE), "-lm"], check=False, capture_output=True,
                               timeout=120)
         if done.returncode == 0:
-            os.replace(tmp, path)
+            move_into_place(tmp, path)
         return done.returncode == 0
     finally:
         if os.path.exists(tmp):
