@@ -206,11 +206,17 @@ def test_artifacts_without_titles_exclude_seen_items(recviz_home):
 
 
 @pytest.mark.slow
-def test_a_killed_queue_worker_strands_nothing_the_next_app_start_drains_the_queue(monkeypatch):
+@pytest.mark.parametrize("slots", ["1", "2"])
+def test_a_killed_queue_worker_strands_nothing_the_next_app_start_drains_the_queue(monkeypatch, slots):
+    """One slot: the drain trains run 1 and holds 2 and 3 queued; killed, run 1 fails and the next
+    drain trains 2 and 3. Two slots: runs 1 and 2 may both be in flight in the drain's worker
+    processes when it is killed — those fail with it; what was still queued is trained. Either
+    way every run ends."""
     from streamlit.testing.v1 import AppTest
 
     from tests.test_app import ROOT
 
+    monkeypatch.setenv("RECVIZ_LOCAL_SLOTS", slots)
     store = RunStore()
     ids = [store.create(RunConfig.build(dataset="synthetic", model="itempop", seed=s)) for s in (1, 2, 3)]
     monkeypatch.setenv("RECVIZ_TEST_SLEEP_BEFORE_FIT", "60")  # the first run waits, cancellably
@@ -223,7 +229,10 @@ def test_a_killed_queue_worker_strands_nothing_the_next_app_start_drains_the_que
     AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()  # the app starts again
     runs = [launch.wait(i, timeout=60) for i in ids]
     assert runs[0].status == "failed" and "was killed by signal 9 (SIGKILL)" in runs[0].error
-    assert [r.status for r in runs[1:]] == ["done", "done"]
+    if slots == "1":
+        assert [r.status for r in runs[1:]] == ["done", "done"]
+    else:
+        assert runs[1].status in ("failed", "done") and runs[2].status == "done"
 
 
 @pytest.mark.slow
