@@ -48,10 +48,27 @@ def load(path: str | Path) -> dict[str, np.ndarray]:
         return {k: z[k] for k in z.files}
 
 
+# zlib's fastest level: `np.savez_compressed` (level 6) spent 12.4 of a 10M-row split's 19 s
+# compressing its 77 MB of row indices and candidates; level 1 takes 2.0 s for the same size
+COMPRESS_LEVEL = 1
+
+
 def save_atomic(path: str | Path, arrays: dict[str, np.ndarray]) -> Path:
     """Write a compressed .npz next to `path`, then rename it into place: a crash never leaves a
     half-written file, and two processes writing the same file (two workers drawing the same
-    split) never interleave, since each writes its own temporary file."""
+    split) never interleave, since each writes its own temporary file. The file is what
+    `np.savez_compressed` writes (an .npy per array in a deflated zip, read by `np.load`), at
+    `COMPRESS_LEVEL`."""
+    import zipfile
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    return write_atomic(path, lambda fh: np.savez_compressed(fh, **arrays))
+
+    def write(fh) -> None:
+        with zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=COMPRESS_LEVEL,
+                             allowZip64=True) as zf:
+            for name, array in arrays.items():
+                with zf.open(f"{name}.npy", "w", force_zip64=True) as member:
+                    np.lib.format.write_array(member, np.asanyarray(array), allow_pickle=False)
+
+    return write_atomic(path, write)
