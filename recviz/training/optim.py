@@ -202,7 +202,6 @@ class RowAdam:
             denom = (v.sqrt() / correction2).add_(self.eps)
             p.index_copy_(0, rows, weights.add_(m.div_(denom).mul_(step_size), alpha=-1.0))
 
-
     def _compiled_step(self, k: int, p: torch.Tensor, mv_all: torch.Tensor, t_all: torch.Tensor) -> bool:
         """The whole update of table `k` in one compiled pass (`row_adam.c`, see `native`): the
         same update as the torch operations below, for a float32 CPU table with a row-sparse
