@@ -1,5 +1,5 @@
 """A GMF training step on embedding tables of a chosen size: the row-sparse (lazy Adam) update
-compiled (`recviz/training/row_adam.c`) against its torch operations, and against dense Adam on
+compiled (`recviz/native/row_adam.c`) against its torch operations, and against dense Adam on
 ml-100k-sized tables — in one process, interleaved.
 
     python benchmarks/row_update.py                               # 1M users × 3.75M items (100M rows)

@@ -7,6 +7,7 @@ import tracemalloc
 import numpy as np
 import pytest
 
+from recviz import native
 from recviz.data.interactions import Interactions
 from recviz.data.load import load
 from recviz.data.split import make_split
@@ -14,6 +15,9 @@ from recviz.eval.protocols import evaluate
 from recviz.models import itemknn
 from recviz.models.itemknn import ItemKNN, _top_k_of_rows
 from tests.helpers import SHARED_DATA, needs_ml100k, random_interactions
+
+
+KERNEL = "knn_pair_scores_f32"
 
 
 def dense_reference(x: np.ndarray, k: int, shrink: float) -> np.ndarray:
@@ -48,9 +52,19 @@ def fitted(data, **options):
     return split, model
 
 
+@pytest.fixture(params=["compiled", "numpy"])
+def pair_path(request, monkeypatch):
+    """Pairs scored by the compiled kernel (`recviz/native/itemknn.c`), or by the numpy path that
+    runs where it cannot be built."""
+    if request.param == "compiled" and native.kernel(KERNEL) is None:
+        pytest.skip("no C compiler here")
+    monkeypatch.setenv(native.DISABLE, "1" if request.param == "compiled" else "0")
+    return request.param
+
+
 @pytest.mark.parametrize("block", [1, itemknn.BLOCK_PAIRS])  # one item a block, or all at once
 @pytest.mark.parametrize("k,shrink", [(1, 0.0), (3, 0.0), (5, 2.5), (29, 0.0), (200, 1.0)])
-def test_similarity_and_scores_equal_the_dense_formula(monkeypatch, block, k, shrink):
+def test_similarity_and_scores_equal_the_dense_formula(monkeypatch, block, k, shrink, pair_path):
     """Small dense binary data: many equal similarities, so the k-th place is often a tie."""
     monkeypatch.setattr(itemknn, "BLOCK_PAIRS", block)
     split, model = fitted(random_interactions(n_users=40, n_items=30, per_user=(3, 12), seed=k), neighbors=k,
@@ -142,7 +156,7 @@ def test_top_k_of_rows_on_rows_of_very_different_lengths():
 
 
 # ---- ItemKNN: scoring pairs -------------------------------------------------------------------------
-def test_pair_scores_by_hand_in_blocks_of_one_user(monkeypatch):
+def test_pair_scores_by_hand_in_blocks_of_one_user(monkeypatch, pair_path):
     """Users a{0,1,2} b{0,1} c{0,2}, item 3 unseen: |U_0|=3, |U_1|=|U_2|=2, U_0∩U_1={a,b},
     U_0∩U_2={a,c}, U_1∩U_2={a}. score(b, 2) = sim(2,0) + sim(2,1) = 2/√6 + 1/2; score(c, 1) =
     sim(1,0) + sim(1,2) = 2/√6 + 1/2; score(a, 3) = 0; score(b, 0) = sim(0,1) = 2/√6."""
@@ -158,6 +172,26 @@ def test_pair_scores_by_hand_in_blocks_of_one_user(monkeypatch):
     assert got[0, 0] == pytest.approx(h) and got[1, 0] == pytest.approx(h)
     assert got[3, 0] == pytest.approx(2 / np.sqrt(6))
     assert np.array_equal(got, np.take_along_axis(model.score_all(users), items, axis=1))
+
+
+def test_compiled_pair_scores_equal_the_numpy_path_bit_for_bit(monkeypatch):
+    """Long-tailed data, users with repeated items, 300 items × 60 neighbours: the same float32
+    sums in the same order, so equal exactly; an id out of range is refused."""
+    if native.kernel(KERNEL) is None:
+        pytest.skip("no C compiler here")
+    data = random_interactions(n_users=400, n_items=300, per_user=(1, 60), seed=3)
+    split, model = fitted(data, neighbors=60, shrink=0.5)
+    rng = np.random.default_rng(1)
+    users = rng.integers(0, data.n_users, 900)  # repeats, out of order
+    items = rng.integers(0, data.n_items, (900, 101))
+    compiled = model.score(users, items)
+    monkeypatch.setenv(native.DISABLE, "0")
+    assert np.array_equal(compiled, model.score(users, items)) and compiled.any()
+    monkeypatch.setenv(native.DISABLE, "1")
+    for bad_users, bad_items in ((users, np.where(items == items[5, 5], data.n_items, items)),
+                                 (np.r_[users[:-1], data.n_users], items), (np.r_[users[:-1], -1], items)):
+        with pytest.raises(IndexError, match="outside this model"):
+            model.score(bad_users, bad_items)
 
 
 # ---- ItemKNN: the fit's memory ------------------------------------------------------------------------

@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # Lowest first. A module belongs to the first layer whose prefix it starts with.
 LAYERS = [
     ("base", ("recviz.version", "recviz.errors", "recviz.options", "recviz.paths", "recviz.crashlog", "recviz.limits",
-              "recviz.files")),
+              "recviz.files", "recviz.native")),
     ("data", ("recviz.data",)),
     ("eval", ("recviz.eval",)),
     ("models", ("recviz.models",)),

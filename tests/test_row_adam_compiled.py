@@ -1,4 +1,4 @@
-"""The compiled lazy-Adam update (`recviz/training/row_adam.c` through `recviz.training.native`):
+"""The compiled lazy-Adam update (`recviz/native/row_adam.c` through `recviz.native`):
 the same update as RowAdam's torch operations, to float32 rounding, for every case they handle;
 refused ids never write; no compiler means the torch operations, not an error."""
 
@@ -6,10 +6,11 @@ import pytest
 import torch
 from torch import nn
 
-from recviz.training import native
+from recviz import native
 from recviz.training.optim import RowAdam
 
-pytestmark = pytest.mark.skipif(native.kernel() is None, reason="no C compiler: the torch operations run instead")
+KERNEL = "row_adam_f32"
+pytestmark = pytest.mark.skipif(native.kernel(KERNEL) is None, reason="no C compiler: the torch operations run instead")
 
 
 def train(compiled: bool, weight_decay: float, steps: int = 300, rows: int = 50, dim: int = 64, repeats=True):
@@ -57,17 +58,17 @@ def test_a_row_outside_the_table_is_refused_before_anything_moves():
 
 def test_the_kernel_is_built_once_into_its_cache_and_reused(tmp_path, monkeypatch):
     monkeypatch.setenv("RECVIZ_NATIVE_CACHE", str(tmp_path))
-    assert native.kernel() is not None
+    assert native.kernel(KERNEL) is not None
     built = list(tmp_path.glob("row_adam-*.so"))
     assert [p.name for p in tmp_path.iterdir()] == [built[0].name]  # no temporary file left
     stamp = built[0].stat().st_mtime_ns
     native._library.cache_clear()  # as a new process would
-    assert native.kernel() is not None and built[0].stat().st_mtime_ns == stamp
+    assert native.kernel(KERNEL) is not None and built[0].stat().st_mtime_ns == stamp
 
 
 def test_without_a_compiler_the_torch_operations_run(monkeypatch):
     monkeypatch.setattr(native, "compiler", lambda: None)
-    assert native.kernel() is None
+    assert native.kernel(KERNEL) is None
     emb = nn.Embedding(4, 3, sparse=True)
     opt = RowAdam(emb.parameters(), lr=0.1)
     before = emb.weight.detach().clone()
@@ -79,14 +80,14 @@ def test_without_a_compiler_the_torch_operations_run(monkeypatch):
 
 def test_a_compiler_that_fails_or_recviz_native_0_means_the_torch_operations(monkeypatch, tmp_path):
     monkeypatch.setenv(native.DISABLE, "0")
-    assert native.kernel() is None
+    assert native.kernel(KERNEL) is None
     monkeypatch.delenv(native.DISABLE)
     broken = tmp_path / "broken-cc"
     broken.write_text("#!/bin/sh\nexit 1\n")
     broken.chmod(0o755)
     monkeypatch.setenv("CC", str(broken))
     monkeypatch.setenv("RECVIZ_NATIVE_CACHE", str(tmp_path / "cache"))
-    assert native.kernel() is None  # no error: the caller runs the torch operations
+    assert native.kernel(KERNEL) is None  # no error: the caller runs the torch operations
     assert not list((tmp_path / "cache").glob("*"))  # nothing half-built left behind
 
 

@@ -127,7 +127,7 @@ def evaluation_cost(model: str, options: dict, n_users: int, n_items: int, *,
 # - training state: the best epoch's copy of the weights (kept on the device) and, for a weight
 #   trained by gradients, its gradient and Adam's two moments — a row-sparse table (`sparse_rows`)
 #   has no full-table gradient but one int32 step count per row (and one int32 scratch slot of
-#   the compiled update, `recviz.training.native`);
+#   the compiled update, `recviz.native`);
 # - epoch samples: one chunk's (user, item, label) arrays as the loop builds them — the whole epoch
 #   when it has at most EPOCH_CHUNK samples, else a chunk of that many (`recviz.training.chunks`) —
 #   the numpy arrays, the negatives' temporaries while they are drawn, the shuffled copy on the

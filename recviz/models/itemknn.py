@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from recviz import native
 from recviz.data.arrays import unique
 from recviz.data.sampling import SeenItems
 from recviz.data.split import Split, target_rows
@@ -61,11 +62,31 @@ class ItemKNN(Recommender):
         """score_all's numbers for [B, M] pairs only, without a B × n_items float array: for each
         pair (u, j), j's kept neighbours that u has, summed in the same order and precision.
 
-        Work is pairs × neighbours. Users go in blocks whose items are marked in one reusable
+        Work is pairs × neighbours: at 100M rows, 1M users × 101 candidates × 100 neighbours =
+        10^10 look-ups. The compiled kernel (`recviz/native/itemknn.c`) does them in one pass;
+        where it cannot be built, `_score_numpy` gives the same numbers."""
+        users, items = np.asarray(users, dtype=np.int64), np.asarray(items, dtype=np.int64)
+        kernel = native.kernel("knn_pair_scores_f32") if self.sim.indices.dtype == np.int32 else None
+        if kernel is None:
+            return self._score_numpy(users, items)
+        users, items = np.ascontiguousarray(users), np.ascontiguousarray(items)
+        out = np.zeros(items.shape, np.float32)
+        mask = np.zeros(self.sim.shape[0], np.uint8)
+        seen = self._seen
+        done = kernel(self._sim_indptr.ctypes.data, self.sim.indices.ctypes.data, self.sim.data.ctypes.data,
+                      self.sim.shape[0], seen.n_users, seen.indptr.ctypes.data, seen.items.ctypes.data,
+                      users.ctypes.data, items.ctypes.data, len(users), items.shape[1],
+                      out.ctypes.data, mask.ctypes.data)
+        if done < 0:
+            raise IndexError(f"a pair names a user or item outside this model's {seen.n_users:,} users × "
+                             f"{self.sim.shape[0]:,} items")
+        return out
+
+    def _score_numpy(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """`score` in numpy operations. Users go in blocks whose items are marked in one reusable
         boolean matrix [block, n_items] of at most MASK_CELLS cells (set, read, then cleared: a
         look-up per neighbour instead of a binary search in the whole train), and whose neighbour
         look-ups stay near BLOCK_PAIRS."""
-        users, items = np.asarray(users, dtype=np.int64), np.asarray(items, dtype=np.int64)
         n_items, m = self.sim.shape[0], items.shape[1]
         out = np.zeros(items.shape, np.float32)
         widest = max(1, int(np.diff(self.sim.indptr).max(initial=0)))
@@ -92,8 +113,10 @@ class ItemKNN(Recommender):
                                shape=(n_users, n_items))
 
     def _set_sim(self, sim: sp.csr_matrix) -> None:
+        """sim[j, i]: row j holds item j's neighbours, in increasing i (float32 values)."""
         sim.sort_indices()
-        self.sim, self._by_neighbour = sim, None  # sim[j, i]: row j holds item j's neighbours
+        self.sim, self._by_neighbour = sim, None
+        self._sim_indptr = sim.indptr.astype(np.int64)  # what the kernel reads, whatever scipy chose
 
     def get_state(self) -> dict[str, np.ndarray]:
         user, item = self.x.nonzero()  # the train matrix as pairs
@@ -123,20 +146,24 @@ def _top_k_cosine(x: sp.csr_matrix, k: int, shrink: float) -> sp.csr_matrix:
     work = xt @ np.diff(x.indptr).astype(np.float64)
     cuts = np.searchsorted(np.cumsum(work), np.arange(1, int(work.sum() // BLOCK_PAIRS) + 1) * BLOCK_PAIRS)
     edges = unique(np.r_[0, cuts, n_items])
-    counts, cols, vals = [np.zeros(0, np.int64)], [], []
+    # The kept pairs go straight into their final arrays, sized by an upper bound (a row keeps at
+    # most k, and at most its co-occurrence work); pages past what is written are never touched.
+    # At 100M rows that is 375M pairs: 3 GB, where lists of blocks joined at the end held it twice.
+    cap = int(np.minimum(work, k).sum())
+    index = np.int32 if max(cap, n_items) < 2**31 else np.int64  # scipy keeps int32 indices as they are
+    cols, vals = np.empty(cap, index), np.empty(cap, np.float32)
+    indptr, at = np.zeros(n_items + 1, index), 0
     for a, b in zip(edges[:-1], edges[1:]):
         co = (xt[a:b] @ x).tocsr()  # co-occurrence counts of items a..b-1 with every item
         i, lens = co.indices, np.diff(co.indptr)
         j = np.repeat(np.arange(a, b, dtype=i.dtype), lens)
         sim = co.data / (norms[j] * norms[i] + shrink + 1e-12)
         sim[i == j] = 0  # an item is not its own neighbour
-        keep = _top_k_of_rows(sim, i, lens, k)
-        counts.append(np.bincount(j[keep] - a, minlength=b - a))
-        cols.append(i[keep])
-        vals.append(sim[keep])
-    indptr = np.r_[0, np.cumsum(np.concatenate(counts))]
-    out = sp.csr_matrix((np.concatenate(vals).astype(np.float32), np.concatenate(cols), indptr),
-                        shape=(n_items, n_items))
+        keep = np.flatnonzero(_top_k_of_rows(sim, i, lens, k))
+        cols[at:at + len(keep)], vals[at:at + len(keep)] = i[keep], sim[keep]
+        indptr[a + 1:b + 1] = at + np.cumsum(np.bincount(j[keep] - a, minlength=b - a))
+        at += len(keep)
+    out = sp.csr_matrix((vals[:at], cols[:at], indptr), shape=(n_items, n_items))
     out.sort_indices()
     return out
 

@@ -187,7 +187,7 @@ L2 = Option("l2", "float", 0.0, "L2 penalty on every weight (Adam's weight_decay
 # one place this size is written). One CPU Adam step over a 64-wide table, batch 1024, gradient
 # included (2026-12-07, idle machine, /tmp-style micro-benchmark in docs/experiments.md): dense
 # 0.19 / 0.62 / 0.95 / 6.1 ms at 2k / 10k / 20k / 100k rows, lazy with the compiled update
-# (`recviz.training.native`) 0.10 / 0.12 / 0.16 / 0.14 ms. Lazy Adam moves a row only when a batch
+# (`recviz.native`) 0.10 / 0.12 / 0.16 / 0.14 ms. Lazy Adam moves a row only when a batch
 # reads it, so per epoch it learns a little slower (about an epoch behind on ml-100k GMF): below
 # this size the dense step is cheap enough and kept, and ml-100k (943 users, 1,682 items) and ml-1m
 # (6,040 users, 3,706 items) keep their numbers exactly. (It was 100,000 while the lazy update was

@@ -32,7 +32,7 @@ plus its gradient and two moments, rewritten per batch. A table marked sparse (t
 - cost: per step O(rows in the batch × dim); the memory is the weights, m and v (as dense Adam)
   plus one int32 count per row (and, on the CPU, one int32 scratch slot per row), and no
   full-table gradient. On the CPU a float32 table's update is one compiled pass over the batch's
-  rows (`row_adam.c`, built on first use: `recviz.training.native`), the same arithmetic as the
+  rows (`row_adam.c`, built on first use: `recviz.native`), the same arithmetic as the
   torch operations of `RowAdam.step` — equal to them to float32 rounding (torch's vectorised
   `sqrt` is not always correctly rounded; C's is), not bit for bit. Without a C compiler, on
   CUDA, and with `RECVIZ_NATIVE=0`, the torch operations run.
@@ -46,7 +46,8 @@ from __future__ import annotations
 
 import torch
 
-from recviz.training import huge_pages, native
+from recviz import native
+from recviz.training import huge_pages
 
 OPTIMIZERS = ("adam", "sgd")
 
@@ -135,7 +136,7 @@ class RowAdam:
         self.lr, self.weight_decay, self.betas, self.eps = float(lr), float(weight_decay), betas, eps
         # float32 CPU tables take the compiled one-pass update where it can be built (`native`);
         # `compiled=False`, other devices and dtypes run the torch operations of `step`
-        self.kernel = native.kernel() if compiled and any(_compiled_case(p) for p in self.params) else None
+        self.kernel = native.kernel("row_adam_f32") if compiled and any(_compiled_case(p) for p in self.params) else None
         # rows are read at random: the tables and their state in huge pages where the system gives them
         for p in self.params:
             huge_pages.advise(p.detach(), collapse=True)

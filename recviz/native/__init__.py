@@ -1,7 +1,13 @@
-"""Compiled CPU kernels for the steps where torch's operations cost more than their arithmetic: the
-lazy Adam update of a large embedding table (`row_adam.c`, used by `optim.RowAdam`).
+"""Compiled CPU kernels for the steps where numpy's or torch's operations cost more than their
+arithmetic. Each is a C file beside this one, declared in `KERNELS`:
 
-Why C: lazy Adam over a batch's rows is ~20 small torch operations per table (coalesce the
+- `row_adam.c`, `row_adam_f32`: the lazy Adam update of a large embedding table (`training.optim.RowAdam`);
+- `itemknn.c`, `knn_pair_scores_f32`: ItemKNN's score of (user, item) pairs (`models.itemknn`).
+
+Every caller keeps a numpy or torch path that computes the same numbers, taken where the kernel
+cannot be had; tests hold the two together.
+
+Why C for lazy Adam: lazy Adam over a batch's rows is ~20 small torch operations per table (coalesce the
 repeated ids, gather the rows, their moments and counts, ~10 elementwise passes, three scatters
 back). On a CPU each costs more in dispatch and in passes over memory than the arithmetic: a GMF
 step with both tables row-sparse took 1.4 ms against 0.5 ms with dense Adam on the same small
@@ -11,11 +17,11 @@ of ml-100k's samples/s. The kernel does the whole update in one pass over the ba
 How it is built: with the system's C compiler (`cc`, or `$CC`), on first use, into a cache folder
 (`$RECVIZ_NATIVE_CACHE`, else `$XDG_CACHE_HOME/recviz/native`, else `~/.cache/recviz/native`),
 named by a hash of the source, the compiler and its flags; a compiled file is reused by every later
-process. Plain C and ctypes: no torch headers to compile against (seconds, not minutes) and no
-build step at install. Where there is no compiler, or it fails, or `RECVIZ_NATIVE=0`, `kernel()`
-gives None and RowAdam runs its torch operations instead — the same update (the float32 arithmetic
-in the same order; a test holds the two together), only slower. CUDA tensors always take the torch
-path: on a GPU those operations are cheap.
+process. Plain C and ctypes: no torch or numpy headers to compile against (seconds, not minutes)
+and no build step at install. Where there is no compiler, or it fails, or `RECVIZ_NATIVE=0`,
+`kernel(name)` gives None and the caller runs its own operations instead — the same numbers (the
+float32 arithmetic in the same order), only slower. CUDA tensors always take the torch path: on a
+GPU those operations are cheap.
 """
 
 from __future__ import annotations
@@ -32,7 +38,13 @@ from pathlib import Path
 
 from recviz.files import move_into_place
 
-SOURCE = Path(__file__).with_name("row_adam.c")
+HERE = Path(__file__).parent
+_P, _I64, _F64 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_double
+# kernel → (its C file beside this module, argument types); every kernel returns int64 (< 0: refused)
+KERNELS = {
+    "row_adam_f32": ("row_adam.c", [_P, _P, _P, _P, _I64, _I64, _P, _P, _I64, _P, _P, _P, _P, _F64, _F64, _F64, _F64]),
+    "knn_pair_scores_f32": ("itemknn.c", [_P, _P, _P, _I64, _I64, _P, _P, _P, _P, _I64, _I64, _P, _P]),
+}
 # -O3 vectorises the row loops, for this machine's vector width where the compiler knows it
 # (-march=native; the cached file's name carries the CPU's flags); no -ffast-math and no FMA
 # contraction, so every float operation rounds as torch's do; -fno-math-errno lets sqrtf be one
@@ -54,39 +66,39 @@ def compiler() -> str | None:
 
 
 @functools.cache
-def _library(source_text: str, cc: str, cache: str) -> ctypes.CDLL | None:
-    """The compiled library (built once per source, compiler and flags), or None when building or
-    loading it failed — remembered, so a process tries once."""
+def _library(source: str, source_text: str, cc: str, cache: str) -> ctypes.CDLL | None:
+    """The compiled library of one C file (built once per source, compiler and flags), or None when
+    building or loading it failed — remembered, so a process tries once."""
     try:
-        return _build(source_text, cc, cache)
+        return _build(HERE / source, source_text, cc, cache)
     except (OSError, subprocess.SubprocessError):
         return None
 
 
-def _build(source_text: str, cc: str, cache: str) -> ctypes.CDLL:
+def _build(source: Path, source_text: str, cc: str, cache: str) -> ctypes.CDLL:
     version = subprocess.run([cc, "--version"], check=False, capture_output=True, text=True, timeout=60).stdout
     for flags in (FLAGS + NATIVE_FLAGS, FLAGS):  # without -march=native where the compiler refuses it
         key = hashlib.sha256("\0".join([source_text, cc, version, _cpu(), *flags]).encode()).hexdigest()[:16]
-        path = Path(cache) / f"row_adam-{key}.so"
-        if path.exists() or _compile(cc, flags, path):
+        path = Path(cache) / f"{source.stem}-{key}.so"
+        if path.exists() or _compile(cc, flags, source, path):
             break
     else:
-        raise OSError(f"{cc} could not compile {SOURCE.name}")
+        raise OSError(f"{cc} could not compile {source.name}")
     lib = ctypes.CDLL(str(path))
-    fn = lib.row_adam_f32
-    ptr, i64, f64 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_double
-    fn.argtypes = [ptr, ptr, ptr, ptr, i64, i64, ptr, ptr, i64, ptr, ptr, ptr, ptr, f64, f64, f64, f64]
-    fn.restype = i64
+    for name, (file, argtypes) in KERNELS.items():
+        if file == source.name:
+            fn = getattr(lib, name)
+            fn.argtypes, fn.restype = argtypes, _I64
     return lib
 
 
-def _compile(cc: str, flags: tuple[str, ...], path: Path) -> bool:
+def _compile(cc: str, flags: tuple[str, ...], source: Path, path: Path) -> bool:
     path.parent.mkdir(parents=True, exist_ok=True)
     # compiled beside its final name and renamed: processes compiling at once never load half a file
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".so")
     os.close(fd)
     try:
-        done = subprocess.run([cc, *flags, "-o", tmp, str(SOURCE), "-lm"], check=False, capture_output=True,
+        done = subprocess.run([cc, *flags, "-o", tmp, str(source), "-lm"], check=False, capture_output=True,
                               timeout=120)
         if done.returncode == 0:
             move_into_place(tmp, path)
@@ -105,12 +117,14 @@ def _cpu() -> str:
     return "\n".join(next((x for x in lines if x.startswith(k)), "") for k in ("model name", "flags", "Features"))
 
 
-def kernel():
-    """The compiled `row_adam_f32`, or None where it cannot be had (see the module docstring)."""
+def kernel(name: str):
+    """The compiled function `name` (a key of KERNELS), or None where it cannot be had (see the
+    module docstring)."""
+    source = KERNELS[name][0]
     if os.environ.get(DISABLE, "1") == "0":
         return None
     cc = compiler()
     if cc is None:
         return None
-    lib = _library(SOURCE.read_text(), cc, str(cache_dir()))
-    return None if lib is None else lib.row_adam_f32
+    lib = _library(source, (HERE / source).read_text(), cc, str(cache_dir()))
+    return None if lib is None else getattr(lib, name)
