@@ -54,8 +54,8 @@ def test_itempop_is_unchanged_with_and_without_a_target(target):
 
 
 def test_itempop_fit_gathers_two_columns_and_counts_in_place():
-    """1M train rows: the fit holds the two gathered int32 columns, one int64 key and a flag per row
-    (≈ 17 bytes a row). The old fit copied every column of train first (user, item, timestamp) and
+    """1M train rows: the fit holds the two gathered int32 columns, one int64 key, the radix sort's
+    int64 scratch and a flag per row (≈ 25 bytes a row). The old fit copied every column of train first (user, item, timestamp) and
     then built the key, its products and numpy's hash table on top: 41 bytes a row traced."""
     rng = np.random.default_rng(0)
     n_users, n_items, rows = 20_000, 50_000, 1_000_000
@@ -72,7 +72,7 @@ def test_itempop_fit_gathers_two_columns_and_counts_in_place():
     finally:
         tracemalloc.stop()
     assert np.array_equal(model.popularity, old_itempop(split))
-    assert peak < 20 * len(split.train_rows) + 16 * n_items, f"{peak / len(split.train_rows):.1f} bytes a row"
+    assert peak < 28 * len(split.train_rows) + 16 * n_items, f"{peak / len(split.train_rows):.1f} bytes a row"
 
 
 @pytest.mark.slow

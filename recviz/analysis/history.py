@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from recviz.analysis.dataset import item_titles
+from recviz.data.arrays import argsort_ints
 from recviz.data.interactions import Interactions
 
 PARTS = ("train", "valid", "test")
@@ -38,7 +39,7 @@ class RowIndex:
         """Group `inter`'s rows by user (a stable sort: O(rows log rows), once); with `split` (drawn
         on this very table), note each row's part."""
         kind = np.int32 if len(inter) < 2**31 else np.int64
-        order = np.argsort(inter.user, kind="stable").astype(kind, copy=False)
+        order = argsort_ints(inter.user).astype(kind, copy=False)
         starts = np.zeros(inter.n_users + 1, dtype=np.int64)
         np.cumsum(np.bincount(inter.user, minlength=inter.n_users), out=starts[1:])
         return cls(order, starts, None if split is None else row_parts(split, len(inter)))

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from recviz.data.arrays import unique
+from recviz.data.arrays import sort_ints, unique
 from recviz.data.npz import save_atomic
 from recviz.errors import DataError
 
@@ -109,7 +109,7 @@ class Interactions:
         if not len(self):
             return 0.0
         key = self.user.astype(np.int64) * self.n_items + self.item
-        key.sort()
+        key = sort_ints(key, overwrite=True)
         pairs = 1 + int(np.count_nonzero(key[1:] != key[:-1]))
         return pairs / max(1, self.n_users * self.n_items)
 

@@ -12,6 +12,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from recviz.data.arrays import lexsort_ints, sort_ints
 from recviz.data.interactions import GivenTest, Interactions
 from recviz.errors import DataError
 
@@ -205,7 +206,7 @@ def dedup(inter: Interactions, keep: str = "last",
     row = np.arange(n)
     sort_keys = [row] + ([inter.timestamp] if inter.timestamp is not None else [])
     sort_keys += [getattr(inter, k) for k in reversed(keys)]
-    order = np.lexsort(sort_keys)  # by keys, then time, then table order, all ascending
+    order = lexsort_ints(sort_keys)  # by keys, then time, then table order, all ascending
     group_key = np.stack([getattr(inter, k)[order].astype(np.int64) for k in keys])
     new_group = np.ones(n, bool)
     if n:
@@ -215,6 +216,6 @@ def dedup(inter: Interactions, keep: str = "last",
     else:
         last_of_group = np.r_[new_group[1:], True] if n else new_group
         winners = order[last_of_group]
-    winners = np.sort(winners)
+    winners = sort_ints(winners)
     record = {"op": "dedup", "keep": keep, "keys": list(keys), "removed": int(n - len(winners))}
     return _with_filter(inter.subset(winners), record)

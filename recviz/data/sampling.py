@@ -13,6 +13,7 @@ from functools import cached_property
 
 import numpy as np
 
+from recviz.data.arrays import sort_ints
 from recviz.errors import ProtocolError
 
 # Candidate cells (users × candidates) drawn per block: bounds the temporaries on large splits.
@@ -30,7 +31,7 @@ class SeenItems:
         keys = users.astype(np.int64)  # one key array, sorted and deduplicated in place
         keys *= n_items
         keys += items
-        keys.sort()
+        keys = sort_ints(keys, overwrite=True)
         if len(keys) > 1:
             keys = keys[np.r_[True, keys[1:] != keys[:-1]]]
         self.keys = keys

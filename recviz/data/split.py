@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from recviz import paths
+from recviz.data.arrays import argsort_ints, lexsort_ints, sort_ints
 from recviz.data.interactions import Interactions
 from recviz.data.npz import save_atomic
 from recviz.data.prepare import sampled_users
@@ -259,7 +260,7 @@ def _pairs(data: Interactions, target: str | None) -> tuple[np.ndarray, np.ndarr
     del ordered
     rep = order[last_of_pair]
     del order, last_of_pair
-    rep.sort()  # file order, which breaks the ties below
+    rep = sort_ints(rep, overwrite=True)  # file order, which breaks the ties below
     rep = rep[_order_by(data.user[rep], None if time is None else time[rep])]
     return rep, keys
 
@@ -267,18 +268,18 @@ def _pairs(data: Interactions, target: str | None) -> tuple[np.ndarray, np.ndarr
 def _order_by(major: np.ndarray, minor: np.ndarray | None) -> np.ndarray:
     """Positions sorted by (major, minor, position) for non-negative `major`: one stable sort of
     one int64 key (major × span of minor + minor's offset) when that fits in 63 bits — user × item
-    pair keys and 9 days of seconds do — else np.lexsort, which sorts once per key."""
+    pair keys and 9 days of seconds do — else one sort per key; linear time (`arrays.argsort_ints`)."""
     if minor is None or not len(major):
-        return np.argsort(major, kind="stable")
+        return argsort_ints(major)
     lo, hi = int(minor.min()), int(minor.max())
     span, top = hi - lo + 1, int(major.max()) + 1
     if top * span >= 2 ** 63:
-        return np.lexsort((minor, major))
+        return lexsort_ints((minor, major))
     key = major.astype(np.int64)
     key *= span
     key += minor
     key -= lo
-    return np.argsort(key, kind="stable")
+    return argsort_ints(key)
 
 
 def _train_without(keys: np.ndarray, held: np.ndarray) -> np.ndarray:
@@ -289,7 +290,7 @@ def _member(values: np.ndarray, of: np.ndarray) -> np.ndarray:
     """values ∈ of, by binary search in sorted `of`: O(len · log len(of)) time and one index array,
     where np.isin on pair keys (a range of users × items) sorts both arrays together. A block of
     values at a time, so the search's temporaries stay small."""
-    of = np.sort(of)
+    of = sort_ints(of)
     out = np.zeros(len(values), bool)
     if not len(of):
         return out
@@ -396,7 +397,7 @@ def _ratio(data: Interactions, seed: int, n: int, target: str | None) -> Split:
             "users_evaluated_test": _n_distinct(data.user[test_rows], data.n_users),
             "cold_users_skipped": cold,
             "rule": "users with held-out items but no train interactions are not evaluated"}
-    return Split("ratio", data, train_rows, np.sort(valid_rows), np.sort(test_rows), seed=seed,
+    return Split("ratio", data, train_rows, sort_ints(valid_rows), sort_ints(test_rows), seed=seed,
                  target=target, info=info)
 
 
@@ -408,7 +409,7 @@ def _n_distinct(codes: np.ndarray, n: int) -> int:
 def _rows_of_pairs(data: Interactions, keys: np.ndarray, users: np.ndarray, items: np.ndarray) -> np.ndarray:
     """Last row index of each given (user, item) pair."""
     want = users.astype(np.int64) * data.n_items + items
-    order = np.argsort(keys, kind="stable")  # by key, then row
+    order = argsort_ints(keys)  # by key, then row
     ordered = keys[order]
     pos = np.searchsorted(ordered, want, side="right") - 1
     if (pos < 0).any() or (ordered[pos] != want).any():
@@ -418,5 +419,5 @@ def _rows_of_pairs(data: Interactions, keys: np.ndarray, users: np.ndarray, item
 
 def _order_like(given_users: np.ndarray, users: np.ndarray) -> np.ndarray:
     """Indices into the given arrays that line them up with `users`."""
-    idx = np.argsort(given_users, kind="stable")
+    idx = argsort_ints(given_users)
     return idx[np.searchsorted(given_users[idx], users)]

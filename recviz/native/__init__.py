@@ -2,7 +2,8 @@
 arithmetic. Each is a C file beside this one, declared in `KERNELS`:
 
 - `row_adam.c`, `row_adam_f32`: the lazy Adam update of a large embedding table (`training.optim.RowAdam`);
-- `itemknn.c`, `knn_pair_scores_f32`: ItemKNN's score of (user, item) pairs (`models.itemknn`).
+- `itemknn.c`, `knn_pair_scores_f32`: ItemKNN's score of (user, item) pairs (`models.itemknn`);
+- `radix.c`, `radix_sort_i64`: a stable linear-time sort of integer keys (`data.arrays`).
 
 Every caller keeps a numpy or torch path that computes the same numbers, taken where the kernel
 cannot be had; tests hold the two together.
@@ -43,6 +44,7 @@ _P, _I64, _F64 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_double
 # kernel → (its C file beside this module, argument types); every kernel returns int64 (< 0: refused)
 KERNELS = {
     "row_adam_f32": ("row_adam.c", [_P, _P, _P, _P, _I64, _I64, _P, _P, _I64, _P, _P, _P, _P, _F64, _F64, _F64, _F64]),
+    "radix_sort_i64": ("radix.c", [_P, _P, _I64, _P, _P, _P, _P]),
     "knn_pair_scores_f32": ("itemknn.c", [_P, _P, _P, _I64, _I64, _P, _P, _P, _P, _I64, _I64, _P, _P]),
 }
 # -O3 vectorises the row loops, for this machine's vector width where the compiler knows it

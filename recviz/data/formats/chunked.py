@@ -26,6 +26,7 @@ from typing import Callable, Iterable
 import numpy as np
 import pandas as pd
 
+from recviz.data.arrays import argsort_ints, sort_ints
 from recviz.data.formats.columns import Attribute, Column, Ids, Kinds, Lines
 from recviz.data.interactions import Interactions
 from recviz.data.timestamps import finish_timestamps
@@ -191,12 +192,12 @@ def _dedup(arrays: dict, lines, *, dedup: str, file: str, keys: tuple[str, ...],
         return None
     if dedup == "error":
         key = _key(arrays, keys)
-        key.sort()  # in place: the common case, no repeat, needs no order array
+        key = sort_ints(key, overwrite=True)  # the common case, no repeat, needs no order array
         if not (key[1:] == key[:-1]).any():
             return None
         del key
         key = _key(arrays, keys)
-        order = np.argsort(key, kind="stable")
+        order = argsort_ints(key)
         same = key[order[1:]] == key[order[:-1]]
         k2 = int(order[1:][same].min())  # the first line that repeats an earlier one
         k1 = int(np.flatnonzero(key == key[k2])[0])
@@ -206,6 +207,8 @@ def _dedup(arrays: dict, lines, *, dedup: str, file: str, keys: tuple[str, ...],
                         file=file, row=int(lines[k2]), fix=DEDUP_FIX)
     key = _key(arrays, keys)
     ts = arrays["timestamp"]
+    # numpy's sorts here, not the radix ones (`arrays`): those hold four row-long buffers, and the
+    # import's peak must stay within 3× the log's arrays
     order = np.lexsort((ts, key)) if ts is not None else np.argsort(key, kind="stable")  # then row order
     key = key[order]  # now sorted; the unsorted keys are freed
     last = np.empty(n, bool)
@@ -222,8 +225,7 @@ def _dedup(arrays: dict, lines, *, dedup: str, file: str, keys: tuple[str, ...],
         first[1:] = last[:-1]
         kept = order[first]
     del order, last
-    kept.sort()
-    return kept
+    return sort_ints(kept, overwrite=True)
 
 
 def _key(arrays: dict, keys: tuple[str, ...]) -> np.ndarray:
