@@ -16,6 +16,7 @@ import pandas as pd
 
 from recviz.analysis.dataset import item_titles
 from recviz.data.interactions import Interactions
+from recviz.data.sampling import SeenItems
 
 PARTS = ("train", "valid", "test")
 UNUSED = "unused"  # a row in no part of the split (see `user_history`)
@@ -164,3 +165,15 @@ def part_items(inter: Interactions, user: int, split, part: str = "train", index
     map highlights), without scanning the whole log when `index` is given."""
     rows = _user_rows(inter, user, index)
     return inter.item[rows[_parts_of(split, inter, rows, index) == PARTS.index(part)]]
+
+
+def known_items(inter: Interactions, user: int, index: RowIndex) -> SeenItems:
+    """The items excluded from the user's full-ranking top-N — their train and validation pairs —
+    from `index` (built with the split): equal to `split.known_before("test", users=[user])`, but
+    costing that user's rows (plus the SeenItems offsets, one per user) instead of a mask over
+    every train row of the log."""
+    if index.parts is None:
+        raise ValueError("the row index was built without a split: build it with the split to know its parts")
+    rows = _user_rows(inter, user, index)
+    rows = rows[index.parts[rows] <= PARTS.index("valid")]
+    return SeenItems(inter.user[rows], inter.item[rows], inter.n_users, inter.n_items)
