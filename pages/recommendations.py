@@ -10,9 +10,10 @@ from pages.ui.glossary import explain
 from pages.ui.pickers import pager, search_id
 from pages.ui.runs import run_store
 from recviz import charts
-from recviz.analysis import embeddings, lookup, runview, toplists, why
 from recviz.analysis import dataset as ds
-from recviz.experiments import artifacts, topn as lists
+from recviz.analysis import embeddings, lookup, runview, toplists, why
+from recviz.experiments import artifacts
+from recviz.experiments import topn as lists
 from recviz.experiments.experiment import prepare_split
 
 frame.run_in_app()  # Streamlit may run this file alone (legacy pages/ layout): then the frame runs it

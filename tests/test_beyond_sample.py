@@ -51,8 +51,8 @@ def test_the_note_names_the_lists_stored_when_the_cell_budget_binds(recviz_home,
     record.train_here(RunConfig.build(dataset=DATA, model="itemknn", eval_users=20))
     r = peruser.load(RunStore(), 1)
     assert r.stored() == 6 == len(artifacts.load_topn(RunStore().run_dir(1))["users"]) and r.listed() == 6
-    assert exposure.sample_notes([r]) == ["#1 itemknn: beyond-accuracy metrics over a seeded sample of 6 of its 20 "
-                                          "evaluated users (the run stored the top-N lists of 6 users)"]
+    assert exposure.sample_notes([r]) == [("#1 itemknn: beyond-accuracy metrics over a seeded sample of 6 of its 20 "
+                                           "evaluated users (the run stored the top-N lists of 6 users)")]
 
 
 def test_no_note_when_every_evaluated_user_has_a_list(recviz_home):

@@ -69,6 +69,6 @@ def test_the_view_gives_held_items_and_the_unbounded_list_without_a_whole_log_ma
     made = []
     for user in range(data.n_users):
         assert sorted(view.held_items(user)) == sorted(held_items[held_users == user])
-        items, scores = view.user_list(stored, user, 3, lambda: made.append(user) or model)
+        items, scores = view.user_list(stored, user, 3, lambda u=user: made.append(u) or model)
         assert np.array_equal(items, every[0][user]) and np.array_equal(scores, every[1][user])
     assert made == [u for u in range(data.n_users) if u not in (0, 4)]  # the model is asked for only when needed

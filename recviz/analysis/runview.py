@@ -11,8 +11,8 @@ known items read from the row index (`history.known_items`), never a mask over t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import pandas as pd
