@@ -143,7 +143,8 @@ else:
 
 # ---- why these items ------------------------------------------------------------------------------------
 st.subheader("Why these items")
-reasons = why.explain(load_model(str(store.path), run.id), split, user, top[ok][:why.SHOWN], k=3, titles=titles)
+reasons = why.explain(load_model(str(store.path), run.id), split, user, top[ok][:why.SHOWN], k=3, titles=titles,
+                      train_rows=view.train_rows(user))
 st.caption(f"Top {min(why.SHOWN, ok.sum())} of #{run.id} {run.model}: {reasons.measure}")
 st.dataframe(reasons.frame, hide_index=True, key="why")
 

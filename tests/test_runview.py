@@ -72,3 +72,24 @@ def test_the_view_gives_held_items_and_the_unbounded_list_without_a_whole_log_ma
         items, scores = view.user_list(stored, user, 3, lambda u=user: made.append(u) or model)
         assert np.array_equal(items, every[0][user]) and np.array_equal(scores, every[1][user])
     assert made == [u for u in range(data.n_users) if u not in (0, 4)]  # the model is asked for only when needed
+
+
+def test_why_from_the_views_train_rows_equals_why_from_the_scan():
+    from recviz.analysis import why
+
+    from recviz.models.itemknn import ItemKNN
+
+    data = repeated_log()
+    split = make_split(data, "loo", seed=0, n_candidates=5, cache=False)
+    model = ItemKNN()
+    model.fit(split)
+    view = runview.RunView.build(split)
+    supported = 0
+    for user in range(data.n_users):
+        rows = view.train_rows(user)
+        assert sorted(rows) == sorted(split.train_rows[data.user[split.train_rows] == user])
+        top = topn.lists(model, split, [user], 5, seed=0)[0][0]
+        mine = why.explain(model, split, user, top, train_rows=rows).frame
+        assert mine.equals(why.explain(model, split, user, top).frame)
+        supported += int((mine["supported by"] != "").sum())
+    assert supported > 0  # neighbours in the history support some items: the rows are read

@@ -160,11 +160,17 @@ def part_history(inter: Interactions, user: int, split, part: str = "test",
     return _frame(inter, rows[keep], codes[keep])
 
 
+def part_rows(inter: Interactions, user: int, split, part: str = "train", index: RowIndex | None = None) -> np.ndarray:
+    """The user's row indices in one part of the split, oldest first, without scanning the whole
+    log when `index` is given."""
+    rows = _user_rows(inter, user, index)
+    return rows[_parts_of(split, inter, rows, index) == PARTS.index(part)]
+
+
 def part_items(inter: Interactions, user: int, split, part: str = "train", index: RowIndex | None = None) -> np.ndarray:
     """The items of the user's rows in one part of the split (e.g. the train items an embedding
     map highlights), without scanning the whole log when `index` is given."""
-    rows = _user_rows(inter, user, index)
-    return inter.item[rows[_parts_of(split, inter, rows, index) == PARTS.index(part)]]
+    return inter.item[part_rows(inter, user, split, part, index)]
 
 
 def known_items(inter: Interactions, user: int, index: RowIndex) -> SeenItems:

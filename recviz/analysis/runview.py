@@ -4,7 +4,8 @@ the split, every item's title and the users judged on test. `benchmarks/scale.py
 times this very object, so what it reports is what the page pays.
 
 Per user (`RunView` methods): the history a page at a time and the held-out rows
-(`analysis.history` over the row index), the held-out items, and the top-N list — the stored one,
+(`analysis.history` over the row index), the held-out and train items and rows (the train rows
+are what "why these items" reads), and the top-N list — the stored one,
 or, for a user whose list the run did not store, made now from the run's model with that user's
 known items read from the row index (`history.known_items`), never a mask over the whole log.
 """
@@ -60,9 +61,13 @@ class RunView:
         """The items of the user's test rows (internal ids): `split.held_out("test")`'s of this user."""
         return history.part_items(self.data, user, self.split, "test", index=self.rows)
 
+    def train_rows(self, user: int) -> np.ndarray:
+        """The user's train rows (row indices into `data`), oldest first."""
+        return history.part_rows(self.data, user, self.split, "train", index=self.rows)
+
     def train_items(self, user: int) -> np.ndarray:
         """The items of the user's train rows (internal ids)."""
-        return history.part_items(self.data, user, self.split, "train", index=self.rows)
+        return self.data.item[self.train_rows(user)]
 
     def user_list(self, stored: dict, user: int, seed: int, model_of: Callable[[], object]):
         """The user's (items [N], scores [N]): the stored row of `stored` (`artifacts.load_topn`), or
