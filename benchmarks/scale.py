@@ -6,7 +6,7 @@
 
 The log comes from `benchmarks/taobao_like.py` (users ≈ rows/100, items ≈ rows/25, pv/cart/fav/buy,
 9 days, planted factors), written as Parquet in bounded memory. Then each phase runs the code the
-CLI and the app run — never a re-implementation:
+CLI and the app run — never a re-implementation (the phases: `benchmarks/scale_phases.py`):
 
 | phase       | what runs                                                                                 |
 |-------------|-------------------------------------------------------------------------------------------|
@@ -19,7 +19,7 @@ CLI and the app run — never a re-implementation:
 | itemknn     | the same for ItemKNN                                                                        |
 | gmf         | GMF through `training.fit`, stopped after `--batches` batches of `--batch-size`: samples/s, the epoch time extrapolated from it, and the same on ml-100k in the same process with their ratio (`benchmarks/scale_training.py`) |
 | mbnmf       | the same for multi-behaviour NeuMF with target buy (no ml-100k reference)                   |
-| topn        | one user's top-20 as the Recommendations page makes it: `eval.protocols.recommend` on a fitted ItemPop, `analysis.dataset.top_list` and `user_history` |
+| topn        | the Recommendations page for one user (`analysis.runview.RunView`, what the page caches per run): the first view (load, split, ItemPop fit, the run's index) in the note, then `work s` = one rerun's work for a user whose list is not stored (held-out rows, a history page, the list made on demand, its table) |
 | data-page   | the Data page: the dataset loaded as the page loads it, `stats()`, `analysis.dataset` summaries and `recviz.charts` figures serialised |
 
 Each phase's row gives its wall time (the whole process: start, imports, loading the data, the
@@ -48,12 +48,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's recviz and benchmarks
 
+from benchmarks.scale_phases import PHASE_FUNCS, _mb
+
 PHASES = ("generate", "import", "inspect", "split-loo", "split-ratio", "itempop", "itemknn", "gmf", "mbnmf",
           "topn", "data-page")
 NEEDS = {"import": "generate", **{p: "import" for p in PHASES[2:]}}
-NAME = "scale"
 RESULT = "SCALE-RESULT "
-TOP_N = 20
 
 
 # ---- the parent: one child process per phase ------------------------------------------------------
@@ -83,7 +83,9 @@ def parse(argv=None) -> argparse.Namespace:
         p.error(f"unknown phase(s) {unknown}; phases: {', '.join(PHASES)}")
     if args.rows < 1000:
         p.error("--rows must be at least 1000")
-    from recviz.training.loop import POLL_EVERY  # the rate is timed from the first poll on
+    from recviz.training.loop import (
+        POLL_EVERY,  # the rate is timed from the first poll on
+    )
 
     if args.batches < 2 * POLL_EVERY:
         p.error(f"--batches must be at least {2 * POLL_EVERY}: the rate is timed between polls every {POLL_EVERY} batches")
@@ -147,7 +149,7 @@ def parent(args) -> int:
             f"{ended} after ({started['at']})\n{table}")
     print("\n" + text)
     print(json.dumps(report))
-    from recviz.files import write_json, write_atomic
+    from recviz.files import write_atomic, write_json
 
     write_json(Path(args.out) / f"scale-{args.rows}.json", report, indent=1)
     write_atomic(Path(args.out) / f"scale-{args.rows}.txt", text + "\n")
@@ -206,10 +208,6 @@ def _rss(pid: int) -> int:
         return 0
 
 
-def _mb(n) -> str:
-    return "" if n is None else f"{n / 2**20:,.0f} MB" if n < 2**30 else f"{n / 2**30:,.2f} GB"
-
-
 def format_row(row: dict) -> str:
     work = f"{row['work_s']:.1f}" if row.get("work_s") is not None else ""
     return (f"{row['phase']:<12} {row.get('wall_s', ''):>8} {work:>8} {_mb(row.get('peak_rss')):>10} "
@@ -229,13 +227,13 @@ def child(args) -> int:
     import pandas  # noqa: F401
 
     if phase != "generate":  # RecViz's modules (torch with the training loop), so that the base holds them
-        import pyarrow.compute  # noqa: F401
+        import pyarrow.compute
         import pyarrow.parquet  # noqa: F401
 
-        import recviz.analysis.dataset  # noqa: F401
-        import recviz.cli  # noqa: F401
-        import recviz.commands.data  # noqa: F401
-        import recviz.data.formats.detect  # noqa: F401
+        import recviz.analysis.dataset
+        import recviz.cli
+        import recviz.commands.data
+        import recviz.data.formats.detect
         import recviz.experiments.experiment  # noqa: F401
 
     base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
@@ -251,212 +249,6 @@ def child(args) -> int:
     print(RESULT + json.dumps(result, default=str), flush=True)
     return 0 if result["ok"] else 1
 
-
-def _base() -> int:
-    """Peak resident bytes so far: taken after a phase's imports, before its work."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-
-
-def _config(args, **kw):
-    from recviz.config import RunConfig
-
-    return RunConfig(dataset=NAME, seed=args.seed, **kw)
-
-
-def phase_generate(args, where) -> dict:
-    from benchmarks.taobao_like import write_parquet
-    from recviz.files import write_json
-
-    base = _base()
-    if where["log"].exists() and where["facts"].exists():
-        facts = json.loads(where["facts"].read_text())
-        return {"base_rss": base, "work_s": 0.0, "note": f"reused {where['log'].name}: " + _describe_log(facts)}
-    start = time.perf_counter()
-    facts = write_parquet(where["log"], args.rows, args.seed)
-    work = time.perf_counter() - start
-    facts["file_bytes"] = where["log"].stat().st_size
-    write_json(where["facts"], facts)
-    return {"base_rss": base, "work_s": work, "note": _describe_log(facts)}
-
-
-def _describe_log(facts: dict) -> str:
-    shares = "/".join(f"{100 * v / facts['rows']:.1f}" for v in facts["behaviors"].values())
-    return (f"{facts['users']:,} users, {facts['items']:,} items, pv/cart/fav/buy {shares} %, "
-            f"{facts['file_bytes'] / 2**20:,.0f} MB Parquet")
-
-
-def phase_import(args, where) -> dict:
-    import zipfile
-
-    import numpy as np
-
-    from recviz import cli
-    from recviz.data import saved
-    from recviz.files import write_json
-
-    base = _base()
-    shutil.rmtree(where["home"] / "splits", ignore_errors=True)  # splits of an earlier import's data
-    start = time.perf_counter()
-    code = cli.main(["import", str(where["log"]), "--name", NAME, "--dedup", "last", "--replace", "--json"])
-    work = time.perf_counter() - start
-    if code != 0:
-        raise RuntimeError(f"recviz import exited {code}")
-    version = saved.versions(NAME)[-1]
-    arrays = 0  # the final arrays' bytes, from the saved file's headers (nothing loaded)
-    with zipfile.ZipFile(saved._file(NAME, version)) as z:
-        for name in z.namelist():
-            if name.split(".")[0] in ("user", "item", "timestamp", "behavior", "rating", "user_ids", "item_ids"):
-                with z.open(name) as fh:
-                    magic = np.lib.format.read_magic(fh)
-                    header = np.lib.format.read_array_header_1_0 if magic == (1, 0) else \
-                        np.lib.format.read_array_header_2_0
-                    shape, _, dtype = header(fh)
-                    arrays += int(np.prod(shape)) * dtype.itemsize
-    write_json(where["home"] / "arrays.json", {"bytes": arrays})
-    return {"base_rss": base, "work_s": work, "arrays_bytes": arrays,
-            "note": f"{version['interactions']:,} interactions ({args.rows - version['interactions']:,} repeats "
-                    f"dropped), {version['users']:,} users, {version['items']:,} items; arrays {_mb(arrays)}"}
-
-
-def phase_inspect(args, where) -> dict:
-    from recviz import cli
-
-    base = _base()
-    start = time.perf_counter()
-    code = cli.main(["inspect", "--dataset", NAME, "--json"])
-    if code != 0:
-        raise RuntimeError(f"recviz inspect exited {code}")
-    return {"base_rss": base, "work_s": time.perf_counter() - start, "note": "load + stats()"}
-
-
-def _split_phase(args, where, protocol: str) -> dict:
-    from recviz import paths as rpaths
-    from recviz.experiments.experiment import prepare_data, prepare_split
-
-    base = _base()
-    config = _config(args, protocol=protocol, candidates=100)
-    for old in rpaths.splits_dir().glob(f"*-{protocol}-*-all-{args.seed}.npz"):
-        old.unlink()  # drawn fresh, as a first run on the data does
-    start = time.perf_counter()
-    data = prepare_data(config)
-    loaded = time.perf_counter()
-    split = prepare_split(config, data)
-    work = time.perf_counter() - loaded
-    info = split.info
-    evaluated = info.get("users_evaluated", info.get("users_evaluated_test"))
-    return {"base_rss": base, "work_s": work,
-            "note": f"load {loaded - start:.1f} s; {len(split.train_rows):,} train rows, {evaluated:,} users evaluated"}
-
-
-def phase_split_loo(args, where) -> dict:
-    return _split_phase(args, where, "loo")
-
-
-def phase_split_ratio(args, where) -> dict:
-    return _split_phase(args, where, "ratio")
-
-
-def _run_phase(args, model: str) -> dict:
-    from recviz.experiments.experiment import prepare_data, prepare_split, run
-
-    base = _base()
-    config = _config(args, model=model, protocol="loo", candidates=100)
-    start = time.perf_counter()
-    data = prepare_data(config)
-    split = prepare_split(config, data)  # the split-loo phase's, reloaded
-    ready = time.perf_counter()
-    result = run(config, data=data, split=split)
-    work = time.perf_counter() - ready
-    m = result.test.metrics
-    return {"base_rss": base, "work_s": work,
-            "note": f"fit + valid/test evaluation (load + split reload {ready - start:.1f} s before it); "
-                    f"test HR@10 {m['HR@10']:.3f}, NDCG@10 {m['NDCG@10']:.3f}"}
-
-
-def phase_itempop(args, where) -> dict:
-    return _run_phase(args, "itempop")
-
-
-def phase_itemknn(args, where) -> dict:
-    return _run_phase(args, "itemknn")
-
-
-def phase_gmf(args, where) -> dict:
-    from benchmarks import scale_training
-
-    return scale_training.batches_phase(args, "gmf", NAME, _base)
-
-
-def phase_mbnmf(args, where) -> dict:
-    from benchmarks import scale_training
-
-    return scale_training.batches_phase(args, "mbnmf", NAME, _base)
-
-
-def split_for(model: str):
-    """The hidden child `split-MODEL`: the training phase's split drawn in a process of its own."""
-    def phase(args, where) -> dict:
-        from benchmarks import scale_training
-
-        return scale_training.draw_split(args, model, NAME)
-    return phase
-
-
-def phase_topn(args, where) -> dict:
-    import numpy as np
-
-    from recviz.analysis import dataset as ds
-    from recviz.analysis.history import user_history
-    from recviz.eval.protocols import recommend
-    from recviz.experiments.experiment import build_model, prepare_data, prepare_split
-
-    base = _base()
-    config = _config(args, model="itempop", protocol="loo", candidates=100)
-    start = time.perf_counter()
-    data = prepare_data(config)
-    split = prepare_split(config, data)
-    model = build_model(config)
-    model.fit(split)
-    ready = time.perf_counter()
-    users, held = split.held_out("test")
-    user = int(users[0])
-    top, scores = recommend(model, np.array([user]), split.known_before("test", users=[user]), TOP_N, seed=config.seed,
-                            with_scores=True)
-    table = ds.top_list(top[0], scores[0], data.item_ids, ds.item_titles(data), held_out=held[users == user])
-    history = user_history(data, user, split)
-    work = time.perf_counter() - ready
-    return {"base_rss": base, "work_s": work,
-            "note": f"one user's top-{len(table)} + history of {len(history)} rows; load, split reload and "
-                    f"ItemPop fit {ready - start:.1f} s before it"}
-
-
-def phase_data_page(args, where) -> dict:
-    from recviz import charts
-    from recviz.analysis import dataset as ds
-    from recviz.data import saved
-    from recviz.experiments.experiment import prepare_data
-
-    base = _base()
-    start = time.perf_counter()
-    data = prepare_data(_config(args))  # what pages/ui/datasets.load_data caches
-    loaded = time.perf_counter()
-    view = ds.overview(data)  # what pages/ui/datasets.data_overview caches
-    figures = [charts.long_tail(view.users, view.items)]
-    if view.behaviors is not None:
-        figures.append(charts.behavior_mix(view.behaviors))
-    if view.ratings is not None:
-        figures.append(charts.rating_histogram(view.ratings))
-    saved.versions(NAME)
-    sent = sum(len(fig.to_json()) for fig in figures)  # what the page sends the browser
-    work = time.perf_counter() - loaded
-    return {"base_rss": base, "work_s": work, "figure_bytes": sent,
-            "note": f"load {loaded - start:.1f} s; stats, summaries, {len(figures)} charts ({_mb(sent)} of figure JSON)"}
-
-
-PHASE_FUNCS = {"generate": phase_generate, "import": phase_import, "inspect": phase_inspect,
-               "split-loo": phase_split_loo, "split-ratio": phase_split_ratio, "itempop": phase_itempop,
-               "itemknn": phase_itemknn, "gmf": phase_gmf, "mbnmf": phase_mbnmf, "topn": phase_topn,
-               "data-page": phase_data_page, "split-gmf": split_for("gmf"), "split-mbnmf": split_for("mbnmf")}
 
 if __name__ == "__main__":
     raise SystemExit(main())

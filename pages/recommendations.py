@@ -10,9 +10,10 @@ from pages.ui.glossary import explain
 from pages.ui.pickers import pager, search_id
 from pages.ui.runs import run_store
 from recviz import charts
-from recviz.analysis import embeddings, history, lookup, toplists, why
 from recviz.analysis import dataset as ds
-from recviz.experiments import artifacts, topn as lists
+from recviz.analysis import embeddings, lookup, runview, toplists, why
+from recviz.experiments import artifacts
+from recviz.experiments import topn as lists
 from recviz.experiments.experiment import prepare_split
 
 frame.run_in_app()  # Streamlit may run this file alone (legacy pages/ layout): then the frame runs it
@@ -46,29 +47,24 @@ def load_model(db: str, run_id: int):
     return artifacts.load_model(artifacts.run_files(store, store.get(run_id)))[0]
 
 
+@st.cache_resource(max_entries=4, show_spinner="Indexing the run's users…")
+def run_view(db: str, run_id: int) -> runview.RunView:
+    """Built once per run, so that a rerun costs O(one user's rows) (`analysis.runview`)."""
+    return runview.RunView.build(load_run(db, run_id)[0])
+
+
 @st.cache_resource(max_entries=64, show_spinner="Making this user's list from the run's model…")
 def user_list(db: str, run_id: int, user: int):
     """One user's (items, scores): stored with the run, or made now for that user alone."""
-    split, stored = load_run(db, run_id)[:2]
-    if lists.row_of(stored, [user])[0] >= 0:
-        return artifacts.user_topn(stored, user, None)
-    run_dir = artifacts.run_files(store, store.get(run_id))
-    return artifacts.user_topn(stored, user, run_dir, load_model(db, run_id), split)
-
-
-@st.cache_resource(max_entries=4, show_spinner="Indexing the run's users…")
-def run_index(db: str, run_id: int):
-    """Built once per run, so that a rerun costs O(one user's rows): the users' raw ids sorted for
-    the search, every user's rows with their part of the split, and every item's title."""
-    split = load_run(db, run_id)[0]
-    return (lookup.IdIndex.build(split.data.user_ids), history.RowIndex.build(split.data, split),
-            ds.item_titles(split.data))
+    return run_view(db, run_id).user_list(load_run(db, run_id)[1], user, store.get(run_id).config.seed,
+                                          lambda: load_model(db, run_id))
 
 
 split, topn, test_eval, coords = load_run(str(store.path), run.id)
 top_n = topn["items"].shape[1]
 data = split.data
-user_index, rows_index, titles = run_index(str(store.path), run.id)
+view = run_view(str(store.path), run.id)
+user_index, titles, test_users = view.users, view.titles, view.test_users
 protocol = run.config.protocol_detail
 
 # ---- pick a user -----------------------------------------------------------------------------------
@@ -78,8 +74,6 @@ other = None
 if others:
     other = others[st.selectbox("Compare with", list(others), key="other_run", required=True)]
     other_lists = load_run(str(store.path), other.id)[1]
-held_users, judged = split.held_out("test")[0], split.evaluated("test")  # judged: the run's evaluated users
-test_users = np.unique(held_users if judged is None else held_users[judged])
 if mode == "search by id":
     # one field per dataset: an id typed for another run's data never lingers here
     user = search_id("Raw user id", user_index, key=f"user_raw.{run.dataset}", default=str(data.user_ids[test_users[0]]),
@@ -100,16 +94,18 @@ else:
     overlaps = dict(zip(common[worst].tolist(), toplists.overlap(mine[worst], theirs[worst])))
     user = int(st.selectbox("Users where the runs disagree most", list(overlaps), key="disagree_user",
                             format_func=lambda u: f"{data.user_ids[u]} (overlap {overlaps[u]:.0%})", required=True))
+    st.caption(f"Among the {len(common):,} users whose lists both runs stored (#{run.id}: "
+               f"{len(topn['users']):,}, #{other.id}: {len(other_lists['users']):,}).")
 
 # ---- what the user did, what was held out --------------------------------------------------------------
-held = history.part_history(data, user, split, "test", index=rows_index)
+held = view.held(user)
 st.subheader(f"User {data.user_ids[user]}")
 left, right = st.columns(2)
 with left:
-    n_rows = len(rows_index.rows(user))
+    n_rows = view.n_rows(user)
     st.markdown(f"**History** ({n_rows:,} interactions, oldest first)")
     where = pager(n_rows, key=f"history_page.{run.id}.{user}", noun="interactions")
-    shown = history.history_page(data, user, split, where.page, where.size, index=rows_index)[0]
+    shown = view.history_page(user, where.page, where.size)[0]
     st.dataframe(shown, hide_index=True, height=320, key="history")
 with right:
     st.markdown("**Held out for test**")
@@ -127,7 +123,7 @@ with right:
         explain("HR@K", "NDCG@K", "protocol")
 
 # ---- the list -----------------------------------------------------------------------------------------
-held_items = set(split.held_out("test")[1][split.held_out("test")[0] == user])
+held_items = set(view.held_items(user).tolist())
 top, scores = user_list(str(store.path), run.id, user)
 ok = np.isfinite(scores)
 table = ds.top_list(top, scores, data.item_ids, titles, held_out=held_items)
@@ -147,7 +143,8 @@ else:
 
 # ---- why these items ------------------------------------------------------------------------------------
 st.subheader("Why these items")
-reasons = why.explain(load_model(str(store.path), run.id), split, user, top[ok][:why.SHOWN], k=3, titles=titles)
+reasons = why.explain(load_model(str(store.path), run.id), split, user, top[ok][:why.SHOWN], k=3, titles=titles,
+                      train_rows=view.train_rows(user))
 st.caption(f"Top {min(why.SHOWN, ok.sum())} of #{run.id} {run.model}: {reasons.measure}")
 st.dataframe(reasons.frame, hide_index=True, key="why")
 
@@ -156,7 +153,7 @@ st.subheader("Item embeddings (PCA)")
 if coords is None:
     st.caption(f"{run.model} has no item embeddings to map.")
 else:
-    train_items = history.part_items(data, user, split, "train", index=rows_index)
+    train_items = view.train_items(user)
     points = embeddings.embedding_map(coords["xy"], titles, history_items=train_items,
                                       recommended_items=top[ok][:10], held_out_items=list(held_items))
     st.plotly_chart(charts.embedding_map(points, tuple(coords["explained"])), key="embedding_map")

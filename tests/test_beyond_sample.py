@@ -1,6 +1,7 @@
 """A run that evaluated more users than it stores lists of (`topn.TOPN_USERS`) has its
 beyond-accuracy metrics over the seeded sample it stored: the table names the sample's size, and
-the Results page and `recviz report` (text and JSON) say so in words made from the same constant."""
+the Results page and `recviz report` (text and JSON) say so in words, with the number of lists the run
+stored as read from its topn.npz (not a bound's constant)."""
 
 import json
 
@@ -15,7 +16,7 @@ from tests.test_app import app, assert_clean
 
 DATA = "synthetic:users=80,items=300,interactions=1500"
 NOTE = "#1 itemknn: beyond-accuracy metrics over a seeded sample of 8 of its 20 evaluated users " \
-       "(a run stores the top-N lists of at most 8 users)"
+       "(the run stored the top-N lists of 8 users)"
 
 
 @pytest.fixture
@@ -37,6 +38,21 @@ def test_the_table_names_the_sample_and_its_metrics_are_over_the_stored_lists_on
         assert row[name] == pytest.approx(on_sample[name])
     assert exposure.sample_notes([sampled]) == [NOTE]
     assert exposure.shown(exposure.table([sampled]))[exposure.LISTED].tolist() == ["8"]
+
+
+def test_the_note_names_the_lists_stored_when_the_cell_budget_binds(recviz_home, monkeypatch):
+    """A budget of 6.5 users' cells: 6 users' lists stored, fewer than TOPN_USERS (8) — the words
+    give the 6 read from the file, not either constant."""
+    from recviz.experiments.experiment import prepare_data
+
+    n_items = prepare_data(RunConfig.build(dataset=DATA, model="itemknn")).n_items
+    monkeypatch.setattr(topn, "TOPN_USERS", 8)
+    monkeypatch.setattr(topn, "TOPN_CELLS", 6 * n_items + n_items // 2)
+    record.train_here(RunConfig.build(dataset=DATA, model="itemknn", eval_users=20))
+    r = peruser.load(RunStore(), 1)
+    assert r.stored() == 6 == len(artifacts.load_topn(RunStore().run_dir(1))["users"]) and r.listed() == 6
+    assert exposure.sample_notes([r]) == [("#1 itemknn: beyond-accuracy metrics over a seeded sample of 6 of its 20 "
+                                           "evaluated users (the run stored the top-N lists of 6 users)")]
 
 
 def test_no_note_when_every_evaluated_user_has_a_list(recviz_home):

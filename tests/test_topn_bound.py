@@ -1,4 +1,5 @@
-"""topn.npz stores at most `topn.TOPN_USERS` users' lists (evaluated users first, seeded, named in
+"""topn.npz stores at most `topn.user_bound(n_items)` users' lists (TOPN_CELLS scored cells, at most
+`topn.TOPN_USERS` users) (evaluated users first, seeded, named in
 `users`); any other user's list is made on demand, equal to what storing every user would have kept."""
 
 import numpy as np
@@ -35,6 +36,31 @@ def test_a_run_with_at_most_the_bound_stores_every_user_as_before(knn, tmp_path)
     items, scores = recommend(knn.model, np.arange(80), knn.split.known_before("test"), 20, seed=knn.config.seed,
                               with_scores=True)  # what save stored before the bound
     assert np.array_equal(stored["items"], items) and np.array_equal(stored["scores"], scores)
+
+
+def test_the_bound_is_a_budget_of_scored_cells_capped_at_topn_users(monkeypatch):
+    assert topn.user_bound(1682) >= 943 and topn.user_bound(3706) >= 6040  # ml-100k, ml-1m: every user
+    assert topn.user_bound(527_329) * 527_329 <= topn.TOPN_CELLS < (topn.user_bound(527_329) + 1) * 527_329
+    monkeypatch.setattr(topn, "TOPN_CELLS", 1000)
+    monkeypatch.setattr(topn, "TOPN_USERS", 30)
+    assert topn.user_bound(300) == 3  # 3 × 300 = 900 ≤ 1000 < 4 × 300: the cells bind
+    assert topn.user_bound(10) == 30  # 100 users' worth of cells: the user cap binds
+    assert topn.user_bound(5000) == 1  # not even one user's worth: still one
+
+
+def test_a_run_stores_no_more_cells_than_the_budget(knn, tmp_path, monkeypatch):
+    """80 users: a budget of 12.5 users' cells stores 12 users, the evaluated ones first (all 12 of
+    them drawn from the 20), and scores no one else; a budget of every user's cells stores every user."""
+    n_items = knn.data.n_items
+    monkeypatch.setattr(topn, "TOPN_CELLS", 12 * n_items + n_items // 2)
+    calls = _counting(knn.model, monkeypatch)
+    artifacts.save(tmp_path / "cells", knn)
+    stored = artifacts.load_topn(tmp_path / "cells")
+    assert len(stored["users"]) == 12 and sum(calls) == 12
+    assert np.isin(stored["users"], knn.test.users).all()
+    monkeypatch.setattr(topn, "TOPN_CELLS", 80 * n_items)
+    artifacts.save(tmp_path / "all", knn)
+    assert np.array_equal(artifacts.load_topn(tmp_path / "all")["users"], np.arange(80))
 
 
 def test_past_the_bound_the_evaluated_users_come_first_then_a_seeded_draw(knn, tmp_path, monkeypatch):

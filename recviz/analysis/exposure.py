@@ -2,10 +2,11 @@
 (`recviz.eval.beyond` defines them), as one table beside HR@K and NDCG@K. A run without per-user
 results (stored by an earlier version) gets "not available" in every one of them.
 
-A run stores the top-N lists of at most `topn.TOPN_USERS` users, so a run that evaluated more
-users than that has its beyond-accuracy metrics over the seeded sample of them it stored: the table
-names how many users each run's numbers are over (`LISTED` of `EVALUATED`), and `sample_notes`
-says it in words for the page and `recviz report`."""
+A run stores the top-N lists of a bounded number of users (`topn.user_bound`), so a run that
+evaluated more users than that has its beyond-accuracy metrics over the seeded sample of them it
+stored: the table names how many users each run's numbers are over (`LISTED` of `EVALUATED`), and
+`sample_notes` says it in words for the page and `recviz report`, with the number of lists the run
+stored as read from its file."""
 
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ import pandas as pd
 
 from recviz.analysis.peruser import RunResults
 from recviz.eval import beyond
-from recviz.experiments import topn
 
 NOT_AVAILABLE = "not available"
 LISTED = "users listed"  # evaluated users with a stored list: the users the metrics are over
@@ -70,8 +70,8 @@ def sample_note(r: RunResults) -> str | None:
     if not r.available or r.listed() >= len(r.need().users):
         return None
     return (f"{r.label}: beyond-accuracy metrics over a seeded sample of {r.listed():,} of its "
-            f"{len(r.need().users):,} evaluated users (a run stores the top-N lists of at most "
-            f"{topn.TOPN_USERS:,} users)")
+            f"{len(r.need().users):,} evaluated users (the run stored the top-N lists of "
+            f"{r.stored():,} users)")
 
 
 def sample_notes(runs: list[RunResults]) -> list[str]:

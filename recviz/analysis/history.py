@@ -17,6 +17,7 @@ import pandas as pd
 from recviz.analysis.dataset import item_titles
 from recviz.data.arrays import argsort_ints
 from recviz.data.interactions import Interactions
+from recviz.data.sampling import SeenItems
 
 PARTS = ("train", "valid", "test")
 UNUSED = "unused"  # a row in no part of the split (see `user_history`)
@@ -160,8 +161,26 @@ def part_history(inter: Interactions, user: int, split, part: str = "test",
     return _frame(inter, rows[keep], codes[keep])
 
 
+def part_rows(inter: Interactions, user: int, split, part: str = "train", index: RowIndex | None = None) -> np.ndarray:
+    """The user's row indices in one part of the split, oldest first, without scanning the whole
+    log when `index` is given."""
+    rows = _user_rows(inter, user, index)
+    return rows[_parts_of(split, inter, rows, index) == PARTS.index(part)]
+
+
 def part_items(inter: Interactions, user: int, split, part: str = "train", index: RowIndex | None = None) -> np.ndarray:
     """The items of the user's rows in one part of the split (e.g. the train items an embedding
     map highlights), without scanning the whole log when `index` is given."""
+    return inter.item[part_rows(inter, user, split, part, index)]
+
+
+def known_items(inter: Interactions, user: int, index: RowIndex) -> SeenItems:
+    """The items excluded from the user's full-ranking top-N — their train and validation pairs —
+    from `index` (built with the split): equal to `split.known_before("test", users=[user])`, but
+    costing that user's rows (plus the SeenItems offsets, one per user) instead of a mask over
+    every train row of the log."""
+    if index.parts is None:
+        raise ValueError("the row index was built without a split: build it with the split to know its parts")
     rows = _user_rows(inter, user, index)
-    return inter.item[rows[_parts_of(split, inter, rows, index) == PARTS.index(part)]]
+    rows = rows[index.parts[rows] <= PARTS.index("valid")]
+    return SeenItems(inter.user[rows], inter.item[rows], inter.n_users, inter.n_items)

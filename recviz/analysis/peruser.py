@@ -30,6 +30,7 @@ class RunResults:
     _run_dir: object = field(default=None, repr=False)
     _top: np.ndarray | None = field(default=None, repr=False)
     _listed: int | None = field(default=None, repr=False)
+    _stored: int | None = field(default=None, repr=False)
 
     @property
     def available(self) -> bool:
@@ -44,8 +45,8 @@ class RunResults:
     def top(self) -> np.ndarray:
         """The stored top-N of the evaluated users (rows in `per_user.users` order), padding as -1.
 
-        A run that evaluated more users than it stores lists of (`topn.TOPN_USERS`) stores a seeded
-        draw of them: the others' rows are all -1 (no list), so the views read that draw — making
+        A run that evaluated more users than it stored lists of (`topn.user_bound`; `stored()` says
+        how many it stored) stored a seeded draw of them: the others' rows are all -1 (no list), so the views read that draw — making
         their lists here would cost evaluated users × items."""
         if self._top is None:
             from recviz.experiments.topn import row_of
@@ -55,14 +56,19 @@ class RunResults:
             here = row >= 0
             top = np.full((len(row), stored["items"].shape[1]), -1, np.int64)
             top[here] = np.where(np.isfinite(stored["scores"][row[here]]), stored["items"][row[here]], -1)
-            self._top, self._listed = top, int(here.sum())
+            self._top, self._listed, self._stored = top, int(here.sum()), len(stored["users"])
         return self._top
 
     def listed(self) -> int:
         """How many evaluated users have a stored list: the users the beyond-accuracy views are over
-        (fewer than `per_user.users` when the run evaluated more users than `topn.TOPN_USERS`)."""
+        (fewer than `per_user.users` when the run evaluated more users than it stored lists of)."""
         self.top()
         return self._listed
+
+    def stored(self) -> int:
+        """How many users' top-N lists the run stored (evaluated or not), read from its topn.npz."""
+        self.top()
+        return self._stored
 
     def user_ids(self) -> np.ndarray:
         """Raw user ids (as in the data file), indexed by internal id."""

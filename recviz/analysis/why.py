@@ -61,15 +61,19 @@ class Why:
         return {"kind": self.kind, "measure": self.measure, "support": self.frame.to_dict(orient="records")}
 
 
-def explain(model, split, user: int, items, k: int = 3, titles: np.ndarray | None = None) -> Why:
+def explain(model, split, user: int, items, k: int = 3, titles: np.ndarray | None = None,
+            train_rows: np.ndarray | None = None) -> Why:
     """The support of each of `items` (internal ids, in rank order) for internal `user`: at most
-    `k` history items each. `split`: the run's split (the user's train rows, their behaviours)."""
+    `k` history items each. `split`: the run's split (the user's train rows, their behaviours).
+    `train_rows`: the user's train rows when the caller has them (from a per-user row index, e.g.
+    `analysis.runview`), which spares the scan of every train row of the log."""
     from recviz.analysis.dataset import item_titles
 
     data = split.data
     items = np.asarray(items, dtype=np.int64)
     titles = item_titles(data) if titles is None else titles
-    rows = split.train_rows[data.user[split.train_rows] == user]
+    rows = (split.train_rows[data.user[split.train_rows] == user] if train_rows is None
+            else np.sort(np.asarray(train_rows, np.int64)))  # row order, as the scan gives them
     behaviours = _behaviours(data, rows)
     kind, support = _support(model, user, items, data.item[rows], k)
     out = []

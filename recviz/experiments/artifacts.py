@@ -4,9 +4,10 @@
                  `torch.load(weights_only=True)` and never unpickles arbitrary objects;
 - `ids.npz`      raw user / item ids (and item titles, genres when the data has them);
 - `topn.npz`     top-N items with scores, excluding what the user had in train and validation,
-                 of every user or — past `topn.TOPN_USERS` users — of that many (evaluated users
-                 first), named in `users`: what the app shows without loading data or model
-                 (another user's list is made on demand, `user_topn`);
+                 of every user or — past `topn.user_bound(n_items)` users (TOPN_CELLS scored
+                 cells, at most TOPN_USERS users) — of that many (evaluated users first), named
+                 in `users`, whose length is how many a run stored: what the app shows without
+                 loading data or model (another user's list is made on demand, `user_topn`);
 - `eval.npz`     per evaluated user: the test metrics at every K, the held-out item's rank and the
                  held-out items; with what train says of them (user activity, the popularity of
                  items and of each user's history) and the split's identity, so comparing,
@@ -62,7 +63,7 @@ def save(run_dir: str | Path, result, top_n: int = 20) -> Path:
             ids[f"item_{col}"] = data.items[col].fillna("").astype(str).to_numpy().astype(str)
     write_atomic(run_dir / "ids.npz", lambda fh: np.savez(fh, **ids))
 
-    users = topn.stored_users(data.n_users, result.test.users, config.seed)
+    users = topn.stored_users(data.n_users, result.test.users, config.seed, topn.user_bound(data.n_items))
     k = min(top_n, data.n_items)
     items, scores = topn.lists(model, split, users, k, config.seed)
     write_atomic(run_dir / "topn.npz", lambda fh: np.savez(fh, items=items, scores=scores, users=users))
@@ -275,8 +276,8 @@ def load_model(run_dir: str | Path):
 def load_topn(run_dir: str | Path) -> dict[str, np.ndarray]:
     """{"items": int64 [n_stored, N] internal item ids, "scores": float32 [n_stored, N], "users":
     int64 [n_stored] the users (sorted internal ids) of the rows}; a score of -inf pads users that
-    have fewer than N unseen items. A file without `users` (written before `topn.TOPN_USERS`)
-    holds every user. A damaged or edited file is refused, never shown: every listed id must be an
+    have fewer than N unseen items; `len(users)` is how many lists the run stored. A file without
+    `users` (written before `topn.user_bound`) holds every user. A damaged or edited file is refused, never shown: every listed id must be an
     item, every score a number (or the -inf padding), every user a user of the run, once."""
     meta = load_meta(run_dir)  # a readable error when the run has no artifacts
     path = Path(run_dir) / "topn.npz"
