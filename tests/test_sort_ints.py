@@ -1,12 +1,14 @@
-"""The linear-time integer sorts of `recviz.data.arrays` (the compiled radix sort,
-`recviz/native/radix.c`) give numpy's results exactly: values, stable positions, lexicographic
-orders; refused input (negative keys) and no compiler fall back to numpy with the same answer."""
+"""The linear-time integer sorts and look-ups (the compiled `recviz/native/radix.c` and
+`search.c`, through `recviz.data.arrays` and `SeenItems`) give numpy's results exactly: values,
+stable positions, lexicographic orders, membership, a user's n-th unseen item; refused input
+(negative keys) and no compiler fall back to numpy with the same answer."""
 
 import numpy as np
 import pytest
 
 from recviz import native
-from recviz.data.arrays import argsort_ints, lexsort_ints, sort_ints
+from recviz.data.arrays import argsort_ints, isin_ints, lexsort_ints, sort_ints
+from recviz.data.sampling import SeenItems
 
 KERNEL = "radix_sort_i64"
 
@@ -63,3 +65,35 @@ def test_negative_keys_and_floats_fall_back_to_numpy_with_the_same_answer(path):
     assert argsort_ints(floats).tolist() == [1, 0, 2]
     big = np.array([2**63 + 5, 3], np.uint64)  # past int64: numpy's sort
     assert sort_ints(big).tolist() == [3, 2**63 + 5]
+
+
+# ---- look-ups: membership and the n-th unseen item (recviz/native/search.c) --------------------------
+@pytest.mark.parametrize("n,m", [(0, 5), (5, 0), (1, 1), (10_000, 300), (50_000, 40_000)])
+def test_isin_ints_is_np_isin(path, n, m):
+    rng = np.random.default_rng(n + m)
+    values, of = rng.integers(0, 2 * max(m, 1), n), rng.integers(0, 2 * max(m, 1), m)  # repeats in both
+    assert np.array_equal(isin_ints(values, of), np.isin(values, of))
+    assert np.array_equal(isin_ints(values.astype(np.int32), of), np.isin(values, of))
+
+
+def test_isin_ints_by_hand_with_negative_and_huge_keys(path):
+    assert isin_ints(np.array([3, 0, 7, 3]), np.array([3, 9, 0])).tolist() == [True, True, False, True]
+    assert isin_ints(np.array([-1, 2]), np.array([2, -1])).tolist() == [True, True]  # refused, then numpy
+    keys = np.array([2**62 + 1, 5, 2**40], np.int64)
+    assert isin_ints(keys, np.array([2**40, 2**62 + 1])).tolist() == [True, False, True]
+
+
+def test_nth_unseen_equals_the_whole_log_search(path):
+    """Users with none, some and nearly all items seen; each user's r-th unseen item, for every r,
+    checked against a plain enumeration of the unseen items."""
+    rng = np.random.default_rng(0)
+    n_users, n_items = 30, 50
+    users = np.repeat(np.arange(n_users), rng.integers(0, 48, n_users))
+    items = rng.integers(0, n_items, len(users))
+    seen = SeenItems(users, items, n_users, n_items)
+    for u in range(n_users):
+        unseen = np.setdiff1d(np.arange(n_items), items[users == u])
+        got = seen.nth_unseen(np.array([[u]]), np.arange(len(unseen))[None, :])
+        assert np.array_equal(got[0], unseen), u
+    ranks = np.zeros((3, 2), np.int64)
+    assert seen.nth_unseen(np.array([0, 1, 2]), ranks[:, 0]).shape == (3,)  # 1-d broadcast as well

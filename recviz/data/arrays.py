@@ -17,6 +17,7 @@ import numpy as np
 
 from recviz import native
 
+_BLOCK = 1 << 20  # values per step of a whole-column binary search
 
 def _radix(keys: np.ndarray, order: np.ndarray | None, with_order: bool, overwrite: bool = False):
     """(sorted int64 keys, positions or None) by the compiled radix sort, or None where it cannot
@@ -74,6 +75,29 @@ def lexsort_ints(keys) -> np.ndarray:
     for key in keys:
         order = argsort_ints(key, order)
     return order
+
+
+def isin_ints(values: np.ndarray, of: np.ndarray) -> np.ndarray:
+    """`np.isin(values, of)` for non-negative integer keys: through a hash set of `of` (the
+    compiled `member_i64`: time linear in both, ~16 bytes of scratch per element of `of`), else by
+    binary search in sorted `of`, a block of values at a time so the temporaries stay small."""
+    values, of = np.asarray(values).ravel(), np.asarray(of).ravel()
+    out = np.zeros(len(values), bool)
+    if not len(of) or not len(values):
+        return out
+    kernel = native.kernel("member_i64") if values.dtype.kind in "iu" and of.dtype.kind in "iu" else None
+    if kernel is not None:  # uint64 keys past int64 turn negative here, and are refused
+        v, o = np.ascontiguousarray(values, np.int64), np.ascontiguousarray(of, np.int64)
+        table = np.empty(1 << (2 * len(o) - 1).bit_length(), np.int64)  # a power of two ≥ 2·len(of)
+        if kernel(v.ctypes.data, len(v), o.ctypes.data, len(o), table.ctypes.data, len(table), out.ctypes.data) == 0:
+            return out
+    of = sort_ints(of)
+    for s in range(0, len(values), _BLOCK):
+        part = values[s:s + _BLOCK]
+        pos = np.searchsorted(of, part)
+        np.minimum(pos, len(of) - 1, out=pos)
+        out[s:s + _BLOCK] = of[pos] == part
+    return out
 
 
 def unique(values: np.ndarray) -> np.ndarray:

@@ -13,6 +13,7 @@ from functools import cached_property
 
 import numpy as np
 
+from recviz import native
 from recviz.data.arrays import sort_ints
 from recviz.errors import ProtocolError
 
@@ -58,10 +59,19 @@ class SeenItems:
         """The item id of each user's `rank`-th (0-based, in id order) never-touched item.
 
         With the user's seen items s_0 < s_1 < ..., s_j - j items are unseen below s_j, so the r-th
-        unseen item is r + #{j : s_j - j ≤ r}: one binary search in `_gaps`. `users` and `ranks`
-        broadcast; ranks must be below the user's unseen count.
+        unseen item is r + #{j : s_j - j ≤ r}: one binary search in `_gaps` — in the user's own
+        segment of it where the compiled `nth_unseen_i64` can be had (log of the user's items, not
+        of the log's). `users` and `ranks` broadcast; ranks must be below the user's unseen count.
         """
         users = np.asarray(users, dtype=np.int64)
+        kernel = native.kernel("nth_unseen_i64")
+        if kernel is not None:
+            u, r = (np.ascontiguousarray(a, np.int64) for a in np.broadcast_arrays(users, ranks))
+            out = np.empty(u.shape, np.int64)
+            if kernel(self._gaps.ctypes.data, self.indptr.ctypes.data, self.n_users, self.n_items, u.ctypes.data,
+                      r.ctypes.data, u.size, 1, out.ctypes.data) == 0:
+                return out
+            raise IndexError(f"a user id outside 0..{self.n_users - 1}")
         query = users * (self.n_items + 1) + ranks
         return ranks + np.searchsorted(self._gaps, query, side="right") - self.indptr[users]
 

@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from recviz import paths
-from recviz.data.arrays import argsort_ints, lexsort_ints, sort_ints
+from recviz.data.arrays import argsort_ints, isin_ints, lexsort_ints, sort_ints
 from recviz.data.interactions import Interactions
 from recviz.data.npz import save_atomic
 from recviz.data.prepare import sampled_users
@@ -243,7 +243,6 @@ def target_rows(split: Split) -> np.ndarray:
 
 
 # ---- protocols -------------------------------------------------------------------------------------
-_BLOCK = 1 << 20  # values per step of a whole-column search
 def _pairs(data: Interactions, target: str | None) -> tuple[np.ndarray, np.ndarray]:
     """One representative row per eligible (user, item) pair — its latest eligible row — ordered by
     (user, time, row). Returns (rows, pair keys of all rows of `data`)."""
@@ -283,23 +282,7 @@ def _order_by(major: np.ndarray, minor: np.ndarray | None) -> np.ndarray:
 
 
 def _train_without(keys: np.ndarray, held: np.ndarray) -> np.ndarray:
-    return np.flatnonzero(~_member(keys, keys[held]))
-
-
-def _member(values: np.ndarray, of: np.ndarray) -> np.ndarray:
-    """values ∈ of, by binary search in sorted `of`: O(len · log len(of)) time and one index array,
-    where np.isin on pair keys (a range of users × items) sorts both arrays together. A block of
-    values at a time, so the search's temporaries stay small."""
-    of = sort_ints(of)
-    out = np.zeros(len(values), bool)
-    if not len(of):
-        return out
-    for s in range(0, len(values), _BLOCK):
-        part = values[s:s + _BLOCK]
-        pos = np.searchsorted(of, part)
-        np.minimum(pos, len(of) - 1, out=pos)
-        out[s:s + _BLOCK] = of[pos] == part
-    return out
+    return np.flatnonzero(~isin_ints(keys, keys[held]))
 
 
 def _pick_valid(users: np.ndarray, eligible: np.ndarray, from_end: np.ndarray, rule: str,
@@ -338,7 +321,7 @@ def _leave_one_out(data: Interactions, seed: int, n: int, target: str | None,
     valid_rng = np.random.default_rng([seed, 1])
     if given is not None:
         test_rows = _rows_of_pairs(data, keys, given.user, given.item)
-        rest = ~_member(keys[rep], keys[test_rows])
+        rest = ~isin_ints(keys[rep], keys[test_rows])
         counts_rest = np.bincount(users[rest], minlength=data.n_users)
         rep_rest = rep[rest]
         end_rest = np.repeat(np.cumsum(counts_rest), counts_rest) - np.arange(rest.sum()) - 1
