@@ -19,25 +19,28 @@ from recviz import native
 
 _BLOCK = 1 << 20  # values per step of a whole-column binary search
 
+
 def _radix(keys: np.ndarray, order: np.ndarray | None, with_order: bool, overwrite: bool = False):
-    """(sorted int64 keys, positions or None) by the compiled radix sort, or None where it cannot
-    run. Its scratch (one key and one position per row) is numpy's, so memory tracing sees it;
-    `overwrite`: an int64 `keys` (with no `order`) becomes the sorted keys, sparing a copy."""
+    """(sorted int64 — uint64 for uint64 — keys, positions or None) by the compiled radix sort, or
+    None where it cannot run. Its scratch (one key and one position per row) is numpy's, so memory
+    tracing sees it; `overwrite`: a 1-d int64/uint64 `keys` (with no `order`) becomes the sorted
+    keys, sparing a copy."""
     kernel = native.kernel("radix_sort_i64")
-    if kernel is None or keys.dtype.kind not in "iu" or keys.dtype.itemsize > 8 or \
-            (keys.dtype == np.uint64 and len(keys) and int(keys.max()) >= 2**63):
+    if kernel is None or keys.dtype.kind not in "iu" or keys.dtype.itemsize > 8:
         return None
-    in_place = overwrite and order is None and keys.dtype == np.int64 and keys.flags.c_contiguous
-    keys = np.ascontiguousarray(keys, dtype=np.int64)
+    unsigned = keys.dtype == np.uint64  # all 64 bits; smaller types fit int64
+    wide = np.uint64 if unsigned else np.int64
+    in_place = overwrite and order is None and keys.dtype == wide and keys.flags.c_contiguous
+    keys = np.ascontiguousarray(keys, dtype=wide)
     if order is not None:
         order = np.ascontiguousarray(order, dtype=np.int64)
     n = len(keys) if order is None else len(order)
-    out = keys if in_place else np.empty(n, np.int64)
+    out = keys if in_place else np.empty(n, wide)
     positions, tmp = (np.empty(n, np.int64), np.empty(n, np.int64)) if with_order else (None, None)
     scratch = np.empty(n, np.int64)  # held by a name until the call returns
     done = kernel(keys.ctypes.data, None if order is None else order.ctypes.data, n, out.ctypes.data,
                   None if positions is None else positions.ctypes.data, scratch.ctypes.data,
-                  None if tmp is None else tmp.ctypes.data)
+                  None if tmp is None else tmp.ctypes.data, int(unsigned))
     return None if done < 0 else (out, positions)  # < 0: a negative key (nothing written)
 
 
@@ -55,15 +58,22 @@ def sort_ints(values: np.ndarray, overwrite: bool = False) -> np.ndarray:
     return done[0].astype(values.dtype, copy=False)
 
 
-def argsort_ints(keys: np.ndarray, order: np.ndarray | None = None) -> np.ndarray:
+def argsort_ints(keys: np.ndarray, order: np.ndarray | None = None, overwrite: bool = False) -> np.ndarray:
     """`order[np.argsort(keys[order], kind="stable")]` (order: all positions when None): the
-    positions by key, equal keys in their order in `order`; linear time for integer keys."""
-    keys = np.asarray(keys).ravel()
-    done = _radix(keys, order, True)
+    positions by key, equal keys in their order in `order`; linear time for integer keys.
+    `overwrite` (no `order`): `keys` is left holding the sorted keys, which spares a copy."""
+    keys = np.asarray(keys)
+    keys = keys if keys.ndim == 1 else keys.ravel()
+    done = _radix(keys, order, True, overwrite)
     if done is not None:
+        if overwrite and order is None and done[0] is not keys:  # another dtype: copied for the sort
+            keys[:] = done[0]
         return done[1]
     if order is None:
-        return np.argsort(keys, kind="stable")
+        positions = np.argsort(keys, kind="stable")
+        if overwrite:  # as the radix sort leaves it
+            keys[:] = keys[positions]
+        return positions
     order = np.asarray(order, np.int64)
     return order[np.argsort(keys[order], kind="stable")]
 

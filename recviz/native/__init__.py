@@ -46,7 +46,7 @@ _P, _I64, _F64 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_double
 # kernel → (its C file beside this module, argument types); every kernel returns int64 (< 0: refused)
 KERNELS = {
     "row_adam_f32": ("row_adam.c", [_P, _P, _P, _P, _I64, _I64, _P, _P, _I64, _P, _P, _P, _P, _F64, _F64, _F64, _F64]),
-    "radix_sort_i64": ("radix.c", [_P, _P, _I64, _P, _P, _P, _P]),
+    "radix_sort_i64": ("radix.c", [_P, _P, _I64, _P, _P, _P, _P, _I64]),
     "nth_unseen_i64": ("search.c", [_P, _P, _I64, _I64, _P, _P, _I64, _I64, _P]),
     "member_i64": ("search.c", [_P, _I64, _P, _I64, _P, _I64, _P]),
     "knn_pair_scores_f32": ("itemknn.c", [_P, _P, _P, _I64, _I64, _P, _P, _P, _P, _I64, _I64, _P, _P]),

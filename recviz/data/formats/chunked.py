@@ -206,11 +206,7 @@ def _dedup(arrays: dict, lines, *, dedup: str, file: str, keys: tuple[str, ...],
                         f"{'/'.join(keys)} ({what}); {int(same.sum()):,} repeated row(s) in all",
                         file=file, row=int(lines[k2]), fix=DEDUP_FIX)
     key = _key(arrays, keys)
-    ts = arrays["timestamp"]
-    # numpy's sorts here, not the radix ones (`arrays`): those hold four row-long buffers, and the
-    # import's peak must stay within 3× the log's arrays
-    order = np.lexsort((ts, key)) if ts is not None else np.argsort(key, kind="stable")  # then row order
-    key = key[order]  # now sorted; the unsorted keys are freed
+    order = _by_key_then_time(key, arrays["timestamp"])  # then row order; `key` is sorted in place
     last = np.empty(n, bool)
     np.not_equal(key[1:], key[:-1], out=last[:-1])
     last[-1] = True
@@ -226,6 +222,27 @@ def _dedup(arrays: dict, lines, *, dedup: str, file: str, keys: tuple[str, ...],
         kept = order[first]
     del order, last
     return sort_ints(kept, overwrite=True)
+
+
+def _by_key_then_time(key: np.ndarray, ts: np.ndarray | None) -> np.ndarray:
+    """Row positions ordered by (key, time, row), leaving `key` sorted in place. One stable radix
+    sort (`arrays.argsort_ints`) of one uint64 (key × time span + time offset) where that fits
+    in 64 bits — user × item × behaviour keys and 9 days of seconds do at 100M rows — else
+    np.lexsort. Both sort the same; the combined key saves the second sort and its buffers."""
+    if ts is None or not len(key):
+        return argsort_ints(key, overwrite=True)
+    lo = int(ts.min()) if ts.dtype.kind in "iu" else 0
+    span = int(ts.max()) - lo + 1 if ts.dtype.kind in "iu" else 0
+    if not span or (int(key.max()) + 1) * span > 2**64:
+        order = np.lexsort((ts, key))
+        key[:] = key[order]
+        return order
+    combined = key.view(np.uint64)  # the same non-negative values, one bit more room
+    combined *= np.uint64(span)
+    combined += np.subtract(ts, lo, dtype=np.int64).view(np.uint64)
+    order = argsort_ints(combined, overwrite=True)
+    combined //= np.uint64(span)  # back to the keys, now sorted
+    return order
 
 
 def _key(arrays: dict, keys: tuple[str, ...]) -> np.ndarray:
