@@ -97,3 +97,19 @@ def test_nth_unseen_equals_the_whole_log_search(path):
         assert np.array_equal(got[0], unseen), u
     ranks = np.zeros((3, 2), np.int64)
     assert seen.nth_unseen(np.array([0, 1, 2]), ranks[:, 0]).shape == (3,)  # 1-d broadcast as well
+
+
+def test_contains_equals_a_set_of_pairs(path):
+    """Users with no, few and many items, items at both ends of the range, repeated queries."""
+    rng = np.random.default_rng(5)
+    n_users, n_items = 40, 60
+    users = np.repeat(np.arange(n_users), rng.integers(0, 55, n_users))
+    items = rng.integers(0, n_items, len(users))
+    seen = SeenItems(users, items, n_users, n_items)
+    pairs = set(zip(users.tolist(), items.tolist()))
+    qu, qi = rng.integers(0, n_users, 20_000), rng.integers(0, n_items, 20_000)
+    qi[:50] = 0
+    qi[50:100] = n_items - 1
+    expected = np.array([(u, i) in pairs for u, i in zip(qu.tolist(), qi.tolist())])
+    assert np.array_equal(seen.contains(qu, qi), expected) and expected.any()
+    assert np.array_equal(seen.contains(qu.astype(np.int32), qi.astype(np.int32)), expected)

@@ -4,8 +4,9 @@ arithmetic. Each is a C file beside this one, declared in `KERNELS`:
 - `row_adam.c`, `row_adam_f32`: the lazy Adam update of a large embedding table (`training.optim.RowAdam`);
 - `itemknn.c`, `knn_pair_scores_f32`: ItemKNN's score of (user, item) pairs (`models.itemknn`);
 - `radix.c`, `radix_sort_i64`: a stable linear-time sort of integer keys (`data.arrays`);
-- `search.c`, `nth_unseen_i64` and `member_i64`: a user's n-th unseen item by a search in that
-  user's keys only (`data.sampling`), and membership through a hash set (`data.arrays.isin_ints`).
+- `search.c`, `nth_unseen_i64`, `seen_pairs_i64` and `member_i64`: a user's n-th unseen item and
+  whether a user has an item, each by a search in that user's keys only (`data.sampling`), and
+  membership through a hash set (`data.arrays.isin_ints`).
 
 Every caller keeps a numpy or torch path that computes the same numbers, taken where the kernel
 cannot be had; tests hold the two together.
@@ -48,6 +49,7 @@ KERNELS = {
     "row_adam_f32": ("row_adam.c", [_P, _P, _P, _P, _I64, _I64, _P, _P, _I64, _P, _P, _P, _P, _F64, _F64, _F64, _F64]),
     "radix_sort_i64": ("radix.c", [_P, _P, _I64, _P, _P, _P, _P, _I64]),
     "nth_unseen_i64": ("search.c", [_P, _P, _I64, _I64, _P, _P, _I64, _I64, _P]),
+    "seen_pairs_i64": ("search.c", [_P, _P, _I64, _I64, _P, _P, _I64, _P]),
     "member_i64": ("search.c", [_P, _I64, _P, _I64, _P, _I64, _P]),
     "knn_pair_scores_f32": ("itemknn.c", [_P, _P, _P, _I64, _I64, _P, _P, _P, _P, _I64, _I64, _P, _P]),
 }

@@ -11,6 +11,10 @@
  *   compare either way; keys before it are smaller, after it larger). Returns 0, or -1 (nothing
  *   written) for a user out of range.
  *
+ * seen_pairs_i64(items, indptr, n_users, n_items, users, queries, n, out): out[k] = queries[k] is
+ *   among user users[k]'s items — items[indptr[u]:indptr[u+1]], sorted — by a search of that
+ *   segment only (`SeenItems.contains`). Returns 0, or -1 (nothing written) for an id out of range.
+ *
  * member_i64(values, n, of, m, table, size, out): out[i] = values[i] occurs in of[0..m), through
  *   an open-addressing hash table of `size` slots (a power of two ≥ 2m, the caller's scratch).
  *   Returns 0, or -2 (nothing written) when a key is negative (the empty-slot mark).
@@ -33,6 +37,23 @@ int64_t nth_unseen_i64(const int64_t *gaps, const int64_t *indptr, int64_t n_use
             }
             out[b * m + c] = r + (a - lo);
         }
+    }
+    return 0;
+}
+
+int64_t seen_pairs_i64(const int64_t *items, const int64_t *indptr, int64_t n_users, int64_t n_items,
+                       const int64_t *users, const int64_t *queries, int64_t n, uint8_t *out) {
+    for (int64_t k = 0; k < n; k++)
+        if (users[k] < 0 || users[k] >= n_users || queries[k] < 0 || queries[k] >= n_items) return -1;
+    for (int64_t k = 0; k < n; k++) {
+        int64_t a = indptr[users[k]], z = indptr[users[k] + 1];  // first position whose item is ≥ the query
+        const int64_t q = queries[k];
+        while (a < z) {
+            const int64_t mid = a + (z - a) / 2;
+            if (items[mid] < q) a = mid + 1;
+            else z = mid;
+        }
+        out[k] = a < indptr[users[k] + 1] && items[a] == q;
     }
     return 0;
 }
