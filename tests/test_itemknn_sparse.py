@@ -194,6 +194,28 @@ def test_compiled_pair_scores_equal_the_numpy_path_bit_for_bit(monkeypatch):
             model.score(bad_users, bad_items)
 
 
+def test_score_all_row_by_row_without_the_transpose_equals_the_sparse_product(monkeypatch):
+    """A large model scores its first PAIR_ROW_CELLS cells row by row through the pair kernel (no
+    transpose built), then switches to the product with sim's transpose: the same numbers bit for
+    bit either way. The budget covers every run's stored top-N lists."""
+    from recviz.experiments import topn
+
+    assert itemknn.PAIR_ROW_CELLS >= topn.TOPN_CELLS
+    if native.kernel(KERNEL) is None:
+        pytest.skip("no C compiler here")
+    data = random_interactions(n_users=300, n_items=200, per_user=(1, 50), seed=4)
+    split, model = fitted(data, neighbors=40, shrink=1.0)
+    users = np.arange(data.n_users)
+    expected = model.score_all(users)  # a small model: the transpose at once
+    assert model._by_neighbour is not None and model._row_cells == 0
+    monkeypatch.setattr(itemknn, "TRANSPOSE_FREE", 0)
+    monkeypatch.setattr(itemknn, "PAIR_ROW_CELLS", 120 * data.n_items)
+    model._set_sim(model.sim)
+    rows = [model.score_all(users[s:s + 50]) for s in range(0, 300, 50)]
+    assert model._row_cells == 100 * data.n_items and model._by_neighbour is not None  # two blocks, then the product
+    assert np.array_equal(np.concatenate(rows), expected)
+
+
 # ---- ItemKNN: the fit's memory ------------------------------------------------------------------------
 def test_itemknn_fit_memory_is_bounded_by_its_blocks():
     """Log-normal activity (heavy users make most of the co-occurrences) over 100k items: the

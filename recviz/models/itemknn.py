@@ -37,6 +37,12 @@ SPEC = ModelSpec("itemknn", "ItemKNN", "Sarwar et al. 2001; baseline of He et al
 BLOCK_PAIRS = 1 << 20
 # Cells of the boolean (user, item) matrix that marks a block of users' train items when scoring pairs.
 MASK_CELLS = 1 << 24
+# When `score_all` builds sim's transpose (as large as the model itself): at once for a model of at
+# most TRANSPOSE_FREE kept pairs (256 MB), else only after PAIR_ROW_CELLS cells were scored through
+# the pair kernel — more than a run's stored top-N lists (`experiments.topn.TOPN_CELLS`, a test
+# holds it), so at 100M rows (375M pairs, 3 GB) storing them never doubles the model's memory.
+TRANSPOSE_FREE = 1 << 25
+PAIR_ROW_CELLS = 1 << 28
 
 
 class ItemKNN(Recommender):
@@ -52,11 +58,21 @@ class ItemKNN(Recommender):
         self._set_sim(_top_k_cosine(self.x, self.neighbors, self.shrink))
 
     def score_all(self, users: np.ndarray) -> np.ndarray:
-        """x[users] @ sim.T as one sparse product (float32, summed over the user's items in id
-        order), made dense: the caller sizes the block of users."""
+        """Every item's score for a block of users (the caller sizes it), float32, summed over the
+        user's items in id order: one sparse product x[users] @ sim.T. On a large model the first
+        PAIR_ROW_CELLS cells go through the compiled pair kernel over every item instead, which
+        needs no transpose (see TRANSPOSE_FREE); both give the same numbers."""
+        users = np.asarray(users, dtype=np.int64)
+        n_items = self.sim.shape[0]
+        cells = len(users) * n_items
+        if self._by_neighbour is None and self.sim.nnz > TRANSPOSE_FREE and self._row_cells + cells <= PAIR_ROW_CELLS:
+            out = self._pair_kernel(users, None, n_items)
+            if out is not None:
+                self._row_cells += cells
+                return out
         if self._by_neighbour is None:  # sim.T as CSR: row i lists the items that keep i
             self._by_neighbour = self.sim.T.tocsr()
-        return (self.x[np.asarray(users)] @ self._by_neighbour).toarray()
+        return (self.x[users] @ self._by_neighbour).toarray()
 
     def score(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         """score_all's numbers for [B, M] pairs only, without a B × n_items float array: for each
@@ -66,19 +82,24 @@ class ItemKNN(Recommender):
         10^10 look-ups. The compiled kernel (`recviz/native/itemknn.c`) does them in one pass;
         where it cannot be built, `_score_numpy` gives the same numbers."""
         users, items = np.asarray(users, dtype=np.int64), np.asarray(items, dtype=np.int64)
-        kernel = native.kernel("knn_pair_scores_f32") if self.sim.indices.dtype == np.int32 else None
-        if kernel is None:
-            return self._score_numpy(users, items)
-        users, items = np.ascontiguousarray(users), np.ascontiguousarray(items)
-        out = np.zeros(items.shape, np.float32)
-        mask = np.zeros(self.sim.shape[0], np.uint8)
-        seen = self._seen
+        out = self._pair_kernel(users, np.ascontiguousarray(items), items.shape[1])
+        return self._score_numpy(users, items) if out is None else out
+
+    def _pair_kernel(self, users: np.ndarray, items: np.ndarray | None, m: int) -> np.ndarray | None:
+        """[len(users), m] scores by `knn_pair_scores_f32` (items None: every item), or None where
+        the kernel cannot be had or the model's index arrays are not the int32 it reads."""
+        kernel = native.kernel("knn_pair_scores_f32")
+        if kernel is None or self.sim.indices.dtype != np.int32 or self.x.indices.dtype != np.int32:
+            return None
+        users = np.ascontiguousarray(users)
+        out, mask = np.zeros((len(users), m), np.float32), np.zeros(self.sim.shape[0], np.uint8)
+        n_users = self.x.shape[0]
         done = kernel(self._sim_indptr.ctypes.data, self.sim.indices.ctypes.data, self.sim.data.ctypes.data,
-                      self.sim.shape[0], seen.n_users, seen.indptr.ctypes.data, seen.items.ctypes.data,
-                      users.ctypes.data, items.ctypes.data, len(users), items.shape[1],
+                      self.sim.shape[0], n_users, self._x_indptr.ctypes.data, self.x.indices.ctypes.data,
+                      users.ctypes.data, None if items is None else items.ctypes.data, len(users), m,
                       out.ctypes.data, mask.ctypes.data)
         if done < 0:
-            raise IndexError(f"a pair names a user or item outside this model's {seen.n_users:,} users × "
+            raise IndexError(f"a pair names a user or item outside this model's {n_users:,} users × "
                              f"{self.sim.shape[0]:,} items")
         return out
 
@@ -95,8 +116,8 @@ class ItemKNN(Recommender):
         flat_mask = mask.reshape(-1)
         for s in range(0, len(users), step):
             block = users[s:s + step]
-            owner, seen = self._seen.rows(block)
-            marked = owner * n_items + seen
+            rows = self.x[block]  # the block's users' items
+            marked = np.repeat(np.arange(len(block)) * n_items, np.diff(rows.indptr)) + rows.indices
             flat_mask[marked] = True
             pick = self.sim[items[s:s + step].ravel()]  # each pair's neighbour list, in id order
             owner = np.repeat(np.repeat(np.arange(len(block)) * n_items, m), np.diff(pick.indptr))
@@ -107,15 +128,18 @@ class ItemKNN(Recommender):
         return out
 
     def _set_train(self, users, items, n_users: int, n_items: int) -> None:
-        """The users × items 0/1 matrix (a pair in several rows is one 1) and its sorted pair keys."""
-        self._seen = SeenItems(np.asarray(users), np.asarray(items), n_users, n_items)
-        self.x = sp.csr_matrix((np.ones(len(self._seen.items), np.float32), self._seen.items, self._seen.indptr),
-                               shape=(n_users, n_items))
+        """The users × items 0/1 matrix, a pair in several rows one 1, each user's items sorted
+        (int32 indices where they fit: the model holds no other index of the train pairs)."""
+        seen = SeenItems(np.asarray(users), np.asarray(items), n_users, n_items)
+        index = np.int32 if max(len(seen.items), n_items) < 2**31 else np.int64
+        self.x = sp.csr_matrix((np.ones(len(seen.items), np.float32), seen.items.astype(index),
+                                seen.indptr.astype(index)), shape=(n_users, n_items))
+        self._x_indptr = seen.indptr  # int64, what the kernel reads
 
     def _set_sim(self, sim: sp.csr_matrix) -> None:
         """sim[j, i]: row j holds item j's neighbours, in increasing i (float32 values)."""
         sim.sort_indices()
-        self.sim, self._by_neighbour = sim, None
+        self.sim, self._by_neighbour, self._row_cells = sim, None, 0
         self._sim_indptr = sim.indptr.astype(np.int64)  # what the kernel reads, whatever scipy chose
 
     def get_state(self) -> dict[str, np.ndarray]:
