@@ -15,7 +15,6 @@ import numpy as np
 import pandas as pd
 
 from recviz.analysis.dataset import item_titles
-from recviz.data.arrays import argsort_ints
 from recviz.data.interactions import Interactions
 from recviz.data.sampling import SeenItems
 
@@ -40,7 +39,9 @@ class RowIndex:
         """Group `inter`'s rows by user (a stable sort: O(rows log rows), once); with `split` (drawn
         on this very table), note each row's part."""
         kind = np.int32 if len(inter) < 2**31 else np.int64
-        order = argsort_ints(inter.user).astype(kind, copy=False)
+        # numpy's sort, not the radix one (`data.arrays`): built once, and its four row-long int64
+        # buffers would be 3 GB beside a 100M-row log the page already holds
+        order = np.argsort(inter.user, kind="stable").astype(kind, copy=False)
         starts = np.zeros(inter.n_users + 1, dtype=np.int64)
         np.cumsum(np.bincount(inter.user, minlength=inter.n_users), out=starts[1:])
         return cls(order, starts, None if split is None else row_parts(split, len(inter)))
