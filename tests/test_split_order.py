@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recviz.data import split as split_mod
+from recviz.data import split_protocols
 from recviz.data.split import make_split
 from tests.helpers import random_interactions
 
@@ -23,9 +23,9 @@ def _lexsort_pick(users, eligible, from_end, rule, rng):
 
 def _general(monkeypatch) -> None:
     """np.lexsort everywhere: for the pairs' order and for picking validation pairs."""
-    monkeypatch.setattr(split_mod, "_order_by", lambda major, minor: np.lexsort(
+    monkeypatch.setattr(split_protocols, "_order_by", lambda major, minor: np.lexsort(
         (minor, major)) if minor is not None else np.argsort(major, kind="stable"))
-    monkeypatch.setattr(split_mod, "_pick_valid", _lexsort_pick)
+    monkeypatch.setattr(split_protocols, "_pick_valid", _lexsort_pick)
 
 
 @pytest.mark.parametrize("protocol,target,valid", [("loo", None, "latest"), ("loo", None, "random"),
@@ -50,10 +50,10 @@ def test_the_fast_sorts_give_the_general_sorts_split(monkeypatch, protocol, targ
 def test_order_by_is_major_then_minor_then_position():
     rng = np.random.default_rng(0)
     major, minor = rng.integers(0, 5, 500), rng.integers(-3, 4, 500)
-    np.testing.assert_array_equal(split_mod._order_by(major, minor), np.lexsort((minor, major)))
+    np.testing.assert_array_equal(split_protocols._order_by(major, minor), np.lexsort((minor, major)))
     huge = np.array([2**40, 1, 2**40, 0])
     wide = np.array([0, 2**30, -(2**30), 5])  # major × span of minor would not fit in 63 bits
-    np.testing.assert_array_equal(split_mod._order_by(huge, wide), np.lexsort((wide, huge)))
+    np.testing.assert_array_equal(split_protocols._order_by(huge, wide), np.lexsort((wide, huge)))
 
 
 @pytest.mark.parametrize("rule", ["latest", "random"])
@@ -62,5 +62,5 @@ def test_picking_validation_pairs_out_of_order_sorts_first(rule):
     users = rng.integers(0, 20, 300)
     from_end = rng.permutation(300)
     eligible = rng.random(300) < 0.7
-    got = split_mod._pick_valid(users, eligible, from_end, rule, np.random.default_rng(5))
+    got = split_protocols._pick_valid(users, eligible, from_end, rule, np.random.default_rng(5))
     np.testing.assert_array_equal(got, _lexsort_pick(users, eligible, from_end, rule, np.random.default_rng(5)))

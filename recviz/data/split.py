@@ -24,6 +24,9 @@ Ratio (`ratio`; EINMF)
     A seeded random 80/10/10 split of the pairs. Evaluation ranks every item the user has not
     interacted with in train (and, for test, not in validation either). Rule: users with held-out
     items but nothing in train (cold users) are not evaluated; their number is in `info`.
+
+This module holds the `Split` (its views and storage) and `make_split`, which draws or reloads one;
+the drawing itself is in `recviz.data.split_protocols`.
 """
 
 from __future__ import annotations
@@ -36,17 +39,15 @@ from pathlib import Path
 import numpy as np
 
 from recviz import paths
-from recviz.data.arrays import argsort_ints, isin_ints, lexsort_ints, sort_ints
 from recviz.data.interactions import Interactions
 from recviz.data.npz import save_atomic
 from recviz.data.prepare import sampled_users
-from recviz.data.sampling import SeenItems, sample_candidates
+from recviz.data.sampling import SeenItems
+from recviz.data.split_protocols import MIN_LOO_ITEMS, RATIO, leave_one_out, ratio_split  # noqa: F401 (re-exported)
 from recviz.errors import ProtocolError
 
 PROTOCOLS = ("loo", "ratio")
 VALID_RULES = ("latest", "random")  # loo: which earlier pair is validation
-MIN_LOO_ITEMS = 3
-RATIO = (0.8, 0.1, 0.1)
 
 
 def protocol_label(protocol: str, n_candidates: int | None = None, valid: str | None = None, *,
@@ -216,8 +217,8 @@ def make_split(data: Interactions, protocol: str = "loo", *, seed: int = 0, n_ca
         except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile):  # a damaged cache: draw it again
             split = None
     if split is None:
-        split = (_leave_one_out(data, seed, n_candidates, target, valid) if protocol == "loo"
-                 else _ratio(data, seed, n_candidates, target))
+        split = Split(**(leave_one_out(data, seed, n_candidates, target, valid) if protocol == "loo"
+                         else ratio_split(data, seed, n_candidates, target)))
         if cache:
             split.save(path)
     split.eval_users = int(eval_users)
@@ -240,167 +241,3 @@ def target_rows(split: Split) -> np.ndarray:
     if split.target is None or data.behavior is None:
         return split.train_rows
     return split.train_rows[data.behavior[split.train_rows] == data.behavior_code(split.target)]
-
-
-# ---- protocols -------------------------------------------------------------------------------------
-def _pairs(data: Interactions, target: str | None) -> tuple[np.ndarray, np.ndarray]:
-    """One representative row per eligible (user, item) pair — its latest eligible row — ordered by
-    (user, time, row). Returns (rows, pair keys of all rows of `data`)."""
-    keys = data.user.astype(np.int64) * data.n_items + data.item
-    time = data.timestamp
-    if target is None:
-        order = _order_by(keys, time)  # by pair, then time, then file order
-    else:
-        rows = np.flatnonzero(data.behavior == data.behavior_code(target))
-        order = rows[_order_by(keys[rows], None if time is None else time[rows])]
-        del rows
-    ordered = keys[order]
-    last_of_pair = np.r_[ordered[1:] != ordered[:-1], True]
-    del ordered
-    rep = order[last_of_pair]
-    del order, last_of_pair
-    rep = sort_ints(rep, overwrite=True)  # file order, which breaks the ties below
-    rep = rep[_order_by(data.user[rep], None if time is None else time[rep])]
-    return rep, keys
-
-
-def _order_by(major: np.ndarray, minor: np.ndarray | None) -> np.ndarray:
-    """Positions sorted by (major, minor, position) for non-negative `major`: one stable sort of
-    one int64 key (major × span of minor + minor's offset) when that fits in 63 bits — user × item
-    pair keys and 9 days of seconds do — else one sort per key; linear time (`arrays.argsort_ints`)."""
-    if minor is None or not len(major):
-        return argsort_ints(major)
-    lo, hi = int(minor.min()), int(minor.max())
-    span, top = hi - lo + 1, int(major.max()) + 1
-    if top * span >= 2 ** 63:
-        return lexsort_ints((minor, major))
-    key = major.astype(np.int64)
-    key *= span
-    key += minor
-    key -= lo
-    return argsort_ints(key)
-
-
-def _train_without(keys: np.ndarray, held: np.ndarray) -> np.ndarray:
-    return np.flatnonzero(~isin_ints(keys, keys[held]))
-
-
-def _pick_valid(users: np.ndarray, eligible: np.ndarray, from_end: np.ndarray, rule: str,
-                rng: np.random.Generator) -> np.ndarray:
-    """Positions (into the user-sorted pairs) of each user's validation pair among `eligible`
-    ones: the latest (`from_end` smallest) or one drawn uniformly (a random key per pair, the
-    largest key per user wins). The pairs come by user, and within a user `from_end` falls, so
-    a user's eligible pairs are one run and no sort is needed: the latest is the run's last, the
-    drawn one the run's largest key (its last on a tie)."""
-    pos = np.flatnonzero(eligible)
-    if len(pos) == 0:
-        return pos
-    key = -from_end[pos] if rule == "latest" else rng.random(len(pos))
-    user = users[pos]
-    new_user = np.r_[True, user[1:] != user[:-1]]
-    runs = (user[1:] >= user[:-1]).all() and (rule != "latest" or (new_user[1:] | (key[1:] > key[:-1])).all())
-    if not runs:  # not in the order the protocols make: sort
-        order = pos[np.lexsort((key, user))]
-        return order[np.r_[users[order][1:] != users[order][:-1], True]]
-    starts = np.flatnonzero(new_user)
-    if rule == "latest":
-        return pos[np.r_[starts[1:], len(pos)] - 1]
-    best = np.repeat(np.maximum.reduceat(key, starts), np.diff(np.r_[starts, len(pos)]))
-    return pos[np.maximum.reduceat(np.where(key == best, np.arange(len(pos)), -1), starts)]
-
-
-def _leave_one_out(data: Interactions, seed: int, n: int, target: str | None,
-                   valid: str = "latest") -> Split:
-    rep, keys = _pairs(data, target)
-    users = data.user[rep]
-    counts = np.bincount(users, minlength=data.n_users)
-    # position of each pair counted from the user's end: 0 = latest
-    from_end = np.repeat(np.cumsum(counts), counts)[: len(rep)] - np.arange(len(rep)) - 1
-    given = data.given_test
-    # its own stream, so that the candidates below are the same whichever rule picks validation
-    valid_rng = np.random.default_rng([seed, 1])
-    if given is not None:
-        test_rows = _rows_of_pairs(data, keys, given.user, given.item)
-        rest = ~isin_ints(keys[rep], keys[test_rows])
-        counts_rest = np.bincount(users[rest], minlength=data.n_users)
-        rep_rest = rep[rest]
-        end_rest = np.repeat(np.cumsum(counts_rest), counts_rest) - np.arange(rest.sum()) - 1
-        valid_rows = rep_rest[_pick_valid(data.user[rep_rest], counts_rest[data.user[rep_rest]] >= 2,
-                                          end_rest, valid, valid_rng)]
-        n = given.negatives.shape[1]
-        skipped = 0
-    else:
-        ok = counts[users] >= MIN_LOO_ITEMS
-        test_rows = rep[ok & (from_end == 0)]
-        valid_rows = rep[_pick_valid(users, ok & (from_end >= 1), from_end, valid, valid_rng)]
-        skipped = int(((counts > 0) & (counts < MIN_LOO_ITEMS)).sum())
-    if len(test_rows) == 0:
-        raise ProtocolError(
-            f"no user has the {MIN_LOO_ITEMS} distinct {target + ' ' if target else ''}items leave-one-out "
-            f"needs (the most any user has is {int(counts.max(initial=0))})",
-            file=data.source,
-            fix="use a dataset with more interactions per user, or the ratio protocol",
-        )
-    train_rows = _train_without(keys, np.concatenate([test_rows, valid_rows]))
-    del keys, rep, users, from_end  # before the index of seen pairs is built
-    seen = SeenItems(data.user, data.item, data.n_users, data.n_items)  # all splits, all behaviours
-    rng = np.random.default_rng(seed)
-    valid_c = sample_candidates(data.user[valid_rows], seen, n, rng, data.user_ids)
-    if given is not None:
-        test_c = given.negatives[_order_like(given.user, data.user[test_rows])]
-    else:
-        test_c = sample_candidates(data.user[test_rows], seen, n, rng, data.user_ids)
-    info = {"users_evaluated": int(len(test_rows)), "users_too_small": skipped,
-            "rule": f"users with fewer than {MIN_LOO_ITEMS} distinct items stay in train, not evaluated",
-            "given_test": given is not None, "valid": valid}
-    return Split("loo", data, train_rows, valid_rows, test_rows, valid_c, test_c, seed=seed,
-                 n_candidates=n, target=target, info=info, valid_rule=valid)
-
-
-def _ratio(data: Interactions, seed: int, n: int, target: str | None) -> Split:
-    rep, keys = _pairs(data, target)
-    rng = np.random.default_rng(seed)
-    perm = rep[rng.permutation(len(rep))]
-    n_train = int(round(RATIO[0] * len(rep)))
-    n_valid = int(round(RATIO[1] * len(rep)))
-    valid_rows, test_rows = perm[n_train:n_train + n_valid], perm[n_train + n_valid:]
-    if len(test_rows) == 0 or len(valid_rows) == 0:
-        raise ProtocolError(f"only {len(rep)} distinct pairs: too few for an 80/10/10 split",
-                            file=data.source, fix="use a larger dataset")
-    train_rows = _train_without(keys, np.concatenate([valid_rows, test_rows]))
-    has_train = np.bincount(data.user[train_rows], minlength=data.n_users) > 0
-    cold = {p: _n_distinct(data.user[r][~has_train[data.user[r]]], data.n_users) for p, r in
-            (("valid", valid_rows), ("test", test_rows))}
-    valid_rows = valid_rows[has_train[data.user[valid_rows]]]
-    test_rows = test_rows[has_train[data.user[test_rows]]]
-    if len(test_rows) == 0:
-        raise ProtocolError("no test user has any training interaction (every user has one item?)",
-                            file=data.source, fix="use a dataset with several interactions per user")
-    info = {"users_evaluated_valid": _n_distinct(data.user[valid_rows], data.n_users),
-            "users_evaluated_test": _n_distinct(data.user[test_rows], data.n_users),
-            "cold_users_skipped": cold,
-            "rule": "users with held-out items but no train interactions are not evaluated"}
-    return Split("ratio", data, train_rows, sort_ints(valid_rows), sort_ints(test_rows), seed=seed,
-                 target=target, info=info)
-
-
-def _n_distinct(codes: np.ndarray, n: int) -> int:
-    """How many distinct values codes in [0, n) take: a count per value, linear (no sort)."""
-    return int(np.count_nonzero(np.bincount(codes, minlength=n)))
-
-
-def _rows_of_pairs(data: Interactions, keys: np.ndarray, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-    """Last row index of each given (user, item) pair."""
-    want = users.astype(np.int64) * data.n_items + items
-    order = argsort_ints(keys)  # by key, then row
-    ordered = keys[order]
-    pos = np.searchsorted(ordered, want, side="right") - 1
-    if (pos < 0).any() or (ordered[pos] != want).any():
-        raise ProtocolError("a given test pair is not among the interactions", file=data.source)
-    return order[pos]
-
-
-def _order_like(given_users: np.ndarray, users: np.ndarray) -> np.ndarray:
-    """Indices into the given arrays that line them up with `users`."""
-    idx = argsort_ints(given_users)
-    return idx[np.searchsorted(given_users[idx], users)]
