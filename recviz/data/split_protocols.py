@@ -56,7 +56,7 @@ def _order_by(major: np.ndarray, minor: np.ndarray | None) -> np.ndarray:
     key *= span
     key += minor
     key -= lo
-    return argsort_ints(key)
+    return argsort_ints(key, overwrite=True)  # a key of its own: the sort may reuse it
 
 
 def _train_without(keys: np.ndarray, held: np.ndarray) -> np.ndarray:
