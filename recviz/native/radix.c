@@ -1,11 +1,15 @@
-/* A stable sort of non-negative 64-bit integer keys (or unsigned ones) in linear time: least-significant-digit radix
- * sort, digits of at most 11 bits (as many passes as the largest key's bits need, a pass skipped
- * where every key has the same digit), optionally carrying each key's position along.
+/* A stable sort of non-negative 64-bit integer keys (or unsigned ones), least-significant-digit radix
+ * sort, digits of at most 9 bits (as many passes as the largest key's bits need, a pass skipped
+ * where every key has the same digit), optionally carrying each key's position along. Time is
+ * n × passes, and passes grow with the keys' bits (user × item pair keys: 36 bits at 10M rows,
+ * 42 at 100M). Why 9-bit digits: 2,048 buckets (11 bits) scatter to more pages than the TLB holds —
+ * at 100M random 42-bit keys 17.3 ns a key, against 14.1 with 9 bits (5 passes); at 10M both 9.1.
  *
  * Why: the import, the split and the evaluation order and group rows by integer codes (user ×
  * item pair keys, (pair, time) keys). numpy's sort is a comparison sort, n log n, and on this
  * 2-core VM its cost per element grows ~15-20 % per 10× rows, so those steps grew 12.7-13.5× per
- * 10× where the acceptance asks ≤ 12×. A radix sort does a fixed number of passes per element.
+ * 10× where the acceptance asks ≤ 12×. A radix sort's cost is passes × n, no comparisons: ~2×
+ * faster than numpy's stable argsort on this VM at 10M and 100M keys.
  *
  * radix_sort_i64(keys, order_in, n, keys_out, order_out, keys_tmp, order_tmp, is_unsigned):
  *   keys_out[i] = the i-th smallest of keys[order_in[j]] (of keys[j] when order_in is NULL);
@@ -21,7 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_DIGIT 11
+#define MAX_DIGIT 9
 
 int64_t radix_sort_i64(const int64_t *keys, const int64_t *order_in, int64_t n, int64_t *keys_out,
                        int64_t *order_out, int64_t *keys_tmp, int64_t *order_tmp, int64_t is_unsigned) {
