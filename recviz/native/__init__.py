@@ -125,6 +125,12 @@ def _cpu() -> str:
     return "\n".join(next((x for x in lines if x.startswith(k)), "") for k in ("model name", "flags", "Features"))
 
 
+@functools.cache
+def _source_text(source: str) -> str:
+    """A kernel's C source, read once a process (kernels are asked for in loops)."""
+    return (HERE / source).read_text()
+
+
 def kernel(name: str):
     """The compiled function `name` (a key of KERNELS), or None where it cannot be had (see the
     module docstring)."""
@@ -134,5 +140,5 @@ def kernel(name: str):
     cc = compiler()
     if cc is None:
         return None
-    lib = _library(source, (HERE / source).read_text(), cc, str(cache_dir()))
+    lib = _library(source, _source_text(source), cc, str(cache_dir()))
     return None if lib is None else getattr(lib, name)
