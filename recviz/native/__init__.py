@@ -70,7 +70,13 @@ def cache_dir() -> Path:
 
 
 def compiler() -> str | None:
-    return shutil.which(os.environ.get("CC") or "cc") or shutil.which("gcc")
+    return _which(os.environ.get("CC") or "cc") or _which("gcc")
+
+
+@functools.cache
+def _which(name: str) -> str | None:
+    """`shutil.which`, once a process per name: kernels are asked for in loops (~35 µs a search)."""
+    return shutil.which(name)
 
 
 @functools.cache
