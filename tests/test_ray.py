@@ -229,8 +229,9 @@ def test_runs_that_each_ask_for_every_cpu_train_one_after_another(tmp_path, monk
     cancelled ends at once, without having trained."""
     monkeypatch.setenv("RECVIZ_HOME", str(tmp_path))
     cpus = os.cpu_count()  # what `--address local` gives the cluster
-    # 150 epochs (as _start_long_sweep): each run still trains for well over the 2 s asserted below
-    proc = recviz(*sweep_args("--values", "8,16,32,64", "--epochs", "150", "--patience", "0", "--threads", str(cpus),
+    # 400 epochs: each run trains for well over the 2 s asserted below (150 epochs took 1.7–2.1 s
+    # once sampling got faster, and the assertion failed on runs that had not overlapped)
+    proc = recviz(*sweep_args("--values", "8,16,32,64", "--epochs", "400", "--patience", "0", "--threads", str(cpus),
                               "--executor", "ray", "--address", "local"), netns=True, background=True)
     store, seen, cancelled = RunStore(), [], None
     try:

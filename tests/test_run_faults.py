@@ -140,6 +140,10 @@ def stop_outside_a_write(pid: int, tries: int = 50) -> None:
         try:
             conn.execute("BEGIN IMMEDIATE")
             conn.rollback()
+            # and what every new RunStore's first connection runs (a process stopped while it
+            # checkpoints the WAL blocks that too, though not BEGIN IMMEDIATE above)
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchall()
             return
         except sqlite3.OperationalError:
             os.kill(pid, signal.SIGCONT)
