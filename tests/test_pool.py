@@ -59,7 +59,21 @@ def test_a_sweep_side_by_side_stores_what_the_same_runs_store_trained_one_at_a_t
                                                      store.get(r["run_id"]).summary["best_epoch"],
                                                      store.epochs(r["run_id"])[["epoch", "train_loss"]].values.tolist())
                         for r in json.loads(proc.stdout.strip().splitlines()[-1])["rows"]}
+        if name == "pool":  # two slots: two worker processes, each trained two of the four runs
+            by = _trained_by(store)
+            assert len(by) == 2 and sorted(sum(by.values(), [])) == sorted(r.id for r in store.list()), by
     assert len(stored["pool"]) == 4 and stored["pool"] == stored["local"]
+
+
+def _trained_by(store: RunStore) -> dict[int, list[int]]:
+    """worker pid → the runs it trained, from the runs' logs ("worker PID: run N started")."""
+    found: dict[int, list[int]] = {}
+    for run in store.list():
+        log = store.run_dir(run.id) / "worker.log"
+        for line in log.read_text().splitlines() if log.exists() else ():
+            if line.startswith("worker ") and line.endswith(f": run {run.id} started"):
+                found.setdefault(int(line.split()[1].rstrip(":")), []).append(run.id)
+    return found
 
 
 def _children_of(pid: int) -> dict[int, int]:
@@ -114,6 +128,36 @@ def test_two_slots_train_two_runs_a_cancel_and_a_killed_process_end_runs_as_the_
     assert killed.status == "failed" and killed.error.startswith(f"worker process {victim} was killed by signal 9")
     cancelled = store.get(second)
     assert cancelled.status == "cancelled" and 1 <= len(store.epochs(second)) < 1000 and cancelled.device == "cpu"
+
+
+def test_a_slots_process_takes_its_next_run_after_a_cancel_and_a_killed_one_is_replaced():
+    """Four long runs on two slots: cancelling the first lets its process train the third; killing
+    the second's process fails that run only, and the fourth trains in a fresh process."""
+    proc = recviz(*sweep_args("--values", "8,16,32,64", "--epochs", "1000", "--patience", "0"), background=True)
+    store = RunStore()
+
+    def trains(run_id):
+        return lambda: store.get(run_id).status == "running" and len(store.epochs(run_id)) >= 1
+
+    try:
+        _wait_for(lambda: len(store.list()) == 4, proc)
+        first, second, third, fourth = sorted(r.id for r in store.list())
+        _wait_for(lambda: trains(first)() and trains(second)(), proc)
+        store.request_cancel(first)
+        _wait_for(trains(third), proc)
+        victim = next(pid for pid, runs in _trained_by(store).items() if second in runs)
+        os.kill(victim, signal.SIGKILL)
+        _wait_for(trains(fourth), proc)
+        for run_id in (third, fourth):
+            store.request_cancel(run_id)
+        proc.wait(timeout=60)
+    finally:
+        proc.kill()
+    by = {run: pid for pid, runs in _trained_by(store).items() for run in runs}
+    assert by[third] == by[first] and by[fourth] not in (by[first], victim), by
+    assert [store.get(r).status for r in (first, second, third, fourth)] == ["cancelled", "failed", "cancelled",
+                                                                             "cancelled"]
+    assert store.get(second).error.startswith(f"worker process {victim} was killed by signal 9")
 
 
 def test_a_dead_driver_leaves_its_runs_failed_and_its_worker_processes_stop():
@@ -191,6 +235,6 @@ def test_runs_that_ask_for_several_threads_keep_them_and_take_as_many_slots(monk
     local.LocalExecutor().execute(RunStore(), [RunConfig.build(dataset=TINY, model="itempop", seed=s) for s in (0, 1)])
     assert calls.pop() == ("pool", 2)  # threads unset: one each, every slot
     started = []
-    monkeypatch.setattr(launch, "launch", lambda run_id, threads=None, holder=None: started.append(threads))
+    monkeypatch.setattr(launch, "launch", lambda run_id, threads=None, holder=None, serve=None: started.append(threads))
     pool._start(7, os.getpid(), 2), pool._start(8, os.getpid(), 0)
     assert started == [2, 1]

@@ -46,13 +46,18 @@ def submit(config: RunConfig, threads: int | None = None, sweep_id=None, mlflow:
     return run_id
 
 
-def launch(run_id: int, threads: int | None = None, holder: int | None = None) -> subprocess.Popen:
+def launch(run_id: int, threads: int | None = None, holder: int | None = None,
+           serve: int | None = None) -> subprocess.Popen:
     """Start a worker for this one run now (outside the queue), logging to the run's log file.
     `holder`: the pid of the process that holds the run (claimed it) and started this worker for
     it — a pool's driver, this process: the worker trains it for that process, and stops when it
-    is gone."""
+    is gone. `serve`: the write end of a pipe (with `holder`) — the worker then goes on to train
+    the further runs whose ids the holder writes to its stdin, and says on that pipe how each
+    ended (`recviz.experiments.worker.serve`)."""
     args = [str(run_id)] + (["--threads", str(threads)] if threads else []) + (["--holder", str(holder)] if holder else [])
-    return _spawn(args, RunStore().run_dir(run_id) / "worker.log", threads)
+    if serve is not None:
+        args += ["--serve", str(serve)]
+    return _spawn(args, RunStore().run_dir(run_id) / "worker.log", threads, serve)
 
 
 def ensure_drain(threads: int | None = None) -> subprocess.Popen | None:
@@ -75,7 +80,7 @@ def ensure_drain(threads: int | None = None) -> subprocess.Popen | None:
     return proc
 
 
-def _spawn(args: list[str], log_path: Path, threads: int | None) -> subprocess.Popen:
+def _spawn(args: list[str], log_path: Path, threads: int | None, reply_fd: int | None = None) -> subprocess.Popen:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, RECVIZ_HOME=str(paths.home()), PYTHONUNBUFFERED="1")
     # The child imports the very recviz this process runs, even from an uninstalled checkout.
@@ -85,8 +90,9 @@ def _spawn(args: list[str], log_path: Path, threads: int | None) -> subprocess.P
         env.update(OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     with open(log_path, "ab") as log:
         proc = subprocess.Popen([sys.executable, "-m", "recviz.experiments.worker", *args],
-                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                env=env, start_new_session=True, close_fds=True)
+                                stdin=subprocess.DEVNULL if reply_fd is None else subprocess.PIPE,
+                                stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+                                close_fds=True, pass_fds=() if reply_fd is None else (reply_fd,))
     with _children_lock:
         _children.append(proc)
     return proc

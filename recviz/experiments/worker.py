@@ -2,6 +2,7 @@
 
     python -m recviz.experiments.worker RUN_ID [--threads N]   train one run
     python -m recviz.experiments.worker --drain [--threads N]  train queued runs one after another
+    python -m recviz.experiments.worker RUN_ID --holder PID --serve FD  a pool's worker: then more runs
 
 Why a separate process started with `subprocess.Popen(start_new_session=True)`: the Streamlit
 server must stay responsive and must be able to restart without killing training, so nothing ties
@@ -129,14 +130,34 @@ def _runs(ids: list[int]) -> str:
 
 
 def execute(run_id: int, threads: int | None = None, store: RunStore | None = None,
-            redirect: bool = False, holder: int | None = None) -> str:
+            redirect: bool = False, holder: int | None = None, data=None) -> str:
     """Train one run on this machine now (queued, or claimed by this process — or by `holder`, the
     process that started this one for it) and record its outcome in the store; returns the final
-    status."""
+    status. `data`: prepared data to share with the runs before and after it (`LastData`)."""
     from recviz.experiments import executors
 
     executor = executors.get("local")(threads=threads, run_logs=redirect, interrupted=_terminated)
-    return executor.train_one(store or RunStore(), run_id, None, holder=holder)
+    return executor.train_one(store or RunStore(), run_id, None, data=data, holder=holder)
+
+
+def serve(first: int, threads: int | None, holder: int, reply_fd: int) -> None:
+    """A pool's worker process: train `first`, then each run whose id `holder` writes to stdin (a
+    line each), until stdin ends; after each run, write "RUN_ID STATUS" on `reply_fd`. One process
+    per slot instead of one per run spares each run after the first this process's start-up —
+    importing torch, pandas and RecViz, ~1.8 s of CPU — and reading its data again when it is the
+    data the run before trained on (`LastData`). A run's numbers are the same either way: each run
+    seeds its own generators, and the one-by-one path shares prepared data between runs too."""
+    from recviz.experiments.executors.base import LastData
+
+    store, data, run_id = RunStore(), LastData(), first
+    with open(reply_fd, "w", buffering=1) as reply:
+        while True:
+            status = execute(run_id, threads, store, redirect=True, holder=holder, data=data)
+            reply.write(f"{run_id} {status}\n")
+            line = sys.stdin.readline()
+            if not line.strip():  # the driver has no more runs for this slot
+                return
+            run_id = int(line)
 
 
 def _stop_without(holder: int, poll: float = 0.5) -> None:
@@ -167,9 +188,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: config)")
     parser.add_argument("--holder", type=int, default=None, metavar="PID",
                         help="with RUN_ID: the parent process that holds the run (a pool's driver); stop when it is gone")
+    parser.add_argument("--serve", type=int, default=None, metavar="FD",
+                        help="with RUN_ID and --holder: then train each run id the holder writes to stdin, "
+                             "writing 'RUN_ID STATUS' to file descriptor FD after each (a pool's worker process)")
     args = parser.parse_args(argv)
     if (args.run_id is None) != args.drain:
         parser.error("give either a RUN_ID or --drain")
+    if args.serve is not None and not args.holder:
+        parser.error("--serve needs --holder")
     sys.stdout.reconfigure(line_buffering=True)
     signal.signal(signal.SIGTERM, _on_terminate)
     signal.signal(signal.SIGINT, _on_terminate)
@@ -179,7 +205,10 @@ def main(argv: list[str] | None = None) -> int:
         else:
             if args.holder:
                 _stop_without(args.holder)
-            execute(args.run_id, args.threads, redirect=True, holder=args.holder)  # `launch`: already its log
+            if args.serve is not None:
+                serve(args.run_id, args.threads, args.holder, args.serve)
+            else:
+                execute(args.run_id, args.threads, redirect=True, holder=args.holder)  # `launch`: already its log
     except KeyboardInterrupt:
         return 130
     except RecvizError as err:

@@ -139,6 +139,28 @@ class Executor(ABC):
         return run_id
 
 
+class LastData(dict):
+    """Prepared data kept by a process that trains run after run (a pool's worker process): the
+    data of the last dataset a run asked for, read when a run first needs it (inside the run, so
+    that a dataset that cannot be read fails that run, as it would have alone). One dataset at a
+    time: a process never holds two."""
+
+    def of(self, config: RunConfig):
+        key = data_key(config)
+        if key not in self:
+            from recviz.experiments import experiment
+
+            self.clear()  # before reading the next one
+            self[key] = experiment.prepare_data(config)
+        return self[key]
+
+
+def prepared(data: dict | None, config: RunConfig):
+    """The prepared data `data` holds for `config` (read now for `LastData`), or None: the run
+    reads its own."""
+    return data.of(config) if isinstance(data, LastData) else (data or {}).get(data_key(config))
+
+
 def data_key(config: RunConfig) -> tuple:
     """What a config's prepared data depends on (the dataset at its version, and its preparation):
     runs with equal keys train on the same data (a sweep reads it once)."""

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 
 from recviz.config import RunConfig
 from recviz.errors import RecvizError
-from recviz.experiments.executors.base import Executor, More, OnDone, OnEpoch, OnStart, capacity, data_key, machine
+from recviz.experiments.executors.base import Executor, More, OnDone, OnEpoch, OnStart, capacity, machine, prepared
 
 if TYPE_CHECKING:
     from recviz.experiments.store import RunStore
@@ -143,7 +143,7 @@ class LocalExecutor(Executor):
             if on_start is not None:
                 on_start(run_id, config)
             report = None if on_epoch is None else (lambda epoch: on_epoch(run_id, epoch))
-            record.train_and_record(store, run_id, config, run_dir, watch, data=(data or {}).get(data_key(config)),
+            record.train_and_record(store, run_id, config, run_dir, watch, data=prepared(data, config),
                                     on_epoch=report, before_fit=lambda: _test_pause(watch.should_stop),
                                     holder=holder)
             status = "done"
