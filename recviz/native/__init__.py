@@ -2,6 +2,7 @@
 arithmetic. Each is a C file beside this one, declared in `KERNELS`:
 
 - `row_adam.c`, `row_adam_f32`: the lazy Adam update of a large embedding table (`training.optim.RowAdam`);
+- `gmf.c`, `gmf_step_f32`: GMF's forward and backward on a batch (`models.ncf_step`);
 - `itemknn.c`, `knn_pair_scores_f32`: ItemKNN's score of (user, item) pairs (`models.itemknn`);
 - `radix.c`, `radix_sort_i64`: a stable linear-time sort of integer keys (`data.arrays`);
 - `search.c`, `nth_unseen_i64`, `seen_pairs_i64` and `member_i64`: a user's n-th unseen item and
@@ -52,6 +53,7 @@ KERNELS = {
     "seen_pairs_i64": ("search.c", [_P, _P, _I64, _I64, _P, _P, _I64, _P]),
     "member_i64": ("search.c", [_P, _I64, _P, _I64, _P, _I64, _P]),
     "knn_pair_scores_f32": ("itemknn.c", [_P, _P, _P, _I64, _I64, _P, _P, _P, _P, _I64, _I64, _P, _P]),
+    "gmf_step_f32": ("gmf.c", [_P, _P, _P, _I64, _I64, _P, _I64, _P, _I64, _P, _P, _P, _P, _P, _P, _P, _P]),
 }
 # -O3 vectorises the row loops, for this machine's vector width where the compiler knows it
 # (-march=native; the cached file's name carries the CPU's flags); no -ffast-math and no FMA
