@@ -86,3 +86,17 @@ def test_wide_times_give_the_former_pairs():
     data = _log(1, True)
     data.timestamp = data.timestamp * 2 ** 60 - 2 ** 62
     np.testing.assert_array_equal(split_protocols._pairs(data, None)[0], _old_pairs(data, None)[0])
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("target", [None, "buy"])
+def test_ratio_held_out_rows_are_the_former_draw(seed, target):
+    """The former draw: every pair permuted, 80 % train, then 10 % valid and 10 % test."""
+    data = _log(seed, True, n_rows=600, n_users=30, n_items=20)
+    rep, _ = _old_pairs(data, target)
+    perm = rep[np.random.default_rng(seed).permutation(len(rep))]
+    n_train, n_valid = int(round(0.8 * len(rep))), int(round(0.1 * len(rep)))
+    got = split_protocols.ratio_split(data, seed, 0, target)
+    has_train = np.bincount(data.user[got["train_rows"]], minlength=data.n_users) > 0
+    for part, rows in (("valid_rows", perm[n_train:n_train + n_valid]), ("test_rows", perm[n_train + n_valid:])):
+        np.testing.assert_array_equal(got[part], np.sort(rows[has_train[data.user[rows]]]), err_msg=part)

@@ -176,10 +176,13 @@ def ratio_split(data: Interactions, seed: int, n: int, target: str | None) -> di
     held-out pairs dropped; no candidates (evaluation ranks every item)."""
     rep, keys = _pairs(data, target)
     rng = np.random.default_rng(seed)
-    perm = rep[rng.permutation(len(rep))]
     n_train = int(round(RATIO[0] * len(rep)))
     n_valid = int(round(RATIO[1] * len(rep)))
-    valid_rows, test_rows = perm[n_train:n_train + n_valid], perm[n_train + n_valid:]
+    # the permutation's last 20 % are held out; its first 80 % (train) are never read, so only the
+    # held-out positions are looked up in `rep` (a random gather of 0.2, not 1.0, per pair)
+    held = rep[rng.permutation(len(rep))[n_train:]]
+    valid_rows, test_rows = held[:n_valid], held[n_valid:]
+    del held
     if len(test_rows) == 0 or len(valid_rows) == 0:
         raise ProtocolError(f"only {len(rep)} distinct pairs: too few for an 80/10/10 split",
                             file=data.source, fix="use a larger dataset")
