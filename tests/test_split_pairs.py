@@ -95,7 +95,7 @@ def test_ratio_held_out_rows_are_the_former_draw(seed, target):
     data = _log(seed, True, n_rows=600, n_users=30, n_items=20)
     rep, _ = _old_pairs(data, target)
     perm = rep[np.random.default_rng(seed).permutation(len(rep))]
-    n_train, n_valid = int(round(0.8 * len(rep))), int(round(0.1 * len(rep)))
+    n_train, n_valid = round(0.8 * len(rep)), round(0.1 * len(rep))
     got = split_protocols.ratio_split(data, seed, 0, target)
     has_train = np.bincount(data.user[got["train_rows"]], minlength=data.n_users) > 0
     for part, rows in (("valid_rows", perm[n_train:n_train + n_valid]), ("test_rows", perm[n_train + n_valid:])):
