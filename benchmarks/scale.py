@@ -19,7 +19,7 @@ CLI and the app run — never a re-implementation (the phases: `benchmarks/scale
 | itemknn     | the same for ItemKNN                                                                        |
 | gmf         | GMF through `training.fit`, stopped after `--batches` batches of `--batch-size`: samples/s, the epoch time extrapolated from it, and the same on ml-100k in the same process with their ratio (`benchmarks/scale_training.py`) |
 | mbnmf       | the same for multi-behaviour NeuMF with target buy (no ml-100k reference)                   |
-| topn        | the Recommendations page for one user (`analysis.runview.RunView`, what the page caches per run): the first view (load, split, ItemPop fit, the run's index) in the note, then `work s` = one rerun's work for a user whose list is not stored (held-out rows, a history page, the list made on demand, its table) |
+| topn        | the Recommendations page for one user (`analysis.runview.RunView`, what the page caches per run): the first view (load, split, ItemPop fit, the run's index, a first user's list) in the note, then `work s` = one rerun's work for another user whose list is not stored (held-out rows, a history page, the list made on demand, its table) |
 | data-page   | the Data page: the dataset loaded as the page loads it, `stats()`, `analysis.dataset` summaries and `recviz.charts` figures serialised |
 
 Each phase's row gives its wall time (the whole process: start, imports, loading the data, the

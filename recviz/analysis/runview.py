@@ -74,9 +74,6 @@ class RunView:
         made now for that user alone — `recommend` with the run's `seed` over the items the user
         had in neither train nor validation, exactly the list an unbounded save would have stored.
         `model_of()` gives the run's model; it is called only when a list is made."""
-        row = int(topn.row_of(stored, [user])[0])
-        if row >= 0:
-            return stored["items"][row], stored["scores"][row]
-        known = history.known_items(self.data, user, self.rows)
-        items, scores = topn.lists(model_of(), self.split, [user], stored["items"].shape[1], seed, known=known)
-        return items[0], scores[0]
+        return topn.stored_or_made(stored, user, lambda: topn.lists(
+            model_of(), self.split, [user], stored["items"].shape[1], seed,
+            known=history.known_items(self.data, user, self.rows)))

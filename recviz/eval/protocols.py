@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
-import torch
 
 from recviz.data.sampling import SeenItems
 from recviz.data.split import Split
 from recviz.errors import ModelError
 from recviz.eval import metrics
+from recviz.eval.topk import TopK
 
 # Scores (users × items cells) computed at once, everywhere scores are made in blocks of users
 # (here and in `Recommender.score`): 16 MB of float32, so a block with its top-K work stays
@@ -50,7 +50,7 @@ def _checked(scores, shape) -> np.ndarray:
     scores = np.asarray(scores, dtype=np.float32)
     if scores.shape != shape:
         raise ModelError(f"scorer returned shape {scores.shape}, expected {shape}")
-    if np.isnan(scores).any():
+    if scores.size and np.isnan(scores.max()):  # max is NaN where any is: no mask of the scores
         raise ModelError("the model produced NaN scores (training diverged)",
                          fix="lower the learning rate or check the input ratings")
     return scores
@@ -91,23 +91,20 @@ def recommend(scorer: Scorer, users: np.ndarray, exclude: SeenItems, k: int, see
     """Top-k items per user among items not in `exclude`, ties broken by a seeded permutation.
 
     Users are scored in blocks of at most SCORE_CELLS scores and only each block's top-k is kept,
-    so memory is bounded whatever the numbers of users and items."""
+    so memory is bounded whatever the numbers of users and items. The tie order is made once per
+    (seed, n_items) and the ranking keys in per-thread scratch (`topk`), and excluded items are
+    ranked last in those keys, never written into the scores: a call for one user allocates its
+    scorer's score row and O(k), not the catalogue's permutation and keys again."""
     n_items = exclude.n_items
-    tie_perm = np.random.default_rng(seed).permutation(n_items)
-    tie_rank = np.empty(n_items, np.int64)
-    tie_rank[tie_perm] = np.arange(n_items)
     step = max(1, SCORE_CELLS // max(1, n_items))
-    k = min(k, n_items)
-    top_k = TopK(tie_rank, k)
+    top_k = TopK.seeded(seed, n_items, k)
+    k = top_k.k
     top = np.zeros((len(users), k), np.int64)
     vals = np.zeros((len(users), k), np.float32)
     for s in range(0, len(users), step):
         chunk = users[s:s + step]
-        scores = _checked(scorer.score_all(chunk), (len(chunk), n_items))
-        row, item = exclude.rows(chunk)
-        scores[row, item] = -np.inf
-        top[s:s + step] = top_k(scores)
-        vals[s:s + step] = np.take_along_axis(scores, top[s:s + step], axis=1)
+        top[s:s + step], vals[s:s + step] = top_k.ranked(_checked(scorer.score_all(chunk), (len(chunk), n_items)),
+                                                         *exclude.rows(chunk))
     return (top, vals) if with_scores else top
 
 
@@ -115,47 +112,6 @@ def _top_k(scores: np.ndarray, k: int, tie_rank: np.ndarray) -> np.ndarray:
     """`metrics.top_k(scores, k, tie_perm)` (best score first, ties in permutation order, where
     tie_rank[tie_perm] = 0, 1, ...) in one selection pass a row instead of a full sort (`TopK`)."""
     return TopK(tie_rank, k)(scores)
-
-
-class TopK:
-    """The first k of each row's ranking — best score first, ties in the permutation's order
-    (tie_rank[tie_perm] = 0, 1, ...) — for blocks of score rows, in O(items) a row.
-
-    Each (score, item) becomes one int64 key that orders as the ranking does: the score's float32
-    bits made order-preserving as an int32 in the high half, `n − 1 − tie_rank` in the low half.
-    The k largest keys, in order, are the ranking's first k — ties anywhere, at the cut included,
-    broken by the permutation — so one `torch.topk` over the keys gives the lists. The keys are
-    built in buffers reused block after block (fresh multi-MB temporaries cost more in page faults
-    than in arithmetic). ~2.7 ms a row of 527k items, against ~20 ms for the numpy partition,
-    argpartition and masked key this replaced (a Taobao-sized run's 10,000 stored lists: ~30 s
-    instead of minutes; measured on a busy machine)."""
-
-    def __init__(self, tie_rank: np.ndarray, k: int):
-        n = len(tie_rank)
-        if n >= 1 << 31:
-            raise ValueError(f"{n:,} items: more than an int32 tie rank holds")
-        self.k = min(k, n)
-        self.low = torch.from_numpy((n - 1 - np.asarray(tie_rank)).astype(np.int64))
-        self.bits = self.key = self.mask = None
-
-    def __call__(self, scores: np.ndarray) -> np.ndarray:
-        rows = len(scores)
-        if self.k == 0 or rows == 0:
-            return np.zeros((rows, self.k), np.int64)
-        if self.key is None or len(self.key) < rows:
-            shape = (rows, len(self.low))
-            self.bits, self.key = torch.empty(shape, dtype=torch.int32), torch.empty(shape, dtype=torch.int64)
-            self.mask = torch.empty(shape, dtype=torch.bool)
-        bits, key, mask = self.bits[:rows], self.key[:rows], self.mask[:rows]
-        # a float's bits as an int32 order like the float when it is ≥ 0; below 0, every bit but the
-        # sign flipped reverses them; −0.0 (flipped to −1) is read as +0.0: equal scores, equal keys
-        src = torch.from_numpy(np.ascontiguousarray(scores, dtype=np.float32)).view(torch.int32)
-        torch.bitwise_right_shift(src, 31, out=bits)
-        bits.bitwise_and_(0x7FFFFFFF).bitwise_xor_(src)
-        bits.masked_fill_(torch.eq(bits, -1, out=mask), 0)
-        key.copy_(bits)
-        key.bitwise_left_shift_(32).bitwise_or_(self.low)
-        return torch.topk(key, self.k, dim=1, largest=True, sorted=True).indices.numpy()
 
 
 class FunctionScorer:

@@ -307,18 +307,15 @@ def user_topn(stored: dict, user: int, run_dir, model=None, split=None) -> tuple
     stored row, or else made now for that user alone from the run's model and split (`model`,
     `split` when the caller has them loaded; else from the run's files and its dataset). A list that
     needs the dataset while it cannot be loaded is a RecvizError saying so."""
-    from recviz.experiments.topn import lists, row_of
+    from recviz.experiments.topn import lists, stored_or_made
 
-    row = int(row_of(stored, [user])[0])
-    if row >= 0:
-        return stored["items"][row], stored["scores"][row]
-    meta = load_meta(run_dir)
-    if split is None:
-        split = _split(meta, user, len(stored["users"]), run_dir)
-    if model is None:
-        model = load_model(run_dir)[0]
-    items, scores = lists(model, split, [user], stored["items"].shape[1], meta["config"]["seed"])
-    return items[0], scores[0]
+    def make():
+        meta = load_meta(run_dir)
+        run_split = _split(meta, user, len(stored["users"]), run_dir) if split is None else split
+        run_model = load_model(run_dir)[0] if model is None else model
+        return lists(run_model, run_split, [user], stored["items"].shape[1], meta["config"]["seed"])
+
+    return stored_or_made(stored, user, make)
 
 
 def _split(meta: dict, user: int, n_stored: int, run_dir) -> Split:

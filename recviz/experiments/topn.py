@@ -65,6 +65,17 @@ def lists(model, split, users: np.ndarray, k: int, seed: int, known=None) -> tup
     return items.astype(np.int64), scores.astype(np.float32)
 
 
+def stored_or_made(topn: dict, user: int, make) -> tuple[np.ndarray, np.ndarray]:
+    """User `user`'s (items [N], scores [N]): its row in `topn` (`artifacts.load_topn`) when the run
+    stored it, else `make()`'s first row — `lists` for that user alone, however the caller has the
+    model, split and known items (the page's row index, or the run's files)."""
+    row = int(row_of(topn, [user])[0])
+    if row >= 0:
+        return topn["items"][row], topn["scores"][row]
+    items, scores = make()
+    return items[0], scores[0]
+
+
 def row_of(topn: dict, users) -> np.ndarray:
     """Each user's row in `topn`'s arrays (`artifacts.load_topn`), -1 where its list is not stored."""
     users, stored = np.asarray(users, np.int64), topn["users"]
