@@ -118,7 +118,7 @@ def test_a_second_users_list_allocates_nothing_the_size_of_the_catalogue():
         np.testing.assert_array_equal(vals[0], want_vals)
 
 
-@pytest.mark.parametrize("rows,k", [(1, 1), (3, 5), (6, 40)])
+@pytest.mark.parametrize("rows,k", [(1, 1), (3, 5), (6, 40), (12, 5)])  # 12 > SAMPLED_ROWS: torch.topk
 def test_the_sampled_threshold_gives_the_full_sorts_first_k(monkeypatch, rows, k):
     """Rows sampled for a threshold (a small SAMPLE_CELLS, so even 3,000 items are sampled): ties,
     −0.0, negative scores, excluded cells, rows in ascending order (the sample's worst case)."""

@@ -63,8 +63,11 @@ def _buffers(rows: int, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return tuple(b[:cells].reshape(rows, n) for b in have)
 
 
-# Keys sampled per block to find a threshold under each row's k largest (`_largest`).
+# Keys sampled per block to find a threshold under each row's k largest (`_largest`), for blocks of
+# at most SAMPLED_ROWS rows (a page's list made on demand); bigger blocks (evaluation) sample too
+# sparsely per row to pay — ~1/16 of a row would be sorted — and use torch.topk.
 SAMPLE_CELLS = 1 << 16
+SAMPLED_ROWS = 8
 
 
 def _largest(key: np.ndarray, mask: np.ndarray, k: int) -> np.ndarray:
@@ -72,13 +75,13 @@ def _largest(key: np.ndarray, mask: np.ndarray, k: int) -> np.ndarray:
 
     `torch.topk` keeps a (key, position) queue of the whole row, fresh each call: 64 MB of new
     pages a row at 4M items. Instead a strided sample of each row (≤ SAMPLE_CELLS a block, a few
-    hundred KB) gives a threshold, its k-th largest: the sample's k keys are in the row, so every
+    hundred KB; blocks of up to SAMPLED_ROWS rows) gives a threshold, its k-th largest: the sample's k keys are in the row, so every
     row has at least k keys at or above it, its k largest among them. Only those candidates
     (~k × row / sample a row) are sorted. Catalogues too small to sample use `torch.topk`."""
     rows, n = key.shape
     width = max(16 * k, SAMPLE_CELLS // rows)
     step = n // width
-    if step <= 1:
+    if step <= 1 or rows > SAMPLED_ROWS:
         return torch.topk(torch.from_numpy(key), k, dim=1, largest=True, sorted=True).indices.numpy()
     sample = np.partition(key[:, ::step], -k, axis=1)  # a copy of the sample only
     np.greater_equal(key, sample[:, -k, None], out=mask)
