@@ -19,7 +19,7 @@ from recviz.experiments import executors, launch, worker
 from recviz.experiments.store import RunStore
 
 # real worker processes per run, killed and cancelled: the slow tier (fault injection)
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.alone]
 
 TINY = "synthetic:users=60,items=300,interactions=1500"
 

@@ -29,7 +29,7 @@ def _netns_ok() -> bool:
     return probe.returncode == 0
 
 
-pytestmark = [pytest.mark.slow,
+pytestmark = [pytest.mark.slow, pytest.mark.alone,  # a real cluster, timed
               pytest.mark.skipif(not _netns_ok(), reason="cannot make a network namespace (unshare -n) here")]
 
 

@@ -15,6 +15,9 @@ from recviz.experiments.store import RunStore
 from recviz.experiments.executors.local import TEST_SLEEP_ENV, LocalExecutor
 from tests.test_worker import KNN, stop_workers, wait_until_running  # noqa: F401 — the fixture
 
+# real worker processes killed, stopped and timed: run with nothing beside them
+pytestmark = pytest.mark.alone
+
 ITEMPOP = RunConfig.build(dataset="synthetic", model="itempop")
 
 

@@ -73,7 +73,9 @@ def test_splits_are_the_splits_of_the_former_pairs(monkeypatch, protocol, valid,
 
 
 @pytest.mark.parametrize("wide", [False, True])
-def test_last_row_at_the_latest_time_per_group(wide):
+@pytest.mark.parametrize("at_once", [1 << 22, 3])  # 3: positions added in three pieces
+def test_last_row_at_the_latest_time_per_group(wide, at_once, monkeypatch):
+    monkeypatch.setattr(split_protocols, "POSITIONS_AT_ONCE", at_once)
     # groups [0, 3), [3, 4), [4, 8): latest times 7 (rows 1 and 2: the last, 2), 1 (row 3), 9 (rows 5 and 7: 7)
     times = np.array([3, 7, 7, 1, 2, 9, 4, 9], np.int64)
     if wide:  # (time, position) would not fit in one int64: the two-maxima way

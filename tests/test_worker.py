@@ -21,6 +21,9 @@ from recviz.experiments import experiment
 from recviz.experiments.executors.local import TEST_SLEEP_ENV
 from tests.helpers import random_interactions
 
+# real worker processes killed, stopped and timed: run with nothing beside them
+pytestmark = pytest.mark.alone
+
 KNN = RunConfig.build(dataset="synthetic", model="itemknn", neighbors=50)
 
 

@@ -53,6 +53,9 @@ def _pairs(data: Interactions, target: str | None) -> tuple[np.ndarray, np.ndarr
     return rep, keys
 
 
+POSITIONS_AT_ONCE = 1 << 22  # `_last_at_latest` adds positions to times this many at a time (32 MB)
+
+
 def _last_at_latest(times: np.ndarray, starts: np.ndarray) -> np.ndarray:
     """Per group of `times` (groups begin at `starts`, rows within one in file order) the position
     of its last row at the group's largest time, by grouped maxima, no sort: one maximum of
@@ -62,13 +65,13 @@ def _last_at_latest(times: np.ndarray, starts: np.ndarray) -> np.ndarray:
     if n == 0:
         return starts
     lo = int(times.min())
-    pos = np.arange(n)
     if (int(times.max()) - lo + 1) * n < 2 ** 63:
         times -= lo
         times *= n
-        times += pos
-        del pos
+        for a in range(0, n, POSITIONS_AT_ONCE):  # + position, without an int64 array of all n of them
+            times[a:a + POSITIONS_AT_ONCE] += np.arange(a, min(a + POSITIONS_AT_ONCE, n))
         return np.maximum.reduceat(times, starts) % n
+    pos = np.arange(n)
     latest = np.maximum.reduceat(times, starts)
     pos[times != np.repeat(latest, np.diff(np.r_[starts, n]))] = -1
     return np.maximum.reduceat(pos, starts)
