@@ -25,7 +25,7 @@ row-sparse (`sparse_coo_tensor` of the batch's rows) for a table marked sparse (
 as autograd's sparse embedding backward gives it. Nothing reads a value back to the host, so a GPU
 is never made to wait.
 
-On a CPU, GMF's step (no MLP, dense float32 tables) is one compiled call instead
+On a CPU, GMF's step (no MLP, float32 tables, dense or row-sparse) is one compiled call instead
 (`recviz/native/gmf.c`, the same operations in one pass; torch's where no compiler is at hand):
 about twenty operations on a 256 × 64 batch cost far more in dispatch than in arithmetic.
 
@@ -102,10 +102,10 @@ class NCFStep:
         self.table_grads = [None if t.sparse else torch.zeros_like(t.weight) for t in self.tables]
         self._bound = [p.data_ptr() for p in self.params]
         compiled = self._native is not None and all(
-            p.device.type == "cpu" and p.dtype == torch.float32 and p.is_contiguous() for p in self.params) \
-            and None not in self.table_grads
+            p.device.type == "cpu" and p.dtype == torch.float32 and p.is_contiguous() for p in self.params)
         self.out_grads = [torch.zeros_like(p) for p in self.params[2:]] if compiled else None
         self.scratch = torch.empty(2 * self.gmf) if compiled else None
+        self.per_row = sum(1 << k for k, buf in enumerate(self.table_grads) if buf is None)  # row-sparse tables
 
     def __call__(self, batch: dict[str, Tensor]) -> Tensor:
         if self._bound != [p.data_ptr() for p in self.params]:
@@ -143,14 +143,19 @@ class NCFStep:
         return loss.detach()
 
     def _compiled(self, u: Tensor, i: Tensor, y: Tensor) -> Tensor:
-        """GMF's step in one compiled call (`gmf.c`): the tables' gradients dense, as `_table_grad`'s."""
-        (U, I, h, c), (gU, gI), (gh, gc) = self.w, self.table_grads, self.out_grads
+        """GMF's step in one compiled call (`gmf.c`): the tables' gradients as `_table_grad` makes
+        them — dense, or for a row-sparse table one row per batch position, made sparse here."""
+        (U, I, h, c), (gh, gc) = self.w, self.out_grads
+        gU, gI = (buf if buf is not None else torch.empty(len(u), self.gmf) for buf in self.table_grads)
         loss = torch.empty((), dtype=torch.float32)
         if self._native(u.data_ptr(), i.data_ptr(), y.data_ptr(), len(u), self.gmf, U.data_ptr(), len(U),
                         I.data_ptr(), len(I), h.data_ptr(), c.data_ptr(), gU.data_ptr(), gI.data_ptr(),
-                        gh.data_ptr(), gc.data_ptr(), self.scratch.data_ptr(), loss.data_ptr()) < 0:
+                        gh.data_ptr(), gc.data_ptr(), self.scratch.data_ptr(), loss.data_ptr(), self.per_row) < 0:
             raise IndexError("index out of range in self")  # what index_select says
-        for p, grad in zip(self.params, (gU, gI, gh, gc)):
+        grads = [g if dense is not None else
+                 torch.sparse_coo_tensor(ids.unsqueeze(0), g, w.shape, check_invariants=False)
+                 for g, dense, ids, w in zip((gU, gI), self.table_grads, (u, i), (U, I))]
+        for p, grad in zip(self.params, (*grads, gh, gc)):
             p.grad = grad
         return loss
 

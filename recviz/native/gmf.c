@@ -5,6 +5,9 @@
  *   p_b = U[u_b] ⊙ I[i_b];  z_b = p_b · h + c;  loss = mean_b softplus(z_b) − y_b·z_b
  *   dz_b = (σ(z_b) − y_b) / B
  *   gU[u_b] += (dz_b·h) ⊙ I[i_b];  gI[i_b] += (dz_b·h) ⊙ U[u_b]   (zeroed first; repeats summed in batch order)
+ *   — or, for a row-sparse table (bit 0 of `per_row` for U, bit 1 for I), its gradient as torch's sparse
+ *   embedding backward gives it: one row per batch position, gU[b] = (dz_b·h) ⊙ I[i_b] ([batch, dim]),
+ *   the positions' ids being the batch's own
  *   gh = Σ_b dz_b·p_b;  gc = Σ_b dz_b
  *
  * The same float32 operations as the torch step, except the order of the sums in the dot products
@@ -49,13 +52,14 @@ int64_t gmf_step_f32(const int64_t *restrict users, const int64_t *restrict item
                      int64_t batch, int64_t dim, const float *restrict U, int64_t n_users,
                      const float *restrict I, int64_t n_items, const float *restrict h, const float *restrict c,
                      float *restrict gU, float *restrict gI, float *restrict gh, float *restrict gc,
-                     float *restrict scratch, float *restrict loss)
+                     float *restrict scratch, float *restrict loss, int64_t per_row)
 {
     for (int64_t b = 0; b < batch; b++)
         if (users[b] < 0 || users[b] >= n_users || items[b] < 0 || items[b] >= n_items)
             return -1;
-    memset(gU, 0, sizeof(float) * (size_t)(n_users * dim));
-    memset(gI, 0, sizeof(float) * (size_t)(n_items * dim));
+    const int row_u = (per_row & 1) != 0, row_i = (per_row & 2) != 0;
+    memset(gU, 0, sizeof(float) * (size_t)((row_u ? batch : n_users) * dim));
+    memset(gI, 0, sizeof(float) * (size_t)((row_i ? batch : n_items) * dim));
     memset(gh, 0, sizeof(float) * (size_t)dim);
     float *restrict p = scratch, *restrict df = scratch + dim; /* scratch: 2·dim floats */
     double total = 0.0;
@@ -66,7 +70,7 @@ int64_t gmf_step_f32(const int64_t *restrict users, const int64_t *restrict item
         float y = labels[b];
         total += (double)(softplus(z) - z * y);
         float dz = (1.0f / (1.0f + expf(-z)) - y) / (float)batch;
-        float *restrict du = gU + users[b] * dim, *restrict di = gI + items[b] * dim;
+        float *restrict du = gU + (row_u ? b : users[b]) * dim, *restrict di = gI + (row_i ? b : items[b]) * dim;
         for (int64_t k = 0; k < dim; k++) {
             df[k] = dz * h[k];
             du[k] += df[k] * ei[k];
