@@ -104,3 +104,19 @@ def test_the_torch_step_runs_where_the_kernel_does_not_apply(how):
     loss, expected = step(b), reference(b)
     assert step.out_grads is None or how in ("int32 ids", "float64 labels")
     assert torch.allclose(loss.double(), expected.double(), rtol=1e-6)
+
+
+def test_batches_of_changing_size_leave_no_stale_rows():
+    """The dense gradients are zeroed where the step before wrote them: after a big batch, a small
+    one, a bigger one again and a refused one, every gradient is still the torch step's."""
+    compiled, plain = gmf(), gmf()
+    fast, slow = compiled.hand_step(), torch_step(plain)
+    for n, seed in ((300, 0), (7, 1), (512, 2), (1, 3), (40, 4)):
+        b = batch(n, seed)
+        if seed == 3:
+            bad = dict(b, user=torch.tensor([N_USERS]))
+            with pytest.raises(IndexError):
+                fast(bad)
+        fast(b), slow(b)
+        for gf, gs in zip(grads(compiled), grads(plain)):
+            assert torch.allclose(gf, gs, rtol=1e-5, atol=1e-7), n

@@ -106,6 +106,8 @@ class NCFStep:
         self.out_grads = [torch.zeros_like(p) for p in self.params[2:]] if compiled else None
         self.scratch = torch.empty(2 * self.gmf) if compiled else None
         self.per_row = sum(1 << k for k, buf in enumerate(self.table_grads) if buf is None)  # row-sparse tables
+        # the ids of the rows the dense gradients hold (the kernel's own copy); -1: zero them whole
+        self._prev, self._prev_n = torch.empty(2, 0, dtype=torch.int64), -1
 
     def __call__(self, batch: dict[str, Tensor]) -> Tensor:
         if self._bound != [p.data_ptr() for p in self.params]:
@@ -148,10 +150,16 @@ class NCFStep:
         (U, I, h, c), (gh, gc) = self.w, self.out_grads
         gU, gI = (buf if buf is not None else torch.empty(len(u), self.gmf) for buf in self.table_grads)
         loss = torch.empty((), dtype=torch.float32)
+        if self._prev.shape[1] < len(u):  # room for this batch's ids; the gradients zeroed whole
+            self._prev, self._prev_n = torch.empty(2, len(u), dtype=torch.int64), -1
+        prev, prev_n, self._prev_n = self._prev, self._prev_n, -1  # -1 until the kernel has run
         if self._native(u.data_ptr(), i.data_ptr(), y.data_ptr(), len(u), self.gmf, U.data_ptr(), len(U),
                         I.data_ptr(), len(I), h.data_ptr(), c.data_ptr(), gU.data_ptr(), gI.data_ptr(),
-                        gh.data_ptr(), gc.data_ptr(), self.scratch.data_ptr(), loss.data_ptr(), self.per_row) < 0:
+                        gh.data_ptr(), gc.data_ptr(), self.scratch.data_ptr(), loss.data_ptr(), self.per_row,
+                        prev[0].data_ptr(), prev[1].data_ptr(), prev_n) < 0:
+            self._prev_n = prev_n  # refused before writing anything
             raise IndexError("index out of range in self")  # what index_select says
+        self._prev_n = len(u)
         grads = [g if dense is not None else
                  torch.sparse_coo_tensor(ids.unsqueeze(0), g, w.shape, check_invariants=False)
                  for g, dense, ids, w in zip((gU, gI), self.table_grads, (u, i), (U, I))]

@@ -53,7 +53,7 @@ KERNELS = {
     "seen_pairs_i64": ("search.c", [_P, _P, _I64, _I64, _P, _P, _I64, _P]),
     "member_i64": ("search.c", [_P, _I64, _P, _I64, _P, _I64, _P]),
     "knn_pair_scores_f32": ("itemknn.c", [_P, _P, _P, _I64, _I64, _P, _P, _P, _P, _I64, _I64, _P, _P]),
-    "gmf_step_f32": ("gmf.c", [_P, _P, _P, _I64, _I64, _P, _I64, _P, _I64, _P, _P, _P, _P, _P, _P, _P, _P, _I64]),
+    "gmf_step_f32": ("gmf.c", [_P, _P, _P, _I64, _I64, _P, _I64, _P, _I64, _P, _P, _P, _P, _P, _P, _P, _P, _I64, _P, _P, _I64]),
 }
 # -O3 vectorises the row loops, for this machine's vector width where the compiler knows it
 # (-march=native; the cached file's name carries the CPU's flags); no -ffast-math and no FMA

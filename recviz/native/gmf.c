@@ -15,6 +15,10 @@
  * Why C: the torch step is ~20 operations and the optimiser's, each paying dispatch and a pass over
  * memory for a 256 × 64 batch, where the arithmetic itself takes microseconds.
  *
+ * A dense gradient table is zeroed where the previous step wrote (`prev_users`/`prev_items`, its
+ * ids; `prev_batch` < 0: everywhere) rather than whole, and this batch's ids are then kept there for
+ * the next step (room for `batch` ids each): only this kernel writes into those tables.
+ *
  * Returns 0, or -1 — before anything is written — when an id is not a row of its table. */
 
 #include <math.h>
@@ -43,6 +47,17 @@ static inline float dot(const float *restrict a, const float *restrict b, const 
     return s;
 }
 
+/* rows × dim zeroed: all of them, or (`n_prev` ≥ 0) only the rows `prev` names */
+static void zero(float *g, int64_t rows, int64_t dim, int64_t n_prev, const int64_t *prev)
+{
+    if (n_prev < 0) {
+        memset(g, 0, sizeof(float) * (size_t)(rows * dim));
+        return;
+    }
+    for (int64_t b = 0; b < n_prev; b++)
+        memset(g + prev[b] * dim, 0, sizeof(float) * (size_t)dim);
+}
+
 static inline float softplus(float z) /* torch's: beta 1, threshold 20 */
 {
     return z > 20.0f ? z : log1pf(expf(z));
@@ -52,14 +67,17 @@ int64_t gmf_step_f32(const int64_t *restrict users, const int64_t *restrict item
                      int64_t batch, int64_t dim, const float *restrict U, int64_t n_users,
                      const float *restrict I, int64_t n_items, const float *restrict h, const float *restrict c,
                      float *restrict gU, float *restrict gI, float *restrict gh, float *restrict gc,
-                     float *restrict scratch, float *restrict loss, int64_t per_row)
+                     float *restrict scratch, float *restrict loss, int64_t per_row,
+                     int64_t *restrict prev_users, int64_t *restrict prev_items, int64_t prev_batch)
 {
     for (int64_t b = 0; b < batch; b++)
         if (users[b] < 0 || users[b] >= n_users || items[b] < 0 || items[b] >= n_items)
             return -1;
     const int row_u = (per_row & 1) != 0, row_i = (per_row & 2) != 0;
-    memset(gU, 0, sizeof(float) * (size_t)((row_u ? batch : n_users) * dim));
-    memset(gI, 0, sizeof(float) * (size_t)((row_i ? batch : n_items) * dim));
+    zero(gU, row_u ? batch : n_users, dim, row_u ? -1 : prev_batch, prev_users);
+    zero(gI, row_i ? batch : n_items, dim, row_i ? -1 : prev_batch, prev_items);
+    memcpy(prev_users, users, sizeof(int64_t) * (size_t)batch);
+    memcpy(prev_items, items, sizeof(int64_t) * (size_t)batch);
     memset(gh, 0, sizeof(float) * (size_t)dim);
     float *restrict p = scratch, *restrict df = scratch + dim; /* scratch: 2·dim floats */
     double total = 0.0;
