@@ -86,7 +86,8 @@ class Adam:
     def step(self) -> None:
         grad_scale, found_inf = getattr(self, "grad_scale", None), getattr(self, "found_inf", None)
         grads = [p.grad for p in self.params]
-        if self._own is None and None not in grads:  # the usual step: every weight, one count
+        # `g is None`, not `None in grads`: `in` compares each tensor with == (a torch call, ~12 µs each)
+        if self._own is None and not any(g is None for g in grads):  # the usual step: every weight, one count
             self.count.add_(1)
             self._kernel(self.params, grads, self.exp_avg, self.exp_avg_sq, self._shared, grad_scale, found_inf)
             if found_inf is not None:  # a skipped step does not count (as torch's fused Adam)
