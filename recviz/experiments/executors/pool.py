@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import os
+import select
 import signal
 import subprocess
 import time
@@ -140,7 +141,7 @@ def execute(executor: Executor, slots: int, store: RunStore, runs: Sequence[int 
             if not busy and not waiting:
                 _close(idle)
                 return outcome
-            time.sleep(POLL_S)
+            _wait(busy.values(), POLL_S)
             if time.monotonic() - beat >= HEARTBEAT_S:
                 for run_id, _ in waiting:
                     store.heartbeat(run_id)
@@ -173,6 +174,16 @@ def execute(executor: Executor, slots: int, store: RunStore, runs: Sequence[int 
 
                 store.fail(run_id, reasons.describe(exc))
         raise
+
+
+def _wait(slots, timeout: float) -> None:
+    """Until a worker process says its run ended (or ends), or `timeout`: a slot freed is given its
+    next run at once, not at the next poll (a 12-run sweep otherwise idles ~0.1 s a run)."""
+    fds = [slot.replies for slot in slots if slot.replies is not None]
+    if fds:
+        select.select(fds, [], [], timeout)
+    else:
+        time.sleep(timeout)
 
 
 def _start(run_id: int, holder: int, threads: int = 0) -> _Slot:
