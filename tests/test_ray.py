@@ -85,10 +85,14 @@ def test_a_sweep_through_ray_stores_what_the_same_sweep_stores_locally(tmp_path,
     assert all(r.device.startswith("ray: cpu, pid ") for r in RunStore().list())
 
 
+LONG_EPOCHS = 600  # `_start_long_sweep`'s runs: 150 took ~2 s once GMF's step was compiled
+
+
 def _start_long_sweep(tmp_path, monkeypatch, values="8,16,32"):
-    """A Ray sweep whose runs take several seconds each (many epochs of a tiny model), and its store."""
+    """A Ray sweep whose runs take several seconds each (`LONG_EPOCHS` epochs of a tiny model), and
+    its store: long enough that a cancel sent after two epochs finds its run still training."""
     monkeypatch.setenv("RECVIZ_HOME", str(tmp_path))
-    proc = recviz(*sweep_args("--values", values, "--epochs", "150", "--patience", "0", "--executor", "ray",
+    proc = recviz(*sweep_args("--values", values, "--epochs", str(LONG_EPOCHS), "--patience", "0", "--executor", "ray",
                               "--address", "local"), netns=True, background=True)
     return proc, RunStore()
 
@@ -113,7 +117,7 @@ def test_cancelling_one_run_of_a_ray_sweep_stops_it_and_the_others_finish(tmp_pa
         proc.kill()
     runs = {r.id: r for r in store.list()}
     assert runs[first].status == "cancelled"
-    assert 2 <= len(store.epochs(first)) < 150  # its finished epochs are kept
+    assert 2 <= len(store.epochs(first)) < LONG_EPOCHS  # its finished epochs are kept
     assert [r.status for i, r in sorted(runs.items()) if i != first] == ["done", "done"]
     assert proc.returncode == 1  # not every run of the sweep is done
 
@@ -229,9 +233,10 @@ def test_runs_that_each_ask_for_every_cpu_train_one_after_another(tmp_path, monk
     cancelled ends at once, without having trained."""
     monkeypatch.setenv("RECVIZ_HOME", str(tmp_path))
     cpus = os.cpu_count()  # what `--address local` gives the cluster
-    # 400 epochs: each run trains for well over the 2 s asserted below (150 epochs took 1.7–2.1 s
-    # once sampling got faster, and the assertion failed on runs that had not overlapped)
-    proc = recviz(*sweep_args("--values", "8,16,32,64", "--epochs", "400", "--patience", "0", "--threads", str(cpus),
+    # 1000 epochs: each run trains for well over the 2 s asserted below (150 epochs took 1.7–2.1 s
+    # once sampling got faster, and ~1 s once GMF's step was compiled: the assertion failed on runs
+    # that had not overlapped)
+    proc = recviz(*sweep_args("--values", "8,16,32,64", "--epochs", "1000", "--patience", "0", "--threads", str(cpus),
                               "--executor", "ray", "--address", "local"), netns=True, background=True)
     store, seen, cancelled = RunStore(), [], None
     try:
