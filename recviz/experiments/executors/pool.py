@@ -208,9 +208,16 @@ def _close(slots) -> None:
     """Let these processes end (no more runs for them), and collect them."""
     from recviz.experiments import launch
 
+    _end(slots, _Slot.close)
+    launch.reap_children()
+
+
+def _end(slots, ask) -> None:
+    """`ask(slot)` each process to end, then wait for them all, killing those still alive after
+    `STOP_GRACE_S`."""
     slots = list(slots)
     for slot in slots:
-        slot.close()
+        ask(slot)
     deadline = time.monotonic() + STOP_GRACE_S
     for slot in slots:
         try:
@@ -218,7 +225,6 @@ def _close(slots) -> None:
         except subprocess.TimeoutExpired:
             _signal(slot.proc, signal.SIGKILL)
             slot.proc.wait()
-    launch.reap_children()
 
 
 def _pass_on(store: RunStore, slot: _Slot, on_epoch: OnEpoch | None) -> None:
@@ -261,15 +267,8 @@ def _stop(store: RunStore, slots, exc: BaseException) -> None:
     from recviz.experiments import launch, reasons
 
     slots = list(slots)
+    _end(slots, lambda slot: _signal(slot.proc, signal.SIGTERM))
     for slot in slots:
-        _signal(slot.proc, signal.SIGTERM)
-    deadline = time.monotonic() + STOP_GRACE_S
-    for slot in slots:
-        try:
-            slot.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            _signal(slot.proc, signal.SIGKILL)
-            slot.proc.wait()
         if slot.replies is not None:
             slot.close()
         if slot.run_id is None or store.get(slot.run_id).status != "running":  # none, or recorded by its worker
