@@ -4,7 +4,9 @@ and Adam's dense step cost alone, before any gather, elementwise pass, dropout m
     python benchmarks/neumf_floor.py            # emb 64, MLP 128→128→64→32 (the peer benchmark's NeuMF)
 
 Per step at batch 256 and 1024: the tower's products (forward 3; backward 6: each layer's weight
-gradient and its input gradient, the first layer's feeding the embeddings) on fixed inputs, and `recviz.training.optim.Adam.step` over every weight of the network
+gradient and its input gradient, the first layer's feeding the embeddings) on fixed inputs, into
+outputs allocated once (as the compiled step's scratch: a fresh 512 KB output is fresh pages, and
+at batch 1024 that alone made the products 1.5× slower), and `recviz.training.optim.Adam.step` over every weight of the network
 (NeuMFNet: both tables and the tower), each the median of 30 blocks of 20 steps; times the epoch's
 steps (ml-100k leave-one-out: 98,114 training positives × (1 + 4 negatives) = 490,570 samples).
 Two threads, as the peer benchmark. Run it alone: it prints numbers, it asserts nothing.
@@ -43,16 +45,16 @@ def main() -> None:
     opt = Adam(params, lr=0.001)
     weights = [torch.randn(o, i) for i, o in zip(LAYERS, LAYERS[1:])]
     for batch in (256, 1024):
-        x0, d0 = torch.randn(batch, LAYERS[0]), torch.randn(batch, LAYERS[-1])
+        xs = [torch.randn(batch, w) for w in LAYERS]  # each layer's input, and the output last
+        ds = [torch.randn(batch, w) for w in LAYERS]  # ∂loss/∂ each of them
+        dws = [torch.empty_like(w) for w in weights]
 
         def products():
-            xs = [x0]
-            for w in weights:
-                xs.append(torch.mm(xs[-1], w.t()))
-            d = d0
+            for k, w in enumerate(weights):
+                torch.mm(xs[k], w.t(), out=xs[k + 1])
             for k in range(len(weights) - 1, -1, -1):
-                torch.mm(d.t(), xs[k])
-                d = torch.mm(d, weights[k])
+                torch.mm(ds[k + 1].t(), xs[k], out=dws[k])
+                torch.mm(ds[k + 1], weights[k], out=ds[k])
 
         steps = -(-SAMPLES // batch)
         mm, adam = median_seconds(products), median_seconds(opt.step)

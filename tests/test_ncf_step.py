@@ -8,6 +8,7 @@ import torch
 from torch import nn
 from torch.profiler import ProfilerActivity, profile
 
+from recviz.models.dropout import Dropout
 from recviz.models.losses import log_loss
 from recviz.models.mf import MF
 from recviz.models.ncf import GMF, MLP, GMFBody, MLPBody, NCFNet, NeuMF, NeuMFNet
@@ -83,11 +84,13 @@ def test_the_hand_written_gradients_are_autograds(name, dropout, dtype, tol, spa
     assert len(tables) == 2 and all(p.grad.is_sparse == sparse for p in tables)
 
 
-def test_dropout_draws_nn_dropouts_masks_and_is_off_in_eval_mode():
-    """Same seed, same masks as nn.Dropout: the gradients agree only if every mask does. In eval
-    mode there is no dropout (and the gradient is the eval network's)."""
-    net = network("neumf", dropout=0.5)
-    b = batch(torch.float32)
+def test_dropout_draws_the_towers_masks_and_is_off_in_eval_mode():
+    """Same seed, same masks as the tower's Dropout modules: the gradients are equal only if every
+    mask is (float64: torch's operations on both sides, in the same order). In eval mode there is
+    no dropout (and the gradient is the eval network's). The compiled float32 step draws them too:
+    test_the_hand_written_gradients_are_autograds."""
+    net = network("neumf", dropout=0.5).double()
+    b = batch(torch.float64)
     assert all(torch.equal(hand_grads(net, b)[1][k], g) for k, g in autograd_grads(net, b)[1].items())
     other_seed = hand_grads(net, b, seed=6)[1]
     assert not all(torch.equal(other_seed[k], g) for k, g in autograd_grads(net, b)[1].items())
@@ -111,10 +114,11 @@ def test_a_weight_moved_to_new_storage_is_read_from_there():
 def test_only_a_plain_relu_tower_has_a_hand_written_step():
     linear = lambda: nn.Linear(3, 3)  # noqa: E731
     assert tower_layers(nn.Sequential(linear(), nn.ReLU(), linear(), nn.ReLU()))[1] == 0.0
-    assert tower_layers(nn.Sequential(linear(), nn.ReLU(), nn.Dropout(0.2), linear(), nn.ReLU(), nn.Dropout(0.2)))[1] == 0.2
+    assert tower_layers(nn.Sequential(linear(), nn.ReLU(), Dropout(0.2), linear(), nn.ReLU(), Dropout(0.2)))[1] == 0.2
     for odd in (nn.Sequential(linear(), nn.Tanh()), nn.Sequential(linear()), nn.Sequential(linear(), nn.ReLU(inplace=True)),
-                nn.Sequential(linear(), nn.ReLU(), nn.Dropout(0.2), linear(), nn.ReLU(), nn.Dropout(0.3)),
-                nn.Sequential(linear(), nn.ReLU(), nn.Dropout(1.0))):
+                nn.Sequential(linear(), nn.ReLU(), Dropout(0.2), linear(), nn.ReLU(), Dropout(0.3)),
+                nn.Sequential(linear(), nn.ReLU(), Dropout(1.0)),
+                nn.Sequential(linear(), nn.ReLU(), nn.Dropout(0.2))):  # torch's masks, not the step's
         assert tower_layers(odd) is None
 
 

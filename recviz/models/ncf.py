@@ -37,6 +37,7 @@ from torch import nn
 
 from recviz.models import ncf_spec
 from recviz.models.base import GradientPhase
+from recviz.models.dropout import Dropout
 from recviz.models.ncf_step import NCFStep
 from recviz.models.spec import Phase
 from recviz.models.torch_base import TorchRecommender
@@ -60,16 +61,17 @@ def output_layer(width: int) -> nn.Linear:
     return out
 
 
-def relu_tower(widths: tuple[int, ...], dropout: float = 0.0) -> nn.Sequential:
+def relu_tower(widths: tuple[int, ...], dropout: float = 0.0, drop: type[nn.Dropout] = nn.Dropout) -> nn.Sequential:
     """Linear → ReLU (→ Dropout) from widths[0] through widths[-1]: NCF's MLP tower, also used by
     EINMF and the multi-behaviour branches. Glorot-uniform weights, zero biases (Keras' defaults,
-    as in the authors' code)."""
+    as in the authors' code). `drop`: the dropout module — GMF, MLP and NeuMF take
+    `recviz.models.dropout.Dropout`, whose masks their compiled step draws too."""
     mods: list[nn.Module] = []
     for w_in, w_out in zip(widths[:-1], widths[1:]):
         linear = nn.Linear(w_in, w_out)
         nn.init.xavier_uniform_(linear.weight)
         nn.init.zeros_(linear.bias)
-        mods += [linear, nn.ReLU()] + ([nn.Dropout(dropout)] if dropout > 0 else [])
+        mods += [linear, nn.ReLU()] + ([drop(dropout)] if dropout > 0 else [])
     return nn.Sequential(*mods)
 
 
@@ -88,7 +90,7 @@ class MLPBody(nn.Module):
         super().__init__()
         half = layers[0] // 2
         self.user, self.item = gaussian_embedding(n_users, half), gaussian_embedding(n_items, half)
-        self.tower = relu_tower(layers, dropout)
+        self.tower = relu_tower(layers, dropout, Dropout)
         self.width = layers[-1]
 
     def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
@@ -140,7 +142,7 @@ class NeuMFNet(nn.Module):
         gmf_user, gmf_item = gaussian_embedding(n_users, dim), gaussian_embedding(n_items, dim)
         mlp_user, mlp_item = gaussian_embedding(n_users, half), gaussian_embedding(n_items, half)
         self.user, self.item = side_by_side(gmf_user, mlp_user), side_by_side(gmf_item, mlp_item)
-        self.tower = relu_tower(layers, dropout)
+        self.tower = relu_tower(layers, dropout, Dropout)
         self.out = output_layer(dim + layers[-1])
         self.widths = (dim, half)  # GMF's and MLP's columns of each table
 

@@ -17,17 +17,18 @@ table-sized gradient made anew. The network is small and fixed, so its gradient 
 — the operations autograd itself would run for this network (the same `addmm`/`mm`,
 `threshold_backward` for the ReLU, `index_add_` into a zeroed table for the embeddings,
 `(σ(z) − y)/B` for the loss), on detached aliases of the weights, so no graph is built. Dropout is
-drawn as `nn.Dropout` draws it on that device (CPU: noise = `bernoulli(1 − p)` / (1 − p) from the
-same generator in the same order; CUDA: `native_dropout`, its fused kernel), so a seed gives the
-same masks on either path. The gradients are written to each weight's `.grad` and the optimiser steps as usual; a
+drawn as the tower's `recviz.models.dropout.Dropout` draws it on that device (CPU: one seed per
+layer from torch's generator, in layer order, and the mask hashed from it; CUDA: `native_dropout`,
+its fused kernel), so a seed gives the same masks on either path. The gradients are written to each weight's `.grad` and the optimiser steps as usual; a
 table's gradient lives in one buffer reused every step (zeroed, then the batch's rows added), or is
 row-sparse (`sparse_coo_tensor` of the batch's rows) for a table marked sparse (`sparse_rows`),
 as autograd's sparse embedding backward gives it. Nothing reads a value back to the host, so a GPU
 is never made to wait.
 
-On a CPU, GMF's step (no MLP, float32 tables, dense or row-sparse) is one compiled call instead
-(`recviz/native/gmf.c`, the same operations in one pass; torch's where no compiler is at hand):
-about twenty operations on a 256 × 64 batch cost far more in dispatch than in arithmetic.
+On a CPU, with float32 weights, the whole step is one compiled call instead (`recviz/native/ncf.c`:
+the same operations, the matrix products through the BLAS `sgemm` torch itself calls; torch's
+operations where no compiler is at hand): NeuMF's ~200 operations on a 256-row batch cost more in
+dispatch than in arithmetic, and so did GMF's twenty.
 
 Scope: the NCF networks of `recviz.models.ncf` as they are built there (a tower of Linear → ReLU
 (→ Dropout)), pointwise log loss, fp32. The loop uses autograd for everything else: every other
@@ -38,10 +39,13 @@ and float32, dropout on and off, sparse tables) and a seeded training to autogra
 
 from __future__ import annotations
 
+import ctypes
+
 import torch
 from torch import nn
 
 from recviz import native
+from recviz.models import dropout
 
 Tensor = torch.Tensor
 # the backward functions autograd calls for ReLU and dropout (not in the torch namespace)
@@ -64,13 +68,25 @@ def tower_layers(tower: nn.Sequential | None) -> tuple[list[nn.Linear], float] |
         lin, relu, *drop = mods[k:k + width]
         if not (isinstance(lin, nn.Linear) and type(relu) is nn.ReLU and not relu.inplace):
             return None
-        if drop and not (type(drop[0]) is nn.Dropout and not drop[0].inplace):
+        if drop and not (type(drop[0]) is dropout.Dropout and not drop[0].inplace):  # its masks are ours
             return None
         linears.append(lin)
         ps.update(d.p for d in drop)
     if len(ps) > 1 or any(not 0 <= q < 1 for q in ps):  # nn.Dropout(1) zeroes: autograd's business
         return None
     return linears, (ps.pop() if ps else 0.0)
+
+
+class _Net(ctypes.Structure):
+    """`struct ncf_net` of `recviz/native/ncf.c`, field for field: the network the compiled step
+    reads and the buffers it writes."""
+
+    _fields_ = [(name, ctypes.c_int64) for name in
+                ("gmf", "mlp", "layers", "n_users", "n_items", "per_row", "capacity", "threshold")] + [
+        ("scale", ctypes.c_double), ("width", ctypes.POINTER(ctypes.c_int64)),
+        *((name, ctypes.c_void_p) for name in ("user", "item", "h", "c", "weight", "bias", "grad_h", "grad_c",
+                                                "grad_weight", "grad_bias", "scratch", "prev_users", "prev_items",
+                                                "sgemm"))]
 
 
 class NCFStep:
@@ -91,7 +107,8 @@ class NCFStep:
         self.params = [user.weight, item.weight, *(w for lin in self.linears for w in (lin.weight, lin.bias)),
                        out.weight, out.bias]
         self._bound: list[int] = []
-        self._native = native.kernel("gmf_step_f32") if gmf and not mlp else None
+        self._native = native.kernel("ncf_step_f32")
+        self._sgemm = native.blas_sgemm() if self.linears else None
 
     def _bind(self) -> None:
         """Detached aliases of the weights (and the layers' transposes), made again whenever a
@@ -101,20 +118,51 @@ class NCFStep:
         self.wt = [lin.weight.detach().t() for lin in self.linears]
         self.table_grads = [None if t.sparse else torch.zeros_like(t.weight) for t in self.tables]
         self._bound = [p.data_ptr() for p in self.params]
-        compiled = self._native is not None and all(
+        compiled = self._native is not None and (self._sgemm is not None or not self.linears) and all(
             p.device.type == "cpu" and p.dtype == torch.float32 and p.is_contiguous() for p in self.params)
         self.out_grads = [torch.zeros_like(p) for p in self.params[2:]] if compiled else None
-        self.scratch = torch.empty(2 * self.gmf) if compiled else None
-        self.per_row = sum(1 << k for k, buf in enumerate(self.table_grads) if buf is None)  # row-sparse tables
-        # the ids of the rows the dense gradients hold (the kernel's own copy); -1: zero them whole
-        self._prev, self._prev_n = torch.empty(2, 0, dtype=torch.int64), -1
+        self.net = None  # the compiled step's `struct ncf_net`, made for the first batch (`_room`)
+
+    def _room(self, rows: int) -> None:
+        """The compiled step's network and scratch, with room for `rows` rows; the dense gradients
+        are zeroed whole by its next call (no ids of the rows they hold are kept yet)."""
+        widths = [2 * self.mlp] + [lin.out_features for lin in self.linears]
+        floats = rows * (sum(widths) + 2 * max(widths)) + 2 * self.gmf
+        self.scratch = torch.empty(floats, dtype=torch.float32)
+        self._prev, self._prev_n = torch.empty(2, rows, dtype=torch.int64), -1
+        w, grads = self.w, self.out_grads
+        # the arrays the struct points into, kept alive here: the widths, then layer by layer the
+        # weights, biases and their gradients (w and grads: [W_1, b_1, …, W_K, b_K, h, c])
+        self._arrays = [(ctypes.c_int64 * len(widths))(*widths),
+                        *((ctypes.c_void_p * max(len(self.linears), 1))(*(t.data_ptr() for t in ts))
+                          for ts in (w[2:-2:2], w[3:-2:2], grads[:-2:2], grads[1:-2:2]))]
+        widths_at, weight, bias, grad_weight, grad_bias = self._arrays
+        self.net = _Net(
+            gmf=self.gmf, mlp=self.mlp, layers=len(self.linears), n_users=len(w[0]), n_items=len(w[1]),
+            per_row=self.per_row, capacity=rows, threshold=dropout.threshold(self.p) if self.p else 0,
+            scale=dropout.scale(self.p) if self.p else 1.0, width=widths_at, user=w[0].data_ptr(),
+            item=w[1].data_ptr(), h=w[-2].data_ptr(), c=w[-1].data_ptr(), weight=ctypes.addressof(weight),
+            bias=ctypes.addressof(bias), grad_h=grads[-2].data_ptr(), grad_c=grads[-1].data_ptr(),
+            grad_weight=ctypes.addressof(grad_weight), grad_bias=ctypes.addressof(grad_bias),
+            scratch=self.scratch.data_ptr(), prev_users=self._prev[0].data_ptr(),
+            prev_items=self._prev[1].data_ptr(), sgemm=self._sgemm)
+
+    @property
+    def per_row(self) -> int:
+        """The tables whose gradient is one row per batch position (row-sparse): bit 0 user, bit 1 item."""
+        return sum(1 << k for k, buf in enumerate(self.table_grads) if buf is None)
+
+    def _seeds(self) -> Tensor | None:
+        """This step's dropout seeds, one per layer (drawn as the tower's modules draw them), or
+        None: no dropout (none in the tower, eval mode)."""
+        return dropout.draw_seeds(len(self.linears)) if self.p > 0 and self.module.training else None
 
     def __call__(self, batch: dict[str, Tensor]) -> Tensor:
         if self._bound != [p.data_ptr() for p in self.params]:
             self._bind()
         u, i, y = batch["user"], batch["item"], batch["label"]
         if self.out_grads is not None and y.dtype == torch.float32 and u.is_contiguous() and i.is_contiguous() \
-                and y.is_contiguous() and u.dtype == i.dtype == torch.int64:
+                and y.is_contiguous() and u.dtype == i.dtype == torch.int64 and len(u):
             return self._compiled(u, i, y)
         y = y.unsqueeze(1)
         w, g, m = self.w, self.gmf, self.mlp
@@ -145,25 +193,24 @@ class NCFStep:
         return loss.detach()
 
     def _compiled(self, u: Tensor, i: Tensor, y: Tensor) -> Tensor:
-        """GMF's step in one compiled call (`gmf.c`): the tables' gradients as `_table_grad` makes
+        """The step in one compiled call (`ncf.c`): the tables' gradients as `_table_grad` makes
         them — dense, or for a row-sparse table one row per batch position, made sparse here."""
-        (U, I, h, c), (gh, gc) = self.w, self.out_grads
-        gU, gI = (buf if buf is not None else torch.empty(len(u), self.gmf) for buf in self.table_grads)
+        if self.net is None or self.net.capacity < len(u):
+            self._room(len(u))
+        U, I = self.w[0], self.w[1]
+        gU, gI = (buf if buf is not None else torch.empty(len(u), self.gmf + self.mlp) for buf in self.table_grads)
         loss = torch.empty((), dtype=torch.float32)
-        if self._prev.shape[1] < len(u):  # room for this batch's ids; the gradients zeroed whole
-            self._prev, self._prev_n = torch.empty(2, len(u), dtype=torch.int64), -1
-        prev, prev_n, self._prev_n = self._prev, self._prev_n, -1  # -1 until the kernel has run
-        if self._native(u.data_ptr(), i.data_ptr(), y.data_ptr(), len(u), self.gmf, U.data_ptr(), len(U),
-                        I.data_ptr(), len(I), h.data_ptr(), c.data_ptr(), gU.data_ptr(), gI.data_ptr(),
-                        gh.data_ptr(), gc.data_ptr(), self.scratch.data_ptr(), loss.data_ptr(), self.per_row,
-                        prev[0].data_ptr(), prev[1].data_ptr(), prev_n) < 0:
+        seeds = self._seeds()
+        prev_n, self._prev_n = self._prev_n, -1  # -1 until the kernel has run
+        if self._native(ctypes.byref(self.net), u.data_ptr(), i.data_ptr(), y.data_ptr(), len(u), gU.data_ptr(),
+                        gI.data_ptr(), prev_n, None if seeds is None else seeds.data_ptr(), loss.data_ptr()) < 0:
             self._prev_n = prev_n  # refused before writing anything
             raise IndexError("index out of range in self")  # what index_select says
         self._prev_n = len(u)
         grads = [g if dense is not None else
                  torch.sparse_coo_tensor(ids.unsqueeze(0), g, w.shape, check_invariants=False)
                  for g, dense, ids, w in zip((gU, gI), self.table_grads, (u, i), (U, I))]
-        for p, grad in zip(self.params, (*grads, gh, gc)):
+        for p, grad in zip(self.params, (*grads, *self.out_grads)):
             p.grad = grad
         return loss
 
@@ -172,11 +219,12 @@ class NCFStep:
         dropout noise (float, CPU) or mask (bool, CUDA), both as `nn.Dropout` draws them there."""
         xs, relus, masks = [h], [], []
         drop = self.p > 0 and self.module.training
+        seeds = self._seeds().tolist() if drop and h.device.type == "cpu" else None
         for k in range(len(self.linears)):
             r = torch.addmm(self.w[3 + 2 * k], xs[-1], self.wt[k]).relu_()
             relus.append(r)
-            if drop and r.device.type == "cpu":  # nn.Dropout's CPU path (at::native::_dropout_impl)
-                mask = torch.bernoulli(r, 1 - self.p).div_(1 - self.p)  # noise: 0 or 1/(1 − p)
+            if drop and seeds is not None:  # the CPU path of recviz.models.dropout.Dropout
+                mask = dropout.noise(seeds[k], r.shape, self.p).to(r.dtype)  # noise: 0 or 1/(1 − p)
                 masks.append(mask)
                 r = r * mask
             elif drop:

@@ -2,7 +2,9 @@
 arithmetic. Each is a C file beside this one, declared in `KERNELS`:
 
 - `row_adam.c`, `row_adam_f32`: the lazy Adam update of a large embedding table (`training.optim.RowAdam`);
-- `gmf.c`, `gmf_step_f32`: GMF's forward and backward on a batch (`models.ncf_step`);
+- `ncf.c`, `ncf_step_f32`: GMF's, MLP's and NeuMF's forward and backward on a batch
+  (`models.ncf_step`), the matrix products through torch's own BLAS (`blas_sgemm`), and
+  `dropout_noise_f32`: the masks of `models.dropout`;
 - `itemknn.c`, `knn_pair_scores_f32`: ItemKNN's score of (user, item) pairs (`models.itemknn`);
 - `radix.c`, `radix_sort_i64`: a stable linear-time sort of integer keys (`data.arrays`);
 - `search.c`, `nth_unseen_i64`, `seen_pairs_i64` and `member_i64`: a user's n-th unseen item and
@@ -53,7 +55,8 @@ KERNELS = {
     "seen_pairs_i64": ("search.c", [_P, _P, _I64, _I64, _P, _P, _I64, _P]),
     "member_i64": ("search.c", [_P, _I64, _P, _I64, _P, _I64, _P]),
     "knn_pair_scores_f32": ("itemknn.c", [_P, _P, _P, _I64, _I64, _P, _P, _P, _P, _I64, _I64, _P, _P]),
-    "gmf_step_f32": ("gmf.c", [_P, _P, _P, _I64, _I64, _P, _I64, _P, _I64, _P, _P, _P, _P, _P, _P, _P, _P, _I64, _P, _P, _I64]),
+    "ncf_step_f32": ("ncf.c", [_P, _P, _P, _P, _I64, _P, _P, _I64, _P, _P]),
+    "dropout_noise_f32": ("ncf.c", [_I64, _I64, _I64, _F64, _P]),
 }
 # -O3 vectorises the row loops, for this machine's vector width where the compiler knows it
 # (-march=native; the cached file's name carries the CPU's flags); no -ffast-math and no FMA
@@ -137,6 +140,21 @@ def _cpu() -> str:
 def _source_text(source: str) -> str:
     """A kernel's C source, read once a process (kernels are asked for in loops)."""
     return (HERE / source).read_text()
+
+
+@functools.cache
+def blas_sgemm() -> int | None:
+    """The address of the Fortran BLAS `sgemm_` torch's CPU library exports (MKL in the x86 wheels),
+    or None where it exports none: the compiled NCF step calls it for its matrix products, so they
+    are the products torch's `mm` computes, on the threads `torch.set_num_threads` gave the BLAS."""
+    import torch  # only callers that hold torch tensors ask
+
+    for path in sorted((Path(torch.__file__).parent / "lib").glob("*torch_cpu*")):
+        try:
+            return ctypes.cast(ctypes.CDLL(str(path)).sgemm_, ctypes.c_void_p).value
+        except (OSError, AttributeError):
+            continue
+    return None
 
 
 def kernel(name: str):

@@ -1,0 +1,239 @@
+/* The training step of an NCF network (GMF, MLP, NeuMF: recviz.models.ncf) on one batch, forward and
+ * backward in one call: the hand-written step of recviz.models.ncf_step for float32 weights on the
+ * CPU. The optimiser then steps as usual on the gradients written here.
+ *
+ *   e_u = U[u], e_i = I[i]: columns [GMF's `gmf` | MLP's `mlp`] (either may be 0 wide)
+ *   p = e_u^G ⊙ e_i^G;  x_0 = [e_u^M; e_i^M];  x_k = drop_k(relu(x_{k−1}·W_kᵀ + b_k))   (k = 1..layers)
+ *   z = [p; x_K]·h + c;  loss = mean_b softplus(z_b) − y_b·z_b;  dz = (σ(z) − y) / B
+ *   dh = Σ_b dz_b·[p_b; x_K,b],  dc = Σ_b dz_b,  dp = dz·h^G,  dx_K = dz·h^M
+ *   per layer, last first: da = dx_k·drop_k'·[x_k > 0],  dW_k = daᵀ·x_{k−1},  db_k = Σ_b da,  dx_{k−1} = da·W_k
+ *   gU[u_b] += [dp_b ⊙ e_i^G; dx_0,b^u],  gI[i_b] += [dp_b ⊙ e_u^G; dx_0,b^i]   (zeroed first; repeats summed)
+ *   — or, for a row-sparse table (bit 0 of `per_row` for U, bit 1 for I), one row per batch position
+ *   (gU[b], [batch, gmf + mlp]), as torch's sparse embedding backward gives it.
+ *
+ * Dropout (`seeds` not NULL): element e (row-major) of layer k's output is kept when
+ * mix(seeds[k−1], e) >> 40 < `threshold` and then scaled by `scale`, else zeroed: a counter-based
+ * hash, so a mask is a function of its seed alone (recviz.models.dropout holds the same function in
+ * torch operations, and `dropout_noise_f32` below writes it for the autograd path).
+ *
+ * The matrix products go to the BLAS `sgemm` torch itself calls (its address is in the network), so
+ * they cost what torch's own `mm` costs without the dispatch; everything else — the gathers, ReLU,
+ * the dropout masks, the output layer, the loss, the embedding gradients — is a pass over the batch
+ * here. The same float32 operations as the torch step, except the order of the sums in the output
+ * layer's dot products: results agree to float32 rounding, not bit for bit.
+ *
+ * A dense gradient table is zeroed where the previous step wrote (`prev_users`/`prev_items`, its
+ * ids; `prev_batch` < 0: everywhere) rather than whole, and this batch's ids are then kept there for
+ * the next step (room for `capacity` ids each): only this kernel writes into those tables.
+ *
+ * Returns 0; -1, before anything is written, when an id is not a row of its table; -2 when the batch
+ * is empty or larger than the scratch's `capacity`. */
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#define LANES 8 /* partial sums of a dot product: independent adds the compiler can keep in flight */
+
+/* Fortran BLAS sgemm (column-major): C = alpha·op(A)·op(B) + beta·C */
+typedef void (*sgemm_fn)(const char *transa, const char *transb, const int *m, const int *n, const int *k,
+                         const float *alpha, const float *a, const int *lda, const float *b, const int *ldb,
+                         const float *beta, float *c, const int *ldc);
+
+struct ncf_net { /* recviz.models.ncf_step._Net mirrors this, field for field */
+    int64_t gmf, mlp, layers;      /* GMF's and MLP's columns of each table; the tower's Linear layers */
+    int64_t n_users, n_items;
+    int64_t per_row;               /* bit 0: U's gradient is one row per batch position; bit 1: I's */
+    int64_t capacity;              /* rows the scratch has room for */
+    int64_t threshold;             /* dropout: keep when the hash's top 24 bits are below it */
+    double scale;                  /* dropout: a kept value's factor, 1/(1 − p) */
+    const int64_t *width;          /* layers + 1: width[0] = 2·mlp, width[k] = layer k's outputs */
+    const float *user, *item, *h, *c;
+    const float *const *weight, *const *bias;   /* layer k's W_k [width[k], width[k−1]] and b_k */
+    float *grad_h, *grad_c;
+    float *const *grad_weight, *const *grad_bias;
+    float *scratch;                /* capacity · (Σ width + 2·max width) + 2·gmf floats */
+    int64_t *prev_users, *prev_items;
+    sgemm_fn sgemm;                /* NULL is allowed only without a tower */
+};
+
+static inline uint64_t mix(uint64_t seed, uint64_t e) /* splitmix64's output of counter e + 1 */
+{
+    uint64_t z = seed + (e + 1) * 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+/* dropout's factors for elements 0..n−1 of a seed: `scale` where kept, 0 where dropped */
+int64_t dropout_noise_f32(int64_t seed, int64_t n, int64_t threshold, double scale, float *restrict out)
+{
+    const float s = (float)scale;
+    for (int64_t e = 0; e < n; e++)
+        out[e] = (int64_t)(mix((uint64_t)seed, (uint64_t)e) >> 40) < threshold ? s : 0.0f;
+    return 0;
+}
+
+static inline float dot(const float *restrict a, const float *restrict b, int64_t n)
+{
+    float part[LANES] = {0};
+    int64_t k = 0;
+    for (; k + LANES <= n; k += LANES)
+        for (int j = 0; j < LANES; j++)
+            part[j] += a[k + j] * b[k + j];
+    for (; k < n; k++)
+        part[0] += a[k] * b[k];
+    float s = 0.0f;
+    for (int j = 0; j < LANES; j++)
+        s += part[j];
+    return s;
+}
+
+/* Σ_k (a ⊙ b)_k·h_k, with p = a ⊙ b written out */
+static inline float product_dot(const float *restrict a, const float *restrict b, const float *restrict h,
+                                int64_t n, float *restrict p)
+{
+    for (int64_t k = 0; k < n; k++)
+        p[k] = a[k] * b[k];
+    return dot(p, h, n);
+}
+
+/* rows × dim zeroed: all of them, or (`n_prev` ≥ 0) only the rows `prev` names */
+static void zero(float *g, int64_t rows, int64_t dim, int64_t n_prev, const int64_t *prev)
+{
+    if (n_prev < 0) {
+        memset(g, 0, sizeof(float) * (size_t)(rows * dim));
+        return;
+    }
+    for (int64_t b = 0; b < n_prev; b++)
+        memset(g + prev[b] * dim, 0, sizeof(float) * (size_t)dim);
+}
+
+static inline float softplus(float z) /* torch's: beta 1, threshold 20 */
+{
+    return z > 20.0f ? z : log1pf(expf(z));
+}
+
+/* row-major out[rows, m] = x[rows, k]·Wᵀ (W: [m, k]) */
+static void times_wt(const struct ncf_net *net, const float *x, const float *w, float *out, int rows, int m, int k)
+{
+    const float one = 1.0f, nil = 0.0f;
+    net->sgemm("T", "N", &m, &rows, &k, &one, w, &k, x, &k, &nil, out, &m);
+}
+
+int64_t ncf_step_f32(const struct ncf_net *net, const int64_t *restrict users, const int64_t *restrict items,
+                     const float *restrict labels, int64_t batch, float *restrict gU, float *restrict gI,
+                     int64_t prev_batch, const int64_t *restrict seeds, float *restrict loss)
+{
+    const int64_t g = net->gmf, m = net->mlp, dim = g + m, layers = net->layers;
+    if (batch < 1 || batch > net->capacity || (layers && !net->sgemm))
+        return -2;
+    for (int64_t b = 0; b < batch; b++)
+        if (users[b] < 0 || users[b] >= net->n_users || items[b] < 0 || items[b] >= net->n_items)
+            return -1;
+    const float *U = net->user, *I = net->item, *h = net->h;
+    const int64_t *width = net->width, last = layers ? width[layers] : 0;
+    const int rows = (int)batch;
+    const float scale = (float)net->scale, one = 1.0f, nil = 0.0f;
+
+    /* scratch: x_0 … x_K (each capacity × width[k]), two gradient buffers (capacity × max width), p, dp */
+    float *x[layers + 1];
+    int64_t widest = 0, at = 0;
+    for (int64_t k = 0; k <= layers; k++) {
+        x[k] = net->scratch + at;
+        at += net->capacity * width[k];
+        widest = width[k] > widest ? width[k] : widest;
+    }
+    float *d = net->scratch + at, *d_other = d + net->capacity * widest;
+    float *restrict p = d_other + net->capacity * widest, *restrict dp = p + g;
+
+    /* forward through the tower */
+    if (layers) {
+        for (int64_t b = 0; b < batch; b++) {
+            memcpy(x[0] + b * 2 * m, U + users[b] * dim + g, sizeof(float) * (size_t)m);
+            memcpy(x[0] + b * 2 * m + m, I + items[b] * dim + g, sizeof(float) * (size_t)m);
+        }
+    }
+    for (int64_t k = 1; k <= layers; k++) {
+        const int64_t w = width[k];
+        const float *restrict bias = net->bias[k - 1];
+        float *restrict out = x[k];
+        times_wt(net, x[k - 1], net->weight[k - 1], out, rows, (int)w, (int)width[k - 1]);
+        for (int64_t b = 0; b < batch; b++) {
+            float *restrict row = out + b * w;
+            for (int64_t j = 0; j < w; j++) {
+                float v = row[j] + bias[j];
+                row[j] = v > 0.0f ? v : 0.0f;
+            }
+            if (seeds) {
+                const uint64_t seed = (uint64_t)seeds[k - 1], first = (uint64_t)(b * w);
+                for (int64_t j = 0; j < w; j++)
+                    row[j] = (int64_t)(mix(seed, first + (uint64_t)j) >> 40) < net->threshold ? row[j] * scale : 0.0f;
+            }
+        }
+    }
+
+    /* the output layer, the loss, GMF's gradients and dx_K, row by row */
+    const int row_u = (net->per_row & 1) != 0, row_i = (net->per_row & 2) != 0;
+    zero(gU, row_u ? batch : net->n_users, dim, row_u ? -1 : prev_batch, net->prev_users);
+    zero(gI, row_i ? batch : net->n_items, dim, row_i ? -1 : prev_batch, net->prev_items);
+    memcpy(net->prev_users, users, sizeof(int64_t) * (size_t)batch);
+    memcpy(net->prev_items, items, sizeof(int64_t) * (size_t)batch);
+    float *restrict gh = net->grad_h;
+    memset(gh, 0, sizeof(float) * (size_t)(g + last));
+    double total = 0.0;
+    float dc = 0.0f;
+    for (int64_t b = 0; b < batch; b++) {
+        const float *eu = U + users[b] * dim, *ei = I + items[b] * dim, *xk = x[layers] + b * last;
+        float z = g ? product_dot(eu, ei, h, g, p) : 0.0f;
+        if (layers)
+            z += dot(xk, h + g, last);
+        z += net->c[0];
+        const float y = labels[b];
+        total += (double)(softplus(z) - z * y);
+        const float dz = (1.0f / (1.0f + expf(-z)) - y) / (float)batch;
+        float *restrict du = gU + (row_u ? b : users[b]) * dim, *restrict di = gI + (row_i ? b : items[b]) * dim;
+        for (int64_t k = 0; k < g; k++) {
+            dp[k] = dz * h[k];
+            du[k] += dp[k] * ei[k];
+            di[k] += dp[k] * eu[k];
+            gh[k] += dz * p[k];
+        }
+        float *restrict dxk = d + b * last;
+        for (int64_t j = 0; j < last; j++) {
+            gh[g + j] += dz * xk[j];
+            dxk[j] = dz * h[g + j];
+        }
+        dc += dz;
+    }
+    net->grad_c[0] = dc;
+    loss[0] = (float)(total / (double)batch);
+
+    /* backward through the tower, last layer first; d holds ∂loss/∂x_k */
+    for (int64_t k = layers; k >= 1; k--) {
+        const int w = (int)width[k], w_in = (int)width[k - 1];
+        const float factor = seeds ? scale : 1.0f;
+        const float *restrict xk = x[k];
+        for (int64_t e = 0; e < batch * w; e++)  /* x_k > 0 exactly where kept and relu > 0 */
+            d[e] = xk[e] > 0.0f ? d[e] * factor : 0.0f;
+        net->sgemm("N", "T", &w_in, &w, &rows, &one, x[k - 1], &w_in, d, &w, &nil, net->grad_weight[k - 1], &w_in);
+        float *restrict gb = net->grad_bias[k - 1];
+        memset(gb, 0, sizeof(float) * (size_t)w);
+        for (int64_t b = 0; b < batch; b++)
+            for (int64_t j = 0; j < w; j++)
+                gb[j] += d[b * w + j];
+        net->sgemm("N", "N", &w_in, &rows, &w, &one, net->weight[k - 1], &w_in, d, &w, &nil, d_other, &w_in);
+        float *t = d;
+        d = d_other;
+        d_other = t;
+    }
+    for (int64_t b = 0; layers && b < batch; b++) {  /* dx_0 into the tables' MLP columns */
+        float *restrict du = gU + (row_u ? b : users[b]) * dim + g, *restrict di = gI + (row_i ? b : items[b]) * dim + g;
+        const float *restrict dx = d + b * 2 * m;
+        for (int64_t j = 0; j < m; j++) {
+            du[j] += dx[j];
+            di[j] += dx[m + j];
+        }
+    }
+    return 0;
+}
