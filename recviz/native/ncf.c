@@ -165,11 +165,12 @@ int64_t ncf_step_f32(const struct ncf_net *net, const int64_t *restrict users, c
                 float v = row[j] + bias[j];
                 row[j] = v > 0.0f ? v : 0.0f;
             }
-            if (seeds) {
-                const uint64_t seed = (uint64_t)seeds[k - 1], first = (uint64_t)(b * w);
-                for (int64_t j = 0; j < w; j++)
-                    row[j] = (int64_t)(mix(seed, first + (uint64_t)j) >> 40) < net->threshold ? row[j] * scale : 0.0f;
-            }
+        }
+        if (seeds) {  /* one flat pass over the layer's batch × w values: element e = b·w + j */
+            const uint64_t seed = (uint64_t)seeds[k - 1];
+            const int64_t threshold = net->threshold;
+            for (int64_t e = 0; e < batch * w; e++)
+                out[e] = (int64_t)(mix(seed, (uint64_t)e) >> 40) < threshold ? out[e] * scale : 0.0f;
         }
     }
 
@@ -213,15 +214,17 @@ int64_t ncf_step_f32(const struct ncf_net *net, const int64_t *restrict users, c
     for (int64_t k = layers; k >= 1; k--) {
         const int w = (int)width[k], w_in = (int)width[k - 1];
         const float factor = seeds ? scale : 1.0f;
-        const float *restrict xk = x[k];
-        for (int64_t e = 0; e < batch * w; e++)  /* x_k > 0 exactly where kept and relu > 0 */
-            d[e] = xk[e] > 0.0f ? d[e] * factor : 0.0f;
-        net->sgemm("N", "T", &w_in, &w, &rows, &one, x[k - 1], &w_in, d, &w, &nil, net->grad_weight[k - 1], &w_in);
         float *restrict gb = net->grad_bias[k - 1];
         memset(gb, 0, sizeof(float) * (size_t)w);
-        for (int64_t b = 0; b < batch; b++)
-            for (int64_t j = 0; j < w; j++)
-                gb[j] += d[b * w + j];
+        for (int64_t b = 0; b < batch; b++) {  /* da, and its sum over the batch: b_k's gradient */
+            const float *restrict xk = x[k] + b * w;
+            float *restrict da = d + b * w;
+            for (int64_t j = 0; j < w; j++) {
+                da[j] = xk[j] > 0.0f ? da[j] * factor : 0.0f;  /* x_k > 0 exactly where kept and relu > 0 */
+                gb[j] += da[j];
+            }
+        }
+        net->sgemm("N", "T", &w_in, &w, &rows, &one, x[k - 1], &w_in, d, &w, &nil, net->grad_weight[k - 1], &w_in);
         net->sgemm("N", "N", &w_in, &rows, &w, &one, net->weight[k - 1], &w_in, d, &w, &nil, d_other, &w_in);
         float *t = d;
         d = d_other;
