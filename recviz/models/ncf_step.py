@@ -55,7 +55,8 @@ native_dropout_backward = torch.ops.aten.native_dropout_backward.default
 
 def tower_layers(tower: nn.Sequential | None) -> tuple[list[nn.Linear], float] | None:
     """The Linear layers and the dropout probability of a `relu_tower` (Linear → ReLU, each followed
-    by Dropout(p) or none), or None for any other shape (which has no hand-written step)."""
+    by `recviz.models.dropout.Dropout(p)` or none), or None for any other shape (which has no
+    hand-written step; nor has a tower with torch's own `nn.Dropout`, whose masks it cannot draw)."""
     if tower is None:
         return [], 0.0
     mods = list(tower)
@@ -127,8 +128,6 @@ class NCFStep:
         """The compiled step's network and scratch, with room for `rows` rows; the dense gradients
         are zeroed whole by its next call (no ids of the rows they hold are kept yet)."""
         widths = [2 * self.mlp] + [lin.out_features for lin in self.linears]
-        floats = rows * (sum(widths) + 2 * max(widths)) + 2 * self.gmf
-        self.scratch = torch.empty(floats, dtype=torch.float32)
         self._prev, self._prev_n = torch.empty(2, rows, dtype=torch.int64), -1
         w, grads = self.w, self.out_grads
         # the arrays the struct points into, kept alive here: the widths, then layer by layer the
@@ -144,8 +143,9 @@ class NCFStep:
             item=w[1].data_ptr(), h=w[-2].data_ptr(), c=w[-1].data_ptr(), weight=ctypes.addressof(weight),
             bias=ctypes.addressof(bias), grad_h=grads[-2].data_ptr(), grad_c=grads[-1].data_ptr(),
             grad_weight=ctypes.addressof(grad_weight), grad_bias=ctypes.addressof(grad_bias),
-            scratch=self.scratch.data_ptr(), prev_users=self._prev[0].data_ptr(),
-            prev_items=self._prev[1].data_ptr(), sgemm=self._sgemm)
+            scratch=None, prev_users=self._prev[0].data_ptr(), prev_items=self._prev[1].data_ptr(), sgemm=self._sgemm)
+        self.scratch = torch.empty(native.kernel("ncf_scratch_floats")(ctypes.byref(self.net), rows), dtype=torch.float32)
+        self.net.scratch = self.scratch.data_ptr()
 
     @property
     def per_row(self) -> int:
@@ -216,7 +216,7 @@ class NCFStep:
 
     def _tower(self, h: Tensor) -> tuple[list[Tensor], list[Tensor], list[Tensor | None]]:
         """The tower forward: each layer's input (and the output last), its ReLU output and its
-        dropout noise (float, CPU) or mask (bool, CUDA), both as `nn.Dropout` draws them there."""
+        dropout noise (float, CPU) or mask (bool, CUDA), both as the tower's Dropout draws them there."""
         xs, relus, masks = [h], [], []
         drop = self.p > 0 and self.module.training
         seeds = self._seeds().tolist() if drop and h.device.type == "cpu" else None

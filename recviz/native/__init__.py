@@ -56,6 +56,7 @@ KERNELS = {
     "member_i64": ("search.c", [_P, _I64, _P, _I64, _P, _I64, _P]),
     "knn_pair_scores_f32": ("itemknn.c", [_P, _P, _P, _I64, _I64, _P, _P, _P, _P, _I64, _I64, _P, _P]),
     "ncf_step_f32": ("ncf.c", [_P, _P, _P, _P, _I64, _P, _P, _I64, _P, _P]),
+    "ncf_scratch_floats": ("ncf.c", [_P, _I64]),
     "dropout_noise_f32": ("ncf.c", [_I64, _I64, _I64, _F64, _P]),
 }
 # -O3 vectorises the row loops, for this machine's vector width where the compiler knows it

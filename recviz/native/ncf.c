@@ -26,6 +26,8 @@
  * ids; `prev_batch` < 0: everywhere) rather than whole, and this batch's ids are then kept there for
  * the next step (room for `capacity` ids each): only this kernel writes into those tables.
  *
+ * `ncf_scratch_floats` says how large the scratch must be for a number of rows.
+ *
  * Returns 0; -1, before anything is written, when an id is not a row of its table; -2 when the batch
  * is empty or larger than the scratch's `capacity`. */
 
@@ -52,7 +54,7 @@ struct ncf_net { /* recviz.models.ncf_step._Net mirrors this, field for field */
     const float *const *weight, *const *bias;   /* layer k's W_k [width[k], width[k−1]] and b_k */
     float *grad_h, *grad_c;
     float *const *grad_weight, *const *grad_bias;
-    float *scratch;                /* capacity · (Σ width + 2·max width) + 2·gmf floats */
+    float *scratch;                /* ncf_scratch_floats(net, capacity) floats (see `layout`) */
     int64_t *prev_users, *prev_items;
     sgemm_fn sgemm;                /* NULL is allowed only without a tower */
 };
@@ -121,6 +123,51 @@ static void times_wt(const struct ncf_net *net, const float *x, const float *w, 
     net->sgemm("T", "N", &m, &rows, &k, &one, w, &k, x, &k, &nil, out, &m);
 }
 
+/* The scratch's parts, in order: x_0 … x_K (each rows × width[k]); two gradient buffers (rows × the
+ * widest); p and dp (gmf each); then, 8-byte aligned, the double sums over the batch (the widest
+ * + gmf + width[K] + 1) and their float partials (as many, less one). Returns the floats it spans. */
+static int64_t layout(const struct ncf_net *net, int64_t rows, float **x, float **d, float **d_other, float **p,
+                      float **dp, double **sums)
+{
+    const int64_t *width = net->width, last = net->layers ? width[net->layers] : 0;
+    int64_t widest = 0, at = 0;
+    for (int64_t k = 0; k <= net->layers; k++) {
+        if (x)
+            x[k] = net->scratch + at;
+        at += rows * width[k];
+        widest = width[k] > widest ? width[k] : widest;
+    }
+    if (d) {
+        *d = net->scratch + at;
+        *d_other = *d + rows * widest;
+        *p = *d_other + rows * widest;
+        *dp = *p + net->gmf;
+    }
+    at += 2 * rows * widest + 2 * net->gmf;
+    at += at % 2;  /* doubles start on an 8-byte boundary (the scratch itself is 64-byte aligned) */
+    if (sums)
+        *sums = (double *)(net->scratch + at);
+    return at + 2 * (widest + net->gmf + last + 1) + widest + net->gmf + last;  /* then as many float partials */
+}
+
+#define BLOCK 32 /* rows a float partial sum adds before it goes into its double sum */
+
+/* sums[j] += parts[j] (then parts[j] = 0) for j < n: a float partial sum of BLOCK rows into the
+ * double one — vectorised float adds row by row, the conversion once a block */
+static inline void flush(double *restrict sums, float *restrict parts, int64_t n)
+{
+    for (int64_t j = 0; j < n; j++) {
+        sums[j] += (double)parts[j];
+        parts[j] = 0.0f;
+    }
+}
+
+/* how many floats the scratch needs for `rows` rows (recviz.models.ncf_step allocates it) */
+int64_t ncf_scratch_floats(const struct ncf_net *net, int64_t rows)
+{
+    return layout(net, rows, NULL, NULL, NULL, NULL, NULL, NULL);
+}
+
 int64_t ncf_step_f32(const struct ncf_net *net, const int64_t *restrict users, const int64_t *restrict items,
                      const float *restrict labels, int64_t batch, float *restrict gU, float *restrict gI,
                      int64_t prev_batch, const int64_t *restrict seeds, float *restrict loss)
@@ -136,16 +183,9 @@ int64_t ncf_step_f32(const struct ncf_net *net, const int64_t *restrict users, c
     const int rows = (int)batch;
     const float scale = (float)net->scale, one = 1.0f, nil = 0.0f;
 
-    /* scratch: x_0 … x_K (each capacity × width[k]), two gradient buffers (capacity × max width), p, dp */
-    float *x[layers + 1];
-    int64_t widest = 0, at = 0;
-    for (int64_t k = 0; k <= layers; k++) {
-        x[k] = net->scratch + at;
-        at += net->capacity * width[k];
-        widest = width[k] > widest ? width[k] : widest;
-    }
-    float *d = net->scratch + at, *d_other = d + net->capacity * widest;
-    float *restrict p = d_other + net->capacity * widest, *restrict dp = p + g;
+    float *x[layers + 1], *d, *d_other, *p, *dp;
+    double *sums;
+    layout(net, net->capacity, x, &d, &d_other, &p, &dp, &sums);
 
     /* forward through the tower */
     if (layers) {
@@ -180,10 +220,13 @@ int64_t ncf_step_f32(const struct ncf_net *net, const int64_t *restrict users, c
     zero(gI, row_i ? batch : net->n_items, dim, row_i ? -1 : prev_batch, net->prev_items);
     memcpy(net->prev_users, users, sizeof(int64_t) * (size_t)batch);
     memcpy(net->prev_items, items, sizeof(int64_t) * (size_t)batch);
-    float *restrict gh = net->grad_h;
-    memset(gh, 0, sizeof(float) * (size_t)(g + last));
-    double total = 0.0;
-    float dc = 0.0f;
+    /* the sums over the batch (h's and the biases' gradients, the loss) add in double: torch's
+     * reductions sum pairwise, and a float sum of 1024 terms one by one is ~10× less accurate */
+    const int64_t n_sums = layers ? g + last + width[1] : g;  /* h's sums, then the widest bias's */
+    double *restrict sum_h = sums, total = 0.0, dc = 0.0;
+    float *restrict part_h = (float *)(sums + n_sums + 1), part_c = 0.0f;
+    memset(sum_h, 0, sizeof(double) * (size_t)(g + last));
+    memset(part_h, 0, sizeof(float) * (size_t)(g + last));
     for (int64_t b = 0; b < batch; b++) {
         const float *eu = U + users[b] * dim, *ei = I + items[b] * dim, *xk = x[layers] + b * last;
         float z = g ? product_dot(eu, ei, h, g, p) : 0.0f;
@@ -198,32 +241,45 @@ int64_t ncf_step_f32(const struct ncf_net *net, const int64_t *restrict users, c
             dp[k] = dz * h[k];
             du[k] += dp[k] * ei[k];
             di[k] += dp[k] * eu[k];
-            gh[k] += dz * p[k];
+            part_h[k] += dz * p[k];
         }
         float *restrict dxk = d + b * last;
         for (int64_t j = 0; j < last; j++) {
-            gh[g + j] += dz * xk[j];
+            part_h[g + j] += dz * xk[j];
             dxk[j] = dz * h[g + j];
         }
-        dc += dz;
+        part_c += dz;
+        if ((b + 1) % BLOCK == 0 || b + 1 == batch) {
+            flush(sum_h, part_h, g + last);
+            dc += (double)part_c;
+            part_c = 0.0f;
+        }
     }
-    net->grad_c[0] = dc;
+    for (int64_t k = 0; k < g + last; k++)
+        net->grad_h[k] = (float)sum_h[k];
+    net->grad_c[0] = (float)dc;
     loss[0] = (float)(total / (double)batch);
 
     /* backward through the tower, last layer first; d holds ∂loss/∂x_k */
     for (int64_t k = layers; k >= 1; k--) {
         const int w = (int)width[k], w_in = (int)width[k - 1];
         const float factor = seeds ? scale : 1.0f;
-        float *restrict gb = net->grad_bias[k - 1];
-        memset(gb, 0, sizeof(float) * (size_t)w);
+        double *restrict sum_b = sums;
+        float *restrict part_b = (float *)(sums + n_sums + 1);
+        memset(sum_b, 0, sizeof(double) * (size_t)w);
+        memset(part_b, 0, sizeof(float) * (size_t)w);
         for (int64_t b = 0; b < batch; b++) {  /* da, and its sum over the batch: b_k's gradient */
             const float *restrict xk = x[k] + b * w;
             float *restrict da = d + b * w;
             for (int64_t j = 0; j < w; j++) {
                 da[j] = xk[j] > 0.0f ? da[j] * factor : 0.0f;  /* x_k > 0 exactly where kept and relu > 0 */
-                gb[j] += da[j];
+                part_b[j] += da[j];
             }
+            if ((b + 1) % BLOCK == 0 || b + 1 == batch)
+                flush(sum_b, part_b, w);
         }
+        for (int64_t j = 0; j < w; j++)
+            net->grad_bias[k - 1][j] = (float)sum_b[j];
         net->sgemm("N", "T", &w_in, &w, &rows, &one, x[k - 1], &w_in, d, &w, &nil, net->grad_weight[k - 1], &w_in);
         net->sgemm("N", "N", &w_in, &rows, &w, &one, net->weight[k - 1], &w_in, d, &w, &nil, d_other, &w_in);
         float *t = d;
