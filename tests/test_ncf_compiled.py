@@ -5,6 +5,8 @@ batches with repeated users and items, the same weights after many Adam steps (l
 row-sparse tables), a bad id refused before anything is written, and the torch path wherever the
 kernel does not apply."""
 
+import ctypes
+
 import pytest
 import torch
 
@@ -159,3 +161,13 @@ def test_batches_of_changing_size_leave_no_stale_rows(name):
         fast(b), slow(b)
         for gf, gs in zip(grads(compiled), grads(plain)):
             assert torch.allclose(gf, gs, rtol=1e-5, atol=1e-6), n
+
+
+def test_the_blas_product_is_checked_before_use():
+    """`native.blas_sgemm` hands out torch's sgemm only after a small product with a known answer
+    (each transpose case the step uses); a function that computes nothing is refused."""
+    check = native.kernel("blas_check_f32")
+    found = native.blas_sgemm()
+    assert found is None or check(found) == 0
+    does_nothing = ctypes.cast(ctypes.CDLL(None).getppid, ctypes.c_void_p).value  # ignores its arguments
+    assert check(does_nothing) == -1

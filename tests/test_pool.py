@@ -238,3 +238,25 @@ def test_runs_that_ask_for_several_threads_keep_them_and_take_as_many_slots(monk
     monkeypatch.setattr(launch, "launch", lambda run_id, threads=None, holder=None, serve=None: started.append(threads))
     pool._start(7, os.getpid(), 2), pool._start(8, os.getpid(), 0)
     assert started == [2, 1]
+
+
+def test_the_driver_wakes_when_a_worker_speaks_not_at_the_end_of_its_wait():
+    """`pool._wait` returns as soon as a worker's reply pipe has a line (select), long before its
+    timeout; with nothing said it waits the timeout out."""
+    import threading
+
+    from recviz.experiments.executors import pool
+
+    read, write = os.pipe()
+    try:
+        slot = pool._Slot(1, proc=None, replies=read)
+        threading.Timer(0.2, lambda: os.write(write, b"1 done\n")).start()
+        start = time.monotonic()
+        pool._wait([slot], 30.0)
+        assert 0.15 < time.monotonic() - start < 10.0
+        start = time.monotonic()
+        pool._wait([pool._Slot(2, proc=None, replies=None)], 0.3)  # no pipe: it sleeps the timeout
+        assert time.monotonic() - start >= 0.3
+    finally:
+        os.close(read)
+        os.close(write)

@@ -57,6 +57,7 @@ KERNELS = {
     "knn_pair_scores_f32": ("itemknn.c", [_P, _P, _P, _I64, _I64, _P, _P, _P, _P, _I64, _I64, _P, _P]),
     "ncf_step_f32": ("ncf.c", [_P, _P, _P, _P, _I64, _P, _P, _I64, _P, _P]),
     "ncf_scratch_floats": ("ncf.c", [_P, _I64]),
+    "blas_check_f32": ("ncf.c", [_P]),
     "dropout_noise_f32": ("ncf.c", [_I64, _I64, _I64, _F64, _P]),
 }
 # -O3 vectorises the row loops, for this machine's vector width where the compiler knows it
@@ -146,15 +147,21 @@ def _source_text(source: str) -> str:
 @functools.cache
 def blas_sgemm() -> int | None:
     """The address of the Fortran BLAS `sgemm_` torch's CPU library exports (MKL in the x86 wheels),
-    or None where it exports none: the compiled NCF step calls it for its matrix products, so they
-    are the products torch's `mm` computes, on the threads `torch.set_num_threads` gave the BLAS."""
+    or None where it exports none, or one that fails a small product with a known answer
+    (`blas_check_f32`): the compiled NCF step calls it for its matrix products, so they are the
+    products torch's `mm` computes, on the threads `torch.set_num_threads` gave the BLAS."""
     import torch  # only callers that hold torch tensors ask
 
+    check = kernel("blas_check_f32")
+    if check is None:
+        return None
     for path in sorted((Path(torch.__file__).parent / "lib").glob("*torch_cpu*")):
         try:
-            return ctypes.cast(ctypes.CDLL(str(path)).sgemm_, ctypes.c_void_p).value
+            address = ctypes.cast(ctypes.CDLL(str(path)).sgemm_, ctypes.c_void_p).value
         except (OSError, AttributeError):
             continue
+        if check(address) == 0:  # it multiplies as sgemm does (its integers: 4 or 8 bytes)
+            return address
     return None
 
 

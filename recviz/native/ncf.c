@@ -37,10 +37,12 @@
 
 #define LANES 8 /* partial sums of a dot product: independent adds the compiler can keep in flight */
 
-/* Fortran BLAS sgemm (column-major): C = alpha·op(A)·op(B) + beta·C */
-typedef void (*sgemm_fn)(const char *transa, const char *transb, const int *m, const int *n, const int *k,
-                         const float *alpha, const float *a, const int *lda, const float *b, const int *ldb,
-                         const float *beta, float *c, const int *ldc);
+/* Fortran BLAS sgemm (column-major): C = alpha·op(A)·op(B) + beta·C. Its integers are 4 bytes (LP64)
+ * or 8 (ILP64) depending on the build; `gemm` passes each in 8 bytes, zero above the value, which
+ * both read as the same number on a little-endian machine. */
+typedef void (*sgemm_fn)(const char *transa, const char *transb, const int64_t *m, const int64_t *n,
+                         const int64_t *k, const float *alpha, const float *a, const int64_t *lda, const float *b,
+                         const int64_t *ldb, const float *beta, float *c, const int64_t *ldc);
 
 struct ncf_net { /* recviz.models.ncf_step._Net mirrors this, field for field */
     int64_t gmf, mlp, layers;      /* GMF's and MLP's columns of each table; the tower's Linear layers */
@@ -116,11 +118,35 @@ static inline float softplus(float z) /* torch's: beta 1, threshold 20 */
     return z > 20.0f ? z : log1pf(expf(z));
 }
 
-/* row-major out[rows, m] = x[rows, k]·Wᵀ (W: [m, k]) */
-static void times_wt(const struct ncf_net *net, const float *x, const float *w, float *out, int rows, int m, int k)
+/* column-major C[m, n] = op(A)·op(B) (beta 0; lda, ldb, ldc: the leading dimensions) */
+static void gemm(sgemm_fn sgemm, const char *ta, const char *tb, int64_t m, int64_t n, int64_t k, const float *a,
+                 int64_t lda, const float *b, int64_t ldb, float *c, int64_t ldc)
 {
     const float one = 1.0f, nil = 0.0f;
-    net->sgemm("T", "N", &m, &rows, &k, &one, w, &k, x, &k, &nil, out, &m);
+    sgemm(ta, tb, &m, &n, &k, &one, a, &lda, b, &ldb, &nil, c, &ldc);
+}
+
+/* 0 when `sgemm` multiplies as BLAS's sgemm does (a small product with a known answer, each
+ * transpose case the step uses), else -1: recviz.native checks the address it found before use */
+int64_t blas_check_f32(sgemm_fn sgemm)
+{
+    const float a[6] = {1, 2, 3, 4, 5, 6};     /* column-major 2 × 3: rows (1 3 5), (2 4 6) */
+    const float b[6] = {1, 0, -1, 2, 1, 0};    /* column-major 3 × 2: rows (1 2), (0 1), (−1 0) */
+    const float nn[4] = {-4, -4, 5, 8};        /* A·B, column-major 2 × 2 */
+    const float tn[4] = {-2, -2, 4, 13};       /* Aᵀ·B with A read as 3 × 2 (rows (1 4), (2 5), (3 6)) */
+    float c[4] = {NAN, NAN, NAN, NAN};  /* what a function that writes nothing leaves: never equal */
+    gemm(sgemm, "N", "N", 2, 2, 3, a, 2, b, 3, c, 2);
+    for (int j = 0; j < 4; j++)
+        if (c[j] != nn[j])
+            return -1;
+    c[0] = c[1] = c[2] = c[3] = NAN;
+    gemm(sgemm, "T", "N", 2, 2, 3, a, 3, b, 3, c, 2);
+    for (int j = 0; j < 4; j++)
+        if (c[j] != tn[j])
+            return -1;
+    c[0] = c[1] = c[2] = c[3] = NAN;
+    gemm(sgemm, "N", "T", 2, 2, 3, a, 2, a, 2, c, 2);  /* A·Aᵀ: (35 44; 44 56) */
+    return c[0] == 35 && c[1] == 44 && c[2] == 44 && c[3] == 56 ? 0 : -1;
 }
 
 /* The scratch's parts, in order: x_0 … x_K (each rows × width[k]); two gradient buffers (rows × the
@@ -180,8 +206,7 @@ int64_t ncf_step_f32(const struct ncf_net *net, const int64_t *restrict users, c
             return -1;
     const float *U = net->user, *I = net->item, *h = net->h;
     const int64_t *width = net->width, last = layers ? width[layers] : 0;
-    const int rows = (int)batch;
-    const float scale = (float)net->scale, one = 1.0f, nil = 0.0f;
+    const float scale = (float)net->scale;
 
     float *x[layers + 1], *d, *d_other, *p, *dp;
     double *sums;
@@ -198,7 +223,9 @@ int64_t ncf_step_f32(const struct ncf_net *net, const int64_t *restrict users, c
         const int64_t w = width[k];
         const float *restrict bias = net->bias[k - 1];
         float *restrict out = x[k];
-        times_wt(net, x[k - 1], net->weight[k - 1], out, rows, (int)w, (int)width[k - 1]);
+        /* out[batch, w] = x_{k−1}·W_kᵀ, row-major: column-major outᵀ = W_k(ᵀ read as [w_in, w])ᵀ·x_{k−1}ᵀ */
+        gemm(net->sgemm, "T", "N", w, batch, width[k - 1], net->weight[k - 1], width[k - 1], x[k - 1], width[k - 1],
+             out, w);
         for (int64_t b = 0; b < batch; b++) {
             float *restrict row = out + b * w;
             for (int64_t j = 0; j < w; j++) {
@@ -262,7 +289,7 @@ int64_t ncf_step_f32(const struct ncf_net *net, const int64_t *restrict users, c
 
     /* backward through the tower, last layer first; d holds ∂loss/∂x_k */
     for (int64_t k = layers; k >= 1; k--) {
-        const int w = (int)width[k], w_in = (int)width[k - 1];
+        const int64_t w = width[k], w_in = width[k - 1];
         const float factor = seeds ? scale : 1.0f;
         double *restrict sum_b = sums;
         float *restrict part_b = (float *)(sums + n_sums + 1);
@@ -280,8 +307,9 @@ int64_t ncf_step_f32(const struct ncf_net *net, const int64_t *restrict users, c
         }
         for (int64_t j = 0; j < w; j++)
             net->grad_bias[k - 1][j] = (float)sum_b[j];
-        net->sgemm("N", "T", &w_in, &w, &rows, &one, x[k - 1], &w_in, d, &w, &nil, net->grad_weight[k - 1], &w_in);
-        net->sgemm("N", "N", &w_in, &rows, &w, &one, net->weight[k - 1], &w_in, d, &w, &nil, d_other, &w_in);
+        /* dW_k = daᵀ·x_{k−1} ([w, w_in], row-major) and dx_{k−1} = da·W_k ([batch, w_in]) */
+        gemm(net->sgemm, "N", "T", w_in, w, batch, x[k - 1], w_in, d, w, net->grad_weight[k - 1], w_in);
+        gemm(net->sgemm, "N", "N", w_in, batch, w, net->weight[k - 1], w_in, d, w, d_other, w_in);
         float *t = d;
         d = d_other;
         d_other = t;
