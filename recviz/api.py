@@ -116,8 +116,9 @@ def train(data, model: str = registry.DEFAULT_MODEL, *, protocol: str | None = N
     ref = inter.meta.get("ref") or frame_name(inter)
     config = RunConfig.build(dataset=ref, model=model, **settings, **options)
     from recviz.experiments import experiment
+    from recviz.experiments.prepared import prepare
 
-    prepared = experiment.prepare(inter, config)
+    prepared = prepare(inter, config)
     bar = ProgressBar(config) if progress else None
     try:
         result = experiment.run(config, data=prepared, on_epoch=bar)

@@ -10,7 +10,7 @@ from recviz.data.interactions import GivenTest
 from recviz.data.prepare import kcore, sample_users, sampled_users
 from recviz.data.split import make_split, protocol_label
 from recviz.eval.protocols import FunctionScorer, evaluate
-from recviz.experiments import experiment
+from recviz.experiments import experiment, prepared
 from tests.helpers import frame, random_interactions
 
 # users a..f with 1..6 rows: user a has item 1; b has 1, 2; c has 1, 2, 3; …
@@ -63,7 +63,7 @@ def test_a_shipped_test_set_keeps_the_sampled_users_rows():
 def test_k_core_applies_on_top_of_the_sample():
     data = frame(TINY)
     config = RunConfig(dataset="tiny", sample_users=3, min_user=3, min_item=2)
-    got = experiment.prepare(data, config)
+    got = prepared.prepare(data, config)
     want = kcore(sample_users(data, 3), min_user=3, min_item=2)
     assert rows_of(got) == rows_of(want)
     assert [f["op"] for f in got.meta["filters"]] == ["sample_users", "kcore"]
@@ -77,7 +77,7 @@ def test_both_samples_are_in_the_runs_config_split_key_and_badge():
     sampled, judged = base.replace(sample_users=30), base.replace(eval_users=20)
     assert len({base.split_key, sampled.split_key, judged.split_key}) == 3
     assert RunConfig.from_json(sampled.to_json()).sample_users == 30
-    assert experiment.prepare_data(sampled).n_users == 30
+    assert prepared.prepare_data(sampled).n_users == 30
     assert sampled.protocol_detail == "leave-one-out, 20 candidates · 30-user sample"
     assert judged.replace(protocol="ratio").protocol_detail == "80/10/10 ratio split, full ranking, 20 sampled users"
     for config in (sampled, judged, judged.replace(protocol="ratio", sample_users=40)):

@@ -14,7 +14,7 @@ from recviz.data import catalog
 from recviz.analysis import dataset as ds
 from recviz.data.load import identity, saved_names
 from recviz.errors import RecvizError
-from recviz.experiments.experiment import prepare_data
+from recviz.experiments.prepared import prepare_data
 
 DEFAULT_DATASET = RunConfig().dataset  # the built-in dataset a fresh app opens on
 

@@ -36,7 +36,7 @@ def download_bar(done: int, total: int | None) -> None:
 
 def load_data(config: RunConfig):
     """The prepared dataset of a config, downloading it first if needed."""
-    from recviz.experiments.experiment import prepare_data
+    from recviz.experiments.prepared import prepare_data
 
     return prepare_data(config, progress=download_bar)
 

@@ -170,6 +170,7 @@ def run_bench(dataset: str, models=DEFAULT_MODELS, seeds=(0, 1, 2), batch_sizes=
     """Train everything, write `out` after each run, return {"rows", "means", ...}. A batch size
     of None is each model's own default."""
     from recviz.experiments import experiment
+    from recviz.experiments.prepared import prepare_data
 
     if peak_test and store:  # a stored run's history is what the app shows: keep test out of it
         raise RecvizError("--peak-test cannot be combined with --store",
@@ -178,7 +179,7 @@ def run_bench(dataset: str, models=DEFAULT_MODELS, seeds=(0, 1, 2), batch_sizes=
     for entry in models:
         parse_entry(entry, preset)  # every name and preset checked before anything trains
     base = bench_config(models[0], dataset, seeds[0], valid=valid)
-    data = experiment.prepare_data(base)
+    data = prepare_data(base)
     stats = data.stats()
     log(f"bench on {dataset}: {stats['users']:,} users × {stats['items']:,} items, "
         f"{stats['interactions']:,} interactions")

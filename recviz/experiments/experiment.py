@@ -14,6 +14,7 @@ from recviz.config import RunConfig
 from recviz.data.interactions import Interactions
 from recviz.data.split import Split, make_split
 from recviz.eval.protocols import Evaluation, evaluate
+from recviz.experiments.prepared import prepare_data
 from recviz.models import registry
 from recviz.models.base import StopCheck
 from recviz.training.loop import EpochCallback, fit
@@ -53,26 +54,6 @@ class RunResult:
             "precision": getattr(self.model, "precision", None),
             "config": self.config.to_dict(),
         }
-
-
-def prepare_data(config: RunConfig, progress=None) -> Interactions:
-    """Load the dataset and apply the config's preparation steps (threshold, user sample, k-core)."""
-    from recviz.data.load import load
-
-    return prepare(load(config.data_ref, progress=progress), config)
-
-
-def prepare(data: Interactions, config: RunConfig) -> Interactions:
-    """The config's preparation steps applied to data already loaded (a notebook's DataFrame)."""
-    from recviz.data import prepare as steps
-
-    if config.min_rating is not None:
-        data = steps.threshold(data, config.min_rating)
-    if config.sample_users:  # k-core applies on top of the sample
-        data = steps.sample_users(data, config.sample_users)
-    if config.min_user > 1 or config.min_item > 1:
-        data = steps.kcore(data, min_user=max(1, config.min_user), min_item=max(1, config.min_item))
-    return data
 
 
 def prepare_split(config: RunConfig, data: Interactions | None = None) -> Split:

@@ -8,10 +8,7 @@ import numpy as np
 from recviz.data.arrays import count_distinct
 from recviz.data.split import Split, target_rows
 from recviz.models.base import Recommender
-from recviz.models.spec import ModelSpec
-
-SPEC = ModelSpec("itempop", "ItemPop", "baseline of He et al. 2017 (NCF) and Xue et al. 2017 (DMF)",
-                 "recviz.models.itempop:ItemPop", summary="items ranked by how many distinct users have them in train")
+from recviz.models.itempop_spec import SPEC
 
 
 class ItemPop(Recommender):

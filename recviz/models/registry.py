@@ -11,7 +11,8 @@ import importlib
 
 from recviz.data.interactions import Interactions
 from recviz.errors import ModelError
-from recviz.models import dmf_spec, eals_spec, einmf_spec, itemknn, itempop, mf_spec, multibehavior_spec, ncf_spec
+from recviz.models import (dmf_spec, eals_spec, einmf_spec, itemknn_spec, itempop_spec, mf_spec, multibehavior_spec,
+                           ncf_spec)
 from recviz.models.spec import ModelSpec
 
 MODELS: dict[str, ModelSpec] = {}
@@ -25,8 +26,8 @@ def register(spec: ModelSpec) -> ModelSpec:
 
 
 for _spec in (
-    itempop.SPEC,
-    itemknn.SPEC,
+    itempop_spec.SPEC,
+    itemknn_spec.SPEC,
     ncf_spec.GMF,
     ncf_spec.MLP,
     ncf_spec.NEUMF,

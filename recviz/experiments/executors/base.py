@@ -28,7 +28,7 @@ OnStart = Callable[[int, RunConfig], None]  # a run was taken to train: its id, 
 OnEpoch = Callable[[int, "EpochReport"], None]  # a run's epoch report, already stored
 OnDone = Callable[[int, str], None]  # a run ended, recorded: "done", "failed", "cancelled" (or "lost")
 More = Callable[[int | None], list[int]]  # up to n further runs claimed by this process (None: all there are)
-Load = Callable[[RunConfig], object]  # a config's prepared data (`experiment.prepare_data`)
+Load = Callable[[RunConfig], object]  # a config's prepared data (`prepared.prepare_data`)
 
 
 class Executor(ABC):
@@ -86,9 +86,10 @@ class Executor(ABC):
         """New runs, one per config, trained by this executor for this process (`recviz train`,
         `recviz sweep`). What can be checked is checked before the first run is created: the models,
         MLflow, `check`, and the data, read once per dataset with `load(config)` (default:
-        `experiment.prepare_data`). `mlflow`: a tracking URI ("" for MLflow's default store) to log
+        `prepared.prepare_data`). `mlflow`: a tracking URI ("" for MLflow's default store) to log
         each finished run to. Returns each run's final status by run id, in the order of `configs`."""
-        from recviz.experiments import experiment, tracking
+        from recviz.experiments import tracking
+        from recviz.experiments.prepared import prepare_data
         from recviz.models import registry
 
         for config in configs:
@@ -97,7 +98,7 @@ class Executor(ABC):
             tracking.check_installed()  # before training, not after
             tracking.check(mlflow)
         self.check()
-        load = load or experiment.prepare_data
+        load = load or prepare_data
         data: dict[tuple, object] = {}
         for config in configs:
             if data_key(config) not in data:
@@ -148,10 +149,10 @@ class LastData(dict):
     def of(self, config: RunConfig):
         key = data_key(config)
         if key not in self:
-            from recviz.experiments import experiment
+            from recviz.experiments.prepared import prepare_data
 
             self.clear()  # before reading the next one
-            self[key] = experiment.prepare_data(config)
+            self[key] = prepare_data(config)
         return self[key]
 
 

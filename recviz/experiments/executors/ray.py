@@ -104,6 +104,7 @@ class RayExecutor(Executor):
         `more(None)`, asked every `POLL_S`, gives the runs (claimed by this process) queued while
         these train; they are sent out at once."""
         from recviz.experiments import experiment
+        from recviz.experiments.prepared import prepare_data
 
         address = self.address
         ray = connect(address)
@@ -161,7 +162,7 @@ class RayExecutor(Executor):
             if key not in splits:  # drawn here, once, as a local run draws it; shipped with its data
                 prepared = (data or {}).get(data_key(config))
                 splits[key] = ray.put(experiment.prepare_split(
-                    config, prepared if prepared is not None else experiment.prepare_data(config)))
+                    config, prepared if prepared is not None else prepare_data(config)))
             check_cluster_fits(config, totals, address)  # a queued run: it fails alone, with the reason
             wants_gpu = config.spec.uses_device and config.device in ("auto", "cuda") and gpus >= 1
             ref = task.options(num_cpus=config.threads or 1, num_gpus=1 if wants_gpu else 0).remote(
