@@ -23,7 +23,7 @@ from torch import nn
 
 from recviz import native
 
-BITS = 24  # the hash's top bits compared with (1 − p)·2^BITS
+BITS = 24  # the hash's top bits compared with (1 − p)·2^BITS (ncf.c's BITS too)
 # splitmix64 (Steele, Lea & Flood 2014): the counter's step and the two multipliers, as int64 bit patterns
 GOLDEN, MIX1, MIX2 = (c - (1 << 64) for c in (0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB))
 

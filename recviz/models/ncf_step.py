@@ -164,6 +164,7 @@ class NCFStep:
         if self.out_grads is not None and y.dtype == torch.float32 and u.is_contiguous() and i.is_contiguous() \
                 and y.is_contiguous() and u.dtype == i.dtype == torch.int64 and len(u):
             return self._compiled(u, i, y)
+        self._prev_n = -1  # the torch operations write the dense gradients whole: the kernel's next call zeroes them whole
         y = y.unsqueeze(1)
         w, g, m = self.w, self.gmf, self.mlp
         eu, ei = w[0].index_select(0, u), w[1].index_select(0, i)
@@ -198,7 +199,8 @@ class NCFStep:
         if self.net is None or self.net.capacity < len(u):
             self._room(len(u))
         U, I = self.w[0], self.w[1]
-        gU, gI = (buf if buf is not None else torch.empty(len(u), self.gmf + self.mlp) for buf in self.table_grads)
+        gU, gI = (buf if buf is not None else torch.empty(len(u), self.gmf + self.mlp, dtype=torch.float32)
+                  for buf in self.table_grads)
         loss = torch.empty((), dtype=torch.float32)
         seeds = self._seeds()
         prev_n, self._prev_n = self._prev_n, -1  # -1 until the kernel has run

@@ -11,16 +11,17 @@
  *   — or, for a row-sparse table (bit 0 of `per_row` for U, bit 1 for I), one row per batch position
  *   (gU[b], [batch, gmf + mlp]), as torch's sparse embedding backward gives it.
  *
- * Dropout (`seeds` not NULL): element e (row-major) of layer k's output is kept when
- * mix(seeds[k−1], e) >> 40 < `threshold` and then scaled by `scale`, else zeroed: a counter-based
+ * Dropout (`seeds` not NULL): element e (row-major) of layer k's output is kept when the top BITS
+ * bits of mix(seeds[k−1], e) are below `threshold`, and then scaled by `scale`, else zeroed: a counter-based
  * hash, so a mask is a function of its seed alone (recviz.models.dropout holds the same function in
  * torch operations, and `dropout_noise_f32` below writes it for the autograd path).
  *
  * The matrix products go to the BLAS `sgemm` torch itself calls (its address is in the network), so
  * they cost what torch's own `mm` costs without the dispatch; everything else — the gathers, ReLU,
  * the dropout masks, the output layer, the loss, the embedding gradients — is a pass over the batch
- * here. The same float32 operations as the torch step, except the order of the sums in the output
- * layer's dot products: results agree to float32 rounding, not bit for bit.
+ * here. The same float32 operations as the torch step, except the order of the sums: the output
+ * layer's dot products, and the sums over the batch (h's and the biases' gradients), which add float
+ * partials of BLOCK rows into doubles. Results agree to float32 rounding, not bit for bit.
  *
  * A dense gradient table is zeroed where the previous step wrote (`prev_users`/`prev_items`, its
  * ids; `prev_batch` < 0: everywhere) rather than whole, and this batch's ids are then kept there for
@@ -29,7 +30,7 @@
  * `ncf_scratch_floats` says how large the scratch must be for a number of rows.
  *
  * Returns 0; -1, before anything is written, when an id is not a row of its table; -2 when the batch
- * is empty or larger than the scratch's `capacity`. */
+ * is empty or larger than the scratch's `capacity`, or there is a tower and no `sgemm`. */
 
 #include <math.h>
 #include <stdint.h>
@@ -69,12 +70,20 @@ static inline uint64_t mix(uint64_t seed, uint64_t e) /* splitmix64's output of 
     return z ^ (z >> 31);
 }
 
+#define BITS 24 /* recviz.models.dropout.BITS: the hash's top bits compared with the threshold */
+
+/* whether dropout keeps value e of a layer drawn with `seed` */
+static inline int keep(uint64_t seed, uint64_t e, int64_t threshold)
+{
+    return (int64_t)(mix(seed, e) >> (64 - BITS)) < threshold;
+}
+
 /* dropout's factors for elements 0..n−1 of a seed: `scale` where kept, 0 where dropped */
 int64_t dropout_noise_f32(int64_t seed, int64_t n, int64_t threshold, double scale, float *restrict out)
 {
     const float s = (float)scale;
     for (int64_t e = 0; e < n; e++)
-        out[e] = (int64_t)(mix((uint64_t)seed, (uint64_t)e) >> 40) < threshold ? s : 0.0f;
+        out[e] = keep((uint64_t)seed, (uint64_t)e, threshold) ? s : 0.0f;
     return 0;
 }
 
@@ -150,10 +159,11 @@ int64_t blas_check_f32(sgemm_fn sgemm)
 }
 
 /* The scratch's parts, in order: x_0 … x_K (each rows × width[k]); two gradient buffers (rows × the
- * widest); p and dp (gmf each); then, 8-byte aligned, the double sums over the batch (the widest
- * + gmf + width[K] + 1) and their float partials (as many, less one). Returns the floats it spans. */
+ * widest); p and dp (gmf each); then, 8-byte aligned, the double sums over the batch and their
+ * float partials, room enough for h's (gmf + width[K]) or any layer's bias (≤ the widest) each.
+ * Returns the floats it spans; the pointers it is given (not NULL) are set to the parts. */
 static int64_t layout(const struct ncf_net *net, int64_t rows, float **x, float **d, float **d_other, float **p,
-                      float **dp, double **sums)
+                      float **dp, double **sums, float **parts)
 {
     const int64_t *width = net->width, last = net->layers ? width[net->layers] : 0;
     int64_t widest = 0, at = 0;
@@ -171,9 +181,12 @@ static int64_t layout(const struct ncf_net *net, int64_t rows, float **x, float 
     }
     at += 2 * rows * widest + 2 * net->gmf;
     at += at % 2;  /* doubles start on an 8-byte boundary (the scratch itself is 64-byte aligned) */
-    if (sums)
+    const int64_t n_sums = widest > net->gmf + last ? widest : net->gmf + last;
+    if (sums) {
         *sums = (double *)(net->scratch + at);
-    return at + 2 * (widest + net->gmf + last + 1) + widest + net->gmf + last;  /* then as many float partials */
+        *parts = net->scratch + at + 2 * n_sums;
+    }
+    return at + 3 * n_sums;  /* n_sums doubles, then n_sums floats */
 }
 
 #define BLOCK 32 /* rows a float partial sum adds before it goes into its double sum */
@@ -191,7 +204,7 @@ static inline void flush(double *restrict sums, float *restrict parts, int64_t n
 /* how many floats the scratch needs for `rows` rows (recviz.models.ncf_step allocates it) */
 int64_t ncf_scratch_floats(const struct ncf_net *net, int64_t rows)
 {
-    return layout(net, rows, NULL, NULL, NULL, NULL, NULL, NULL);
+    return layout(net, rows, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
 }
 
 int64_t ncf_step_f32(const struct ncf_net *net, const int64_t *restrict users, const int64_t *restrict items,
@@ -210,7 +223,8 @@ int64_t ncf_step_f32(const struct ncf_net *net, const int64_t *restrict users, c
 
     float *x[layers + 1], *d, *d_other, *p, *dp;
     double *sums;
-    layout(net, net->capacity, x, &d, &d_other, &p, &dp, &sums);
+    float *parts;
+    layout(net, net->capacity, x, &d, &d_other, &p, &dp, &sums, &parts);
 
     /* forward through the tower */
     if (layers) {
@@ -237,7 +251,7 @@ int64_t ncf_step_f32(const struct ncf_net *net, const int64_t *restrict users, c
             const uint64_t seed = (uint64_t)seeds[k - 1];
             const int64_t threshold = net->threshold;
             for (int64_t e = 0; e < batch * w; e++)
-                out[e] = (int64_t)(mix(seed, (uint64_t)e) >> 40) < threshold ? out[e] * scale : 0.0f;
+                out[e] = keep(seed, (uint64_t)e, threshold) ? out[e] * scale : 0.0f;
         }
     }
 
@@ -249,9 +263,8 @@ int64_t ncf_step_f32(const struct ncf_net *net, const int64_t *restrict users, c
     memcpy(net->prev_items, items, sizeof(int64_t) * (size_t)batch);
     /* the sums over the batch (h's and the biases' gradients, the loss) add in double: torch's
      * reductions sum pairwise, and a float sum of 1024 terms one by one is ~10× less accurate */
-    const int64_t n_sums = layers ? g + last + width[1] : g;  /* h's sums, then the widest bias's */
     double *restrict sum_h = sums, total = 0.0, dc = 0.0;
-    float *restrict part_h = (float *)(sums + n_sums + 1), part_c = 0.0f;
+    float *restrict part_h = parts, part_c = 0.0f;
     memset(sum_h, 0, sizeof(double) * (size_t)(g + last));
     memset(part_h, 0, sizeof(float) * (size_t)(g + last));
     for (int64_t b = 0; b < batch; b++) {
@@ -292,7 +305,7 @@ int64_t ncf_step_f32(const struct ncf_net *net, const int64_t *restrict users, c
         const int64_t w = width[k], w_in = width[k - 1];
         const float factor = seeds ? scale : 1.0f;
         double *restrict sum_b = sums;
-        float *restrict part_b = (float *)(sums + n_sums + 1);
+        float *restrict part_b = parts;
         memset(sum_b, 0, sizeof(double) * (size_t)w);
         memset(part_b, 0, sizeof(float) * (size_t)w);
         for (int64_t b = 0; b < batch; b++) {  /* da, and its sum over the batch: b_k's gradient */
