@@ -137,9 +137,10 @@ def stop_outside_a_write(pid: int, tries: int = 50) -> None:
     SQLite's own rule, which no reader can break — what this test checks is the drain lock."""
     import sqlite3
 
+    path = RunStore().path  # opened before any stop: a RunStore's first read may wait on the lock itself
     for _ in range(tries):
         os.kill(pid, signal.SIGSTOP)
-        conn = sqlite3.connect(RunStore().path, timeout=0.5)
+        conn = sqlite3.connect(path, timeout=0.5)
         try:
             conn.execute("BEGIN IMMEDIATE")
             conn.rollback()
