@@ -8,7 +8,7 @@ from recviz.analysis import estimate
 from recviz.analysis.estimate import DataSize, check_memory, memory_check, refuse_if_too_big, training_memory
 from recviz.config import RunConfig
 from recviz.errors import RecvizError
-from recviz.experiments import experiment
+from recviz.experiments import prepared
 from recviz.models import registry
 
 TINY = "synthetic:users=60,items=400,interactions=1500"
@@ -45,7 +45,7 @@ def test_row_sparse_tables_need_no_full_gradient():
 
 def test_a_tiny_limit_is_refused_with_the_parts_and_a_fix():
     config = RunConfig.build(dataset=TINY, model="gmf")
-    data = experiment.prepare_data(config)
+    data = prepared.prepare_data(config)
     roomy = check_memory(config, data, host_free=10**12, measure=False)
     assert roomy.fits and roomy.line().startswith("Training needs ≈ ")
     with pytest.raises(RecvizError) as refused:

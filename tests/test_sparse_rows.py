@@ -139,10 +139,10 @@ def test_sparse_rows_train_gmf_on_ml100k_within_seed_noise_of_dense():
     dense Adam. Lazy Adam moves a row only when a batch reads it, so it trails dense Adam by about an
     epoch early on (test NDCG@10 0.294 vs 0.312 after 3 epochs, more than the seeds' spread); after
     10 it was 0.367 ± 0.011 vs 0.380 ± 0.002, within three of the seeds' standard deviations."""
-    from recviz.experiments import experiment
+    from recviz.experiments import experiment, prepared
 
     ref = str(SHARED_DATA / "ml-100k")
-    data = experiment.prepare_data(RunConfig(dataset=ref))
+    data = prepared.prepare_data(RunConfig(dataset=ref))
     ndcg = {mode: np.array([experiment.run(RunConfig.build(dataset=ref, model="gmf", seed=seed, sparse_rows=mode,
                                                            epochs=10, patience=0, device="cpu"),
                                            data=data).test.metrics["NDCG@10"] for seed in range(3)])

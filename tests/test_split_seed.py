@@ -7,7 +7,7 @@ import pytest
 from recviz.analysis import paired, peruser, results
 from recviz.config import RunConfig
 from recviz.data.split import make_split, protocol_label, same_scale
-from recviz.experiments import experiment, record
+from recviz.experiments import experiment, prepared, record
 from recviz.experiments.store import RunStore
 
 TINY = "synthetic:users=60,items=300,interactions=1500"
@@ -20,7 +20,7 @@ def test_unset_the_split_is_the_runs_seeds_as_before(tmp_path, monkeypatch):
     config = RunConfig.build(dataset=TINY, model="itempop", seed=3)
     assert config.split_seed is None and config.drawn_with == 3
     drawn = experiment.prepare_split(config)
-    before = make_split(experiment.prepare_data(config), "loo", seed=3, n_candidates=100, cache=False)
+    before = make_split(prepared.prepare_data(config), "loo", seed=3, n_candidates=100, cache=False)
     for part in ("train_rows", "valid_rows", "test_rows", "valid_candidates", "test_candidates"):
         assert np.array_equal(getattr(drawn, part), getattr(before, part)), part
     assert sorted(p.name.rsplit("-", 1)[1] for p in (tmp_path / "splits").iterdir()) == ["3.npz"]
